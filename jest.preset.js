@@ -1,0 +1,22 @@
+// Shared Jest settings: every project runs its own Jest with this preset (see each jest.config.js).
+const path = require('node:path');
+
+const root = __dirname;
+const packages = ['core', 'firmware-uefi', 'stub', 'kernel-crash', 'vmcore', 'transports'];
+
+module.exports = function preset(projectDir) {
+  return {
+    rootDir: projectDir,
+    displayName: path.basename(projectDir),
+    testEnvironment: 'node',
+    setupFiles: ['reflect-metadata'],
+    testMatch: ['<rootDir>/src/**/*.test.ts', '<rootDir>/test/**/*.test.ts'],
+    transform: {
+      '^.+\\.ts$': ['ts-jest', { tsconfig: path.join(projectDir, 'tsconfig.spec.json') }],
+    },
+    moduleNameMapper: Object.fromEntries(
+      packages.map((name) => [`^@efikdump/${name}$`, path.join(root, 'packages', name, 'src', 'index.ts')]),
+    ),
+    testTimeout: 120000,
+  };
+};

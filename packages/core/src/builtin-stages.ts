@@ -1,0 +1,130 @@
+import { createHash } from 'node:crypto';
+import type { StageOperator } from './contracts';
+import type { RunContext } from './context';
+import { SimulationError } from './errors';
+import { writeFileAtomic } from './io';
+import { mergeRanges, subtractRanges, totalSize, type PhysRange } from './memory/ranges';
+import { stage } from './stage';
+import type { TruthManifest } from './truth';
+import { hex, pageAlignDown, pageAlignUp, PAGE_SIZE } from './units';
+
+/** The ranges a correct dump holds and that nothing after this point may legitimately change. */
+export function stableDumpedRanges(ctx: RunContext): PhysRange[] {
+  const k = ctx.state.kernel;
+  if (!k) throw new SimulationError('truth capture needs the 1st kernel to have booted');
+  const volatile = k.panicWrites.map((r) => ({ start: pageAlignDown(r.start), end: pageAlignUp(r.end) }));
+  return subtractRanges(subtractRanges(k.systemRam, k.crashkernel), volatile);
+}
+
+/** Page at byte `offset` of the concatenation of `ranges`. */
+function pageAt(ranges: PhysRange[], offset: number): number {
+  let rest = offset;
+  for (const r of ranges) {
+    const size = r.end - r.start;
+    if (rest < size) return pageAlignDown(r.start + rest);
+    rest -= size;
+  }
+  throw new SimulationError(`offset ${offset} is past the sampled ranges`);
+}
+
+/**
+ * Captures the truth manifest from the 1st kernel's memory before the panic path runs: a seeded
+ * sample of non-zero pages with their SHA-256, a sample of zero pages, and the excluded ranges.
+ */
+export function captureTruth(): StageOperator {
+  return stage('truth', (ctx) => {
+    const k = ctx.state.kernel!;
+    const ranges = stableDumpedRanges(ctx);
+    const total = totalSize(ranges);
+    const rng = ctx.rng.fork(0x7e77);
+    const mem = ctx.machine.memory;
+    const pages = new Map<number, string>();
+    const zeros = new Set<number>();
+    const want = ctx.options.truthPages;
+    const wantZero = ctx.options.truthZeroPages;
+    const maxTries = 50 * (want + wantZero) + 1000;
+    for (let tries = 0; tries < maxTries && (pages.size < want || zeros.size < wantZero); tries++) {
+      const paddr = pageAt(ranges, rng.below(total));
+      if (pages.has(paddr) || zeros.has(paddr)) continue;
+      const pfn = paddr / PAGE_SIZE;
+      if (mem.isZeroPage(pfn)) {
+        if (zeros.size < wantZero) zeros.add(paddr);
+      } else if (pages.size < want) {
+        pages.set(paddr, mem.pageSha256(pfn));
+      }
+    }
+    const truth: TruthManifest = {
+      format: 'efikdump-truth/1',
+      pageSize: PAGE_SIZE,
+      pages: [...pages].sort((a, b) => a[0] - b[0]).map(([paddr, sha256]) => ({ paddr, sha256 })),
+      zeroPages: [...zeros].sort((a, b) => a - b),
+      excluded: mergeRanges(k.crashkernel).map((r) => [r.start, r.end] as [number, number]),
+    };
+    ctx.state.truth = truth;
+    ctx.metrics.truthPages = truth.pages.length;
+    ctx.metrics.truthZeroPages = truth.zeroPages.length;
+    if (ctx.options.truth) {
+      writeFileAtomic(ctx.options.truth, JSON.stringify(truth) + '\n');
+      ctx.artifacts.truth = ctx.options.truth;
+    }
+    ctx.log.emit('truth', 'info', `sampled ${truth.pages.length} pages and ${truth.zeroPages.length} zero pages`);
+  });
+}
+
+export interface PageCheck {
+  checked: number;
+  matched: number;
+  missing: number[];
+  mismatched: number[];
+  excludedPresent: number[];
+}
+
+/** Compares a dump (through any reader of physical pages) with a truth manifest. */
+export function checkAgainstTruth(truth: TruthManifest, readPhysPage: (paddr: number, dst: Uint8Array) => boolean): PageCheck {
+  const buf = new Uint8Array(PAGE_SIZE);
+  const result: PageCheck = { checked: 0, matched: 0, missing: [], mismatched: [], excludedPresent: [] };
+  for (const { paddr, sha256 } of truth.pages) {
+    result.checked++;
+    if (!readPhysPage(paddr, buf)) result.missing.push(paddr);
+    else if (createHash('sha256').update(buf).digest('hex') !== sha256) result.mismatched.push(paddr);
+    else result.matched++;
+  }
+  for (const paddr of truth.zeroPages) {
+    result.checked++;
+    if (!readPhysPage(paddr, buf)) result.missing.push(paddr);
+    else if (buf.some((b) => b !== 0)) result.mismatched.push(paddr);
+    else result.matched++;
+  }
+  for (const [start, end] of truth.excluded) {
+    const probes = new Set([start, pageAlignDown(start + (end - start) / 2), end - PAGE_SIZE].filter((a) => a >= start && a < end));
+    for (const a of probes) if (readPhysPage(pageAlignDown(a), buf)) result.excludedPresent.push(pageAlignDown(a));
+  }
+  return result;
+}
+
+/** Verifies the /proc/vmcore view against the truth manifest and decides the outcome. */
+export function verifyAgainstTruth(): StageOperator {
+  return stage('verify', (ctx) => {
+    const view = ctx.state.vmcore;
+    const truth = ctx.state.truth;
+    if (!view || !truth) throw new SimulationError('verify needs a vmcore view and a truth manifest');
+    const check = checkAgainstTruth(truth, (paddr, dst) => {
+      const off = view.fileOffsetOf(paddr);
+      if (off === undefined) return false;
+      view.read(off, dst);
+      return true;
+    });
+    ctx.state.verify = { checked: check.checked, matched: check.matched, firstMismatch: check.mismatched[0] ?? check.missing[0] };
+    ctx.metrics.pagesChecked = check.checked;
+    ctx.metrics.pagesMatched = check.matched;
+    ctx.metrics.fidelity = check.checked ? check.matched / check.checked : 0;
+    if (check.excludedPresent.length) {
+      ctx.outcome = { outcome: 'dump-corrupt', reason: `excluded page ${hex(check.excludedPresent[0])} is in the dump` };
+    } else if (check.mismatched.length) {
+      ctx.outcome = { outcome: 'dump-corrupt', reason: `${check.mismatched.length} sampled pages differ, first at ${hex(check.mismatched[0])}` };
+    } else if (check.missing.length) {
+      ctx.outcome = { outcome: 'dump-partial', reason: `${check.missing.length} sampled pages missing, first at ${hex(check.missing[0])}` };
+    }
+    ctx.log.emit('verify', 'info', `${check.matched}/${check.checked} sampled pages match the truth`);
+  });
+}

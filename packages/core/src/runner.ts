@@ -1,0 +1,133 @@
+import { lastValueFrom, of, type Observable } from 'rxjs';
+import type { DependencyContainer } from 'tsyringe';
+import { captureTruth, verifyAgainstTruth } from './builtin-stages';
+import { VirtualClock } from './clock';
+import type { Design, Scenario } from './config';
+import { CAPTURE, DETECTOR, EXIT, FIRMWARE, KERNEL, RUN_CONTEXT, STUB, TRANSPORT, WRITER, SLOT_KEYS, type StageOperator } from './contracts';
+import type { RunContext, RunOptions, RunResult } from './context';
+import { EventLog, type RunEvent } from './events';
+import { PhysicalMemory } from './memory/physical-memory';
+import { bindSlot, catalogOf } from './plugins';
+import { Rng } from './rng';
+import { ConfigError } from './errors';
+import { MAX_CPUS, MAX_RAM, MIN_RAM } from './config';
+
+export interface RunInput {
+  design: Design;
+  scenario: Scenario;
+  seed: number;
+  /** Overrides of the scenario's machine. */
+  ramBytes?: number;
+  cpus?: number;
+  options?: Partial<RunOptions>;
+}
+
+export interface Run {
+  /** The run's typed events, in order; completes when the run ends. */
+  readonly events$: Observable<RunEvent>;
+  /** Starts the run (once) and resolves with its result. */
+  start(): Promise<RunResult>;
+}
+
+export const DEFAULT_RUN_OPTIONS: RunOptions = { truthPages: 1024, truthZeroPages: 256 };
+
+/**
+ * Builds one run: a child container whose slots are bound as the design says, the simulated
+ * machine, and the pipeline of stages from power-on to a verified dump.
+ */
+export function createRun(container: DependencyContainer, input: RunInput): Run {
+  const { design, scenario } = input;
+  const seed = input.seed >>> 0;
+  if (!Number.isSafeInteger(input.seed) || input.seed < 0 || input.seed > 0xffffffff) {
+    throw new ConfigError(`seed must be an integer from 0 to 4294967295, found ${input.seed}`, { field: '--seed' });
+  }
+  const ramBytes = input.ramBytes ?? scenario.machine.ramBytes;
+  const cpus = input.cpus ?? scenario.machine.cpus;
+  if (!Number.isSafeInteger(ramBytes) || ramBytes < MIN_RAM || ramBytes > MAX_RAM || ramBytes % (1024 * 1024)) {
+    throw new ConfigError(`memory must be a whole number of MiB from 256MiB to 64TiB`, { field: '--memory' });
+  }
+  if (!Number.isSafeInteger(cpus) || cpus < 1 || cpus > MAX_CPUS) {
+    throw new ConfigError(`cpus must be an integer from 1 to ${MAX_CPUS}, found ${cpus}`, { field: '--cpus' });
+  }
+
+  const catalog = catalogOf(container);
+  const run = container.createChildContainer();
+  for (const slot of SLOT_KEYS) bindSlot(run, catalog, slot, design.components[slot], design.source);
+
+  const firmware = run.resolve(FIRMWARE);
+  const clock = new VirtualClock();
+  const log = new EventLog(clock);
+  const memory = new PhysicalMemory({ seed, ram: firmware.ramLayout(ramBytes), mix: scenario.machine.pageMix });
+  const ctx: RunContext = {
+    seed,
+    design,
+    scenario,
+    options: { ...DEFAULT_RUN_OPTIONS, ...(input.options ?? {}) },
+    machine: { ramBytes, cpus, memory },
+    clock,
+    rng: new Rng(seed, 0x5eed),
+    log,
+    state: { bootCount: 0 },
+    metrics: {},
+    artifacts: {},
+  };
+  run.registerInstance(RUN_CONTEXT, ctx);
+
+  const kernel = run.resolve(KERNEL);
+  const transport = run.resolve(TRANSPORT);
+  run.resolve(DETECTOR);
+  const stages: StageOperator[] = [
+    firmware.powerOn(),
+    kernel.boot(),
+    transport.prepare(),
+    kernel.workload(),
+    captureTruth(),
+    kernel.panic(),
+    transport.persist(),
+    run.resolve(EXIT).operator(),
+    firmware.resetAndPost(),
+    run.resolve(STUB).operator(),
+    run.resolve(CAPTURE).boot(),
+    run.resolve(CAPTURE).vmcoreInit(),
+    run.resolve(WRITER).operator(),
+    verifyAgainstTruth(),
+  ];
+
+  let started: Promise<RunResult> | undefined;
+  const start = (): Promise<RunResult> => {
+    if (started) return started;
+    const pipeline = stages.reduce((obs, op) => obs.pipe(op), of(ctx));
+    started = lastValueFrom(pipeline).then(
+      (done) => {
+        const outcome = done.outcome ?? { outcome: 'dump-complete' as const, reason: 'every sampled page matches the truth' };
+        log.emit('run', 'outcome', `${outcome.outcome}: ${outcome.reason}`);
+        done.metrics.virtualTimeUs = clock.nowUs;
+        log.complete();
+        return toResult(done, outcome);
+      },
+      (err: unknown) => {
+        log.complete();
+        throw err;
+      },
+    );
+    return started;
+  };
+  return { events$: log.events$, start };
+}
+
+function toResult(ctx: RunContext, outcome: NonNullable<RunContext['outcome']>): RunResult {
+  const sortedMetrics = Object.fromEntries(Object.entries(ctx.metrics).sort(([a], [b]) => a.localeCompare(b)));
+  return {
+    format: 'efikdump-run/1',
+    design: ctx.design.name,
+    scenario: ctx.scenario.name,
+    seed: ctx.seed,
+    ramBytes: ctx.machine.ramBytes,
+    cpus: ctx.machine.cpus,
+    outcome: outcome.outcome,
+    reason: outcome.reason,
+    metrics: sortedMetrics,
+    artifacts: { ...ctx.artifacts },
+    timeline: ctx.log.timeline.map(({ tUs, stage, kind, message }) => ({ tUs, stage, kind, message })),
+  };
+}
