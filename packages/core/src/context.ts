@@ -49,6 +49,8 @@ export interface KernelState {
   vmcoreinfo: { paddr: number; size: number };
   /** Ranges the panic path itself writes (notes, VMCOREINFO): expected to differ from the truth. */
   panicWrites: PhysRange[];
+  /** First page of the reservation: kept out of the capture kernel's memory for an in-memory handoff record. */
+  handoffSlot: number;
   elfcorehdr?: { paddr: number; size: number; sha256: string };
   /** Where the capture kernel image and initrd were loaded inside the reservation. */
   captureImage?: PhysRange;

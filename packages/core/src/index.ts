@@ -16,3 +16,4 @@ export * from './io';
 export * from './stage';
 export * from './builtin-stages';
 export * from './runner';
+export * from './memory/efi-memory-map';

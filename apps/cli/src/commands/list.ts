@@ -1,0 +1,21 @@
+import { SLOTS, catalogOf, type SlotKey } from '@efikdump/core';
+import { createContainer } from '../container';
+import { builtinDesigns, builtinScenarios } from '../library';
+import type { Output } from '../output';
+
+export function designsCommand(io: Output): number {
+  for (const d of builtinDesigns()) {
+    io.out(`${d.name}`);
+    io.out(`    ${d.description}`);
+    io.out(`    ${(Object.keys(SLOTS) as SlotKey[]).map((s) => `${s}=${d.components[s].join('+')}`).join(' ')}`);
+  }
+  io.out('');
+  io.out('plug-ins (a design names one per slot):');
+  for (const p of catalogOf(createContainer()).list()) io.out(`  ${p.slot.padEnd(10)} ${p.name.padEnd(24)} ${p.description}`);
+  return 0;
+}
+
+export function scenariosCommand(io: Output): number {
+  for (const s of builtinScenarios()) io.out(`${s.name.padEnd(28)} ${s.description}`);
+  return 0;
+}

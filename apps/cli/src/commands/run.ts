@@ -1,0 +1,78 @@
+import { createRun, formatSize, parseSize, ConfigError, type RunEvent } from '@efikdump/core';
+import { parseArgs, commandHelp, type CommandSpec } from '../args';
+import { createContainer } from '../container';
+import { loadDesign, loadScenario } from '../library';
+import { formatEvent, type Output } from '../output';
+
+export const runSpec: CommandSpec = {
+  name: 'run',
+  usage: 'efikdump run --design D [--scenario S] [--seed N] [--memory SIZE] [--cpus N] [--out FILE] [--truth FILE] [--json]',
+  summary: 'Simulates one machine from boot to a dump: panic, exit path, firmware, stub, capture kernel, dump, verification against the truth.',
+  positionals: [0, 0],
+  options: [
+    { name: 'design', value: 'NAME|FILE', help: 'design to run (efikdump designs lists them)', default: 'efi-warm-reserved-memory' },
+    { name: 'scenario', value: 'NAME|FILE', help: 'scenario: machine, workload, faults', default: 'healthy' },
+    { name: 'seed', value: 'N', help: 'seed of every random choice (0..4294967295)', default: '1' },
+    { name: 'memory', value: 'SIZE', help: 'RAM size, e.g. 4GiB, 1TiB (overrides the scenario)' },
+    { name: 'cpus', value: 'N', help: 'CPU count (overrides the scenario)' },
+    { name: 'out', value: 'FILE', help: 'write the ELF vmcore here (written under a temporary name, renamed when complete)' },
+    { name: 'truth', value: 'FILE', help: 'write the truth manifest here' },
+    { name: 'truth-pages', value: 'N', help: 'non-zero pages sampled into the truth', default: '1024' },
+    { name: 'json', help: 'print the RunResult as JSON instead of the timeline' },
+    { name: 'help', help: 'show this help' },
+  ],
+};
+
+function integerOption(value: string | true | undefined, name: string, min: number, max: number): number | undefined {
+  if (value === undefined) return undefined;
+  const n = typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : NaN;
+  if (!Number.isSafeInteger(n) || n < min || n > max) throw new ConfigError(`--${name} expects an integer from ${min} to ${max}, found "${value}"`, { field: `--${name}` });
+  return n;
+}
+
+export async function runCommand(argv: string[], io: Output): Promise<number> {
+  const { options } = parseArgs(runSpec, argv);
+  if (options.has('help')) {
+    io.out(commandHelp(runSpec));
+    return 0;
+  }
+  const str = (k: string) => (typeof options.get(k) === 'string' ? (options.get(k) as string) : undefined);
+  const design = loadDesign(str('design') ?? 'efi-warm-reserved-memory');
+  const scenario = loadScenario(str('scenario') ?? 'healthy');
+  const seed = integerOption(options.get('seed'), 'seed', 0, 0xffffffff) ?? 1;
+  const memory = str('memory');
+  const ramBytes = memory === undefined ? undefined : parseSize(memory, '--memory');
+  const cpus = integerOption(options.get('cpus'), 'cpus', 1, 1024);
+  const truthPages = integerOption(options.get('truth-pages'), 'truth-pages', 1, 100000);
+  const json = options.has('json');
+
+  const run = createRun(createContainer(), {
+    design, scenario, seed, ramBytes, cpus,
+    options: { out: str('out'), truth: str('truth'), ...(truthPages ? { truthPages } : {}) },
+  });
+  let lastProgress = '';
+  run.events$.subscribe((e: RunEvent) => {
+    if (json) return;
+    if (e.kind === 'progress') {
+      const done = Number(e.data?.done ?? 0);
+      const total = Number(e.data?.total ?? 1);
+      const line = `${e.stage}: ${formatSize(done)} / ${formatSize(total)} (${Math.floor((100 * done) / total)} %)`;
+      if (io.tty) io.err(`\x1b[1A\x1b[2K${line}`);
+      else if (line !== lastProgress) io.err(line);
+      lastProgress = line;
+      return;
+    }
+    if (e.kind !== 'start' && e.kind !== 'end') io.out(formatEvent(e));
+  });
+  const result = await run.start();
+  if (json) {
+    io.out(JSON.stringify(result, null, 2));
+  } else {
+    io.out('');
+    io.out(`outcome: ${result.outcome} — ${result.reason}`);
+    io.out(`design ${result.design}, scenario ${result.scenario}, seed ${result.seed}, ${formatSize(result.ramBytes)} RAM, ${result.cpus} CPUs`);
+    if (result.metrics.fidelity !== undefined) io.out(`fidelity: ${result.metrics.pagesMatched}/${result.metrics.pagesChecked} sampled pages`);
+    for (const [k, v] of Object.entries(result.artifacts)) io.out(`${k}: ${v}`);
+  }
+  return result.outcome === 'dump-complete' ? 0 : 1;
+}

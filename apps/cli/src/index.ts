@@ -1,0 +1,3 @@
+export { main, runCli } from './main';
+export { createContainer } from './container';
+export { loadDesign, loadScenario, builtinDesigns, builtinScenarios } from './library';

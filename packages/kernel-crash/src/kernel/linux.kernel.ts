@@ -1,0 +1,157 @@
+import { createHash } from 'node:crypto';
+import { injectable } from 'tsyringe';
+import {
+  ConfigError, ms, seconds, SimulationError, stage, subtractRanges, systemRamFromMemoryMap,
+  hex, formatSize, PAGE_SIZE, pageAlignUp,
+  type FirstKernel, type KernelState, type RunContext, type StageOperator,
+} from '@efikdump/core';
+import { parseCrashkernel, placeCrashkernel } from '../crashkernel/crashkernel';
+import { buildElfCoreHeader } from '../elfcorehdr/build-elfcorehdr';
+import { CRASH_NOTE_BYTES, encodeCrashNoteBuffer, simulatedRegisters } from './crash-notes';
+import {
+  CRASH_NOTES_OFFSET_IN_PAGE, INIT_UTS_NS_PHYS, kernelVirt, KERNEL_DATA_BYTES, KERNEL_IMAGE_BYTES, KERNEL_PHYS,
+  KERNEL_TEXT_BYTES, OSRELEASE, PERCPU_PHYS, VMCOREINFO_PHYS,
+} from './layout';
+import { writeKernelPageTables } from './page-tables';
+import { encodeVmcoreinfoBuffer, vmcoreinfoEntries, VMCOREINFO_NOTE_BYTES } from './vmcoreinfo';
+
+/** Unix time of the simulated machine's power-on (2026-01-01T00:00:00Z): virtual time counts from here. */
+export const EPOCH_UNIX = 1767225600;
+/** The capture kernel's image and initrd, loaded into the reservation by the kdump service. */
+export const CAPTURE_IMAGE_BYTES = 48 * 1024 * 1024;
+
+/** A `struct new_utsname` (six 65-byte fields), as init_uts_ns holds it. */
+export function encodeUtsname(release: string): Uint8Array {
+  const fields = ['Linux', 'efikdump', release, '#1 SMP PREEMPT_DYNAMIC', 'x86_64', '(none)'];
+  const out = new Uint8Array(6 * 65);
+  fields.forEach((f, i) => out.set(Buffer.from(f.slice(0, 64), 'ascii'), i * 65));
+  return out;
+}
+
+/** Where the handoff slot is for a reservation: the first page of its first range. */
+export function handoffSlotOf(crashkernel: readonly { start: number }[]): number {
+  return crashkernel[0].start;
+}
+
+/**
+ * The 1st kernel: boots with the design's command line, reserves `crashkernel=`, lays out what
+ * the dump tools read (crash_notes, VMCOREINFO, init_uts_ns, page tables), has the kdump service
+ * load the capture kernel and the elfcorehdr, runs the workload, and panics.
+ */
+@injectable()
+export class LinuxKernel implements FirstKernel {
+  boot(): StageOperator {
+    return stage('kernel-boot', (ctx) => {
+      const map = ctx.state.memoryMap;
+      if (!map) throw new SimulationError('the kernel booted without a memory map');
+      const cmdline = ctx.design.kernel.cmdline;
+      const systemRam = systemRamFromMemoryMap(map);
+      const spec = parseCrashkernel(cmdline);
+      if (!spec) throw new ConfigError('the kernel command line has no crashkernel= parameter', { file: ctx.design.source, field: 'kernel.cmdline' });
+      const placement = placeCrashkernel(spec, systemRam, ctx.machine.ramBytes, ctx.design.source);
+      if (!placement) {
+        ctx.outcome = { outcome: 'no-dump', reason: `crashkernel= reserves nothing for ${formatSize(ctx.machine.ramBytes)} of RAM` };
+        return;
+      }
+      const crashkernel = placement.ranges;
+      const mem = ctx.machine.memory;
+      if (!mem.isRam(KERNEL_PHYS, KERNEL_IMAGE_BYTES) || crashkernel.some((r) => r.start < KERNEL_PHYS + KERNEL_IMAGE_BYTES && r.end > KERNEL_PHYS)) {
+        throw new SimulationError('the kernel image does not fit at 16 MiB outside the reservation');
+      }
+      // The image: text, then data (slab-like) with the structures the dump tools read.
+      mem.fill({ start: KERNEL_PHYS, end: KERNEL_PHYS + KERNEL_TEXT_BYTES }, 'kernel-text', 1, 'kernel text');
+      mem.fill({ start: KERNEL_PHYS + KERNEL_TEXT_BYTES, end: KERNEL_PHYS + KERNEL_TEXT_BYTES + KERNEL_DATA_BYTES }, 'slab', 1, 'kernel data');
+      const maxPhys = Math.max(...mem.ram.map((r) => r.end));
+      writeKernelPageTables(mem, maxPhys);
+      mem.write(INIT_UTS_NS_PHYS, encodeUtsname(OSRELEASE));
+      mem.write(VMCOREINFO_PHYS, encodeVmcoreinfoBuffer(vmcoreinfoEntries()));
+      const crashNotes = Array.from({ length: ctx.machine.cpus }, (_, cpu) => PERCPU_PHYS + cpu * PAGE_SIZE + CRASH_NOTES_OFFSET_IN_PAGE);
+      const zeroNote = new Uint8Array(CRASH_NOTE_BYTES);
+      for (const paddr of crashNotes) mem.write(paddr, zeroNote);
+
+      const kernel: KernelState = {
+        cmdline,
+        osrelease: OSRELEASE,
+        systemRam,
+        crashkernel,
+        kernelText: { paddr: KERNEL_PHYS, vaddr: kernelVirt(KERNEL_PHYS), size: KERNEL_IMAGE_BYTES },
+        crashNotes,
+        crashNotesBytes: CRASH_NOTE_BYTES,
+        vmcoreinfo: { paddr: VMCOREINFO_PHYS, size: VMCOREINFO_NOTE_BYTES },
+        panicWrites: [
+          ...crashNotes.map((p) => ({ start: p, end: p + CRASH_NOTE_BYTES })),
+          { start: VMCOREINFO_PHYS, end: VMCOREINFO_PHYS + VMCOREINFO_NOTE_BYTES },
+        ],
+        handoffSlot: handoffSlotOf(crashkernel),
+      };
+      ctx.state.kernel = kernel;
+      ctx.metrics.crashkernelBytes = crashkernel.reduce((s, r) => s + r.end - r.start, 0);
+      ctx.log.emit('kernel-boot', 'info', `crashkernel reserved ${crashkernel.map((r) => `${hex(r.start)}-${hex(r.end - 1)}`).join(', ')} (${formatSize(ctx.metrics.crashkernelBytes as number)})`);
+      ctx.clock.advance(seconds(3));
+      this.loadCaptureKernel(ctx, kernel);
+    });
+  }
+
+  /** What `kdump.service` does: load the capture kernel and build the elfcorehdr inside the reservation. */
+  private loadCaptureKernel(ctx: RunContext, kernel: KernelState): void {
+    const mem = ctx.machine.memory;
+    const first = kernel.crashkernel[0];
+    const imageStart = kernel.handoffSlot + PAGE_SIZE;
+    const imageEnd = Math.min(first.end, imageStart + CAPTURE_IMAGE_BYTES);
+    mem.fill({ start: imageStart, end: imageEnd }, 'kernel-text', 2, 'capture kernel image');
+    kernel.captureImage = { start: imageStart, end: imageEnd };
+    const hdr = buildElfCoreHeader({
+      crashNotes: kernel.crashNotes,
+      crashNotesBytes: kernel.crashNotesBytes,
+      vmcoreinfo: kernel.vmcoreinfo,
+      kernelText: kernel.kernelText,
+      systemRam: kernel.systemRam,
+      crashkernel: kernel.crashkernel,
+    });
+    const last = kernel.crashkernel[kernel.crashkernel.length - 1];
+    const paddr = last.end - pageAlignUp(hdr.length);
+    if (paddr < imageEnd && last === first) throw new SimulationError('the reservation is too small for the capture kernel and the elfcorehdr');
+    mem.write(paddr, hdr);
+    kernel.elfcorehdr = { paddr, size: hdr.length, sha256: createHash('sha256').update(hdr).digest('hex') };
+    ctx.metrics.elfcorehdrBytes = hdr.length;
+    ctx.log.emit('kernel-boot', 'info', `kdump loaded: elfcorehdr ${hdr.length} bytes at ${hex(paddr)}, ${kernel.crashNotes.length + 1} PT_NOTE`);
+    ctx.clock.advance(seconds(1));
+  }
+
+  workload(): StageOperator {
+    return stage('workload', (ctx) => {
+      const kernel = ctx.state.kernel!;
+      const image = { start: KERNEL_PHYS, end: KERNEL_PHYS + KERNEL_IMAGE_BYTES };
+      const free = subtractRanges(kernel.systemRam, [...kernel.crashkernel, image, { start: 0, end: 0x100000 }]);
+      const total = free.reduce((s, r) => s + r.end - r.start, 0);
+      const rng = ctx.rng.fork(0x3017);
+      const page = new Uint8Array(PAGE_SIZE);
+      for (let i = 0; i < ctx.scenario.workload.pageWrites; i++) {
+        let off = rng.below(total / PAGE_SIZE) * PAGE_SIZE;
+        const r = free.find((x) => (off < x.end - x.start ? true : ((off -= x.end - x.start), false)))!;
+        rng.fill(page);
+        ctx.machine.memory.write(r.start + off, page);
+      }
+      ctx.metrics.workloadPageWrites = ctx.scenario.workload.pageWrites;
+      ctx.clock.advance(seconds(60));
+    });
+  }
+
+  panic(): StageOperator {
+    return stage('panic', (ctx) => {
+      const kernel = ctx.state.kernel!;
+      const rng = ctx.rng.fork(0x9a41c);
+      const cpu = rng.below(ctx.machine.cpus);
+      // machine_crash_shutdown: the other CPUs are stopped by NMI and save their registers.
+      kernel.crashNotes.forEach((paddr, n) => {
+        const pid = n === cpu ? 1000 + rng.below(30000) : 0;
+        ctx.machine.memory.write(paddr, encodeCrashNoteBuffer(pid, simulatedRegisters(rng, n === cpu)));
+      });
+      ctx.clock.advance(ms(1 + ctx.machine.cpus * 0.05));
+      const unixTime = EPOCH_UNIX + Math.floor(ctx.clock.nowUs / 1e6);
+      ctx.machine.memory.write(kernel.vmcoreinfo.paddr, encodeVmcoreinfoBuffer(vmcoreinfoEntries(unixTime)));
+      ctx.state.panic = { cpu, unixTime, reason: 'sysrq: Trigger a crash' };
+      ctx.log.emit('panic', 'info', `Kernel panic on CPU ${cpu}: sysrq: Trigger a crash`);
+    });
+  }
+}
