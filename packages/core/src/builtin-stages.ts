@@ -85,12 +85,14 @@ export function checkAgainstTruth(truth: TruthManifest, readPhysPage: (paddr: nu
   const result: PageCheck = { checked: 0, matched: 0, missing: [], mismatched: [], excludedPresent: [] };
   for (const { paddr, sha256 } of truth.pages) {
     result.checked++;
+    buf.fill(0);
     if (!readPhysPage(paddr, buf)) result.missing.push(paddr);
     else if (createHash('sha256').update(buf).digest('hex') !== sha256) result.mismatched.push(paddr);
     else result.matched++;
   }
   for (const paddr of truth.zeroPages) {
     result.checked++;
+    buf.fill(0xa5);
     if (!readPhysPage(paddr, buf)) result.missing.push(paddr);
     else if (buf.some((b) => b !== 0)) result.mismatched.push(paddr);
     else result.matched++;

@@ -18,7 +18,10 @@ export class VirtualClock {
     if (!Number.isFinite(durationUs) || durationUs < 0) {
       throw new SimulationError(`cannot advance the virtual clock by ${durationUs} µs`);
     }
-    this.scheduler.schedule(() => undefined, Math.round(durationUs));
+    // Run only what is due by the new time: a timer further ahead (or an interval) stays queued.
+    const step = Math.round(durationUs);
+    this.scheduler.maxFrames = this.scheduler.frame + step;
+    this.scheduler.schedule(() => undefined, step);
     this.scheduler.flush();
   }
 }
@@ -26,7 +29,7 @@ export class VirtualClock {
 export const ms = (n: number): number => n * 1000;
 export const seconds = (n: number): number => n * 1_000_000;
 
-/** "12.345 s" / "850 ms" / "42 µs" for a duration in microseconds. */
+/** "12.345 s" / "850.0 ms" / "42 µs" for a duration in microseconds. */
 export function formatDuration(us: number): string {
   if (us >= 1_000_000) return `${(us / 1_000_000).toFixed(3)} s`;
   if (us >= 1000) return `${(us / 1000).toFixed(1)} ms`;

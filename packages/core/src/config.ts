@@ -41,7 +41,10 @@ class Reader {
   }
 
   only(o: Obj, field: string, allowed: readonly string[]): void {
-    for (const k of Object.keys(o)) if (!allowed.includes(k)) this.fail(field ? `${field}.${k}` : k, `one of the fields ${allowed.join(', ')}`, k);
+    for (const k of Object.keys(o)) {
+      const name = /^[A-Za-z0-9_-]+$/.test(k) ? k : `[${JSON.stringify(k)}]`;
+      if (!allowed.includes(k)) this.fail(field ? `${field}.${name}` : name, `one of the fields ${allowed.join(', ')}`, k);
+    }
   }
 
   string(o: Obj, key: string, field: string, fallback?: string): string {
@@ -147,7 +150,7 @@ export function parseJsonText(text: string, file: string): unknown {
   try {
     return JSON.parse(text);
   } catch (e) {
-    const m = /position (\d+)/.exec((e as Error).message);
+    const m = / at position (\d+)( \(line \d+ column \d+\))?$/.exec((e as Error).message);
     throw new ConfigError(`expected valid JSON: ${(e as Error).message}`, { file, offset: m ? Number(m[1]) : undefined });
   }
 }

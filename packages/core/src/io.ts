@@ -1,5 +1,6 @@
 import { closeSync, fsyncSync, ftruncateSync, openSync, renameSync, unlinkSync, writeSync, mkdirSync } from 'node:fs';
 import { dirname, basename, join } from 'node:path';
+import { randomBytes } from 'node:crypto';
 import { IoError } from './errors';
 
 /**
@@ -18,9 +19,9 @@ export class AtomicFile {
     } catch (e) {
       throw new IoError(`cannot create the directory: ${(e as Error).message}`, { file: dirname(path) });
     }
-    this.tempPath = join(dirname(path), `.${basename(path)}.${process.pid}.${Date.now().toString(36)}.tmp`);
+    this.tempPath = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
     try {
-      this.fd = openSync(this.tempPath, 'w', 0o644);
+      this.fd = openSync(this.tempPath, 'wx', 0o644);
     } catch (e) {
       throw new IoError(`cannot create: ${(e as Error).message}`, { file: this.tempPath });
     }

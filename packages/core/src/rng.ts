@@ -70,8 +70,12 @@ export class Rng {
   /** Uniform integer in [0, n) for n up to 2^53. */
   below(n: number): number {
     if (n <= 0x100000000) return Math.floor(this.next() * n);
-    const hi = this.nextU32() * 0x100000000 + this.nextU32();
-    return hi % n;
+    // An exact 53-bit draw, rejecting the top sliver that would bias `% n`.
+    const limit = 2 ** 53 - (2 ** 53 % n);
+    for (;;) {
+      const x = (this.nextU32() >>> 11) * 0x100000000 + this.nextU32();
+      if (x < limit) return x % n;
+    }
   }
 
   /** Integer in [lo, hi]. */

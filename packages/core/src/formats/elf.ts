@@ -144,7 +144,7 @@ export interface ElfNote {
   offset: number;
 }
 
-export const align4 = (n: number): number => (n + 3) & ~3;
+export const align4 = (n: number): number => Math.ceil(n / 4) * 4;
 
 export function noteSize(name: string, descBytes: number): number {
   return NOTE_HEADER_SIZE + align4(name.length + 1) + align4(descBytes);
@@ -182,7 +182,7 @@ export function walkNotes(buf: Uint8Array, place: Place = {}): { notes: ElfNote[
     }
     const nameBytes = buf.subarray(off + NOTE_HEADER_SIZE, off + NOTE_HEADER_SIZE + namesz);
     const end = nameBytes.indexOf(0);
-    const name = String.fromCharCode(...nameBytes.subarray(0, end < 0 ? nameBytes.length : end));
+    const name = decodeAscii(nameBytes.subarray(0, end < 0 ? nameBytes.length : end));
     const descStart = off + NOTE_HEADER_SIZE + nameLen;
     notes.push({ name, type, desc: buf.subarray(descStart, descStart + descsz), offset: off });
     off += total;

@@ -45,7 +45,8 @@ export class PhysicalMemory {
         throw new SimulationError(`RAM range ${hex(r.start)}-${hex(r.end)} is not page aligned`);
       }
     }
-    const mix = { ...DEFAULT_PAGE_KIND_MIX, ...(options.mix ?? {}) };
+    // A scenario's mix replaces the default whole: kinds it does not name do not occur.
+    const mix: PageKindMix = options.mix && Object.keys(options.mix).length ? options.mix : DEFAULT_PAGE_KIND_MIX;
     const total = PAGE_KINDS.reduce((s, k) => s + Math.max(0, mix[k] ?? 0), 0);
     if (!(total > 0)) throw new SimulationError('page-kind mix has no positive proportion');
     let acc = 0;
