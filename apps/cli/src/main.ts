@@ -50,6 +50,13 @@ export async function main(argv: string[], io: Output = processOutput): Promise<
 
 /** Entry point of bin/efikdump.js. */
 export function runCli(argv: string[]): void {
+  // `efikdump inspect x | head` closes the pipe early: that is not an error.
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (e: NodeJS.ErrnoException) => {
+      if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+      throw e;
+    });
+  }
   main(argv).then(
     (code) => { process.exitCode = code; },
     (e: unknown) => { process.stderr.write(`internal error: ${String(e)}\n`); process.exitCode = 70; },

@@ -151,6 +151,7 @@ export function parseJsonText(text: string, file: string): unknown {
     return JSON.parse(text);
   } catch (e) {
     const m = / at position (\d+)( \(line \d+ column \d+\))?$/.exec((e as Error).message);
-    throw new ConfigError(`expected valid JSON: ${(e as Error).message}`, { file, offset: m ? Number(m[1]) : undefined });
+    const offset = m ? Number(m[1]) : /end of JSON input/.test((e as Error).message) ? text.length : undefined;
+    throw new ConfigError(`expected valid JSON: ${(e as Error).message}`, { file, offset });
   }
 }

@@ -1,0 +1,64 @@
+#!/usr/bin/env node
+'use strict';
+/**
+ * efikdump benchmarks. `npm run bench [-- NAME...]` (names: run-1tib, run-4gib-out; default all).
+ * Each case runs the built CLI under tools/bench/measure.py (wall time, peak RSS of the process)
+ * and, where a peer tool does the same job, runs it on the same input in the same run and prints
+ * the ratio. Figures vary by machine: quote them with the command and the machine.
+ */
+const { spawnSync } = require('node:child_process');
+const { mkdtempSync, rmSync, statSync } = require('node:fs');
+const { tmpdir } = require('node:os');
+const { join, resolve } = require('node:path');
+
+const REPO = resolve(__dirname, '../..');
+const CLI = join(REPO, 'apps/cli/bin/efikdump.js');
+const MEASURE = join(__dirname, 'measure.py');
+const MiB = 1024 * 1024;
+
+function measure(argv) {
+  const r = spawnSync('/usr/bin/python3', [MEASURE, ...argv], { encoding: 'utf8', maxBuffer: 16 * MiB });
+  if (r.status !== 0) throw new Error(`measure.py failed: ${r.stderr}`);
+  const m = JSON.parse(r.stdout);
+  if (m.exit !== 0) throw new Error(`${argv.join(' ')} exited ${m.exit}:\n${m.stdout}\n${m.stderr_tail}`);
+  return m;
+}
+
+const fmt = (n, d = 2) => n.toFixed(d);
+const rows = [];
+function report(name, m, extra = {}) {
+  rows.push({ case: name, 'wall s': fmt(m.wall_s), 'peak RSS MiB': fmt(m.max_rss_bytes / MiB, 0), ...extra });
+}
+
+const cases = {
+  'run-1tib'() {
+    const m = measure([process.execPath, CLI, 'run', '--design', 'efi-warm-reserved-memory', '--memory', '1TiB', '--cpus', '64', '--seed', '1', '--json']);
+    const result = JSON.parse(m.stdout.slice(m.stdout.indexOf('{')));
+    report('run --memory 1TiB (no --out)', m, { outcome: result.outcome, 'pages verified': result.metrics.pagesChecked });
+  },
+  'run-4gib-out'() {
+    const dir = mkdtempSync(join(tmpdir(), 'efikdump-bench-'));
+    try {
+      const out = join(dir, 'x.vmcore');
+      const m = measure([process.execPath, CLI, 'run', '--design', 'efi-warm-reserved-memory', '--memory', '4GiB', '--cpus', '4', '--seed', '1', '--out', out]);
+      const size = statSync(out).size;
+      // Peer: copying the finished vmcore (sparse-aware, as cp does by default) is the floor for writing it.
+      const cp = measure(['cp', out, join(dir, 'copy.vmcore')]);
+      report('run --memory 4GiB --out (whole run)', m, { 'output MiB': fmt(size / MiB, 0), 'MB/s': fmt(size / 1e6 / m.wall_s, 0), 'ratio to cp': fmt(m.wall_s / cp.wall_s) });
+      report('cp of that vmcore (peer floor)', cp, { 'output MiB': fmt(size / MiB, 0), 'MB/s': fmt(size / 1e6 / cp.wall_s, 0), 'ratio to cp': '1.00' });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  },
+};
+
+const wanted = process.argv.slice(2);
+for (const name of wanted.length ? wanted : Object.keys(cases)) {
+  if (!cases[name]) {
+    console.error(`unknown benchmark "${name}" (known: ${Object.keys(cases).join(', ')})`);
+    process.exit(2);
+  }
+  process.stderr.write(`running ${name}...\n`);
+  cases[name]();
+}
+console.table(rows);
