@@ -1,42 +1,30 @@
 import 'reflect-metadata';
 import { isEfikdumpError } from '@efikdump/core';
-import { runCommand, runSpec } from './commands/run';
-import { designsCommand, scenariosCommand } from './commands/list';
-import { inspectCommand, inspectSpec } from './commands/inspect';
-import { verifyCommand, verifySpec } from './commands/verify';
+import { COMMANDS } from './commands/registry';
 import { processOutput, type Output } from './output';
 
-const HELP = `efikdump — a laboratory for EFI-assisted kdump
-
-usage: efikdump <command> [options]
-
-commands:
-  run        simulate one machine from boot to a verified dump      (${runSpec.usage.replace('efikdump ', '')})
-  designs    list the built-in designs and the plug-ins they can name
-  scenarios  list the built-in scenarios
-  inspect    show what an ELF vmcore holds                           (${inspectSpec.usage.replace('efikdump ', '')})
-  verify     check a dump against a truth manifest                   (${verifySpec.usage.replace('efikdump ', '')})
-  help       this text; "efikdump <command> --help" for a command's options
-
-Set EFIKDUMP_DEBUG=1 to see stack traces of internal errors.`;
+function helpText(): string {
+  const lines = ['efikdump — a laboratory for EFI-assisted kdump', '', 'usage: efikdump <command> [options]', '', 'commands:'];
+  for (const c of COMMANDS) lines.push(`  ${c.name.padEnd(11)}${c.summary}`);
+  lines.push(`  ${'help'.padEnd(11)}this text; "efikdump <command> --help" shows a command's options`);
+  lines.push('', 'Set EFIKDUMP_DEBUG=1 to see stack traces of internal errors.');
+  return lines.join('\n');
+}
 
 /** Runs one command; returns the exit code (0 ok, 1 run without a complete dump, 2.. per error class). */
 export async function main(argv: string[], io: Output = processOutput): Promise<number> {
-  const [command, ...rest] = argv;
+  const [name, ...rest] = argv;
   try {
-    switch (command) {
-      case 'run': return await runCommand(rest, io);
-      case 'designs': return designsCommand(io);
-      case 'scenarios': return scenariosCommand(io);
-      case 'inspect': return inspectCommand(rest, io);
-      case 'verify': return verifyCommand(rest, io);
-      case undefined: case 'help': case '--help': case '-h':
-        io.out(HELP);
-        return command === undefined ? 2 : 0;
-      default:
-        io.err(`error: unknown command "${command}"\n\n${HELP}`);
-        return 2;
+    if (name === undefined || name === 'help' || name === '--help' || name === '-h') {
+      io.out(helpText());
+      return name === undefined ? 2 : 0;
     }
+    const command = COMMANDS.find((c) => c.name === name);
+    if (!command) {
+      io.err(`error: unknown command "${name}"\n\n${helpText()}`);
+      return 2;
+    }
+    return await command.run(rest, io);
   } catch (e) {
     if (isEfikdumpError(e)) {
       io.err(`error: ${e.describe()}`);
