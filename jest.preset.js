@@ -18,5 +18,6 @@ module.exports = function preset(projectDir) {
       packages.map((name) => [`^@efikdump/${name}$`, path.join(root, 'packages', name, 'src', 'index.ts')]),
     ),
     testTimeout: 120000,
+    reporters: ['default', path.join(root, 'tools', 'jest-summary-reporter.js')],
   };
 };
