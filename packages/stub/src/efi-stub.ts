@@ -3,6 +3,7 @@ import {
   DETECTOR, ms, PAGE_SIZE, pageAlignUp, stage, subtractRanges, systemRamFromMemoryMap,
   type CrashDetector, type EfiStub, type PhysRange, type StageOperator,
 } from '@efikdump/core';
+import { parseCrashkernel, placeCrashkernel } from '@efikdump/kernel-crash';
 import { validateHandoff } from './validate-handoff';
 
 /** What Fedora/RHEL add to the capture kernel's command line (kdump-utils, domain reference §1.4). */
@@ -34,7 +35,14 @@ export class LinuxEfiStub implements EfiStub {
       }
       const info = detection.info;
       const systemRam = systemRamFromMemoryMap(ctx.state.memoryMap!);
-      const invalid = validateHandoff(info, systemRam, ctx.machine.memory);
+      const spec = parseCrashkernel(ctx.design.kernel.cmdline, ctx.design.source);
+      const expected = spec && placeCrashkernel(spec, systemRam, ctx.machine.ramBytes, ctx.design.source);
+      if (!expected) {
+        ctx.state.stub = { crashedBoot: false, detector: this.detector.name, reason: 'crashkernel= reserves nothing on this machine' };
+        ctx.outcome = { outcome: 'no-dump', reason: 'handoff rejected: crashkernel= reserves nothing on this machine' };
+        return;
+      }
+      const invalid = validateHandoff(info, systemRam, ctx.machine.memory, expected.ranges);
       if (invalid) {
         ctx.state.stub = { crashedBoot: false, detector: this.detector.name, reason: invalid };
         ctx.outcome = { outcome: 'no-dump', reason: `handoff rejected: ${invalid}` };

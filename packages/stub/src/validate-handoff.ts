@@ -20,6 +20,7 @@ export function validateHandoff(info: HandoffInfo, systemRam: readonly PhysRange
     if (!same) return 'the record names a reservation other than the one crashkernel= places';
   }
   const { paddr, size, sha256 } = info.elfcorehdr;
+  if (paddr % 4096) return `elfcorehdr ${hex(paddr)} is not page aligned`;
   if (size < 64 || size > MAX_ELFCOREHDR_BYTES) return `elfcorehdr size ${size} is outside 64..${MAX_ELFCOREHDR_BYTES}`;
   if (!inRanges(info.crashkernel, paddr, size)) return `elfcorehdr ${hex(paddr)}+${size} is outside the reservation`;
   const bytes = new Uint8Array(size);

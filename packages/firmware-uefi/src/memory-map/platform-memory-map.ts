@@ -3,10 +3,10 @@ import { EfiMemoryType, EFI_MEMORY_RUNTIME, EFI_MEMORY_WB, GiB, MiB, type Memory
 /**
  * The address map of a q35-like x86-64 machine: 640 KiB of base memory, the legacy hole up to
  * 1 MiB, low RAM up to 2 GiB (or all of it on small machines), and the rest above 4 GiB.
- * QEMU's q35 splits at 2 GiB once RAM exceeds 2.75 GiB (hw/i386/pc_q35.c).
+ * QEMU's q35 splits at 2 GiB once RAM reaches 2.75 GiB (hw/i386/pc_q35.c).
  */
 export function platformRam(ramBytes: number): PhysRange[] {
-  const lowTop = ramBytes <= 2816 * MiB ? ramBytes : 2 * GiB;
+  const lowTop = ramBytes < 2816 * MiB ? ramBytes : 2 * GiB;
   const ranges: PhysRange[] = [{ start: 0, end: 0xa0000 }, { start: 0x100000, end: lowTop }];
   if (ramBytes > lowTop) ranges.push({ start: 4 * GiB, end: 4 * GiB + (ramBytes - lowTop) });
   return ranges;

@@ -73,9 +73,10 @@ export function decodeHandoffRecord(buf: Uint8Array, source: string, base = 0): 
   if (length !== RECORD_HEADER_BYTES + count * 16 || length > buf.length) {
     throw new FormatError('handoff record length', `${RECORD_HEADER_BYTES + count * 16} (header + ${count} ranges) within ${buf.length} bytes`, String(length), at(12));
   }
-  const copy = buf.slice(0, length);
-  new DataView(copy.buffer).setUint32(16, 0, true);
   const stored = v.getUint32(16, true);
+  // A private copy with the CRC field zeroed (a Buffer's slice would be a view of shared memory).
+  const copy = new Uint8Array(buf.subarray(0, length));
+  new DataView(copy.buffer, copy.byteOffset, copy.byteLength).setUint32(16, 0, true);
   const actual = crc32(copy);
   if (stored !== actual) throw new FormatError('handoff record CRC-32', hex(actual), hex(stored), at(16));
   const num = (off: number, what: string) => toSafeNumber(v.getBigUint64(off, true), what, at(off));
