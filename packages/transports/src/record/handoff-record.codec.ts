@@ -8,8 +8,8 @@ import { FormatError, hex, toSafeNumber, type HandoffInfo, type PhysRange } from
  *    8 u16    version (2)               58 u16 crash reason length in bytes (0..256)
  *   10 u16    header size (128)         60 u32 flags: bit 0 armed, bit 1 crashed
  *   12 u32    total length              64 u8[32] SHA-256 of the elfcorehdr
- *   16 u32    CRC-32 (CRC and MAC       96 u8[32] HMAC-SHA256 with the boot key, all zero
- *             fields taken as zero)               when the record is unsigned
+ *   16 u32    CRC-32 (CRC field taken   96 u8[32] HMAC-SHA256 with the boot key (CRC and
+ *             as zero)                            MAC taken as zero); zero when unsigned
  *   20 u32    CPU count                128 ranges: { u64 start; u64 end } each
  *   24 u64    boot nonce                 …  crash reason (UTF-8), padded to 4
  *   32 i64    crash time (Unix s)        …  u32 log tail length, log tail (UTF-8), padded to 4
@@ -50,16 +50,17 @@ export function truncateUtf8(text: string, max: number): Uint8Array {
   return new Uint8Array(bytes.subarray(0, end));
 }
 
-function zeroedForChecks(bytes: Uint8Array): Uint8Array {
+/** A copy with the CRC field (and, for the MAC, the MAC field too) zeroed. */
+function zeroedForChecks(bytes: Uint8Array, withoutMac: boolean): Uint8Array {
   const copy = new Uint8Array(bytes);
   copy.fill(0, 16, 20);
-  copy.fill(0, RECORD_MAC_OFFSET, RECORD_MAC_OFFSET + RECORD_MAC_BYTES);
+  if (withoutMac) copy.fill(0, RECORD_MAC_OFFSET, RECORD_MAC_OFFSET + RECORD_MAC_BYTES);
   return copy;
 }
 
 /** HMAC-SHA256 of an encoded record under `key` (CRC and MAC fields taken as zero). */
 export function recordMac(encoded: Uint8Array, key: Uint8Array): Uint8Array {
-  return new Uint8Array(createHmac('sha256', key).update(zeroedForChecks(encoded)).digest());
+  return new Uint8Array(createHmac('sha256', key).update(zeroedForChecks(encoded, true)).digest());
 }
 
 export function encodeHandoffRecord(record: Omit<HandoffRecord, 'mac'>, key?: Uint8Array): Uint8Array {
@@ -95,7 +96,8 @@ export function encodeHandoffRecord(record: Omit<HandoffRecord, 'mac'>, key?: Ui
   v.setUint32(logAt, log.length, true);
   out.set(log, logAt + 4);
   if (key) out.set(recordMac(out, key), RECORD_MAC_OFFSET);
-  v.setUint32(16, crc32(zeroedForChecks(out)), true);
+  // The CRC covers the MAC too: damage anywhere is caught without the key.
+  v.setUint32(16, crc32(zeroedForChecks(out, false)), true);
   return out;
 }
 
@@ -128,7 +130,7 @@ export function decodeHandoffRecord(buf: Uint8Array, source: string, base = 0): 
     throw new FormatError('handoff record log length', `${length - logAt - 4} bytes or fewer (at most ${RECORD_MAX_LOG_BYTES})`, String(logBytes), at(logAt));
   }
   const stored = v.getUint32(16, true);
-  const actual = crc32(zeroedForChecks(buf.subarray(0, length)));
+  const actual = crc32(zeroedForChecks(buf.subarray(0, length), false));
   if (stored !== actual) throw new FormatError('handoff record CRC-32', hex(actual), hex(stored), at(16));
   const num = (off: number, what: string) => toSafeNumber(v.getBigUint64(off, true), what, at(off));
   const crashkernel: PhysRange[] = [];
