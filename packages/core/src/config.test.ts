@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
-import { parseDesign, parseJsonText, parseScenario, readJsonFile, type Design } from './config';
+import { applyFirmwareOverrides, FIRMWARE_PROFILE_FIELDS, parseDesign, parseFirmwareProfile, parseJsonText, parseScenario, readJsonFile, type Design } from './config';
 import { SLOT_KEYS } from './contracts';
 import { ConfigError, IoError } from './errors';
 import { GiB, MiB, parseSize, TiB } from './units';
@@ -370,5 +370,115 @@ describe('JSON files', () => {
     const text = '{"position 5": x}';
     const err = configErrorOf(() => parseJsonText(text, 'x.json'));
     expect([undefined, text.indexOf('x')]).toContain(err.offset);
+  });
+});
+
+// ---- firmware profiles and overrides ----
+
+const PROFILE_FILE = 'profiles/test.json';
+
+function validProfile(): Json {
+  return {
+    format: 'efikdump-firmware-profile/1', name: 'test', description: 'a profile for tests',
+    variableStoreFormat: 'plain', nvramBytes: '256KiB', maxVariableBytes: 0x8400, maxHwErrVariableBytes: 0x8000, hwErrStorageBytes: '16KiB',
+    volatileBytes: '64KiB', nvramBytesUsed: '8KiB', nvramBytesGarbage: 0, nvramBlockBytes: 4096, nvramWriteFixedUs: 100, nvramWriteUsPerByte: 0.5,
+    nvramEraseUsPerBlock: 1000, reclaimAtRuntime: false, tornWrite: 'atomic', warmReset: 'warm', platformSpecificReset: 'cold', resetDataKept: true,
+    postColdMs: [1000, 2000], postWarmMs: [500, 600], deviceResetMs: 50, coldPowerOffMs: 0, eccReinit: 'cold', decayBitFlipsPerGiBPerSecond: 0,
+    scratch: [{ label: 'low', start: 0, bytes: '640KiB' }, { label: 'heap', memoryType: 'BootServicesData' }, { label: 'images', belowFirmwareBytes: '48MiB' }],
+    mor: 'present', serial: true, gop: true, erst: true, erstStorageBytes: '64KiB', erstRecordBytes: 8192, erstWriteMs: 5, bert: true, bertFromErst: true,
+    oemId: 'EFIKDP', oemTableId: 'TEST', source: { nvramBytes: 'domain reference §5.2' },
+  };
+}
+
+describe('parseDesign: firmware profile', () => {
+  it('takes an optional firmware profile name', () => {
+    expect(parseDesign(validDesign(), DESIGN_FILE).firmware).toBeUndefined();
+    expect(parseDesign(edit(validDesign(), 'firmware', { profile: 'server' }), DESIGN_FILE).firmware).toEqual({ profile: 'server' });
+  });
+  it.each<[string, unknown, string]>([
+    ['a number as profile', { profile: 3 }, 'firmware.profile'],
+    ['a profile name that is not kebab-case', { profile: 'Big Server' }, 'firmware.profile'],
+    ['an unknown firmware field', { profile: 'ovmf', nvram: 1 }, 'firmware.nvram'],
+    ['firmware that is not an object', 'ovmf', 'firmware'],
+  ])('rejects %s, naming file and field', (_n, firmware, field) => {
+    const err = configErrorOf(() => parseDesign(edit(validDesign(), 'firmware', firmware), DESIGN_FILE));
+    expect(err.file).toBe(DESIGN_FILE);
+    expect(err.field).toBe(field);
+  });
+});
+
+describe('parseScenario: firmware overrides', () => {
+  it('takes any subset of profile fields and faults, typed', () => {
+    const s = parseScenario(edit(validScenario(), 'firmware', { nvramBytesUsed: '200KiB', serial: false, postWarmMs: [1, 2], faults: ['runtime-lock-busy-at-panic'] }), SCENARIO_FILE);
+    expect(s.firmware).toEqual({ nvramBytesUsed: 200 * 1024, serial: false, postWarmMs: [1, 2], faults: ['runtime-lock-busy-at-panic'] });
+    expect(parseScenario(validScenario(), SCENARIO_FILE).firmware).toBeUndefined();
+  });
+  it.each<[string, unknown, string]>([
+    ['an unknown field', { nvramBytesFree: 1 }, 'firmware.nvramBytesFree'],
+    ['a string for a boolean', { serial: 'no' }, 'firmware.serial'],
+    ['a bad enum value', { tornWrite: 'sometimes' }, 'firmware.tornWrite'],
+    ['a size that is not a size', { nvramBytesUsed: 'lots' }, 'firmware.nvramBytesUsed'],
+    ['a negative number', { deviceResetMs: -1 }, 'firmware.deviceResetMs'],
+    ['a reversed range', { postColdMs: [5, 1] }, 'firmware.postColdMs'],
+    ['an unknown fault', { faults: ['cosmic-ray'] }, 'firmware.faults[0]'],
+    ['a scratch range without bytes', { scratch: [{ label: 'x', start: 0 }] }, 'firmware.scratch[0].bytes'],
+    ['a scratch memory type that does not exist', { scratch: [{ label: 'x', memoryType: 'Heap' }] }, 'firmware.scratch[0].memoryType'],
+    ['an OEM ID longer than 6', { oemId: 'TOOLONGID' }, 'firmware.oemId'],
+  ])('rejects %s, naming file and field', (_n, firmware, field) => {
+    const err = configErrorOf(() => parseScenario(edit(validScenario(), 'firmware', firmware), SCENARIO_FILE));
+    expect(err.file).toBe(SCENARIO_FILE);
+    expect(err.field).toBe(field);
+  });
+});
+
+describe('parseFirmwareProfile', () => {
+  it('parses every field of a profile', () => {
+    const p = parseFirmwareProfile(validProfile(), PROFILE_FILE);
+    expect(p.nvramBytes).toBe(256 * 1024);
+    expect(p.scratch).toEqual([{ label: 'low', start: 0, bytes: 640 * 1024 }, { label: 'heap', memoryType: 'BootServicesData' }, { label: 'images', belowFirmwareBytes: 48 * MiB }]);
+    expect(p.sourceOf).toEqual({ nvramBytes: 'domain reference §5.2' });
+    expect(p.source).toBe(PROFILE_FILE);
+  });
+  it('requires every field, and names the missing one', () => {
+    for (const field of Object.keys(FIRMWARE_PROFILE_FIELDS)) {
+      const err = configErrorOf(() => parseFirmwareProfile(edit(validProfile(), field, undefined), PROFILE_FILE));
+      expect([err.file, err.field]).toEqual([PROFILE_FILE, field]);
+    }
+  });
+  it('rejects a citation for a field that does not exist', () => {
+    expect(configErrorOf(() => parseFirmwareProfile(edit(validProfile(), 'source.nvramSize', 'x'), PROFILE_FILE)).field).toBe('source.nvramSize');
+  });
+  it('checks fields against each other, naming the file the bad value came from', () => {
+    const p = parseFirmwareProfile(validProfile(), PROFILE_FILE);
+    const tooFull = configErrorOf(() => applyFirmwareOverrides(p, { source: SCENARIO_FILE, firmware: { nvramBytesUsed: 300 * 1024 } }));
+    expect([tooFull.file, tooFull.field]).toEqual([SCENARIO_FILE, 'firmware.nvramBytesUsed']);
+    expect(configErrorOf(() => parseFirmwareProfile(edit(validProfile(), 'maxVariableBytes', 512 * 1024), PROFILE_FILE)).field).toBe('maxVariableBytes');
+    expect(configErrorOf(() => parseFirmwareProfile(edit(validProfile(), 'erstStorageBytes', 1024), PROFILE_FILE)).field).toBe('erstStorageBytes');
+  });
+  it('lets a scenario replace fields and records where they came from', () => {
+    const p = parseFirmwareProfile(validProfile(), PROFILE_FILE);
+    const m = applyFirmwareOverrides(p, { source: SCENARIO_FILE, firmware: { serial: false, faults: ['runtime-lock-busy-at-panic'] } });
+    expect(m.serial).toBe(false);
+    expect(m.gop).toBe(true);
+    expect(m.sourceOf.serial).toBe(`scenario ${SCENARIO_FILE}`);
+    expect((m as unknown as Record<string, unknown>).faults).toBeUndefined();
+  });
+  it('ends random and mutated documents in a profile or a ConfigError', () => {
+    fc.assert(fc.property(fc.jsonValue(), (v) => {
+      try {
+        parseFirmwareProfile(v, PROFILE_FILE);
+      } catch (e) {
+        if (!(e instanceof ConfigError)) throw e;
+      }
+    }), { numRuns: 300 });
+    const keys = Object.keys(validProfile());
+    fc.assert(fc.property(fc.constantFrom(...keys), fc.jsonValue(), (k, v) => {
+      try {
+        parseFirmwareProfile(edit(validProfile(), k, v), PROFILE_FILE);
+      } catch (e) {
+        if (!(e instanceof ConfigError)) throw e;
+        expect(e.file).toBe(PROFILE_FILE);
+      }
+    }), { numRuns: 500 });
   });
 });

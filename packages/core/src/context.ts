@@ -1,5 +1,5 @@
 import type { VirtualClock } from './clock';
-import type { Design, Scenario } from './config';
+import type { Design, FirmwareFault, FirmwareProfile, Scenario } from './config';
 import type { EventLog } from './events';
 import type { PhysicalMemory } from './memory/physical-memory';
 import type { PhysRange } from './memory/ranges';
@@ -33,6 +33,8 @@ export interface MemoryDescriptor {
   start: number;
   pages: number;
   attribute: bigint;
+  /** VirtualStart: 0 until SetVirtualAddressMap assigns runtime regions a virtual address. */
+  virtualStart?: bigint;
 }
 
 /** What the 1st kernel knows about the crash-dump machinery it set up. */
@@ -86,8 +88,117 @@ export interface VmcoreView {
   fileOffsetOf(paddr: number): number | undefined;
 }
 
+/** One variable record as the NV flash (or the volatile store) holds it: edk2 VARIABLE_HEADER fields (UEFI §8.2, domain reference §5.2). */
+export interface NvVariable {
+  name: string;
+  /** Vendor GUID, canonical lower-case text. */
+  guid: string;
+  attributes: number;
+  data: Uint8Array;
+  /** edk2 State byte (bits only clear): VAR_ADDED 0x3f, deleted 0x3f & 0xfd = 0x3d, header valid only 0x7f, ... */
+  state: number;
+  /** Authenticated records: MonotonicCount, EFI_TIME TimeStamp (16 bytes), PubKeyIndex. */
+  monotonicCount?: bigint;
+  timestamp?: Uint8Array;
+  pubKeyIndex?: number;
+}
+
+/** The firmware's variable flash, kept across resets, and what writing it has cost. */
+export interface NvramState {
+  format: 'authenticated' | 'plain';
+  /** NV records in flash order, deleted copies included until a reclaim drops them. */
+  records: NvVariable[];
+  /** Volatile variables: lost on any reset. */
+  volatile: NvVariable[];
+  /** Bytes programmed into the flash since power-on (headers, names, data, state updates, reclaim copies). */
+  bytesWritten: number;
+  /** NV SetVariable calls that reached the flash. */
+  writes: number;
+  /** Erases of each flash block since power-on (wear). */
+  eraseCounts: number[];
+  reclaims: number;
+  /** Virtual time spent writing and reclaiming, µs. */
+  busyUs: number;
+}
+
+/** Error records the firmware keeps for ERST (ACPI §18.5), in its own persistent store. */
+export interface ErstStoreState {
+  records: { id: bigint; bytes: Uint8Array }[];
+  bytesWritten: number;
+  nextId: bigint;
+}
+
+/** What one retention policy changed at one reset: the retention map. */
+export interface RetentionMapEntry {
+  policy: string;
+  reset: 'warm' | 'cold';
+  boot: number;
+  /** Half-open [start, end) physical ranges the firmware wrote or the DRAM lost. */
+  changedRanges: [number, number][];
+  changedPages: number;
+  /** How the policy modelled what it did, when that is not exact (e.g. decay beyond exact bit flips). */
+  note?: string;
+}
+
+/** The reset reason the firmware keeps for the next boot (UEFI §8.5.1 ResetData). */
+export interface ResetReason {
+  type: 'warm' | 'cold' | 'shutdown' | 'platform-specific';
+  /** The reset that happened (warm may become cold). */
+  effective: 'warm' | 'cold' | 'shutdown';
+  reason?: string;
+  guid?: string;
+  /** ResetData bytes as hex, when kept. */
+  dataHex?: string;
+}
+
+/** The JSON summary a run's result carries for its firmware. */
+export interface FirmwareReport {
+  profile: string;
+  resets: ResetReason[];
+  retention: RetentionMapEntry[];
+  nvram: {
+    format: 'authenticated' | 'plain';
+    capacityBytes: number;
+    usedBytes: number;
+    liveBytes: number;
+    bytesWritten: number;
+    writes: number;
+    reclaims: number;
+    eraseCounts: number[];
+  };
+  erst: { present: boolean; records: number; bytesWritten: number };
+  consoles: { serial: boolean; gop: boolean; captureOutputSeen: boolean; via: 'serial' | 'gop' | 'none' };
+  acpi: { rsdp: number; tables: { signature: string; paddr: number; length: number }[] };
+}
+
+/** The firmware model's state for a run: profile, flash, ERST store, consoles, ACPI, retention map. */
+export interface FirmwareState {
+  profile: FirmwareProfile;
+  faults: FirmwareFault[];
+  nvram: NvramState;
+  erst: ErstStoreState;
+  /** CPER sections the firmware publishes in BERT on the current boot. */
+  bootErrors: { sectionType: string; severity: number; data: Uint8Array }[];
+  /** After ExitBootServices only runtime services (and RT variables) remain (UEFI §7.4.6). */
+  atRuntime: boolean;
+  /** Set while another CPU holds the EFI runtime lock (trylock callers fail). */
+  runtimeLockBusy: boolean;
+  /** Power was lost (torn write): the next reset is a power cycle. */
+  powerLost: boolean;
+  resets: ResetReason[];
+  /** The reset reason of the current boot, if the firmware kept one. */
+  resetReason?: ResetReason;
+  retention: RetentionMapEntry[];
+  consoles: { serial: boolean; gop: boolean; captureOutputSeen?: boolean; via?: 'serial' | 'gop' | 'none' };
+  acpi?: { rsdp: number; tables: { signature: string; paddr: number; length: number }[] };
+  /** Called by the runner when the pipeline ends: final counters into the metrics, and the report. */
+  finish(): FirmwareReport;
+}
+
 export interface RunState {
   memoryMap?: MemoryDescriptor[];
+  /** The firmware model's state (set by firmware-uefi at power-on). */
+  firmware?: FirmwareState;
   bootCount: number;
   kernel?: KernelState;
   handoff?: { transport: string; location: string; bytes: number };
@@ -130,4 +241,6 @@ export interface RunResult {
   metrics: Record<string, number | string | boolean>;
   artifacts: Record<string, string>;
   timeline: { tUs: number; stage: string; kind: string; message: string }[];
+  /** The firmware's retention map, NVRAM wear, consoles and ACPI tables, when the firmware keeps state. */
+  firmware?: FirmwareReport;
 }

@@ -1,6 +1,6 @@
 import type { InjectionToken } from 'tsyringe';
 import type { OperatorFunction } from 'rxjs';
-import type { HandoffInfo, RunContext } from './context';
+import type { HandoffInfo, ResetReason, RunContext } from './context';
 import type { PhysRange } from './memory/ranges';
 
 /** A stage: an RxJS operator over the run's context. */
@@ -14,8 +14,102 @@ export interface Firmware {
   powerOn(): StageOperator;
   /** The reset requested by the exit path: POST, device reset, retention, then the OS loader (the stub). */
   resetAndPost(): StageOperator;
-  /** ResetSystem (UEFI §8.5.1), as the panicking kernel calls it. */
-  resetSystem(ctx: RunContext, type: 'warm' | 'cold' | 'shutdown' | 'platform-specific', data?: string): void;
+  /**
+   * ResetSystem (UEFI §8.5.1), as the panicking kernel calls it. `data` is the ResetData: a reason
+   * string (sent as a NUL-terminated UCS-2 string), optionally with the GUID a platform-specific
+   * reset names.
+   */
+  resetSystem(ctx: RunContext, type: 'warm' | 'cold' | 'shutdown' | 'platform-specific', data?: string | ResetData): void;
+}
+
+/** ResetData of ResetSystem: a NUL-terminated UCS-2 reason, then for EfiResetPlatformSpecific an EFI_GUID (UEFI §8.5.1). */
+export interface ResetData {
+  reason: string;
+  guid?: string;
+}
+
+/** EFI_STATUS values the firmware services return (UEFI 2.10 Appendix D). */
+export const EFI_STATUS = {
+  EFI_SUCCESS: 0n,
+  EFI_INVALID_PARAMETER: 0x8000000000000002n,
+  EFI_UNSUPPORTED: 0x8000000000000003n,
+  EFI_BUFFER_TOO_SMALL: 0x8000000000000005n,
+  EFI_NOT_READY: 0x8000000000000006n,
+  EFI_DEVICE_ERROR: 0x8000000000000007n,
+  EFI_WRITE_PROTECTED: 0x8000000000000008n,
+  EFI_OUT_OF_RESOURCES: 0x8000000000000009n,
+  EFI_NOT_FOUND: 0x800000000000000en,
+  EFI_ACCESS_DENIED: 0x800000000000000fn,
+  EFI_SECURITY_VIOLATION: 0x800000000000001an,
+} as const;
+export type EfiStatus = keyof typeof EFI_STATUS;
+
+/** EFI variable attributes (UEFI §8.2; domain reference §5.1). */
+export const EFI_VARIABLE = {
+  NON_VOLATILE: 0x1,
+  BOOTSERVICE_ACCESS: 0x2,
+  RUNTIME_ACCESS: 0x4,
+  HARDWARE_ERROR_RECORD: 0x8,
+  AUTHENTICATED_WRITE_ACCESS: 0x10,
+  TIME_BASED_AUTHENTICATED_WRITE_ACCESS: 0x20,
+  APPEND_WRITE: 0x40,
+  ENHANCED_AUTHENTICATED_ACCESS: 0x80,
+} as const;
+
+/** Outcome of a variable service call; `costUs` is the virtual time it took (already added to the run's clock). */
+export interface VariableCallResult {
+  status: EfiStatus;
+  costUs: number;
+}
+
+/**
+ * The UEFI variable services of the run's firmware (UEFI §8.2), as the OS and the stub call them.
+ * Names are UCS-2 strings without the NUL; GUIDs canonical lower-case text. The store behind them
+ * outlives resets.
+ */
+export interface UefiVariableServices {
+  /** GetVariable. With `dataSize` smaller than the data: EFI_BUFFER_TOO_SMALL and the size needed. */
+  getVariable(ctx: RunContext, name: string, guid: string, dataSize?: number): VariableCallResult & { attributes?: number; data?: Uint8Array; dataSize?: number };
+  /** SetVariable (size 0 without APPEND_WRITE deletes). */
+  setVariable(ctx: RunContext, name: string, guid: string, attributes: number, data: Uint8Array): VariableCallResult;
+  /** GetNextVariableName: "" starts; `nameSize` counts bytes including the NUL. */
+  getNextVariableName(ctx: RunContext, nameSize: number, name: string, guid: string): VariableCallResult & { name?: string; guid?: string; nameSize?: number };
+  /** QueryVariableInfo. */
+  queryVariableInfo(ctx: RunContext, attributes: number): VariableCallResult & { maxStorageBytes?: number; remainingBytes?: number; maxVariableBytes?: number };
+  /**
+   * The panic-time path Linux uses (efi-pstore; runtime-wrappers.c set_variable_nonblocking and
+   * quirks.c): the runtime lock by trylock (EFI_NOT_READY when busy, never waits), and an NV write
+   * that would leave less than EFI_MIN_RESERVE (5120) bytes free refused with EFI_OUT_OF_RESOURCES.
+   */
+  setVariableNonBlocking(ctx: RunContext, name: string, guid: string, attributes: number, data: Uint8Array): VariableCallResult;
+  /** ExitBootServices: from now on boot-services-only variables are invisible. */
+  exitBootServices(ctx: RunContext): void;
+}
+
+/** ACPI tables and the APEI error stores of the run's firmware (ACPI §5.2, §18; domain reference §6). */
+export interface AcpiServices {
+  /** The tables of the current boot, RSDP first, with their physical addresses and bytes. */
+  tables(ctx: RunContext): { signature: string; paddr: number; bytes: Uint8Array }[];
+  /** ERST write of one CPER record (the firmware's persistent store; slow). Status as ERST defines it (0 = success). */
+  erstWrite(ctx: RunContext, record: Uint8Array): { status: number; id?: bigint; costUs: number };
+  /** ERST read by record identifier; without one, the first record. */
+  erstRead(ctx: RunContext, id?: bigint): { status: number; record?: Uint8Array; id?: bigint; nextId?: bigint };
+  erstClear(ctx: RunContext, id: bigint): { status: number };
+  erstRecordCount(ctx: RunContext): number;
+  /** An error the firmware itself saw: published in BERT on the next boot. */
+  recordBootError(ctx: RunContext, section: { sectionType: string; severity: number; data: Uint8Array }): void;
+}
+
+/**
+ * What other packages reach of the firmware beyond the Firmware contract: UEFI variables, ACPI,
+ * and the reset reason the firmware kept. Bound per run by the firmware package's `register`
+ * (to the firmware the design names); inject with `@inject(FIRMWARE_SERVICES)`.
+ */
+export interface FirmwareServices {
+  readonly variables: UefiVariableServices;
+  readonly acpi: AcpiServices;
+  /** The reset reason of the current boot (ResetData), if the firmware keeps one. */
+  resetReason(ctx: RunContext): ResetReason | undefined;
 }
 
 /** What firmware does to memory across a reset; several may apply in order. */
@@ -29,6 +123,8 @@ export interface RetentionReport {
   policy: string;
   changedRanges: PhysRange[];
   changedPages: number;
+  /** How the policy modelled what it did, when that is not exact. */
+  note?: string;
 }
 
 /** The 1st (crashing) kernel. */
@@ -81,6 +177,7 @@ export interface DumpWriter {
 }
 
 export const FIRMWARE: InjectionToken<Firmware> = Symbol('efikdump:firmware');
+export const FIRMWARE_SERVICES: InjectionToken<FirmwareServices> = Symbol('efikdump:firmware-services');
 export const RETENTION: InjectionToken<RetentionPolicy> = Symbol('efikdump:retention');
 export const KERNEL: InjectionToken<FirstKernel> = Symbol('efikdump:kernel');
 export const TRANSPORT: InjectionToken<HandoffTransport> = Symbol('efikdump:transport');

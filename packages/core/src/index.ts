@@ -8,6 +8,8 @@ export * from './memory/ranges';
 export * from './memory/page-kinds';
 export * from './memory/physical-memory';
 export * from './formats/elf';
+export * from './formats/cper';
+export * from './formats/acpi';
 export * from './context';
 export * from './contracts';
 export * from './plugins';

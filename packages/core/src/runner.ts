@@ -116,6 +116,7 @@ export function createRun(container: DependencyContainer, input: RunInput): Run 
 }
 
 function toResult(ctx: RunContext, outcome: NonNullable<RunContext['outcome']>): RunResult {
+  const firmware = ctx.state.firmware?.finish();
   const sortedMetrics = Object.fromEntries(Object.entries(ctx.metrics).sort(([a], [b]) => a.localeCompare(b)));
   return {
     format: 'efikdump-run/1',
@@ -129,5 +130,6 @@ function toResult(ctx: RunContext, outcome: NonNullable<RunContext['outcome']>):
     metrics: sortedMetrics,
     artifacts: { ...ctx.artifacts },
     timeline: ctx.log.timeline.map(({ tUs, stage, kind, message }) => ({ tUs, stage, kind, message })),
+    ...(firmware ? { firmware } : {}),
   };
 }

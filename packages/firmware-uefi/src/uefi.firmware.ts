@@ -1,19 +1,47 @@
 import { injectable, injectAll } from 'tsyringe';
 import {
-  RETENTION, seconds, ms, stage, SimulationError,
-  type Firmware, type RetentionPolicy, type RunContext, type StageOperator,
+  applyFirmwareOverrides, hashString, mergeRanges, ms, RETENTION, Rng, SimulationError, stage, formatDuration, totalSize,
+  EFI_VARIABLE as A, PAGE_SIZE,
+  type Firmware, type FirmwareProfile, type FirmwareState, type ResetData, type ResetReason, type RetentionMapEntry,
+  type RetentionPolicy, type RunContext, type StageOperator,
 } from '@efikdump/core';
+import { buildAcpiTables, bootErrorEntries } from './acpi/acpi-tables';
+import { createFirmwareState, firmwareReport } from './firmware-state';
 import { buildMemoryMap, platformRam } from './memory-map/platform-memory-map';
+import { DEFAULT_FIRMWARE_PROFILE, loadFirmwareProfile } from './profiles/firmware-profiles';
+import { encodeResetData } from './reset/reset-data.codec';
+import { firmwareState, runtimeLockBusy, UefiFirmwareServices } from './uefi-services';
+import { VariableStore } from './variables/variable-store';
+import {
+  MEMORY_OVERWRITE_CONTROL_GUID, MOR_CLEAR_MEMORY, MOR_NAME, MTC_VENDOR_GUID,
+} from './variables/well-known';
+
+/** The profile a run uses: the design's (or the default), with the scenario's fields over it. */
+export function runProfile(ctx: Pick<RunContext, 'design' | 'scenario'>): FirmwareProfile {
+  const name = ctx.design.firmware?.profile ?? DEFAULT_FIRMWARE_PROFILE;
+  const base = loadFirmwareProfile(name, { file: ctx.design.source, field: 'firmware.profile' });
+  return applyFirmwareOverrides(base, ctx.scenario);
+}
+
+/** A uniform draw from the profile's [min, max] ms range, seeded by the run and the boot. */
+function postDurationUs(ctx: RunContext, range: [number, number], boot: number): number {
+  const rng = new Rng(ctx.seed, hashString('firmware:post'), boot);
+  return Math.round((range[0] + rng.next() * (range[1] - range[0])) * 1000);
+}
+
+const NV_BS_RT = A.NON_VOLATILE | A.BOOTSERVICE_ACCESS | A.RUNTIME_ACCESS;
 
 /**
- * POST durations. No citable server figures exist (domain reference §9.3); these are the model's
- * defaults, cold including memory training, warm skipping it.
+ * A UEFI platform: builds the machine's memory map, runs POST (timed by the profile), keeps the
+ * variable store and the ERST store across resets, applies the design's retention policies on a
+ * reset, publishes ACPI tables (RSDP → XSDT → SPCR/BERT/ERST) in memory, brings up the consoles,
+ * and starts the OS loader (the kernel's EFI stub). Other packages reach its variables and ACPI
+ * through FIRMWARE_SERVICES.
  */
-export const POST_TIMING_US = { cold: seconds(25), warm: seconds(8) } as const;
-
-/** A UEFI platform: memory map, POST, ResetSystem, and the boot path into the OS loader (the stub). */
 @injectable()
 export class UefiFirmware implements Firmware {
+  readonly services = new UefiFirmwareServices();
+
   constructor(@injectAll(RETENTION) private readonly retention: RetentionPolicy[]) {}
 
   ramLayout(ramBytes: number) {
@@ -22,44 +50,159 @@ export class UefiFirmware implements Firmware {
 
   powerOn(): StageOperator {
     return stage('power-on', (ctx) => {
-      ctx.clock.advance(POST_TIMING_US.cold);
+      const profile = runProfile(ctx);
+      const fw = createFirmwareState(profile, ctx.scenario.firmware?.faults ?? [], (state) => this.finish(ctx, state));
+      ctx.state.firmware = fw;
+      const postUs = postDurationUs(ctx, profile.postColdMs, 1);
+      ctx.clock.advance(postUs);
+      ctx.metrics.firmwareProfile = profile.name;
+      ctx.log.emit('power-on', 'info', `firmware profile ${profile.name}: cold POST ${formatDuration(postUs)}`);
+      this.bootServicesPhase(ctx, fw);
       this.enterOsLoader(ctx, 'cold boot');
+      // The 1st kernel's stub calls ExitBootServices; from here on only runtime services remain.
+      fw.atRuntime = true;
     });
   }
 
-  resetSystem(ctx: RunContext, type: 'warm' | 'cold' | 'shutdown' | 'platform-specific', data?: string): void {
-    ctx.state.reset = data === undefined ? { type } : { type, data };
-    ctx.log.emit('exit', 'info', `ResetSystem(${type === 'warm' ? 'EfiResetWarm' : type === 'cold' ? 'EfiResetCold' : type})`);
+  resetSystem(ctx: RunContext, type: 'warm' | 'cold' | 'shutdown' | 'platform-specific', data?: string | ResetData): void {
+    const fw = firmwareState(ctx);
+    const resetData: ResetData | undefined = typeof data === 'string' ? { reason: data } : data;
+    if (runtimeLockBusy(ctx)) {
+      // virt_efi_reset_system takes the runtime lock by trylock; Linux then falls back to the next
+      // reboot method (arch/x86/kernel/reboot.c), the keyboard controller: a warm platform reset
+      // without ResetData (on OVMF the same port 0x64 reset, domain reference §5.5) [analysis].
+      ctx.log.emit('exit', 'warn', 'efi: could not get exclusive access to the firmware; rebooting through the keyboard controller');
+      ctx.state.reset = { type: 'warm' };
+      fw.resets.push({ type: 'warm', effective: fw.powerLost ? 'cold' : 'warm', reason: 'keyboard-controller reset (EFI runtime lock busy)' });
+      return;
+    }
+    let effective: ResetReason['effective'] = type === 'warm' ? fw.profile.warmReset : type === 'platform-specific' ? fw.profile.platformSpecificReset : type;
+    if (fw.powerLost && effective !== 'shutdown') effective = 'cold';
+    const reason: ResetReason = { type, effective };
+    if (resetData) {
+      reason.reason = resetData.reason;
+      if (resetData.guid) reason.guid = resetData.guid;
+      reason.dataHex = Buffer.from(encodeResetData(type === 'platform-specific' ? resetData : { reason: resetData.reason })).toString('hex');
+    }
+    fw.resets.push(reason);
+    ctx.state.reset = resetData ? { type, data: resetData.reason } : { type };
+    const name = { warm: 'EfiResetWarm', cold: 'EfiResetCold', shutdown: 'EfiResetShutdown', 'platform-specific': 'EfiResetPlatformSpecific' }[type];
+    const becomes = effective !== type ? ` (the platform does a ${effective} reset)` : '';
+    ctx.log.emit('exit', 'info', `ResetSystem(${name}${resetData ? `, "${resetData.reason}"` : ''})${becomes}`);
   }
 
   resetAndPost(): StageOperator {
     return stage('firmware-post', (ctx) => {
       const reset = ctx.state.reset;
       if (!reset) throw new SimulationError('POST after a reset that was never requested');
-      if (reset.type === 'shutdown') {
+      const fw = firmwareState(ctx);
+      const pending = fw.resets[fw.resets.length - 1] ?? { type: reset.type, effective: reset.type === 'platform-specific' ? fw.profile.platformSpecificReset : reset.type };
+      if (pending.effective === 'shutdown') {
         ctx.outcome = { outcome: 'no-dump', reason: 'the machine was shut down' };
         return;
       }
-      // Platform reset: every device is reset, its DMA stops (PERST#).
-      ctx.clock.advance(ms(50));
+      const kind = pending.effective;
+      // Platform reset: every device is reset, its DMA stops (PERST#); volatile variables and the runtime state are gone.
+      ctx.clock.advance(ms(fw.profile.deviceResetMs));
       ctx.log.emit('firmware-post', 'info', 'devices reset');
-      const kind = reset.type === 'warm' ? 'warm' : 'cold';
-      let changed = 0;
+      fw.nvram.volatile = [];
+      fw.atRuntime = false;
+      fw.runtimeLockBusy = false;
+      fw.powerLost = false;
+      if (kind === 'cold' && fw.profile.coldPowerOffMs > 0) ctx.clock.advance(ms(fw.profile.coldPowerOffMs));
+
+      const boot = ctx.state.bootCount + 1;
+      const entries: RetentionMapEntry[] = [];
       for (const policy of this.retention) {
         const report = policy.apply(ctx, kind);
-        changed += report.changedPages;
-        ctx.log.emit('firmware-post', 'info', `retention ${report.policy}: ${report.changedPages} pages changed`);
+        const entry: RetentionMapEntry = {
+          policy: report.policy, reset: kind, boot, changedPages: report.changedPages,
+          changedRanges: report.changedRanges.map((r) => [r.start, r.end] as [number, number]),
+        };
+        if (report.note) entry.note = report.note;
+        entries.push(entry);
+        ctx.log.emit('firmware-post', 'info', `retention ${report.policy}: ${report.changedPages} pages changed${report.note ? ` (${report.note})` : ''}`);
       }
-      ctx.metrics.retentionChangedPages = changed;
-      ctx.clock.advance(POST_TIMING_US[kind]);
+      fw.retention.push(...entries);
+      const union = mergeRanges(entries.flatMap((e) => e.changedRanges.map(([start, end]) => ({ start, end }))));
+      ctx.metrics.retentionChangedPages = totalSize(union) / PAGE_SIZE;
+      ctx.metrics.retentionChangedRanges = union.length;
+      ctx.metrics.resetType = kind;
+
+      const postUs = postDurationUs(ctx, kind === 'warm' ? fw.profile.postWarmMs : fw.profile.postColdMs, boot);
+      ctx.clock.advance(postUs);
+      ctx.metrics.postUs = postUs;
+      ctx.log.emit('firmware-post', 'info', `${kind} POST ${formatDuration(postUs)}`);
+      // The firmware keeps ResetData for the next boot only where the profile says it does (OVMF ignores it).
+      fw.resetReason = fw.profile.resetDataKept ? pending : undefined;
+      this.bootServicesPhase(ctx, fw);
+      const serialConsole = fw.profile.serial && /(^|\s)console=ttyS\d/.test(ctx.design.kernel.cmdline);
+      fw.consoles = {
+        serial: fw.profile.serial, gop: fw.profile.gop,
+        captureOutputSeen: fw.profile.gop || serialConsole,
+        via: fw.profile.gop ? 'gop' : serialConsole ? 'serial' : 'none',
+      };
+      ctx.metrics.consoleSeen = fw.consoles.captureOutputSeen!;
+      ctx.metrics.console = fw.consoles.via!;
       this.enterOsLoader(ctx, `${kind} reset`);
     });
   }
 
+  /**
+   * What DXE and BDS do on every boot before the OS loader: reclaim a store that is low on space
+   * (edk2 ReclaimForOS), clear MOR's ClearMemory once memory was wiped (TcgMor at ReadyToBoot),
+   * bump the monotonic counter (an NV write per boot), and install the ACPI tables.
+   */
+  private bootServicesPhase(ctx: RunContext, fw: FirmwareState): void {
+    const store = new VariableStore(fw.nvram, fw.profile);
+    const u = store.usage();
+    const low = store.commonSpace - u.common < fw.profile.maxVariableBytes || (store.hwErrSpace > 0 && store.hwErrSpace - u.hwErr < fw.profile.maxHwErrVariableBytes);
+    if (low && store.reclaimableBytes() > 0) {
+      const us = store.reclaim();
+      ctx.clock.advance(us);
+      ctx.log.emit(ctx.state.bootCount === 0 ? 'power-on' : 'firmware-post', 'info', `variable store reclaimed at boot (${formatDuration(Math.round(us))})`);
+    }
+    const mor = store.find(MOR_NAME, MEMORY_OVERWRITE_CONTROL_GUID);
+    if (mor && mor.record.data[0] & MOR_CLEAR_MEMORY) ctx.clock.advance(store.set(MOR_NAME, MEMORY_OVERWRITE_CONTROL_GUID, mor.record.attributes, Uint8Array.of(mor.record.data[0] & ~MOR_CLEAR_MEMORY), { atRuntime: false }).costUs);
+    const mtc = store.find('MTC', MTC_VENDOR_GUID);
+    if (mtc) {
+      const next = new Uint8Array(4);
+      new DataView(next.buffer).setUint32(0, (new DataView(mtc.record.data.buffer, mtc.record.data.byteOffset).getUint32(0, true) + 1) >>> 0, true);
+      ctx.clock.advance(store.set('MTC', MTC_VENDOR_GUID, mtc.record.attributes, next, { atRuntime: false }).costUs);
+    }
+    const map = buildMemoryMap(ctx.machine.ramBytes);
+    const acpi = buildAcpiTables(fw.profile, map, bootErrorEntries(fw.profile, fw.bootErrors, fw.erst));
+    fw.bootErrors = [];
+    for (const t of acpi.tables) ctx.machine.memory.write(t.paddr, t.bytes);
+    if (fw.profile.bert) ctx.machine.memory.write(acpi.bootErrorRegion.paddr, acpi.bootErrorRegion.bytes);
+    fw.acpi = { rsdp: acpi.rsdp, tables: acpi.tables.map((t) => ({ signature: t.signature, paddr: t.paddr, length: t.bytes.length })) };
+    if (acpi.droppedBootErrors) ctx.log.emit('firmware', 'warn', `${acpi.droppedBootErrors} boot errors did not fit the BERT region`);
+  }
+
   private enterOsLoader(ctx: RunContext, why: string): void {
+    const fw = firmwareState(ctx);
     ctx.state.memoryMap = buildMemoryMap(ctx.machine.ramBytes);
     ctx.state.bootCount++;
     ctx.log.emit(ctx.state.bootCount === 1 ? 'power-on' : 'firmware-post', 'info',
       `POST done after ${why}; boot #${ctx.state.bootCount} loads the kernel's EFI stub`);
+    if (fw.profile.mor === 'set-by-os') {
+      // Linux CONFIG_RESET_ATTACK_MITIGATION: the stub sets ClearMemory on every boot (domain reference §5.8).
+      const r = this.services.variables.setVariable(ctx, MOR_NAME, MEMORY_OVERWRITE_CONTROL_GUID, NV_BS_RT, Uint8Array.of(MOR_CLEAR_MEMORY));
+      ctx.log.emit(ctx.state.bootCount === 1 ? 'power-on' : 'firmware-post', 'info', `the EFI stub sets MemoryOverwriteRequestControl.ClearMemory (${r.status})`);
+    }
+  }
+
+  /** Final NVRAM and ERST counters into the metrics, and the report for the result. */
+  private finish(ctx: RunContext, fw: FirmwareState) {
+    const report = firmwareReport(fw);
+    ctx.metrics.nvramBytesWritten = report.nvram.bytesWritten;
+    ctx.metrics.nvramWrites = report.nvram.writes;
+    ctx.metrics.nvramReclaims = report.nvram.reclaims;
+    ctx.metrics.nvramEraseCount = report.nvram.eraseCounts.reduce((s, n) => s + n, 0);
+    ctx.metrics.nvramMaxBlockErases = Math.max(0, ...report.nvram.eraseCounts);
+    ctx.metrics.nvramUsedBytes = report.nvram.usedBytes;
+    ctx.metrics.erstRecords = report.erst.records;
+    if (fw.consoles.captureOutputSeen !== undefined) ctx.metrics.consoleSeen = fw.consoles.captureOutputSeen;
+    return report;
   }
 }

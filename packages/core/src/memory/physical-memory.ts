@@ -4,6 +4,9 @@ import { mix32 } from '../rng';
 import { hex, PAGE_SIZE } from '../units';
 import { DEFAULT_PAGE_KIND_MIX, generatePage, PAGE_KINDS, type GeneratedKind, type PageKindMix } from './page-kinds';
 import { mergeRanges, type PhysRange } from './ranges';
+import { ComputedRegions, type ComputedRegion } from './computed-region';
+
+export type { ComputedRegion } from './computed-region';
 
 /** A range whose never-written pages are of one kind (a kernel image, a scrubbed area, ...). */
 export interface KindFill extends PhysRange {
@@ -36,6 +39,7 @@ export class PhysicalMemory {
   private fills: KindFill[] = [];
   private readonly overlay = new Map<number, Uint8Array>();
   private readonly scratch = new Uint8Array(PAGE_SIZE);
+  private readonly computed = new ComputedRegions();
 
   constructor(options: PhysicalMemoryOptions) {
     this.seed = options.seed >>> 0;
@@ -75,8 +79,20 @@ export class PhysicalMemory {
     return this.ram.some((r) => paddr >= r.start && paddr + size <= r.end);
   }
 
+  /** Regions whose never-written frames are computed on demand (see ComputedRegion). */
+  get computedRegions(): readonly ComputedRegion[] {
+    return this.computed.list;
+  }
+
+  /** Makes the never-written frames of `region` computed by it; a later write or `fill` takes precedence. */
+  compute(region: ComputedRegion): void {
+    this.computed.add(region);
+  }
+
   /** The kind and salt a never-written frame is generated from. */
   kindOf(pfn: number): { kind: GeneratedKind; salt: number } {
+    const region = this.computed.find(pfn * PAGE_SIZE);
+    if (region) return { kind: region.kind, salt: 0 };
     const fill = this.findFill(pfn * PAGE_SIZE);
     if (fill) return { kind: fill.kind, salt: fill.salt };
     const u = mix32(this.seed, Math.floor(pfn / (1 << CLUSTER_SHIFT)), 0x6b1d) / 0x100000000;
@@ -94,6 +110,11 @@ export class PhysicalMemory {
     const page = this.overlay.get(pfn);
     if (page) {
       dst.set(page);
+      return;
+    }
+    const region = this.computed.find(pfn * PAGE_SIZE);
+    if (region) {
+      region.generate(pfn, dst.subarray(0, PAGE_SIZE));
       return;
     }
     const { kind, salt } = this.kindOf(pfn);
@@ -171,6 +192,7 @@ export class PhysicalMemory {
       if (f.end > range.end) kept.push({ ...f, start: range.end });
     }
     kept.push({ start: range.start, end: range.end, kind, salt, label });
+    this.computed.trim(range);
     kept.sort((a, b) => a.start - b.start);
     this.fills = kept;
   }
