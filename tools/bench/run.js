@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 'use strict';
 /**
- * efikdump benchmarks. `npm run bench [-- NAME...]` (names: run-1tib, run-4gib-out; default all).
+ * efikdump benchmarks. `npm run bench [-- NAME...]` (names: run-1tib, run-4gib-out, convert, sweep; default all).
+ * `convert` runs tools/bench/convert/bench-convert.js (its arguments from EFIKDUMP_BENCH_CONVERT_ARGS,
+ * e.g. "--size 1GiB --threads 2"); it prints its own tables.
  * Each case runs the built CLI under tools/bench/measure.py (wall time, peak RSS of the process)
  * and, where a peer tool does the same job, runs it on the same input in the same run and prints
  * the ratio. Figures vary by machine: quote them with the command and the machine.
@@ -50,6 +52,17 @@ const cases = {
       rmSync(dir, { recursive: true, force: true });
     }
   },
+  convert() {
+    const args = (process.env.EFIKDUMP_BENCH_CONVERT_ARGS ?? '').split(/\s+/).filter(Boolean);
+    const r = spawnSync(process.execPath, [join(__dirname, 'convert/bench-convert.js'), ...args], { stdio: 'inherit' });
+    if (r.status !== 0) throw new Error(`the convert benchmark exited ${r.status}`);
+  },
+  sweep() {
+    // Arguments from EFIKDUMP_BENCH_SWEEP_ARGS, e.g. "--runs 20 --workers 2"; prints its own table.
+    const args = (process.env.EFIKDUMP_BENCH_SWEEP_ARGS ?? '').split(/\s+/).filter(Boolean);
+    const r = spawnSync(process.execPath, [join(__dirname, 'sweep/bench-sweep.js'), ...args], { stdio: 'inherit' });
+    if (r.status !== 0) throw new Error(`the sweep benchmark exited ${r.status}`);
+  },
 };
 
 const wanted = process.argv.slice(2);
@@ -61,4 +74,4 @@ for (const name of wanted.length ? wanted : Object.keys(cases)) {
   process.stderr.write(`running ${name}...\n`);
   cases[name]();
 }
-console.table(rows);
+if (rows.length) console.table(rows);

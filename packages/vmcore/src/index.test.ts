@@ -1,6 +1,6 @@
 import { container as globalContainer } from 'tsyringe';
 import { bindSlot, CAPTURE, catalogOf, RUN_CONTEXT, WRITER, ConfigError, PhysicalMemory } from '@efikdump/core';
-import { ElfDumpWriter, LinuxCaptureKernel, register } from './index';
+import { ElfDumpWriter, KdumpCompressedDumpWriter, LinuxCaptureKernel, register } from './index';
 import { makeTestContext } from './testing/run-context';
 
 describe('register', () => {
@@ -8,9 +8,10 @@ describe('register', () => {
     const root = globalContainer.createChildContainer();
     register(root);
     const catalog = catalogOf(root);
-    expect(catalog.list().map((e) => `${e.slot}:${e.name}`)).toEqual(['capture:linux-vmcore', 'writer:elf']);
+    expect(catalog.list().map((e) => `${e.slot}:${e.name}`)).toEqual(['capture:linux-vmcore', 'writer:elf', 'writer:kdump-compressed']);
     expect(catalog.get('writer', 'elf').implementation).toBe(ElfDumpWriter);
-    expect(() => catalog.get('writer', 'kdump')).toThrow(new ConfigError('Unknown writer: kdump (known: elf)', { field: 'components.writer' }));
+    expect(catalog.get('writer', 'kdump-compressed').implementation).toBe(KdumpCompressedDumpWriter);
+    expect(() => catalog.get('writer', 'kdump')).toThrow(new ConfigError('Unknown writer: kdump (known: elf, kdump-compressed)', { field: 'components.writer' }));
   });
 
   it('resolves both by constructor injection of the run context in a run\'s child container', () => {
@@ -29,5 +30,10 @@ describe('register', () => {
     expect(writer.name).toBe('elf');
     expect((writer as ElfDumpWriter).ctx).toBe(ctx);
     expect(run.resolve(WRITER)).toBe(writer);
+    const other = root.createChildContainer();
+    other.registerInstance(RUN_CONTEXT, ctx);
+    bindSlot(other, catalogOf(root), 'writer', ['kdump-compressed']);
+    expect(other.resolve(WRITER)).toBeInstanceOf(KdumpCompressedDumpWriter);
+    expect((other.resolve(WRITER) as KdumpCompressedDumpWriter).ctx).toBe(ctx);
   });
 });

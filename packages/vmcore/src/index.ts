@@ -2,6 +2,7 @@ import { registerPlugin } from '@efikdump/core';
 import type { DependencyContainer } from 'tsyringe';
 import { LinuxCaptureKernel } from './capture/linux-capture';
 import { ElfDumpWriter } from './writers/elf.writer';
+import { KdumpCompressedDumpWriter } from './writers/kdump-compressed/kdump-compressed.dump-writer';
 
 export {
   parseElfCoreHeader,
@@ -29,11 +30,38 @@ export {
 export { LinuxCaptureKernel, CAPTURE_KERNEL_FOOTPRINT_BYTES, MODELLED_CAPTURE_BOOT_US } from './capture/linux-capture';
 export { parseElfcorehdrParam, splitKernelCmdline, type ElfcorehdrParam } from './capture/elfcorehdr-param';
 export { ElfCoreFile, MAX_FILE_NOTES_BYTES, type CpuRegisters } from './reader/elf-core-file';
+export { KdumpCompressedFile, type FrameState } from './reader/kdump-compressed-file';
+export { openDumpFile, detectDumpFormat, type DumpFile } from './reader/dump-file';
+export * from './writers/kdump-compressed/diskdump.codec';
+export {
+  COMPRESSIONS, WRITABLE_COMPRESSIONS, ZLIB_LEVEL, compressionFlag, decompressPage, parseCompression, type CompressionName,
+} from './writers/kdump-compressed/compression';
+export { lzo1xDecompress } from './writers/kdump-compressed/lzo1x';
+export {
+  writeKdumpCompressed, defaultThreads, WINDOW_FRAMES, BATCH_PAGES, type KdumpWriteOptions, type KdumpWriteResult,
+} from './writers/kdump-compressed/kdump-compressed.writer';
+export { KdumpCompressedDumpWriter, MODELLED_ZLIB_US_PER_PAGE } from './writers/kdump-compressed/kdump-compressed.dump-writer';
+export { writeFilteredElf, PFN_EXCLUDED, type ElfFilterOptions, type ElfFilterResult } from './writers/elf-filtered.writer';
+export { writerOptions, procVmcoreSource, type DumpWriterOptions } from './writers/dump-writer-options';
+export {
+  DL_EXCLUDE_ZERO, DL_EXCLUDE_CACHE, DL_EXCLUDE_CACHE_PRI, DL_EXCLUDE_USER_DATA, DL_EXCLUDE_FREE, MAX_DUMP_LEVEL,
+  Excluded, EXCLUDED_NAMES, parseDumpLevel, needsClassification, type PageClassifier,
+} from './dump-level/dump-level';
+export { PageKindClassifier } from './dump-level/page-kind-classifier';
+export { StructPageClassifier } from './dump-level/struct-page-classifier';
+export { type PageSource, type PfnRange, vmcoreinfoNumber } from './source/page-source';
+export { ElfImageSource, FileReader, type PositionalReader, type ElfLoad } from './source/elf-image-source';
+export { KdumpFileSource } from './source/kdump-source';
+export {
+  convertDump, parseConvertOptions, parseOutputFormat, OUTPUT_FORMATS, type ConvertOptions, type ConvertResult, type OutputFormat,
+} from './convert/convert';
 
-/** Binds this package's plug-ins: the `linux-vmcore` capture kernel and the `elf` dump writer. */
+/** Binds this package's plug-ins: the `linux-vmcore` capture kernel and the `elf` and `kdump-compressed` dump writers. */
 export function register(container: DependencyContainer): void {
   registerPlugin(container, 'capture', 'linux-vmcore', LinuxCaptureKernel,
     'Linux capture kernel: boots in the capture RAM, parses elfcorehdr=, merges notes and exports /proc/vmcore (fs/proc/vmcore.c)');
   registerPlugin(container, 'writer', 'elf', ElfDumpWriter,
-    'ELF core writer: copies /proc/vmcore to --out as a sparse file, 1 MiB at a time, renamed into place when complete');
+    'ELF core writer: copies /proc/vmcore to --out as a sparse file, renamed into place when complete; with a dumpLevel option, drops excluded pages as makedumpfile -E');
+  registerPlugin(container, 'writer', 'kdump-compressed', KdumpCompressedDumpWriter,
+    'makedumpfile\'s kdump-compressed format: zlib per page on worker threads, -d 31 by default (dumpLevel, compress, threads options)');
 }

@@ -18,6 +18,8 @@ export const CRASH_NOTES_OFFSET_IN_PAGE = 0x480;
 export const PAGE_TABLES_PHYS = KERNEL_PHYS + KERNEL_TEXT_BYTES + 12 * MiB;
 export const VMCOREINFO_PHYS = KERNEL_PHYS + KERNEL_TEXT_BYTES + 14 * MiB;
 export const INIT_UTS_NS_PHYS = VMCOREINFO_PHYS + 64 * 1024;
+/** The kernel variable `mem_map` (FLATMEM): an 8-byte pointer to the struct page array. */
+export const MEM_MAP_PTR_PHYS = INIT_UTS_NS_PHYS + 4096;
 
 export const kernelVirt = (paddr: number): bigint => START_KERNEL_MAP + BigInt(paddr);
 export const directMapVirt = (paddr: number): bigint => PAGE_OFFSET + BigInt(paddr);

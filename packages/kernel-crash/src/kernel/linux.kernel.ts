@@ -10,8 +10,9 @@ import { buildElfCoreHeader } from '../elfcorehdr/build-elfcorehdr';
 import { CRASH_NOTE_BYTES, encodeCrashNoteBuffer, simulatedRegisters } from './crash-notes';
 import {
   CRASH_NOTES_OFFSET_IN_PAGE, INIT_UTS_NS_PHYS, kernelVirt, KERNEL_DATA_BYTES, KERNEL_IMAGE_BYTES, KERNEL_PHYS,
-  KERNEL_TEXT_BYTES, OSRELEASE, PERCPU_PHYS, VMCOREINFO_PHYS,
+  KERNEL_TEXT_BYTES, MEM_MAP_PTR_PHYS, OSRELEASE, PERCPU_PHYS, VMCOREINFO_PHYS,
 } from './layout';
+import { memMapRegion, placeMemMap } from './mem-map';
 import { writeKernelPageTables } from './page-tables';
 import { encodeVmcoreinfoBuffer, vmcoreinfoEntries, VMCOREINFO_NOTE_BYTES } from './vmcoreinfo';
 
@@ -64,6 +65,14 @@ export class LinuxKernel implements FirstKernel {
       const maxPhys = Math.max(...mem.ram.map((r) => r.end));
       writeKernelPageTables(mem, maxPhys);
       mem.write(INIT_UTS_NS_PHYS, encodeUtsname(OSRELEASE));
+      // FLATMEM mem_map at the top of RAM, computed on demand from each frame's state.
+      const image = { start: KERNEL_PHYS, end: KERNEL_PHYS + KERNEL_IMAGE_BYTES };
+      const memMap = placeMemMap(systemRam, [...crashkernel, image, { start: 0, end: 0x100000 }], maxPhys);
+      mem.compute(memMapRegion(mem, memMap, crashkernel));
+      const pointer = new DataView(new ArrayBuffer(8));
+      pointer.setBigUint64(0, memMap.vaddr, true);
+      mem.write(MEM_MAP_PTR_PHYS, new Uint8Array(pointer.buffer));
+      ctx.metrics.memMapBytes = memMap.sizeBytes;
       mem.write(VMCOREINFO_PHYS, encodeVmcoreinfoBuffer(vmcoreinfoEntries()));
       const crashNotes = Array.from({ length: ctx.machine.cpus }, (_, cpu) => PERCPU_PHYS + cpu * PAGE_SIZE + CRASH_NOTES_OFFSET_IN_PAGE);
       const zeroNote = new Uint8Array(CRASH_NOTE_BYTES);
@@ -122,7 +131,9 @@ export class LinuxKernel implements FirstKernel {
     return stage('workload', (ctx) => {
       const kernel = ctx.state.kernel!;
       const image = { start: KERNEL_PHYS, end: KERNEL_PHYS + KERNEL_IMAGE_BYTES };
-      const free = subtractRanges(kernel.systemRam, [...kernel.crashkernel, image, { start: 0, end: 0x100000 }]);
+      // Kernel structures (the image, mem_map) are not user memory: the workload never writes them.
+      const memMap = ctx.machine.memory.computedRegions.filter((r) => r.label === 'mem_map');
+      const free = subtractRanges(kernel.systemRam, [...kernel.crashkernel, image, { start: 0, end: 0x100000 }, ...memMap]);
       const total = free.reduce((s, r) => s + r.end - r.start, 0);
       const rng = ctx.rng.fork(0x3017);
       const page = new Uint8Array(PAGE_SIZE);

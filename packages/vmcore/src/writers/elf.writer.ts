@@ -12,6 +12,10 @@ import {
   type VmcoreView,
 } from '@efikdump/core';
 import { vmcoreChunks } from '../proc-vmcore/proc-vmcore';
+import { needsClassification } from '../dump-level/dump-level';
+import { PageKindClassifier } from '../dump-level/page-kind-classifier';
+import { procVmcoreSource, writerOptions } from './dump-writer-options';
+import { writeFilteredElf } from './elf-filtered.writer';
 
 /** The writer reads /proc/vmcore in pieces this large, through one reused buffer. */
 export const ELF_WRITE_CHUNK_BYTES = 1 * MiB;
@@ -75,8 +79,10 @@ export async function writeElfDump(view: VmcoreView, path: string, onProgress?: 
 }
 
 /**
- * The `elf` dump writer: saves /proc/vmcore as it is (makedumpfile's job is left to other writers).
- * Without `--out` it writes nothing; the run is still verified through the /proc/vmcore view.
+ * The `elf` dump writer: saves /proc/vmcore as it is, or, when the run's `dumpLevel` option is
+ * above 0, without the pages that level excludes, as `makedumpfile -E -d N` does (classified from
+ * the simulator's page kinds). Without `--out` it writes nothing; the run is still verified
+ * through the /proc/vmcore view.
  */
 @injectable()
 export class ElfDumpWriter implements DumpWriter {
@@ -93,6 +99,21 @@ export class ElfDumpWriter implements DumpWriter {
       }
       const view = ctx.state.vmcore;
       if (!view) throw new SimulationError('the ELF writer needs /proc/vmcore (vmcore-init did not run)');
+      const { dumpLevel } = writerOptions(ctx, { dumpLevel: 0, compress: 'none' });
+      if (dumpLevel > 0) {
+        const r = await writeFilteredElf(procVmcoreSource(view), path, {
+          dumpLevel,
+          classifier: needsClassification(dumpLevel) ? () => new PageKindClassifier(ctx.machine.memory, dumpLevel) : undefined,
+          onProgress: ({ done, total }) => ctx.log.emit('dump-write', 'progress', `${formatSize(done)} of ${formatSize(total)}`, { done, total }),
+        });
+        ctx.clock.advance((r.dataBytes / MODELLED_DISK_BYTES_PER_SECOND) * 1_000_000);
+        ctx.state.dump = { path, bytes: r.bytes, format: 'elf' };
+        ctx.artifacts.dump = path;
+        ctx.metrics.dumpBytes = r.bytes;
+        ctx.metrics.dumpLevel = dumpLevel;
+        ctx.log.emit('dump-write', 'info', `wrote ${formatSize(r.bytes)} ELF core, -d ${dumpLevel}: ${r.loads} PT_LOADs, ${formatSize(r.dataBytes)} of data`);
+        return;
+      }
       const result = await writeElfDump(view, path, ({ done, total }) =>
         ctx.log.emit('dump-write', 'progress', `${formatSize(done)} of ${formatSize(total)}`, { done, total }));
       ctx.clock.advance((result.bytes / MODELLED_DISK_BYTES_PER_SECOND) * 1_000_000);

@@ -1,0 +1,153 @@
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { inflateSync } from 'node:zlib';
+import { FormatError } from '@efikdump/core';
+import { KdumpCompressedFile } from '../../reader/kdump-compressed-file';
+import { ElfImageSource } from '../../source/elf-image-source';
+import { StructPageClassifier } from '../../dump-level/struct-page-classifier';
+import { buildImage, frameBytes, kindRuns, PS, tempDir, writeImage, type ImageSpec } from '../../testing/vmcore-image';
+import { expectSameBytes } from '../../testing/run-context';
+import { decodeDiskDumpHeader, DUMP_DH_COMPRESSED_ZLIB, PAGE_DESC_BYTES } from './diskdump.codec';
+import { writeKdumpCompressed } from './kdump-compressed.writer';
+
+const SPEC: ImageSpec = {
+  ram: [{ start: 0x1000, end: 0x9fc00 }, { start: 0x100000, end: 0x700000 }],
+  kindOf: kindRuns(['text', 'zero', 'random', 'slab', 'zero', 'text'], 5),
+  kernelText: { paddr: 0x200000, size: 0x100000 },
+};
+
+function readAll(file: KdumpCompressedFile, maxPfn: number) {
+  const page = new Uint8Array(PS);
+  const got = new Map<number, Uint8Array>();
+  for (let pfn = 0; pfn < maxPfn; pfn++) if (file.readFrame(pfn, page)) got.set(pfn, page.slice());
+  return got;
+}
+
+describe('writeKdumpCompressed', () => {
+  const tmp = tempDir('kdump-writer');
+  afterAll(() => tmp.cleanup());
+  const image = buildImage(SPEC);
+  const input = writeImage(tmp.file('in.vmcore'), image);
+  const ramFrames = (pfn: number) => SPEC.ram.some((r) => pfn * PS < r.end && (pfn + 1) * PS > r.start);
+
+  test.each([['zlib', 1], ['zlib', 0], ['none', 1], ['none', 0]] as const)('--compress %s --dump-level %d: every RAM frame reads back as it was', async (compress, level) => {
+    const out = tmp.file(`out-${compress}-${level}.kd`);
+    const source = ElfImageSource.open(input);
+    const r = await writeKdumpCompressed(source, out, { compress, dumpLevel: level, threads: 2 });
+    source.close();
+    const file = KdumpCompressedFile.open(out);
+    try {
+      expect(file.header.headerVersion).toBe(6);
+      expect(file.header.signature).toBe('KDUMP   ');
+      expect(file.header.status).toBe(compress === 'zlib' ? DUMP_DH_COMPRESSED_ZLIB : 0);
+      expect(file.header.nrCpus).toBe(2);
+      expect(file.header.timestampSec).toBe(1767225700);
+      expect(file.subHeader.dumpLevel).toBe(level);
+      expect(file.maxMapnr).toBe(image.maxPfn);
+      expect(file.vmcoreinfo()?.get('OSRELEASE')).toBe('6.1.0-test');
+      expect(file.prstatus().map((c) => c.pid)).toEqual([42, 0]);
+      const got = readAll(file, image.maxPfn);
+      for (let pfn = 0; pfn < image.maxPfn; pfn++) {
+        if (!ramFrames(pfn)) {
+          expect(got.has(pfn)).toBe(false);
+          continue;
+        }
+        expectSameBytes(got.get(pfn)!, image.phys.subarray(pfn * PS, (pfn + 1) * PS));
+      }
+      expect(r.dumpedFrames).toBe(got.size);
+      expect(r.ramFrames).toBe(got.size);
+      // With bit 1, every zero frame shares one descriptor target: the zero page written first.
+      const zeros = [...got].filter(([, p]) => p.every((b) => b === 0)).map(([pfn]) => pfn);
+      expect(zeros.length).toBeGreaterThan(10);
+      const targets = new Set(zeros.map((pfn) => file.descriptorOf(pfn).offset));
+      if (level & 1) {
+        expect(targets.size).toBe(1);
+        expect(r.zeroFrames).toBe(zeros.length);
+        expect([...targets][0]).toBe(file.descOffset + r.dumpedFrames * PAGE_DESC_BYTES);
+      } else {
+        expect(targets.size).toBe(zeros.length);
+      }
+      // Random frames do not shrink: stored raw, flags 0.
+      const randomPfn = [...got.keys()].find((pfn) => SPEC.kindOf(pfn) === 'random')!;
+      expect(file.descriptorOf(randomPfn)).toMatchObject({ size: PS, flags: 0 });
+      if (compress === 'zlib') {
+        const textPfn = [...got.keys()].find((pfn) => SPEC.kindOf(pfn) === 'text')!;
+        const d = file.descriptorOf(textPfn);
+        expect(d.flags).toBe(DUMP_DH_COMPRESSED_ZLIB);
+        expect(d.size).toBeLessThan(PS);
+        const raw = readFileSync(out).subarray(d.offset, d.offset + d.size);
+        expectSameBytes(inflateSync(raw), frameBytes('text', textPfn));
+      }
+    } finally {
+      file.close();
+    }
+  });
+
+  test('one, two or four worker threads write the same bytes', async () => {
+    const digests: string[] = [];
+    for (const threads of [1, 2, 4]) {
+      const out = tmp.file(`t${threads}.kd`);
+      const source = ElfImageSource.open(input);
+      await writeKdumpCompressed(source, out, { compress: 'zlib', dumpLevel: 1, threads });
+      source.close();
+      digests.push(readFileSync(out).toString('base64'));
+    }
+    expect(new Set(digests).size).toBe(1);
+  });
+
+  test('the headers are laid out as makedumpfile lays them', async () => {
+    const out = tmp.file('layout.kd');
+    const source = ElfImageSource.open(input);
+    await writeKdumpCompressed(source, out, { compress: 'zlib', dumpLevel: 1, threads: 1 });
+    source.close();
+    const bytes = readFileSync(out);
+    const h = decodeDiskDumpHeader(bytes);
+    expect(h.blockSize).toBe(PS);
+    expect(h.subHdrSize).toBe(Math.ceil((104 + image.notes.length) / PS));
+    // each bitmap: ceil(max_mapnr / 8) rounded up to whole blocks
+    expect(h.bitmapBlocks).toBe(2 * Math.ceil(Math.ceil(image.maxPfn / 8) / PS));
+    const sub = new DataView(bytes.buffer, bytes.byteOffset + PS, 104);
+    expect(Number(sub.getBigUint64(48, true))).toBe(PS + 104); // offset_note
+    expect(Number(sub.getBigUint64(56, true))).toBe(image.notes.length);
+    expectSameBytes(bytes.subarray(PS + 104, PS + 104 + image.notes.length), image.notes);
+    const offVmcoreinfo = Number(sub.getBigUint64(32, true));
+    expect(bytes.subarray(offVmcoreinfo, offVmcoreinfo + 10).toString()).toBe('OSRELEASE=');
+    expect(Number(sub.getBigUint64(96, true))).toBe(image.maxPfn); // max_mapnr_64
+  });
+
+  test('levels above 1 need a classifier; with struct pages they leave out free, cache and user frames', async () => {
+    const spec: ImageSpec = { ram: [{ start: 0, end: 0x800000 }], kindOf: (pfn) => (pfn < 256 ? 'slab' : (['free', 'cache', 'anon', 'text'] as const)[pfn % 4]), memMapAt: 0x40000 };
+    const path = writeImage(tmp.file('mm.vmcore'), buildImage(spec));
+    const source = ElfImageSource.open(path);
+    await expect(writeKdumpCompressed(source, tmp.file('x.kd'), { compress: 'zlib', dumpLevel: 31 })).rejects.toThrow(/classifier/);
+    const r = await writeKdumpCompressed(source, tmp.file('mm31.kd'), { compress: 'zlib', dumpLevel: 31, classifier: new StructPageClassifier(source, 31), threads: 1 });
+    source.close();
+    const frames = 0x800000 / PS;
+    const free = Math.floor((frames - 256) / 4);
+    expect(r.excluded).toMatchObject({ free, cache: free, user: free });
+    expect(r.dumpedFrames).toBe(frames - 3 * free);
+    const file = KdumpCompressedFile.open(tmp.file('mm31.kd'));
+    expect(file.frameState(256 + 0)).toBe('excluded');
+    expect(file.frameState(256 + 3)).toBe('dumped');
+    expect(file.frameState(frames + 5)).toBe('hole');
+    file.close();
+  });
+
+  test('a failure part-way leaves no output and no temporary file', async () => {
+    const dir = tempDir('kdump-fail');
+    try {
+      const source = ElfImageSource.open(input);
+      const broken = Object.create(source) as ElfImageSource;
+      let calls = 0;
+      broken.readFrames = (pfn, count, dst) => {
+        if (++calls === 3) throw new FormatError('file', 'more bytes', 'the end of the file', { file: input, offset: 1234 });
+        source.readFrames(pfn, count, dst);
+      };
+      await expect(writeKdumpCompressed(broken, dir.file('out.kd'), { compress: 'zlib', dumpLevel: 1, threads: 2 })).rejects.toThrow(FormatError);
+      source.close();
+      expect(existsSync(dir.file('out.kd'))).toBe(false);
+      expect(readdirSync(dir.dir)).toEqual([]);
+    } finally {
+      dir.cleanup();
+    }
+  });
+});
