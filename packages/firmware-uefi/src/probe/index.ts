@@ -28,5 +28,6 @@ export {
 } from './ram-pattern';
 export { q35BelowFourGBytes, q35RamTop, q35RamRanges, backingRangesToPhysical } from './q35-layout';
 export * from './retention-profile';
-export { runRetentionProbe, condenseMemoryMap, DEFAULT_SEED, PROBE_METHOD, PATTERN_LAYOUT, type RetentionProbeOptions } from './retention-probe';
-export { buildPlacementReport, describePlacement, systemRamFor, type PlaceReservation, type PlacementInput } from './placement-report';
+export { runRetentionProbe, abortRetentionProbes, condenseMemoryMap, DEFAULT_SEED, PROBE_METHOD, PATTERN_LAYOUT, type RetentionProbeOptions } from './retention-probe';
+export { buildPlacementReport, describePlacement, freeRamFor, PLACEMENT_VARIANTS, type PlaceReservation, type PlacementInput } from './placement-report';
+export { deriveRetentionScaling, predictOverwritten, describeScaling, type AnchoredRange, type RetentionScaling } from './retention-scaling';

@@ -22,6 +22,8 @@ export interface QemuMachineConfig {
   label: string;
   /** Wall-clock limit after which `timeout -s KILL` ends QEMU even if this process died. */
   hardLimitMs: number;
+  /** Time QEMU may take to open its QMP socket (default 15 s). */
+  connectTimeoutMs?: number;
 }
 
 export interface PostTiming {
@@ -144,7 +146,7 @@ export class QemuMachine {
     });
   }
 
-  /** Starts QEMU stopped (-S), connects QMP and the console. Kills QEMU if any step fails. */
+  /** Starts QEMU stopped (-S) and connects QMP. Kills QEMU if any step fails. */
   static async start(config: QemuMachineConfig): Promise<QemuMachine> {
     installExitHook();
     const args = qemuArgs(config);
@@ -155,7 +157,7 @@ export class QemuMachine {
     const machine = new QemuMachine(config, child);
     if (child.pid !== undefined) live.add(machine);
     try {
-      machine.qmpClient = await machine.connectQmp(15_000);
+      machine.qmpClient = await machine.connectQmp(config.connectTimeoutMs ?? 15_000);
       return machine;
     } catch (e) {
       machine.kill();
@@ -256,17 +258,22 @@ export class QemuMachine {
         return { state: progress.idle.state, bdsMs: bdsMs ?? idleMs, idleMs };
       }
       if (this.exited) {
-        throw new ProbeError(`the firmware did not finish POST: ${this.describeExit()}`, { file: serialLogPath(this.config), serialTail: this.serial.tail() });
+        throw new ProbeError(`the firmware did not finish POST: ${this.describeExit()}${this.serialSummary()}`, { file: serialLogPath(this.config), serialTail: this.serial.tail() });
       }
       if (Date.now() > deadline) {
-        const hint = this.config.firmware.secureBoot ? '' : ' (an SMM-enforcing build such as *.secboot.fd needs --secure-boot)';
         throw new ProbeError(
-          `the firmware did not reach the UEFI Shell prompt or the boot manager's "Press any key" within ${Math.round(timeoutMs / 1000)} s${hint}`,
+          `the firmware did not reach the UEFI Shell prompt or the boot manager's "Press any key" within ${Math.round(timeoutMs / 1000)} s${this.serialSummary()}`,
           { file: serialLogPath(this.config), serialTail: this.serial.tail() }
         );
       }
       await sleep(pollMs);
     }
+  }
+
+  /** The end of the serial console for an error message, on one line. */
+  private serialSummary(): string {
+    const tail = this.serial.tail(4);
+    return tail ? `; the serial console ends with: ${tail.split('\n').join(' | ')}` : '; the serial console printed nothing';
   }
 
   /** Types a shell command and returns the console text it printed, up to the next prompt. */

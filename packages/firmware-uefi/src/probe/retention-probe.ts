@@ -21,7 +21,7 @@ import {
   type FirmwareFiles,
 } from './probe-environment';
 import { ProbeError } from './probe-error';
-import { QemuMachine, qemuArgs, type PostTiming } from './qemu-machine';
+import { QemuMachine, killAllQemu, qemuArgs, type PostTiming } from './qemu-machine';
 import { backingRangesToPhysical, q35BelowFourGBytes } from './q35-layout';
 import { diffRamFile, fillRamFile } from './ram-pattern';
 import {
@@ -70,10 +70,33 @@ export const PROBE_METHOD: Record<string, string> = {
   postEnd:
     'serial console: the boot manager\'s first "BdsDxe:" line, then the UEFI Shell prompt "Shell> " (after its 5 s startup.nsh countdown) or "Press any key to enter the Boot Manager Menu." (no bootable option, e.g. the shell rejected by Secure Boot); paused 0.5 s after the prompt',
   emulatorPages: 'pages changed after the reset (warm) or the process start (cold) but before the firmware ran: QEMU\'s own writes, expected 0',
+  placement:
+    'crashkernel= placed by the caller (kernel-crash placeCrashkernel) over two free-memory variants: system-ram (all System RAM of the measured memory map, as efikdump\'s kernel model does) and without-boot-services (less the EFI boot-services regions Linux x86 keeps reserved until after reserve_crashkernel); kernel image, initrd and other early reservations are not modelled; the handoff page is the first page of the crash kernel region',
   memoryMap: 'UEFI Shell `memmap` typed on the PS/2 keyboard (QMP send-key) at the end of a priming boot (before the pattern is written); System RAM = LoaderCode/Data, BootServicesCode/Data, Conventional (the types Linux\'s EFI stub makes e820 RAM)',
 };
 
 export const PATTERN_LAYOUT = 'per 4 KiB frame of the RAM backing file: u64 LE frame index, u32 LE seed, u32 LE magic 0x42504b45, then 1020 u32 words mix32(seed, i) XOR mix32(seed, frame, 0x5eed)';
+
+/** Run directories (with guest RAM files, possibly GiBs of tmpfs) not yet removed. */
+const liveRunDirs = new Set<string>();
+let exitHookInstalled = false;
+
+/**
+ * Stops every QEMU the probe started and removes the run directories in use; synchronous, for
+ * signal and exit handlers (where `finally` blocks no longer run).
+ */
+export function abortRetentionProbes(): number {
+  const killed = killAllQemu();
+  for (const dir of [...liveRunDirs]) {
+    try {
+      rmSync(dir, { recursive: true, force: true });
+    } catch {
+      /* best effort on the way out */
+    }
+    liveRunDirs.delete(dir);
+  }
+  return killed;
+}
 
 function defaultWorkDir(): string {
   try {
@@ -123,7 +146,10 @@ export function condenseMemoryMap(memoryBytes: number, map: readonly MemoryDescr
     if (last && last.type === type && last.end === d.start) last.end = end;
     else other.push({ type, start: d.start, end });
   }
-  return { memoryBytes, source, systemRam: mergeRanges(systemRam), other };
+  const bootServices = mergeRanges(
+    map.filter((d) => d.type === EfiMemoryType.BootServicesCode || d.type === EfiMemoryType.BootServicesData).map((d) => ({ start: d.start, end: d.start + d.pages * PAGE_SIZE }))
+  );
+  return { memoryBytes, source, systemRam: mergeRanges(systemRam), bootServices, other };
 }
 
 interface Environment {
@@ -145,6 +171,11 @@ async function probeOnce(env: Environment, o: RetentionProbeOptions, memoryBytes
   const label = `${formatSize(memoryBytes)} ${reset} ${repeat}/${o.repeat}`;
   const t0 = Date.now();
   const runDir = mkdtempSync(join(env.workDir, 'efikdump-probe-'));
+  if (!o.keepWorkDir) liveRunDirs.add(runDir);
+  if (!exitHookInstalled) {
+    exitHookInstalled = true;
+    process.on('exit', () => abortRetentionProbes());
+  }
   const ramFile = join(runDir, 'ram');
   const varsFile = join(runDir, 'vars.fd');
   const machines: QemuMachine[] = [];
@@ -204,6 +235,7 @@ async function probeOnce(env: Environment, o: RetentionProbeOptions, memoryBytes
     await Promise.all(machines.map((m) => m.waitForExit(5_000)));
     if (o.keepWorkDir) env.progress(`${label}: kept ${runDir}`);
     else rmSync(runDir, { recursive: true, force: true });
+    liveRunDirs.delete(runDir);
   }
 }
 

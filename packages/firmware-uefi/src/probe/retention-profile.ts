@@ -58,6 +58,8 @@ export interface MeasuredMemoryMap {
   memoryBytes: number;
   source: string;
   systemRam: PhysRange[];
+  /** The BootServicesCode/Data part of systemRam (Linux keeps it reserved until after reserve_crashkernel). */
+  bootServices: PhysRange[];
   other: { type: string; start: number; end: number }[];
 }
 
@@ -65,6 +67,8 @@ export interface PlacementVerdict {
   memoryBytes: number;
   reset: ResetKind;
   crashkernel: string;
+  /** Which free memory the placement searched (see PLACEMENT_VARIANTS in placement-report.ts). */
+  variant: string;
   systemRamSource: string;
   /** The reserved ranges (crash kernel region first); absent when crashkernel= reserves nothing. */
   reservation?: PhysRange[];
@@ -83,6 +87,7 @@ export interface RetentionProfile {
   command?: string;
   firmware: {
     name: string;
+    /** Started with --secure-boot (SMM-only flash writes, the Secure Boot files by default); whether Secure Boot is enforced is the VARS template's setting. */
     secureBoot: boolean;
     code: { path: string; sha256: string; bytes: number };
     vars: { path: string; sha256: string; bytes: number };
@@ -194,6 +199,7 @@ export function retentionProfileJson(p: RetentionProfile): Record<string, unknow
       memory: formatSize(m.memoryBytes),
       source: m.source,
       systemRam: m.systemRam.map(physJson),
+      bootServices: m.bootServices.map(physJson),
       other: m.other.map((o) => ({ type: o.type, start: hex(o.start), end: hex(o.end) })),
     })),
     measurements: p.measurements.map((m) => ({
@@ -220,6 +226,7 @@ export function retentionProfileJson(p: RetentionProfile): Record<string, unknow
             memory: formatSize(v.memoryBytes),
             reset: v.reset,
             crashkernel: v.crashkernel,
+            variant: v.variant,
             systemRamSource: v.systemRamSource,
             ...(v.reservation ? { reservation: v.reservation.map(physJson) } : {}),
             ...(v.handoff ? { handoff: physJson(v.handoff) } : {}),
@@ -393,6 +400,7 @@ export function parseRetentionProfile(doc: unknown, file: string): RetentionProf
       memoryBytes,
       source: r.string(m.source, `${f}.source`),
       systemRam: r.array(m.systemRam, `${f}.systemRam`, 1).map((x, j) => r.physRange(x, `${f}.systemRam[${j}]`)),
+      bootServices: r.array(m.bootServices, `${f}.bootServices`).map((x, j) => r.physRange(x, `${f}.bootServices[${j}]`)),
       other: r.array(m.other, `${f}.other`).map((x, j) => {
         const range = r.physRange(x, `${f}.other[${j}]`);
         return { type: r.string((x as Record<string, unknown>).type, `${f}.other[${j}].type`), ...range };
@@ -458,6 +466,7 @@ export function parseRetentionProfile(doc: unknown, file: string): RetentionProf
       memoryBytes,
       reset: p.reset as ResetKind,
       crashkernel: r.string(p.crashkernel, `${f}.crashkernel`),
+      variant: r.string(p.variant, `${f}.variant`),
       systemRamSource: r.string(p.systemRamSource, `${f}.systemRamSource`),
       reservationSurvives: r.boolean(p.reservationSurvives, `${f}.reservationSurvives`),
       handoffSurvives: r.boolean(p.handoffSurvives, `${f}.handoffSurvives`),

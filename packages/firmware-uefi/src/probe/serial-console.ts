@@ -52,7 +52,7 @@ export function findPostProgress(raw: string, from = 0): PostProgress {
   return result;
 }
 
-/** Reads a growing serial log file incrementally (QEMU's chardev `logfile=`). */
+/** Reads the growing serial log file (QEMU's file chardev) incrementally. */
 export class SerialLog {
   private text = '';
   private readOffset = 0;
@@ -119,15 +119,19 @@ const SHELL_MEMORY_TYPES: Record<string, number> = {
 
 /**
  * Parses the UEFI Shell's `memmap` table ("Type Start-End #Pages Attributes", hex) into EFI
- * memory descriptors. Lines that are not table rows are skipped; a row whose page count does
- * not match its range is rejected (undefined), as is a table with no rows.
+ * memory descriptors. Other lines are skipped; a damaged row (cut short, or a page count that
+ * does not match its range) rejects the table (undefined), as does a table with no rows.
  */
 export function parseShellMemmap(text: string): MemoryDescriptor[] | undefined {
   const rows: MemoryDescriptor[] = [];
   const row = /^\s*([A-Za-z_]+)\s+([0-9A-F]{16})-([0-9A-F]{16})\s+([0-9A-F]{16})\s+([0-9A-F]{16})\s*$/i;
   for (const line of stripAnsi(text).split(/\r?\n|\r/)) {
     const m = row.exec(line);
-    if (!m) continue;
+    if (!m) {
+      // A row that starts like one but does not parse is damaged output, not a summary line.
+      if (/^\s*[A-Za-z_]+\s+[0-9A-F]{16}/i.test(line)) return undefined;
+      continue;
+    }
     const type = SHELL_MEMORY_TYPES[m[1]];
     if (type === undefined) return undefined;
     const start = Number.parseInt(m[2], 16);
