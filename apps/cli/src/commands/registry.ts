@@ -3,6 +3,11 @@ import { runCommand, runSpec } from './run';
 import { designsCommand, scenariosCommand } from './list';
 import { inspectCommand, inspectSpec } from './inspect';
 import { verifyCommand, verifySpec } from './verify';
+import { firmwareCommand } from './firmware';
+import { convertCommand, convertSpec } from './convert';
+import { probeCommand, probeSpec } from './probe';
+import { compareCommand, compareSpec } from './compare';
+import { workerCommand, workerSpec } from './worker';
 
 /** One top-level command of `efikdump`. Add a command by adding one entry here. */
 export interface CliCommand {
@@ -19,4 +24,9 @@ export const COMMANDS: CliCommand[] = [
   { name: 'scenarios', summary: 'list the built-in scenarios', run: (_a, io) => scenariosCommand(io) },
   { name: 'inspect', summary: 'show what a dump holds', usage: inspectSpec.usage, run: inspectCommand },
   { name: 'verify', summary: 'check a dump against a truth manifest', usage: verifySpec.usage, run: verifyCommand },
+  { name: 'firmware', summary: 'export a firmware profile\'s ACPI tables and variable store; list a store', usage: 'efikdump firmware <export|list|profiles> [options]', run: firmwareCommand },
+  { name: 'convert', summary: 'filter and compress a vmcore as makedumpfile does (ELF or kdump-compressed)', usage: convertSpec.usage, run: convertCommand },
+  { name: 'compare', summary: 'sweep designs × scenarios × seeds and write a report with charts', usage: compareSpec.usage, run: compareCommand },
+  { name: 'worker', summary: 'process compare runs from a BullMQ queue over Redis', usage: workerSpec.usage, run: workerCommand },
+  { name: 'probe', summary: 'measure what real firmware (OVMF under QEMU) overwrites in RAM across a reset', usage: probeSpec.usage, run: probeCommand },
 ];

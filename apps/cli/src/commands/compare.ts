@@ -1,0 +1,78 @@
+import { ConfigError } from '@efikdump/core';
+import { availableParallelism } from 'node:os';
+import { parseArgs, commandHelp, type CommandSpec } from '../args';
+import { builtinDesigns, builtinScenarios } from '../library';
+import { processOutput, type Output } from '../output';
+import { BACKENDS, createBackend } from '../compare/backend-factory';
+import { SweepProgress } from '../compare/progress';
+import { stableStringify } from '../compare/stats';
+import { runSweep } from '../compare/sweep';
+import { terminalTable } from '../compare/table';
+import { writeReport } from '../compare/write-report';
+
+export const compareSpec: CommandSpec = {
+  name: 'compare',
+  usage: 'efikdump compare [--designs A,B,...] [--scenarios X,Y,...] [--runs N] [--seed BASE] [--workers N] [--backend local|threads|bullmq --redis URL [--queue NAME]] --report DIR [--json]',
+  summary: 'Runs every (design, scenario, seed) and writes a report: outcome counts, success rate with its Wilson 95 % interval, fidelity, crash-to-dump time, NVRAM bytes, console.',
+  positionals: [0, 0],
+  options: [
+    { name: 'designs', value: 'A,B,...', help: 'designs (names or files); default: every built-in design' },
+    { name: 'scenarios', value: 'X,Y,...', help: 'scenarios (names or files); default: every built-in scenario' },
+    { name: 'runs', value: 'N', help: 'runs per (design, scenario); run i has seed BASE + i', default: '10' },
+    { name: 'seed', value: 'BASE', help: 'first seed', default: '1' },
+    { name: 'backend', value: 'NAME', help: `where runs execute: ${BACKENDS.join(', ')}`, default: 'threads' },
+    { name: 'workers', value: 'N', help: 'worker threads (threads backend)', default: 'the core count' },
+    { name: 'redis', value: 'URL', help: 'Redis server of the bullmq backend (run `efikdump worker --redis URL` beside it)' },
+    { name: 'queue', value: 'NAME', help: 'BullMQ queue name', default: 'efikdump-compare' },
+    { name: 'report', value: 'DIR', help: 'write report.json, report.schema.json, report.md, report.html and timing.json here' },
+    { name: 'json', help: 'print report.json to stdout; no progress, no table' },
+    { name: 'help', help: 'show this help' },
+  ],
+};
+
+function integer(value: string | true | undefined, name: string, min: number, max: number): number | undefined {
+  if (value === undefined) return undefined;
+  const n = typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : NaN;
+  if (!Number.isSafeInteger(n) || n < min || n > max) throw new ConfigError(`--${name} expects an integer from ${min} to ${max}, found "${value}"`, { field: `--${name}` });
+  return n;
+}
+
+const list = (v: string | true | undefined, name: string): string[] | undefined => {
+  if (v === undefined) return undefined;
+  const items = typeof v === 'string' ? v.split(',').map((s) => s.trim()).filter(Boolean) : [];
+  if (items.length === 0) throw new ConfigError(`--${name} needs at least one name`, { field: `--${name}` });
+  return items;
+};
+
+export async function compareCommand(argv: string[], io: Output): Promise<number> {
+  const { options } = parseArgs(compareSpec, argv);
+  if (options.has('help')) {
+    io.out(commandHelp(compareSpec));
+    return 0;
+  }
+  const str = (k: string) => (typeof options.get(k) === 'string' ? (options.get(k) as string) : undefined);
+  const reportDir = str('report');
+  if (!reportDir) throw new ConfigError('--report DIR is required: where to write the report', { field: '--report' });
+  const designs = list(options.get('designs'), 'designs') ?? builtinDesigns().map((d) => d.name);
+  const scenarios = list(options.get('scenarios'), 'scenarios') ?? builtinScenarios().map((s) => s.name);
+  const runs = integer(options.get('runs'), 'runs', 1, 1_000_000) ?? 10;
+  const seedBase = integer(options.get('seed'), 'seed', 0, 0xffffffff) ?? 1;
+  const workers = integer(options.get('workers'), 'workers', 1, 1024) ?? availableParallelism();
+  const json = options.has('json');
+  const backend = createBackend(str('backend') ?? 'threads', { workers, redis: str('redis'), queue: str('queue') });
+
+  const progress = new SweepProgress(io, json ? 'silent' : io.tty ? 'tty' : 'plain');
+  const { report, timing } = await runSweep({ designs, scenarios, runs, seedBase }, backend, (d, t) => progress.update(d, t));
+  const files = writeReport(reportDir, report, timing);
+  if (json) {
+    io.out(stableStringify(report).trimEnd());
+    return 0;
+  }
+  const colour = io === processOutput && Boolean(process.stdout.isTTY) && !process.env.NO_COLOR;
+  io.out(terminalTable(report, colour));
+  io.out('');
+  io.out(`${timing.jobs} runs on ${timing.backend} (${timing.workers ? `${timing.workers} worker${timing.workers === 1 ? '' : 's'}` : 'queue workers'}) in ${timing.wallSeconds.toFixed(1)} s, ${timing.runsPerSecond.toFixed(1)} runs/s`);
+  io.out(`report: ${files['report.html']}`);
+  io.out(`        ${files['report.json']} (schema ${files['report.schema.json']}), ${files['report.md']}, ${files['timing.json']}`);
+  return 0;
+}

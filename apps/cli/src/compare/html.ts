@@ -1,0 +1,170 @@
+import { formatDuration, formatSize } from '@efikdump/core';
+import type { CompareReport } from './sweep';
+
+const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+const f1 = (x: number) => (Math.round(x * 10) / 10).toString();
+
+/** Red (0) → amber → green (1). */
+function rateColour(rate: number): string {
+  const hue = Math.round(120 * rate);
+  return `hsl(${hue}, 65%, ${rate >= 0.5 ? 42 : 50}%)`;
+}
+
+const STAGE_COLOURS = ['#4e79a7', '#f28e2b', '#e15759', '#76b7b2', '#59a14f', '#edc948', '#b07aa1', '#ff9da7', '#9c755f', '#bab0ac', '#1f77b4', '#d62728', '#2ca02c', '#9467bd'];
+
+function heatmap(r: CompareReport): string {
+  const { designs, scenarios } = r.matrix;
+  const left = 250, top = 150, cw = 96, ch = 40;
+  const h = top + ch * designs.length + 20;
+  const parts: string[] = [];
+  scenarios.forEach((s, i) => parts.push(`<text x="${left + cw * i + cw / 2}" y="${top - 8}" transform="rotate(-35 ${left + cw * i + cw / 2} ${top - 8})" class="lbl">${esc(s)}</text>`));
+  const w0 = left + cw * scenarios.length + 150;
+  designs.forEach((d, j) => {
+    parts.push(`<text x="${left - 8}" y="${top + ch * j + ch / 2 + 4}" text-anchor="end" class="lbl">${esc(d)}</text>`);
+    scenarios.forEach((s, i) => {
+      const c = r.cells.find((x) => x.design === d && x.scenario === s);
+      if (!c) return;
+      const counts = Object.entries(c.outcomes).filter(([, n]) => n > 0).map(([o, n]) => `${o}: ${n}`).join('\n');
+      const tip = `${d} × ${s}\nsuccess ${(100 * c.success.rate).toFixed(1)} % (95 % CI ${(100 * c.success.wilson95[0]).toFixed(1)}–${(100 * c.success.wilson95[1]).toFixed(1)} %)\n${counts}`;
+      const x = left + cw * i, y = top + ch * j;
+      parts.push(`<g class="cell"><title>${esc(tip)}</title><rect x="${x + 1}" y="${y + 1}" width="${cw - 2}" height="${ch - 2}" rx="3" fill="${rateColour(c.success.rate)}"/>` +
+        `<text x="${x + cw / 2}" y="${y + ch / 2 + 5}" text-anchor="middle" class="val">${c.success.count}/${c.runs}</text></g>`);
+    });
+  });
+  return `<svg data-chart="heatmap" viewBox="0 0 ${w0} ${h}" width="${w0}" height="${h}" role="img" aria-label="outcome heatmap">${parts.join('')}</svg>`;
+}
+
+function distributions(r: CompareReport): string {
+  const cells = r.cells;
+  const all = cells.flatMap((c) => c.crashToDumpUs?.values ?? []);
+  // The axis spans the data (with a margin), not zero: every run spends seconds in POST and boot.
+  const hiUs = Math.max(1, ...all), loUs0 = all.length ? Math.min(...all) : 0;
+  const pad = Math.max((hiUs - loUs0) * 0.08, hiUs * 0.01);
+  const loUs = Math.max(0, loUs0 - pad), maxUs = hiUs + pad;
+  const left = 420, width = 560, rowH = 26, top = 20;
+  const h = top + rowH * cells.length + 40, w = left + width + 30;
+  const x = (us: number) => left + ((us - loUs) / (maxUs - loUs)) * width;
+  const parts: string[] = [];
+  const ticks = 5;
+  for (let t = 0; t <= ticks; t++) {
+    const us = loUs + ((maxUs - loUs) * t) / ticks;
+    parts.push(`<line x1="${f1(x(us))}" x2="${f1(x(us))}" y1="${top - 5}" y2="${h - 30}" class="grid"/><text x="${f1(x(us))}" y="${h - 14}" text-anchor="middle" class="tick">${esc(formatDuration(Math.round(us)))}</text>`);
+  }
+  cells.forEach((c, k) => {
+    const y = top + rowH * k + rowH / 2;
+    parts.push(`<text x="${left - 8}" y="${y + 4}" text-anchor="end" class="lbl">${esc(c.design)} · ${esc(c.scenario)}</text>`);
+    const d = c.crashToDumpUs;
+    if (!d) {
+      parts.push(`<text x="${left + 4}" y="${y + 4}" class="none">no dump in ${c.runs} runs</text>`);
+      return;
+    }
+    const g = [`<title>${esc(`${c.design} × ${c.scenario}: median ${formatDuration(d.median)}, p95 ${formatDuration(d.p95)}, ${d.count} dumps`)}</title>`];
+    g.push(`<line x1="${f1(x(d.min))}" x2="${f1(x(d.max))}" y1="${y}" y2="${y}" class="whisker"/>`);
+    g.push(`<rect x="${f1(x(d.q1))}" y="${y - 8}" width="${f1(Math.max(1, x(d.q3) - x(d.q1)))}" height="16" class="box"/>`);
+    g.push(`<line x1="${f1(x(d.median))}" x2="${f1(x(d.median))}" y1="${y - 9}" y2="${y + 9}" class="median"/>`);
+    d.values.forEach((v, i) => g.push(`<circle cx="${f1(x(v))}" cy="${f1(y + ((i % 5) - 2) * 2)}" r="2.2" class="dot"/>`));
+    parts.push(`<g class="dist">${g.join('')}</g>`);
+  });
+  return `<svg data-chart="distributions" viewBox="0 0 ${w} ${h}" width="${w}" height="${h}" role="img" aria-label="crash-to-dump time distributions">${parts.join('')}</svg>`;
+}
+
+function gantt(r: CompareReport): string {
+  const stageNames = [...new Set(r.representatives.flatMap((x) => x.stages.map((s) => s.stage)))];
+  const colour = (s: string) => STAGE_COLOURS[stageNames.indexOf(s) % STAGE_COLOURS.length];
+  const maxUs = Math.max(1, ...r.representatives.flatMap((x) => x.stages.map((s) => s.endUs)));
+  const left = 260, width = 720, rowH = 16, top = 20;
+  const parts: string[] = [];
+  let y = top;
+  const x = (us: number) => left + (us / maxUs) * width;
+  for (const rep of r.representatives) {
+    parts.push(`<text x="8" y="${y + 12}" class="head">${esc(rep.design)}</text><text x="${left}" y="${y + 12}" class="sub">${esc(`${rep.scenario}, seed ${rep.seed}: ${rep.outcome}`)}</text>`);
+    y += rowH + 4;
+    for (const s of rep.stages) {
+      const bw = Math.max(1.5, x(s.endUs) - x(s.startUs));
+      parts.push(`<g class="bar"><title>${esc(`${s.stage}: ${formatDuration(s.startUs)} → ${formatDuration(s.endUs)} (${formatDuration(s.endUs - s.startUs)})`)}</title>` +
+        `<text x="${left - 8}" y="${y + 11}" text-anchor="end" class="lbl">${esc(s.stage)}</text>` +
+        `<rect x="${f1(x(s.startUs))}" y="${y + 2}" width="${f1(bw)}" height="${rowH - 4}" fill="${colour(s.stage)}"/></g>`);
+      y += rowH;
+    }
+    if (rep.panicUs !== null) parts.push(`<line x1="${f1(x(rep.panicUs))}" x2="${f1(x(rep.panicUs))}" y1="${y - rowH * rep.stages.length}" y2="${y}" class="panic"><title>panic</title></line>`);
+    y += 10;
+  }
+  for (let t = 0; t <= 5; t++) parts.push(`<text x="${f1(x((maxUs * t) / 5))}" y="${y + 12}" text-anchor="middle" class="tick">${esc(formatDuration(Math.round((maxUs * t) / 5)))}</text>`);
+  const h = y + 24, w = left + width + 40;
+  return `<svg data-chart="timeline" viewBox="0 0 ${w} ${h}" width="${w}" height="${h}" role="img" aria-label="timeline of one run per design">${parts.join('')}</svg>`;
+}
+
+function retentionMap(r: CompareReport): string {
+  const top = Math.max(1, ...r.representatives.flatMap((x) => [x.ramBytes, ...x.retention.flatMap((p) => p.changedRanges.map(([, e]) => e))]));
+  const left = 260, width = 720, rowH = 22;
+  const x = (a: number) => left + (a / top) * width;
+  const parts: string[] = [];
+  let y = 10;
+  for (const rep of r.representatives) {
+    parts.push(`<text x="8" y="${y + 14}" class="head">${esc(rep.design)}</text>`);
+    y += rowH;
+    if (rep.retention.length === 0) {
+      parts.push(`<text x="${left}" y="${y + 12}" class="none">no retention policy changed memory (or no warm reset)</text>`);
+      y += rowH;
+    }
+    for (const p of rep.retention) {
+      parts.push(`<text x="${left - 8}" y="${y + 14}" text-anchor="end" class="lbl">${esc(`${p.policy} (${p.reset}, boot ${p.boot})`)}</text>`);
+      const g = [`<title>${esc(`${p.policy}: ${p.changedPages} pages changed in ${p.changedRanges.length} ranges`)}</title>`,
+        `<rect x="${left}" y="${y + 3}" width="${width}" height="${rowH - 6}" class="ram"/>`];
+      for (const [s, e] of p.changedRanges) g.push(`<rect x="${f1(x(s))}" y="${y + 3}" width="${f1(Math.max(1, x(e) - x(s)))}" height="${rowH - 6}" class="changed"><title>${esc(`0x${s.toString(16)}–0x${e.toString(16)} (${formatSize(e - s)})`)}</title></rect>`);
+      parts.push(`<g class="policy">${g.join('')}</g>`);
+      y += rowH;
+    }
+    y += 6;
+  }
+  for (let t = 0; t <= 8; t++) {
+    const a = Math.round((top * t) / 8);
+    parts.push(`<text x="${f1(x(a))}" y="${y + 12}" text-anchor="middle" class="tick">${esc(t === 0 ? '0' : formatSize(a))}</text>`);
+  }
+  const h = y + 24, w = left + width + 40;
+  return `<svg data-chart="retention" viewBox="0 0 ${w} ${h}" width="${w}" height="${h}" role="img" aria-label="retention map">${parts.join('')}</svg>`;
+}
+
+const CSS = `
+body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;margin:24px auto;max-width:1100px;color:#1d2430;background:#fbfbfd;padding:0 16px}
+h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px;border-bottom:1px solid #dde;padding-bottom:4px}
+p.note{color:#556;margin:4px 0 10px}.chart{overflow-x:auto;background:#fff;border:1px solid #e3e5ea;border-radius:6px;padding:8px}
+svg text{font:12px system-ui,sans-serif;fill:#222}svg .val{fill:#fff;font-weight:600;font-size:13px}svg .head{font-weight:600;font-size:13px}
+svg .sub,svg .tick{fill:#667;font-size:11px}svg .none{fill:#999;font-style:italic}svg .grid{stroke:#eceef2}
+svg .whisker{stroke:#6b7280;stroke-width:1.2}svg .box{fill:#c7d7ef;stroke:#4e79a7}svg .median{stroke:#1d3f73;stroke-width:2.5}
+svg .dot{fill:#e15759;fill-opacity:.55}svg .panic{stroke:#d62728;stroke-dasharray:3 2;stroke-width:1.5}
+svg .ram{fill:#e8f1e4;stroke:#9fbf94}svg .changed{fill:#d62728}svg g.cell:hover rect,svg g.bar:hover rect{stroke:#000;stroke-width:1.5}
+table{border-collapse:collapse;font-size:12.5px;background:#fff}th,td{border:1px solid #e3e5ea;padding:3px 7px;text-align:left}th{background:#f1f3f7}
+`;
+
+/** A self-contained page (inline CSS and SVG, no network): heatmap, distributions, timelines, retention map, table. */
+export function htmlReport(report: CompareReport, tableHeader: string[], tableRows: string[][]): string {
+  const m = report.matrix;
+  const table = `<table><thead><tr>${tableHeader.map((h) => `<th>${esc(h)}</th>`).join('')}</tr></thead><tbody>${tableRows.map((r) => `<tr>${r.map((c) => `<td>${esc(c)}</td>`).join('')}</tr>`).join('')}</tbody></table>`;
+  return `<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
+<title>efikdump compare: ${esc(m.designs.join(', '))}</title><style>${CSS}</style></head>
+<body>
+<h1>efikdump compare</h1>
+<p class="note">${m.designs.length} designs × ${m.scenarios.length} scenarios × ${m.runs} runs per cell (seeds ${m.seeds[0]}–${m.seeds[1]}), format ${esc(report.format)}. Hover a mark for its figures.</p>
+<h2>Outcomes: dump-complete runs per cell</h2>
+<p class="note">Colour is the success rate, red 0 % to green 100 %; the tooltip holds the Wilson 95 % interval and every outcome count.</p>
+<div class="chart">${heatmap(report)}</div>
+<h2>Crash-to-dump time (virtual)</h2>
+<p class="note">From the panic to the end of the dump write / verification; box = quartiles, bar = median, dots = runs.</p>
+<div class="chart">${distributions(report)}</div>
+<h2>Timeline of one representative run per design</h2>
+<p class="note">Stages on the virtual clock; the dashed line is the panic.</p>
+<div class="chart">${gantt(report)}</div>
+<h2>Retention map</h2>
+<p class="note">Physical address space of each representative run; red = ranges the firmware wrote or the DRAM lost across the reset, per retention policy.</p>
+<div class="chart">${retentionMap(report)}</div>
+<h2>Table</h2>
+<div class="chart">${table}</div>
+<script>
+// Charts are static SVG; this only marks the page as rendered (the end-to-end test reads it).
+document.documentElement.dataset.rendered = String(document.querySelectorAll('svg[data-chart]').length);
+</script>
+</body></html>
+`;
+}

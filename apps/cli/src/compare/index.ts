@@ -1,0 +1,13 @@
+export { aggregate, summarizeCell, summarizeDistribution, type CellSummary, type DistributionSummary } from './aggregate';
+export { createBackend, BACKENDS, type BackendName } from './backend-factory';
+export { LocalBackend } from './local.backend';
+export { ThreadsBackend } from './threads.backend';
+export { JobRunner, crashToDumpUs, summarize } from './run-job';
+export { REPORT_SCHEMA } from './schema';
+export { median, percentile, stableStringify, wilsonInterval, Z95 } from './stats';
+export { buildJobs, runSweep, REPORT_FORMAT, type CompareReport, type SweepTiming } from './sweep';
+export { markdownReport, terminalTable } from './table';
+export { writeReport, REPORT_FILES } from './write-report';
+export { SweepProgress } from './progress';
+export { jobKey, type JobResult, type SweepBackend, type SweepJob, type SweepMatrix } from './types';
+export { BullmqBackend, DEFAULT_QUEUE } from './bullmq.backend';

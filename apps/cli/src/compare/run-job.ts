@@ -1,0 +1,58 @@
+import { createRun, type Design, type RunResult, type Scenario } from '@efikdump/core';
+import type { DependencyContainer } from 'tsyringe';
+import { loadDesign, loadScenario } from '../library';
+import type { JobResult, SweepJob } from './types';
+
+/** Stages whose end marks the dump as made: verification through /proc/vmcore, or the writer. */
+const DUMP_DONE_STAGES = new Set(['verify', 'dump-write']);
+
+/** Virtual µs from the panic stage's start to the last end of dump-write/verify; null when no dump was made. */
+export function crashToDumpUs(timeline: RunResult['timeline']): number | null {
+  const panic = timeline.find((e) => e.stage === 'panic' && e.kind === 'start');
+  let done: number | undefined;
+  for (const e of timeline) if (e.kind === 'end' && DUMP_DONE_STAGES.has(e.stage)) done = e.tUs;
+  return panic && done !== undefined ? done - panic.tUs : null;
+}
+
+export function summarize(job: SweepJob, r: RunResult): JobResult {
+  const num = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v : null);
+  return {
+    design: job.design,
+    scenario: job.scenario,
+    seed: job.seed,
+    outcome: r.outcome,
+    fidelity: num(r.metrics.fidelity),
+    crashToDumpUs: crashToDumpUs(r.timeline),
+    nvramBytesWritten: num(r.metrics.nvramBytesWritten),
+    consoleSeen: typeof r.metrics.consoleSeen === 'boolean' ? r.metrics.consoleSeen : null,
+  };
+}
+
+/** Loads designs and scenarios once per process and runs jobs in one container. */
+export class JobRunner {
+  private readonly designs = new Map<string, Design>();
+  private readonly scenarios = new Map<string, Scenario>();
+  constructor(private readonly container: DependencyContainer) {}
+
+  design(name: string): Design {
+    let d = this.designs.get(name);
+    if (!d) this.designs.set(name, (d = loadDesign(name)));
+    return d;
+  }
+
+  scenario(name: string): Scenario {
+    let s = this.scenarios.get(name);
+    if (!s) this.scenarios.set(name, (s = loadScenario(name)));
+    return s;
+  }
+
+  /** The full RunResult (timeline, firmware report): the report's representative runs use it. */
+  async runFull(job: SweepJob): Promise<RunResult> {
+    // No --out: the run verifies through the /proc/vmcore view and writes nothing.
+    return createRun(this.container, { design: this.design(job.design), scenario: this.scenario(job.scenario), seed: job.seed }).start();
+  }
+
+  async run(job: SweepJob): Promise<JobResult> {
+    return summarize(job, await this.runFull(job));
+  }
+}

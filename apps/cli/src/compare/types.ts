@@ -1,0 +1,48 @@
+import type { Outcome, RunResult } from '@efikdump/core';
+
+/** One run of a sweep: which design file, which scenario file, which seed. */
+export interface SweepJob {
+  design: string;
+  scenario: string;
+  seed: number;
+}
+
+/** The part of a RunResult a sweep keeps: everything aggregation needs, nothing wall-clock. */
+export interface JobResult extends SweepJob {
+  outcome: Outcome;
+  /** Sampled pages matched / checked, when the run reached verification. */
+  fidelity: number | null;
+  /** Virtual µs from the panic to the end of the dump write / verification, when a dump was made. */
+  crashToDumpUs: number | null;
+  nvramBytesWritten: number | null;
+  consoleSeen: boolean | null;
+}
+
+/** The key that identifies a job (and its result) in every backend: design|scenario|seed. */
+export const jobKey = (j: SweepJob): string => `${j.design}|${j.scenario}|${j.seed}`;
+
+/** Everything a backend needs to run jobs: the design and scenario sources (names or files). */
+export interface SweepMatrix {
+  /** Design names (built-in) or file paths, as the user gave them. */
+  designs: string[];
+  scenarios: string[];
+  runs: number;
+  seedBase: number;
+}
+
+export interface BackendProgress {
+  (done: number, total: number): void;
+}
+
+/** A sweep backend: runs every job once and returns one result per job key. */
+export interface SweepBackend {
+  readonly name: string;
+  /** Parallelism actually used (for the timing file). */
+  readonly workers: number;
+  runAll(jobs: SweepJob[], onProgress: BackendProgress): Promise<Map<string, JobResult>>;
+}
+
+export type { Outcome, RunResult };
+
+/** The BullMQ queue compare and worker use unless told otherwise. */
+export const DEFAULT_QUEUE = 'efikdump-compare';
