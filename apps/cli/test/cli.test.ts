@@ -67,7 +67,7 @@ describe('efikdump run', () => {
 
 describe('errors are one clear line and a non-zero exit, never a stack trace', () => {
   const cases: [string, string[], number, RegExp][] = [
-    ['unknown design', ['run', '--design', 'nope'], 2, /^error: --design: Unknown design: nope \(known: efi-warm-reserved-memory/],
+    ['unknown design', ['run', '--design', 'nope'], 2, /^error: --design: Unknown design: nope \(known: [a-z0-9, -]*efi-warm-reserved-memory/],
     ['bad memory size', ['run', '--memory', 'lots'], 2, /^error: --memory: expected a size such as 4GiB/],
     ['memory too small', ['run', '--memory', '128MiB'], 2, /^error: --memory: memory must be a whole number of MiB from 256MiB/],
     ['bad cpus', ['run', '--cpus', '0'], 2, /^error: --cpus: --cpus expects an integer from 1 to 1024, found "0"/],
@@ -107,7 +107,7 @@ describe('errors are one clear line and a non-zero exit, never a stack trace', (
       writeFileSync(file, JSON.stringify(design));
       const io = capture();
       expect(await main(['run', '--design', file], io)).toBe(2);
-      expect(io.stderr[0]).toBe(`error: ${file}:components.transport: Unknown transport: carrier-pigeon (known: reserved-memory)`);
+      expect(io.stderr[0]).toMatch(new RegExp(`^error: ${file}:components\\.transport: Unknown transport: carrier-pigeon \\(known: [a-z, -]*reserved-memory`));
     } finally {
       tmp.cleanup();
     }

@@ -80,7 +80,7 @@ describe('efikdump firmware export', () => {
   });
 
   test.each<[string, string[], number, RegExp]>([
-    ['an unknown profile', ['firmware', 'export', '--profile', 'mainframe', '--fd', '/tmp/x.fd'], 2, /^error: --profile: Unknown firmware profile: mainframe \(known: laptop, ovmf, server\)$/],
+    ['an unknown profile', ['firmware', 'export', '--profile', 'mainframe', '--fd', '/tmp/x.fd'], 2, /^error: --profile: Unknown firmware profile: mainframe \(known: laptop, ovmf, ovmf-measured, server\)$/],
     ['nothing to write', ['firmware', 'export', '--profile', 'ovmf'], 2, /^error: --acpi: nothing to write/],
     ['an unknown subcommand', ['firmware', 'flash'], 2, /^error: firmware: unknown subcommand "flash" for "efikdump firmware" \(known: export, list, profiles\)$/],
     ['a file that is not a volume', ['firmware', 'list', '--fd', '/etc/hostname'], 3, /^error: \/etc\/hostname:0x[0-9a-f]+: /],

@@ -179,7 +179,9 @@ export type ScratchRangeSpec =
   /** Every range the firmware's own memory map gives this EFI memory type (its heaps and stacks). */
   | { label: string; memoryType: string }
   /** The top `belowFirmwareBytes` of conventional memory under the firmware's regions: what its allocator hands out first (images it loads). */
-  | { label: string; belowFirmwareBytes: number };
+  | { label: string; belowFirmwareBytes: number }
+  /** The ranges a measured retention profile (`efikdump probe retention`; a path under the firmware package's profiles/) predicts for this memory size, for one reset type. */
+  | { label: string; measured: string; reset: 'warm' | 'cold' };
 
 /** Injected firmware faults a scenario may name. */
 export const FIRMWARE_FAULTS = ['runtime-lock-busy-at-panic', 'power-loss-during-panic-nv-write'] as const;
@@ -352,12 +354,19 @@ function readScratch(r: Reader, v: unknown, field: string): ScratchRangeSpec[] {
       }
       return { label, memoryType: t as string };
     }
+    if ('measured' in o) {
+      r.only(o, f, ['label', 'measured', 'reset']);
+      const measured = r.string(o, 'measured', `${f}.measured`);
+      if (!/^measured\/[A-Za-z0-9._-]+\.json$/.test(measured)) r.fail(`${f}.measured`, 'a committed retention profile such as "measured/ovmf-retention.json"', measured);
+      if (o.reset !== 'warm' && o.reset !== 'cold') r.fail(`${f}.reset`, 'one of "warm", "cold"', o.reset);
+      return { label, measured, reset: o.reset as 'warm' | 'cold' };
+    }
     if ('belowFirmwareBytes' in o) {
       r.only(o, f, ['label', 'belowFirmwareBytes']);
       return { label, belowFirmwareBytes: readBytesField(r, o.belowFirmwareBytes, `${f}.belowFirmwareBytes`, { min: 4096, max: MAX_RAM, page: true }) };
     }
     r.only(o, f, ['label', 'start', 'bytes']);
-    if (o.start === undefined) r.fail(f, 'start and bytes, memoryType, or belowFirmwareBytes', Object.keys(o));
+    if (o.start === undefined) r.fail(f, 'start and bytes, memoryType, belowFirmwareBytes, or measured and reset', Object.keys(o));
     const start = readBytesField(r, o.start, `${f}.start`, { min: 0, max: MAX_RAM, page: true });
     const bytes = readBytesField(r, o.bytes, `${f}.bytes`, { min: 4096, max: MAX_RAM, page: true });
     return { label, start, bytes };

@@ -1,18 +1,27 @@
 import { injectable } from 'tsyringe';
 import {
-  EfiMemoryType, intersectRanges, mergeRanges, PAGE_SIZE, SimulationError,
+  EfiMemoryType, intersectRanges, mergeRanges, PAGE_SIZE, SimulationError, systemRamFromMemoryMap,
   type MemoryDescriptor, type PhysRange, type RetentionPolicy, type RetentionReport, type RunContext, type ScratchRangeSpec,
 } from '@efikdump/core';
 import { buildMemoryMap } from '../memory-map/platform-memory-map';
+import { measuredOverwritten } from '../profiles/measured-retention';
 import { firmwareOf, overwrite } from './retention-support';
 
 const end = (d: MemoryDescriptor) => d.start + d.pages * PAGE_SIZE;
 
-/** The physical ranges a profile's scratch list names on a machine with this memory map (clipped to RAM). */
-export function resolveScratchRanges(specs: readonly ScratchRangeSpec[], map: readonly MemoryDescriptor[], ram: readonly PhysRange[]): { label: string; ranges: PhysRange[] }[] {
+/**
+ * The physical ranges a profile's scratch list names on a machine with this memory map (clipped
+ * to RAM). A `measured` entry maps the measured ranges onto this memory size by the measured
+ * rule and keeps only their System RAM frames: what the measured firmware wrote elsewhere (ACPI
+ * NVS, runtime, reserved regions) was never the OS's memory, so no dump can lose it.
+ */
+export function resolveScratchRanges(specs: readonly ScratchRangeSpec[], map: readonly MemoryDescriptor[], ram: readonly PhysRange[], ramBytes?: number): { label: string; ranges: PhysRange[] }[] {
   return specs.map((s) => {
     let ranges: PhysRange[];
-    if ('memoryType' in s) {
+    if ('measured' in s) {
+      if (ramBytes === undefined) throw new SimulationError(`scratch range "${s.label}" (measured) needs the machine's memory size`);
+      ranges = intersectRanges(measuredOverwritten(s.measured, s.reset, ramBytes).map((r) => ({ start: r.start, end: r.end })), systemRamFromMemoryMap(map));
+    } else if ('memoryType' in s) {
       const type = (EfiMemoryType as Record<string, number>)[s.memoryType];
       if (type === undefined) throw new SimulationError(`unknown EFI memory type ${s.memoryType}`);
       ranges = map.filter((d) => d.type === type).map((d) => ({ start: d.start, end: end(d) }));
@@ -40,8 +49,9 @@ export class FirmwareScratchRetention implements RetentionPolicy {
   apply(ctx: RunContext): RetentionReport {
     const fw = firmwareOf(ctx, this.name);
     const map = ctx.state.memoryMap ?? buildMemoryMap(ctx.machine.ramBytes);
-    const resolved = resolveScratchRanges(fw.profile.scratch, map, ctx.machine.memory.ram);
+    const resolved = resolveScratchRanges(fw.profile.scratch, map, ctx.machine.memory.ram, ctx.machine.ramBytes);
     const all = mergeRanges(resolved.flatMap((r) => r.ranges));
-    return overwrite(ctx, this.name, all, 'slab', 'firmware scratch');
+    const measured = fw.profile.scratch.flatMap((s) => ('measured' in s ? [`${s.measured} (${s.reset})`] : []));
+    return overwrite(ctx, this.name, all, 'slab', 'firmware scratch', measured.length ? `measured: ${measured.join(', ')}, System RAM frames only` : undefined);
   }
 }
