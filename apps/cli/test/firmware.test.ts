@@ -136,7 +136,7 @@ describe('efikdump run --json: the firmware in the result', () => {
   });
 
   test.each<[string, string, string, RegExp | undefined]>([
-    ['mor-set', 'efi-warm-with-firmware-retention', 'no-dump', /handoff record magic/],
+    ['mor-set', 'efi-warm-with-firmware-retention', 'no-dump', /no persistent zone at 0x[0-9a-f]+: persistent zone signature/],
     ['ecc-scrub-on-reset', 'efi-warm-with-firmware-retention', 'no-dump', undefined],
     ['firmware-scrubs-low-memory', 'efi-warm-with-firmware-retention', 'dump-corrupt', /sampled pages differ/],
     ['runtime-lock-busy', 'efi-warm-reserved-memory', 'dump-complete', undefined],

@@ -1,7 +1,10 @@
-import { createHash } from 'node:crypto';
-import type { StageOperator } from './contracts';
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { concatMap } from 'rxjs';
+import type { HandoffArtifact, HandoffTransport, StageOperator } from './contracts';
 import type { RunContext } from './context';
-import { SimulationError } from './errors';
+import { EfikdumpError, IoError, SimulationError } from './errors';
 import { writeFileAtomic } from './io';
 import { mergeRanges, subtractRanges, totalSize, type PhysRange } from './memory/ranges';
 import { stage } from './stage';
@@ -129,4 +132,93 @@ export function verifyAgainstTruth(): StageOperator {
     }
     ctx.log.emit('verify', 'info', `${check.matched}/${check.checked} sampled pages match the truth`);
   });
+}
+
+/**
+ * Decides what the stub's verdict means for the run, on every boot (the stub runs on the first
+ * boot too, to issue the boot secret). Before any panic a crashed boot is a false positive:
+ * `false-crash-boot`. After a panic a normal boot ends the run: `no-dump` with the stub's reason
+ * (and why the handoff was never stored, when the transport said so). Otherwise the run goes on.
+ */
+export function judgeBoot(): StageOperator {
+  return stage('judge', (ctx) => {
+    const stub = ctx.state.stub;
+    if (!stub || stub.boot !== ctx.state.bootCount) throw new SimulationError(`no stub verdict for boot #${ctx.state.bootCount}`);
+    if (!ctx.state.panic) {
+      if (stub.crashedBoot) ctx.outcome = { outcome: 'false-crash-boot', reason: `the stub took boot #${stub.boot}, before any panic, for a crashed boot: ${stub.reason}` };
+      return;
+    }
+    if (!stub.crashedBoot) {
+      const failure = ctx.state.handoff?.failure;
+      ctx.outcome = { outcome: 'no-dump', reason: `the stub booted normally: ${stub.reason}${failure ? ` (the handoff was never stored: ${failure})` : ''}` };
+    }
+  });
+}
+
+/** After the dump is saved: the capture environment clears the record (consume-once). */
+export function consumeHandoff(transport: HandoffTransport): StageOperator {
+  return stage('handoff-consume', (ctx) => {
+    if (!ctx.state.stub?.crashedBoot) return;
+    transport.consume(ctx);
+    ctx.log.emit('handoff-consume', 'info', `${transport.name}: handoff record cleared`);
+  });
+}
+
+/**
+ * Writes what the transport stored into `ctx.options.artifactsDir`, whatever the run's outcome
+ * (so a run that ended without a dump still shows what was, or was not, stored): the
+ * transport's files plus `handoff.json`, the transport's and the stub's summary. The directory
+ * appears complete or not at all.
+ */
+export function writeHandoffArtifacts(transport: HandoffTransport): StageOperator {
+  return (source) =>
+    source.pipe(
+      concatMap(async (ctx) => {
+        const dir = ctx.options.artifactsDir;
+        if (!dir) return ctx;
+        const files: HandoffArtifact[] = transport.artifacts?.(ctx) ?? [];
+        const stub = ctx.state.stub;
+        const summary = {
+          format: 'efikdump-handoff-artifacts/1',
+          transport: transport.name,
+          persisted: ctx.state.handoff ?? null,
+          stub: stub ? { boot: stub.boot, crashedBoot: stub.crashedBoot, detector: stub.detector, reason: stub.reason, record: stub.record, rejected: stub.rejected ?? [] } : null,
+          files: files.map((f) => ({ path: f.path, bytes: f.bytes.length })),
+        };
+        writeDirectoryAtomic(dir, [...files, { path: 'handoff.json', bytes: new Uint8Array(Buffer.from(JSON.stringify(summary, null, 2) + '\n', 'utf8')) }]);
+        ctx.artifacts.handoff = dir;
+        ctx.log.emit('artifacts', 'info', `${files.length + 1} handoff artifact files written to ${dir}`);
+        return ctx;
+      }),
+    );
+}
+
+/** Writes `files` (relative paths, at most one directory deep) into a temporary sibling of `dir` and renames it over `dir`. */
+function writeDirectoryAtomic(dir: string, files: readonly HandoffArtifact[]): void {
+  const temp = join(dirname(dir), `.${basename(dir)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
+  const aside = `${temp}.old`;
+  try {
+    mkdirSync(temp, { recursive: true });
+    for (const f of files) {
+      const parts = f.path.split('/');
+      if (parts.length > 2 || parts.some((p) => !p || p === '.' || p === '..')) throw new IoError(`"${f.path}" is not a file name or dir/file`, { file: dir });
+      if (parts.length === 2) mkdirSync(join(temp, parts[0]), { recursive: true });
+      writeFileSync(join(temp, f.path), f.bytes, { mode: 0o644 });
+    }
+  } catch (e) {
+    rmSync(temp, { recursive: true, force: true });
+    if (e instanceof EfikdumpError) throw e;
+    throw new IoError(`cannot write: ${(e as Error).message}`, { file: dir });
+  }
+  try {
+    const had = existsSync(dir);
+    if (had && !statSync(dir).isDirectory()) throw new Error('exists and is not a directory');
+    if (had) renameSync(dir, aside);
+    renameSync(temp, dir);
+    if (had) rmSync(aside, { recursive: true, force: true });
+  } catch (e) {
+    rmSync(temp, { recursive: true, force: true });
+    if (existsSync(aside) && !existsSync(dir)) renameSync(aside, dir);
+    throw new IoError(`cannot complete the directory: ${(e as Error).message}`, { file: dir });
+  }
 }

@@ -19,6 +19,8 @@ export interface RunOptions {
   truthPages: number;
   /** Sample of all-zero pages in the truth manifest. */
   truthZeroPages: number;
+  /** Write the handoff transport's artifacts (records, variables, tables, blobs) into this directory. */
+  artifactsDir?: string;
 }
 
 export interface Machine {
@@ -69,6 +71,16 @@ export interface HandoffInfo {
   cpus: number;
 }
 
+/**
+ * Why the stub refused a candidate handoff record (issue 4's trust rules): `forged` (no valid MAC
+ * under the key the stub issued), `replayed` (made for another boot), `truncated` (shorter than it
+ * says), `corrupt` (fails its CRC, its container's checks or its elfcorehdr digest),
+ * `wrong-reservation` (names memory other than what crashkernel= reserves), `loop` (the previous
+ * boot already was a capture boot).
+ */
+export const HANDOFF_REJECTIONS = ['forged', 'replayed', 'truncated', 'corrupt', 'wrong-reservation', 'loop'] as const;
+export type HandoffRejection = (typeof HANDOFF_REJECTIONS)[number];
+
 export interface StubState {
   crashedBoot: boolean;
   detector: string;
@@ -77,6 +89,12 @@ export interface StubState {
   /** Command line and RAM map the capture kernel is booted with. */
   captureCmdline?: string;
   captureRam?: PhysRange[];
+  /** The boot this verdict is for (the stub runs on every boot). */
+  boot?: number;
+  /** Where the accepted record was found, and what the crashed kernel said in it. */
+  record?: { source: string; location: string; reason: string; logTail: string };
+  /** Candidates refused on this boot, in the order they were examined. */
+  rejected?: { category: HandoffRejection; source: string; reason: string }[];
 }
 
 /** Random-access view of /proc/vmcore as the capture kernel exports it. */
@@ -201,7 +219,19 @@ export interface RunState {
   firmware?: FirmwareState;
   bootCount: number;
   kernel?: KernelState;
-  handoff?: { transport: string; location: string; bytes: number };
+  /**
+   * What the handoff transport stored at panic. `failure` says why it stored nothing (the run then
+   * ends without a dump, with that reason); `resetData` is the ResetData string the panic path asks
+   * ResetSystem to carry ("efikdump: crash <nonce>"), for the exit strategy to pass.
+   */
+  handoff?: { transport: string; location: string; bytes: number; failure?: string; resetData?: string };
+  /**
+   * The per-boot secret the EFI stub issued to the kernel it is booting: an HMAC key and a 64-bit
+   * boot nonce. It models a boot-params page the stub fills and the kernel copies into its own
+   * memory and clears early in boot: it is never in a variable or table visible after
+   * ExitBootServices. The stub keeps its own copy in a boot-services-only NV variable.
+   */
+  bootSecret?: { keyHex: string; nonce: string };
   truth?: TruthManifest;
   panic?: { cpu: number; unixTime: number; reason: string };
   reset?: { type: 'warm' | 'cold' | 'shutdown' | 'platform-specific'; data?: string };

@@ -1,6 +1,6 @@
-import type { InjectionToken } from 'tsyringe';
+import type { DependencyContainer, InjectionToken } from 'tsyringe';
 import type { OperatorFunction } from 'rxjs';
-import type { HandoffInfo, ResetReason, RunContext } from './context';
+import type { HandoffRejection, ResetReason, RunContext } from './context';
 import type { PhysRange } from './memory/ranges';
 
 /** A stage: an RxJS operator over the run's context. */
@@ -134,17 +134,45 @@ export interface FirstKernel {
   panic(): StageOperator;
 }
 
+/**
+ * A handoff record as a transport or detector found it: the encoded record bytes, not yet trusted.
+ * The stub decodes and validates them (CRC, MAC, nonce, flags, reservation, elfcorehdr).
+ */
+export interface HandoffCandidate {
+  /** The transport or detector that found it (e.g. "efi-variable"). */
+  source: string;
+  /** Where: a physical address, variable names, an ERST record id, a BERT entry. */
+  location: string;
+  /** The encoded handoff record, unwrapped from the transport's container. */
+  record: Uint8Array;
+  /** Bytes the container's error correction repaired (reserved-memory's Reed–Solomon parity). */
+  correctedBytes?: number;
+}
+
+/** What a transport's discovery found: a candidate, or why there is none (`damage` when something of ours was there but unreadable). */
+export type HandoffDiscovery =
+  | { found: true; candidate: HandoffCandidate }
+  | { found: false; reason: string; damage?: HandoffRejection };
+
+/** A file a transport shows of what it stored (`efikdump run --artifacts DIR`); `path` is relative, at most one directory deep. */
+export interface HandoffArtifact {
+  path: string;
+  bytes: Uint8Array;
+}
+
 /** How the 1st kernel passes the handoff information to the next boot. */
 export interface HandoffTransport {
   readonly name: string;
   /** At kdump-service load time: reserve and arm. */
   prepare(): StageOperator;
-  /** At panic: store the record, within the transport's panic-time budget. */
+  /** At panic: store the record, within the transport's panic-time budget. A failure is reported in the run, never thrown. */
   persist(): StageOperator;
-  /** In the stub, before ExitBootServices: find and decode the record, or say why there is none. */
-  discover(ctx: RunContext): { found: true; info: HandoffInfo; location: string } | { found: false; reason: string };
+  /** In the stub, before ExitBootServices: find the record and unwrap it from the transport's container, or say why there is none. */
+  discover(ctx: RunContext): HandoffDiscovery;
   /** After the dump is saved: clear the record so the next boot is a normal one. */
   consume(ctx: RunContext): void;
+  /** The files that show what the transport stored, in their real formats. */
+  artifacts?(ctx: RunContext): HandoffArtifact[];
 }
 
 /** How the panicking kernel leaves: kexec, EFI warm or cold reset, fadump. */
@@ -153,10 +181,26 @@ export interface ExitStrategy {
   operator(): StageOperator;
 }
 
-/** How the stub tells a crashed boot from a normal one. */
+/**
+ * What a detector saw: `crashed` when it found at least one candidate record claiming a crash (the
+ * stub validates them in order; the first valid one wins). `damaged` lists what was ours but
+ * unreadable (counted as rejections); `notes` are findings for the timeline (e.g. a firmware that
+ * drops ResetData).
+ */
+export type CrashDetection =
+  | { crashed: true; evidence: string; candidates: HandoffCandidate[]; damaged?: DamagedHandoff[]; notes?: string[] }
+  | { crashed: false; reason: string; damaged?: DamagedHandoff[]; notes?: string[] };
+
+export interface DamagedHandoff {
+  source: string;
+  category: HandoffRejection;
+  reason: string;
+}
+
+/** How the stub tells a crashed boot from a normal one: it finds candidates, the stub decides. */
 export interface CrashDetector {
   readonly name: string;
-  detect(ctx: RunContext): { crashed: true; info: HandoffInfo; evidence: string } | { crashed: false; reason: string };
+  detect(ctx: RunContext): CrashDetection;
 }
 
 /** The EFI stub of the kernel image the firmware boots. */
@@ -188,6 +232,8 @@ export const CAPTURE: InjectionToken<CaptureKernel> = Symbol('efikdump:capture')
 export const WRITER: InjectionToken<DumpWriter> = Symbol('efikdump:writer');
 /** The run's context, registered as a value in each run's child container. */
 export const RUN_CONTEXT: InjectionToken<RunContext> = Symbol('efikdump:run-context');
+/** The run's child container itself, for plug-ins that resolve other plug-ins by class (the `any-of` detector). */
+export const RUN_CONTAINER: InjectionToken<DependencyContainer> = Symbol('efikdump:run-container');
 
 /** A slot of a design: a token filled by the implementation the design names. */
 export interface Slot<T = unknown> {

@@ -1,9 +1,9 @@
 import { lastValueFrom, of, type Observable } from 'rxjs';
 import type { DependencyContainer } from 'tsyringe';
-import { captureTruth, verifyAgainstTruth } from './builtin-stages';
+import { captureTruth, consumeHandoff, judgeBoot, verifyAgainstTruth, writeHandoffArtifacts } from './builtin-stages';
 import { VirtualClock } from './clock';
 import type { Design, Scenario } from './config';
-import { CAPTURE, DETECTOR, EXIT, FIRMWARE, KERNEL, RUN_CONTEXT, STUB, TRANSPORT, WRITER, SLOT_KEYS, type StageOperator } from './contracts';
+import { CAPTURE, DETECTOR, EXIT, FIRMWARE, KERNEL, RUN_CONTAINER, RUN_CONTEXT, STUB, TRANSPORT, WRITER, SLOT_KEYS, type StageOperator } from './contracts';
 import type { RunContext, RunOptions, RunResult } from './context';
 import { EventLog, type RunEvent } from './events';
 import { PhysicalMemory } from './memory/physical-memory';
@@ -72,12 +72,17 @@ export function createRun(container: DependencyContainer, input: RunInput): Run 
     artifacts: {},
   };
   run.registerInstance(RUN_CONTEXT, ctx);
+  run.registerInstance(RUN_CONTAINER, run);
 
   const kernel = run.resolve(KERNEL);
   const transport = run.resolve(TRANSPORT);
+  const stub = run.resolve(STUB);
   run.resolve(DETECTOR);
+  // The stub runs on every boot: on the first to issue the boot secret, on the next to decide.
   const stages: StageOperator[] = [
     firmware.powerOn(),
+    stub.operator(),
+    judgeBoot(),
     kernel.boot(),
     transport.prepare(),
     kernel.workload(),
@@ -86,10 +91,13 @@ export function createRun(container: DependencyContainer, input: RunInput): Run 
     transport.persist(),
     run.resolve(EXIT).operator(),
     firmware.resetAndPost(),
-    run.resolve(STUB).operator(),
+    stub.operator(),
+    judgeBoot(),
     run.resolve(CAPTURE).boot(),
     run.resolve(CAPTURE).vmcoreInit(),
     run.resolve(WRITER).operator(),
+    writeHandoffArtifacts(transport),
+    consumeHandoff(transport),
     verifyAgainstTruth(),
   ];
 

@@ -59,8 +59,6 @@ export class UefiFirmware implements Firmware {
       ctx.log.emit('power-on', 'info', `firmware profile ${profile.name}: cold POST ${formatDuration(postUs)}`);
       this.bootServicesPhase(ctx, fw);
       this.enterOsLoader(ctx, 'cold boot');
-      // The 1st kernel's stub calls ExitBootServices; from here on only runtime services remain.
-      fw.atRuntime = true;
     });
   }
 

@@ -1,11 +1,27 @@
 import type { DependencyContainer } from 'tsyringe';
 import { registerPlugin } from '@efikdump/core';
 import { ReservedMemoryTransport } from './reserved-memory/reserved-memory.transport';
+import { EfiVariableTransport } from './efi-variable/efi-variable.transport';
+import { AcpiErstTransport } from './acpi-erst/acpi-erst.transport';
+import { FdtTransport } from './fdt/fdt.transport';
 
 export { ReservedMemoryTransport } from './reserved-memory/reserved-memory.transport';
-export * from './reserved-memory/handoff-record.codec';
+export { EfiVariableTransport, HANDOFF_VARIABLE_ATTRIBUTES, MAX_HANDOFF_VARIABLES } from './efi-variable/efi-variable.transport';
+export { AcpiErstTransport } from './acpi-erst/acpi-erst.transport';
+export { FdtTransport, FDT_MAX_BLOB_BYTES, buildHandoffBlob } from './fdt/fdt.transport';
+export * from './record/handoff-record.codec';
+export * from './reserved-memory/persistent-zone.codec';
+export * from './fdt/fdt.codec';
+export * from './fdt/handoff-fdt.codec';
+export * from './acpi-erst/handoff-cper.codec';
+export * from './common/handoff-ids';
+export { buildHandoffRecord, currentHandoffInfo, panicLogTail, NO_NONCE } from './common/build-record';
+export { locateHandoffSlot } from './common/handoff-slot';
 
-/** Binds this package's plug-ins: transport `reserved-memory`. */
+/** Binds this package's plug-ins: transports `reserved-memory`, `efi-variable`, `acpi-erst`, `fdt`. */
 export function register(container: DependencyContainer): void {
-  registerPlugin(container, 'transport', 'reserved-memory', ReservedMemoryTransport, 'versioned, checksummed record in the first page of the crashkernel reservation');
+  registerPlugin(container, 'transport', 'reserved-memory', ReservedMemoryTransport, 'the record in a Reed-Solomon protected persistent zone in the first page of the crashkernel reservation');
+  registerPlugin(container, 'transport', 'efi-variable', EfiVariableTransport, 'the record split across NV|BS|RT EFI variables, written on the non-blocking panic path');
+  registerPlugin(container, 'transport', 'acpi-erst', AcpiErstTransport, 'the record as a CPER record written through ERST, found in BERT (or the ERST store) on the next boot');
+  registerPlugin(container, 'transport', 'fdt', FdtTransport, 'the record as a Kexec-HandOver style device tree blob in the first page of the reservation');
 }

@@ -6,7 +6,7 @@ import { formatEvent, type Output } from '../output';
 
 export const runSpec: CommandSpec = {
   name: 'run',
-  usage: 'efikdump run --design D [--scenario S] [--seed N] [--memory SIZE] [--cpus N] [--out FILE] [--truth FILE] [--json]',
+  usage: 'efikdump run --design D [--scenario S] [--seed N] [--memory SIZE] [--cpus N] [--out FILE] [--truth FILE] [--artifacts DIR] [--json]',
   summary: 'Simulates one machine from boot to a dump: panic, exit path, firmware, stub, capture kernel, dump, verification against the truth.',
   positionals: [0, 0],
   options: [
@@ -18,6 +18,7 @@ export const runSpec: CommandSpec = {
     { name: 'out', value: 'FILE', help: 'write the ELF vmcore here (written under a temporary name, renamed when complete)' },
     { name: 'truth', value: 'FILE', help: 'write the truth manifest here' },
     { name: 'truth-pages', value: 'N', help: 'non-zero pages sampled into the truth', default: '1024' },
+    { name: 'artifacts', value: 'DIR', help: 'write what the handoff transport stored (efivarfs files, persistent zone, CPER record, BERT/ERST tables, DTB) into DIR, atomically' },
     { name: 'json', help: 'print the RunResult as JSON instead of the timeline' },
     { name: 'help', help: 'show this help' },
   ],
@@ -48,7 +49,7 @@ export async function runCommand(argv: string[], io: Output): Promise<number> {
 
   const run = createRun(createContainer(), {
     design, scenario, seed, ramBytes, cpus,
-    options: { out: str('out'), truth: str('truth'), ...(truthPages ? { truthPages } : {}) },
+    options: { out: str('out'), truth: str('truth'), artifactsDir: str('artifacts'), ...(truthPages ? { truthPages } : {}) },
   });
   let lastProgress = '';
   run.events$.subscribe((e: RunEvent) => {

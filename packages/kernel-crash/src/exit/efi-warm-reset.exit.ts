@@ -15,7 +15,8 @@ export class EfiWarmResetExit implements ExitStrategy {
   operator(): StageOperator {
     return stage('exit', (ctx) => {
       ctx.clock.advance(ms(5));
-      this.firmware.resetSystem(ctx, 'warm');
+      // A transport may ask for a reset reason (ResetData) the next boot can read.
+      this.firmware.resetSystem(ctx, 'warm', ctx.state.handoff?.resetData);
     });
   }
 }

@@ -1,16 +1,26 @@
-import { inject, injectable } from 'tsyringe';
-import { TRANSPORT, type CrashDetector, type HandoffInfo, type HandoffTransport, type RunContext } from '@efikdump/core';
+import { injectable } from 'tsyringe';
+import type { CrashDetection, CrashDetector, RunContext } from '@efikdump/core';
+import { FdtTransport, ReservedMemoryTransport } from '@efikdump/transports';
+import { detectionOf } from './discovery';
 
-/** A crashed boot is one whose reserved-memory slot holds a valid record marked crashed. */
+/**
+ * A crashed boot is one whose handoff page (the first page of the reservation crashkernel= places)
+ * holds something of ours by its magic: the persistent zone's signature (`reserved-memory`) or a
+ * handoff device tree's 0xd00dfeed (`fdt`). The stub validates what it holds.
+ */
 @injectable()
 export class ReservedMemoryMagicDetector implements CrashDetector {
   readonly name = 'reserved-memory-magic';
 
-  constructor(@inject(TRANSPORT) private readonly transport: HandoffTransport) {}
+  constructor(private readonly zone: ReservedMemoryTransport, private readonly fdt: FdtTransport) {}
 
-  detect(ctx: RunContext): { crashed: true; info: HandoffInfo; evidence: string } | { crashed: false; reason: string } {
-    const found = this.transport.discover(ctx);
-    if (!found.found) return { crashed: false, reason: found.reason };
-    return { crashed: true, info: found.info, evidence: `${this.transport.name} record at ${found.location}` };
+  detect(ctx: RunContext): CrashDetection {
+    const zone = this.zone.discover(ctx);
+    if (zone.found || zone.damage) return this.tag(detectionOf((at) => `persistent zone at ${at}`, zone));
+    return this.tag(detectionOf((at) => `handoff device tree at ${at}`, zone, this.fdt.discover(ctx)));
+  }
+
+  private tag(d: CrashDetection): CrashDetection {
+    return { ...d, damaged: d.damaged?.map((x) => ({ ...x, source: this.name })) };
   }
 }

@@ -1,16 +1,23 @@
 import { injectable } from 'tsyringe';
 import {
-  EfikdumpError, hex, PAGE_SIZE, Rng, stage, systemRamFromMemoryMap, TransportError,
-  type HandoffInfo, type HandoffTransport, type RunContext, type StageOperator,
+  FormatError, hex, PAGE_SIZE, stage,
+  type HandoffArtifact, type HandoffDiscovery, type HandoffTransport, type RunContext, type StageOperator,
 } from '@efikdump/core';
-import { handoffSlotOf, parseCrashkernel, placeCrashkernel } from '@efikdump/kernel-crash';
-import { decodeHandoffRecord, encodeHandoffRecord, FLAG_ARMED, FLAG_CRASHED, RECORD_MAX_BYTES } from './handoff-record.codec';
+import { buildHandoffRecord } from '../common/build-record';
+import { locateHandoffSlot } from '../common/handoff-slot';
+import { reportPersisted, startPersist, warnUnsigned } from '../common/persist-report';
+import { FLAG_ARMED, FLAG_CRASHED } from '../record/handoff-record.codec';
+import { decodeZone, encodeZone, ZONE_SIGNATURE } from './persistent-zone.codec';
+
+/** Cost of the panic-time write: one 4 KiB page of RAM with its parity, no firmware call. */
+const PERSIST_US = 2;
 
 /**
- * The handoff record in the first page of the crashkernel reservation. The stub finds the page
- * the way the kernel chose it: from `crashkernel=` on the same command line and the EFI memory
- * map, which a warm reset does not change. Costs nothing at panic time; lost exactly when the
- * firmware overwrites that page.
+ * The handoff record inside a ramoops-like persistent zone (signature, CRC-32, Reed–Solomon
+ * parity per 128-byte block) in the first page of the crashkernel reservation. The stub finds the
+ * page the way the kernel chose it: from `crashkernel=` on the same command line and the EFI
+ * memory map. Costs almost nothing at panic time and no NVRAM; the parity repairs scattered bit
+ * flips (DRAM decay); a firmware that overwrites the page (scratch, MOR, ECC init) destroys it.
  */
 @injectable()
 export class ReservedMemoryTransport implements HandoffTransport {
@@ -18,68 +25,58 @@ export class ReservedMemoryTransport implements HandoffTransport {
 
   prepare(): StageOperator {
     return stage('handoff-prepare', (ctx) => {
-      const info = this.currentInfo(ctx, 0);
-      this.writeRecord(ctx, FLAG_ARMED, info);
-      ctx.log.emit('handoff-prepare', 'info', `handoff record armed at ${hex(ctx.state.kernel!.handoffSlot)}`);
+      warnUnsigned(ctx, this.name, 'handoff-prepare');
+      const { bytes } = buildHandoffRecord(ctx, FLAG_ARMED);
+      ctx.machine.memory.write(ctx.state.kernel!.handoffSlot, encodeZone(bytes));
+      ctx.log.emit('handoff-prepare', 'info', `reserved-memory: armed record in a persistent zone at ${hex(ctx.state.kernel!.handoffSlot)}`);
     });
   }
 
   persist(): StageOperator {
     return stage('handoff-persist', (ctx) => {
-      const bytes = this.writeRecord(ctx, FLAG_ARMED | FLAG_CRASHED, this.currentInfo(ctx, ctx.state.panic!.unixTime));
-      ctx.state.handoff = { transport: this.name, location: hex(ctx.state.kernel!.handoffSlot), bytes };
-      ctx.metrics.handoffBytes = bytes;
-      ctx.metrics.nvramBytesWritten = 0;
-      ctx.clock.advance(1);
+      const cost = startPersist(ctx);
+      const { bytes } = buildHandoffRecord(ctx, FLAG_ARMED | FLAG_CRASHED);
+      const slot = ctx.state.kernel!.handoffSlot;
+      ctx.machine.memory.write(slot, encodeZone(bytes));
+      ctx.clock.advance(PERSIST_US);
+      reportPersisted(ctx, this.name, cost, hex(slot), bytes.length, PAGE_SIZE);
     });
   }
 
-  discover(ctx: RunContext): { found: true; info: HandoffInfo; location: string } | { found: false; reason: string } {
-    const map = ctx.state.memoryMap;
-    if (!map) return { found: false, reason: 'no memory map' };
-    let slot: number;
+  discover(ctx: RunContext): HandoffDiscovery {
+    const where = locateHandoffSlot(ctx);
+    if (!('slot' in where)) return { found: false, reason: where.reason };
+    const page = new Uint8Array(PAGE_SIZE);
+    ctx.machine.memory.read(where.slot, page);
     try {
-      const spec = parseCrashkernel(ctx.design.kernel.cmdline);
-      const placement = spec && placeCrashkernel(spec, systemRamFromMemoryMap(map), ctx.machine.ramBytes, ctx.design.source);
-      if (!placement) return { found: false, reason: 'the command line reserves no crashkernel region' };
-      slot = handoffSlotOf(placement.ranges);
+      const zone = decodeZone(page, 'reserved-memory slot', where.slot);
+      return { found: true, candidate: { source: this.name, location: hex(where.slot), record: zone.data, correctedBytes: zone.correctedBytes } };
     } catch (e) {
-      if (e instanceof EfikdumpError) return { found: false, reason: e.describe() };
-      throw e;
-    }
-    const buf = new Uint8Array(RECORD_MAX_BYTES);
-    ctx.machine.memory.read(slot, buf);
-    try {
-      const record = decodeHandoffRecord(buf, 'reserved-memory slot', slot);
-      if (!(record.flags & FLAG_CRASHED)) return { found: false, reason: `record at ${hex(slot)} is armed but no crash was recorded` };
-      return { found: true, info: record.info, location: hex(slot) };
-    } catch (e) {
-      if (e instanceof EfikdumpError) return { found: false, reason: `no valid record at ${hex(slot)}: ${e.message}` };
-      throw e;
+      if (!(e instanceof FormatError)) throw e;
+      // No signature: nothing of ours is there. A signed zone that does not decode was ours and is damaged.
+      const signed = new DataView(page.buffer).getUint32(0, true) === ZONE_SIGNATURE;
+      if (!signed && /signature/.test(e.message)) return { found: false, reason: `no persistent zone at ${hex(where.slot)}: ${e.message}` };
+      return { found: false, reason: `damaged persistent zone at ${hex(where.slot)}: ${e.message}`, damage: 'corrupt' };
     }
   }
 
   consume(ctx: RunContext): void {
-    const slot = ctx.state.kernel?.handoffSlot;
-    if (slot !== undefined) ctx.machine.memory.write(slot, new Uint8Array(PAGE_SIZE));
+    const where = locateHandoffSlot(ctx);
+    if ('slot' in where) ctx.machine.memory.write(where.slot, new Uint8Array(PAGE_SIZE));
   }
 
-  private currentInfo(ctx: RunContext, crashTimeUnix: number): HandoffInfo {
-    const kernel = ctx.state.kernel;
-    if (!kernel?.elfcorehdr) throw new TransportError('the kdump service has not loaded an elfcorehdr', { field: 'transport' });
-    return {
-      version: 1,
-      bootNonce: new Rng(ctx.seed, 0xb007, ctx.state.bootCount).nextU64().toString(16).padStart(16, '0'),
-      crashkernel: kernel.crashkernel,
-      elfcorehdr: kernel.elfcorehdr,
-      crashTimeUnix,
-      cpus: ctx.machine.cpus,
-    };
-  }
-
-  private writeRecord(ctx: RunContext, flags: number, info: HandoffInfo): number {
-    const bytes = encodeHandoffRecord({ flags, info });
-    ctx.machine.memory.write(ctx.state.kernel!.handoffSlot, bytes);
-    return bytes.length;
+  /** The zone page as it is in memory now, and the record it holds. */
+  artifacts(ctx: RunContext): HandoffArtifact[] {
+    const where = locateHandoffSlot(ctx);
+    if (!('slot' in where)) return [];
+    const page = new Uint8Array(PAGE_SIZE);
+    ctx.machine.memory.read(where.slot, page);
+    const out: HandoffArtifact[] = [{ path: 'reserved-zone.bin', bytes: page }];
+    try {
+      out.push({ path: 'handoff-record.bin', bytes: decodeZone(page, 'reserved-memory slot', where.slot).data });
+    } catch (e) {
+      if (!(e instanceof FormatError)) throw e;
+    }
+    return out;
   }
 }

@@ -1,0 +1,55 @@
+import { inject, injectable, type DependencyContainer } from 'tsyringe';
+import {
+  PLUGIN_CATALOG, RUN_CONTAINER,
+  type CrashDetection, type CrashDetector, type DamagedHandoff, type HandoffCandidate, type PluginCatalog, type RunContext,
+} from '@efikdump/core';
+
+/**
+ * Every other registered detector (the plug-in catalog's, resolved in the run's container), in
+ * the catalog's order: their candidates go to the stub in that order and the first valid record
+ * wins. A record two detectors found (the same bytes) is offered once.
+ */
+@injectable()
+export class AnyOfDetector implements CrashDetector {
+  readonly name = 'any-of';
+
+  constructor(
+    @inject(PLUGIN_CATALOG) private readonly catalog: PluginCatalog,
+    @inject(RUN_CONTAINER) private readonly run: DependencyContainer,
+  ) {}
+
+  /** The detectors this one combines. */
+  members(): CrashDetector[] {
+    return this.catalog.list('detector')
+      .filter((e) => e.name !== this.name && e.implementation !== AnyOfDetector)
+      .map((e) => this.run.resolve(e.implementation) as CrashDetector);
+  }
+
+  detect(ctx: RunContext): CrashDetection {
+    const candidates: HandoffCandidate[] = [];
+    const damaged: DamagedHandoff[] = [];
+    const notes: string[] = [];
+    const reasons: string[] = [];
+    const evidence: string[] = [];
+    const seen = new Set<string>();
+    for (const d of this.members()) {
+      const r = d.detect(ctx);
+      notes.push(...(r.notes ?? []).map((n) => `${d.name}: ${n}`));
+      for (const x of r.damaged ?? []) if (!damaged.some((y) => y.reason === x.reason)) damaged.push(x);
+      if (!r.crashed) {
+        reasons.push(`${d.name}: ${r.reason}`);
+        continue;
+      }
+      evidence.push(`${d.name}: ${r.evidence}`);
+      for (const c of r.candidates) {
+        const key = Buffer.from(c.record).toString('base64');
+        if (seen.has(key)) continue;
+        seen.add(key);
+        candidates.push({ ...c, source: `${d.name}/${c.source}` });
+      }
+    }
+    const extra = { ...(damaged.length ? { damaged } : {}), ...(notes.length ? { notes } : {}) };
+    if (candidates.length) return { crashed: true, evidence: evidence.join('; '), candidates, ...extra };
+    return { crashed: false, reason: reasons.join('; ') || 'no other detector is registered', ...extra };
+  }
+}

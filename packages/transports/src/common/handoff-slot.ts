@@ -1,0 +1,21 @@
+import { EfikdumpError, systemRamFromMemoryMap, type RunContext } from '@efikdump/core';
+import { handoffSlotOf, parseCrashkernel, placeCrashkernel } from '@efikdump/kernel-crash';
+
+/**
+ * The handoff page as the stub finds it: the first page of the reservation `crashkernel=` on the
+ * same command line places in this boot's memory map (a warm reset does not change either). The
+ * 1st kernel uses `ctx.state.kernel.handoffSlot`, the same page.
+ */
+export function locateHandoffSlot(ctx: RunContext): { slot: number } | { reason: string } {
+  const map = ctx.state.memoryMap;
+  if (!map) return { reason: 'no memory map' };
+  try {
+    const spec = parseCrashkernel(ctx.design.kernel.cmdline);
+    const placement = spec && placeCrashkernel(spec, systemRamFromMemoryMap(map), ctx.machine.ramBytes, ctx.design.source);
+    if (!placement) return { reason: 'the command line reserves no crashkernel region' };
+    return { slot: handoffSlotOf(placement.ranges) };
+  } catch (e) {
+    if (e instanceof EfikdumpError) return { reason: e.describe() };
+    throw e;
+  }
+}
