@@ -116,3 +116,28 @@ describe.each(CASES)('efikdump run --seed $seed --memory $memory --cpus $cpus', 
     expect(bad.stderr).not.toMatch(/\n\s+at /);
   });
 });
+
+/** Issue 4: every handoff design's dump passes verify and the foundation's readers. */
+describe.each(['efi-warm-reserved-memory', 'efi-warm-efivar', 'efi-warm-acpi-erst', 'efi-warm-fdt'])('design %s', (design) => {
+  const tmp = tempDir('interop-design');
+  const vmcore = join(tmp.dir, 'x.vmcore');
+  const truthPath = join(tmp.dir, 't.json');
+  beforeAll(() => {
+    const r = efikdump(['run', '--design', design, '--seed', '11', '--memory', '512MiB', '--cpus', '2', '--out', vmcore, '--truth', truthPath]);
+    if (r.status !== 0) throw new Error(`efikdump run --design ${design} exited ${r.status}:\n${r.stdout}${r.stderr}`);
+  });
+  afterAll(() => tmp.cleanup());
+
+  test('verify, libkdumpfile and drgn read every sampled page', () => {
+    expect(efikdump(['verify', vmcore, '--truth', truthPath]).status).toBe(0);
+    for (const [reader, have] of [['libkdumpfile', haveKdumpfile], ['drgn', haveDrgn]] as const) {
+      if (!have) continue;
+      const r = spawnSync(PYTHON, [CHECKER, reader, vmcore, truthPath], { encoding: 'utf8', maxBuffer: 64 << 20 });
+      const result = JSON.parse(r.stdout);
+      expect(result.mismatched).toEqual([]);
+      expect(result.missing).toEqual([]);
+      expect(result.matched).toBe(result.checked);
+      expect(r.status).toBe(0);
+    }
+  });
+});
