@@ -1,11 +1,9 @@
-import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { createHash } from 'node:crypto';
 import { concatMap } from 'rxjs';
 import type { HandoffArtifact, HandoffTransport, StageOperator } from './contracts';
 import type { RunContext } from './context';
-import { EfikdumpError, IoError, SimulationError } from './errors';
-import { writeFileAtomic } from './io';
+import { SimulationError } from './errors';
+import { writeDirectoryAtomic, writeFileAtomic } from './io';
 import { mergeRanges, subtractRanges, totalSize, type PhysRange } from './memory/ranges';
 import { stage } from './stage';
 import type { TruthManifest } from './truth';
@@ -185,7 +183,7 @@ export function writeHandoffArtifacts(transport: HandoffTransport): StageOperato
           stub: stub ? { boot: stub.boot, crashedBoot: stub.crashedBoot, detector: stub.detector, reason: stub.reason, record: stub.record, rejected: stub.rejected ?? [] } : null,
           files: files.map((f) => ({ path: f.path, bytes: f.bytes.length })),
         };
-        writeDirectoryAtomic(dir, [...files, { path: 'handoff.json', bytes: new Uint8Array(Buffer.from(JSON.stringify(summary, null, 2) + '\n', 'utf8')) }]);
+        writeDirectoryAtomic(dir, [...files, { path: 'handoff.json', bytes: new Uint8Array(Buffer.from(JSON.stringify(summary, null, 2) + '\n', 'utf8')) }].map((f) => [f.path, f.bytes] as const));
         ctx.artifacts.handoff = dir;
         ctx.log.emit('artifacts', 'info', `${files.length + 1} handoff artifact files written to ${dir}`);
         return ctx;
@@ -193,32 +191,3 @@ export function writeHandoffArtifacts(transport: HandoffTransport): StageOperato
     );
 }
 
-/** Writes `files` (relative paths, at most one directory deep) into a temporary sibling of `dir` and renames it over `dir`. */
-function writeDirectoryAtomic(dir: string, files: readonly HandoffArtifact[]): void {
-  const temp = join(dirname(dir), `.${basename(dir)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
-  const aside = `${temp}.old`;
-  try {
-    mkdirSync(temp, { recursive: true });
-    for (const f of files) {
-      const parts = f.path.split('/');
-      if (parts.length > 2 || parts.some((p) => !p || p === '.' || p === '..')) throw new IoError(`"${f.path}" is not a file name or dir/file`, { file: dir });
-      if (parts.length === 2) mkdirSync(join(temp, parts[0]), { recursive: true });
-      writeFileSync(join(temp, f.path), f.bytes, { mode: 0o644 });
-    }
-  } catch (e) {
-    rmSync(temp, { recursive: true, force: true });
-    if (e instanceof EfikdumpError) throw e;
-    throw new IoError(`cannot write: ${(e as Error).message}`, { file: dir });
-  }
-  try {
-    const had = existsSync(dir);
-    if (had && !statSync(dir).isDirectory()) throw new Error('exists and is not a directory');
-    if (had) renameSync(dir, aside);
-    renameSync(temp, dir);
-    if (had) rmSync(aside, { recursive: true, force: true });
-  } catch (e) {
-    rmSync(temp, { recursive: true, force: true });
-    if (existsSync(aside) && !existsSync(dir)) renameSync(aside, dir);
-    throw new IoError(`cannot complete the directory: ${(e as Error).message}`, { file: dir });
-  }
-}

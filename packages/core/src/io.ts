@@ -1,7 +1,7 @@
-import { closeSync, fsyncSync, ftruncateSync, openSync, renameSync, unlinkSync, writeSync, mkdirSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, ftruncateSync, mkdirSync, openSync, renameSync, rmSync, statSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { dirname, basename, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { IoError } from './errors';
+import { EfikdumpError, IoError } from './errors';
 
 /**
  * An output file written under a temporary name in the same directory and renamed over the
@@ -83,5 +83,44 @@ export function writeFileAtomic(path: string, data: Uint8Array | string): void {
   } catch (e) {
     file.abort();
     throw e;
+  }
+}
+
+/**
+ * Writes a whole directory of files so that a reader sees either the old directory or the complete
+ * new one: the files (names, or `dir/name` one level deep) go into a temporary sibling, each synced,
+ * which is then renamed over `dir` (an existing `dir` is moved aside first and removed after).
+ * A failure leaves `dir` untouched.
+ */
+export function writeDirectoryAtomic(dir: string, files: Iterable<readonly [string, Uint8Array]>): void {
+  const tag = `${process.pid}.${randomBytes(6).toString('hex')}`;
+  const temp = join(dirname(dir), `.${basename(dir)}.${tag}.tmp`);
+  const aside = join(dirname(dir), `.${basename(dir)}.${tag}.old`);
+  try {
+    mkdirSync(temp, { recursive: true });
+    for (const [name, bytes] of files) {
+      const parts = name.split('/');
+      if (parts.length > 2 || parts.some((p) => !p || p === '.' || p === '..')) throw new IoError(`"${name}" is not a file name or dir/file`, { file: dir });
+      if (parts.length === 2) mkdirSync(join(temp, parts[0]), { recursive: true });
+      const path = join(temp, name);
+      writeFileSync(path, bytes, { mode: 0o644 });
+      const fd = openSync(path, 'r');
+      try { fsyncSync(fd); } finally { closeSync(fd); }
+    }
+  } catch (e) {
+    rmSync(temp, { recursive: true, force: true });
+    if (e instanceof EfikdumpError) throw e;
+    throw new IoError(`cannot write: ${(e as Error).message}`, { file: dir });
+  }
+  try {
+    const had = existsSync(dir);
+    if (had && !statSync(dir).isDirectory()) throw new Error('exists and is not a directory');
+    if (had) renameSync(dir, aside);
+    renameSync(temp, dir);
+    if (had) rmSync(aside, { recursive: true, force: true });
+  } catch (e) {
+    rmSync(temp, { recursive: true, force: true });
+    if (existsSync(aside) && !existsSync(dir)) renameSync(aside, dir);
+    throw new IoError(`cannot complete the directory: ${(e as Error).message}`, { file: dir });
   }
 }
