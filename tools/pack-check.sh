@@ -7,8 +7,9 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 (cd "$repo" && npm run build --silent >/dev/null && npm pack -w @efikdump/core --pack-destination "$work" --silent >/dev/null)
 tarball=$(ls "$work"/efikdump-core-*.tgz)
-tar -tzf "$tarball" | grep -q 'package/dist/index.d.ts'
-if tar -tzf "$tarball" | grep -qE '\.test\.|__fixtures__|/src/'; then echo "pack-check: tests or sources leaked into $tarball" >&2; exit 1; fi
+listing=$(tar -tzf "$tarball")
+grep -q 'package/dist/index.d.ts' <<<"$listing"
+if grep -qE '\.test\.|__fixtures__|/src/' <<<"$listing"; then echo "pack-check: tests or sources leaked into $tarball" >&2; exit 1; fi
 mkdir "$work/consumer" && cd "$work/consumer"
 npm init -y >/dev/null
 npm install --no-audit --no-fund --silent "$tarball"
