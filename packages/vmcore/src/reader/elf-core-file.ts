@@ -1,4 +1,4 @@
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { closeSync, fstatSync, openSync } from 'node:fs';
 import {
   decodeElfHeader,
   decodePrStatus,
@@ -24,6 +24,7 @@ import {
 } from '@efikdump/core';
 import { decodeNotes } from '../elfcorehdr/notes';
 import { preferDirectMap } from '../elfcorehdr/x86-64';
+import { readExactly, readInto } from './positional-read';
 
 /** Notes of all PT_NOTE segments together may not exceed this (a vmcore's notes are a few KiB per CPU). */
 export const MAX_FILE_NOTES_BYTES = 16 * MiB;
@@ -186,25 +187,5 @@ export class ElfCoreFile {
   private openFd(): number {
     if (this.fd === undefined) throw new IoError('file is already closed', { file: this.path });
     return this.fd;
-  }
-}
-
-function readExactly(fd: number, file: string, position: number, length: number): Uint8Array {
-  const buf = new Uint8Array(length);
-  readInto(fd, file, position, buf);
-  return buf;
-}
-
-function readInto(fd: number, file: string, position: number, dst: Uint8Array): void {
-  let done = 0;
-  while (done < dst.length) {
-    let n: number;
-    try {
-      n = readSync(fd, dst, done, dst.length - done, position + done);
-    } catch (e) {
-      throw new IoError(`read of ${dst.length} bytes failed: ${(e as Error).message}`, { file, offset: position });
-    }
-    if (n === 0) throw new FormatError('file', `${dst.length} bytes at this offset`, `the end of the file after ${done}`, { file, offset: position });
-    done += n;
   }
 }

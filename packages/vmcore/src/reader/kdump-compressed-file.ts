@@ -1,4 +1,4 @@
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { closeSync, fstatSync, openSync } from 'node:fs';
 import {
   decodeAscii, decodePrStatus, FormatError, hex, IoError, NT_PRSTATUS, NT_VMCOREINFO, parseVmcoreinfo,
   type ElfNote, type ErrorPlace,
@@ -11,6 +11,7 @@ import {
 } from '../writers/kdump-compressed/diskdump.codec';
 import { decompressPage } from '../writers/kdump-compressed/compression';
 import { MAX_FILE_NOTES_BYTES, type CpuRegisters } from './elf-core-file';
+import { readExactly, readInto } from './positional-read';
 
 /** What a kdump-compressed file says about one frame. */
 export type FrameState = 'hole' | 'excluded' | 'dumped' | 'lost';
@@ -311,25 +312,5 @@ export class KdumpCompressedFile {
   private openFd(): number {
     if (this.fd === undefined) throw new IoError('file is already closed', { file: this.path });
     return this.fd;
-  }
-}
-
-function readExactly(fd: number, file: string, position: number, length: number): Uint8Array {
-  const buf = new Uint8Array(length);
-  readInto(fd, file, position, buf);
-  return buf;
-}
-
-function readInto(fd: number, file: string, position: number, dst: Uint8Array): void {
-  let done = 0;
-  while (done < dst.length) {
-    let n: number;
-    try {
-      n = readSync(fd, dst, done, dst.length - done, position + done);
-    } catch (e) {
-      throw new IoError(`read of ${dst.length} bytes failed: ${(e as Error).message}`, { file, offset: position });
-    }
-    if (n === 0) throw new FormatError('file', `${dst.length} bytes at this offset`, `the end of the file after ${done}`, { file, offset: position });
-    done += n;
   }
 }

@@ -1,0 +1,24 @@
+import { readSync } from 'node:fs';
+import { FormatError, IoError } from '@efikdump/core';
+
+/** Reads `length` bytes at `position` of a dump file; a file that ends first is a FormatError. */
+export function readExactly(fd: number, file: string, position: number, length: number): Uint8Array {
+  const buf = new Uint8Array(length);
+  readInto(fd, file, position, buf);
+  return buf;
+}
+
+/** Fills `dst` from `position` of a dump file; a file that ends first is a FormatError. */
+export function readInto(fd: number, file: string, position: number, dst: Uint8Array): void {
+  let done = 0;
+  while (done < dst.length) {
+    let n: number;
+    try {
+      n = readSync(fd, dst, done, dst.length - done, position + done);
+    } catch (e) {
+      throw new IoError(`read of ${dst.length} bytes failed: ${(e as Error).message}`, { file, offset: position });
+    }
+    if (n === 0) throw new FormatError('file', `${dst.length} bytes at this offset`, `the end of the file after ${done}`, { file, offset: position });
+    done += n;
+  }
+}
