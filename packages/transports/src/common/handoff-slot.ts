@@ -1,4 +1,4 @@
-import { EfikdumpError, systemRamFromMemoryMap, type RunContext } from '@efikdump/core';
+import { EfikdumpError, PAGE_SIZE, systemRamFromMemoryMap, type RunContext } from '@efikdump/core';
 import { handoffSlotOf, parseCrashkernel, placeCrashkernel } from '@efikdump/kernel-crash';
 
 /**
@@ -18,4 +18,19 @@ export function locateHandoffSlot(ctx: RunContext): { slot: number } | { reason:
     if (e instanceof EfikdumpError) return { reason: e.describe() };
     throw e;
   }
+}
+
+/** The handoff page's bytes as memory holds them now, with its address. */
+export function readHandoffSlot(ctx: RunContext): { slot: number; page: Uint8Array } | { reason: string } {
+  const where = locateHandoffSlot(ctx);
+  if (!('slot' in where)) return where;
+  const page = new Uint8Array(PAGE_SIZE);
+  ctx.machine.memory.read(where.slot, page);
+  return { slot: where.slot, page };
+}
+
+/** Consume-once: zero the handoff page so the next boot finds nothing there. */
+export function clearHandoffSlot(ctx: RunContext): void {
+  const where = locateHandoffSlot(ctx);
+  if ('slot' in where) ctx.machine.memory.write(where.slot, new Uint8Array(PAGE_SIZE));
 }

@@ -4,7 +4,7 @@ import {
   type HandoffArtifact, type HandoffDiscovery, type HandoffTransport, type RunContext, type StageOperator,
 } from '@efikdump/core';
 import { buildHandoffRecord } from '../common/build-record';
-import { locateHandoffSlot } from '../common/handoff-slot';
+import { clearHandoffSlot, readHandoffSlot } from '../common/handoff-slot';
 import { reportPersisted, reportPersistFailure, startPersist, warnUnsigned } from '../common/persist-report';
 import { decodeHandoffRecord, FLAG_ARMED, FLAG_CRASHED, RECORD_MAX_LOG_BYTES } from '../record/handoff-record.codec';
 import { decodeFdt, FDT_MAGIC } from './fdt.codec';
@@ -56,10 +56,9 @@ export class FdtTransport implements HandoffTransport {
   }
 
   discover(ctx: RunContext): HandoffDiscovery {
-    const where = locateHandoffSlot(ctx);
+    const where = readHandoffSlot(ctx);
     if (!('slot' in where)) return { found: false, reason: where.reason };
-    const page = new Uint8Array(PAGE_SIZE);
-    ctx.machine.memory.read(where.slot, page);
+    const { page } = where;
     const magic = new DataView(page.buffer).getUint32(0, false);
     if (magic !== FDT_MAGIC) return { found: false, reason: `no device tree blob at ${hex(where.slot)} (magic ${hex(magic)}, expected ${hex(FDT_MAGIC)})` };
     let record: Uint8Array | undefined;
@@ -90,16 +89,14 @@ export class FdtTransport implements HandoffTransport {
   }
 
   consume(ctx: RunContext): void {
-    const where = locateHandoffSlot(ctx);
-    if ('slot' in where) ctx.machine.memory.write(where.slot, new Uint8Array(PAGE_SIZE));
+    clearHandoffSlot(ctx);
   }
 
   /** The blob as memory holds it (for `dtc -I dtb`), and the record it carries. */
   artifacts(ctx: RunContext): HandoffArtifact[] {
-    const where = locateHandoffSlot(ctx);
+    const where = readHandoffSlot(ctx);
     if (!('slot' in where)) return [];
-    const page = new Uint8Array(PAGE_SIZE);
-    ctx.machine.memory.read(where.slot, page);
+    const { page } = where;
     if (new DataView(page.buffer).getUint32(0, false) !== FDT_MAGIC) return [];
     const total = Math.min(PAGE_SIZE, new DataView(page.buffer).getUint32(4, false));
     const out: HandoffArtifact[] = [{ path: 'handoff.dtb', bytes: page.slice(0, total) }];

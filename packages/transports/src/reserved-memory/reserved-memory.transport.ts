@@ -4,7 +4,7 @@ import {
   type HandoffArtifact, type HandoffDiscovery, type HandoffTransport, type RunContext, type StageOperator,
 } from '@efikdump/core';
 import { buildHandoffRecord } from '../common/build-record';
-import { locateHandoffSlot } from '../common/handoff-slot';
+import { clearHandoffSlot, readHandoffSlot } from '../common/handoff-slot';
 import { reportPersisted, startPersist, warnUnsigned } from '../common/persist-report';
 import { FLAG_ARMED, FLAG_CRASHED } from '../record/handoff-record.codec';
 import { decodeZone, encodeZone, ZONE_SIGNATURE } from './persistent-zone.codec';
@@ -44,10 +44,9 @@ export class ReservedMemoryTransport implements HandoffTransport {
   }
 
   discover(ctx: RunContext): HandoffDiscovery {
-    const where = locateHandoffSlot(ctx);
+    const where = readHandoffSlot(ctx);
     if (!('slot' in where)) return { found: false, reason: where.reason };
-    const page = new Uint8Array(PAGE_SIZE);
-    ctx.machine.memory.read(where.slot, page);
+    const { page } = where;
     try {
       const zone = decodeZone(page, 'reserved-memory slot', where.slot);
       return { found: true, candidate: { source: this.name, location: hex(where.slot), record: zone.data, correctedBytes: zone.correctedBytes } };
@@ -61,16 +60,14 @@ export class ReservedMemoryTransport implements HandoffTransport {
   }
 
   consume(ctx: RunContext): void {
-    const where = locateHandoffSlot(ctx);
-    if ('slot' in where) ctx.machine.memory.write(where.slot, new Uint8Array(PAGE_SIZE));
+    clearHandoffSlot(ctx);
   }
 
   /** The zone page as it is in memory now, and the record it holds. */
   artifacts(ctx: RunContext): HandoffArtifact[] {
-    const where = locateHandoffSlot(ctx);
+    const where = readHandoffSlot(ctx);
     if (!('slot' in where)) return [];
-    const page = new Uint8Array(PAGE_SIZE);
-    ctx.machine.memory.read(where.slot, page);
+    const { page } = where;
     const out: HandoffArtifact[] = [{ path: 'reserved-zone.bin', bytes: page }];
     try {
       out.push({ path: 'handoff-record.bin', bytes: decodeZone(page, 'reserved-memory slot', where.slot).data });
