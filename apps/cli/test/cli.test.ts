@@ -2,20 +2,8 @@ import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { main } from '../src/main';
-import type { Output } from '../src/output';
 import { efikdump, tempDir } from './helpers';
-
-function capture(): Output & { stdout: string[]; stderr: string[] } {
-  const stdout: string[] = [];
-  const stderr: string[] = [];
-  return { stdout, stderr, tty: false, out: (l) => stdout.push(l), err: (l) => stderr.push(l) };
-}
-
-async function runJson(args: string[]) {
-  const io = capture();
-  const code = await main(['run', ...args, '--json'], io);
-  return { code, result: JSON.parse(io.stdout.join('\n')), stderr: io.stderr.join('\n') };
-}
+import { capture, runJson } from './in-process';
 
 describe('efikdump run', () => {
   // Every size the issue names must get a reservation and a complete, verified /proc/vmcore.

@@ -1,14 +1,8 @@
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { main } from '../src/main';
-import type { Output } from '../src/output';
 import { efikdump, tempDir } from './helpers';
-
-function capture(): Output & { stdout: string[]; stderr: string[] } {
-  const stdout: string[] = [];
-  const stderr: string[] = [];
-  return { stdout, stderr, tty: false, out: (l) => stdout.push(l), err: (l) => stderr.push(l) };
-}
+import { capture } from './in-process';
 
 describe('efikdump convert', () => {
   const tmp = tempDir('convert');

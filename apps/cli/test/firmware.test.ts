@@ -3,20 +3,8 @@ import { join } from 'node:path';
 import { decodeRsdp, decodeSdt } from '@efikdump/core';
 import { decodeEfivarfsFile, decodeVariableStoreFv, encodeVariableStoreFv } from '@efikdump/firmware-uefi';
 import { main } from '../src/main';
-import type { Output } from '../src/output';
 import { tempDir } from './helpers';
-
-function capture(): Output & { stdout: string[]; stderr: string[] } {
-  const stdout: string[] = [];
-  const stderr: string[] = [];
-  return { stdout, stderr, tty: false, out: (l) => stdout.push(l), err: (l) => stderr.push(l) };
-}
-
-async function runJson(args: string[]) {
-  const io = capture();
-  const code = await main(['run', ...args, '--json'], io);
-  return { code, result: JSON.parse(io.stdout.join('\n')), stderr: io.stderr.join('\n') };
-}
+import { capture, runJson } from './in-process';
 
 describe('efikdump firmware export', () => {
   test.each(['ovmf', 'server', 'laptop'])('--profile %s writes tables that decode with valid checksums, an efivarfs directory, and a .fd our reader round-trips', async (profile) => {

@@ -3,16 +3,10 @@ import { join } from 'node:path';
 import { decodeCperRecord, decodeSdt } from '@efikdump/core';
 import { decodeHandoffFdt, decodeHandoffRecord, decodeZone, EFIKDUMP_CPER_SECTION_GUID } from '@efikdump/transports';
 import { main } from '../src/main';
-import type { Output } from '../src/output';
 import { tempDir } from './helpers';
+import { capture } from './in-process';
 
 // Issue 4: every handoff design completes a verified dump; --artifacts writes each transport's files.
-
-function capture(): Output & { stdout: string[]; stderr: string[] } {
-  const stdout: string[] = [];
-  const stderr: string[] = [];
-  return { stdout, stderr, tty: false, out: (l) => stdout.push(l), err: (l) => stderr.push(l) };
-}
 
 async function run(args: string[]) {
   const io = capture();
