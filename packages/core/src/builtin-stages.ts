@@ -13,7 +13,8 @@ import { hex, pageAlignDown, pageAlignUp, PAGE_SIZE } from './units';
 export function stableDumpedRanges(ctx: RunContext): PhysRange[] {
   const k = ctx.state.kernel;
   if (!k) throw new SimulationError('truth capture needs the 1st kernel to have booted');
-  const volatile = k.panicWrites.map((r) => ({ start: pageAlignDown(r.start), end: pageAlignUp(r.end) }));
+  // What the panic path writes, and the DMA buffers running devices rewrite, change after the truth is taken.
+  const volatile = [...k.panicWrites, ...(k.dmaBuffers ?? [])].map((r) => ({ start: pageAlignDown(r.start), end: pageAlignUp(r.end) }));
   return subtractRanges(subtractRanges(k.systemRam, k.crashkernel), volatile);
 }
 
@@ -142,15 +143,38 @@ export function judgeBoot(): StageOperator {
   return stage('judge', (ctx) => {
     const stub = ctx.state.stub;
     if (!stub || stub.boot !== ctx.state.bootCount) throw new SimulationError(`no stub verdict for boot #${ctx.state.bootCount}`);
+    if (ctx.state.forgery) {
+      if (stub.crashedBoot) {
+        ctx.outcome = { outcome: 'false-crash-boot', reason: `the stub took a forged crash marker for a crashed boot: ${stub.reason}` };
+      } else {
+        const refused = stub.rejected?.length ? `the stub refused it (${[...new Set(stub.rejected.map((r) => r.category))].join(', ')}): ${stub.rejected[0].source}: ${stub.rejected[0].reason}` : `no marker reached the stub's check: ${stub.reason}`;
+        ctx.outcome = { outcome: 'forgery-rejected', reason: `root forged a crash marker and rebooted; boot #${stub.boot} was a normal boot: ${refused}` };
+      }
+      return;
+    }
     if (!ctx.state.panic) {
       if (stub.crashedBoot) ctx.outcome = { outcome: 'false-crash-boot', reason: `the stub took boot #${stub.boot}, before any panic, for a crashed boot: ${stub.reason}` };
+      return;
+    }
+    const scrubbed = scrubbedOutcome(ctx);
+    if (scrubbed) {
+      ctx.outcome = scrubbed;
       return;
     }
     if (!stub.crashedBoot) {
       const failure = ctx.state.handoff?.failure;
       ctx.outcome = { outcome: 'no-dump', reason: `the stub booted normally: ${stub.reason}${failure ? ` (the handoff was never stored: ${failure})` : ''}` };
+      return;
     }
+    ctx.state.capture = { via: 'efi-stub', cmdline: stub.captureCmdline ?? '', ram: stub.captureRam ?? [], ...(stub.handoff ? { elfcorehdr: { paddr: stub.handoff.elfcorehdr.paddr, size: stub.handoff.elfcorehdr.size } } : {}) };
   });
+}
+
+/** After a reset whose firmware wiped all RAM (MOR, ECC initialisation), there is nothing left to dump. */
+export function scrubbedOutcome(ctx: RunContext): RunContext['outcome'] {
+  const s = ctx.state.scrubbed;
+  if (!s || s.boot !== ctx.state.bootCount) return undefined;
+  return { outcome: 'no-dump', reason: `memory scrubbed by firmware (${s.why}) at the reset before boot #${s.boot}` };
 }
 
 /** After the dump is saved: the capture environment clears the record (consume-once). */

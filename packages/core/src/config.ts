@@ -3,6 +3,7 @@ import { ConfigError, IoError } from './errors';
 import { SLOTS, SLOT_KEYS, type SlotKey } from './contracts';
 import { PAGE_KINDS, type PageKindMix } from './memory/page-kinds';
 import { parseSize } from './units';
+import { CAPTURE_IOMMU_CHOICES, DEVICE_KINDS, IOMMU_MODES, type CaptureIommuChoice, type DeviceKind, type DeviceSpec, type IommuMode } from './machine/devices';
 
 /** A design: which implementation fills each slot, and the 1st kernel's settings. */
 export interface Design {
@@ -13,6 +14,8 @@ export interface Design {
   kernel: { cmdline: string };
   /** The firmware profile the design runs on (firmware-uefi's default when absent). */
   firmware?: { profile: string };
+  /** What the capture kernel does with an IOMMU it finds enabled (kexec: no platform reset); default `copy-tables`, Linux's since 4.2. */
+  capture?: { iommu: CaptureIommuChoice };
   /** Where the design came from (for error messages). */
   source: string;
 }
@@ -22,8 +25,14 @@ export interface Scenario {
   format: 'efikdump-scenario/1';
   name: string;
   description: string;
-  machine: { ramBytes: number; cpus: number; pageMix: PageKindMix };
+  machine: { ramBytes: number; cpus: number; pageMix: PageKindMix; iommu: IommuMode; devices: DeviceSpec[] };
   workload: { pageWrites: number };
+  /** Replaces the `crashkernel=` of the design's command line (a reservation that is too small, say). */
+  kernel?: { crashkernel: string };
+  /** Faults after the panic: the capture kernel panics too, with this probability per capture boot. */
+  faults?: { capturePanicRate: number };
+  /** Root in the 1st kernel forges a crash marker and reboots without a panic. */
+  attack?: { crashMarker: 'forged' };
   /** Fields of the design's firmware profile this scenario replaces, and the firmware faults it injects. */
   firmware?: FirmwareOverrides;
   source: string;
@@ -65,6 +74,20 @@ class Reader {
     return v as number;
   }
 
+  rate(o: Obj, key: string, field: string, fallback: number): number {
+    const v = o[key];
+    if (v === undefined) return fallback;
+    if (typeof v !== 'number' || !(v >= 0 && v <= 1)) this.fail(field, 'a probability from 0 to 1', v);
+    return v as number;
+  }
+
+  boolean(o: Obj, key: string, field: string, fallback: boolean): boolean {
+    const v = o[key];
+    if (v === undefined) return fallback;
+    if (typeof v !== 'boolean') this.fail(field, 'true or false', v);
+    return v as boolean;
+  }
+
   size(o: Obj, key: string, field: string, min: number, max: number, fallback: number): number {
     const v = o[key];
     if (v === undefined) return fallback;
@@ -87,7 +110,7 @@ export const MAX_CPUS = 1024;
 export function parseDesign(doc: unknown, source: string): Design {
   const r = new Reader(source);
   const d = r.object(doc, '(document)');
-  r.only(d, '', ['format', 'name', 'description', 'components', 'kernel', 'firmware']);
+  r.only(d, '', ['format', 'name', 'description', 'components', 'kernel', 'firmware', 'capture']);
   if (d.format !== 'efikdump-design/1') r.fail('format', '"efikdump-design/1"', d.format);
   const name = r.string(d, 'name', 'name');
   if (!NAME.test(name)) r.fail('name', 'a kebab-case name', name);
@@ -117,19 +140,26 @@ export function parseDesign(doc: unknown, source: string): Design {
     if (!NAME.test(profile)) r.fail('firmware.profile', 'a kebab-case profile name', profile);
     design.firmware = { profile };
   }
+  if (d.capture !== undefined) {
+    const c = r.object(d.capture, 'capture');
+    r.only(c, 'capture', ['iommu']);
+    const iommu = c.iommu;
+    if (typeof iommu !== 'string' || !(CAPTURE_IOMMU_CHOICES as readonly string[]).includes(iommu)) r.fail('capture.iommu', `one of ${CAPTURE_IOMMU_CHOICES.map((x) => JSON.stringify(x)).join(', ')}`, iommu);
+    design.capture = { iommu: iommu as CaptureIommuChoice };
+  }
   return design;
 }
 
 export function parseScenario(doc: unknown, source: string): Scenario {
   const r = new Reader(source);
   const d = r.object(doc, '(document)');
-  r.only(d, '', ['format', 'name', 'description', 'machine', 'workload', 'firmware']);
+  r.only(d, '', ['format', 'name', 'description', 'machine', 'workload', 'firmware', 'kernel', 'faults', 'attack']);
   if (d.format !== 'efikdump-scenario/1') r.fail('format', '"efikdump-scenario/1"', d.format);
   const name = r.string(d, 'name', 'name');
   if (!NAME.test(name)) r.fail('name', 'a kebab-case name', name);
   const description = r.string(d, 'description', 'description');
   const m = r.object(d.machine ?? {}, 'machine');
-  r.only(m, 'machine', ['memory', 'cpus', 'pageMix']);
+  r.only(m, 'machine', ['memory', 'cpus', 'pageMix', 'iommu', 'devices']);
   const ramBytes = r.size(m, 'memory', 'machine.memory', MIN_RAM, MAX_RAM, 4 * 1024 ** 3);
   const cpus = r.integer(m, 'cpus', 'machine.cpus', 1, MAX_CPUS, 4);
   const mixObj = r.object(m.pageMix ?? {}, 'machine.pageMix');
@@ -141,12 +171,71 @@ export function parseScenario(doc: unknown, source: string): Scenario {
     if (typeof v !== 'number' || !(v >= 0 && v <= 1)) r.fail(`machine.pageMix.${k}`, 'a proportion from 0 to 1', v);
     pageMix[k] = v as number;
   }
+  const iommu = m.iommu ?? 'translated';
+  if (typeof iommu !== 'string' || !(IOMMU_MODES as readonly string[]).includes(iommu)) r.fail('machine.iommu', `one of ${IOMMU_MODES.map((x) => JSON.stringify(x)).join(', ')}`, iommu);
+  const devices = readDevices(r, m.devices ?? [], 'machine.devices');
   const w = r.object(d.workload ?? {}, 'workload');
   r.only(w, 'workload', ['pageWrites']);
   const pageWrites = r.integer(w, 'pageWrites', 'workload.pageWrites', 0, 1_000_000, 256);
-  const scenario: Scenario = { format: 'efikdump-scenario/1', name, description, machine: { ramBytes, cpus, pageMix }, workload: { pageWrites }, source };
+  const scenario: Scenario = { format: 'efikdump-scenario/1', name, description, machine: { ramBytes, cpus, pageMix, iommu: iommu as IommuMode, devices }, workload: { pageWrites }, source };
+  if (d.kernel !== undefined) {
+    const k = r.object(d.kernel, 'kernel');
+    r.only(k, 'kernel', ['crashkernel']);
+    const ck = r.string(k, 'crashkernel', 'kernel.crashkernel');
+    if (/\s/.test(ck)) r.fail('kernel.crashkernel', 'a crashkernel= value without spaces, such as "96M"', ck);
+    scenario.kernel = { crashkernel: ck };
+  }
+  if (d.faults !== undefined) {
+    const f = r.object(d.faults, 'faults');
+    r.only(f, 'faults', ['capturePanicRate']);
+    scenario.faults = { capturePanicRate: r.rate(f, 'capturePanicRate', 'faults.capturePanicRate', 0) };
+  }
+  if (d.attack !== undefined) {
+    const a = r.object(d.attack, 'attack');
+    r.only(a, 'attack', ['crashMarker']);
+    if (a.crashMarker !== 'forged') r.fail('attack.crashMarker', '"forged"', a.crashMarker);
+    scenario.attack = { crashMarker: 'forged' };
+  }
   if (d.firmware !== undefined) scenario.firmware = readFirmwareFields(r, r.object(d.firmware, 'firmware'), 'firmware', 'overrides') as FirmwareOverrides;
   return scenario;
+}
+
+/** The defaults of a device a scenario names by kind: what its driver sets up and how it behaves. */
+const DEVICE_DEFAULTS: Record<DeviceKind, Omit<DeviceSpec, 'name' | 'kind'>> = {
+  nic: { inflightRate: 0, bufferPages: 256, dmaPagesPerSecond: 20000, iovaSpanBytes: 2 ** 30, warmReset: true, captureDriver: true, probeResetFailRate: 0 },
+  nvme: { inflightRate: 0, bufferPages: 64, dmaPagesPerSecond: 50000, iovaSpanBytes: 256 * 2 ** 20, warmReset: true, captureDriver: true, probeResetFailRate: 0 },
+  gpu: { inflightRate: 0, bufferPages: 512, dmaPagesPerSecond: 15000, iovaSpanBytes: 2 ** 31, warmReset: true, captureDriver: false, probeResetFailRate: 0 },
+  hba: { inflightRate: 0, bufferPages: 128, dmaPagesPerSecond: 30000, iovaSpanBytes: 512 * 2 ** 20, warmReset: true, captureDriver: true, probeResetFailRate: 0 },
+};
+
+function readDevices(r: Reader, v: unknown, field: string): DeviceSpec[] {
+  if (!Array.isArray(v)) r.fail(field, 'a list of devices', v);
+  const list = v as unknown[];
+  if (list.length > 64) r.fail(field, 'at most 64 devices', list.length);
+  const names = new Set<string>();
+  return list.map((item, i) => {
+    const f = `${field}[${i}]`;
+    const o = r.object(item, f);
+    r.only(o, f, ['name', 'kind', 'inflightRate', 'bufferPages', 'dmaPagesPerSecond', 'iovaSpan', 'warmReset', 'captureDriver', 'probeResetFailRate']);
+    const name = r.string(o, 'name', `${f}.name`);
+    if (!NAME.test(name)) r.fail(`${f}.name`, 'a kebab-case device name', name);
+    if (names.has(name)) r.fail(`${f}.name`, 'a name no other device has', name);
+    names.add(name);
+    const kind = o.kind;
+    if (typeof kind !== 'string' || !(DEVICE_KINDS as readonly string[]).includes(kind)) r.fail(`${f}.kind`, `one of ${DEVICE_KINDS.map((x) => JSON.stringify(x)).join(', ')}`, kind);
+    const dflt = DEVICE_DEFAULTS[kind as DeviceKind];
+    return {
+      name,
+      kind: kind as DeviceKind,
+      inflightRate: r.rate(o, 'inflightRate', `${f}.inflightRate`, dflt.inflightRate),
+      bufferPages: r.integer(o, 'bufferPages', `${f}.bufferPages`, 1, 65536, dflt.bufferPages),
+      dmaPagesPerSecond: r.integer(o, 'dmaPagesPerSecond', `${f}.dmaPagesPerSecond`, 0, 10_000_000, dflt.dmaPagesPerSecond),
+      iovaSpanBytes: r.size(o, 'iovaSpan', `${f}.iovaSpan`, 4096, 2 ** 32, dflt.iovaSpanBytes),
+      warmReset: r.boolean(o, 'warmReset', `${f}.warmReset`, dflt.warmReset),
+      captureDriver: r.boolean(o, 'captureDriver', `${f}.captureDriver`, dflt.captureDriver),
+      probeResetFailRate: r.rate(o, 'probeResetFailRate', `${f}.probeResetFailRate`, dflt.probeResetFailRate),
+    };
+  });
 }
 
 /** Reads and parses a JSON document; a syntax error names the file and the offset. */

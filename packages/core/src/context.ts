@@ -5,6 +5,7 @@ import type { PhysicalMemory } from './memory/physical-memory';
 import type { PhysRange } from './memory/ranges';
 import type { Rng } from './rng';
 import type { TruthManifest } from './truth';
+import type { DeviceState } from './machine/devices';
 
 export const OUTCOMES = ['dump-complete', 'dump-partial', 'dump-corrupt', 'capture-hang', 'capture-oom', 'no-dump',
   'false-crash-boot', 'forgery-rejected'] as const;
@@ -58,6 +59,25 @@ export interface KernelState {
   elfcorehdr?: { paddr: number; size: number; sha256: string };
   /** Where the capture kernel image and initrd were loaded inside the reservation. */
   captureImage?: PhysRange;
+  /** The loaded kexec segments (kernel, initrd, elfcorehdr, ...) and the SHA-256 purgatory re-checks at the crash. */
+  kexecSegments?: { label: string; range: PhysRange; sha256: string }[];
+  /** The capture command line kexec loaded with the capture kernel (the `cmdline` transport). */
+  captureCmdline?: string;
+  kexecSha256?: string;
+  /** DMA buffers the 1st kernel's drivers gave their devices: their contents change while the devices run. */
+  dmaBuffers?: PhysRange[];
+}
+
+/**
+ * How the capture environment was entered and what it was given: the inputs of a kdump kernel
+ * (command line with `elfcorehdr=`, the RAM it may use). Set by the EFI stub on a crashed boot,
+ * by the kexec jump, or by the fadump boot.
+ */
+export interface CaptureEntry {
+  via: 'efi-stub' | 'kexec' | 'fadump';
+  cmdline: string;
+  ram: PhysRange[];
+  elfcorehdr?: { paddr: number; size: number };
 }
 
 /** The information any transport carries from the 1st kernel to the stub. */
@@ -233,8 +253,20 @@ export interface RunState {
    */
   bootSecret?: { keyHex: string; nonce: string };
   truth?: TruthManifest;
-  panic?: { cpu: number; unixTime: number; reason: string };
-  reset?: { type: 'warm' | 'cold' | 'shutdown' | 'platform-specific'; data?: string };
+  panic?: { cpu: number; unixTime: number; reason: string; /** Virtual time of the panic, µs. */ tUs?: number };
+  /** How the capture kernel was entered (any exit path); absent when none was. */
+  capture?: CaptureEntry;
+  /** The machine's DMA-capable devices and the IOMMU (set at the 1st kernel's boot). */
+  devices?: DeviceState;
+  /** Set when a reset's firmware deliberately overwrote all RAM (MOR, ECC initialisation). */
+  scrubbed?: { policy: string; boot: number; why: string };
+  /** The forged-crash-marker attack of the scenario: root forged a marker and rebooted, no panic happened. */
+  forgery?: { kind: 'forged' };
+  /** Panics of a capture kernel (double panic). */
+  capturePanics?: number;
+  reset?: { type: 'warm' | 'cold' | 'shutdown' | 'platform-specific'; data?: string; /** A fadump reboot: firmware resets the hardware but keeps RAM (no MOR, ECC or decay). */ memoryPreserving?: boolean };
+  /** A firmware-assisted dump in progress: the boot memory the firmware copied, and where to. */
+  fadump?: { bootMemory: PhysRange[]; destination: number };
   stub?: StubState;
   vmcore?: VmcoreView;
   dump?: { path?: string; bytes: number; format: string };

@@ -175,10 +175,18 @@ export interface HandoffTransport {
   artifacts?(ctx: RunContext): HandoffArtifact[];
 }
 
-/** How the panicking kernel leaves: kexec, EFI warm or cold reset, fadump. */
+/**
+ * How the panicking kernel leaves: kexec, EFI warm or cold reset, fadump. `path` decides the
+ * run's pipeline after the exit: `firmware-reset` goes through the firmware's POST and the EFI
+ * stub (which must recognise the crashed boot); `kexec` jumps straight into the capture kernel
+ * (no POST, no stub; the exit sets `ctx.state.capture`); `fadump` goes through POST, then
+ * `afterPost` is the full boot that finds the firmware's dump and sets `ctx.state.capture`.
+ */
 export interface ExitStrategy {
   readonly name: string;
+  readonly path: 'firmware-reset' | 'kexec' | 'fadump';
   operator(): StageOperator;
+  afterPost?(): StageOperator;
 }
 
 /**

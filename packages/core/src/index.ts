@@ -20,3 +20,6 @@ export * from './stage';
 export * from './builtin-stages';
 export * from './runner';
 export * from './memory/efi-memory-map';
+export * from './machine/devices';
+export * from './machine/capture-sizing';
+export * from './crash-stages';

@@ -1,6 +1,7 @@
 import { lastValueFrom, of, type Observable } from 'rxjs';
 import type { DependencyContainer } from 'tsyringe';
 import { captureTruth, consumeHandoff, judgeBoot, verifyAgainstTruth, writeHandoffArtifacts } from './builtin-stages';
+import { capturePanicLoop, dumpOnDisk, forgeCrashMarker, rebootRequest } from './crash-stages';
 import { VirtualClock } from './clock';
 import type { Design, Scenario } from './config';
 import { CAPTURE, DETECTOR, EXIT, FIRMWARE, KERNEL, RUN_CONTAINER, RUN_CONTEXT, STUB, TRANSPORT, WRITER, SLOT_KEYS, type StageOperator } from './contracts';
@@ -36,7 +37,8 @@ export const DEFAULT_RUN_OPTIONS: RunOptions = { truthPages: 1024, truthZeroPage
  * machine, and the pipeline of stages from power-on to a verified dump.
  */
 export function createRun(container: DependencyContainer, input: RunInput): Run {
-  const { design, scenario } = input;
+  const { scenario } = input;
+  const design = withScenarioKernel(input.design, scenario);
   const seed = input.seed >>> 0;
   if (!Number.isSafeInteger(input.seed) || input.seed < 0 || input.seed > 0xffffffff) {
     throw new ConfigError(`seed must be an integer from 0 to 4294967295, found ${input.seed}`, { field: '--seed' });
@@ -77,9 +79,11 @@ export function createRun(container: DependencyContainer, input: RunInput): Run 
   const kernel = run.resolve(KERNEL);
   const transport = run.resolve(TRANSPORT);
   const stub = run.resolve(STUB);
+  const exit = run.resolve(EXIT);
+  const capture = run.resolve(CAPTURE);
   run.resolve(DETECTOR);
   // The stub runs on every boot: on the first to issue the boot secret, on the next to decide.
-  const stages: StageOperator[] = [
+  const prefix: StageOperator[] = [
     firmware.powerOn(),
     stub.operator(),
     judgeBoot(),
@@ -87,19 +91,31 @@ export function createRun(container: DependencyContainer, input: RunInput): Run 
     transport.prepare(),
     kernel.workload(),
     captureTruth(),
-    kernel.panic(),
-    transport.persist(),
-    run.resolve(EXIT).operator(),
-    firmware.resetAndPost(),
-    stub.operator(),
-    judgeBoot(),
-    run.resolve(CAPTURE).boot(),
-    run.resolve(CAPTURE).vmcoreInit(),
+  ];
+  // After a capture kernel panics it reboots (panic=10): POST, the stub, the verdict; a capture boot again runs the capture kernel again.
+  const rebootAfterCapturePanic: StageOperator[] = [rebootRequest(firmware), firmware.resetAndPost(), stub.operator(), judgeBoot(), capture.boot()];
+  const captureAndSave: StageOperator[] = [
+    capture.boot(),
+    capturePanicLoop(rebootAfterCapturePanic),
+    capture.vmcoreInit(),
     run.resolve(WRITER).operator(),
+    dumpOnDisk(),
     writeHandoffArtifacts(transport),
     consumeHandoff(transport),
     verifyAgainstTruth(),
   ];
+  let stages: StageOperator[];
+  if (scenario.attack) {
+    // No panic: root forges a crash marker through the design's transport and reboots.
+    stages = [...prefix, forgeCrashMarker(), transport.persist(), rebootRequest(firmware), firmware.resetAndPost(), stub.operator(), judgeBoot(), writeHandoffArtifacts(transport)];
+  } else if (exit.path === 'kexec') {
+    stages = [...prefix, kernel.panic(), transport.persist(), exit.operator(), ...captureAndSave];
+  } else if (exit.path === 'fadump') {
+    if (!exit.afterPost) throw new ConfigError(`exit ${exit.name} takes the fadump path but has no boot after POST`, { file: design.source, field: 'components.exit' });
+    stages = [...prefix, kernel.panic(), transport.persist(), exit.operator(), firmware.resetAndPost(), exit.afterPost(), ...captureAndSave];
+  } else {
+    stages = [...prefix, kernel.panic(), transport.persist(), exit.operator(), firmware.resetAndPost(), stub.operator(), judgeBoot(), ...captureAndSave];
+  }
 
   let started: Promise<RunResult> | undefined;
   const start = (): Promise<RunResult> => {
@@ -140,4 +156,12 @@ function toResult(ctx: RunContext, outcome: NonNullable<RunContext['outcome']>):
     timeline: ctx.log.timeline.map(({ tUs, stage, kind, message }) => ({ tUs, stage, kind, message })),
     ...(firmware ? { firmware } : {}),
   };
+}
+
+/** The design as the scenario runs it: a scenario's `kernel.crashkernel` replaces the command line's `crashkernel=`. */
+export function withScenarioKernel(design: Design, scenario: Scenario): Design {
+  const ck = scenario.kernel?.crashkernel;
+  if (!ck) return design;
+  const args = design.kernel.cmdline.split(/\s+/).filter((a) => a && !a.startsWith('crashkernel='));
+  return { ...design, kernel: { ...design.kernel, cmdline: [...args, `crashkernel=${ck}`].join(' ') } };
 }

@@ -1,6 +1,6 @@
 import { injectable, injectAll } from 'tsyringe';
 import {
-  applyFirmwareOverrides, hashString, mergeRanges, ms, RETENTION, Rng, SimulationError, stage, formatDuration, totalSize,
+  applyFirmwareOverrides, hashString, resetDevices, runDma, mergeRanges, ms, RETENTION, Rng, SimulationError, stage, formatDuration, totalSize,
   EFI_VARIABLE as A, PAGE_SIZE,
   type Firmware, type FirmwareProfile, type FirmwareState, type ResetData, type ResetReason, type RetentionMapEntry,
   type RetentionPolicy, type RunContext, type StageOperator,
@@ -12,6 +12,9 @@ import { DEFAULT_FIRMWARE_PROFILE, loadFirmwareProfile } from './profiles/firmwa
 import { encodeResetData } from './reset/reset-data.codec';
 import { firmwareState, runtimeLockBusy, UefiFirmwareServices } from './uefi-services';
 import { VariableStore } from './variables/variable-store';
+import { MorRetention } from './retention/mor.retention';
+import { EccReinitRetention } from './retention/ecc-reinit.retention';
+import { DecayRetention } from './retention/decay.retention';
 import {
   MEMORY_OVERWRITE_CONTROL_GUID, MOR_CLEAR_MEMORY, MOR_NAME, MTC_VENDOR_GUID,
 } from './variables/well-known';
@@ -30,6 +33,16 @@ function postDurationUs(ctx: RunContext, range: [number, number], boot: number):
 }
 
 const NV_BS_RT = A.NON_VOLATILE | A.BOOTSERVICE_ACCESS | A.RUNTIME_ACCESS;
+
+/** Policies that wipe all RAM on purpose, and how a run names that. */
+const SCRUBBING_POLICIES: Record<string, string> = {
+  mor: 'MOR ClearMemory was set',
+  'ecc-reinit': 'ECC initialisation writes all RAM',
+  'scrub-all': 'the firmware clears all RAM',
+};
+
+/** What the platform itself does to RAM on a reset, as its profile says (no-ops where the profile says never). */
+const PLATFORM_POLICIES = (): RetentionPolicy[] => [new MorRetention(), new EccReinitRetention(), new DecayRetention()];
 
 /**
  * A UEFI platform: builds the machine's memory map, runs POST (timed by the profile), keeps the
@@ -100,8 +113,11 @@ export class UefiFirmware implements Firmware {
         return;
       }
       const kind = pending.effective;
-      // Platform reset: every device is reset, its DMA stops (PERST#); volatile variables and the runtime state are gone.
+      const preserving = reset.memoryPreserving === true;
+      // Platform reset: the devices that follow it are reset and their DMA stops (PERST#); a cold
+      // reset (and fadump's, which resets PCI) resets all. Volatile variables and the runtime state are gone.
       ctx.clock.advance(ms(fw.profile.deviceResetMs));
+      resetDevices(ctx, kind === 'cold' || preserving ? 'cold-reset' : 'warm-reset');
       ctx.log.emit('firmware-post', 'info', 'devices reset');
       fw.nvram.volatile = [];
       fw.atRuntime = false;
@@ -111,7 +127,7 @@ export class UefiFirmware implements Firmware {
 
       const boot = ctx.state.bootCount + 1;
       const entries: RetentionMapEntry[] = [];
-      for (const policy of this.retention) {
+      for (const policy of this.policiesFor(preserving)) {
         const report = policy.apply(ctx, kind);
         const entry: RetentionMapEntry = {
           policy: report.policy, reset: kind, boot, changedPages: report.changedPages,
@@ -120,6 +136,8 @@ export class UefiFirmware implements Firmware {
         if (report.note) entry.note = report.note;
         entries.push(entry);
         ctx.log.emit('firmware-post', 'info', `retention ${report.policy}: ${report.changedPages} pages changed${report.note ? ` (${report.note})` : ''}`);
+        const why = SCRUBBING_POLICIES[report.policy];
+        if (why && report.changedPages > 0 && !ctx.state.scrubbed) ctx.state.scrubbed = { policy: report.policy, boot, why };
       }
       fw.retention.push(...entries);
       const union = mergeRanges(entries.flatMap((e) => e.changedRanges.map(([start, end]) => ({ start, end }))));
@@ -128,6 +146,8 @@ export class UefiFirmware implements Firmware {
       ctx.metrics.resetType = kind;
 
       const postUs = postDurationUs(ctx, kind === 'warm' ? fw.profile.postWarmMs : fw.profile.postColdMs, boot);
+      // A device the reset did not reach goes on with its DMA, and the IOMMU is in its reset state: no translation.
+      runDma(ctx, postUs, 'none', 'during POST, after the reset');
       ctx.clock.advance(postUs);
       ctx.metrics.postUs = postUs;
       ctx.log.emit('firmware-post', 'info', `${kind} POST ${formatDuration(postUs)}`);
@@ -144,6 +164,18 @@ export class UefiFirmware implements Firmware {
       ctx.metrics.console = fw.consoles.via!;
       this.enterOsLoader(ctx, `${kind} reset`);
     });
+  }
+
+  /**
+   * The retention policies of a reset: the design's, then the platform's own that the design did
+   * not name — MOR, ECC initialisation and decay follow from the profile (and the scenario's
+   * overrides of it), whatever the design assumes. A fadump reboot preserves RAM: only the
+   * design's policies apply.
+   */
+  private policiesFor(memoryPreserving: boolean): RetentionPolicy[] {
+    if (memoryPreserving) return this.retention;
+    const named = new Set(this.retention.map((p) => p.name));
+    return [...this.retention, ...PLATFORM_POLICIES().filter((p) => !named.has(p.name))];
   }
 
   /**

@@ -1,18 +1,27 @@
 import type { DependencyContainer } from 'tsyringe';
 import { registerPlugin } from '@efikdump/core';
 import { LinuxKernel } from './kernel/linux.kernel';
-import { EfiWarmResetExit } from './exit/efi-warm-reset.exit';
+import { EfiColdResetExit, EfiWarmResetExit } from './exit/efi-warm-reset.exit';
+import { ClassicKexecExit } from './exit/classic-kexec.exit';
+import { FadumpExit } from './exit/fadump.exit';
 
 export * from './crashkernel/crashkernel';
 export { buildElfCoreHeader, type ElfCoreHeaderInput } from './elfcorehdr/build-elfcorehdr';
 export { LinuxKernel, handoffSlotOf, encodeUtsname, EPOCH_UNIX, CAPTURE_IMAGE_BYTES } from './kernel/linux.kernel';
-export { EfiWarmResetExit } from './exit/efi-warm-reset.exit';
+export { EfiWarmResetExit, EfiColdResetExit, EFI_RESET_CALL_US } from './exit/efi-warm-reset.exit';
+export { ClassicKexecExit, CRASH_SHUTDOWN_US, PURGATORY_SHA256_BYTES_PER_SECOND } from './exit/classic-kexec.exit';
+export { FadumpExit, FADUMP_COPY_BYTES_PER_SECOND, FADUMP_KERNEL_BOOT_US } from './exit/fadump.exit';
+export { CAPTURE_CMDLINE_EXTRA, memmapArgs, captureCmdline, consoleArgs } from './kexec/capture-cmdline';
+export { segmentsDigest } from './kernel/segments-digest';
 export { CRASH_NOTE_BYTES, encodeCrashNoteBuffer } from './kernel/crash-notes';
 export { vmcoreinfoEntries, VMCOREINFO_NOTE_BYTES } from './kernel/vmcoreinfo';
 export * from './kernel/layout';
 
-/** Binds this package's plug-ins: kernel `linux`, exit `efi-warm-reset`. */
+/** Binds this package's plug-ins: kernel `linux`; exits `efi-warm-reset`, `efi-cold-reset`, `classic-kexec`, `fadump`. */
 export function register(container: DependencyContainer): void {
   registerPlugin(container, 'kernel', 'linux', LinuxKernel, 'x86-64 Linux: crashkernel=, crash notes, VMCOREINFO, elfcorehdr, panic');
   registerPlugin(container, 'exit', 'efi-warm-reset', EfiWarmResetExit, 'ResetSystem(EfiResetWarm) from the panic path');
+  registerPlugin(container, 'exit', 'efi-cold-reset', EfiColdResetExit, 'ResetSystem(EfiResetCold) from the panic path');
+  registerPlugin(container, 'exit', 'classic-kexec', ClassicKexecExit, 'kexec jump through purgatory (SHA-256 of the segments) into the loaded capture kernel; devices keep running');
+  registerPlugin(container, 'exit', 'fadump', FadumpExit, 'ppc64-style firmware-assisted dump: firmware copies boot memory into the reservation and boots normally');
 }

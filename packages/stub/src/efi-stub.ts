@@ -4,17 +4,11 @@ import {
   type CrashDetector, type EfiStub, type FirmwareServices, type HandoffCandidate, type HandoffInfo, type HandoffRejection,
   type PhysRange, type RunContext, type StageOperator, type StubState,
 } from '@efikdump/core';
-import { parseCrashkernel, placeCrashkernel } from '@efikdump/kernel-crash';
+import { CAPTURE_CMDLINE_EXTRA, memmapArgs, parseCrashkernel, placeCrashkernel } from '@efikdump/kernel-crash';
 import { freshBootSecret, readBootSecret, storeBootSecret, type BootSecret } from './trust/boot-secret';
 import { validateCandidate } from './trust/validate-candidate';
 
-/** What Fedora/RHEL add to the capture kernel's command line (kdump-utils, domain reference §1.4). */
-export const CAPTURE_CMDLINE_EXTRA = 'irqpoll nr_cpus=1 reset_devices cgroup_disable=memory mce=off numa=off udev.children-max=2 panic=10 acpi_no_memhotplug transparent_hugepage=never nokaslr hest_disable cma=0 pcie_ports=compat novmcoredd';
-
-/** `memmap=exactmap memmap=<n>K@<s>K ...` as kexec-tools passes RAM to a capture kernel. */
-export function memmapArgs(ram: readonly PhysRange[]): string {
-  return ['memmap=exactmap', ...ram.map((r) => `memmap=${(r.end - r.start) / 1024}K@${r.start / 1024}K`)].join(' ');
-}
+export { CAPTURE_CMDLINE_EXTRA, memmapArgs };
 
 /** The metric counting rejections of a category: handoffRejectedForged, handoffRejectedWrongReservation, ... */
 export const rejectionMetric = (c: HandoffRejection): string => `handoffRejected${c.split('-').map((w) => w[0].toUpperCase() + w.slice(1)).join('')}`;

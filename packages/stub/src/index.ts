@@ -6,6 +6,7 @@ import { EfiVariableFlagDetector } from './detectors/efi-variable-flag.detector'
 import { BertRecordDetector } from './detectors/bert-record.detector';
 import { ResetReasonDetector } from './detectors/reset-reason.detector';
 import { AnyOfDetector } from './detectors/any-of.detector';
+import { NoDetector } from './detectors/none.detector';
 
 export { LinuxEfiStub, CAPTURE_CMDLINE_EXTRA, memmapArgs, rejectionMetric, REJECTION_CATEGORIES } from './efi-stub';
 export { ReservedMemoryMagicDetector } from './detectors/reserved-memory-magic.detector';
@@ -13,6 +14,7 @@ export { EfiVariableFlagDetector } from './detectors/efi-variable-flag.detector'
 export { BertRecordDetector } from './detectors/bert-record.detector';
 export { ResetReasonDetector } from './detectors/reset-reason.detector';
 export { AnyOfDetector } from './detectors/any-of.detector';
+export { NoDetector } from './detectors/none.detector';
 export { validateHandoff, checkHandoff, MAX_ELFCOREHDR_BYTES } from './validate-handoff';
 export { validateCandidate, type CandidateVerdict, type TrustInputs } from './trust/validate-candidate';
 export {
@@ -30,5 +32,6 @@ export function register(container: DependencyContainer): void {
   registerPlugin(container, 'detector', 'efi-variable-flag', EfiVariableFlagDetector, 'efikdump\'s handoff variables in the EFI variable store');
   registerPlugin(container, 'detector', 'bert-record', BertRecordDetector, 'a CPER section of efikdump\'s type in BERT\'s boot error region');
   registerPlugin(container, 'detector', 'reset-reason', ResetReasonDetector, 'ResetData "efikdump: crash <nonce>" kept by the firmware across the warm reset');
+  registerPlugin(container, 'detector', 'none', NoDetector, 'no crashed-boot detection (classic kexec, fadump): every boot through the firmware is normal');
   registerPlugin(container, 'detector', 'any-of', AnyOfDetector, 'every other registered detector, in order; the first valid record wins');
 }

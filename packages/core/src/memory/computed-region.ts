@@ -14,11 +14,13 @@ export interface ComputedRegion extends PhysRange {
   readonly label: string;
   /** Writes the content of frame `pfn` (inside the region) into `dst` (PAGE_SIZE bytes). */
   generate(pfn: number, dst: Uint8Array): void;
+  /** The kind of one frame, where it is not `kind` for all (a copy of mixed memory). */
+  kindAt?(pfn: number): GeneratedKind;
 }
 
 /** [start, end) of `r`, computed as `r` computes it (works for class instances as for literals). */
 function piece(r: ComputedRegion, start: number, end: number): ComputedRegion {
-  return { start, end, kind: r.kind, label: r.label, generate: (pfn, dst) => r.generate(pfn, dst) };
+  return { start, end, kind: r.kind, label: r.label, generate: (pfn, dst) => r.generate(pfn, dst), ...(r.kindAt ? { kindAt: (pfn: number) => r.kindAt!(pfn) } : {}) };
 }
 
 /** The computed regions of one machine, sorted and disjoint; a later `fill` of memory trims them. */

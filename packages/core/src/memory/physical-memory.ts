@@ -92,12 +92,17 @@ export class PhysicalMemory {
   /** The kind and salt a never-written frame is generated from. */
   kindOf(pfn: number): { kind: GeneratedKind; salt: number } {
     const region = this.computed.find(pfn * PAGE_SIZE);
-    if (region) return { kind: region.kind, salt: 0 };
+    if (region) return { kind: region.kindAt ? region.kindAt(pfn) : region.kind, salt: 0 };
     const fill = this.findFill(pfn * PAGE_SIZE);
     if (fill) return { kind: fill.kind, salt: fill.salt };
+    return { kind: this.mixKind(pfn), salt: 0 };
+  }
+
+  /** The kind the scenario's page mix gives a frame nothing has filled. */
+  private mixKind(pfn: number): GeneratedKind {
     const u = mix32(this.seed, Math.floor(pfn / (1 << CLUSTER_SHIFT)), 0x6b1d) / 0x100000000;
-    for (const t of this.thresholds) if (u < t.upTo) return { kind: t.kind, salt: 0 };
-    return { kind: 'anon', salt: 0 };
+    for (const t of this.thresholds) if (u < t.upTo) return t.kind;
+    return 'anon';
   }
 
   /** Has anything written this frame since power-on? */
@@ -195,6 +200,50 @@ export class PhysicalMemory {
     this.computed.trim(range);
     kept.sort((a, b) => a.start - b.start);
     this.fills = kept;
+  }
+
+  /**
+   * Copies `src` to the range of the same size at `dstStart` as it is now, without materialising
+   * it: written frames are copied, the rest of `dst` becomes a computed region that generates each
+   * frame as `src` held it at the time of the copy (its fills and computed regions then), however
+   * `src` changes later. What firmware does when it saves the boot memory of a fadump.
+   */
+  copyRange(src: PhysRange, dstStart: number, label: string): void {
+    const size = src.end - src.start;
+    if (src.start % PAGE_SIZE || size % PAGE_SIZE || size <= 0 || dstStart % PAGE_SIZE) {
+      throw new SimulationError(`copy ${hex(src.start)}-${hex(src.end)} to ${hex(dstStart)} is not page aligned`);
+    }
+    const dst = { start: dstStart, end: dstStart + size };
+    if (dst.start < src.end && src.start < dst.end) throw new SimulationError(`copy ${hex(src.start)}-${hex(src.end)} overlaps its destination ${hex(dst.start)}`);
+    const deltaPages = (dst.start - src.start) / PAGE_SIZE;
+    const written = new Map<number, Uint8Array>();
+    for (const [pfn, page] of this.overlay) if (pfn * PAGE_SIZE >= src.start && pfn * PAGE_SIZE < src.end) written.set(pfn, page.slice());
+    // Fills and computed-region lists are replaced, never mutated, on change: holding them is a snapshot.
+    const fills = this.fills;
+    const computed = this.computed.list;
+    this.fill(dst, 'zero', 0, label);
+    this.fills = this.fills.filter((f) => !(f.start === dst.start && f.end === dst.end && f.label === label));
+    const sourceKind = (from: number): GeneratedKind => {
+      const addr = from * PAGE_SIZE;
+      const region = computed.find((r) => addr >= r.start && addr < r.end);
+      if (region) return region.kindAt ? region.kindAt(from) : region.kind;
+      const fill = fills.find((f) => addr >= f.start && addr < f.end);
+      return fill ? fill.kind : this.mixKind(from);
+    };
+    this.computed.add({
+      start: dst.start, end: dst.end, kind: 'slab', label,
+      kindAt: (pfn) => sourceKind(pfn - deltaPages),
+      generate: (pfn, out) => {
+        const from = pfn - deltaPages;
+        const page = written.get(from);
+        if (page) return out.set(page);
+        const addr = from * PAGE_SIZE;
+        const region = computed.find((r) => addr >= r.start && addr < r.end);
+        if (region) return region.generate(from, out);
+        const fill = fills.find((f) => addr >= f.start && addr < f.end);
+        generatePage(fill ? fill.kind : this.mixKind(from), this.seed, from, fill ? fill.salt : 0, out);
+      },
+    });
   }
 
   /** SHA-256 of one frame, as lowercase hex. */

@@ -1,22 +1,48 @@
 import { inject, injectable } from 'tsyringe';
-import { FIRMWARE, ms, stage, type ExitStrategy, type Firmware, type StageOperator } from '@efikdump/core';
+import { FIRMWARE, ms, runDma, stage, type ExitStrategy, type Firmware, type StageOperator } from '@efikdump/core';
+
+/** The panic path's reboot through EFI (Linux drivers/firmware/efi/reboot.c): 5 ms [modelled] from the decision to the firmware call. */
+export const EFI_RESET_CALL_US = ms(5);
 
 /**
- * The RFD's exit: instead of jumping into a crash kernel, call ResetSystem(EfiResetWarm) through
- * the EFI runtime services (Linux drivers/firmware/efi/reboot.c; the runtime lock is taken by
- * trylock on this path). The firmware resets the devices and boots the stub again.
+ * Leaves the panic through ResetSystem: the runtime lock is taken by trylock on this path, the
+ * firmware resets the devices (their DMA runs until then, through the 1st kernel's IOMMU tables)
+ * and boots the stub again. A transport may ask for a reset reason (ResetData) the next boot can read.
  */
-@injectable()
-export class EfiWarmResetExit implements ExitStrategy {
-  readonly name = 'efi-warm-reset';
+abstract class EfiResetExit implements ExitStrategy {
+  abstract readonly name: string;
+  readonly path = 'firmware-reset' as const;
+  protected abstract readonly resetType: 'warm' | 'cold';
 
-  constructor(@inject(FIRMWARE) private readonly firmware: Firmware) {}
+  constructor(protected readonly firmware: Firmware) {}
 
   operator(): StageOperator {
     return stage('exit', (ctx) => {
-      ctx.clock.advance(ms(5));
-      // A transport may ask for a reset reason (ResetData) the next boot can read.
-      this.firmware.resetSystem(ctx, 'warm', ctx.state.handoff?.resetData);
+      ctx.clock.advance(EFI_RESET_CALL_US);
+      runDma(ctx, ctx.clock.nowUs - (ctx.state.panic?.tUs ?? ctx.clock.nowUs), 'kernel', 'between the panic and the reset');
+      this.firmware.resetSystem(ctx, this.resetType, ctx.state.handoff?.resetData);
     });
+  }
+}
+
+/** The RFD's exit: ResetSystem(EfiResetWarm) instead of a jump into a crash kernel. */
+@injectable()
+export class EfiWarmResetExit extends EfiResetExit {
+  readonly name = 'efi-warm-reset';
+  protected readonly resetType = 'warm' as const;
+
+  constructor(@inject(FIRMWARE) firmware: Firmware) {
+    super(firmware);
+  }
+}
+
+/** ResetSystem(EfiResetCold): every device is reset and RAM goes unpowered for the profile's power-off time (decay, ECC initialisation). */
+@injectable()
+export class EfiColdResetExit extends EfiResetExit {
+  readonly name = 'efi-cold-reset';
+  protected readonly resetType = 'cold' as const;
+
+  constructor(@inject(FIRMWARE) firmware: Firmware) {
+    super(firmware);
   }
 }

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { injectable } from 'tsyringe';
 import {
   ConfigError, ms, seconds, SimulationError, stage, subtractRanges, systemRamFromMemoryMap,
-  hex, formatSize, PAGE_SIZE, pageAlignUp,
+  hex, formatSize, PAGE_SIZE, pageAlignUp, attachDevices, dmaInFlightAtPanic,
   type FirstKernel, type KernelState, type RunContext, type StageOperator,
 } from '@efikdump/core';
 import { parseCrashkernel, placeCrashkernel } from '../crashkernel/crashkernel';
@@ -14,6 +14,7 @@ import {
 } from './layout';
 import { memMapRegion, placeMemMap } from './mem-map';
 import { writeKernelPageTables } from './page-tables';
+import { segmentsDigest } from './segments-digest';
 import { encodeVmcoreinfoBuffer, vmcoreinfoEntries, VMCOREINFO_NOTE_BYTES } from './vmcoreinfo';
 
 /** Unix time of the simulated machine's power-on (2026-01-01T00:00:00Z): virtual time counts from here. */
@@ -94,6 +95,12 @@ export class LinuxKernel implements FirstKernel {
         handoffSlot: handoffSlotOf(crashkernel),
       };
       ctx.state.kernel = kernel;
+      // The drivers set up their devices' DMA buffers in ordinary kernel memory.
+      const memMapRange = { start: memMap.paddr, end: memMap.paddr + memMap.sizeBytes };
+      const devices = attachDevices(ctx, ctx.scenario.machine.devices, ctx.scenario.machine.iommu,
+        subtractRanges(systemRam, [...crashkernel, image, { start: 0, end: 0x100000 }, memMapRange]));
+      kernel.dmaBuffers = devices.devices.flatMap((d) => d.bufferPages.map((p) => ({ start: p, end: p + PAGE_SIZE })));
+      ctx.metrics.iommu = ctx.scenario.machine.iommu;
       ctx.metrics.crashkernelBytes = crashkernel.reduce((s, r) => s + r.end - r.start, 0);
       ctx.log.emit('kernel-boot', 'info', `crashkernel reserved ${crashkernel.map((r) => `${hex(r.start)}-${hex(r.end - 1)}`).join(', ')} (${formatSize(ctx.metrics.crashkernelBytes as number)})`);
       ctx.clock.advance(seconds(3));
@@ -122,6 +129,12 @@ export class LinuxKernel implements FirstKernel {
     if (paddr < imageEnd && last === first) throw new SimulationError('the reservation is too small for the capture kernel and the elfcorehdr');
     mem.write(paddr, hdr);
     kernel.elfcorehdr = { paddr, size: hdr.length, sha256: createHash('sha256').update(hdr).digest('hex') };
+    // kexec_file_load's segments: what purgatory re-hashes at the crash (domain reference §1.3).
+    kernel.kexecSegments = [
+      { label: 'capture kernel and initramfs', range: kernel.captureImage },
+      { label: 'elfcorehdr', range: { start: paddr, end: paddr + pageAlignUp(hdr.length) } },
+    ].map((seg) => ({ ...seg, sha256: segmentsDigest(mem, [seg.range]) }));
+    kernel.kexecSha256 = segmentsDigest(mem, kernel.kexecSegments.map((s) => s.range));
     ctx.metrics.elfcorehdrBytes = hdr.length;
     ctx.log.emit('kernel-boot', 'info', `kdump loaded: elfcorehdr ${hdr.length} bytes at ${hex(paddr)}, ${kernel.crashNotes.length + 1} PT_NOTE`);
     ctx.clock.advance(seconds(1));
@@ -161,8 +174,9 @@ export class LinuxKernel implements FirstKernel {
       ctx.clock.advance(ms(1 + ctx.machine.cpus * 0.05));
       const unixTime = EPOCH_UNIX + Math.floor(ctx.clock.nowUs / 1e6);
       ctx.machine.memory.write(kernel.vmcoreinfo.paddr, encodeVmcoreinfoBuffer(vmcoreinfoEntries(unixTime)));
-      ctx.state.panic = { cpu, unixTime, reason: 'sysrq: Trigger a crash' };
+      ctx.state.panic = { cpu, unixTime, reason: 'sysrq: Trigger a crash', tUs: ctx.clock.nowUs };
       ctx.log.emit('panic', 'info', `Kernel panic on CPU ${cpu}: sysrq: Trigger a crash`);
+      dmaInFlightAtPanic(ctx);
     });
   }
 }

@@ -84,6 +84,17 @@ export function placeMemMap(systemRam: readonly PhysRange[], avoid: readonly Phy
   throw new SimulationError(`no System RAM range has room for a ${sizeBytes}-byte mem_map`);
 }
 
+/** Old frames whose state is now read at another address (fadump's copy of boot memory), per machine. */
+const relocations = new WeakMap<PhysicalMemory, { from: PhysRange; to: number }[]>();
+
+/**
+ * From now on the mem_map describes the frames of `from` as the copy at `to` holds them: the
+ * crashed kernel's struct pages do not change when a new kernel reuses the frames (fadump).
+ */
+export function relocateMemMapStates(memory: PhysicalMemory, from: PhysRange, to: number): void {
+  relocations.set(memory, [...(relocations.get(memory) ?? []), { from, to }]);
+}
+
 /**
  * The mem_map array as a computed region of `memory`: each struct page is derived on demand from
  * the state of the frame it describes, so a 16 GiB array costs nothing until a dump tool reads it.
@@ -96,7 +107,8 @@ export function memMapRegion(memory: PhysicalMemory, layout: MemMapLayout, reser
     const paddr = pfn * PAGE_SIZE;
     if (!memory.isRam(paddr, PAGE_SIZE)) return 'reserved';
     for (const r of reservedRanges) if (paddr >= r.start && paddr < r.end) return 'reserved';
-    return pageStateOfKind(memory.kindOf(pfn).kind);
+    const moved = relocations.get(memory)?.find((m) => paddr >= m.from.start && paddr < m.from.end);
+    return pageStateOfKind(memory.kindOf(moved ? (moved.to + (paddr - moved.from.start)) / PAGE_SIZE : pfn).kind);
   };
   return {
     start: layout.paddr,

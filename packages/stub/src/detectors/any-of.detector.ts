@@ -21,7 +21,7 @@ export class AnyOfDetector implements CrashDetector {
   /** The detectors this one combines. */
   members(): CrashDetector[] {
     return this.catalog.list('detector')
-      .filter((e) => e.name !== this.name && e.implementation !== AnyOfDetector)
+      .filter((e) => e.name !== this.name && e.name !== 'none' && e.implementation !== AnyOfDetector)
       .map((e) => this.run.resolve(e.implementation) as CrashDetector);
   }
 

@@ -15,6 +15,11 @@ import {
   SimulationError,
   stage,
   totalSize,
+  captureMemoryNeeded,
+  fatalDmaDamage,
+  resetDevices,
+  runDma,
+  type CaptureEntry,
   type CaptureKernel,
   type RunContext,
   type StageOperator,
@@ -22,6 +27,7 @@ import {
 import { elfCoreHeaderExtent, parseElfCoreHeader } from '../elfcorehdr/parse-elfcorehdr';
 import { ProcVmcore } from '../proc-vmcore/proc-vmcore';
 import { parseElfcorehdrParam } from './elfcorehdr-param';
+import { MODELLED_DISK_BYTES_PER_SECOND } from '../writers/elf.writer';
 
 /** The capture kernel image, initramfs and early allocations: at most this much, at most half the first RAM range. */
 export const CAPTURE_KERNEL_FOOTPRINT_BYTES = 64 * MiB;
@@ -30,6 +36,20 @@ export const CAPTURE_KERNEL_FOOTPRINT_BYTES = 64 * MiB;
  * Not a measured figure; domain reference §9.3 only has kexec's 0.29 s kernel start on arm64.
  */
 export const MODELLED_CAPTURE_BOOT_US = seconds(2.5);
+/** [modelled] Of that, the time before the IOMMU is initialised (early boot), and from there to driver probe. */
+export const CAPTURE_EARLY_BOOT_US = seconds(0.3);
+export const CAPTURE_PROBE_US = seconds(1.2);
+
+/** How the capture kernel was entered: the exit's entry, or (for callers that only set a stub verdict) the stub's. */
+export function captureEntryOf(ctx: RunContext): CaptureEntry | undefined {
+  if (ctx.state.capture) return ctx.state.capture;
+  const stub = ctx.state.stub;
+  if (!stub?.crashedBoot) return undefined;
+  return {
+    via: 'efi-stub', cmdline: stub.captureCmdline ?? '', ram: stub.captureRam ?? [],
+    ...(stub.handoff ? { elfcorehdr: { paddr: stub.handoff.elfcorehdr.paddr, size: stub.handoff.elfcorehdr.size } } : {}),
+  };
+}
 
 /**
  * The Linux capture (kdump) kernel: boots inside the RAM the stub gives it, then builds
@@ -41,14 +61,13 @@ export class LinuxCaptureKernel implements CaptureKernel {
 
   boot(): StageOperator {
     return stage('capture-boot', (ctx) => {
-      const stub = ctx.state.stub;
-      if (!stub) throw new SimulationError('the capture kernel boots only from the stub (no stub state)');
-      if (!stub.crashedBoot) {
-        ctx.outcome = { outcome: 'no-dump', reason: `the stub did not detect a crashed boot: ${stub.reason}` };
+      const entry = captureEntryOf(ctx);
+      if (!entry) {
+        ctx.outcome = { outcome: 'no-dump', reason: `the stub did not detect a crashed boot: ${ctx.state.stub?.reason ?? 'no stub verdict'}` };
         return;
       }
-      const ram = mergeRanges(stub.captureRam ?? []);
-      if (ram.length === 0) throw new SimulationError('the stub detected a crashed boot but gave the capture kernel no RAM');
+      const ram = mergeRanges(entry.ram);
+      if (ram.length === 0) throw new SimulationError('the capture kernel was entered with no RAM');
       // The image and its early allocations land at the bottom of the first range; pages outside the capture RAM are never touched.
       const first = ram[0];
       const start = pageAlignUp(first.start);
@@ -57,22 +76,59 @@ export class LinuxCaptureKernel implements CaptureKernel {
       if (bytes > 0) {
         const footprint = { start, end: start + bytes };
         ctx.machine.memory.fill(footprint, 'kernel-text', mix32(hashString('capture-kernel'), ctx.state.bootCount), 'capture-kernel');
-        const hdr = stub.handoff?.elfcorehdr;
+        const hdr = entry.elfcorehdr;
         if (hdr && overlaps(footprint, { start: hdr.paddr, end: hdr.paddr + hdr.size })) {
-          ctx.log.emit('capture-boot', 'warn', `the capture kernel was loaded over the elfcorehdr at ${hex(hdr.paddr)}: the stub passed it as RAM`);
+          ctx.log.emit('capture-boot', 'warn', `the capture kernel was loaded over the elfcorehdr at ${hex(hdr.paddr)}: it was passed as RAM`);
         }
         ctx.log.emit('capture-boot', 'info', `capture kernel loaded at ${hex(footprint.start)}-${hex(footprint.end)} (${formatSize(bytes)})`);
       } else {
         ctx.log.emit('capture-boot', 'warn', `first capture RAM range ${hex(first.start)}-${hex(first.end)} has no room for the kernel image`);
       }
-      ctx.clock.advance(MODELLED_CAPTURE_BOOT_US);
-      ctx.log.emit('capture-boot', 'info', `capture kernel booted with ${formatSize(totalSize(ram))} of RAM in ${ram.length} range(s)`);
+      // Devices that are still running: their DMA through the IOMMU as this entry leaves it, until the drivers probe.
+      const choice = ctx.design.capture?.iommu ?? 'copy-tables';
+      const oldTablesLive = entry.via === 'kexec';
+      ctx.clock.advance(CAPTURE_EARLY_BOOT_US);
+      runDma(ctx, CAPTURE_EARLY_BOOT_US, oldTablesLive ? 'kernel' : 'none', 'while the capture kernel boots, before it initialises the IOMMU');
+      // IOMMU initialisation: after kexec the old tables are copied or translation is turned off;
+      // after a platform reset there are no old tables, and fresh, empty ones block stray DMA unless translation stays off.
+      const translation = choice === 'copy-tables' ? (oldTablesLive ? 'kernel' : 'blocked') : 'none';
+      ctx.metrics.captureIommu = choice;
+      if (ctx.state.devices?.iommu === 'translated') ctx.log.emit('capture-boot', 'info', `IOMMU: ${choice}${translation === 'blocked' ? ' (no old tables after the reset: unmapped DMA faults and is blocked)' : ''}`);
+      if (translation !== 'blocked') runDma(ctx, CAPTURE_PROBE_US, translation, 'between IOMMU initialisation and driver probe');
+      ctx.clock.advance(CAPTURE_PROBE_US);
+      resetDevices(ctx, 'probe');
+      const fatal = fatalDmaDamage(ctx);
+      if (fatal) {
+        ctx.outcome = { outcome: 'capture-hang', reason: fatal };
+        return;
+      }
+      ctx.clock.advance(MODELLED_CAPTURE_BOOT_US - CAPTURE_EARLY_BOOT_US - CAPTURE_PROBE_US);
+      const total = totalSize(ram);
+      ctx.metrics.captureRamBytes = total;
+      const need = captureMemoryNeeded({
+        oldRamBytes: ctx.machine.ramBytes, captureRamBytes: total,
+        drivers: (ctx.state.devices?.devices ?? []).filter((d) => d.spec.captureDriver).map((d) => d.spec.kind),
+      });
+      ctx.metrics.captureMemoryNeededBytes = need.bytes;
+      if (total < need.bytes) {
+        const biggest = [...need.parts].sort((a, b) => b.bytes - a.bytes).slice(0, 3).map((p) => `${p.label} ${formatSize(p.bytes)}`).join(', ');
+        ctx.outcome = { outcome: 'capture-oom', reason: `the capture kernel needs ${formatSize(need.bytes)} (${biggest}, ...) but has ${formatSize(total)}: out of memory` };
+        ctx.log.emit('capture-boot', 'warn', `Out of memory: the capture kernel has ${formatSize(total)} and needs ${formatSize(need.bytes)}`);
+        return;
+      }
+      ctx.log.emit('capture-boot', 'info', `capture kernel booted with ${formatSize(total)} of RAM in ${ram.length} range(s) (needs ${formatSize(need.bytes)})`);
+      // Devices nothing stopped keep writing while the dump is saved: modelled over the dump's write time.
+      if (ctx.state.devices?.devices.some((d) => d.running)) {
+        runDma(ctx, (ctx.machine.ramBytes / MODELLED_DISK_BYTES_PER_SECOND) * 1e6, translation === 'blocked' ? 'kernel' : translation, 'while the dump is saved');
+        const late = fatalDmaDamage(ctx);
+        if (late) ctx.outcome = { outcome: 'capture-hang', reason: late };
+      }
     });
   }
 
   vmcoreInit(): StageOperator {
     return stage('vmcore-init', (ctx) => {
-      const cmdline = ctx.state.stub?.captureCmdline ?? '';
+      const cmdline = captureEntryOf(ctx)?.cmdline ?? '';
       try {
         const param = parseElfcorehdrParam(cmdline);
         if (!param) {

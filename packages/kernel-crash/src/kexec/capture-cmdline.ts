@@ -1,0 +1,19 @@
+import type { PhysRange } from '@efikdump/core';
+
+/** What Fedora/RHEL add to the capture kernel's command line (kdump-utils, domain reference §1.4). */
+export const CAPTURE_CMDLINE_EXTRA = 'irqpoll nr_cpus=1 reset_devices cgroup_disable=memory mce=off numa=off udev.children-max=2 panic=10 acpi_no_memhotplug transparent_hugepage=never nokaslr hest_disable cma=0 pcie_ports=compat novmcoredd';
+
+/** `memmap=exactmap memmap=<n>K@<s>K ...` as kexec-tools passes RAM to a capture kernel. */
+export function memmapArgs(ram: readonly PhysRange[]): string {
+  return ['memmap=exactmap', ...ram.map((r) => `memmap=${(r.end - r.start) / 1024}K@${r.start / 1024}K`)].join(' ');
+}
+
+/** The `console=` arguments of a command line: kdump-utils keeps them for the capture kernel. */
+export function consoleArgs(cmdline: string): string[] {
+  return cmdline.split(/\s+/).filter((a) => a.startsWith('console='));
+}
+
+/** The full capture command line: the distribution's extras, the 1st kernel's consoles, the RAM map and `elfcorehdr=<KiB>K`. */
+export function captureCmdline(firstCmdline: string, ram: readonly PhysRange[], elfcorehdrPaddr: number): string {
+  return [CAPTURE_CMDLINE_EXTRA, ...consoleArgs(firstCmdline), memmapArgs(ram), `elfcorehdr=${elfcorehdrPaddr / 1024}K`].join(' ');
+}
