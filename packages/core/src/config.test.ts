@@ -137,7 +137,7 @@ describe('parseScenario', () => {
       format: 'efikdump-scenario/1',
       name: 'small-box',
       description: 'Eight CPUs, 8 GiB, a busy page cache',
-      machine: { ramBytes: 8 * GiB, cpus: 8, pageMix: { zero: 0.3, 'page-cache': 0.5 } },
+      machine: { ramBytes: 8 * GiB, cpus: 8, pageMix: { zero: 0.3, 'page-cache': 0.5 }, iommu: 'translated', devices: [] },
       workload: { pageWrites: 1000 },
       source: SCENARIO_FILE,
     });

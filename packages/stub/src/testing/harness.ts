@@ -15,7 +15,7 @@ import { register as registerTransports } from '@efikdump/transports';
 import { register as registerVmcore } from '@efikdump/vmcore';
 import { register } from '../index';
 
-export const CMDLINE = 'ro crashkernel=0M-1G:96M,1G-4G:192M,4G-64G:256M,64G-:512M';
+export const CMDLINE = 'ro crashkernel=0M-1G:128M,1G-4G:192M,4G-64G:256M,64G-:512M';
 export const DESIGN_FILE = path.resolve(__dirname, '../../../../apps/cli/designs/efi-warm-reserved-memory.json');
 
 /** The built-in reserved-memory design with other components, command line or profile. */

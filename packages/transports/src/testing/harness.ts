@@ -12,7 +12,7 @@ import { register as registerFirmware } from '@efikdump/firmware-uefi';
 import { register as registerKernel } from '@efikdump/kernel-crash';
 import { register } from '../index';
 
-export const CMDLINE = 'ro console=ttyS0 crashkernel=0M-1G:96M,1G-4G:192M,4G-64G:256M,64G-:512M';
+export const CMDLINE = 'ro console=ttyS0 crashkernel=0M-1G:128M,1G-4G:192M,4G-64G:256M,64G-:512M';
 
 export function designFor(transport: string, opts: { profile?: string; cmdline?: string; retention?: string[] } = {}): Design {
   return parseDesign({

@@ -7,26 +7,41 @@ import { ElfCoreFile } from '../reader/elf-core-file';
 import { buildCoreFixture, FIXTURE_HDR_PADDR } from '../testing/core-fixture';
 import { makeTestContext } from '../testing/run-context';
 import { ElfDumpWriter } from '../writers/elf.writer';
-import { CAPTURE_KERNEL_FOOTPRINT_BYTES, LinuxCaptureKernel } from './linux-capture';
+import { CAPTURE_KERNEL_FOOTPRINT_BYTES, LinuxCaptureKernel, MODELLED_CAPTURE_BOOT_US } from './linux-capture';
 
 const stub = (captureCmdline: string, captureRam = [{ start: 0x2000000, end: 0x2800000 }, { start: 0x2810000, end: 0x3000000 }]): StubState =>
   ({ crashedBoot: true, detector: 'test', reason: 'test crash', captureCmdline, captureRam });
 
-async function runCapture(memory: PhysicalMemory, s: StubState | undefined, out?: string) {
+/** vmcore init and the ELF writer over a fixture; with `boot`, the capture kernel's boot first (the fixture's 16 MiB of capture RAM is too small for it to run). */
+async function runCapture(memory: PhysicalMemory, s: StubState | undefined, out?: string, boot = false) {
   const t = makeTestContext(memory, { stub: s, options: out ? { out } : {} });
   const capture = new LinuxCaptureKernel(t.ctx);
-  await lastValueFrom(of(t.ctx).pipe(capture.boot(), capture.vmcoreInit(), new ElfDumpWriter(t.ctx).operator()));
+  const stages = boot ? [capture.boot(), capture.vmcoreInit()] : [capture.vmcoreInit()];
+  await lastValueFrom(stages.reduce((obs, op) => obs.pipe(op), of(t.ctx)).pipe(new ElfDumpWriter(t.ctx).operator()));
   return t;
 }
 
 describe('LinuxCaptureKernel.boot', () => {
   it('loads the image into the first half of the first capture RAM range, and nowhere else', async () => {
     const { memory } = buildCoreFixture();
-    const { ctx } = await runCapture(memory, stub('ro'));
+    const { ctx } = await runCapture(memory, stub('ro'), undefined, true);
     // 8 MiB range → 4 MiB image at its start.
     expect(memory.kindFills).toEqual([expect.objectContaining({ start: 0x2000000, end: 0x2400000, kind: 'kernel-text', label: 'capture-kernel' })]);
     expect(memory.kindOf(0x2000000 / PAGE_SIZE).kind).toBe('kernel-text');
-    expect(ctx.clock.nowUs).toBe(2_500_000);
+    // It boots, and then the 16 MiB of capture RAM are not enough.
+    expect(ctx.clock.nowUs).toBe(MODELLED_CAPTURE_BOOT_US);
+    expect(ctx.outcome?.outcome).toBe('capture-oom');
+    expect(ctx.outcome?.reason).toMatch(/^the capture kernel needs \d+(\.\d+)?MiB \(.*\) but has 15\.9MiB: out of memory$/);
+    expect(ctx.metrics.captureMemoryNeededBytes).toBeGreaterThan(ctx.metrics.captureRamBytes as number);
+  });
+
+  it('boots in the full modelled time when the capture RAM covers what it needs', async () => {
+    const memory = new PhysicalMemory({ seed: 1, ram: [{ start: 0, end: 1 << 30 }] });
+    const t = makeTestContext(memory, { stub: stub('ro', [{ start: 0x10000000, end: 0x20000000 }]) });
+    await lastValueFrom(of(t.ctx).pipe(new LinuxCaptureKernel(t.ctx).boot()));
+    expect(t.ctx.outcome).toBeUndefined();
+    expect(t.ctx.clock.nowUs).toBe(MODELLED_CAPTURE_BOOT_US);
+    expect(t.ctx.metrics.captureRamBytes).toBe(256 * 2 ** 20);
   });
 
   it('caps the image at 64 MiB and page-aligns an unaligned range', async () => {
@@ -46,10 +61,10 @@ describe('LinuxCaptureKernel.boot', () => {
 
   it('decides no-dump when the stub saw no crash, and fails the stream without a stub', async () => {
     const { memory } = buildCoreFixture();
-    const t = await runCapture(memory, { crashedBoot: false, detector: 'test', reason: 'no marker' });
+    const t = await runCapture(memory, { crashedBoot: false, detector: 'test', reason: 'no marker' }, undefined, true);
     expect(t.ctx.outcome).toEqual({ outcome: 'no-dump', reason: 'the stub did not detect a crashed boot: no marker' });
     expect(t.ctx.state.vmcore).toBeUndefined();
-    await expect(runCapture(memory, undefined)).rejects.toBeInstanceOf(SimulationError);
+    await expect(runCapture(memory, undefined, undefined, true)).rejects.toBeInstanceOf(SimulationError);
   });
 });
 
@@ -84,7 +99,7 @@ describe('LinuxCaptureKernel.vmcoreInit', () => {
     expect(t.ctx.outcome?.reason).toMatch(/elfcorehdr size: expected 64 to 65536 bytes/);
   });
 
-  it('capture boot, vmcore init and the ELF writer give a dump that holds the old memory', async () => {
+  it('vmcore init and the ELF writer give a dump that holds the old memory', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'efikdump-vmcore-capture-'));
     try {
       const { memory } = buildCoreFixture();

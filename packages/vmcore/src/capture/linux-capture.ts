@@ -63,7 +63,9 @@ export class LinuxCaptureKernel implements CaptureKernel {
     return stage('capture-boot', (ctx) => {
       const entry = captureEntryOf(ctx);
       if (!entry) {
-        ctx.outcome = { outcome: 'no-dump', reason: `the stub did not detect a crashed boot: ${ctx.state.stub?.reason ?? 'no stub verdict'}` };
+        const stub = ctx.state.stub;
+        if (!stub) throw new SimulationError('the capture kernel boots only from the stub, a kexec jump or a fadump boot (no entry, no stub state)');
+        ctx.outcome = { outcome: 'no-dump', reason: `the stub did not detect a crashed boot: ${stub.reason}` };
         return;
       }
       const ram = mergeRanges(entry.ram);
