@@ -224,7 +224,7 @@ function readDevices(r: Reader, v: unknown, field: string): DeviceSpec[] {
     const kind = o.kind;
     if (typeof kind !== 'string' || !(DEVICE_KINDS as readonly string[]).includes(kind)) r.fail(`${f}.kind`, `one of ${DEVICE_KINDS.map((x) => JSON.stringify(x)).join(', ')}`, kind);
     const dflt = DEVICE_DEFAULTS[kind as DeviceKind];
-    return {
+    const spec: DeviceSpec = {
       name,
       kind: kind as DeviceKind,
       inflightRate: r.rate(o, 'inflightRate', `${f}.inflightRate`, dflt.inflightRate),
@@ -235,6 +235,8 @@ function readDevices(r: Reader, v: unknown, field: string): DeviceSpec[] {
       captureDriver: r.boolean(o, 'captureDriver', `${f}.captureDriver`, dflt.captureDriver),
       probeResetFailRate: r.rate(o, 'probeResetFailRate', `${f}.probeResetFailRate`, dflt.probeResetFailRate),
     };
+    if (spec.iovaSpanBytes < spec.bufferPages * 4096) r.fail(`${f}.iovaSpan`, `at least bufferPages × 4 KiB (${spec.bufferPages * 4096} bytes): one IOVA per buffer page`, o.iovaSpan ?? spec.iovaSpanBytes);
+    return spec;
   });
 }
 

@@ -123,6 +123,16 @@ describe('attachDevices', () => {
     }
   });
 
+  it('maps each buffer page to its own IOVA, even when the span is exactly as large as the buffers, and refuses a smaller span', () => {
+    for (let seed = 1; seed <= 50; seed++) {
+      const d = attachDevices(makeContext(RAM, seed), [spec('nic0', { bufferPages: 256, iovaSpanBytes: GiB })], 'translated', [{ start: 0x100000, end: GiB }]).devices[0];
+      expect(new Set(d.dmaAddresses).size).toBe(256);
+    }
+    const tight = attachDevices(makeContext(RAM), [spec('nic0', { bufferPages: 64, iovaSpanBytes: 64 * PAGE_SIZE })], 'translated', [{ start: 0x100000, end: GiB }]).devices[0];
+    expect(sorted(tight.dmaAddresses)).toEqual(Array.from({ length: 64 }, (_, i) => FOUR_GIB - (64 - i) * PAGE_SIZE));
+    expect(() => attachDevices(makeContext(RAM), [spec('nic0', { bufferPages: 64, iovaSpanBytes: 63 * PAGE_SIZE })], 'translated', [{ start: 0x100000, end: GiB }])).toThrow(/cannot map 64 buffer pages/);
+  });
+
   it.each(['off', 'passthrough'] as const)('under iommu %s uses the physical addresses as DMA addresses', (iommu) => {
     const ctx = makeContext(RAM);
     const d = attachDevices(ctx, [spec('nic0', { bufferPages: 48 })], iommu, [{ start: 0x100000, end: GiB }]).devices[0];

@@ -109,7 +109,18 @@ export function attachDevices(ctx: RunContext, specs: readonly DeviceSpec[], iom
       free = subtractRanges(free, [{ start, end: start + chunk * PAGE_SIZE }]);
     }
     const span = Math.max(PAGE_SIZE, Math.floor(spec.iovaSpanBytes / PAGE_SIZE) * PAGE_SIZE);
-    const dmaAddresses = iommu === 'translated' ? pages.map(() => DMA_LIMIT_32 - PAGE_SIZE - rng.below(span / PAGE_SIZE) * PAGE_SIZE) : [...pages];
+    // Distinct IOVAs: one mapping per buffer page (the parser keeps the span at least that large).
+    const slots = span / PAGE_SIZE;
+    if (iommu === 'translated' && slots < pages.length) throw new SimulationError(`${spec.name}: an IOVA span of ${span} bytes cannot map ${pages.length} buffer pages`);
+    const taken = new Set<number>();
+    const dmaAddresses = iommu === 'translated'
+      ? pages.map(() => {
+        let slot = rng.below(slots);
+        while (taken.has(slot)) slot = (slot + 1) % slots;
+        taken.add(slot);
+        return DMA_LIMIT_32 - PAGE_SIZE - slot * PAGE_SIZE;
+      })
+      : [...pages];
     devices.push({ spec, bufferPages: pages, dmaAddresses, ringHead: rng.below(Math.max(1, pages.length)), running: false });
   }
   const state: DeviceState = { iommu, devices, damage: { bufferPages: 0, oldMemoryPages: [], captureMemoryPages: [], holeWrites: [], strayDevices: [] } };
