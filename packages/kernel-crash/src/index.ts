@@ -6,6 +6,7 @@ import { ClassicKexecExit } from './exit/classic-kexec.exit';
 import { FadumpExit } from './exit/fadump.exit';
 
 export * from './crashkernel/crashkernel';
+export * from './crashkernel/distro-defaults';
 export { buildElfCoreHeader, type ElfCoreHeaderInput } from './elfcorehdr/build-elfcorehdr';
 export { LinuxKernel, handoffSlotOf, encodeUtsname, EPOCH_UNIX, CAPTURE_IMAGE_BYTES } from './kernel/linux.kernel';
 export { EfiWarmResetExit, EfiColdResetExit, EFI_RESET_CALL_US } from './exit/efi-warm-reset.exit';
