@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 'use strict';
 /**
- * efikdump benchmarks. `npm run bench [-- NAME...]` (names: run-1tib, run-4gib-out, convert, sweep; default all).
+ * efikdump benchmarks. `npm run bench [-- NAME...]` (names: run-1tib, crash-world-1tib, run-4gib-out, convert, sweep; default all).
  * `convert` runs tools/bench/convert/bench-convert.js (its arguments from EFIKDUMP_BENCH_CONVERT_ARGS,
  * e.g. "--size 1GiB --threads 2"); it prints its own tables.
  * Each case runs the built CLI under tools/bench/measure.py (wall time, peak RSS of the process)
@@ -37,6 +37,14 @@ const cases = {
     const m = measure([process.execPath, CLI, 'run', '--design', 'efi-warm-reserved-memory', '--memory', '1TiB', '--cpus', '64', '--seed', '1', '--json']);
     const result = JSON.parse(m.stdout.slice(m.stdout.indexOf('{')));
     report('run --memory 1TiB (no --out)', m, { outcome: result.outcome, 'pages verified': result.metrics.pagesChecked });
+  },
+  'crash-world-1tib'() {
+    // Every exit path on the huge-memory-1tib scenario: the model must not materialise the 1 TiB.
+    for (const design of ['classic-kexec', 'efi-warm-reserved-memory', 'efi-cold-reserved-memory', 'fadump']) {
+      const m = measure([process.execPath, CLI, 'run', '--design', design, '--scenario', 'huge-memory-1tib', '--seed', '1', '--json']);
+      const result = JSON.parse(m.stdout.slice(m.stdout.indexOf('{')));
+      report(`${design} on huge-memory-1tib`, m, { outcome: result.outcome, 'crash to dump (virtual s)': fmt((result.metrics.crashToDumpUs ?? 0) / 1e6, 1) });
+    }
   },
   'run-4gib-out'() {
     const dir = mkdtempSync(join(tmpdir(), 'efikdump-bench-'));
