@@ -22,7 +22,8 @@ export function summarize(job: SweepJob, r: RunResult): JobResult {
     seed: job.seed,
     outcome: r.outcome,
     fidelity: num(r.metrics.fidelity),
-    crashToDumpUs: crashToDumpUs(r.timeline),
+    // The run's own figure (panic to the end of the writer, the write charged when no file was asked for); older results only have the timeline.
+    crashToDumpUs: num(r.metrics.crashToDumpUs) ?? crashToDumpUs(r.timeline),
     nvramBytesWritten: num(r.metrics.nvramBytesWritten),
     consoleSeen: typeof r.metrics.consoleSeen === 'boolean' ? r.metrics.consoleSeen : null,
   };

@@ -95,7 +95,7 @@ export class LinuxCaptureKernel implements CaptureKernel {
       // after a platform reset there are no old tables, and fresh, empty ones block stray DMA unless translation stays off.
       const translation = choice === 'copy-tables' ? (oldTablesLive ? 'kernel' : 'blocked') : 'none';
       ctx.metrics.captureIommu = choice;
-      if (ctx.state.devices?.iommu === 'translated') ctx.log.emit('capture-boot', 'info', `IOMMU: ${choice}${translation === 'blocked' ? ' (no old tables after the reset: unmapped DMA faults and is blocked)' : ''}`);
+      if (ctx.state.devices?.iommu === 'translated' && ctx.state.devices.devices.length) ctx.log.emit('capture-boot', 'info', `IOMMU: ${choice}${translation === 'blocked' ? ' (no old tables after the reset: unmapped DMA faults and is blocked)' : ''}`);
       if (translation !== 'blocked') runDma(ctx, CAPTURE_PROBE_US, translation, 'between IOMMU initialisation and driver probe');
       ctx.clock.advance(CAPTURE_PROBE_US);
       resetDevices(ctx, 'probe');
