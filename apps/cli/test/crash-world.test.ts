@@ -2,6 +2,8 @@ import { createRun, GiB, OUTCOMES, type Design, type RunResult, type Scenario } 
 import { createContainer } from '../src/container';
 import { builtinDesigns, builtinScenarios } from '../src/library';
 import { capture } from './in-process';
+import { tempDir } from './helpers';
+import { join } from 'node:path';
 import { main } from '../src/main';
 
 // Issue 5: exit paths, devices with in-flight DMA, IOMMU, consoles, capture sizing, the scenarios.
@@ -182,5 +184,23 @@ describe('huge-memory-1tib', () => {
     const r = await run(d, 'huge-memory-1tib', 1);
     expect(r.ramBytes).toBe(2 ** 40);
     expect({ outcome: r.outcome, reason: r.reason }).toEqual({ outcome: 'dump-complete', reason: 'every sampled page matches the truth' });
+  });
+});
+
+describe('efikdump run --dump-level/--compress/--threads reach the writer', () => {
+  test('--dump-level 31 makes the ELF writer drop excluded pages; a bad level is refused before the run', async () => {
+    const { dir, cleanup } = tempDir('dump-level');
+    try {
+      const io = capture();
+      expect(await main(['run', '--memory', '1GiB', '--dump-level', '31', '--out', join(dir, 'x.elf'), '--json'], io)).toBe(0);
+      const r = JSON.parse(io.stdout.join('\n'));
+      expect(r.metrics.dumpLevel).toBe(31);
+      expect(r.timeline.some((e: { message: string }) => /ELF core, -d 31: \d+ PT_LOADs/.test(e.message))).toBe(true);
+      const bad = capture();
+      expect(await main(['run', '--dump-level', '40'], bad)).toBe(2);
+      expect(bad.stderr.join('\n')).toMatch(/--dump-level expects an integer from 0 to 31, found "40"/);
+    } finally {
+      cleanup();
+    }
   });
 });

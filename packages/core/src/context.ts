@@ -22,6 +22,10 @@ export interface RunOptions {
   truthZeroPages: number;
   /** Write the handoff transport's artifacts (records, variables, tables, blobs) into this directory. */
   artifactsDir?: string;
+  /** For the dump writer plug-ins: makedumpfile's dump level, compression and compression threads (each writer has defaults). */
+  dumpLevel?: number;
+  compress?: string;
+  threads?: number;
 }
 
 export interface Machine {

@@ -6,7 +6,7 @@ import { formatEvent, type Output } from '../output';
 
 export const runSpec: CommandSpec = {
   name: 'run',
-  usage: 'efikdump run --design D [--scenario S] [--seed N] [--memory SIZE] [--cpus N] [--out FILE] [--truth FILE] [--artifacts DIR] [--json]',
+  usage: 'efikdump run --design D [--scenario S] [--seed N] [--memory SIZE] [--cpus N] [--out FILE] [--truth FILE] [--dump-level N] [--compress C] [--threads N] [--artifacts DIR] [--json]',
   summary: 'Simulates one machine from boot to a dump: panic, exit path, firmware, stub, capture kernel, dump, verification against the truth.',
   positionals: [0, 0],
   options: [
@@ -18,6 +18,9 @@ export const runSpec: CommandSpec = {
     { name: 'out', value: 'FILE', help: 'write the ELF vmcore here (written under a temporary name, renamed when complete)' },
     { name: 'truth', value: 'FILE', help: 'write the truth manifest here' },
     { name: 'truth-pages', value: 'N', help: 'non-zero pages sampled into the truth', default: '1024' },
+    { name: 'dump-level', value: 'N', help: "makedumpfile's dump level for the writer (0-31; elf: drop excluded pages as -E; kdump-compressed defaults to 31)" },
+    { name: 'compress', value: 'zlib|lzo|none', help: 'page compression of the kdump-compressed writer (default zlib)' },
+    { name: 'threads', value: 'N', help: 'compression threads of the kdump-compressed writer' },
     { name: 'artifacts', value: 'DIR', help: 'write what the handoff transport stored (efivarfs files, persistent zone, CPER record, BERT/ERST tables, DTB) into DIR, atomically' },
     { name: 'json', help: 'print the RunResult as JSON instead of the timeline' },
     { name: 'help', help: 'show this help' },
@@ -46,10 +49,16 @@ export async function runCommand(argv: string[], io: Output): Promise<number> {
   const cpus = integerOption(options.get('cpus'), 'cpus', 1, 1024);
   const truthPages = integerOption(options.get('truth-pages'), 'truth-pages', 1, 100000);
   const json = options.has('json');
+  const dumpLevel = integerOption(options.get('dump-level'), 'dump-level', 0, 31);
+  const threads = integerOption(options.get('threads'), 'threads', 1, 256);
+  const compress = str('compress');
 
   const run = createRun(createContainer(), {
     design, scenario, seed, ramBytes, cpus,
-    options: { out: str('out'), truth: str('truth'), artifactsDir: str('artifacts'), ...(truthPages ? { truthPages } : {}) },
+    options: {
+      out: str('out'), truth: str('truth'), artifactsDir: str('artifacts'), ...(truthPages ? { truthPages } : {}),
+      ...(dumpLevel !== undefined ? { dumpLevel } : {}), ...(compress !== undefined ? { compress } : {}), ...(threads !== undefined ? { threads } : {}),
+    },
   });
   let lastProgress = '';
   run.events$.subscribe((e: RunEvent) => {
