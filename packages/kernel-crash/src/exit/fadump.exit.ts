@@ -52,6 +52,7 @@ export class FadumpExit implements ExitStrategy {
       ctx.state.fadump = { bootMemory, destination: dest.start };
       ctx.metrics.fadumpBootMemoryBytes = copied;
       ctx.log.emit('exit', 'info', `fadump: firmware saved the CPU state and copied ${formatSize(copied)} of boot memory to ${hex(dest.start)}`);
+      // The firmware reboots the machine keeping RAM (a memory-preserving reboot; modelled as a warm platform reset).
       this.firmware.resetSystem(ctx, 'warm');
       if (ctx.state.reset) ctx.state.reset.memoryPreserving = true;
     });

@@ -104,6 +104,12 @@ export class LinuxKernel implements FirstKernel {
       ctx.metrics.crashkernelBytes = crashkernel.reduce((s, r) => s + r.end - r.start, 0);
       ctx.log.emit('kernel-boot', 'info', `crashkernel reserved ${crashkernel.map((r) => `${hex(r.start)}-${hex(r.end - 1)}`).join(', ')} (${formatSize(ctx.metrics.crashkernelBytes as number)})`);
       ctx.clock.advance(seconds(3));
+      if (/(^|\s)fadump=on(\s|$)/.test(cmdline)) {
+        // fadump (domain reference §4): no capture kernel is loaded; the kernel registers boot memory and the reservation with the firmware.
+        const bootBytes = crashkernel.reduce((s, r) => s + r.end - r.start, 0);
+        ctx.log.emit('kernel-boot', 'info', `fadump registered: the first ${formatSize(bootBytes)} of RAM (boot memory) to be copied to ${hex(crashkernel[0].start)} at a crash`);
+        return;
+      }
       this.loadCaptureKernel(ctx, kernel);
     });
   }
