@@ -3,6 +3,7 @@ import { ConfigError } from './errors';
 import { DEVICE_KINDS } from './machine/devices';
 import { withScenarioKernel } from './runner';
 import { MiB } from './units';
+import { configErrorOf } from './__fixtures__/config-error';
 
 const DESIGN_FILE = 'designs/crash-test.json';
 const SCENARIO_FILE = 'scenarios/crash-test.json';
@@ -34,16 +35,6 @@ function validScenario(extra: Json = {}, machine: Json = {}): Json {
   };
 }
 
-/** The ConfigError `fn` throws (fails the test when it returns or throws something else). */
-function configErrorOf(fn: () => unknown): ConfigError {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof ConfigError) return e;
-    throw new Error(`expected a ConfigError, got ${String(e)}`);
-  }
-  throw new Error('expected a ConfigError, but the call returned');
-}
 
 const scenarioError = (doc: Json): ConfigError => configErrorOf(() => parseScenario(doc, SCENARIO_FILE));
 const deviceError = (devices: unknown): ConfigError => scenarioError(validScenario({}, { devices }));

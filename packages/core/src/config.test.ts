@@ -6,6 +6,7 @@ import { applyFirmwareOverrides, FIRMWARE_PROFILE_FIELDS, parseDesign, parseFirm
 import { SLOT_KEYS } from './contracts';
 import { ConfigError, IoError } from './errors';
 import { GiB, MiB, parseSize, TiB } from './units';
+import { configErrorOf } from './__fixtures__/config-error';
 
 const DESIGN_FILE = 'designs/efi-warm-test.json';
 const SCENARIO_FILE = 'scenarios/small-box.json';
@@ -43,16 +44,6 @@ function validScenario(): Json {
   };
 }
 
-/** The ConfigError `fn` throws (fails the test when it returns or throws something else). */
-function configErrorOf(fn: () => unknown): ConfigError {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof ConfigError) return e;
-    throw new Error(`expected a ConfigError, got ${String(e)}`);
-  }
-  throw new Error('expected a ConfigError, but the call returned');
-}
 
 /** Sets (or with `undefined`, deletes) the value at a dotted path, creating objects on the way. */
 function edit(doc: Json, path: string, value: unknown): Json {

@@ -1,6 +1,6 @@
 import {
   EHDR_SIZE, EM_X86_64, encodeElfHeader, encodeProgramHeader, ET_CORE, PF_R, PF_W, PF_X, PHDR_SIZE, PT_LOAD, PT_NOTE,
-  subtractRanges, type PhysRange,
+  subtractRanges, type KernelState, type PhysRange,
 } from '@efikdump/core';
 import { directMapVirt } from '../kernel/layout';
 
@@ -60,4 +60,17 @@ export function buildElfCoreHeader(input: ElfCoreHeaderInput): Uint8Array {
   out.set(encodeElfHeader({ type: ET_CORE, machine: EM_X86_64, flags: 0, phoff: EHDR_SIZE, phnum: phdrs.length }), 0);
   phdrs.forEach((p, i) => out.set(p, EHDR_SIZE + i * PHDR_SIZE));
   return out;
+}
+
+/** The elfcorehdr input of a booted kernel: its notes, VMCOREINFO, text, RAM and reservation (and any copies of old memory). */
+export function elfCoreHeaderInputOf(kernel: KernelState, copies?: ElfCoreHeaderInput['copies']): ElfCoreHeaderInput {
+  return {
+    crashNotes: kernel.crashNotes,
+    crashNotesBytes: kernel.crashNotesBytes,
+    vmcoreinfo: kernel.vmcoreinfo,
+    kernelText: kernel.kernelText,
+    systemRam: kernel.systemRam,
+    crashkernel: kernel.crashkernel,
+    ...(copies ? { copies } : {}),
+  };
 }

@@ -4,7 +4,7 @@ import {
   FIRMWARE, formatSize, hex, intersectRanges, ms, pageAlignUp, runDma, SimulationError, stage, subtractRanges, totalSize,
   type ExitStrategy, type Firmware, type StageOperator,
 } from '@efikdump/core';
-import { buildElfCoreHeader } from '../elfcorehdr/build-elfcorehdr';
+import { buildElfCoreHeader, elfCoreHeaderInputOf } from '../elfcorehdr/build-elfcorehdr';
 import { KERNEL_IMAGE_BYTES, KERNEL_PHYS } from '../kernel/layout';
 import { relocateMemMapStates } from '../kernel/mem-map';
 
@@ -66,15 +66,7 @@ export class FadumpExit implements ExitStrategy {
       const mem = ctx.machine.memory;
       // The kernel boots in boot memory: its image over the old one.
       mem.fill({ start: KERNEL_PHYS, end: KERNEL_PHYS + KERNEL_IMAGE_BYTES }, 'kernel-text', 3, 'fadump boot kernel');
-      const hdr = buildElfCoreHeader({
-        crashNotes: kernel.crashNotes,
-        crashNotesBytes: kernel.crashNotesBytes,
-        vmcoreinfo: kernel.vmcoreinfo,
-        kernelText: kernel.kernelText,
-        systemRam: kernel.systemRam,
-        crashkernel: kernel.crashkernel,
-        copies: fadump.bootMemory.map((r) => ({ from: r, to: fadump.destination + r.start })),
-      });
+      const hdr = buildElfCoreHeader(elfCoreHeaderInputOf(kernel, fadump.bootMemory.map((r) => ({ from: r, to: fadump.destination + r.start }))));
       const top = fadump.bootMemory[fadump.bootMemory.length - 1];
       const paddr = top.end - pageAlignUp(hdr.length);
       mem.write(paddr, hdr);

@@ -6,7 +6,7 @@ import {
   type FirstKernel, type KernelState, type RunContext, type StageOperator,
 } from '@efikdump/core';
 import { parseCrashkernel, placeCrashkernel } from '../crashkernel/crashkernel';
-import { buildElfCoreHeader } from '../elfcorehdr/build-elfcorehdr';
+import { buildElfCoreHeader, elfCoreHeaderInputOf } from '../elfcorehdr/build-elfcorehdr';
 import { CRASH_NOTE_BYTES, encodeCrashNoteBuffer, simulatedRegisters } from './crash-notes';
 import {
   CRASH_NOTES_OFFSET_IN_PAGE, INIT_UTS_NS_PHYS, kernelVirt, KERNEL_DATA_BYTES, KERNEL_IMAGE_BYTES, KERNEL_PHYS,
@@ -122,14 +122,7 @@ export class LinuxKernel implements FirstKernel {
     const imageEnd = Math.min(first.end, imageStart + CAPTURE_IMAGE_BYTES);
     mem.fill({ start: imageStart, end: imageEnd }, 'kernel-text', 2, 'capture kernel image');
     kernel.captureImage = { start: imageStart, end: imageEnd };
-    const hdr = buildElfCoreHeader({
-      crashNotes: kernel.crashNotes,
-      crashNotesBytes: kernel.crashNotesBytes,
-      vmcoreinfo: kernel.vmcoreinfo,
-      kernelText: kernel.kernelText,
-      systemRam: kernel.systemRam,
-      crashkernel: kernel.crashkernel,
-    });
+    const hdr = buildElfCoreHeader(elfCoreHeaderInputOf(kernel));
     const last = kernel.crashkernel[kernel.crashkernel.length - 1];
     const paddr = last.end - pageAlignUp(hdr.length);
     if (paddr < imageEnd && last === first) throw new SimulationError('the reservation is too small for the capture kernel and the elfcorehdr');
