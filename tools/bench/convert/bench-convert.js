@@ -11,7 +11,9 @@
  * slab objects, half each) and random (anonymous memory). Its VMCOREINFO and FLATMEM mem_map let
  * makedumpfile filter it at any level. Every output is read back by libkdumpfile page by page
  * against the input (tools/interop/check_dump.py compare). Each case runs --repeat times (default
- * 3; makedumpfile --num-threads once) and the median wall time is reported, the median CPU time
+ * 3; makedumpfile --num-threads once), in rounds (every case once per round, so that load from
+ * elsewhere falls on ours and the peer alike), and the median wall time is reported, the wall
+ * times of each round's pair (ours / peer) besides, the median CPU time
  * (user + system, all threads: what the work costs whatever else the machine runs), the highest peak RSS.
  * `--quick` (CI) uses 256 MiB and one repetition, skips
  * makedumpfile --num-threads (it busy-waits: tens of seconds) and fails on any check, not on time.
@@ -105,6 +107,8 @@ function main() {
     const cases = [
       { name: 'cp (floor)', kind: 'floor', argv: () => ['cp', input, fresh('cp.vmcore')], out: 'cp.vmcore' },
       { name: 'cp + sync of the copy', kind: 'floor', argv: () => ['sh', '-c', `cp "${input}" "${fresh('cps.vmcore')}" && sync "${file('cps.vmcore')}"`], out: 'cps.vmcore' },
+      // What every efikdump case pays before it reads a byte: Node, the CLI and the packages it loads.
+      { name: 'efikdump start-up only (--help)', kind: 'floor', argv: () => [process.execPath, CLI, '--help'] },
       { name: 'efikdump kdump zlib -d 1 --threads 1', kind: 'kdump1', threads: 1, argv: () => efik(['--compress', 'zlib', '--dump-level', '1', '--threads', '1'], 'e-z1-t1.kd'), out: 'e-z1-t1.kd' },
       { name: `efikdump kdump zlib -d 1 --threads ${threads}`, kind: 'kdump1', threads, argv: () => efik(['--compress', 'zlib', '--dump-level', '1', '--threads', String(threads)], 'e-z1.kd'), out: 'e-z1.kd' },
       { name: 'makedumpfile -c -d 1', kind: 'kdump1', threads: 1, peer: true, argv: () => ['makedumpfile', '-c', '-d', '1', input, fresh('m-z1.kd')], out: 'm-z1.kd' },
@@ -114,34 +118,48 @@ function main() {
       { name: `efikdump kdump zlib -d 31 --threads ${threads}`, kind: 'kdump31', threads, argv: () => efik(['--compress', 'zlib', '--dump-level', '31', '--threads', String(threads)], 'e-z31.kd'), out: 'e-z31.kd' },
       { name: 'makedumpfile -c -d 31', kind: 'kdump31', peer: true, argv: () => ['makedumpfile', '-c', '-d', '31', input, fresh('m-z31.kd')], out: 'm-z31.kd' },
     ].filter((c) => (haveMakedumpfile || !c.argv()[0].startsWith('makedumpfile')) && !(o.quick && c.slow));
-    for (const c of cases) {
-      const runs = [];
-      try {
-        for (let k = 0; k < (c.slow ? 1 : Number(o.repeat)); k++) {
-          log(`running ${c.name}${k ? ` (again, ${k + 1})` : ''}...`);
-          runs.push(measure(c.argv()));
+    // Rounds: every case once per round, in order, so that a burst of load elsewhere on the
+    // machine falls on ours and on the peer alike (per-round ratios are reported besides medians).
+    const runsOf = new Map(cases.map((c) => [c, []]));
+    const failedWhy = new Map();
+    const rounds = Number(o.repeat);
+    for (let k = 0; k < rounds; k++) {
+      for (const c of cases) {
+        if (failedWhy.has(c) || (c.slow && k > 0)) continue;
+        log(`round ${k + 1}/${rounds}: ${c.name}...`);
+        try {
+          runsOf.get(c).push(measure(c.argv()));
+        } catch (e) {
+          // A peer that crashes is reported, not fatal (makedumpfile --num-threads has aborted in
+          // pthread_exit here); a failure of ours is.
+          if (!c.peer) throw e;
+          const why = String(e.message).split('\n').filter(Boolean).pop();
+          log(`${c.name} failed: ${why}`);
+          failedWhy.set(c, why);
         }
-      } catch (e) {
-        // A peer that crashes is reported, not fatal (makedumpfile --num-threads has aborted in
-        // pthread_exit here); a failure of ours is.
-        if (!c.peer) throw e;
-        const why = String(e.message).split('\n').filter(Boolean).pop();
-        log(`${c.name} failed: ${why}`);
-        rows.push({ case: c.name, kind: c.kind, threads: c.threads, peer: true, failed: why });
+      }
+    }
+    for (const c of cases) {
+      if (failedWhy.has(c)) {
+        rows.push({ case: c.name, kind: c.kind, threads: c.threads, peer: true, failed: failedWhy.get(c) });
         continue;
       }
+      const runs = runsOf.get(c);
       const walls = runs.map((x) => x.wall_s).sort((a, b) => a - b);
       const cpu = runs.map((x) => x.user_s + x.sys_s).sort((a, b) => a - b);
       const m = { wall_s: walls[Math.floor(walls.length / 2)], cpu_s: cpu[Math.floor(cpu.length / 2)], max_rss_bytes: Math.max(...runs.map((x) => x.max_rss_bytes)), walls };
-      const size = statSync(file(c.out)).size;
-      const row = { case: c.name, kind: c.kind, threads: c.threads, peer: !!c.peer, wall_s: m.wall_s, cpu_s: m.cpu_s, walls: m.walls, mb_s: inputBytes / 1e6 / m.wall_s, output_bytes: size, peak_rss_mib: m.max_rss_bytes / MiB };
-      if (c.kind !== 'floor') {
+      const size = c.out ? statSync(file(c.out)).size : 0;
+      const row = {
+        case: c.name, kind: c.kind, threads: c.threads, peer: !!c.peer, wall_s: m.wall_s, cpu_s: m.cpu_s, walls: m.walls,
+        rounds: runs.map((x) => x.wall_s), mb_s: inputBytes / 1e6 / m.wall_s, output_bytes: size, peak_rss_mib: m.max_rss_bytes / MiB,
+      };
+      if (c.out && c.kind !== 'floor') {
         const v = check(input, file(c.out));
         row.check = v.text;
         if (!v.ok) failures.push(`${c.name}: ${v.text}`);
       }
       rows.push(row);
-      if (!o.keep && c.kind !== 'floor' && existsSync(file(c.out)) && !['m-z1.kd', 'e-z1.kd', 'e-z1-t1.kd', 'e-elf1.vmcore'].includes(c.out)) unlinkSync(file(c.out));
+      if (!o.keep && c.out && c.kind !== 'floor' && existsSync(file(c.out)) && !['m-z1.kd', 'e-z1.kd', 'e-z1-t1.kd', 'e-elf1.vmcore'].includes(c.out)) unlinkSync(file(c.out));
     }
     const failedRows = rows.filter((r) => r.failed);
     for (const r of failedRows) rows.splice(rows.indexOf(r), 1);
@@ -158,11 +176,23 @@ function main() {
     if (elf) {
       ratios.push({ target: 'ELF zero pages dropped ≤ 1.3 × cp', ours: elf.case, peer: 'cp (floor)', ratio: elf.wall_s / find('cp (floor)').wall_s, limit: 1.3 });
       ratios.push({ target: 'ELF zero pages dropped vs cp + sync (informative: convert fsyncs, cp does not)', ours: elf.case, peer: 'cp + sync of the copy', ratio: elf.wall_s / find('cp + sync of the copy').wall_s });
+      const startup = find('efikdump start-up only (--help)');
+      if (startup) ratios.push({ target: 'ELF zero pages dropped less our start-up vs cp (informative: the work alone)', ours: elf.case, peer: 'cp (floor)', ratio: (elf.wall_s - startup.wall_s) / find('cp (floor)').wall_s });
     }
     const d31 = rows.find((x) => x.kind === 'kdump31' && !x.peer);
     const m31 = rows.find((x) => x.kind === 'kdump31' && x.peer);
     if (d31 && m31) ratios.push({ target: 'kdump zlib -d 31 (informative)', ours: d31.case, peer: m31.case, ratio: d31.wall_s / m31.wall_s });
     for (const r of rows.filter((x) => x.case.startsWith('efikdump'))) ratios.push({ target: 'peak RSS ≤ 256 MiB', ours: r.case, peer: '-', ratio: r.peak_rss_mib, limit: 256 });
+    // Per-round ratios of wall times (both cases ran in the same round, minutes apart at most).
+    const paired = (a, b) => {
+      const ra = find(a)?.rounds;
+      const rb = find(b)?.rounds;
+      if (!ra || !rb || ra.length !== rb.length || ra.length < 2) return undefined;
+      return ra.map((w, k) => w / rb[k]);
+    };
+    for (const r of ratios) {
+      if (r.peer !== '-' && !r.target.includes('output') && !r.target.includes('less our start-up')) r.rounds = paired(r.ours, r.peer);
+    }
     for (const r of ratios) {
       if (r.limit === undefined) r.met = '-';
       else r.met = Array.isArray(r.limit) ? (r.ratio >= r.limit[0] && r.ratio <= r.limit[1] ? 'yes' : 'NO') : (r.ratio <= r.limit ? 'yes' : 'NO');
@@ -172,8 +202,8 @@ function main() {
       console.log(JSON.stringify({ machine, input: { bytes: inputBytes, ram, mix: o.mix }, rows, ratios, failures, peersFailed: failedRows }, null, 2));
     } else {
       console.log(`input: ${(inputBytes / MiB).toFixed(0)} MiB ELF vmcore (RAM ${ram}, mix ${o.mix}); ${machine}`);
-      console.table(rows.map((r) => ({ case: r.case, 'wall s (median)': r.wall_s.toFixed(2), runs: r.walls.map((w) => w.toFixed(2)).join(' '), 'CPU s': r.cpu_s.toFixed(2), 'MB/s': r.mb_s.toFixed(0), 'output MiB': (r.output_bytes / MiB).toFixed(1), 'peak RSS MiB': r.peak_rss_mib.toFixed(0), check: r.check ?? '' })));
-      console.table(ratios.map((r) => ({ target: r.target, ours: r.ours, peer: r.peer, ratio: r.ratio.toFixed(3), met: r.met })));
+      console.table(rows.map((r) => ({ case: r.case, 'wall s (median)': r.wall_s.toFixed(2), 'runs (by round)': r.rounds.map((w) => w.toFixed(2)).join(' '), 'CPU s': r.cpu_s.toFixed(2), 'MB/s': r.mb_s.toFixed(0), 'output MiB': (r.output_bytes / MiB).toFixed(1), 'peak RSS MiB': r.peak_rss_mib.toFixed(0), check: r.check ?? '' })));
+      console.table(ratios.map((r) => ({ target: r.target, ours: r.ours, peer: r.peer, ratio: r.ratio.toFixed(3), 'per round': r.rounds ? r.rounds.map((x) => x.toFixed(2)).join(' ') : '', met: r.met })));
       for (const r of failedRows) console.log(`peer failed (not counted): ${r.case}: ${r.failed}`);
       if (failures.length) console.log('FAILED CHECKS:\n' + failures.join('\n'));
     }

@@ -65,6 +65,11 @@ export function parseConvertOptions(raw: { format?: string; compress?: string; d
  */
 export async function convertDump(input: string, output: string, options: ConvertOptions): Promise<ConvertResult> {
   if (resolve(input) === resolve(output)) throw new ConfigError('the output would overwrite the input', { file: output, field: '-o' });
+  // The output is renamed into place: over a device or FIFO (-o /dev/null) that would replace it.
+  const existing = statSync(output, { throwIfNoEntry: false });
+  if (existing && !existing.isFile()) {
+    throw new ConfigError('the output exists and is not a regular file (writing it would replace it with the dump)', { file: output, field: '-o' });
+  }
   const inputFormat = detectDumpFormat(input);
   if (inputFormat === 'kdump-compressed' && options.format === 'elf') {
     throw new ConfigError('ELF output from a kdump-compressed input is not supported (makedumpfile refuses -E there too); use --format kdump', { file: input, field: '--format' });

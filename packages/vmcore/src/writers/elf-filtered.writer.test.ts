@@ -1,6 +1,6 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import fc from 'fast-check';
-import { ConfigError, EfikdumpError, PT_LOAD } from '@efikdump/core';
+import { ConfigError, EfikdumpError, IoError, PT_LOAD } from '@efikdump/core';
 import { StructPageClassifier } from '../dump-level/struct-page-classifier';
 import { ElfCoreFile } from '../reader/elf-core-file';
 import { ElfImageSource } from '../source/elf-image-source';
@@ -113,5 +113,55 @@ describe('ElfImageSource', () => {
         }
       }), { numRuns: 300 });
     expect(readFileSync(tmp.file('fuzz.vmcore')).length).toBeGreaterThanOrEqual(0);
+  });
+});
+
+describe('writeFilteredElf failures', () => {
+  test('a read that fails part-way leaves no output, no temporary file and no writer thread', async () => {
+    const dir = tempDir('elf-filtered-fail');
+    try {
+      const spec: ImageSpec = { ram: [{ start: 0, end: 4096 * PS }], kindOf: (pfn) => (pfn % 3 ? 'text' : 'zero') };
+      const input = writeImage(dir.file('in.vmcore'), buildImage(spec));
+      const source = ElfImageSource.open(input);
+      const read = source.reader.read.bind(source.reader);
+      let calls = 0;
+      (source.reader as { read: typeof read }).read = (offset, dst) => {
+        if (dst.length >= PS && ++calls === 3) throw new IoError('read failed: EIO', { file: input, offset });
+        read(offset, dst);
+      };
+      await expect(writeFilteredElf(source, dir.file('out.elf'), { dumpLevel: 1 })).rejects.toThrow(/EIO/);
+      source.close();
+      expect(readdirSync(dir.dir).sort()).toEqual(['in.vmcore']);
+    } finally {
+      dir.cleanup();
+    }
+  });
+
+  test('pages with data only past their first 16 bytes are kept, not taken for zero pages', async () => {
+    const dir = tempDir('elf-filtered-late');
+    try {
+      const spec: ImageSpec = { ram: [{ start: 0, end: 600 * PS }], kindOf: () => 'zero' };
+      const image = buildImage(spec);
+      const dataStart = image.bytes.length - 600 * PS; // the single PT_LOAD holds the RAM at the end of the image
+      for (let pfn = 0; pfn < 600; pfn += 2) {
+        image.bytes[dataStart + pfn * PS + PS - 1] = pfn & 0xff || 1;
+        image.phys[pfn * PS + PS - 1] = pfn & 0xff || 1;
+      }
+      const input = writeImage(dir.file('in.vmcore'), image);
+      const source = ElfImageSource.open(input);
+      const r = await writeFilteredElf(source, dir.file('out.elf'), { dumpLevel: 1 });
+      source.close();
+      expect(r.excluded.zero).toBe(1); // single zero pages between them stay (as holes); the trailing one is in p_memsz only
+      expect(r.dataBytes).toBe(300 * PS);
+      const core = ElfCoreFile.open(dir.file('out.elf'));
+      const page = new Uint8Array(PS);
+      for (let pfn = 0; pfn < 600; pfn++) {
+        expect(core.readPhys(pfn * PS, page)).toBe(true);
+        expectSameBytes(page, image.phys.subarray(pfn * PS, (pfn + 1) * PS));
+      }
+      core.close();
+    } finally {
+      dir.cleanup();
+    }
   });
 });

@@ -4,6 +4,8 @@ import {
 } from '@efikdump/core';
 import { DL_EXCLUDE_ZERO, EXCLUDED_NAMES, needsClassification, type PageClassifier } from '../dump-level/dump-level';
 import type { ElfImageSource, ElfLoad } from '../source/elf-image-source';
+import { BackgroundWriter } from './background-writer';
+import { isZeroRange } from './page-content';
 
 /** makedumpfile PFN_EXCLUDED: a run of at least this many excluded pages ends a PT_LOAD. */
 export const PFN_EXCLUDED = 256;
@@ -39,31 +41,6 @@ interface OutSegment {
 
 const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
-/** Writes pages at increasing offsets, leaving all-zero pages as holes and gathering the rest into few writes. */
-class SparseWriter {
-  private readonly buf: Buffer;
-  private runStart = 0;
-  private used = 0;
-  dataBytes = 0;
-  constructor(private readonly file: AtomicFile, private readonly zero: Buffer, size = 4 * MiB) {
-    this.buf = Buffer.allocUnsafe(size);
-  }
-  write(bytes: Uint8Array, position: number): void {
-    const view = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
-    if (view.equals(this.zero.subarray(0, bytes.length))) return;
-    if (this.used && (this.runStart + this.used !== position || this.used + bytes.length > this.buf.length)) this.flush();
-    if (!this.used) this.runStart = position;
-    this.buf.set(bytes, this.used);
-    this.used += bytes.length;
-  }
-  flush(): void {
-    if (!this.used) return;
-    this.file.writeAt(this.buf.subarray(0, this.used), this.runStart);
-    this.dataBytes += this.used;
-    this.used = 0;
-  }
-}
-
 /** Frames read and decided at once inside a PT_LOAD (1 MiB). */
 const CHUNK_PAGES = 256;
 
@@ -78,7 +55,8 @@ const CHUNK_PAGES = 256;
  * One pass over the input: makedumpfile first counts the segments (a pass that reads every page at
  * -d 1) to place the data after the program headers; we reserve room for as many program headers
  * as the input can need (each split needs 257 pages), put the notes after that room and write the
- * data as it is decided. The unused room is a hole, as are all-zero pages.
+ * data as it is decided, on a writer thread while the next chunk is read. The unused room is a
+ * hole, as are all-zero pages.
  */
 export async function writeFilteredElf(source: ElfImageSource, path: string, options: ElfFilterOptions): Promise<ElfFilterResult> {
   const level = options.dumpLevel;
@@ -100,13 +78,21 @@ export async function writeFilteredElf(source: ElfImageSource, path: string, opt
   };
   const zero = Buffer.alloc(ps);
   const file = new AtomicFile(path);
+  // All-zero pages are left as holes; the rest goes out through a writer thread while we read on.
+  let out: BackgroundWriter | undefined;
   try {
-    const out = new SparseWriter(file, zero);
+    out = new BackgroundWriter(file.tempPath);
+    const writer = out;
+    const write = (bytes: Uint8Array, position: number, isZero: boolean) => {
+      if (!isZero) writer.append(bytes, position);
+    };
     const segments: OutSegment[] = [];
     const reasons = new Uint8Array(WINDOW);
-    const chunk = new Uint8Array(CHUNK_PAGES * ps);
-    // Excluded pages not yet known to be dropped (a run shorter than PFN_EXCLUDED stays in the file).
+    const chunk = Buffer.alloc(CHUNK_PAGES * ps);
+    // Excluded pages not yet known to be dropped (a run shorter than PFN_EXCLUDED stays in the
+    // file); all-zero ones are only marked, they would be holes.
     const stash = new Uint8Array(PFN_EXCLUDED * ps);
+    const stashZero = new Uint8Array(PFN_EXCLUDED);
     const maxSegments = source.loads.reduce((n, l) => n + 1 + Math.floor(Math.ceil(l.memsz / ps) / (PFN_EXCLUDED + 1)), 0);
     const reservedPhdrs = Math.min(PN_XNUM - 1, 1 + maxSegments);
     const notes = source.notes;
@@ -135,9 +121,9 @@ export async function writeFilteredElf(source: ElfImageSource, path: string, opt
         dst.fill(0, avail);
       };
       if (fracHead && fracHead !== ps) {
-        const head = new Uint8Array(fracHead);
+        const head = Buffer.alloc(fracHead);
         readLoad(load.paddr, head);
-        out.write(head, outPos);
+        write(head, outPos, isZeroRange(head, 0, fracHead, zero));
         outPos += fracHead;
         seg.memsz = seg.filesz = fracHead;
         pfnStart++;
@@ -154,20 +140,24 @@ export async function writeFilteredElf(source: ElfImageSource, path: string, opt
           for (let i = 0; i < count; i++) {
             const pfn = w + c + i;
             const size = pfn === pfnEnd - 1 && fracTail ? fracTail : ps;
-            const page = chunk.subarray(i * ps, i * ps + size);
+            const at = i * ps;
+            const isZero = isZeroRange(chunk, at, size, zero);
             let reason = why[c + i];
-            if (!reason && level & DL_EXCLUDE_ZERO && Buffer.from(page.buffer, page.byteOffset, size).equals(zero.subarray(0, size))) reason = 0xff;
+            if (!reason && level & DL_EXCLUDE_ZERO && isZero) reason = 0xff;
             if (reason) {
               const name = reason === 0xff ? 'zero' : EXCLUDED_NAMES[reason];
               run[name] = (run[name] ?? 0) + 1;
-              if (numExcluded < PFN_EXCLUDED) stash.set(page, numExcluded * ps);
+              if (numExcluded < PFN_EXCLUDED) {
+                stashZero[numExcluded] = isZero ? 1 : 0;
+                if (!isZero) stash.set(chunk.subarray(at, at + size), numExcluded * ps);
+              }
               numExcluded++;
               seg.memsz += size;
               continue;
             }
             if (numExcluded > 0 && numExcluded < PFN_EXCLUDED) {
               // A short excluded run stays in the file, as makedumpfile keeps it.
-              for (let k = 0; k < numExcluded; k++) out.write(stash.subarray(k * ps, (k + 1) * ps), outPos + k * ps);
+              for (let k = 0; k < numExcluded; k++) write(stash.subarray(k * ps, (k + 1) * ps), outPos + k * ps, stashZero[k] === 1);
               outPos += numExcluded * ps;
               seg.filesz += numExcluded * ps;
               endRun(false);
@@ -177,20 +167,22 @@ export async function writeFilteredElf(source: ElfImageSource, path: string, opt
               seg = { load, paddr: seg.paddr + seg.memsz, vaddr: seg.vaddr + BigInt(seg.memsz), memsz: 0, filesz: 0, offset: outPos };
             }
             numExcluded = 0;
-            out.write(page, outPos);
+            write(chunk.subarray(at, at + size), outPos, isZero);
             outPos += size;
             seg.memsz += size;
             seg.filesz += size;
           }
           progressDone += count * ps;
           report();
+          await writer.throttle();
         }
         await yieldToEventLoop();
       }
       segments.push(seg);
       endRun(true); // a trailing excluded run is in p_memsz only
     }
-    out.flush();
+    await writer.finish();
+    out = undefined;
 
     const phnum = segments.length + 1;
     if (phnum > reservedPhdrs) {
@@ -210,8 +202,9 @@ export async function writeFilteredElf(source: ElfImageSource, path: string, opt
     file.commit(end);
     progressDone = totalBytes;
     report(true);
-    return { path, bytes: end, dataBytes: out.dataBytes, loads: segments.length, excluded };
+    return { path, bytes: end, dataBytes: writer.dataBytes, loads: segments.length, excluded };
   } catch (e) {
+    await out?.abort();
     file.abort();
     throw e;
   }

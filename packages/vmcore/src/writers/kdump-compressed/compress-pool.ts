@@ -1,23 +1,50 @@
 import { Worker } from 'node:worker_threads';
 import { IoError } from '@efikdump/core';
+import { isZeroRange, looksRandom, RANDOM_PAGE_DISTINCT } from '../page-content';
 
-/** One batch of whole pages to compress (zero pages found first when `detectZero`). */
+export { RANDOM_PAGE_DISTINCT };
+
+/** What the worker does with each page of a batch (decided on the main thread, see classifyBatch). */
+export const PAGE_TRY = 0;
+export const PAGE_ZERO = 1;
+export const PAGE_RAW = 2;
+
+/** One batch of whole pages to compress. */
 export interface CompressJob {
   /** `count` pages of `pageSize` bytes; transferred to the worker and back. */
   pages: ArrayBuffer;
   count: number;
-  detectZero: boolean;
-  /** Room for the packed output (count * pageSize bytes); transferred and back. */
+  /** PAGE_TRY, PAGE_ZERO or PAGE_RAW for each page. */
+  kinds: Uint8Array;
+  /** Room for the compressed output (count * pageSize bytes); transferred and back. */
   out: ArrayBuffer;
 }
 
 export interface CompressResult {
   pages: ArrayBuffer;
   out: ArrayBuffer;
-  /** Bytes of each page's data in `out`, in order; -1 for an all-zero page (no data). */
+  /**
+   * For each page: -1 for a zero page (no data); with flags[i] set, the size of its compressed
+   * data, packed in page order at the start of `out`; otherwise the page size: the page is stored
+   * raw and its bytes are the page's own in `pages`.
+   */
   sizes: Int32Array;
   /** page_desc.flags of each page: the compression flag, or 0 when stored raw. */
   flags: Uint8Array;
+}
+
+/**
+ * Marks the pages of a batch zero (when `detectZero`), raw (random-looking: at least
+ * `randomDistinct` distinct values among 256 sampled bytes; 0 never) or to be tried. It runs on the
+ * main thread, which only reads and writes, so that the workers spend their time in deflate.
+ */
+export function classifyBatch(pages: Buffer, count: number, pageSize: number, detectZero: boolean, randomDistinct: number, kinds: Uint8Array, zero: Buffer): void {
+  for (let i = 0; i < count; i++) {
+    const at = i * pageSize;
+    if (detectZero && isZeroRange(pages, at, pageSize, zero)) kinds[i] = PAGE_ZERO;
+    else if (randomDistinct && looksRandom(pages, at, pageSize, randomDistinct)) kinds[i] = PAGE_RAW;
+    else kinds[i] = PAGE_TRY;
+  }
 }
 
 /**
@@ -33,40 +60,41 @@ const zlib = require('node:zlib');
 const PAGE = workerData.pageSize;
 const FLAG = workerData.flag;
 const LEVEL = workerData.level;
-const RANDOM_DISTINCT = workerData.randomDistinct;
-const ZERO = Buffer.alloc(PAGE);
-const seen = new Uint8Array(256);
-// A page whose sampled bytes take as many distinct values as random bytes do (about 162 of 256
-// samples) cannot be shrunk by deflate at level 1; makedumpfile would try and store it raw, so
-// we store it raw without trying.
-function looksRandom(page) {
-  seen.fill(0);
-  let distinct = 0;
-  for (let i = 0; i < PAGE; i += PAGE >> 8) {
-    const b = page[i];
-    if (!seen[b]) { seen[b] = 1; distinct++; }
-  }
-  return distinct >= RANDOM_DISTINCT;
-}
+const { PAGE_TRY, PAGE_ZERO } = workerData;
+// deflate(src, srcOffset, dst, dstOffset, limit): the zlib stream of the page at srcOffset written
+// at dstOffset; its length when shorter than limit, else -1 (dst past dstOffset + limit untouched).
 function makeDeflater() {
-  const slow = (src) => zlib.deflateSync(src, { level: LEVEL });
+  const slow = (src, at, dst, pos, limit) => {
+    const c = zlib.deflateSync(src.subarray(at, at + PAGE), { level: LEVEL });
+    if (c.length >= limit) return -1;
+    c.copy(dst, pos);
+    return c.length;
+  };
   try {
     const stream = zlib.createDeflate({ level: LEVEL });
     const handle = stream._handle;
     const state = stream._writeState;
     if (!handle || typeof handle.writeSync !== 'function' || typeof handle.reset !== 'function' || !state) return slow;
-    const out = Buffer.alloc(PAGE + (PAGE >> 3) + 64);
-    const fast = (src) => {
-      handle.writeSync(zlib.constants.Z_FINISH, src, 0, src.length, out, 0, out.length);
-      const n = out.length - state[0];
+    // Straight into the batch's output: with Z_FINISH, output room left over means the stream
+    // ended; none left means it did not fit (the page is stored raw).
+    const fast = (src, at, dst, pos, limit) => {
+      handle.writeSync(zlib.constants.Z_FINISH, src, at, PAGE, dst, pos, limit);
+      const left = state[0];
       handle.reset();
-      return out.subarray(0, n);
+      return left > 0 ? limit - left : -1;
     };
-    const probe = Buffer.alloc(PAGE);
+    const probe = Buffer.alloc(2 * PAGE);
     for (let i = 0; i < PAGE; i++) probe[i] = (i * 31 + (i >> 7)) & 0xff;
+    let x = 12345;
+    for (let i = PAGE; i < 2 * PAGE; i++) { x = (Math.imul(x, 1103515245) + 12345) >>> 0; probe[i] = x >>> 24; }
+    const dst = Buffer.alloc(2 * PAGE);
+    const dst2 = Buffer.alloc(2 * PAGE);
     for (let round = 0; round < 2; round++) {
-      const c = Buffer.from(fast(probe));
-      if (!zlib.inflateSync(c).equals(probe) || !c.equals(slow(probe))) return slow;
+      const n = fast(probe, 0, dst, 7, PAGE);
+      if (n <= 0 || !zlib.inflateSync(dst.subarray(7, 7 + n)).equals(probe.subarray(0, PAGE))) return slow;
+      if (slow(probe, 0, dst2, 0, PAGE) !== n || !dst.subarray(7, 7 + n).equals(dst2.subarray(0, n))) return slow;
+      // An incompressible page must come back as -1 and leave the stream reusable.
+      if (fast(probe, PAGE, dst, 0, PAGE) !== -1) return slow;
     }
     return fast;
   } catch (e) {
@@ -77,33 +105,25 @@ const deflate = FLAG ? makeDeflater() : null;
 parentPort.on('message', (job) => {
   const pages = Buffer.from(job.pages);
   const out = Buffer.from(job.out);
+  const kinds = job.kinds;
   const sizes = new Int32Array(job.count);
   const flags = new Uint8Array(job.count);
   let pos = 0;
   for (let i = 0; i < job.count; i++) {
-    const page = pages.subarray(i * PAGE, (i + 1) * PAGE);
-    if (job.detectZero && page.equals(ZERO)) { sizes[i] = -1; continue; }
-    const c = deflate && !(RANDOM_DISTINCT && looksRandom(page)) ? deflate(page) : page;
-    if (deflate && c.length < PAGE) {
-      c.copy(out, pos);
-      sizes[i] = c.length;
+    const kind = kinds[i];
+    if (kind === PAGE_ZERO) { sizes[i] = -1; continue; }
+    const n = kind === PAGE_TRY && deflate ? deflate(pages, i * PAGE, out, pos, PAGE) : -1;
+    if (n >= 0) {
+      sizes[i] = n;
       flags[i] = FLAG;
-      pos += c.length;
+      pos += n;
     } else {
-      page.copy(out, pos);
-      sizes[i] = PAGE;
-      pos += PAGE;
+      sizes[i] = PAGE; // raw: the bytes stay in pages
     }
   }
   parentPort.postMessage({ id: job.id, pages: job.pages, out: job.out, sizes, flags }, [job.pages, job.out, sizes.buffer, flags.buffer]);
 });
 `;
-
-/**
- * Distinct values among 256 sampled bytes from which a page is taken for random data and stored
- * raw untried. Random bytes give about 162 (σ ≈ 5); text, code and kernel objects well under 100.
- */
-export const RANDOM_PAGE_DISTINCT = 150;
 
 interface Pending {
   resolve(r: CompressResult): void;
@@ -119,13 +139,9 @@ export class CompressPool {
   private nextId = 1;
   private failure: Error | undefined;
 
-  /**
-   * `randomDistinct`: skip compressing pages with at least this many distinct values among 256
-   * sampled bytes (0: always try, as makedumpfile does).
-   */
-  constructor(threads: number, pageSize: number, flag: number, level: number, randomDistinct = RANDOM_PAGE_DISTINCT) {
+  constructor(threads: number, pageSize: number, flag: number, level: number) {
     for (let i = 0; i < threads; i++) {
-      const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { pageSize, flag, level, randomDistinct } });
+      const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { pageSize, flag, level, PAGE_TRY, PAGE_ZERO } });
       const entry = { worker, pending: new Map<number, Pending>() };
       worker.on('message', (m: CompressResult & { id: number }) => {
         const p = entry.pending.get(m.id);
@@ -153,7 +169,7 @@ export class CompressPool {
     const id = this.nextId++;
     return new Promise<CompressResult>((resolve, reject) => {
       entry.pending.set(id, { resolve, reject });
-      entry.worker.postMessage({ id, pages: job.pages, out: job.out, count: job.count, detectZero: job.detectZero }, [job.pages, job.out]);
+      entry.worker.postMessage({ id, pages: job.pages, out: job.out, count: job.count, kinds: job.kinds }, [job.pages, job.out]);
     });
   }
 

@@ -1,5 +1,5 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { inflateSync } from 'node:zlib';
+import { deflateSync, inflateSync } from 'node:zlib';
 import { FormatError } from '@efikdump/core';
 import { KdumpCompressedFile } from '../../reader/kdump-compressed-file';
 import { ElfImageSource } from '../../source/elf-image-source';
@@ -8,6 +8,7 @@ import { buildImage, frameBytes, kindRuns, PS, tempDir, writeImage, type ImageSp
 import { expectSameBytes } from '../../testing/run-context';
 import { decodeDiskDumpHeader, DUMP_DH_COMPRESSED_ZLIB, PAGE_DESC_BYTES } from './diskdump.codec';
 import { writeKdumpCompressed } from './kdump-compressed.writer';
+import { classifyBatch, CompressPool, PAGE_RAW, PAGE_TRY, PAGE_ZERO, RANDOM_PAGE_DISTINCT } from './compress-pool';
 
 const SPEC: ImageSpec = {
   ram: [{ start: 0x1000, end: 0x9fc00 }, { start: 0x100000, end: 0x700000 }],
@@ -149,5 +150,57 @@ describe('writeKdumpCompressed', () => {
     } finally {
       dir.cleanup();
     }
+  });
+});
+
+describe('CompressPool and classifyBatch', () => {
+  const page = (fill: (i: number) => number) => Uint8Array.from({ length: PS }, (_, i) => fill(i));
+  const text = page((i) => 'the quick brown fox jumps over the lazy dog '.charCodeAt(i % 44));
+  let x = 7;
+  const random = page(() => ((x = (Math.imul(x, 1103515245) + 12345) >>> 0) >>> 24));
+  const lateByte = page((i) => (i === PS - 1 ? 1 : 0)); // zero in its first bytes, not all zero
+  const zeroPage = Buffer.alloc(PS);
+
+  async function run(randomDistinct: number, pages: Uint8Array[], detectZero = true) {
+    const pool = new CompressPool(1, PS, DUMP_DH_COMPRESSED_ZLIB, 1);
+    try {
+      const buf = new ArrayBuffer(pages.length * PS);
+      pages.forEach((p, i) => new Uint8Array(buf).set(p, i * PS));
+      const kinds = new Uint8Array(pages.length);
+      classifyBatch(Buffer.from(buf), pages.length, PS, detectZero, randomDistinct, kinds, zeroPage);
+      return { kinds, ...(await pool.submit({ pages: buf, count: pages.length, kinds, out: new ArrayBuffer(pages.length * PS) })) };
+    } finally {
+      await pool.close();
+    }
+  }
+
+  test.each([[0, 'tries deflate on every page'], [RANDOM_PAGE_DISTINCT, 'skips pages that look random']])('randomDistinct %d (%s): zero pages have no data, incompressible ones are raw, the rest inflate back', async (distinct) => {
+    const pages = [text, new Uint8Array(PS), random, lateByte, text];
+    const r = await run(distinct, pages);
+    expect(Array.from(r.kinds)).toEqual([PAGE_TRY, PAGE_ZERO, distinct ? PAGE_RAW : PAGE_TRY, PAGE_TRY, PAGE_TRY]);
+    expect(Array.from(r.sizes.map((s) => (s === PS ? PS : s < 0 ? -1 : 0)))).toEqual([0, -1, PS, 0, 0]);
+    expect(Array.from(r.flags)).toEqual([DUMP_DH_COMPRESSED_ZLIB, 0, 0, DUMP_DH_COMPRESSED_ZLIB, DUMP_DH_COMPRESSED_ZLIB]);
+    // Compressed data is packed in page order at the start of out; raw pages stay in pages.
+    const out = new Uint8Array(r.out);
+    let pos = 0;
+    pages.forEach((p, i) => {
+      const n = r.sizes[i];
+      if (n < 0) return;
+      if (!r.flags[i]) {
+        expectSameBytes(new Uint8Array(r.pages, i * PS, PS), p);
+        return;
+      }
+      const data = out.subarray(pos, pos + n);
+      expectSameBytes(inflateSync(data), p);
+      expectSameBytes(data, deflateSync(p, { level: 1 }));
+      pos += n;
+    });
+  });
+
+  test('without zero detection a zero page is compressed like any other', async () => {
+    const r = await run(RANDOM_PAGE_DISTINCT, [new Uint8Array(PS)], false);
+    expect(r.sizes[0]).toBeGreaterThan(0);
+    expect(r.flags[0]).toBe(DUMP_DH_COMPRESSED_ZLIB);
+    expectSameBytes(inflateSync(new Uint8Array(r.out, 0, r.sizes[0])), new Uint8Array(PS));
   });
 });

@@ -5,7 +5,9 @@ import {
   DL_EXCLUDE_ZERO, EXCLUDED_NAMES, needsClassification, type PageClassifier,
 } from '../../dump-level/dump-level';
 import type { PageSource } from '../../source/page-source';
-import { CompressPool, type CompressResult } from './compress-pool';
+import { EarlyWriteback } from '../early-writeback';
+import { isZeroRange, RANDOM_PAGE_DISTINCT } from '../page-content';
+import { classifyBatch, CompressPool, type CompressResult } from './compress-pool';
 import { compressionFlag, ZLIB_LEVEL, type CompressionName } from './compression';
 import {
   bitmapBytesFor, encodeDiskDumpHeader, encodeKdumpSubHeader, KDUMP_HEADER_VERSION, KDUMP_SIGNATURE,
@@ -14,10 +16,10 @@ import {
 
 /** Frames handled per window: one 32 KiB piece of each bitmap. */
 export const WINDOW_FRAMES = 32 * 1024 * 8;
-/** Pages per batch sent to a worker (512 KiB). */
-export const BATCH_PAGES = 128;
+/** Pages per batch sent to a worker (1 MiB): fewer messages, the same memory in flight. */
+export const BATCH_PAGES = 256;
 /** Batches in flight per worker: enough to keep it busy while the main thread reads and writes. */
-const INFLIGHT_PER_WORKER = 16;
+const INFLIGHT_PER_WORKER = 8;
 /** Descriptor and data output is gathered into buffers of this size before each write. */
 const WRITE_BUFFER_BYTES = 4 * MiB;
 
@@ -123,9 +125,10 @@ function writeFully(fd: number, buf: Buffer, length: number, position: number, p
  * §3.1; makedumpfile.c write_kdump_header, write_kdump_pages_and_bitmap_cyclic): header version 6,
  * the notes after the sub header, bitmap 1 (RAM) and bitmap 2 (dumped), one descriptor per dumped
  * frame in frame order, then the data, with one shared zero page first when bit 1 of the level is
- * set. Compression runs on worker threads with a bounded number of batches in flight; memory is
- * bounded by the window and batch sizes, not by the machine. The file appears under its name only
- * when complete.
+ * set. Compression runs on worker threads with a bounded number of batches in flight; the main
+ * thread reads, marks zero and random-looking pages (the workers only deflate), writes, and starts
+ * the output's writeback as it goes. Memory is bounded by the window and batch sizes, not by the
+ * machine. The file appears under its name only when complete (after an fsync).
  */
 export async function writeKdumpCompressed(source: PageSource, path: string, options: KdumpWriteOptions): Promise<KdumpWriteResult> {
   const { dumpLevel, compress } = options;
@@ -148,6 +151,7 @@ export async function writeKdumpCompressed(source: PageSource, path: string, opt
   let pool: CompressPool | undefined;
   let readBack: number | undefined;
   let writeFd: number | undefined;
+  let writeback: EarlyWriteback | undefined;
   try {
     // Pass 1: bitmaps, window by window; bitmap 2 is bitmap 1 less what the input or the level leaves out.
     const windowBytes = WINDOW_FRAMES / 8;
@@ -197,6 +201,8 @@ export async function writeKdumpCompressed(source: PageSource, path: string, opt
     writeFd = openSync(file.tempPath, 'r+');
     const descs = new RegionWriter(writeFd, path, descOffset, WRITE_BUFFER_BYTES / 4);
     const data = new RegionWriter(writeFd, path, dataStart);
+    const early = new EarlyWriteback(writeFd, path);
+    writeback = early;
     const zeroDescOffset = dataStart;
     if (dumpLevel & DL_EXCLUDE_ZERO) data.append(new Uint8Array(bs));
     const descBuf = new Uint8Array(PAGE_DESC_BYTES);
@@ -237,14 +243,22 @@ export async function writeKdumpCompressed(source: PageSource, path: string, opt
       const head = inflight.shift()!;
       const res = await head.promise;
       const out = new Uint8Array(res.out);
+      const pages = new Uint8Array(res.pages);
       let pos = 0;
       for (let i = 0; i < res.sizes.length; i++) {
         const size = res.sizes[i];
-        emit(size, res.flags[i], size < 0 ? undefined : out.subarray(pos, pos + size));
-        if (size > 0) pos += size;
+        if (size < 0) {
+          emit(size, 0, undefined);
+        } else if (res.flags[i]) {
+          emit(size, res.flags[i], out.subarray(pos, pos + size));
+          pos += size;
+        } else {
+          emit(size, 0, pages.subarray(i * bs, (i + 1) * bs));
+        }
       }
       freeBuffers.push(res.pages, res.out);
       report();
+      early.poke(data.offset - dataStart);
       await data.throttle();
       await descs.throttle();
     };
@@ -257,11 +271,10 @@ export async function writeKdumpCompressed(source: PageSource, path: string, opt
       if (!batch || !batch.count) return;
       const { pages, count } = batch;
       batch = undefined;
+      const view = Buffer.from(pages, 0, count * bs);
       if (!pool) {
-        const view = Buffer.from(pages, 0, count * bs);
         for (let i = 0; i < count; i++) {
-          const page = view.subarray(i * bs, (i + 1) * bs);
-          emit(detectZero && page.equals(zeroPage) ? -1 : bs, 0, page);
+          emit(detectZero && isZeroRange(view, i * bs, bs, zeroPage) ? -1 : bs, 0, view.subarray(i * bs, (i + 1) * bs));
         }
         freeBuffers.push(pages);
         report();
@@ -270,7 +283,9 @@ export async function writeKdumpCompressed(source: PageSource, path: string, opt
         return;
       }
       if (inflight.length >= maxInflight) await drainOne();
-      inflight.push({ promise: pool.submit({ pages, count, detectZero, out: takeBuffer() }) });
+      const kinds = new Uint8Array(count);
+      classifyBatch(view, count, bs, detectZero, RANDOM_PAGE_DISTINCT, kinds, zeroPage);
+      inflight.push({ promise: pool.submit({ pages, count, kinds, out: takeBuffer() }) });
     };
     const submit = async (pfn: number, count: number) => {
       while (count > 0) {
@@ -321,6 +336,7 @@ export async function writeKdumpCompressed(source: PageSource, path: string, opt
     if (done !== dumpedFrames) throw new IoError(`wrote ${done} page descriptors for ${dumpedFrames} dumped frames`, { file: path });
     await descs.finish();
     await data.finish();
+    await early.settle();
     closeSync(writeFd);
     writeFd = undefined;
     report(true);
@@ -374,6 +390,7 @@ export async function writeKdumpCompressed(source: PageSource, path: string, opt
     throw e;
   } finally {
     if (readBack !== undefined) closeSync(readBack);
+    await writeback?.idle();
     if (writeFd !== undefined) closeSync(writeFd);
     await pool?.close();
   }
