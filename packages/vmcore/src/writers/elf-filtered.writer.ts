@@ -191,7 +191,9 @@ export async function writeFilteredElf(source: ElfImageSource, path: string, opt
     const phoff = EHDR_SIZE;
     const phdrs: ProgramHeader[] = [{ type: PT_NOTE, flags: 0, offset: noteOffset, vaddr: 0n, paddr: 0, filesz: notes.length, memsz: notes.length, align: 0 }];
     for (const g of segments) {
-      phdrs.push({ type: PT_LOAD, flags: g.load.flags, offset: g.filesz ? g.offset : 0, vaddr: g.vaddr, paddr: g.paddr, filesz: g.filesz, memsz: g.memsz, align: g.load.align });
+      // A segment with no file bytes still points at where its data would be: makedumpfile 1.7.2
+      // (its mmap reader) crashes on an offset-0 empty segment in some layouts.
+      phdrs.push({ type: PT_LOAD, flags: g.load.flags, offset: g.offset, vaddr: g.vaddr, paddr: g.paddr, filesz: g.filesz, memsz: g.memsz, align: g.load.align });
     }
     if (notes.length) file.writeAt(notes, noteOffset);
     const table = new Uint8Array(phnum * PHDR_SIZE);
