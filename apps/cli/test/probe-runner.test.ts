@@ -188,7 +188,7 @@ describe('the retention probe against a fake QEMU', () => {
       expect(res.stderr).toMatch(/^probe: 32MiB warm 1\/1: priming boot reached the uefi-shell/m);
       expect(res.stdout).toContain('32MiB warm: 6 pages overwritten in 3 ranges, 6 in System RAM; 1 run agree');
       expect(res.stdout).toContain('  [0x10000, 0x14000) 4 pages');
-      expect(res.stdout).toMatch(/32MiB warm \(system-ram\): the kernel cannot reserve it: crashkernel="0-1G:96M,.*": size 96MiB .* is not below the installed RAM 32MiB/);
+      expect(res.stdout).toMatch(/32MiB warm \(system-ram\): the kernel cannot reserve it: crashkernel="0-1G:128M,.*": size 128MiB .* is not below the installed RAM 32MiB/);
       expect(res.status).toBe(0);
       const p = readRetentionProfile(out);
       expect(p.command).toBe(`efikdump probe retention --code ${code} --vars ${vars} --memory 32MiB --reset warm --work-dir ${work} --out ${out}`);
