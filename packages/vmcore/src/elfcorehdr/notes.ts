@@ -1,4 +1,4 @@
-import { decodeAscii, FormatError, NOTE_HEADER_SIZE, type ElfNote } from '@efikdump/core';
+import { NOTE_HEADER_SIZE, walkNotes, type ElfNote } from '@efikdump/core';
 
 /** 4-byte padding of n_namesz / n_descsz in arithmetic, not bitwise, so u32 sizes above 2^31 stay right. */
 const pad4 = (n: number): number => n + ((4 - (n % 4)) % 4);
@@ -32,34 +32,10 @@ export function scanNoteSegment(buf: Uint8Array): NoteSegmentScan {
 
 /**
  * Decodes a note list (Elf64_Nhdr, 4-byte padding as Linux cores use) until the end of `buf` or
- * n_namesz == 0. Every size is checked against the buffer first; a note that does not fit is a
- * FormatError at `base + offset`. Each note's `offset` is `base` plus its offset in `buf`.
+ * n_namesz == 0: core's `walkNotes`, with each note's `offset` made `base` plus its offset in `buf`.
+ * A note that does not fit is a FormatError at `base + offset`.
  */
 export function decodeNotes(buf: Uint8Array, place: { file?: string; base?: number } = {}): ElfNote[] {
   const base = place.base ?? 0;
-  const v = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-  const notes: ElfNote[] = [];
-  let off = 0;
-  while (off + NOTE_HEADER_SIZE <= buf.length) {
-    const namesz = v.getUint32(off, true);
-    if (namesz === 0) break;
-    const descsz = v.getUint32(off + 4, true);
-    const type = v.getUint32(off + 8, true);
-    const size = NOTE_HEADER_SIZE + pad4(namesz) + pad4(descsz);
-    if (off + size > buf.length) {
-      throw new FormatError('ELF note', `a note that fits in the ${buf.length - off} bytes left`, `n_namesz ${namesz}, n_descsz ${descsz}`,
-        { file: place.file, offset: base + off });
-    }
-    const nameStart = off + NOTE_HEADER_SIZE;
-    const descStart = nameStart + pad4(namesz);
-    notes.push({
-      // decodeAscii loops byte by byte: a spread into String.fromCharCode overflows the stack on large names.
-      name: decodeAscii(buf.subarray(nameStart, nameStart + namesz)),
-      type,
-      desc: buf.subarray(descStart, descStart + descsz),
-      offset: base + off,
-    });
-    off += size;
-  }
-  return notes;
+  return walkNotes(buf, { file: place.file, base }).notes.map((n) => ({ ...n, offset: base + n.offset }));
 }

@@ -1,19 +1,15 @@
-import { closeSync, openSync, readSync } from 'node:fs';
-import { FormatError, IoError } from '@efikdump/core';
+import { closeSync, readSync } from 'node:fs';
+import { FormatError } from '@efikdump/core';
 import { ElfCoreFile } from './elf-core-file';
 import { KdumpCompressedFile } from './kdump-compressed-file';
+import { openForReading } from './positional-read';
 
 /** A dump on disk in either format efikdump reads. */
 export type DumpFile = ElfCoreFile | KdumpCompressedFile;
 
 /** The format of the file at `path`, from its first bytes (ELF unless it has a kdump signature). */
 export function detectDumpFormat(path: string): 'elf' | 'kdump-compressed' {
-  let fd: number;
-  try {
-    fd = openSync(path, 'r');
-  } catch (e) {
-    throw new IoError(`cannot open: ${(e as Error).message}`, { file: path });
-  }
+  const fd = openForReading(path);
   try {
     const head = Buffer.alloc(8);
     const n = readSync(fd, head, 0, 8, 0);

@@ -1,4 +1,4 @@
-import { closeSync, fstatSync, openSync } from 'node:fs';
+import { closeSync } from 'node:fs';
 import {
   decodeElfHeader,
   decodePrStatus,
@@ -24,7 +24,7 @@ import {
 } from '@efikdump/core';
 import { decodeNotes } from '../elfcorehdr/notes';
 import { preferDirectMap } from '../elfcorehdr/x86-64';
-import { readExactly, readInto } from './positional-read';
+import { openForReading, readExactly, readInto, regularFileSize } from './positional-read';
 
 /** Notes of all PT_NOTE segments together may not exceed this (a vmcore's notes are a few KiB per CPU). */
 export const MAX_FILE_NOTES_BYTES = 16 * MiB;
@@ -58,16 +58,9 @@ export class ElfCoreFile {
   }
 
   static open(path: string): ElfCoreFile {
-    let fd: number;
+    const fd = openForReading(path);
     try {
-      fd = openSync(path, 'r');
-    } catch (e) {
-      throw new IoError(`cannot open: ${(e as Error).message}`, { file: path });
-    }
-    try {
-      const stat = fstatSync(fd);
-      if (!stat.isFile()) throw new IoError('not a regular file', { file: path });
-      const size = stat.size;
+      const size = regularFileSize(fd, path);
       if (size < EHDR_SIZE) throw new FormatError('ELF header', `${EHDR_SIZE} bytes`, `a ${size}-byte file`, { file: path, offset: 0 });
       const ehdr = readExactly(fd, path, 0, EHDR_SIZE);
       const header = decodeElfHeader(ehdr, { file: path });

@@ -1,4 +1,4 @@
-import { closeSync, fstatSync, openSync } from 'node:fs';
+import { closeSync } from 'node:fs';
 import {
   decodeAscii, decodePrStatus, FormatError, hex, IoError, NT_PRSTATUS, NT_VMCOREINFO, parseVmcoreinfo,
   type ElfNote, type ErrorPlace,
@@ -11,7 +11,7 @@ import {
 } from '../writers/kdump-compressed/diskdump.codec';
 import { decompressPage } from '../writers/kdump-compressed/compression';
 import { MAX_FILE_NOTES_BYTES, type CpuRegisters } from './elf-core-file';
-import { readExactly, readInto } from './positional-read';
+import { openForReading, readExactly, readInto, regularFileSize } from './positional-read';
 
 /** What a kdump-compressed file says about one frame. */
 export type FrameState = 'hole' | 'excluded' | 'dumped' | 'lost';
@@ -67,16 +67,9 @@ export class KdumpCompressedFile {
   }
 
   static open(path: string): KdumpCompressedFile {
-    let fd: number;
+    const fd = openForReading(path);
     try {
-      fd = openSync(path, 'r');
-    } catch (e) {
-      throw new IoError(`cannot open: ${(e as Error).message}`, { file: path });
-    }
-    try {
-      const stat = fstatSync(fd);
-      if (!stat.isFile()) throw new IoError('not a regular file', { file: path });
-      const size = stat.size;
+      const size = regularFileSize(fd, path);
       const at = (offset: number): ErrorPlace => ({ file: path, offset });
       if (size < DISK_DUMP_HEADER_BYTES) throw new FormatError('kdump header', `${DISK_DUMP_HEADER_BYTES} bytes`, `a ${size}-byte file`, at(0));
       const header = decodeDiskDumpHeader(readExactly(fd, path, 0, DISK_DUMP_HEADER_BYTES), { file: path });

@@ -1,4 +1,4 @@
-import { readSync } from 'node:fs';
+import { fstatSync, openSync, readSync } from 'node:fs';
 import { FormatError, IoError } from '@efikdump/core';
 
 /** Reads `length` bytes at `position` of a dump file; a file that ends first is a FormatError. */
@@ -21,4 +21,20 @@ export function readInto(fd: number, file: string, position: number, dst: Uint8A
     if (n === 0) throw new FormatError('file', `${dst.length} bytes at this offset`, `the end of the file after ${done}`, { file, offset: position });
     done += n;
   }
+}
+
+/** Opens a file for reading; failing to is an IoError naming it. */
+export function openForReading(path: string): number {
+  try {
+    return openSync(path, 'r');
+  } catch (e) {
+    throw new IoError(`cannot open: ${(e as Error).message}`, { file: path });
+  }
+}
+
+/** `fd`'s size, when it is a regular file (an IoError naming `path` when it is not). */
+export function regularFileSize(fd: number, path: string): number {
+  const stat = fstatSync(fd);
+  if (!stat.isFile()) throw new IoError('not a regular file', { file: path });
+  return stat.size;
 }
