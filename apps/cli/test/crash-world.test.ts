@@ -4,6 +4,7 @@ import { builtinDesigns, builtinScenarios } from '../src/library';
 import { capture } from './in-process';
 import { tempDir } from './helpers';
 import { join } from 'node:path';
+import { readdirSync, writeFileSync } from 'node:fs';
 import { main } from '../src/main';
 
 // Issue 5: exit paths, devices with in-flight DMA, IOMMU, consoles, capture sizing, the scenarios.
@@ -203,4 +204,18 @@ describe('efikdump run --dump-level/--compress/--threads reach the writer', () =
       cleanup();
     }
   });
+});
+
+test('a malformed crashkernel= from a scenario is an error naming the scenario file, before any dump', async () => {
+  const { dir, cleanup } = tempDir('bad-crashkernel');
+  try {
+    const file = join(dir, 'bad.json');
+    writeFileSync(file, JSON.stringify({ format: 'efikdump-scenario/1', name: 'bad-ck', description: 'a broken override', kernel: { crashkernel: '12Q' } }));
+    const io = capture();
+    expect(await main(['run', '--scenario', file, '--out', join(dir, 'x.vmcore')], io)).toBe(2);
+    expect(io.stderr.join('\n')).toMatch(new RegExp(`^error: ${file.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}:crashkernel: crashkernel="12Q": at offset 2: expected`));
+    expect(readdirSync(dir)).toEqual(['bad.json']);
+  } finally {
+    cleanup();
+  }
 });

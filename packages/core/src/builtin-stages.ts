@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { concatMap } from 'rxjs';
 import type { HandoffArtifact, HandoffTransport, StageOperator } from './contracts';
-import type { RunContext } from './context';
+import type { CaptureEntry, RunContext, StubState } from './context';
 import { SimulationError } from './errors';
 import { writeDirectoryAtomic, writeFileAtomic } from './io';
 import { mergeRanges, subtractRanges, totalSize, type PhysRange } from './memory/ranges';
@@ -166,8 +166,16 @@ export function judgeBoot(): StageOperator {
       ctx.outcome = { outcome: 'no-dump', reason: `the stub booted normally: ${stub.reason}${failure ? ` (the handoff was never stored: ${failure})` : ''}` };
       return;
     }
-    ctx.state.capture = { via: 'efi-stub', cmdline: stub.captureCmdline ?? '', ram: stub.captureRam ?? [], ...(stub.handoff ? { elfcorehdr: { paddr: stub.handoff.elfcorehdr.paddr, size: stub.handoff.elfcorehdr.size } } : {}) };
+    ctx.state.capture = captureEntryOfStub(stub);
   });
+}
+
+/** What the stub's crashed-boot verdict gives the capture kernel: its command line, RAM and elfcorehdr. */
+export function captureEntryOfStub(stub: StubState): CaptureEntry {
+  return {
+    via: 'efi-stub', cmdline: stub.captureCmdline ?? '', ram: stub.captureRam ?? [],
+    ...(stub.handoff ? { elfcorehdr: { paddr: stub.handoff.elfcorehdr.paddr, size: stub.handoff.elfcorehdr.size } } : {}),
+  };
 }
 
 /** After a reset whose firmware wiped all RAM (MOR, ECC initialisation), there is nothing left to dump. */

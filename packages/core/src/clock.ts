@@ -26,6 +26,9 @@ export class VirtualClock {
   }
 }
 
+/** Unix time of the simulated machine's power-on (2026-01-01T00:00:00Z): virtual time counts from here. */
+export const EPOCH_UNIX = 1767225600;
+
 export const ms = (n: number): number => n * 1000;
 export const seconds = (n: number): number => n * 1_000_000;
 

@@ -1,5 +1,5 @@
 import { concatMap, lastValueFrom, of } from 'rxjs';
-import { seconds } from './clock';
+import { EPOCH_UNIX, seconds } from './clock';
 import type { Firmware, StageOperator } from './contracts';
 import type { RunContext } from './context';
 import { hashString, Rng } from './rng';
@@ -24,7 +24,7 @@ export function forgeCrashMarker(): StageOperator {
     rng.fill(key);
     ctx.state.bootSecret = { keyHex: Buffer.from(key).toString('hex'), nonce: ctx.state.bootSecret?.nonce ?? '0'.repeat(16) };
     ctx.state.forgery = { kind: 'forged' };
-    ctx.state.panic = { cpu: 0, unixTime: 1767225600 + Math.floor(ctx.clock.nowUs / 1e6), reason: 'forged crash marker (root, no panic)', tUs: ctx.clock.nowUs };
+    ctx.state.panic = { cpu: 0, unixTime: EPOCH_UNIX + Math.floor(ctx.clock.nowUs / 1e6), reason: 'forged crash marker (root, no panic)', tUs: ctx.clock.nowUs };
     ctx.log.emit('attack', 'warn', 'root forges a crash marker through the handoff transport and reboots (no panic)');
   });
 }
@@ -83,8 +83,9 @@ export function capturePanicLoop(reboot: StageOperator[]): StageOperator {
 }
 
 /**
- * [modelled] Sequential write throughput of the dump target when the run writes no file (no
- * `--out`): the same figure the ELF writer charges per byte it writes (a current SSD, 500 MB/s).
+ * [modelled] Sequential write throughput of the dump target, charged per byte a writer writes and,
+ * when the run writes no file (no `--out`), for /proc/vmcore. Domain reference §3.4 says to
+ * parameterise speed (2005: `cp` ≈ 59 MB/s); 500 MB/s stands for a current SATA/NVMe SSD.
  */
 export const MODELLED_DUMP_BYTES_PER_SECOND = 500_000_000;
 

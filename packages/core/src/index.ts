@@ -23,3 +23,4 @@ export * from './memory/efi-memory-map';
 export * from './machine/devices';
 export * from './machine/capture-sizing';
 export * from './crash-stages';
+export * from './machine/consoles';

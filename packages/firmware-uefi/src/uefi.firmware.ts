@@ -1,6 +1,6 @@
 import { injectable, injectAll } from 'tsyringe';
 import {
-  applyFirmwareOverrides, hashString, resetDevices, runDma, mergeRanges, ms, RETENTION, Rng, SimulationError, stage, formatDuration, totalSize,
+  applyFirmwareOverrides, hashString, recordCaptureConsole, resetDevices, runDma, mergeRanges, ms, RETENTION, Rng, SimulationError, stage, formatDuration, totalSize,
   EFI_VARIABLE as A, PAGE_SIZE,
   type Firmware, type FirmwareProfile, type FirmwareState, type ResetData, type ResetReason, type RetentionMapEntry,
   type RetentionPolicy, type RunContext, type StageOperator,
@@ -154,14 +154,8 @@ export class UefiFirmware implements Firmware {
       // The firmware keeps ResetData for the next boot only where the profile says it does (OVMF ignores it).
       fw.resetReason = fw.profile.resetDataKept ? pending : undefined;
       this.bootServicesPhase(ctx, fw);
-      const serialConsole = fw.profile.serial && /(^|\s)console=ttyS\d/.test(ctx.design.kernel.cmdline);
-      fw.consoles = {
-        serial: fw.profile.serial, gop: fw.profile.gop,
-        captureOutputSeen: fw.profile.gop || serialConsole,
-        via: fw.profile.gop ? 'gop' : serialConsole ? 'serial' : 'none',
-      };
-      ctx.metrics.consoleSeen = fw.consoles.captureOutputSeen!;
-      ctx.metrics.console = fw.consoles.via!;
+      // GOP is re-initialised after POST: the screen shows the next kernel where the platform has one.
+      recordCaptureConsole(ctx, fw.profile.gop);
       this.enterOsLoader(ctx, `${kind} reset`);
     });
   }

@@ -7,12 +7,13 @@ import { FadumpExit } from './exit/fadump.exit';
 
 export * from './crashkernel/crashkernel';
 export * from './crashkernel/distro-defaults';
+export * from './crashkernel/run-crashkernel';
 export { buildElfCoreHeader, type ElfCoreHeaderInput } from './elfcorehdr/build-elfcorehdr';
 export { LinuxKernel, handoffSlotOf, encodeUtsname, EPOCH_UNIX, CAPTURE_IMAGE_BYTES } from './kernel/linux.kernel';
 export { EfiWarmResetExit, EfiColdResetExit, EFI_RESET_CALL_US } from './exit/efi-warm-reset.exit';
 export { ClassicKexecExit, CRASH_SHUTDOWN_US, PURGATORY_SHA256_BYTES_PER_SECOND } from './exit/classic-kexec.exit';
 export { FadumpExit, FADUMP_COPY_BYTES_PER_SECOND, FADUMP_KERNEL_BOOT_US } from './exit/fadump.exit';
-export { CAPTURE_CMDLINE_EXTRA, memmapArgs, captureCmdline, consoleArgs } from './kexec/capture-cmdline';
+export { CAPTURE_CMDLINE_EXTRA, memmapArgs, captureCmdline, consoleArgs, kexecCaptureRam } from './kexec/capture-cmdline';
 export { segmentsDigest } from './kernel/segments-digest';
 export { CRASH_NOTE_BYTES, encodeCrashNoteBuffer } from './kernel/crash-notes';
 export { vmcoreinfoEntries, VMCOREINFO_NOTE_BYTES } from './kernel/vmcoreinfo';

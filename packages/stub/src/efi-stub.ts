@@ -4,7 +4,7 @@ import {
   type CrashDetector, type EfiStub, type FirmwareServices, type HandoffCandidate, type HandoffInfo, type HandoffRejection,
   type PhysRange, type RunContext, type StageOperator, type StubState,
 } from '@efikdump/core';
-import { CAPTURE_CMDLINE_EXTRA, memmapArgs, parseCrashkernel, placeCrashkernel } from '@efikdump/kernel-crash';
+import { CAPTURE_CMDLINE_EXTRA, memmapArgs, runCrashkernel } from '@efikdump/kernel-crash';
 import { freshBootSecret, readBootSecret, storeBootSecret, type BootSecret } from './trust/boot-secret';
 import { validateCandidate } from './trust/validate-candidate';
 
@@ -84,8 +84,7 @@ export class LinuxEfiStub implements EfiStub {
 
     const map = ctx.state.memoryMap;
     const systemRam = map ? systemRamFromMemoryMap(map) : [];
-    const spec = parseCrashkernel(ctx.design.kernel.cmdline, ctx.design.source);
-    const placement = spec && map ? placeCrashkernel(spec, systemRam, ctx.machine.ramBytes, ctx.design.source) : undefined;
+    const placement = map ? runCrashkernel(ctx, systemRam).placement : undefined;
     let armed: string | undefined;
     for (const c of detection.candidates) {
       ctx.metrics.handoffCandidates = (ctx.metrics.handoffCandidates as number | undefined ?? 0) + 1;

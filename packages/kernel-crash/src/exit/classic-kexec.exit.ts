@@ -1,9 +1,9 @@
 import { injectable } from 'tsyringe';
 import {
-  formatDuration, hex, ms, pageAlignUp, runDma, SimulationError, stage, subtractRanges, totalSize,
-  type ExitStrategy, type RunContext, type StageOperator,
+  formatDuration, hex, ms, recordCaptureConsole, runDma, SimulationError, stage, totalSize,
+  type ExitStrategy, type StageOperator,
 } from '@efikdump/core';
-import { captureCmdline } from '../kexec/capture-cmdline';
+import { captureCmdline, kexecCaptureRam } from '../kexec/capture-cmdline';
 import { segmentsDigest } from '../kernel/segments-digest';
 
 /** machine_crash_shutdown: the other CPUs stopped, APIC/IOAPIC/HPET off (domain reference §9.3: a kexec shutdown takes 0.03 s). */
@@ -36,31 +36,20 @@ export class ClassicKexecExit implements ExitStrategy {
       ctx.log.emit('exit', 'info', `kexec: purgatory checks the SHA-256 of ${kernel.kexecSegments.length} segments (${(bytes / 2 ** 20).toFixed(0)} MiB, ${formatDuration(hashUs)})`);
       const digest = segmentsDigest(ctx.machine.memory, kernel.kexecSegments.map((s) => s.range));
       ctx.metrics.resetType = 'none (kexec)';
-      recordKexecConsole(ctx);
+      // The screen still belongs to the crashed kernel's KMS driver: no GOP re-initialisation without a firmware reset (domain reference §8).
+      if (recordCaptureConsole(ctx, false) === 'none') {
+        ctx.log.emit('exit', 'warn', 'no console for the capture kernel: no serial console, and the screen still belongs to the crashed kernel\'s KMS driver');
+      }
       if (digest !== kernel.kexecSha256) {
         const changed = kernel.kexecSegments.filter((s) => segmentsDigest(ctx.machine.memory, [s.range]) !== s.sha256).map((s) => s.label);
         ctx.outcome = { outcome: 'capture-hang', reason: `purgatory: sha256 digests do not match (a loaded segment changed since kexec load: ${changed.join(', ')}); it spins forever` };
         return;
       }
       const hdr = kernel.elfcorehdr;
-      const ram = subtractRanges(kernel.crashkernel, [{ start: hdr.paddr, end: hdr.paddr + pageAlignUp(hdr.size) }]);
+      const ram = kexecCaptureRam(kernel);
       const cmdline = kernel.captureCmdline ?? captureCmdline(kernel.cmdline, ram, hdr.paddr);
       ctx.state.capture = { via: 'kexec', cmdline, ram, elfcorehdr: { paddr: hdr.paddr, size: hdr.size } };
       ctx.log.emit('exit', 'info', `kexec: jump into the capture kernel at ${hex(kernel.captureImage?.start ?? ram[0].start)} (devices are not reset)`);
     });
   }
-}
-
-/**
- * The capture kernel's console after kexec: the serial port if the machine has one and the
- * command line names it; the screen stays as the crashed kernel's KMS driver left it (no GOP
- * re-initialisation without a firmware reset, domain reference §8).
- */
-function recordKexecConsole(ctx: RunContext): void {
-  const profile = ctx.state.firmware?.profile;
-  const serial = !!profile?.serial && /(^|\s)console=ttyS\d/.test(ctx.design.kernel.cmdline);
-  if (ctx.state.firmware) ctx.state.firmware.consoles = { serial: !!profile?.serial, gop: !!profile?.gop, captureOutputSeen: serial, via: serial ? 'serial' : 'none' };
-  ctx.metrics.consoleSeen = serial;
-  ctx.metrics.console = serial ? 'serial' : 'none';
-  if (!serial) ctx.log.emit('exit', 'warn', 'no console for the capture kernel: no serial console, and the screen still belongs to the crashed kernel\'s KMS driver');
 }

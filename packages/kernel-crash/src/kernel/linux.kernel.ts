@@ -1,11 +1,11 @@
 import { createHash } from 'node:crypto';
 import { injectable } from 'tsyringe';
 import {
-  ConfigError, ms, seconds, SimulationError, stage, subtractRanges, systemRamFromMemoryMap,
+  ConfigError, EPOCH_UNIX, ms, seconds, SimulationError, stage, subtractRanges, systemRamFromMemoryMap,
   hex, formatSize, PAGE_SIZE, pageAlignUp, attachDevices, dmaInFlightAtPanic,
   type FirstKernel, type KernelState, type RunContext, type StageOperator,
 } from '@efikdump/core';
-import { parseCrashkernel, placeCrashkernel } from '../crashkernel/crashkernel';
+import { runCrashkernel } from '../crashkernel/run-crashkernel';
 import { buildElfCoreHeader, elfCoreHeaderInputOf } from '../elfcorehdr/build-elfcorehdr';
 import { CRASH_NOTE_BYTES, encodeCrashNoteBuffer, simulatedRegisters } from './crash-notes';
 import {
@@ -17,8 +17,7 @@ import { writeKernelPageTables } from './page-tables';
 import { segmentsDigest } from './segments-digest';
 import { encodeVmcoreinfoBuffer, vmcoreinfoEntries, VMCOREINFO_NOTE_BYTES } from './vmcoreinfo';
 
-/** Unix time of the simulated machine's power-on (2026-01-01T00:00:00Z): virtual time counts from here. */
-export const EPOCH_UNIX = 1767225600;
+export { EPOCH_UNIX };
 /** The capture kernel's image and initrd, loaded into the reservation by the kdump service. */
 export const CAPTURE_IMAGE_BYTES = 48 * 1024 * 1024;
 
@@ -48,9 +47,8 @@ export class LinuxKernel implements FirstKernel {
       if (!map) throw new SimulationError('the kernel booted without a memory map');
       const cmdline = ctx.design.kernel.cmdline;
       const systemRam = systemRamFromMemoryMap(map);
-      const spec = parseCrashkernel(cmdline);
+      const { spec, placement } = runCrashkernel(ctx, systemRam);
       if (!spec) throw new ConfigError('the kernel command line has no crashkernel= parameter', { file: ctx.design.source, field: 'kernel.cmdline' });
-      const placement = placeCrashkernel(spec, systemRam, ctx.machine.ramBytes, ctx.design.source);
       if (!placement) {
         ctx.outcome = { outcome: 'no-dump', reason: `crashkernel= reserves nothing for ${formatSize(ctx.machine.ramBytes)} of RAM` };
         return;

@@ -1,4 +1,4 @@
-import type { PhysRange } from '@efikdump/core';
+import { pageAlignUp, subtractRanges, type KernelState, type PhysRange } from '@efikdump/core';
 
 /** What Fedora/RHEL add to the capture kernel's command line (kdump-utils, domain reference §1.4). */
 export const CAPTURE_CMDLINE_EXTRA = 'irqpoll nr_cpus=1 reset_devices cgroup_disable=memory mce=off numa=off udev.children-max=2 panic=10 acpi_no_memhotplug transparent_hugepage=never nokaslr hest_disable cma=0 pcie_ports=compat novmcoredd';
@@ -16,4 +16,10 @@ export function consoleArgs(cmdline: string): string[] {
 /** The full capture command line: the distribution's extras, the 1st kernel's consoles, the RAM map and `elfcorehdr=<KiB>K`. */
 export function captureCmdline(firstCmdline: string, ram: readonly PhysRange[], elfcorehdrPaddr: number): string {
   return [CAPTURE_CMDLINE_EXTRA, ...consoleArgs(firstCmdline), memmapArgs(ram), `elfcorehdr=${elfcorehdrPaddr / 1024}K`].join(' ');
+}
+
+/** The RAM kexec gives the capture kernel: the reservation less the elfcorehdr's pages. */
+export function kexecCaptureRam(kernel: Pick<KernelState, 'crashkernel' | 'elfcorehdr'>): PhysRange[] {
+  const hdr = kernel.elfcorehdr;
+  return hdr ? subtractRanges(kernel.crashkernel, [{ start: hdr.paddr, end: hdr.paddr + pageAlignUp(hdr.size) }]) : [...kernel.crashkernel];
 }

@@ -1,9 +1,9 @@
 import { injectable } from 'tsyringe';
 import {
-  pageAlignUp, stage, subtractRanges, TransportError,
+  stage, TransportError,
   type HandoffArtifact, type HandoffDiscovery, type HandoffTransport, type RunContext, type StageOperator,
 } from '@efikdump/core';
-import { captureCmdline } from '@efikdump/kernel-crash';
+import { captureCmdline, kexecCaptureRam } from '@efikdump/kernel-crash';
 
 /** Where kexec keeps the command line: the boot parameters segment it loads with the capture kernel. */
 export const CMDLINE_LOCATION = 'kexec boot-parameters segment in the reservation';
@@ -23,7 +23,7 @@ export class CmdlineTransport implements HandoffTransport {
       const kernel = ctx.state.kernel;
       const hdr = kernel?.elfcorehdr;
       if (!kernel || !hdr) throw new TransportError('the kdump service has not loaded an elfcorehdr', { field: 'transport' });
-      const ram = subtractRanges(kernel.crashkernel, [{ start: hdr.paddr, end: hdr.paddr + pageAlignUp(hdr.size) }]);
+      const ram = kexecCaptureRam(kernel);
       kernel.captureCmdline = captureCmdline(kernel.cmdline, ram, hdr.paddr);
       ctx.log.emit('handoff-prepare', 'info', `cmdline: the capture kernel is loaded with elfcorehdr=${hdr.paddr / 1024}K and ${ram.length} memmap= ranges`);
     });

@@ -1,5 +1,5 @@
 import { EfikdumpError, PAGE_SIZE, systemRamFromMemoryMap, type RunContext } from '@efikdump/core';
-import { handoffSlotOf, parseCrashkernel, placeCrashkernel } from '@efikdump/kernel-crash';
+import { handoffSlotOf, runCrashkernel } from '@efikdump/kernel-crash';
 
 /**
  * The handoff page as the stub finds it: the first page of the reservation `crashkernel=` on the
@@ -10,8 +10,7 @@ export function locateHandoffSlot(ctx: RunContext): { slot: number } | { reason:
   const map = ctx.state.memoryMap;
   if (!map) return { reason: 'no memory map' };
   try {
-    const spec = parseCrashkernel(ctx.design.kernel.cmdline);
-    const placement = spec && placeCrashkernel(spec, systemRamFromMemoryMap(map), ctx.machine.ramBytes, ctx.design.source);
+    const { placement } = runCrashkernel(ctx, systemRamFromMemoryMap(map));
     if (!placement) return { reason: 'the command line reserves no crashkernel region' };
     return { slot: handoffSlotOf(placement.ranges) };
   } catch (e) {

@@ -15,6 +15,7 @@ import {
   SimulationError,
   stage,
   totalSize,
+  captureEntryOfStub,
   captureMemoryNeeded,
   fatalDmaDamage,
   resetDevices,
@@ -44,11 +45,7 @@ export const CAPTURE_PROBE_US = seconds(1.2);
 export function captureEntryOf(ctx: RunContext): CaptureEntry | undefined {
   if (ctx.state.capture) return ctx.state.capture;
   const stub = ctx.state.stub;
-  if (!stub?.crashedBoot) return undefined;
-  return {
-    via: 'efi-stub', cmdline: stub.captureCmdline ?? '', ram: stub.captureRam ?? [],
-    ...(stub.handoff ? { elfcorehdr: { paddr: stub.handoff.elfcorehdr.paddr, size: stub.handoff.elfcorehdr.size } } : {}),
-  };
+  return stub?.crashedBoot ? captureEntryOfStub(stub) : undefined;
 }
 
 /**
@@ -119,9 +116,9 @@ export class LinuxCaptureKernel implements CaptureKernel {
         return;
       }
       ctx.log.emit('capture-boot', 'info', `capture kernel booted with ${formatSize(total)} of RAM in ${ram.length} range(s) (needs ${formatSize(need.bytes)})`);
-      // Devices nothing stopped keep writing while the dump is saved: modelled over the dump's write time.
-      if (ctx.state.devices?.devices.some((d) => d.running)) {
-        runDma(ctx, (ctx.machine.ramBytes / MODELLED_DISK_BYTES_PER_SECOND) * 1e6, translation === 'blocked' ? 'kernel' : translation, 'while the dump is saved');
+      // Devices nothing stopped keep writing while the dump is saved (unless fresh IOMMU tables block them): modelled over the dump's write time.
+      if (translation !== 'blocked' && ctx.state.devices?.devices.some((d) => d.running)) {
+        runDma(ctx, (ctx.machine.ramBytes / MODELLED_DISK_BYTES_PER_SECOND) * 1e6, translation, 'while the dump is saved');
         const late = fatalDmaDamage(ctx);
         if (late) ctx.outcome = { outcome: 'capture-hang', reason: late };
       }

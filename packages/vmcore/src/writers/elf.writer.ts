@@ -3,6 +3,7 @@ import {
   AtomicFile,
   formatSize,
   MiB,
+  MODELLED_DUMP_BYTES_PER_SECOND,
   RUN_CONTEXT,
   SimulationError,
   stage,
@@ -21,11 +22,8 @@ import { writeFilteredElf } from './elf-filtered.writer';
 export const ELF_WRITE_CHUNK_BYTES = 1 * MiB;
 /** Progress is reported at most this often (in bytes of the file). */
 export const PROGRESS_EVERY_BYTES = 64 * MiB;
-/**
- * [modelled] Sequential write throughput of the dump target. Domain reference §3.4 says to
- * parameterise speed (2005: `cp` ≈ 59 MB/s); 500 MB/s stands for a current SATA/NVMe SSD.
- */
-export const MODELLED_DISK_BYTES_PER_SECOND = 500_000_000;
+/** [modelled] Sequential write throughput of the dump target: core's one figure for it. */
+export const MODELLED_DISK_BYTES_PER_SECOND = MODELLED_DUMP_BYTES_PER_SECOND;
 
 export interface DumpProgress {
   done: number;
