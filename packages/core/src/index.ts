@@ -10,6 +10,7 @@ export * from './memory/physical-memory';
 export * from './formats/elf';
 export * from './formats/cper';
 export * from './formats/acpi';
+export * from './formats/lost-ranges';
 export * from './context';
 export * from './contracts';
 export * from './plugins';
