@@ -4,9 +4,10 @@ import type { HandoffArtifact, HandoffTransport, StageOperator } from './contrac
 import type { CaptureEntry, RunContext, StubState } from './context';
 import { SimulationError } from './errors';
 import { writeDirectoryAtomic, writeFileAtomic } from './io';
-import { mergeRanges, subtractRanges, totalSize, type PhysRange } from './memory/ranges';
+import { intersectRanges, mergeRanges, subtractRanges, totalSize, type PhysRange } from './memory/ranges';
 import { stage } from './stage';
 import type { TruthManifest } from './truth';
+import { lostPageCount, type LostRange } from './formats/lost-ranges';
 import { hex, pageAlignDown, pageAlignUp, PAGE_SIZE } from './units';
 
 /** The ranges a correct dump holds and that nothing after this point may legitimately change. */
@@ -15,7 +16,8 @@ export function stableDumpedRanges(ctx: RunContext): PhysRange[] {
   if (!k) throw new SimulationError('truth capture needs the 1st kernel to have booted');
   // What the panic path writes, and the DMA buffers running devices rewrite, change after the truth is taken.
   const volatile = [...k.panicWrites, ...(k.dmaBuffers ?? [])].map((r) => ({ start: pageAlignDown(r.start), end: pageAlignUp(r.end) }));
-  return subtractRanges(subtractRanges(k.systemRam, k.crashkernel), volatile);
+  // Quarantined firmware memory never held anything of the kernel's: there is no truth to keep there.
+  return subtractRanges(subtractRanges(subtractRanges(k.systemRam, k.crashkernel), volatile), k.quarantine ?? []);
 }
 
 /** Page at byte `offset` of the concatenation of `ranges`. */
@@ -76,26 +78,35 @@ export function captureTruth(): StageOperator {
 export interface PageCheck {
   checked: number;
   matched: number;
+  /** Truth pages absent from the dump and in no declared lost range. */
   missing: number[];
   mismatched: number[];
   excludedPresent: number[];
+  /** Truth pages absent from the dump and inside a range the dump declares lost. */
+  declaredLost: number[];
 }
 
-/** Compares a dump (through any reader of physical pages) with a truth manifest. */
-export function checkAgainstTruth(truth: TruthManifest, readPhysPage: (paddr: number, dst: Uint8Array) => boolean): PageCheck {
+/**
+ * Compares a dump (through any reader of physical pages) with a truth manifest. A page the dump
+ * lacks counts as `declaredLost` when it lies in one of `declaredLost` (the dump's lost-ranges
+ * note), else as `missing`.
+ */
+export function checkAgainstTruth(truth: TruthManifest, readPhysPage: (paddr: number, dst: Uint8Array) => boolean, declaredLost: readonly LostRange[] = []): PageCheck {
   const buf = new Uint8Array(PAGE_SIZE);
-  const result: PageCheck = { checked: 0, matched: 0, missing: [], mismatched: [], excludedPresent: [] };
+  const result: PageCheck = { checked: 0, matched: 0, missing: [], mismatched: [], excludedPresent: [], declaredLost: [] };
+  const declared = (paddr: number) => declaredLost.some((r) => paddr >= r.start && paddr < r.end);
+  const absent = (paddr: number) => (declared(paddr) ? result.declaredLost : result.missing).push(paddr);
   for (const { paddr, sha256 } of truth.pages) {
     result.checked++;
     buf.fill(0);
-    if (!readPhysPage(paddr, buf)) result.missing.push(paddr);
+    if (!readPhysPage(paddr, buf)) absent(paddr);
     else if (createHash('sha256').update(buf).digest('hex') !== sha256) result.mismatched.push(paddr);
     else result.matched++;
   }
   for (const paddr of truth.zeroPages) {
     result.checked++;
     buf.fill(0xa5);
-    if (!readPhysPage(paddr, buf)) result.missing.push(paddr);
+    if (!readPhysPage(paddr, buf)) absent(paddr);
     else if (buf.some((b) => b !== 0)) result.mismatched.push(paddr);
     else result.matched++;
   }
@@ -106,30 +117,51 @@ export function checkAgainstTruth(truth: TruthManifest, readPhysPage: (paddr: nu
   return result;
 }
 
-/** Verifies the /proc/vmcore view against the truth manifest and decides the outcome. */
+/**
+ * Verifies the /proc/vmcore view against the truth manifest and decides the outcome:
+ * - `dump-corrupt`: any difference from the truth the dump does not declare (a page that differs,
+ *   a page missing outside the declared lost ranges, or a page of the reservation in the dump);
+ * - `dump-partial`: every difference is declared — the pages the dump lacks all lie in its
+ *   lost-ranges note (N pages lost: the declared pages, `pagesDeclaredLost`);
+ * - `dump-complete`: every sampled page is there and matches.
+ */
 export function verifyAgainstTruth(): StageOperator {
   return stage('verify', (ctx) => {
     const view = ctx.state.vmcore;
     const truth = ctx.state.truth;
     if (!view || !truth) throw new SimulationError('verify needs a vmcore view and a truth manifest');
+    const declared = view.declaredLost ?? [];
     const check = checkAgainstTruth(truth, (paddr, dst) => {
       const off = view.fileOffsetOf(paddr);
       if (off === undefined) return false;
       view.read(off, dst);
       return true;
-    });
+    }, declared);
     ctx.state.verify = { checked: check.checked, matched: check.matched, firstMismatch: check.mismatched[0] ?? check.missing[0] };
     ctx.metrics.pagesChecked = check.checked;
     ctx.metrics.pagesMatched = check.matched;
     ctx.metrics.fidelity = check.checked ? check.matched / check.checked : 0;
+    ctx.metrics.pagesDeclaredLost = lostPageCount(declared);
+    ctx.metrics.sampledPagesDeclaredLost = check.declaredLost.length;
+    ctx.metrics.sampledPagesUndeclared = check.mismatched.length + check.missing.length;
     if (check.excludedPresent.length) {
       ctx.outcome = { outcome: 'dump-corrupt', reason: `excluded page ${hex(check.excludedPresent[0])} is in the dump` };
     } else if (check.mismatched.length) {
-      ctx.outcome = { outcome: 'dump-corrupt', reason: `${check.mismatched.length} sampled pages differ, first at ${hex(check.mismatched[0])}` };
+      ctx.outcome = { outcome: 'dump-corrupt', reason: `${check.mismatched.length} sampled pages differ from the truth and are not declared lost, first at ${hex(check.mismatched[0])}` };
     } else if (check.missing.length) {
-      ctx.outcome = { outcome: 'dump-partial', reason: `${check.missing.length} sampled pages missing, first at ${hex(check.missing[0])}` };
+      ctx.outcome = { outcome: 'dump-corrupt', reason: `${check.missing.length} sampled pages are missing and not declared lost, first at ${hex(check.missing[0])}` };
+    } else if (declared.length) {
+      // Declared pages that held the kernel's memory (not the reservation, not quarantined firmware memory) are lost to the dump.
+      const k = ctx.state.kernel;
+      const kernelMemory = k ? subtractRanges(k.systemRam, [...k.crashkernel, ...(k.quarantine ?? [])]) : [];
+      const lost = totalSize(intersectRanges(declared, kernelMemory)) / PAGE_SIZE;
+      ctx.metrics.pagesLost = lost;
+      const n = lostPageCount(declared);
+      ctx.outcome = lost || check.declaredLost.length
+        ? { outcome: 'dump-partial', reason: `every difference from the truth is declared: ${lost} pages of the kernel's memory lost (${n} pages declared, ${check.declaredLost.length} sampled pages among them)` }
+        : { outcome: 'dump-complete', reason: `every sampled page matches the truth; the ${n} pages declared lost are firmware memory the kernel never used` };
     }
-    ctx.log.emit('verify', 'info', `${check.matched}/${check.checked} sampled pages match the truth`);
+    ctx.log.emit('verify', 'info', `${check.matched}/${check.checked} sampled pages match the truth${declared.length ? `; ${check.declaredLost.length} sampled pages in the ${lostPageCount(declared)} pages declared lost` : ''}`);
   });
 }
 
@@ -175,6 +207,7 @@ export function captureEntryOfStub(stub: StubState): CaptureEntry {
   return {
     via: 'efi-stub', cmdline: stub.captureCmdline ?? '', ram: stub.captureRam ?? [],
     ...(stub.handoff ? { elfcorehdr: { paddr: stub.handoff.elfcorehdr.paddr, size: stub.handoff.elfcorehdr.size } } : {}),
+    ...(stub.declaredLost?.length ? { declaredLost: stub.declaredLost } : {}),
   };
 }
 
