@@ -50,6 +50,7 @@ describe('checkAgainstTruth', () => {
       missing: [],
       mismatched: [],
       excludedPresent: [],
+      declaredLost: [],
     });
   });
 
@@ -68,6 +69,16 @@ describe('checkAgainstTruth', () => {
     const check = checkAgainstTruth(truth, dump.read);
     expect(check.mismatched).toEqual([0x200000]);
     expect(check.matched).toBe(check.checked - 1);
+  });
+
+  it('counts an absent page inside a declared lost range as declared, not missing', () => {
+    const { truth, dump } = scenario();
+    dump.pages.delete(0x5000);
+    dump.pages.delete(0x2000);
+    const check = checkAgainstTruth(truth, dump.read, [{ start: 0x5000, end: 0x6000, reason: 'firmware-footprint' }]);
+    expect(check.declaredLost).toEqual([0x5000]);
+    expect(check.missing).toEqual([0x2000]);
+    expect(check.mismatched).toEqual([]);
   });
 
   it('lists pages the dump does not hold as missing, not mismatched', () => {
@@ -110,6 +121,6 @@ describe('checkAgainstTruth', () => {
 
   it('checks nothing for an empty manifest', () => {
     const empty: TruthManifest = { format: 'efikdump-truth/1', pageSize: PAGE_SIZE, pages: [], zeroPages: [], excluded: [] };
-    expect(checkAgainstTruth(empty, () => true)).toEqual({ checked: 0, matched: 0, missing: [], mismatched: [], excludedPresent: [] });
+    expect(checkAgainstTruth(empty, () => true)).toEqual({ checked: 0, matched: 0, missing: [], mismatched: [], excludedPresent: [], declaredLost: [] });
   });
 });

@@ -75,6 +75,9 @@ export class UefiFirmware implements Firmware {
       ctx.clock.advance(postUs);
       ctx.metrics.firmwareProfile = profile.name;
       ctx.metrics.firmwareModelled = profile.retention === 'modelled';
+      // Every run reports these, 0 until a reset and a dump say otherwise.
+      ctx.metrics.firmwarePagesChanged = 0;
+      ctx.metrics.pagesDeclaredLost = 0;
       const map = profileMemoryMap(profile, ctx.machine.ramBytes);
       fw.postPrediction = mergeRanges(resolveScratchRanges(profile.scratch, map, ctx.machine.memory.ram, ctx.machine.ramBytes, 'warm').flatMap((r) => r.ranges));
       ctx.log.emit('power-on', 'info', `firmware profile ${profile.name}: cold POST ${formatDuration(postUs)}`);

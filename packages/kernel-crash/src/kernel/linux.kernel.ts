@@ -14,7 +14,7 @@ import {
   CRASH_NOTES_OFFSET_IN_PAGE, INIT_UTS_NS_PHYS, kernelVirt, KERNEL_DATA_BYTES, KERNEL_IMAGE_BYTES, KERNEL_PHYS,
   KERNEL_TEXT_BYTES, MEM_MAP_PTR_PHYS, OSRELEASE, PERCPU_PHYS,
 } from './layout';
-import { memMapRegion, placeMemMap } from './mem-map';
+import { freezeMemMapStates, memMapRegion, placeMemMap } from './mem-map';
 import { writeKernelPageTables } from './page-tables';
 import { segmentsDigest } from './segments-digest';
 import { encodeVmcoreinfoBuffer, vmcoreinfoEntries, VMCOREINFO_NOTE_BYTES } from './vmcoreinfo';
@@ -231,6 +231,8 @@ export class LinuxKernel implements FirstKernel {
       ctx.machine.memory.write(kernel.vmcoreinfo.paddr, vmcoreinfo);
       if (kernel.vmcoreinfoCopy) ctx.machine.memory.write(kernel.vmcoreinfoCopy.paddr, vmcoreinfo);
       ctx.state.panic = { cpu, unixTime, reason: 'sysrq: Trigger a crash', tUs: ctx.clock.nowUs };
+      // The crashed kernel's struct pages stay as they are now, whatever later overwrites the frames they describe.
+      freezeMemMapStates(ctx.machine.memory);
       ctx.log.emit('panic', 'info', `Kernel panic on CPU ${cpu}: sysrq: Trigger a crash`);
       dmaInFlightAtPanic(ctx);
     });
