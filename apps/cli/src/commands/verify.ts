@@ -1,5 +1,5 @@
-import { checkAgainstTruth, hex, PT_LOAD, readJsonFile, validateTruth, VerifyError } from '@efikdump/core';
-import { ElfCoreFile, openDumpFile, type DumpFile } from '@efikdump/vmcore';
+import { checkAgainstTruth, hex, lostPageCount, PT_LOAD, readJsonFile, validateTruth, VerifyError } from '@efikdump/core';
+import { declaredLostOf, ElfCoreFile, openDumpFile, type DumpFile } from '@efikdump/vmcore';
 import { commandHelp, parseArgs, type CommandSpec } from '../args';
 import type { Output } from '../output';
 
@@ -39,20 +39,25 @@ export function verifyCommand(argv: string[], io: Output): number {
   const dump = openDumpFile(file);
   try {
     const filtered = new Set<number>();
+    const declared = declaredLostOf(dump);
+    const isDeclared = (paddr: number) => declared.some((r) => paddr >= r.start && paddr < r.end);
     const check = checkAgainstTruth(truth, (paddr, dst) => {
+      if (isDeclared(paddr)) return false;
       if (filteredOut(dump, paddr)) {
         filtered.add(paddr);
         return false;
       }
       return dump.readPhys(paddr, dst);
-    });
+    }, declared);
     const missing = check.missing.filter((p) => !filtered.has(p));
     if (check.mismatched.length) throw new VerifyError(`${check.mismatched.length} of ${check.checked} pages differ from the truth; first at physical ${hex(check.mismatched[0])}`, { file });
     if (missing.length) throw new VerifyError(`${missing.length} of ${check.checked} pages are missing; first at physical ${hex(missing[0])}`, { file });
     if (check.excludedPresent.length) throw new VerifyError(`excluded page at physical ${hex(check.excludedPresent[0])} is present`, { file });
     const left = check.missing.length - missing.length;
     const note = left ? `; ${left} left out by the dump level (not checked)` : '';
-    io.out(`${file}: ${check.matched}/${check.checked - left} sampled pages match ${truthPath}${note}; excluded ranges absent`);
+    // Three cases: complete; partial (every difference declared in the dump's lost-ranges note); corrupt (an error above).
+    const lost = declared.length ? `; partial: ${check.declaredLost.length} sampled pages in the ${lostPageCount(declared)} pages the dump declares lost` : '; complete';
+    io.out(`${file}: ${check.matched}/${check.checked - left - check.declaredLost.length} sampled pages match ${truthPath}${note}; excluded ranges absent${lost}`);
     return 0;
   } finally {
     dump.close();
