@@ -21,6 +21,19 @@ const DESIGNS: [string, string, string[]][] = [
   ['efi-warm-fdt', 'fdt', ['handoff-record.bin', 'handoff.dtb', 'handoff.json']],
 ];
 
+/**
+ * These tests are about the transports and their files, so they run on firmware that keeps RAM (a
+ * scenario that empties the profile's scratch ranges): on measured OVMF a plain handoff design loses
+ * VMCOREINFO to POST (measured-firmware.test.ts).
+ */
+const scenarios = tempDir('transport-scenario');
+const KEEPS_RAM = join(scenarios.dir, 'healthy-ram-kept.json');
+writeFileSync(KEEPS_RAM, JSON.stringify({
+  ...JSON.parse(readFileSync(join(__dirname, '../scenarios/healthy.json'), 'utf8')),
+  name: 'healthy-ram-kept', firmware: { scratch: [], retention: 'ideal' },
+}));
+afterAll(() => scenarios.cleanup());
+
 describe.each(DESIGNS)('efikdump run --design %s', (design, transport, files) => {
   const tmp = tempDir(`transport-${transport}`);
   const dir = join(tmp.dir, 'artifacts');
@@ -28,7 +41,7 @@ describe.each(DESIGNS)('efikdump run --design %s', (design, transport, files) =>
   const truth = join(tmp.dir, 'truth.json');
   let result: { outcome: string; metrics: Record<string, unknown>; artifacts: Record<string, string>; timeline: { stage: string; message: string }[] };
   beforeAll(async () => {
-    const r = await run(['--design', design, '--memory', '1GiB', '--seed', '3', '--out', out, '--truth', truth, '--artifacts', dir, '--truth-pages', '256']);
+    const r = await run(['--design', design, '--scenario', KEEPS_RAM, '--memory', '1GiB', '--seed', '3', '--out', out, '--truth', truth, '--artifacts', dir, '--truth-pages', '256']);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     result = r.result;

@@ -609,6 +609,11 @@ export function applyFirmwareOverrides(profile: FirmwareProfile, scenario?: Pick
   delete overrides.faults;
   const merged: FirmwareProfile = { ...profile, ...overrides, sourceOf: { ...profile.sourceOf } };
   for (const k of Object.keys(overrides)) merged.sourceOf[k] = `scenario ${scenario!.source}`;
+  // Scratch ranges a scenario writes are its own model, unless it also says what they are.
+  if (overrides.scratch && !overrides.retention) {
+    merged.retention = overrides.scratch.some((x) => 'measured' in x) ? 'measured' : overrides.scratch.length ? 'modelled' : 'ideal';
+    merged.sourceOf.retention = `scenario ${scenario!.source} (its scratch ranges)`;
+  }
   checkFirmwareProfile(merged, (field) =>
     scenario?.firmware && field in scenario.firmware ? { file: scenario.source, field: `firmware.${field}` } : { file: profile.source, field });
   return merged;

@@ -24,7 +24,8 @@ type RunInputs = Pick<RunContext, 'design' | 'scenario' | 'machine'> & { seed?: 
  */
 export function runEarlyReservations(ctx: RunInputs): EarlyReservations | undefined {
   const map: readonly MemoryDescriptor[] | undefined = ctx.state?.memoryMap;
-  if (!map) return undefined;
+  // fadump reserves by its own rule (above boot memory, from the top), not x86's reserve_crashkernel.
+  if (!map || /(^|\s)fadump=on(\s|$)/.test(ctx.design.kernel.cmdline)) return undefined;
   const image = kaslrEnabled(ctx.design.kernel.cmdline)
     ? kaslrImageRange(map, KERNEL_IMAGE_BYTES, new Rng(ctx.seed ?? 0, hashString('kaslr')))
     : { start: KERNEL_PHYS, end: KERNEL_PHYS + KERNEL_IMAGE_BYTES };
