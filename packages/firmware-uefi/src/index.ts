@@ -17,7 +17,7 @@ export { FirmwareScratchRetention, resolveScratchRanges } from './retention/firm
 export { EccReinitRetention } from './retention/ecc-reinit.retention';
 export { DecayRetention, MAX_EXACT_FLIPS } from './retention/decay.retention';
 export { buildMemoryMap, platformRam, profileMemoryMap } from './memory-map/platform-memory-map';
-export { measuredMemoryMap, measuredMoment, measuredMomentFile, measuredOverwritten, type RetentionMoment, type RetentionMomentFile } from './profiles/measured-retention';
+export { describeRetention, measuredMemoryMap, measuredMoment, measuredMomentFile, measuredOverwritten, type RetentionMoment, type RetentionMomentFile } from './profiles/measured-retention';
 export * from './memory-map/memory-map.codec';
 export * from './memory-map/kernel-view';
 export * from './variables/well-known';

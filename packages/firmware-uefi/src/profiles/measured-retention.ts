@@ -166,3 +166,13 @@ export function measuredMemoryMap(file: string, ramBytes: number): MemoryDescrip
   if (ramBytes > lowTop) add(EfiMemoryType.Conventional, { start: 4 * 1024 ** 3, end: 4 * 1024 ** 3 + (ramBytes - lowTop) });
   return map.sort((a, b) => a.start - b.start);
 }
+
+/**
+ * How a profile's retention is known, in one word or two: "measured (loader-entry)", "measured
+ * (shell-prompt)", "modelled" or "ideal" — what listings and reports show beside its results.
+ */
+export function describeRetention(profile: { retention: 'measured' | 'modelled' | 'ideal'; scratch: readonly ({ measured: string } | object)[] }): string {
+  if (profile.retention !== 'measured') return profile.retention;
+  const moments = [...new Set(profile.scratch.flatMap((s) => ('measured' in s ? [measuredMoment((s as { measured: string }).measured)] : [])))];
+  return `measured (${moments.join(', ')})`;
+}
