@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { concatMap } from 'rxjs';
 import type { HandoffArtifact, HandoffTransport, StageOperator } from './contracts';
 import type { CaptureEntry, RunContext, StubState } from './context';
@@ -7,6 +6,7 @@ import { writeDirectoryAtomic, writeFileAtomic } from './io';
 import { mergeRanges, subtractRanges, totalSize, type PhysRange } from './memory/ranges';
 import { stage } from './stage';
 import type { TruthManifest } from './truth';
+import { checkAgainstTruth } from './truth-check';
 import { hex, pageAlignDown, pageAlignUp, PAGE_SIZE } from './units';
 
 /** The ranges a correct dump holds and that nothing after this point may legitimately change. */
@@ -71,39 +71,6 @@ export function captureTruth(): StageOperator {
     }
     ctx.log.emit('truth', 'info', `sampled ${truth.pages.length} pages and ${truth.zeroPages.length} zero pages`);
   });
-}
-
-export interface PageCheck {
-  checked: number;
-  matched: number;
-  missing: number[];
-  mismatched: number[];
-  excludedPresent: number[];
-}
-
-/** Compares a dump (through any reader of physical pages) with a truth manifest. */
-export function checkAgainstTruth(truth: TruthManifest, readPhysPage: (paddr: number, dst: Uint8Array) => boolean): PageCheck {
-  const buf = new Uint8Array(PAGE_SIZE);
-  const result: PageCheck = { checked: 0, matched: 0, missing: [], mismatched: [], excludedPresent: [] };
-  for (const { paddr, sha256 } of truth.pages) {
-    result.checked++;
-    buf.fill(0);
-    if (!readPhysPage(paddr, buf)) result.missing.push(paddr);
-    else if (createHash('sha256').update(buf).digest('hex') !== sha256) result.mismatched.push(paddr);
-    else result.matched++;
-  }
-  for (const paddr of truth.zeroPages) {
-    result.checked++;
-    buf.fill(0xa5);
-    if (!readPhysPage(paddr, buf)) result.missing.push(paddr);
-    else if (buf.some((b) => b !== 0)) result.mismatched.push(paddr);
-    else result.matched++;
-  }
-  for (const [start, end] of truth.excluded) {
-    const probes = new Set([start, pageAlignDown(start + (end - start) / 2), end - PAGE_SIZE].filter((a) => a >= start && a < end));
-    for (const a of probes) if (readPhysPage(pageAlignDown(a), buf)) result.excludedPresent.push(pageAlignDown(a));
-  }
-  return result;
 }
 
 /** Verifies the /proc/vmcore view against the truth manifest and decides the outcome. */

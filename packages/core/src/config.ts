@@ -1,5 +1,5 @@
-import { readFileSync } from 'node:fs';
-import { ConfigError, IoError } from './errors';
+import { ConfigError } from './errors';
+import { MAX_JSON_BYTES, readRegularFile } from './io';
 import { SLOTS, SLOT_KEYS, type SlotKey } from './contracts';
 import { PAGE_KINDS, type PageKindMix } from './memory/page-kinds';
 import { parseSize } from './units';
@@ -240,15 +240,13 @@ function readDevices(r: Reader, v: unknown, field: string): DeviceSpec[] {
   });
 }
 
-/** Reads and parses a JSON document; a syntax error names the file and the offset. */
-export function readJsonFile(file: string): unknown {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (e) {
-    throw new IoError(`cannot read: ${(e as Error).message}`, { file });
-  }
-  return parseJsonText(text, file);
+/**
+ * Reads and parses a JSON document: a regular file only (a FIFO or a device is refused before any
+ * read), at most `maxBytes` (64 MiB unless the caller knows a tighter bound); a syntax error names
+ * the file and the offset.
+ */
+export function readJsonFile(file: string, maxBytes = MAX_JSON_BYTES): unknown {
+  return parseJsonText(readRegularFile(file, maxBytes).toString('utf8'), file);
 }
 
 export function parseJsonText(text: string, file: string): unknown {

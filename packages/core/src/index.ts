@@ -16,6 +16,7 @@ export * from './contracts';
 export * from './plugins';
 export * from './config';
 export * from './truth';
+export * from './truth-check';
 export * from './io';
 export * from './stage';
 export * from './builtin-stages';
