@@ -1,6 +1,7 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { ConfigError, parseDesign, parseScenario, readJsonFile, type Design, type Scenario } from '@efikdump/core';
+import { catalogOf, ConfigError, parseDesign, parseScenario, readJsonFile, type Design, type PluginCatalog, type Scenario } from '@efikdump/core';
+import { createContainer } from './container';
 
 /** Built-in designs and scenarios ship as files beside the CLI package. */
 export const BUILTIN_DIR = resolve(__dirname, '..');
@@ -19,13 +20,39 @@ export function builtinScenarios(): Scenario[] {
 
 const looksLikePath = (s: string) => s.includes('/') || s.endsWith('.json');
 
-/** A design by built-in name, or from a file path. */
+let catalog: PluginCatalog | undefined;
+
+/**
+ * Refuses a design whose detector cannot read the records of its transport (the stub would never
+ * see the crash and every run would end `no-dump`). A detector states what it reads with a static
+ * `transports` list; one without it reads the design's transport whatever it is (reset-reason),
+ * combines the others (any-of), or looks for nothing on purpose (none).
+ */
+export function checkDetectorReadsTransport(design: Design, plugins: PluginCatalog = (catalog ??= catalogOf(createContainer()))): void {
+  const [detector] = design.components.detector;
+  const [transport] = design.components.transport;
+  const entry = plugins.list('detector').find((e) => e.name === detector);
+  const reads = (entry?.implementation as { transports?: readonly string[] } | undefined)?.transports;
+  if (reads && !reads.includes(transport)) {
+    throw new ConfigError(
+      `detector "${detector}" reads only the ${reads.join(' and ')} transport${reads.length === 1 ? '' : 's'}, not "${transport}" (components.transport): `
+      + 'the stub would never see the crash; pair it with a transport it reads, or use any-of',
+      { file: design.source, field: 'components.detector' },
+    );
+  }
+}
+
+/** A design by built-in name, or from a file path; its detector must read its transport. */
 export function loadDesign(nameOrPath: string): Design {
-  if (looksLikePath(nameOrPath)) return parseDesign(readJsonFile(nameOrPath), nameOrPath);
-  const all = builtinDesigns();
-  const found = all.find((d) => d.name === nameOrPath);
-  if (!found) throw new ConfigError(`Unknown design: ${nameOrPath} (known: ${all.map((d) => d.name).join(', ')}; or give a file path)`, { field: '--design' });
-  return found;
+  let design: Design | undefined;
+  if (looksLikePath(nameOrPath)) design = parseDesign(readJsonFile(nameOrPath), nameOrPath);
+  else {
+    const all = builtinDesigns();
+    design = all.find((d) => d.name === nameOrPath);
+    if (!design) throw new ConfigError(`Unknown design: ${nameOrPath} (known: ${all.map((d) => d.name).join(', ')}; or give a file path)`, { field: '--design' });
+  }
+  checkDetectorReadsTransport(design);
+  return design;
 }
 
 export function loadScenario(nameOrPath: string): Scenario {

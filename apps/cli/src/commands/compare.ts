@@ -1,19 +1,21 @@
-import { ConfigError } from '@efikdump/core';
+import { checkOutputs, ConfigError } from '@efikdump/core';
 import { availableParallelism } from 'node:os';
 import { parseArgs, commandHelp, type CommandSpec } from '../args';
-import { builtinDesigns, builtinScenarios } from '../library';
+import { builtinDesigns, builtinScenarios, loadDesign, loadScenario } from '../library';
 import { processOutput, type Output } from '../output';
 import { BACKENDS, createBackend } from '../compare/backend-factory';
 import { SweepProgress } from '../compare/progress';
 import { stableStringify } from '../compare/stats';
 import { runSweep } from '../compare/sweep';
 import { terminalTable } from '../compare/table';
-import { writeReport } from '../compare/write-report';
+import { REPORT_FILES, writeReport } from '../compare/write-report';
 
 export const compareSpec: CommandSpec = {
   name: 'compare',
   usage: 'efikdump compare [--designs A,B,...] [--scenarios X,Y,...] [--runs N] [--seed BASE] [--workers N] [--backend local|threads|bullmq --redis URL [--queue NAME]] --report DIR [--json]',
-  summary: 'Runs every (design, scenario, seed) and writes a report: outcome counts, success rate with its Wilson 95 % interval, fidelity, crash-to-dump time, NVRAM bytes, console.',
+  summary: 'Runs every (design, scenario, seed) and writes a report: outcome counts, success rate with its Wilson 95 % interval, fidelity, crash-to-dump time, NVRAM bytes, console. '
+    + 'Every design and scenario is loaded, and --report checked, before the first run: DIR is created if absent and written into '
+    + '(the report files are replaced one by one, atomically; other files are kept); a DIR that is a file, unwritable, or holds an input is refused (exit 2).',
   positionals: [0, 0],
   options: [
     { name: 'designs', value: 'A,B,...', help: 'designs (names or files); default: every built-in design' },
@@ -59,6 +61,12 @@ export async function compareCommand(argv: string[], io: Output): Promise<number
   const seedBase = integer(options.get('seed'), 'seed', 0, 0xffffffff) ?? 1;
   const workers = integer(options.get('workers'), 'workers', 1, 1024) ?? availableParallelism();
   const json = options.has('json');
+  // Everything that can fail before the sweep fails now: unknown or unpaired designs, a report directory that cannot be written.
+  const inputs = [
+    ...designs.map((d) => ({ path: loadDesign(d).source, role: '--designs' })),
+    ...scenarios.map((s) => ({ path: loadScenario(s).source, role: '--scenarios' })),
+  ];
+  checkOutputs([{ path: reportDir, role: '--report', dir: true, files: REPORT_FILES }], inputs);
   const backend = createBackend(str('backend') ?? 'threads', { workers, redis: str('redis'), queue: str('queue') });
 
   const progress = new SweepProgress(io, json ? 'silent' : io.tty ? 'tty' : 'plain');

@@ -138,6 +138,7 @@ export class CompressPool {
   private readonly workers: { worker: Worker; pending: Map<number, Pending> }[] = [];
   private nextId = 1;
   private failure: Error | undefined;
+  private closing = false;
 
   constructor(threads: number, pageSize: number, flag: number, level: number) {
     for (let i = 0; i < threads; i++) {
@@ -154,7 +155,8 @@ export class CompressPool {
         entry.pending.clear();
       };
       worker.on('error', fail);
-      worker.on('exit', (code) => { if (code !== 0) fail(new Error(`exited with code ${code}`)); });
+      // terminate() (close) ends a worker with code 1: not a failure.
+      worker.on('exit', (code) => { if (code !== 0 && !this.closing) fail(new Error(`exited with code ${code}`)); });
       this.workers.push(entry);
     }
   }
@@ -167,13 +169,18 @@ export class CompressPool {
     if (this.failure) return Promise.reject(this.failure);
     const entry = this.workers.reduce((a, b) => (b.pending.size < a.pending.size ? b : a));
     const id = this.nextId++;
-    return new Promise<CompressResult>((resolve, reject) => {
+    const result = new Promise<CompressResult>((resolve, reject) => {
       entry.pending.set(id, { resolve, reject });
       entry.worker.postMessage({ id, pages: job.pages, out: job.out, count: job.count, kinds: job.kinds }, [job.pages, job.out]);
     });
+    // A job the caller abandoned (it failed on another and stopped waiting) may still be rejected
+    // later: that must not become an unhandled rejection that kills the process with a stack.
+    result.catch(() => undefined);
+    return result;
   }
 
   async close(): Promise<void> {
+    this.closing = true;
     await Promise.all(this.workers.map((w) => w.worker.terminate()));
   }
 }
