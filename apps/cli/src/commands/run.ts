@@ -1,4 +1,4 @@
-import { checkOutputs, createRun, formatSize, parseSize, ConfigError, type CommandPath, type RunEvent } from '@efikdump/core';
+import { checkOutputs, createRun, formatSize, parseSize, ConfigError, TRUTH_MAX_PAGES, type CommandPath, type RunEvent } from '@efikdump/core';
 import { parseCompression } from '@efikdump/vmcore';
 import { parseArgs, commandHelp, type CommandSpec } from '../args';
 import { createContainer } from '../container';
@@ -51,7 +51,7 @@ export async function runCommand(argv: string[], io: Output): Promise<number> {
   const memory = str('memory');
   const ramBytes = memory === undefined ? undefined : parseSize(memory, '--memory');
   const cpus = integerOption(options.get('cpus'), 'cpus', 1, 1024);
-  const truthPages = integerOption(options.get('truth-pages'), 'truth-pages', 1, 100000);
+  const truthPages = integerOption(options.get('truth-pages'), 'truth-pages', 1, TRUTH_MAX_PAGES);
   const json = options.has('json');
   const dumpLevel = integerOption(options.get('dump-level'), 'dump-level', 0, 31);
   const threads = integerOption(options.get('threads'), 'threads', 1, 256);
