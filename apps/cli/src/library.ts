@@ -31,8 +31,10 @@ let catalog: PluginCatalog | undefined;
 export function checkDetectorReadsTransport(design: Design, plugins: PluginCatalog = (catalog ??= catalogOf(createContainer()))): void {
   const [detector] = design.components.detector;
   const [transport] = design.components.transport;
-  const entry = plugins.list('detector').find((e) => e.name === detector);
-  const reads = (entry?.implementation as { transports?: readonly string[] } | undefined)?.transports;
+  // An unknown name is reported as such (the catalog's error) before any pairing is judged.
+  plugins.get('transport', transport, { file: design.source, field: 'components.transport' });
+  const entry = plugins.get('detector', detector, { file: design.source, field: 'components.detector' });
+  const reads = (entry.implementation as { transports?: readonly string[] }).transports;
   if (reads && !reads.includes(transport)) {
     throw new ConfigError(
       `detector "${detector}" reads only the ${reads.join(' and ')} transport${reads.length === 1 ? '' : 's'}, not "${transport}" (components.transport): `

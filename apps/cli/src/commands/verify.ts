@@ -16,7 +16,8 @@ export const verifySpec: CommandSpec = {
     + 'and every page of the excluded ranges (through the segments or the bitmap). The dump\'s notes are validated as inspect does. '
     + 'A truth page the dump lacks counts only where the dump itself says why: a kdump-compressed dump level that excludes that kind of page '
     + '(bitmap consistent with the level), the EFIKDUMP lost-ranges note, a frame of an INCOMPLETE dump, or an ELF segment with no bytes there '
-    + '(p_filesz < p_memsz, as makedumpfile -E filters; an ELF records no dump level). Three verdicts, three exit codes: '
+    + '(p_filesz < p_memsz, as makedumpfile -E filters; an ELF records no dump level, so such a dump is at best partial, though zero pages '
+    + 'there read as zeros and match). Three verdicts, three exit codes: '
     + '0 complete (every page the dump should hold matches; pages its dump level leaves out are counted, not checked); '
     + `${VERIFY_PARTIAL_EXIT} partial (every difference from the truth is declared: N pages declared lost); `
     + '5 corrupt (a page differs, is missing without a declared reason, an excluded page is present, or no page could be checked). '
@@ -79,8 +80,13 @@ export function verifyCommand(argv: string[], io: Output): number {
       const allowed = zeroPages.has(paddr) ? level! !== 0 : (level! & NON_ZERO_LEVEL_BITS) !== 0;
       return allowed ? 'level' : 'undeclared';
     };
+    // Past p_filesz an ELF segment reads as zeros by definition: a truth zero page there is
+    // checked (and matches); a page with content there was filtered out, which the ELF cannot say why.
     const readPage = (paddr: number, dst: Uint8Array): boolean => {
-      if (dump instanceof ElfCoreFile && dump.byteState(paddr) !== 'bytes') return false;
+      if (dump instanceof ElfCoreFile) {
+        const state = dump.byteState(paddr);
+        if (state === 'absent' || (state === 'no-bytes' && !zeroPages.has(paddr))) return false;
+      }
       return dump.readPhys(paddr, dst);
     };
 
