@@ -167,13 +167,13 @@ export function describeFileKind(s: Stats): string {
  * once instead of waiting) and checks with fstat on that descriptor, before any read, that it is a
  * regular file. Anything else (directory, FIFO, device, socket) is an IoError naming the kind.
  */
-export function openRegularFile(path: string): { fd: number; size: number } {
+export function openRegularFile(path: string, verb: 'open' | 'read' = 'open'): { fd: number; size: number } {
   let fd: number;
   try {
     fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
-    throw new IoError(`cannot open: ${err.code === 'EISDIR' ? 'is a directory, not a file' : err.message}`, { file: path });
+    throw new IoError(`cannot ${verb}: ${err.code === 'EISDIR' ? 'is a directory, not a file' : err.message}`, { file: path });
   }
   try {
     const s = fstatSync(fd);
@@ -191,7 +191,7 @@ export function openRegularFile(path: string): { fd: number; size: number } {
  * from fstat before reading, and again while reading (a file that grows is not read past the cap).
  */
 export function readRegularFile(path: string, maxBytes: number): Buffer {
-  const { fd, size } = openRegularFile(path);
+  const { fd, size } = openRegularFile(path, 'read');
   try {
     if (size > maxBytes) throw new IoError(`is ${size} bytes; at most ${maxBytes} are read`, { file: path });
     const buf = Buffer.alloc(size);
