@@ -73,7 +73,10 @@ export async function runCommand(argv: string[], io: Output): Promise<number> {
   if (out) outputs.push({ path: out, role: '--out' });
   if (truth) outputs.push({ path: truth, role: '--truth' });
   if (artifactsDir) outputs.push({ path: artifactsDir, role: '--artifacts', dir: true, files: ['handoff.json'] });
-  checkOutputs(outputs, [{ path: design.source, role: '--design' }, { path: scenario.source, role: '--scenario' }]);
+  const inputs: CommandPath[] = [{ path: design.source, role: '--design' }, { path: scenario.source, role: '--scenario' }];
+  const profile = design.firmware?.profile;
+  if (profile && (profile.includes('/') || profile.endsWith('.json'))) inputs.push({ path: profile, role: 'the design\'s firmware.profile' });
+  checkOutputs(outputs, inputs);
 
   const run = createRun(createContainer(), {
     design, scenario, seed, ramBytes, cpus,

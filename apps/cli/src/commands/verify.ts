@@ -20,7 +20,7 @@ export const verifySpec: CommandSpec = {
     + 'there read as zeros and match). Three verdicts, three exit codes: '
     + '0 complete (every page the dump should hold matches; pages its dump level leaves out are counted, not checked); '
     + `${VERIFY_PARTIAL_EXIT} partial (every difference from the truth is declared: N pages declared lost); `
-    + '5 corrupt (a page differs, is missing without a declared reason, an excluded page is present, or no page could be checked). '
+    + '5 corrupt (a page differs, is missing without a declared reason, an excluded page is present, or no truth page could be read from the dump\'s bytes). '
     + 'Other errors: 2 usage, 3 malformed dump, 6 unreadable file (a directory, a FIFO, a device).',
   positionals: [1, 1],
   options: [
@@ -82,12 +82,20 @@ export function verifyCommand(argv: string[], io: Output): number {
     };
     // Past p_filesz an ELF segment reads as zeros by definition: a truth zero page there is
     // checked (and matches); a page with content there was filtered out, which the ELF cannot say why.
+    // Only pages read from the file's own bytes are evidence: a file of headers alone, whose
+    // segments read as zeros, must not verify its zero pages and call itself checked.
+    const truthPages = new Set([...truth.pages.map((p) => p.paddr), ...truth.zeroPages]);
+    let fromBytes = 0;
     const readPage = (paddr: number, dst: Uint8Array): boolean => {
+      let bytes = true;
       if (dump instanceof ElfCoreFile) {
         const state = dump.byteState(paddr);
         if (state === 'absent' || (state === 'no-bytes' && !zeroPages.has(paddr))) return false;
+        bytes = state === 'bytes';
       }
-      return dump.readPhys(paddr, dst);
+      const held = dump.readPhys(paddr, dst);
+      if (held && bytes && truthPages.has(paddr)) fromBytes++;
+      return held;
     };
 
     const check = checkAgainstTruth(truth, readPage, lost);
@@ -103,8 +111,8 @@ export function verifyCommand(argv: string[], io: Output): number {
       throw corrupt(`${counts.undeclared.length} truth pages are missing without a declared reason; first at physical ${hex(p)} (${why})`);
     }
     if (check.excludedPresent.length) throw corrupt(`excluded page at physical ${hex(check.excludedPresent[0])} is present`);
-    if (compared === 0) {
-      throw corrupt(`no page of ${truthPath} could be checked (${check.checked} truth pages, ${check.missing.length + check.declaredLost.length} absent from the dump): nothing is verified`);
+    if (fromBytes === 0) {
+      throw corrupt(`no page of ${truthPath} could be checked against bytes of the dump (${check.checked} truth pages, ${check.missing.length + check.declaredLost.length} absent from it): nothing is verified`);
     }
 
     const declared = check.declaredLost.length + counts.incomplete.length + counts['no-bytes'].length;
