@@ -21,9 +21,10 @@ for tarball in "$work"/*.tgz; do
     echo "pack-check: tests, fixtures or build info leaked into $(basename "$tarball")" >&2; exit 1
   fi
 done
+mkdir "$work/plugin" && (cd "$repo/tools/fixtures/efikdump-plugin-example" && npm pack --pack-destination "$work/plugin" --silent >/dev/null)
 mkdir "$work/consumer" && cd "$work/consumer"
 npm init -y >/dev/null
-npm install --no-audit --no-fund --silent "$work"/*.tgz
+npm install --no-audit --no-fund --silent "$work"/*.tgz "$work"/plugin/*.tgz
 node -e '
 const fs = require("node:fs"), path = require("node:path");
 const names = process.argv.slice(1);
@@ -54,3 +55,16 @@ console.log("pack-check: " + names.length + " packages install, load and map to 
 ' "${packages[@]}"
 npx --no-install efikdump designs >/dev/null
 echo "pack-check: the installed efikdump command runs"
+
+# An out-of-tree plug-in, installed from its tarball beside the CLI, named by a design file.
+cat > mine.json <<'JSON'
+{ "format": "efikdump-design/1", "name": "mine", "description": "efivar design with a plug-in's retention policy",
+  "plugins": ["efikdump-plugin-example"],
+  "components": { "firmware": "uefi", "retention": ["example-keep-everything"], "kernel": "linux", "transport": "efi-variable",
+    "exit": "efi-warm-reset", "detector": "efi-variable-flag", "stub": "linux-efi-stub", "capture": "linux-vmcore", "writer": "elf" },
+  "firmware": { "profile": "ovmf" },
+  "kernel": { "cmdline": "root=/dev/vda1 ro console=ttyS0 nokaslr crashkernel=0M-1G:128M,1G-4G:192M,4G-64G:256M,64G-:512M" } }
+JSON
+out=$(npx --no-install efikdump run --design ./mine.json --memory 256MiB || true)
+grep -q 'retention example-keep-everything: 0 pages changed' <<<"$out" || { echo "pack-check: the plug-in's policy did not run:" >&2; echo "$out" >&2; exit 1; }
+echo "pack-check: a plug-in installed from its tarball runs through efikdump run"

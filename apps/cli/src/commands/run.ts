@@ -1,6 +1,6 @@
 import { createRun, formatSize, parseSize, ConfigError, type RunEvent } from '@efikdump/core';
 import { parseArgs, commandHelp, type CommandSpec } from '../args';
-import { createContainer } from '../container';
+import { createContainer, pluginsFromCommandLine } from '../container';
 import { loadDesign, loadScenario } from '../library';
 import { formatEvent, type Output } from '../output';
 
@@ -22,6 +22,7 @@ export const runSpec: CommandSpec = {
     { name: 'compress', value: 'zlib|lzo|none', help: 'page compression of the kdump-compressed writer (default zlib)' },
     { name: 'threads', value: 'N', help: 'compression threads of the kdump-compressed writer' },
     { name: 'artifacts', value: 'DIR', help: 'write what the handoff transport stored (efivarfs files, persistent zone, CPER record, BERT/ERST tables, DTB) into DIR, atomically' },
+    { name: 'plugin', value: 'PKG[,PKG]', help: 'load plug-in packages (names or paths) besides the built-in ones and those the design names; also EFIKDUMP_PLUGINS' },
     { name: 'json', help: 'print the RunResult as JSON instead of the timeline' },
     { name: 'help', help: 'show this help' },
   ],
@@ -53,7 +54,8 @@ export async function runCommand(argv: string[], io: Output): Promise<number> {
   const threads = integerOption(options.get('threads'), 'threads', 1, 256);
   const compress = str('compress');
 
-  const run = createRun(createContainer(), {
+  const plugins = [...pluginsFromCommandLine(options.get('plugin')), ...(design.plugins ?? [])];
+  const run = createRun(createContainer(plugins), {
     design, scenario, seed, ramBytes, cpus,
     options: {
       out: str('out'), truth: str('truth'), artifactsDir: str('artifacts'), ...(truthPages ? { truthPages } : {}),
