@@ -1,6 +1,6 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { catalogOf, ConfigError, parseDesign, parseScenario, readJsonFile, type Design, type PluginCatalog, type Scenario } from '@efikdump/core';
+import { catalogOf, ConfigError, parseDesign, parseScenario, readJsonFile, type Design, type PluginCatalog, type PluginRef, type Scenario } from '@efikdump/core';
 import { createContainer } from './container';
 
 /** Built-in designs and scenarios ship as files beside the CLI package. */
@@ -20,7 +20,7 @@ export function builtinScenarios(): Scenario[] {
 
 const looksLikePath = (s: string) => s.includes('/') || s.endsWith('.json');
 
-let catalog: PluginCatalog | undefined;
+let builtinCatalog: PluginCatalog | undefined;
 
 /**
  * Refuses a design whose detector cannot read the records of its transport (the stub would never
@@ -28,7 +28,10 @@ let catalog: PluginCatalog | undefined;
  * `transports` list; one without it reads the design's transport whatever it is (reset-reason),
  * combines the others (any-of), or looks for nothing on purpose (none).
  */
-export function checkDetectorReadsTransport(design: Design, plugins: PluginCatalog = (catalog ??= catalogOf(createContainer()))): void {
+export function checkDetectorReadsTransport(design: Design, extraPlugins: readonly PluginRef[] = []): void {
+  // The plug-ins the run will have: the built-in ones, and those the design and the command line name.
+  const refs = [...extraPlugins, ...(design.plugins ?? [])];
+  const plugins = refs.length ? catalogOf(createContainer(refs)) : (builtinCatalog ??= catalogOf(createContainer()));
   const [detector] = design.components.detector;
   const [transport] = design.components.transport;
   // An unknown name is reported as such (the catalog's error) before any pairing is judged.
@@ -44,8 +47,11 @@ export function checkDetectorReadsTransport(design: Design, plugins: PluginCatal
   }
 }
 
-/** A design by built-in name, or from a file path; its detector must read its transport. */
-export function loadDesign(nameOrPath: string): Design {
+/**
+ * A design by built-in name, or from a file path; its detector must read its transport (judged
+ * with the design's plug-ins and `extraPlugins`, those of --plugin and EFIKDUMP_PLUGINS).
+ */
+export function loadDesign(nameOrPath: string, extraPlugins: readonly PluginRef[] = []): Design {
   let design: Design | undefined;
   if (looksLikePath(nameOrPath)) design = parseDesign(readJsonFile(nameOrPath), nameOrPath);
   else {
@@ -53,7 +59,7 @@ export function loadDesign(nameOrPath: string): Design {
     design = all.find((d) => d.name === nameOrPath);
     if (!design) throw new ConfigError(`Unknown design: ${nameOrPath} (known: ${all.map((d) => d.name).join(', ')}; or give a file path)`, { field: '--design' });
   }
-  checkDetectorReadsTransport(design);
+  checkDetectorReadsTransport(design, extraPlugins);
   return design;
 }
 

@@ -1,3 +1,5 @@
+import { dirname, resolve as resolvePath } from 'node:path';
+import type { PluginRef } from './plugin-loader';
 import { ConfigError } from './errors';
 import { MAX_JSON_BYTES, readRegularFile } from './io';
 import { SLOTS, SLOT_KEYS, type SlotKey } from './contracts';
@@ -16,6 +18,8 @@ export interface Design {
   firmware?: { profile: string };
   /** What the capture kernel does with an IOMMU it finds enabled (kexec: no platform reset); default `copy-tables`, Linux's since 4.2. */
   capture?: { iommu: CaptureIommuChoice };
+  /** Plug-in packages the design needs beyond the built-in ones, resolved from the design file's folder. */
+  plugins?: PluginRef[];
   /** Where the design came from (for error messages). */
   source: string;
 }
@@ -110,7 +114,7 @@ export const MAX_CPUS = 1024;
 export function parseDesign(doc: unknown, source: string): Design {
   const r = new Reader(source);
   const d = r.object(doc, '(document)');
-  r.only(d, '', ['format', 'name', 'description', 'components', 'kernel', 'firmware', 'capture']);
+  r.only(d, '', ['format', 'name', 'description', 'plugins', 'components', 'kernel', 'firmware', 'capture']);
   if (d.format !== 'efikdump-design/1') r.fail('format', '"efikdump-design/1"', d.format);
   const name = r.string(d, 'name', 'name');
   if (!NAME.test(name)) r.fail('name', 'a kebab-case name', name);
@@ -133,6 +137,14 @@ export function parseDesign(doc: unknown, source: string): Design {
   r.only(kernel, 'kernel', ['cmdline']);
   const cmdline = r.string(kernel, 'cmdline', 'kernel.cmdline');
   const design: Design = { format: 'efikdump-design/1', name, description, components, kernel: { cmdline }, source };
+  if (d.plugins !== undefined) {
+    if (!Array.isArray(d.plugins)) r.fail('plugins', 'an array of package names or paths', d.plugins);
+    const from = dirname(resolvePath(source));
+    design.plugins = (d.plugins as unknown[]).map((spec, i) => {
+      if (typeof spec !== 'string' || spec.trim() === '') r.fail(`plugins[${i}]`, 'a package name or a path like "./my-plugin"', spec);
+      return { spec: spec as string, from, source };
+    });
+  }
   if (d.firmware !== undefined) {
     const fw = r.object(d.firmware, 'firmware');
     r.only(fw, 'firmware', ['profile']);

@@ -14,6 +14,7 @@ export * from './formats/lost-ranges';
 export * from './context';
 export * from './contracts';
 export * from './plugins';
+export * from './plugin-loader';
 export * from './config';
 export * from './truth';
 export * from './truth-check';

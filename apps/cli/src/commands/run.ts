@@ -1,7 +1,7 @@
 import { checkOutputs, createRun, formatSize, parseSize, ConfigError, TRUTH_MAX_PAGES, type CommandPath, type RunEvent } from '@efikdump/core';
 import { parseCompression } from '@efikdump/vmcore';
 import { parseArgs, commandHelp, type CommandSpec } from '../args';
-import { createContainer } from '../container';
+import { createContainer, pluginsFromCommandLine } from '../container';
 import { loadDesign, loadScenario } from '../library';
 import { formatEvent, type Output } from '../output';
 
@@ -26,6 +26,7 @@ export const runSpec: CommandSpec = {
     { name: 'compress', value: 'zlib|none', help: 'page compression of the kdump-compressed writer (default zlib; lzo is read, not written); refused with the elf writer' },
     { name: 'threads', value: 'N', help: 'compression threads of the kdump-compressed writer; refused with the elf writer' },
     { name: 'artifacts', value: 'DIR', help: 'write what the handoff transport stored (efivarfs files, persistent zone, CPER record, BERT/ERST tables, DTB, handoff.json) into DIR, each file atomically; DIR is created if absent, other files in it are kept' },
+    { name: 'plugin', value: 'PKG[,PKG]', help: 'load plug-in packages (names or paths) besides the built-in ones and those the design names; also EFIKDUMP_PLUGINS' },
     { name: 'json', help: 'print the RunResult as JSON instead of the timeline' },
     { name: 'help', help: 'show this help' },
   ],
@@ -45,7 +46,8 @@ export async function runCommand(argv: string[], io: Output): Promise<number> {
     return 0;
   }
   const str = (k: string) => (typeof options.get(k) === 'string' ? (options.get(k) as string) : undefined);
-  const design = loadDesign(str('design') ?? 'efi-warm-reserved-memory');
+  const commandLinePlugins = pluginsFromCommandLine(options.get('plugin'));
+  const design = loadDesign(str('design') ?? 'efi-warm-reserved-memory', commandLinePlugins);
   const scenario = loadScenario(str('scenario') ?? 'healthy');
   const seed = integerOption(options.get('seed'), 'seed', 0, 0xffffffff) ?? 1;
   const memory = str('memory');
@@ -78,7 +80,8 @@ export async function runCommand(argv: string[], io: Output): Promise<number> {
   if (profile && (profile.includes('/') || profile.endsWith('.json'))) inputs.push({ path: profile, role: 'the design\'s firmware.profile' });
   checkOutputs(outputs, inputs);
 
-  const run = createRun(createContainer(), {
+  const plugins = [...commandLinePlugins, ...(design.plugins ?? [])];
+  const run = createRun(createContainer(plugins), {
     design, scenario, seed, ramBytes, cpus,
     options: {
       out, truth, artifactsDir, ...(truthPages ? { truthPages } : {}),
