@@ -1,6 +1,6 @@
-import { ConfigError, OUTCOMES } from '@efikdump/core';
+import { ConfigError, OUTCOMES, SUCCESS_DEFAULT, type Design, type Scenario } from '@efikdump/core';
 import { createContainer } from '../container';
-import { aggregate, type CellSummary } from './aggregate';
+import { aggregate, designVerdicts, type CellRule, type CellSummary, type DesignVerdict } from './aggregate';
 import { JobRunner } from './run-job';
 import { jobKey, type BackendProgress, type JobResult, type SweepBackend, type SweepJob, type SweepMatrix } from './types';
 
@@ -26,6 +26,8 @@ export interface CompareReport {
   format: typeof REPORT_FORMAT;
   matrix: { designs: string[]; scenarios: string[]; runs: number; seedBase: number; seeds: [number, number] };
   outcomes: string[];
+  /** Per design: the scenarios it loses and why, the failures expected of it, whether it reaches a dump on measured firmware. */
+  verdict: DesignVerdict[];
   cells: CellSummary[];
   representatives: RepresentativeRun[];
 }
@@ -59,6 +61,21 @@ function uniqueNames(kind: string, specs: string[], nameOf: (s: string) => strin
     names.set(s, name);
   }
   return names;
+}
+
+/**
+ * The rule of one (design, scenario) cell: the scenario's success outcomes, and the failures it
+ * expects of designs whose exit or transport plug-in its `expected` entries name (every entry
+ * that matches contributes its outcomes and reason).
+ */
+export function cellRule(design: Pick<Design, 'components'>, scenario: Pick<Scenario, 'success' | 'expected'>): CellRule {
+  const matches = (scenario.expected ?? []).filter((e) =>
+    (!e.when.exit || design.components.exit.some((x) => e.when.exit!.includes(x))) &&
+    (!e.when.transport || design.components.transport.some((x) => e.when.transport!.includes(x))));
+  return {
+    success: scenario.success ?? SUCCESS_DEFAULT,
+    expected: matches.length ? { outcomes: [...new Set(matches.flatMap((e) => e.outcomes))], why: matches.map((e) => e.why).join('; ') } : null,
+  };
 }
 
 /** Picks a representative run per design: its first dump-complete run (lowest scenario then seed), else its first run. */
@@ -97,6 +114,8 @@ export async function runSweep(m: SweepMatrix, backend: SweepBackend, onProgress
   const designNames = uniqueNames('design', m.designs, (s) => runner.design(s).name);
   const scenarioNames = uniqueNames('scenario', m.scenarios, (s) => runner.scenario(s).name);
   const jobs = buildJobs(m);
+  const rules = new Map<string, CellRule>();
+  for (const d of m.designs) for (const sc of m.scenarios) rules.set(`${designNames.get(d)}\u0000${scenarioNames.get(sc)}`, cellRule(runner.design(d), runner.scenario(sc)));
 
   const t0 = process.hrtime.bigint();
   const byKey = await backend.runAll(jobs, onProgress);
@@ -128,9 +147,11 @@ export async function runSweep(m: SweepMatrix, backend: SweepBackend, onProgress
       seeds: [m.seedBase, m.seedBase + m.runs - 1],
     },
     outcomes: [...OUTCOMES],
-    cells: aggregate(results),
+    verdict: [],
+    cells: aggregate(results, (d, s) => rules.get(`${d}\u0000${s}`)!),
     representatives,
   };
+  report.verdict = designVerdicts(report.cells);
   const timing: SweepTiming = { backend: backend.name, workers: backend.workers, jobs: jobs.length, wallSeconds, runsPerSecond: jobs.length / wallSeconds };
   return { report, timing, results };
 }

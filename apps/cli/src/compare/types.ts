@@ -16,6 +16,16 @@ export interface JobResult extends SweepJob {
   crashToDumpUs: number | null;
   nvramBytesWritten: number | null;
   consoleSeen: boolean | null;
+  /** The run's reason for its outcome (the verdict quotes the first loss of each cell). */
+  reason: string;
+  /** Old-memory pages the firmware changed across the reset (run metric firmwarePagesChanged), when the run reports it. */
+  firmwarePagesChanged: number | null;
+  /** Pages the dump declares lost in its lost-ranges note (run metric pagesDeclaredLost). */
+  pagesDeclaredLost: number | null;
+  /** RAM the design withholds from the 1st kernel: crashkernel reservation plus any quarantine (run metric ramWithheldBytes). */
+  ramWithheldBytes: number | null;
+  /** True when the firmware profile's retention is modelled, not measured (run metric firmwareModelled). */
+  firmwareModelled: boolean | null;
 }
 
 /** The key that identifies a job (and its result) in every backend: design|scenario|seed. */
