@@ -44,12 +44,22 @@ export interface BackendProgress {
   (done: number, total: number): void;
 }
 
+/**
+ * What identifies a sweep: its matrix and a digest of everything its results depend on (the
+ * matrix, the loaded design and scenario documents, the CLI version). Two sweeps with the same id
+ * have the same results, so a backend that keeps results (BullMQ in Redis) may reuse them.
+ */
+export interface SweepInfo {
+  id: string;
+  matrix: SweepMatrix;
+}
+
 /** A sweep backend: runs every job once and returns one result per job key. */
 export interface SweepBackend {
   readonly name: string;
   /** Parallelism actually used (for the timing file). */
   readonly workers: number;
-  runAll(jobs: SweepJob[], onProgress: BackendProgress): Promise<Map<string, JobResult>>;
+  runAll(jobs: SweepJob[], onProgress: BackendProgress, sweep?: SweepInfo): Promise<Map<string, JobResult>>;
 }
 
 export type { Outcome, RunResult };
