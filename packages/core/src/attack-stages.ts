@@ -114,6 +114,7 @@ export function handoffRecordFault(kind: HandoffRecordFault | undefined): { befo
     if (slot === undefined) {
       const where = ctx.state.handoff?.failure ? 'no record was stored' : `the record is at ${ctx.state.handoff?.location ?? 'no location'}, not in RAM`;
       ctx.state.handoffFault = { kind, landed: false, detail: `${where}: out of reach of a ${kind === 'torn-write' ? 'torn RAM write' : "device's DMA"}` };
+      ctx.metrics.handoffFaultLanded = false;
       ctx.log.emit('handoff-fault', 'info', `${kind}: ${ctx.state.handoffFault.detail}`);
       return;
     }
