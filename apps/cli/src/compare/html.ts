@@ -44,16 +44,23 @@ function heatmap(r: CompareReport): string {
   return `<svg data-chart="heatmap" viewBox="0 0 ${w0} ${h}" width="${w0}" height="${h}" role="img" aria-label="outcome heatmap">${parts.join('')}</svg>`;
 }
 
-/** Tick values for a log axis from lo to hi: 1, 2 and 5 per decade, thinned to at most ~10. */
+/** Tick values for a log axis from lo to hi: every 1–9 × 10^k in range, thinned to 1, 2, 5 and then to 1 × 10^k while more than ~10. */
 function logTicks(lo: number, hi: number): number[] {
-  const ticks: number[] = [];
+  const all: number[] = [];
   for (let e = Math.floor(Math.log10(lo)); e <= Math.ceil(Math.log10(hi)); e++) {
-    for (const m of [1, 2, 5]) {
+    for (let m = 1; m <= 9; m++) {
       const t = m * 10 ** e;
-      if (t >= lo && t <= hi) ticks.push(t);
+      if (t >= lo && t <= hi) all.push(t);
     }
   }
-  return ticks.length > 10 ? ticks.filter((t) => /^1/.test(String(t))) : ticks;
+  // A range narrower than the step from one 1–9 × 10^k to the next: five ticks evenly spaced on the log scale.
+  if (all.length < 3) return Array.from({ length: 5 }, (_, i) => lo * (hi / lo) ** ((i + 0.5) / 5));
+  const lead = (t: number) => Number(t.toExponential(0).charAt(0));
+  for (const keep of [[1, 2, 3, 4, 5, 6, 7, 8, 9], [1, 2, 5], [1]]) {
+    const ticks = all.filter((t) => keep.includes(lead(t)));
+    if (ticks.length <= 10 || keep.length === 1) return ticks;
+  }
+  return all;
 }
 
 function distributions(r: CompareReport): string {
