@@ -34,7 +34,8 @@ function heatmap(r: CompareReport): string {
       if (!c) return;
       const counts = Object.entries(c.outcomes).filter(([, n]) => n > 0).map(([o, n]) => `${o}: ${n}`).join('\n');
       const expected = c.expected ? `\nexpected of this design: ${c.expected.outcomes.join(', ')} (${c.expected.why})` : '';
-      const tip = `${d} × ${s}\nsuccess = ${c.successOutcomes.join(' or ')}: ${(100 * c.success.rate).toFixed(1)} % (95 % CI ${(100 * c.success.wilson95[0]).toFixed(1)}–${(100 * c.success.wilson95[1]).toFixed(1)} %)${expected}\n${counts}`;
+      const modelled = c.firmwareModelled ? '\nmodelled: the firmware profile\'s retention is modelled, not measured' : '';
+      const tip = `${d} × ${s}${modelled}\nsuccess = ${c.successOutcomes.join(' or ')}: ${(100 * c.success.rate).toFixed(1)} % (95 % CI ${(100 * c.success.wilson95[0]).toFixed(1)}–${(100 * c.success.wilson95[1]).toFixed(1)} %)${expected}\n${counts}`;
       const x = left + cw * i, y = top + ch * j;
       const label = c.status === 'expected' ? 'expected' : `${c.success.count}/${c.runs}`;
       parts.push(`<g class="cell" data-status="${c.status}"><title>${esc(tip)}</title><rect x="${x + 1}" y="${y + 1}" width="${cw - 2}" height="${ch - 2}" rx="3" fill="${cellColour(c)}"/>` +

@@ -22,7 +22,7 @@ export function tableRows(report: CompareReport): { header: string[]; rows: stri
       String(c.runs),
       String(c.outcomes['dump-complete']),
       `${pct(c.success.rate)} (${pct(c.success.wilson95[0])}–${pct(c.success.wilson95[1])})`,
-      STATUS_LABEL[c.status],
+      `${STATUS_LABEL[c.status]}${modelled}`,
       c.crashToDumpUs ? formatDuration(c.crashToDumpUs.median) : '—',
       c.crashToDumpUs ? formatDuration(c.crashToDumpUs.p95) : '—',
       c.fidelity ? c.fidelity.mean.toFixed(4) : '—',
