@@ -110,12 +110,15 @@ export function judgeBoot(): StageOperator {
   return stage('judge', (ctx) => {
     const stub = ctx.state.stub;
     if (!stub || stub.boot !== ctx.state.bootCount) throw new SimulationError(`no stub verdict for boot #${ctx.state.bootCount}`);
-    if (ctx.state.forgery) {
+    const refusal = () => `the stub refused it (${[...new Set(stub.rejected!.map((r) => r.category))].join(', ')}): ${stub.rejected![0].source}: ${stub.rejected![0].reason}`;
+    const forgery = ctx.state.forgery;
+    if (forgery) {
+      const what = forgery.kind === 'replayed' ? 'root wrote an earlier boot\'s crashed record back' : `root forged a crash marker${forgery.keyStolen ? ' with the stolen key' : ''}`;
       if (stub.crashedBoot) {
-        ctx.outcome = { outcome: 'false-crash-boot', reason: `the stub took a forged crash marker for a crashed boot: ${stub.reason}` };
+        ctx.outcome = { outcome: 'false-crash-boot', reason: `the stub took a forged crash marker for a crashed boot (${what}): ${stub.reason}` };
       } else {
-        const refused = stub.rejected?.length ? `the stub refused it (${[...new Set(stub.rejected.map((r) => r.category))].join(', ')}): ${stub.rejected[0].source}: ${stub.rejected[0].reason}` : `no marker reached the stub's check: ${stub.reason}`;
-        ctx.outcome = { outcome: 'forgery-rejected', reason: `root forged a crash marker and rebooted; boot #${stub.boot} was a normal boot: ${refused}` };
+        const refused = stub.rejected?.length ? refusal() : `no marker reached the stub's check: ${stub.reason}`;
+        ctx.outcome = { outcome: 'forgery-rejected', reason: `${what} and rebooted; boot #${stub.boot} was a normal boot: ${refused}` };
       }
       return;
     }
@@ -126,6 +129,11 @@ export function judgeBoot(): StageOperator {
     const scrubbed = scrubbedOutcome(ctx);
     if (scrubbed) {
       ctx.outcome = scrubbed;
+      return;
+    }
+    const fault = ctx.state.handoffFault;
+    if (!stub.crashedBoot && fault?.landed && stub.rejected?.some((r) => r.category !== 'loop')) {
+      ctx.outcome = { outcome: 'handoff-rejected', reason: `the handoff record was damaged (${fault.kind}: ${fault.detail}); ${refusal()}` };
       return;
     }
     if (!stub.crashedBoot) {

@@ -26,4 +26,5 @@ export * from './memory/efi-memory-map';
 export * from './machine/devices';
 export * from './machine/capture-sizing';
 export * from './crash-stages';
+export * from './attack-stages';
 export * from './machine/consoles';
