@@ -76,6 +76,11 @@ async function candidates() {
     await bokuweb.init();
     const { Module } = require(join(require('node:path').dirname(require.resolve('@bokuweb/zstd-wasm', { paths: [REPO, process.cwd()] })), 'module.js'));
     for (const level of [1, 3]) list.push({ name: `@bokuweb/zstd-wasm compress level ${level}`, codec: 'zstd', run: (src, at) => bokuweb.compress(src.subarray(at, at + PAGE), level).length });
+    {
+      const cctx = bokuweb.createCCtx();
+      const empty = new Uint8Array(0);
+      list.push({ name: '@bokuweb/zstd-wasm compressUsingDict (public API), reused CCtx, level 1', codec: 'zstd', run: (src, at) => bokuweb.compressUsingDict(cctx, src.subarray(at, at + PAGE), empty, 1).length });
+    }
     if (Module) {
       // The same WebAssembly build called directly: one CCtx and one input/output area for all pages.
       const cctx = Module._ZSTD_createCCtx();

@@ -8,7 +8,7 @@ import type { PageSource } from '../../source/page-source';
 import { EarlyWriteback } from '../early-writeback';
 import { isZeroRange, RANDOM_PAGE_DISTINCT } from '../page-content';
 import { classifyBatch, CompressPool, type CompressResult } from './compress-pool';
-import { compressionFlag, ZLIB_LEVEL, type CompressionName } from './compression';
+import { compressionFlag, compressionLevel, type CompressionName } from './compression';
 import {
   bitmapBytesFor, encodeDiskDumpHeader, encodeKdumpSubHeader, KDUMP_HEADER_VERSION, KDUMP_SIGNATURE,
   KDUMP_SUB_HEADER_BYTES, PAGE_DESC_BYTES,
@@ -262,7 +262,7 @@ export async function writeKdumpCompressed(source: PageSource, path: string, opt
       await data.throttle();
       await descs.throttle();
     };
-    if (threads) pool = new CompressPool(threads, bs, flag, ZLIB_LEVEL);
+    if (threads && compress !== 'none') pool = new CompressPool(threads, bs, compress, compressionLevel(compress));
     const maxInflight = Math.max(2, threads * INFLIGHT_PER_WORKER);
     const zeroPage = Buffer.alloc(bs);
     // A batch gathers dumped frames in frame order, contiguous or not (after filtering, runs are short).
