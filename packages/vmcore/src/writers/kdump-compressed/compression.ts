@@ -10,8 +10,9 @@ import { lzo1xDecompress } from './lzo1x';
  * We write all of them: zlib (Node's own zlib at level 1, Z_BEST_SPEED, as makedumpfile's
  * compress_mdf), lzo (LZO1X-1, a compressor of our own: lzo1x-compress.ts), zstd (zstd's C
  * library built to WebAssembly, @bokuweb/zstd-wasm, at makedumpfile's level 1), snappy (snappy-wasm)
- * and none. We read zlib, lzo (a bounds-checked decoder of our own) and none; snappy and zstd
- * pages are refused with a FormatError (libkdumpfile, hence drgn and crash, reads them).
+ * and none. We read zlib, lzo (a bounds-checked decoder of our own), snappy (snappy-wasm) and
+ * none; zstd pages are refused with a FormatError (the WebAssembly zstd loads only asynchronously
+ * and our readers are synchronous; libkdumpfile, hence drgn and crash, reads them).
  */
 export const COMPRESSIONS = ['zlib', 'none', 'lzo', 'snappy', 'zstd'] as const;
 export type CompressionName = (typeof COMPRESSIONS)[number];
@@ -44,6 +45,26 @@ export function parseCompression(value: string, field = '--compress'): Compressi
   return value as CompressionName;
 }
 
+let snappy: { decompress_raw(input: Uint8Array): Uint8Array } | undefined;
+
+/** A snappy page: its header's length (a varint) is checked against the page size before decoding. */
+function snappyDecompress(data: Uint8Array, pageSize: number, where: ErrorPlace): Uint8Array {
+  let length = 0;
+  let i = 0;
+  for (let shift = 0; i < data.length && i < 5; shift += 7) {
+    const b = data[i++];
+    length += (b & 0x7f) * 2 ** shift;
+    if (!(b & 0x80)) break;
+  }
+  if (length !== pageSize) throw new FormatError('snappy page data', `a snappy block of ${pageSize} bytes`, `one of ${length} bytes`, where);
+  snappy ??= require('snappy-wasm') as typeof snappy;
+  try {
+    return snappy!.decompress_raw(data);
+  } catch (e) {
+    throw new FormatError('snappy page data', 'a well-formed snappy block', String((e as Error)?.message ?? e), where);
+  }
+}
+
 /**
  * Decompresses one page stored with page_desc.flags `flags` into exactly `pageSize` bytes. Output
  * is bounded by the page size whatever the input claims; anything else is a FormatError at `where`.
@@ -61,9 +82,10 @@ export function decompressPage(flags: number, data: Uint8Array, pageSize: number
     }
   } else if (kind === DUMP_DH_COMPRESSED_LZO) {
     out = lzo1xDecompress(data, pageSize, where);
-  } else if (kind === DUMP_DH_COMPRESSED_SNAPPY || kind === DUMP_DH_COMPRESSED_ZSTD) {
-    const name = kind === DUMP_DH_COMPRESSED_SNAPPY ? 'snappy' : 'zstd';
-    throw new FormatError('page compression', 'zlib, lzo or none (this version writes snappy and zstd pages but does not read them; libkdumpfile does)', name, where);
+  } else if (kind === DUMP_DH_COMPRESSED_SNAPPY) {
+    out = snappyDecompress(data, pageSize, where);
+  } else if (kind === DUMP_DH_COMPRESSED_ZSTD) {
+    throw new FormatError('page compression', 'zlib, lzo, snappy or none (this version writes zstd pages but does not read them; libkdumpfile does)', 'zstd', where);
   } else {
     throw new FormatError('page_desc.flags', 'one compression flag', `0x${flags.toString(16)}`, where);
   }
