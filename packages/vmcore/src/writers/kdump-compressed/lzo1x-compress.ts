@@ -4,8 +4,10 @@
  * pages), produced the way LZO1X-1 finds its matches: a hash of the next four bytes names one
  * earlier position (the newest with that hash); a match is taken when those four bytes are equal
  * and extended as far as it goes; nothing inside a match is hashed; the search steps further apart
- * the longer it finds nothing (1 + literals/32), so incompressible stretches cost little. The last
- * 20 bytes are literals. Only the "version 0" bitstream is written (no run-length extension of
+ * the longer it finds nothing, so incompressible stretches cost little. The step is
+ * 1 + literals/16 where liblzo2 takes 1 + literals/32: measured on the benchmark's pages
+ * (docs/performance.md), 18 % less time for 1.6 % more output (1/8: 43 % less time, 8 % more
+ * output). The last 20 bytes are literals. Only the "version 0" bitstream is written (no run-length extension of
  * newer Linux kernels, which liblzo2 does not read).
  *
  * The function must stay self-contained (no imports, no closures over module state): the
@@ -21,6 +23,7 @@
  */
 export function lzo1x1Compress(src: Uint8Array, at: number, len: number, dst: Uint8Array, dict: Int32Array, base: number): number {
   const HASH_SHIFT = 32 - 14;
+  const view = new DataView(src.buffer, src.byteOffset, src.byteLength);
   const end = at + len;
   const limit = end - 20;
   let op = 0;
@@ -33,15 +36,14 @@ export function lzo1x1Compress(src: Uint8Array, at: number, len: number, dst: Ui
     ip = at + 1;
     for (;;) {
       if (ip > limit) break;
-      const dv = (src[ip] | (src[ip + 1] << 8) | (src[ip + 2] << 16) | (src[ip + 3] << 24)) >>> 0;
+      const dv = view.getUint32(ip, true);
       const h = Math.imul(dv, 0x1824429d) >>> HASH_SHIFT;
       const stored = dict[h];
       dict[h] = base + (ip - at);
       const cand = stored - base + at;
       const dist = ip - cand;
-      if (stored < base || dist <= 0 || dist > 0xbfff
-        || src[cand] !== src[ip] || src[cand + 1] !== src[ip + 1] || src[cand + 2] !== src[ip + 2] || src[cand + 3] !== src[ip + 3]) {
-        ip += 1 + ((ip - lit) >> 5);
+      if (stored < base || dist <= 0 || dist > 0xbfff || view.getUint32(cand, true) !== dv) {
+        ip += 1 + ((ip - lit) >> 4);
         continue;
       }
       // Literals before the match.
@@ -62,12 +64,17 @@ export function lzo1x1Compress(src: Uint8Array, at: number, len: number, dst: Ui
           }
           dst[op++] = rest;
         }
-        for (let i = 0; i < n; i++) dst[op + i] = src[lit + i];
+        if (n < 32) for (let i = 0; i < n; i++) dst[op + i] = src[lit + i];
+        else dst.set(src.subarray(lit, ip), op);
         op += n;
       }
-      // Extend the match (at least 4 bytes long).
+      // Extend the match (at least 4 bytes long), four bytes at a time, then byte by byte.
       let m = ip + 4;
       let c = cand + 4;
+      while (m <= end - 4 && view.getUint32(m, true) === view.getUint32(c, true)) {
+        m += 4;
+        c += 4;
+      }
       while (m < end && src[m] === src[c]) {
         m++;
         c++;
@@ -131,7 +138,7 @@ export function lzo1x1Compress(src: Uint8Array, at: number, len: number, dst: Ui
       }
       dst[op++] = rest;
     }
-    for (let i = 0; i < n; i++) dst[op + i] = src[lit + i];
+    dst.set(src.subarray(lit, end), op);
     op += n;
   }
   dst[op++] = 0x11;
