@@ -16,8 +16,13 @@ export interface CompressJob {
   /** `count` pages of `pageSize` bytes; transferred to the worker and back. */
   pages: ArrayBuffer;
   count: number;
-  /** PAGE_TRY, PAGE_ZERO or PAGE_RAW for each page. */
-  kinds: Uint8Array;
+  /**
+   * PAGE_TRY, PAGE_ZERO or PAGE_RAW for each page (classifyBatch); without it the worker decides
+   * the same way, with `detectZero` and `randomDistinct`.
+   */
+  kinds?: Uint8Array;
+  detectZero?: boolean;
+  randomDistinct?: number;
   /** Room for the compressed output (count * pageSize bytes); transferred and back. */
   out: ArrayBuffer;
 }
@@ -70,7 +75,7 @@ const PAGE = workerData.pageSize;
 const FLAG = workerData.flag;
 const LEVEL = workerData.level;
 const CODEC = workerData.codec;
-const { PAGE_TRY, PAGE_ZERO } = workerData;
+const { PAGE_TRY, PAGE_ZERO, PAGE_RAW } = workerData;
 function makeDeflater() {
   const slow = (src, at, dst, pos, limit) => {
     const c = zlib.deflateSync(src.subarray(at, at + PAGE), { level: LEVEL });
@@ -151,11 +156,36 @@ const ready = (async () => {
   else if (CODEC === 'zstd') deflate = await makeZstd();
   else if (CODEC === 'snappy') deflate = makeSnappy();
 })();
+// The main thread's classifyBatch, for jobs that come without kinds (fast codecs: the main thread
+// is then the busier one): zero when detectZero, raw when random-looking, else tried.
+const ZERO = Buffer.alloc(PAGE);
+const seen = new Uint8Array(256);
+function classifyHere(pages, count, detectZero, randomDistinct) {
+  const kinds = new Uint8Array(count);
+  const step = Math.max(1, PAGE >> 8);
+  for (let i = 0; i < count; i++) {
+    const at = i * PAGE;
+    let zero = detectZero;
+    for (let k = 0; zero && k < 16; k++) if (pages[at + k] !== 0) zero = false;
+    if (zero && pages.compare(ZERO, 0, PAGE, at, at + PAGE) === 0) { kinds[i] = PAGE_ZERO; continue; }
+    if (randomDistinct) {
+      seen.fill(0);
+      let distinct = 0;
+      for (let k = at; k < at + PAGE; k += step) {
+        const b = pages[k];
+        if (!seen[b]) { seen[b] = 1; distinct++; }
+      }
+      if (distinct >= randomDistinct) { kinds[i] = PAGE_RAW; continue; }
+    }
+    kinds[i] = PAGE_TRY;
+  }
+  return kinds;
+}
 parentPort.on('message', async (job) => {
   await ready;
   const pages = Buffer.from(job.pages);
   const out = Buffer.from(job.out);
-  const kinds = job.kinds;
+  const kinds = job.kinds ?? classifyHere(pages, job.count, job.detectZero, job.randomDistinct);
   const sizes = new Int32Array(job.count);
   const flags = new Uint8Array(job.count);
   let pos = 0;
@@ -209,7 +239,7 @@ export class CompressPool {
     const flag = compressionFlag[codec];
     const modulePath = codec === 'zstd' || codec === 'snappy' ? codecModulePath(codec) : undefined;
     for (let i = 0; i < threads; i++) {
-      const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { pageSize, flag, level, codec, modulePath, PAGE_TRY, PAGE_ZERO } });
+      const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { pageSize, flag, level, codec, modulePath, PAGE_TRY, PAGE_ZERO, PAGE_RAW } });
       const entry = { worker, pending: new Map<number, Pending>() };
       worker.on('message', (m: CompressResult & { id: number }) => {
         const p = entry.pending.get(m.id);
@@ -237,7 +267,9 @@ export class CompressPool {
     const id = this.nextId++;
     return new Promise<CompressResult>((resolve, reject) => {
       entry.pending.set(id, { resolve, reject });
-      entry.worker.postMessage({ id, pages: job.pages, out: job.out, count: job.count, kinds: job.kinds }, [job.pages, job.out]);
+      entry.worker.postMessage({
+        id, pages: job.pages, out: job.out, count: job.count, kinds: job.kinds, detectZero: job.detectZero, randomDistinct: job.randomDistinct,
+      }, [job.pages, job.out]);
     });
   }
 

@@ -267,6 +267,10 @@ export async function writeKdumpCompressed(source: PageSource, path: string, opt
     };
     if (threads && compress !== 'none') pool = new CompressPool(threads, bs, compress, compressionLevel(compress));
     const maxInflight = Math.max(2, threads * INFLIGHT_PER_WORKER);
+    // Which thread marks zero and random-looking pages: the main thread for the slow codecs
+    // (zlib, zstd: their workers are the bottleneck, the main thread waits), the workers for the
+    // fast ones (lzo, snappy: the main thread's reads and writes are then the bottleneck).
+    const classifyOnMain = compress === 'zlib' || compress === 'zstd';
     const zeroPage = Buffer.alloc(bs);
     // A batch gathers dumped frames in frame order, contiguous or not (after filtering, runs are short).
     let batch: { pages: ArrayBuffer; count: number } | undefined;
@@ -286,6 +290,10 @@ export async function writeKdumpCompressed(source: PageSource, path: string, opt
         return;
       }
       if (inflight.length >= maxInflight) await drainOne();
+      if (!classifyOnMain) {
+        inflight.push({ promise: pool.submit({ pages, count, detectZero, randomDistinct: RANDOM_PAGE_DISTINCT, out: takeBuffer() }) });
+        return;
+      }
       const kinds = new Uint8Array(count);
       classifyBatch(view, count, bs, detectZero, RANDOM_PAGE_DISTINCT, kinds, zeroPage);
       inflight.push({ promise: pool.submit({ pages, count, kinds, out: takeBuffer() }) });
