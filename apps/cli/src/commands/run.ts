@@ -19,7 +19,7 @@ export const runSpec: CommandSpec = {
     { name: 'truth', value: 'FILE', help: 'write the truth manifest here' },
     { name: 'truth-pages', value: 'N', help: 'non-zero pages sampled into the truth', default: '1024' },
     { name: 'dump-level', value: 'N', help: "makedumpfile's dump level for the writer (0-31; elf: drop excluded pages as -E; kdump-compressed defaults to 31)" },
-    { name: 'compress', value: 'zlib|lzo|none', help: 'page compression of the kdump-compressed writer (default zlib)' },
+    { name: 'compress', value: 'zlib|lzo|zstd|snappy|none', help: 'page compression of the kdump-compressed writer (default zlib)' },
     { name: 'threads', value: 'N', help: 'compression threads of the kdump-compressed writer' },
     { name: 'artifacts', value: 'DIR', help: 'write what the handoff transport stored (efivarfs files, persistent zone, CPER record, BERT/ERST tables, DTB) into DIR, atomically' },
     { name: 'json', help: 'print the RunResult as JSON instead of the timeline' },
