@@ -37,6 +37,7 @@ export {
   COMPRESSIONS, WRITABLE_COMPRESSIONS, ZLIB_LEVEL, ZSTD_LEVEL, compressionFlag, compressionLevel, decompressPage, parseCompression, type CompressionName,
 } from './writers/kdump-compressed/compression';
 export { lzo1xDecompress } from './writers/kdump-compressed/lzo1x';
+export { lzo1x1Compress, lzo1xBound, LZO1X1_DICT_ENTRIES } from './writers/kdump-compressed/lzo1x-compress';
 export {
   writeKdumpCompressed, defaultThreads, WINDOW_FRAMES, BATCH_PAGES, type KdumpWriteOptions, type KdumpWriteResult,
 } from './writers/kdump-compressed/kdump-compressed.writer';
