@@ -70,7 +70,6 @@ describe('efikdump convert', () => {
     ['a bad level', ['-o', 'OUT', '--dump-level', '32'], 2, /--dump-level expects an integer from 0 to 31/],
     ['an unknown format', ['-o', 'OUT', '--format', 'tar'], 2, /Unknown format: tar \(known: kdump, elf\)/],
     ['an unknown compression', ['-o', 'OUT', '--compress', 'brotli'], 2, /Unknown compression: brotli/],
-    ['zstd', ['-o', 'OUT', '--compress', 'zstd'], 2, /zstd needs a native or WebAssembly zstd library/],
     ['compressed ELF', ['-o', 'OUT', '--format', 'elf', '--compress', 'zlib'], 2, /ELF format holds pages uncompressed/],
     ['bad threads', ['-o', 'OUT', '--threads', '0'], 2, /--threads expects an integer from 1 to 256/],
   ])('refuses %s with a ConfigError (exit 2)', async (_name, args, code, message) => {

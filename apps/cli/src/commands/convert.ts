@@ -7,7 +7,7 @@ import type { Output } from '../output';
 
 export const convertSpec: CommandSpec = {
   name: 'convert',
-  usage: 'efikdump convert VMCORE -o OUT [--format kdump|elf] [--compress zlib|none] [--dump-level N] [--threads N] [--json]',
+  usage: 'efikdump convert VMCORE -o OUT [--format kdump|elf] [--compress zlib|lzo|zstd|snappy|none] [--dump-level N] [--threads N] [--json]',
   summary: 'Does makedumpfile\'s job on real files: an ELF vmcore (ours or a saved /proc/vmcore) or a kdump-compressed dump, '
     + 'written as kdump-compressed or ELF without the pages the dump level excludes. OUT appears only when complete. '
     + 'OUT may not be VMCORE (by path, symlink or hard link); an existing OUT is replaced only when it is a regular file this user can write. '

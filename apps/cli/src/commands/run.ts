@@ -23,7 +23,7 @@ export const runSpec: CommandSpec = {
     { name: 'truth', value: 'FILE', help: 'write the truth manifest here (atomically; replaces only a writable regular file)' },
     { name: 'truth-pages', value: 'N', help: 'non-zero pages sampled into the truth', default: '1024' },
     { name: 'dump-level', value: 'N', help: "makedumpfile's dump level for the writer (0-31; elf: drop excluded pages as -E; kdump-compressed defaults to 31)" },
-    { name: 'compress', value: 'zlib|none', help: 'page compression of the kdump-compressed writer (default zlib; lzo is read, not written); refused with the elf writer' },
+    { name: 'compress', value: 'zlib|lzo|zstd|snappy|none', help: 'page compression of the kdump-compressed writer (default zlib); refused with the elf writer' },
     { name: 'threads', value: 'N', help: 'compression threads of the kdump-compressed writer; refused with the elf writer' },
     { name: 'artifacts', value: 'DIR', help: 'write what the handoff transport stored (efivarfs files, persistent zone, CPER record, BERT/ERST tables, DTB, handoff.json) into DIR, each file atomically; DIR is created if absent, other files in it are kept' },
     { name: 'plugin', value: 'PKG[,PKG]', help: 'load plug-in packages (names or paths) besides the built-in ones and those the design names; also EFIKDUMP_PLUGINS' },
