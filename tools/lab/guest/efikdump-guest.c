@@ -28,7 +28,7 @@
 #include <elf.h>
 
 #define HANDOFF_MAGIC 0x48444B45U
-#define HANDOFF_FIXED 56
+#define HANDOFF_FIXED 88
 #define MAX_RAM 128
 #define VAR_PATH "/sys/firmware/efi/efivars/EfikdumpHandoff-5b4ee3e4-6f1f-4c5d-9a3b-0e1d6b7a2144"
 #define PAGE 4096
@@ -72,6 +72,25 @@ static int read_phys_kcore(uint64_t paddr, uint8_t *out, size_t len) {
 	close(fd);
 	errno = ENOENT;
 	return -1;
+}
+
+/* From /proc/kcore's headers: the direct map's offset (KCORE_RAM: p_vaddr - p_paddr) and the kernel image (KCORE_TEXT). */
+static int kcore_layout(uint64_t *page_offset, uint64_t *text_vaddr, uint64_t *text_paddr, uint64_t *text_size) {
+	int fd = open("/proc/kcore", O_RDONLY);
+	if (fd < 0) return -1;
+	Elf64_Ehdr eh;
+	*page_offset = *text_vaddr = *text_paddr = *text_size = 0;
+	if (pread(fd, &eh, sizeof eh, 0) != sizeof eh) { close(fd); return -1; }
+	for (int i = 0; i < eh.e_phnum; i++) {
+		Elf64_Phdr ph;
+		if (pread(fd, &ph, sizeof ph, eh.e_phoff + (off_t)i * eh.e_phentsize) != sizeof ph) break;
+		if (ph.p_type != PT_LOAD || ph.p_paddr == (Elf64_Addr)-1) continue;
+		if (ph.p_vaddr >= 0xffffffff80000000ULL) {
+			if (!*text_vaddr) { *text_vaddr = ph.p_vaddr; *text_paddr = ph.p_paddr; *text_size = ph.p_memsz; }
+		} else if (!*page_offset) *page_offset = ph.p_vaddr - ph.p_paddr;
+	}
+	close(fd);
+	return *page_offset ? 0 : -1;
 }
 
 static uint64_t boot_nonce(void) {
@@ -119,6 +138,8 @@ static int arm(void) {
 	unsigned vmci_size = 12 + ((namesz + 3) & ~3U) + ((descsz + 3) & ~3U);
 	if (namesz != 11 || vmci_size > vmci_max) { printf("efikdump-guest: error step=arm reason=bad-vmcoreinfo-note namesz=%u descsz=%u\n", namesz, descsz); return 1; }
 
+	uint64_t page_offset, text_vaddr, text_paddr, text_size;
+	if (kcore_layout(&page_offset, &text_vaddr, &text_paddr, &text_size) != 0) die("kcore-layout");
 	size_t size = HANDOFF_FIXED + 16 * nr + vmci_size;
 	uint8_t *rec = calloc(1, 4 + size);
 	uint8_t *r = rec + 4; /* efivarfs: 4 attribute bytes, then the data, in one write() */
@@ -132,6 +153,10 @@ static int arm(void) {
 	put64(r + 40, vmci_paddr);
 	put32(r + 48, vmci_size);
 	put32(r + 52, nr);
+	put64(r + 56, page_offset);
+	put64(r + 64, text_vaddr);
+	put64(r + 72, text_paddr);
+	put64(r + 80, text_size);
 	for (unsigned i = 0; i < nr; i++) { put64(r + HANDOFF_FIXED + 16 * i, ram[i][0]); put64(r + HANDOFF_FIXED + 16 * i + 8, ram[i][1]); }
 	memcpy(r + HANDOFF_FIXED + 16 * nr, note, vmci_size);
 	put32(r + 12, crc32_ieee(r, size));
@@ -142,8 +167,8 @@ static int arm(void) {
 	if (fd < 0) die("create-variable");
 	if (write(fd, rec, 4 + size) != (ssize_t)(4 + size)) die("write-variable");
 	close(fd);
-	printf("efikdump-guest: armed crash-start=0x%" PRIx64 " crash-end=0x%" PRIx64 " ram-ranges=%u vmcoreinfo=0x%" PRIx64 " vmcoreinfo-bytes=%u record-bytes=%zu nonce=%" PRIu64 "\n",
-	       crash_start, crash_end, nr, vmci_paddr, vmci_size, size, boot_nonce());
+	printf("efikdump-guest: armed crash-start=0x%" PRIx64 " crash-end=0x%" PRIx64 " ram-ranges=%u vmcoreinfo=0x%" PRIx64 " vmcoreinfo-bytes=%u record-bytes=%zu nonce=%" PRIu64 " page-offset=0x%" PRIx64 " text=0x%" PRIx64 "@0x%" PRIx64 "+0x%" PRIx64 "\n",
+	       crash_start, crash_end, nr, vmci_paddr, vmci_size, size, boot_nonce(), page_offset, text_vaddr, text_paddr, text_size);
 	return 0;
 }
 

@@ -26,7 +26,7 @@
 #define VMCOREINFO_MAX 8192
 #define HANDOFF_MAGIC 0x48444B45U            /* "EKDH" */
 #define HANDOFF_VERSION 1
-#define HANDOFF_FIXED 56
+#define HANDOFF_FIXED 88
 
 static EFI_GUID EfikdumpGuid = { 0x5b4ee3e4, 0x6f1f, 0x4c5d, { 0x9a, 0x3b, 0x0e, 0x1d, 0x6b, 0x7a, 0x21, 0x44 } };
 /* LINUX_EFI_CRASH_GUID: efi-pstore's records (drivers/firmware/efi/efi-pstore.c). */
@@ -195,6 +195,7 @@ static BOOLEAN any_type(UINT32 t) { return t != EfiMemoryMappedIO && t != EfiMem
 
 typedef struct {
 	UINT64 nonce, crash_start, crash_end, vmcoreinfo_paddr;
+	UINT64 page_offset, text_vaddr, text_paddr, text_size;
 	UINT32 vmcoreinfo_size, nr_ram;
 	RANGE ram[MAX_RAM];
 	UINT8 *vmcoreinfo;
@@ -216,8 +217,14 @@ static CHAR16 *validate_handoff(UINT8 *buf, UINTN size, HANDOFF *h, MEMMAP live)
 	h->vmcoreinfo_paddr = rd64(buf + 40);
 	h->vmcoreinfo_size = rd32(buf + 48);
 	h->nr_ram = rd32(buf + 52);
+	h->page_offset = rd64(buf + 56);
+	h->text_vaddr = rd64(buf + 64);
+	h->text_paddr = rd64(buf + 72);
+	h->text_size = rd64(buf + 80);
 	if (h->nonce != current_boot_nonce()) return L"other-boot";
 	if (h->nr_ram == 0 || h->nr_ram > MAX_RAM) return L"bad-ram-count";
+	if (h->page_offset < 0xffff800000000000ULL || h->page_offset % PAGE) return L"bad-page-offset";
+	if (h->text_size && (h->text_vaddr < 0xffffffff80000000ULL || h->text_paddr % PAGE || h->text_size > 0x40000000ULL)) return L"bad-kernel-text";
 	if (h->vmcoreinfo_size < 12 || h->vmcoreinfo_size > VMCOREINFO_MAX) return L"bad-vmcoreinfo-size";
 	if ((UINT64)HANDOFF_FIXED + 16ULL * h->nr_ram + h->vmcoreinfo_size != size) return L"bad-layout";
 	if (h->crash_start % MIB || h->crash_end % MIB || h->crash_end <= h->crash_start) return L"bad-crash-region";
@@ -310,8 +317,14 @@ static void sort_ranges(RANGES *rs) {
 #define PHDR 56
 
 /* Writes an ELF64 ET_CORE header with PT_NOTEs (VMCOREINFO copy, lost ranges) and one PT_LOAD per kept range. */
-static UINTN build_elfcorehdr(UINT8 *out, UINTN cap, RANGES *loads, UINT64 vmci_paddr, UINT64 vmci_size, UINT64 lost_paddr, UINT64 lost_size) {
-	UINTN phnum = 2 + loads->n, size = EHDR + PHDR * phnum;
+/*
+ * Writes an ELF64 ET_CORE header as kexec-tools does for x86_64: PT_NOTEs (VMCOREINFO copy, lost
+ * ranges), the kernel image's PT_LOADs at their __START_KERNEL_map addresses (text, its kept pieces),
+ * then one PT_LOAD per kept RAM range at its direct-map address (page_offset + paddr).
+ */
+static UINTN build_elfcorehdr(UINT8 *out, UINTN cap, RANGES *text, UINT64 text_delta, RANGES *loads, UINT64 page_offset,
+                              UINT64 vmci_paddr, UINT64 vmci_size, UINT64 lost_paddr, UINT64 lost_size) {
+	UINTN phnum = 2 + text->n + loads->n, size = EHDR + PHDR * phnum;
 	if (size > cap) return 0;
 	SetMem(out, size, 0);
 	out[0] = 0x7f; out[1] = 'E'; out[2] = 'L'; out[3] = 'F';
@@ -332,15 +345,18 @@ static UINTN build_elfcorehdr(UINT8 *out, UINTN cap, RANGES *loads, UINT64 vmci_
 		wr64(p + 32, notes[i][1]);
 		wr64(p + 40, notes[i][1]);
 	}
-	for (UINTN i = 0; i < loads->n; i++, p += PHDR) {
-		UINT64 len = loads->r[i].end - loads->r[i].start;
-		wr32(p, 1);                                      /* PT_LOAD */
-		wr32(p + 4, 7);                                  /* RWX */
-		wr64(p + 8, loads->r[i].start);                  /* p_offset = physical address (the kernel's convention) */
-		wr64(p + 16, 0xffffffffffffffffULL);             /* p_vaddr unknown */
-		wr64(p + 24, loads->r[i].start);
-		wr64(p + 32, len);
-		wr64(p + 40, len);
+	for (int pass = 0; pass < 2; pass++) {
+		RANGES *rs = pass ? loads : text;
+		for (UINTN i = 0; i < rs->n; i++, p += PHDR) {
+			UINT64 len = rs->r[i].end - rs->r[i].start;
+			wr32(p, 1);                                  /* PT_LOAD */
+			wr32(p + 4, 7);                              /* RWX */
+			wr64(p + 8, rs->r[i].start);                 /* p_offset = physical address (the kernel's convention) */
+			wr64(p + 16, pass ? page_offset + rs->r[i].start : text_delta + rs->r[i].start);
+			wr64(p + 24, rs->r[i].start);
+			wr64(p + 32, len);
+			wr64(p + 40, len);
+		}
 	}
 	return size;
 }
@@ -482,9 +498,16 @@ static EFI_STATUS capture_boot(HANDOFF *h, MEMMAP entry) {
 	UINT64 vmci_at = chunk + 16384, lost_at = chunk + 16384 + VMCOREINFO_MAX;
 	CopyMem((UINT8 *)(UINTN)vmci_at, h->vmcoreinfo, h->vmcoreinfo_size);
 	UINTN lost_size = build_lost_note((UINT8 *)(UINTN)lost_at, CHUNK_BYTES - 16384 - VMCOREINFO_MAX, &lost, reasons);
-	UINTN hdr = build_elfcorehdr(c, 16384, &loads, vmci_at, h->vmcoreinfo_size, lost_at, lost_size);
+	RANGES text = { 0 }, text_whole = { 0 };
+	if (h->text_size) {
+		/* The kernel image's kept pieces: its physical range minus what is lost or in the region. */
+		RANGES cut_text = cut;
+		add_range(&text_whole, h->text_paddr, (h->text_paddr + h->text_size + PAGE - 1) & ~(PAGE - 1));
+		subtract(&text, text_whole.r[0].start, text_whole.r[0].end, &cut_text);
+	}
+	UINTN hdr = build_elfcorehdr(c, 16384, &text, h->text_vaddr - h->text_paddr, &loads, h->page_offset, vmci_at, h->vmcoreinfo_size, lost_at, lost_size);
 	if (!hdr || !lost_size) { say(L"error step=elfcorehdr loads=%d lost=%d", loads.n, lost.n); return normal_boot(L"elfcorehdr-too-large"); }
-	say(L"elfcorehdr addr=0x%lx bytes=%d loads=%d vmcoreinfo-copy=0x%lx lost-note=0x%lx lost-ranges=%d", chunk, hdr, loads.n, vmci_at, lost_at, lost.n);
+	say(L"elfcorehdr addr=0x%lx bytes=%d text-loads=%d loads=%d page-offset=0x%lx vmcoreinfo-copy=0x%lx lost-note=0x%lx lost-ranges=%d", chunk, hdr, text.n, loads.n, h->page_offset, vmci_at, lost_at, lost.n);
 
 	/* The capture kernel's memory map from the live map: the region as RAM (minus the chunk), low RAM, ACPI. */
 	MEMMAP live = get_map();

@@ -29,6 +29,7 @@ export const labSpec: CommandSpec = {
     { name: 'cache', value: 'DIR', help: 'where built images are kept (content-hashed)', default: '$XDG_CACHE_HOME/efikdump/lab' },
     { name: 'work-dir', value: 'DIR', help: 'guest RAM file, its snapshot and the data disk during the run', default: '/dev/shm' },
     { name: 'timeout', value: 'SECONDS', help: 'wall-clock limit of the cycle', default: '600' },
+    { name: 'footprint-from', value: 'FILE|none', help: 'footprint.json of an earlier run: the loader declares its ranges lost', default: 'tools/lab/footprints/ovmf-<memory>MiB.json if present' },
     { name: 'no-footprint', help: 'skip the RAM snapshots at the reset and at loader entry' },
     { name: 'keep-work-dir', help: 'keep the work files (RAM image, data disk) for inspection' },
     { name: 'json', help: 'print result.json instead of the summary' },
@@ -101,6 +102,7 @@ export async function labCommand(argv: string[], io: Output): Promise<number> {
       footprint: !options.has('no-footprint'),
       truthSample: 4096,
       keepWork: options.has('keep-work-dir'),
+      footprintFrom: str('footprint-from'),
       onProgress: (line) => io.err(`lab: ${line}`),
     });
   } finally {

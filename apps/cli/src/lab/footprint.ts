@@ -1,5 +1,5 @@
 import { closeSync, openSync, readSync } from 'node:fs';
-import { hex } from '@efikdump/core';
+import { ConfigError, hex, readJsonFile } from '@efikdump/core';
 import { q35BelowFourGBytes } from '@efikdump/firmware-uefi';
 import { PAGE_BYTES } from './pattern';
 
@@ -97,4 +97,37 @@ export function footprintDocument(ranges: readonly ChangedRange[], memoryBytes: 
     summary: coalesce(ranges, 64 << 10).map((r) => ({ start: hex(r.start), end: hex(r.end), pages: r.pages })),
     timings,
   };
+}
+
+/** Reads a footprint file a lab run wrote; throws ConfigError naming the field that is wrong. */
+export function readFootprint(path: string): LabFootprint {
+  const doc = readJsonFile(path) as Partial<LabFootprint>;
+  if (doc?.format !== LAB_FOOTPRINT_FORMAT) throw new ConfigError(`expected "${LAB_FOOTPRINT_FORMAT}"`, { file: path, field: 'format' });
+  if (!Number.isSafeInteger(doc.memoryBytes)) throw new ConfigError('expected a byte count', { file: path, field: 'memoryBytes' });
+  if (!Array.isArray(doc.overwritten)) throw new ConfigError('expected an array', { file: path, field: 'overwritten' });
+  doc.overwritten.forEach((r, i) => {
+    if (!/^0x[0-9a-f]+$/i.test(String(r?.start)) || !/^0x[0-9a-f]+$/i.test(String(r?.end)) || Number(r.end) <= Number(r.start)) {
+      throw new ConfigError('expected {start, end} hex addresses with end > start', { file: path, field: `overwritten[${i}]` });
+    }
+  });
+  return doc as LabFootprint;
+}
+
+const PREDICTION_GAP_BYTES = 1 << 20;
+const PREDICTION_ALIGN_BYTES = 64 << 10;
+
+/**
+ * The ranges the loader declares lost from a measured footprint (\efikdump\footprint.txt): the
+ * changed ranges with gaps up to 1 MiB merged and widened to 64 KiB boundaries, because one run's
+ * exact pages vary a little (a page the firmware rewrote with the bytes it held is not seen).
+ */
+export function footprintPrediction(doc: LabFootprint): string {
+  const exact = doc.overwritten.map((r) => ({ start: Number(r.start), end: Number(r.end), pages: r.pages, zeroPages: r.zeroPages }));
+  return coalesce(exact, PREDICTION_GAP_BYTES)
+    .map((r) => {
+      const start = Math.floor(r.start / PREDICTION_ALIGN_BYTES) * PREDICTION_ALIGN_BYTES;
+      const end = Math.ceil(r.end / PREDICTION_ALIGN_BYTES) * PREDICTION_ALIGN_BYTES;
+      return `${hex(start)} ${hex(end)}\n`;
+    })
+    .join('');
 }

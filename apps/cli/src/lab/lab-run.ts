@@ -5,7 +5,7 @@ import { ConfigError, GiB, MiB, decodeLostRanges, formatSize, hex, writeFileAtom
 import type { QmpEvent } from '@efikdump/firmware-uefi';
 import { openDumpFile } from '@efikdump/vmcore';
 import { buildLabImages, type LabImages } from './build-images';
-import { diffRamImages, footprintDocument, type LabFootprint } from './footprint';
+import { diffRamImages, footprintDocument, footprintPrediction, readFootprint, type LabFootprint } from './footprint';
 import { probeLabEnvironment, type LabEnvironment } from './lab-environment';
 import { LabMachine } from './lab-machine';
 import { PAGE_BYTES, decodePatternFrames, patternPage, patternTruth, type PatternFrames } from './pattern';
@@ -38,6 +38,11 @@ export interface LabRunOptions {
   footprint: boolean;
   /** Sampled pattern pages in the truth manifest. */
   truthSample: number;
+  /**
+   * A footprint.json from an earlier run whose ranges the loader declares lost (the firmware may
+   * have written them); undefined: tools/lab/footprints/ovmf-<memory>.json when it exists; 'none': no file.
+   */
+  footprintFrom?: string;
   keepWork?: boolean;
   onProgress?: (line: string) => void;
 }
@@ -81,6 +86,8 @@ export interface LabResult {
   dmesgPanicLine?: boolean;
   files: Record<string, string>;
   footprint?: { pages: number; file: string };
+  /** The measured footprint the loader was given to declare lost (a prediction from an earlier run). */
+  prediction?: { file: string; ranges: number };
   durations: { total: number; panicToDumpMs?: number; resetToLoaderMs?: number; bootToInitMs?: number };
   images: Record<string, { path: string; built: boolean }>;
 }
@@ -106,6 +113,12 @@ export function labCommandLines(o: Pick<LabRunOptions, 'memoryBytes' | 'kaslr' |
   ].filter(Boolean).join(' ');
   const capture = [common, 'panic=1', `efikdump.format=${o.format}`, `efikdump.dumplevel=${o.dumpLevel}`].join(' ');
   return { cmdline, capture };
+}
+
+/** The committed loader-entry footprint of OVMF for this RAM size, if the repository has one. */
+export function defaultFootprintFile(env: LabEnvironment, memoryBytes: number): string | undefined {
+  const path = join(env.sourcesDir, 'footprints', `ovmf-${memoryBytes / MiB}MiB.json`);
+  return existsSync(path) ? path : undefined;
 }
 
 /** Runs `makedumpfile -R out` on the flattened dump at DUMP_OFFSET_BYTES of the data disk. */
@@ -203,7 +216,15 @@ export async function runLabCycle(o: LabRunOptions): Promise<LabResult> {
   mkdirSync(o.outDir, { recursive: true });
   const lines = labCommandLines(o);
   progress(`images: building or reusing in ${o.cacheDir}`);
-  const images: LabImages = buildLabImages(env, { ...lines, snapshot: o.footprint }, o.cacheDir);
+  const predictionFile = o.footprintFrom === 'none' ? undefined : o.footprintFrom ?? defaultFootprintFile(env, o.memoryBytes);
+  let prediction: string | undefined;
+  if (predictionFile) {
+    const doc = readFootprint(predictionFile);
+    if (doc.memoryBytes !== o.memoryBytes) throw new ConfigError(`the footprint was measured with ${formatSize(doc.memoryBytes)} of RAM, the run has ${formatSize(o.memoryBytes)}`, { file: predictionFile, field: 'memoryBytes' });
+    prediction = footprintPrediction(doc);
+    progress(`footprint: the loader declares ${prediction.split('\n').filter(Boolean).length} ranges measured in ${predictionFile} lost`);
+  }
+  const images: LabImages = buildLabImages(env, { ...lines, snapshot: o.footprint, footprint: prediction }, o.cacheDir);
   for (const [name, piece] of Object.entries(images)) progress(`images: ${name} ${piece.built ? 'built' : 'cached'} (${piece.path})`);
 
   mkdirSync(o.workDir, { recursive: true });
@@ -222,6 +243,7 @@ export async function runLabCycle(o: LabRunOptions): Promise<LabResult> {
     format: LAB_RESULT_FORMAT, design: o.design, memoryBytes: o.memoryBytes, kaslr: o.kaslr, action: o.action,
     outcome: 'no-dump', reason: '', timeline, loader: loaderLines, lostRanges: [], files: {}, durations: { total: 0 },
     images: Object.fromEntries(Object.entries(images).map(([k, v]) => [k, { path: v.path, built: v.built }])),
+    ...(predictionFile && prediction ? { prediction: { file: predictionFile, ranges: prediction.split('\n').filter(Boolean).length } } : {}),
   };
   const started = Date.now();
   const at = () => Date.now() - started;
