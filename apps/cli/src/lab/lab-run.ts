@@ -1,7 +1,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { closeSync, copyFileSync, createReadStream, existsSync, mkdirSync, mkdtempSync, openSync, readSync, renameSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ConfigError, GiB, MiB, decodeLostRanges, formatSize, hex, writeFileAtomic, LOST_RANGES_NOTE_NAME, NT_EFIKDUMP_LOST_RANGES, type LostRange } from '@efikdump/core';
+import { ConfigError, GiB, MiB, decodeLostRanges, formatSize, hex, writeFileAtomic, LOST_RANGES_NOTE_NAME, NT_EFIKDUMP_LOST_RANGES, type LostRange, type TruthManifest } from '@efikdump/core';
 import type { QmpEvent } from '@efikdump/firmware-uefi';
 import { openDumpFile } from '@efikdump/vmcore';
 import { buildLabImages, type LabImages } from './build-images';
@@ -384,10 +384,12 @@ export async function runLabCycle(o: LabRunOptions): Promise<LabResult> {
       progress(`truth: no frame list on the data disk (${(e as Error).message})`);
     }
   }
-  const excluded: [number, number][] = result.crashRegion ? [[result.crashRegion[0], result.crashRegion[1] - 1]] : [];
+  const excluded: [number, number][] = result.crashRegion ? [[result.crashRegion[0], result.crashRegion[1]]] : [];
+  let truth: TruthManifest | undefined;
   if (frames) {
     const truthPath = join(o.outDir, 'truth.json');
-    writeFileAtomic(truthPath, JSON.stringify(patternTruth(frames, o.truthSample, excluded)) + '\n');
+    truth = patternTruth(frames, o.truthSample, excluded);
+    writeFileAtomic(truthPath, JSON.stringify(truth) + '\n');
     result.files.truth = truthPath;
   }
 
@@ -414,6 +416,18 @@ export async function runLabCycle(o: LabRunOptions): Promise<LabResult> {
       result.dmesgPanicLine = dmesgHasPanicLine(dumpPath, join(o.outDir, 'dmesg.txt'));
       result.files.dmesg = join(o.outDir, 'dmesg.txt');
       if (frames) result.pattern = checkPattern(dumpPath, frames, lost, o.dumpLevel);
+      if (truth) {
+        // The truth as the dump's own declaration leaves it: declared-lost pages must be absent, the rest must match.
+        const inLost = (paddr: number) => lost.some((r) => paddr >= r.start && paddr < r.end);
+        const kept: TruthManifest = {
+          ...truth,
+          pages: truth.pages.filter((p) => !inLost(p.paddr)),
+          excluded: [...truth.excluded, ...lost.map((r) => [r.start, r.end] as [number, number])],
+        };
+        const keptPath = join(o.outDir, 'truth-kept.json');
+        writeFileAtomic(keptPath, JSON.stringify(kept) + '\n');
+        result.files.truthKept = keptPath;
+      }
       const p = result.pattern;
       if (p && (p.mismatched || p.missing)) {
         result.outcome = 'dump-corrupt';
