@@ -1,11 +1,12 @@
 /*
  * efikdump-guest: the 1st kernel's side of the lab, built static (gcc -static).
  *
- *   efikdump-guest arm
+ *   efikdump-guest arm [ZONE]
  *     The kdump service: reads the crash region and System RAM from /proc/iomem, the VMCOREINFO
  *     note's address from /sys/kernel/vmcoreinfo and a copy of the note through /proc/kcore, the
  *     boot nonce the loader put on the command line (efikdump.boot=N), and writes them as one
- *     EFI variable (EfikdumpHandoff) through efivarfs with ONE write() of attributes + data.
+ *     EFI variable (EfikdumpHandoff) through efivarfs with ONE write() of attributes + data, or,
+ *     given ZONE (efi-warm-reserved-memory), into the zone's first page through /dev/mem.
  *
  *   efikdump-guest pattern MIB SEED DEVICE
  *     Fills MIB MiB of locked anonymous memory with self-identifying seeded pages, writes their
@@ -103,7 +104,7 @@ static uint64_t boot_nonce(void) {
 	return p ? strtoull(p + 14, NULL, 10) : 0;
 }
 
-static int arm(void) {
+static int arm(uint64_t zone) {
 	uint64_t ram[MAX_RAM][2], crash_start = 0, crash_end = 0;
 	unsigned nr = 0;
 	char line[256];
@@ -161,14 +162,26 @@ static int arm(void) {
 	memcpy(r + HANDOFF_FIXED + 16 * nr, note, vmci_size);
 	put32(r + 12, crc32_ieee(r, size));
 
-	/* An existing variable is immutable in efivarfs unless its GUID is known: remove it first. */
-	unlink(VAR_PATH);
-	int fd = open(VAR_PATH, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-	if (fd < 0) die("create-variable");
-	if (write(fd, rec, 4 + size) != (ssize_t)(4 + size)) die("write-variable");
-	close(fd);
-	printf("efikdump-guest: armed crash-start=0x%" PRIx64 " crash-end=0x%" PRIx64 " ram-ranges=%u vmcoreinfo=0x%" PRIx64 " vmcoreinfo-bytes=%u record-bytes=%zu nonce=%" PRIu64 " page-offset=0x%" PRIx64 " text=0x%" PRIx64 "@0x%" PRIx64 "+0x%" PRIx64 "\n",
-	       crash_start, crash_end, nr, vmci_paddr, vmci_size, size, boot_nonce(), page_offset, text_vaddr, text_paddr, text_size);
+	const char *transport = "efivarfs";
+	if (zone) {
+		/* efi-warm-reserved-memory: the record goes to the first page of the loader's zone. */
+		transport = "devmem";
+		int fd = open("/dev/mem", O_RDWR | O_SYNC);
+		if (fd < 0) die("open-dev-mem");
+		if (pwrite(fd, r, size, zone) != (ssize_t)size) die("write-dev-mem");
+		uint8_t *check = calloc(1, size);
+		if (pread(fd, check, size, zone) != (ssize_t)size || memcmp(check, r, size)) die("read-back-dev-mem");
+		close(fd);
+	} else {
+		/* An existing variable is immutable in efivarfs unless its GUID is known: remove it first. */
+		unlink(VAR_PATH);
+		int fd = open(VAR_PATH, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		if (fd < 0) die("create-variable");
+		if (write(fd, rec, 4 + size) != (ssize_t)(4 + size)) die("write-variable");
+		close(fd);
+	}
+	printf("efikdump-guest: armed transport=%s crash-start=0x%" PRIx64 " crash-end=0x%" PRIx64 " ram-ranges=%u vmcoreinfo=0x%" PRIx64 " vmcoreinfo-bytes=%u record-bytes=%zu nonce=%" PRIu64 " page-offset=0x%" PRIx64 " text=0x%" PRIx64 "@0x%" PRIx64 "+0x%" PRIx64 "\n",
+	       transport, crash_start, crash_end, nr, vmci_paddr, vmci_size, size, boot_nonce(), page_offset, text_vaddr, text_paddr, text_size);
 	return 0;
 }
 
@@ -223,8 +236,8 @@ static int pattern(unsigned mib, uint64_t seed, const char *dev) {
 
 int main(int argc, char **argv) {
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	if (argc >= 2 && !strcmp(argv[1], "arm")) return arm();
+	if (argc >= 2 && !strcmp(argv[1], "arm")) return arm(argc >= 3 ? strtoull(argv[2], NULL, 0) : 0);
 	if (argc >= 5 && !strcmp(argv[1], "pattern")) return pattern(atoi(argv[2]), strtoull(argv[3], NULL, 10), argv[4]);
-	fprintf(stderr, "usage: efikdump-guest arm | pattern MIB SEED DEVICE\n");
+	fprintf(stderr, "usage: efikdump-guest arm [ZONE] | pattern MIB SEED DEVICE\n");
 	return 2;
 }

@@ -35,6 +35,19 @@ static EFI_GUID LinuxCrashGuid = { 0xcfc8fc79, 0xbe2e, 0x4ddc, { 0x97, 0xf0, 0x9
 typedef struct { UINT64 start, end; } RANGE;
 typedef struct { RANGE r[MAX_RANGES]; UINTN n; } RANGES;
 
+/*
+ * Design efi-warm-reserved-memory: a zone the loader reserves (EfiReservedMemoryType, so Linux
+ * sees it as reserved in its memory map) at every normal boot. Page 0 holds the handoff record,
+ * written by the 1st kernel through /dev/mem; ramoops (pstore/ram) owns RAMOOPS_OFFSET.. and writes
+ * the panic's dmesg there: a dmesg zone with data is the crash marker.
+ */
+#define ZONE_BYTES (2 * MIB)
+#define RAMOOPS_OFFSET 0x10000ULL
+#define RAMOOPS_BYTES 0x100000ULL
+#define RAMOOPS_RECORD 0x20000ULL
+#define RAMOOPS_SIG 0x43474244U                /* "DBGC", struct persistent_ram_buffer */
+static UINT64 ZoneBase;                          /* 0: design efi-warm-efivar */
+
 static EFI_HANDLE Self;
 static EFI_LOADED_IMAGE *SelfImage;
 
@@ -410,6 +423,17 @@ static EFI_STATUS normal_boot(CHAR16 *why) {
 	append(cmd, MAX_CMDLINE, (CHAR8 *)" efikdump.boot=");
 	dec_ascii(num, nonce);
 	append(cmd, MAX_CMDLINE, num);
+	if (ZoneBase) {
+		EFI_PHYSICAL_ADDRESS z = ZoneBase;
+		EFI_STATUS zs = BS->AllocatePages(AllocateAddress, EfiReservedMemoryType, ZONE_BYTES / PAGE, &z);
+		say(L"zone reserved base=0x%lx bytes=0x%lx status=%r", ZoneBase, ZONE_BYTES, zs);
+		if (EFI_ERROR(zs)) { say(L"error step=reserve-zone"); }
+		else {
+			append(cmd, MAX_CMDLINE, (CHAR8 *)" efikdump.zone=");
+			hex_ascii(num, ZoneBase);
+			append(cmd, MAX_CMDLINE, num);
+		}
+	}
 	say(L"boot mode=normal reason=%s nonce=%ld", why, nonce);
 	say(L"cmdline %a", cmd);
 	return start_kernel(cmd);
@@ -579,17 +603,50 @@ EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *systab) {
 		say(L"snapshot-done by=%s", idx == 0 ? L"key" : L"timeout");
 	}
 
-	UINTN records = count_crash_records();
-	say(L"crash-records count=%d", records);
-	if (!records) return normal_boot(L"no-crash-records");
+	CHAR8 *design = read_text(L"\\efikdump\\design.txt");
+	if (design && CompareMem(design, "reserved-memory ", 16) == 0) {
+		for (CHAR8 *c = design + 16; *c; c++) {
+			UINT8 x = *c >= '0' && *c <= '9' ? *c - '0' : *c >= 'a' && *c <= 'f' ? *c - 'a' + 10 : 16;
+			if (c[0] == '0' && c[1] == 'x') { c++; continue; }
+			if (x == 16) break;
+			ZoneBase = ZoneBase * 16 + x;
+		}
+		if (ZoneBase % MIB) { say(L"error step=design reason=zone-not-aligned base=0x%lx", ZoneBase); ZoneBase = 0; }
+	}
+	say(L"design name=%a zone=0x%lx", ZoneBase ? "efi-warm-reserved-memory" : "efi-warm-efivar", ZoneBase);
 
-	UINTN size = 0;
-	UINT32 attr;
-	EFI_STATUS st = RT->GetVariable(L"EfikdumpHandoff", &EfikdumpGuid, &attr, &size, NULL);
-	if (st != EFI_BUFFER_TOO_SMALL) { say(L"handoff status=absent"); return normal_boot(L"no-handoff"); }
-	UINT8 *buf = AllocatePool(size);
-	st = RT->GetVariable(L"EfikdumpHandoff", &EfikdumpGuid, &attr, &size, buf);
-	if (EFI_ERROR(st)) { say(L"handoff status=unreadable status=%r", st); return normal_boot(L"handoff-unreadable"); }
+	UINT8 *buf = NULL;
+	UINTN size = 0, records = 0;
+	if (ZoneBase) {
+		/* The zone is old memory now (nothing reserved it in this boot): read it in place. */
+		if (!covered(entry, ZoneBase, ZoneBase + ZONE_BYTES, is_ram_type)) { say(L"crash-records count=0 source=ramoops reason=zone-not-ram"); return normal_boot(L"zone-not-ram"); }
+		for (UINT64 z = 0; z < RAMOOPS_BYTES / RAMOOPS_RECORD; z++) {
+			UINT8 *zone = (UINT8 *)(UINTN)(ZoneBase + RAMOOPS_OFFSET + z * RAMOOPS_RECORD);
+			UINT32 used = rd32(zone + 8);
+			if (rd32(zone) == RAMOOPS_SIG && used > 0 && used <= RAMOOPS_RECORD - 12) records++;
+		}
+		say(L"crash-records count=%d source=ramoops", records);
+		if (!records) return normal_boot(L"no-crash-records");
+		UINT8 *rec = (UINT8 *)(UINTN)ZoneBase;
+		size = rd32(rec) == HANDOFF_MAGIC ? rd32(rec + 8) : 0;
+		if (size < HANDOFF_FIXED || size > RAMOOPS_OFFSET) { say(L"handoff status=absent source=zone"); return normal_boot(L"no-handoff"); }
+		buf = AllocatePool(size);
+		CopyMem(buf, rec, size);
+		/* Consume the crash marker and the record now: a capture that fails must not loop. */
+		for (UINT64 z = 0; z < RAMOOPS_BYTES / RAMOOPS_RECORD; z++) wr32((UINT8 *)(UINTN)(ZoneBase + RAMOOPS_OFFSET + z * RAMOOPS_RECORD) + 8, 0);
+		SetMem(rec, 16, 0);
+		say(L"records-consumed count=%d source=ramoops", records);
+	} else {
+		records = count_crash_records();
+		say(L"crash-records count=%d source=efi-pstore", records);
+		if (!records) return normal_boot(L"no-crash-records");
+		UINT32 attr;
+		EFI_STATUS st = RT->GetVariable(L"EfikdumpHandoff", &EfikdumpGuid, &attr, &size, NULL);
+		if (st != EFI_BUFFER_TOO_SMALL) { say(L"handoff status=absent"); return normal_boot(L"no-handoff"); }
+		buf = AllocatePool(size);
+		st = RT->GetVariable(L"EfikdumpHandoff", &EfikdumpGuid, &attr, &size, buf);
+		if (EFI_ERROR(st)) { say(L"handoff status=unreadable status=%r", st); return normal_boot(L"handoff-unreadable"); }
+	}
 	static HANDOFF h;
 	CHAR16 *bad = validate_handoff(buf, size, &h, entry);
 	if (bad) { say(L"handoff status=invalid reason=%s bytes=%d", bad, size); return normal_boot(L"handoff-invalid"); }
