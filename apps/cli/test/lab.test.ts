@@ -27,13 +27,13 @@ if (!haveLab) {
 
 const readResult = (dir: string): LabResult => JSON.parse(readFileSync(join(dir, 'result.json'), 'utf8')) as LabResult;
 
-(haveLab ? describe : describe.skip)('efikdump lab run: efi-warm-efivar, 1 GiB, KASLR on, a real panic', () => {
+(haveLab ? describe.each(['efi-warm-efivar', 'efi-warm-reserved-memory']) : describe.skip.each(['efi-warm-efivar']))('efikdump lab run: %s, 1 GiB, KASLR on, a real panic', (design) => {
   const tmp = tempDir('lab-crash');
   let run: ReturnType<typeof efikdump>;
   let result: LabResult;
 
   beforeAll(() => {
-    run = efikdump(['lab', 'run', '--design', 'efi-warm-efivar', '--memory', '1GiB', '--kaslr', 'on', '--out', tmp.dir, '--timeout', '840'], CYCLE_MS);
+    run = efikdump(['lab', 'run', '--design', design, '--memory', '1GiB', '--kaslr', 'on', '--out', tmp.dir, '--timeout', '840'], CYCLE_MS);
     result = readResult(tmp.dir);
   }, CYCLE_MS + 60_000);
   afterAll(() => tmp.cleanup());
@@ -50,6 +50,17 @@ const readResult = (dir: string): LabResult => JSON.parse(readFileSync(join(dir,
     expect(events).toContain('elfcorehdr');
     const phases = result.timeline.map((t) => t.phase);
     for (const p of ['armed', 'pattern-written', 'panic', 'reset', 'loader-capture', 'capture-start', 'dump-written', 'records-cleared']) expect(phases).toContain(p);
+    // The crash marker and the handoff travelled the design's way.
+    const source = result.loader.find((l) => l.event === 'crash-records')?.source;
+    const transport = result.timeline.find((t) => t.phase === 'armed')?.detail;
+    if (design === 'efi-warm-efivar') {
+      expect(source).toBe('efi-pstore');
+      expect(transport).toMatch(/transport=efivarfs/);
+    } else {
+      expect(source).toBe('ramoops');
+      expect(transport).toMatch(/transport=devmem/);
+      expect(result.loader.find((l) => l.event === 'records-consumed')).toBeDefined();
+    }
   });
 
   test('every pattern page not declared lost matches the truth, byte for byte', () => {
@@ -104,12 +115,12 @@ const readResult = (dir: string): LabResult => JSON.parse(readFileSync(join(dir,
   });
 });
 
-(haveLab ? describe : describe.skip)('efikdump lab run: a clean reboot -f boots normally', () => {
+(haveLab ? describe.each(['efi-warm-efivar', 'efi-warm-reserved-memory']) : describe.skip.each(['efi-warm-efivar']))('efikdump lab run: %s, a clean reboot -f boots normally', (design) => {
   const tmp = tempDir('lab-reboot');
   afterAll(() => tmp.cleanup());
 
   test('no crash records, so the loader starts the normal kernel again and no capture runs', () => {
-    const run = efikdump(['lab', 'run', '--design', 'efi-warm-efivar', '--memory', '1GiB', '--action', 'reboot', '--pattern', '0', '--no-footprint', '--out', tmp.dir, '--timeout', '600'], CYCLE_MS);
+    const run = efikdump(['lab', 'run', '--design', design, '--memory', '1GiB', '--action', 'reboot', '--pattern', '0', '--no-footprint', '--out', tmp.dir, '--timeout', '600'], CYCLE_MS);
     const result = readResult(tmp.dir);
     expect(result.outcome).toBe('normal-boot');
     expect(run.status).toBe(0);

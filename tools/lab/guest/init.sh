@@ -17,16 +17,28 @@ mode=normal
 [ -e /proc/vmcore ] && mode=capture
 say "start mode=$mode uptime=$(uptime_s)"
 
+# efi-warm-reserved-memory: the loader reserved a zone (efikdump.zone=); ramoops writes the panic's
+# dmesg into it (the crash marker). pstore takes one backend only, so efi-pstore stays out then.
+zone=$(arg efikdump.zone)
 for m in $(cat /lib/modules/order); do
+  case "$m" in
+    ramoops.ko) continue ;;
+    efi-pstore.ko) [ -n "$zone" ] && continue ;;
+  esac
   insmod "/lib/modules/$m" 2>/dev/null || say "error step=insmod module=$m"
 done
+if [ -n "$zone" ] && [ "$mode" = normal ]; then
+  insmod /lib/modules/ramoops.ko mem_address=$(printf '0x%x' $((zone + 0x10000))) mem_size=0x100000 \
+    record_size=0x20000 console_size=0 ftrace_size=0 pmsg_size=0 ecc=0 mem_type=1 \
+    || say "error step=insmod module=ramoops.ko"
+fi
 mount -t efivarfs efivarfs /sys/firmware/efi/efivars || say "error step=mount-efivarfs"
 n=0
 while [ ! -b /dev/vdb ] && [ $n -lt 100 ]; do sleep 0.1; n=$((n + 1)); done
 [ -b /dev/vdb ] || say "error step=data-disk reason=no-/dev/vdb"
 
 if [ "$mode" = normal ]; then
-  efikdump-guest arm || say "error step=arm"
+  efikdump-guest arm $zone || say "error step=arm"
   mib=$(arg efikdump.pattern)
   if [ -n "$mib" ] && [ "$mib" != 0 ]; then
     efikdump-guest pattern "$mib" "$(arg efikdump.seed)" /dev/vdb &

@@ -15,7 +15,7 @@ export const LOADER_CFLAGS = [
 const LOADER_SECTIONS = ['.text', '.sdata', '.data', '.dynamic', '.dynsym', '.rel', '.rela', '.rel.*', '.rela.*', '.reloc'];
 const GUEST_CFLAGS = ['-static', '-O2', '-Wall', '-Werror'];
 /** Modules the initramfs loads (with their dependencies from modules.dep). */
-export const LAB_MODULES = ['virtio_pci', 'virtio_blk', 'efivarfs', 'efi-pstore'];
+export const LAB_MODULES = ['virtio_pci', 'virtio_blk', 'efivarfs', 'efi-pstore', 'ramoops'];
 const FORMAT_VERSION = 'efikdump-lab-images/1';
 
 const sha256 = (...parts: (string | Uint8Array)[]) => {
@@ -164,6 +164,8 @@ export interface EspConfig {
   capture: string;
   /** \efikdump\footprint.txt: "start end" hex ranges the loader declares lost. */
   footprint?: string;
+  /** \efikdump\design.txt: "efivar", or "reserved-memory 0x<zone base>". */
+  design: string;
   /** \efikdump\snapshot: the loader waits for a key at entry so the host can read RAM. */
   snapshot?: boolean;
 }
@@ -191,6 +193,7 @@ export function buildEsp(env: LabEnvironment, loader: BuiltPiece, initrd: BuiltP
       run('mcopy', ['-i', tmp, initrd.path, '::/initrd.img'], 'mcopy', mtoolsEnv);
       put('cmdline.txt', config.cmdline + '\n');
       put('capture.txt', config.capture + '\n');
+      put('design.txt', config.design + '\n');
       if (config.footprint) put('footprint.txt', config.footprint);
       if (config.snapshot) put('snapshot', 'the loader waits for a key at entry\n');
     } finally {

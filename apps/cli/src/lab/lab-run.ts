@@ -12,7 +12,7 @@ import { PAGE_BYTES, decodePatternFrames, patternPage, patternTruth, type Patter
 import { KERNEL_MARKERS, parseLabLines, type LabLine } from './serial-events';
 
 /** The designs the lab runs for real, by the names of the simulated ones. */
-export const LAB_DESIGNS = ['efi-warm-efivar'] as const;
+export const LAB_DESIGNS = ['efi-warm-efivar', 'efi-warm-reserved-memory'] as const;
 export type LabDesign = (typeof LAB_DESIGNS)[number];
 export type LabDumpFormat = 'elf' | 'kdump-zlib' | 'kdump-lzo';
 
@@ -97,6 +97,20 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 /** crashkernel= for the guest: 192M up to 512 MiB of RAM, else 256M. */
 export function labCrashkernel(memoryBytes: number): string {
   return memoryBytes <= 512 * MiB ? '160M' : '256M';
+}
+
+/**
+ * efi-warm-reserved-memory's zone (2 MiB the loader reserves at every normal boot): the middle of
+ * RAM, clear of OVMF's footprint (low 23 MiB and the top of RAM) and of crashkernel=, which Linux
+ * places top-down below the firmware's area.
+ */
+export function labZoneBase(memoryBytes: number): number {
+  return memoryBytes / 2 - 8 * MiB;
+}
+
+/** \efikdump\design.txt for the loader. */
+export function labDesignFile(design: LabDesign, memoryBytes: number): string {
+  return design === 'efi-warm-reserved-memory' ? `reserved-memory ${hex(labZoneBase(memoryBytes))}` : 'efivar';
 }
 
 /** The normal boot's and the capture boot's base command lines. */
@@ -224,7 +238,7 @@ export async function runLabCycle(o: LabRunOptions): Promise<LabResult> {
     prediction = footprintPrediction(doc);
     progress(`footprint: the loader declares ${prediction.split('\n').filter(Boolean).length} ranges measured in ${predictionFile} lost`);
   }
-  const images: LabImages = buildLabImages(env, { ...lines, snapshot: o.footprint, footprint: prediction }, o.cacheDir);
+  const images: LabImages = buildLabImages(env, { ...lines, design: labDesignFile(o.design, o.memoryBytes), snapshot: o.footprint, footprint: prediction }, o.cacheDir);
   for (const [name, piece] of Object.entries(images)) progress(`images: ${name} ${piece.built ? 'built' : 'cached'} (${piece.path})`);
 
   mkdirSync(o.workDir, { recursive: true });
@@ -312,7 +326,7 @@ export async function runLabCycle(o: LabRunOptions): Promise<LabResult> {
         if (l.source === 'loader' && l.event === 'boot') {
           if (l.fields.mode === 'normal') normalBoots++;
           mark(l.fields.mode === 'capture' ? 'loader-capture' : 'loader-normal', l.rest);
-        } else if (l.source === 'loader' && (l.event === 'handoff' || l.event === 'claim' || l.event === 'elfcorehdr' || l.event === 'crash-records' || l.event === 'error')) {
+        } else if (l.source === 'loader' && (['handoff', 'claim', 'elfcorehdr', 'crash-records', 'records-consumed', 'zone', 'error'].includes(l.event))) {
           mark(`loader-${l.event}`, l.rest);
         } else if (l.source === 'loader' && l.event === 'lost') {
           result.lostRanges.push({ start: l.fields.start, end: l.fields.end, reason: l.fields.reason });
