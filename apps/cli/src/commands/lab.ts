@@ -3,19 +3,20 @@ import { ConfigError, formatSize, parseSize } from '@efikdump/core';
 import { commandHelp, parseArgs, type CommandSpec } from '../args';
 import { defaultLabCacheDir } from '../lab/lab-environment';
 import { killAllLabMachines } from '../lab/lab-machine';
+import { compareWithSimulator } from '../lab/lab-compare';
 import { LAB_DESIGNS, runLabCycle, type LabDesign, type LabDumpFormat, type LabResult } from '../lab/lab-run';
 import type { Output } from '../output';
 
 export const labSpec: CommandSpec = {
   name: 'lab',
   usage:
-    'efikdump lab run --design efi-warm-efivar [--memory 1GiB] [--kaslr on|off] [--action crash|reboot] [--pattern MIB] [--seed N] [--dump-level N] [--format elf|kdump-zlib|kdump-lzo] [--out DIR]',
+    'efikdump lab compare DIR [--sim-design NAME] | efikdump lab run --design efi-warm-efivar [--memory 1GiB] [--kaslr on|off] [--action crash|reboot] [--pattern MIB] [--seed N] [--dump-level N] [--format elf|kdump-zlib|kdump-lzo] [--out DIR]',
   summary:
     'Runs the design for real: OVMF and the stock Debian kernel under QEMU (TCG), efikdump\'s UEFI loader in the stub\'s role. The 1st kernel arms the handoff ' +
     '(EFI variables), writes a seeded pattern and panics; reboot=efi,warm makes the panic a ResetSystem(EfiResetWarm); the loader sees efi-pstore\'s records, ' +
     'validates the handoff, pins the old memory and starts the capture kernel with memmap=exactmap; makedumpfile writes the dump to a virtio disk. ' +
     'Leaves serial.log, timeline.json, the dump, truth.json, footprint.json (RAM changed between the reset and loader entry) and result.json in --out.',
-  positionals: [1, 1],
+  positionals: [1, 2],
   options: [
     { name: 'design', value: 'NAME', help: `design to run (${LAB_DESIGNS.join(', ')})`, default: 'efi-warm-efivar' },
     { name: 'memory', value: 'SIZE', help: 'guest RAM, 512MiB to 2GiB', default: '1GiB' },
@@ -32,7 +33,8 @@ export const labSpec: CommandSpec = {
     { name: 'footprint-from', value: 'FILE|none', help: 'footprint.json of an earlier run: the loader declares its ranges lost', default: 'tools/lab/footprints/ovmf-<memory>MiB.json if present' },
     { name: 'no-footprint', help: 'skip the RAM snapshots at the reset and at loader entry' },
     { name: 'keep-work-dir', help: 'keep the work files (RAM image, data disk) for inspection' },
-    { name: 'json', help: 'print result.json instead of the summary' },
+    { name: 'sim-design', value: 'NAME|FILE', help: 'lab compare: the simulated design to hold against the real run', default: 'the real run\'s design' },
+    { name: 'json', help: 'print result.json (compare: compare.json) instead of the summary' },
     { name: 'help', help: 'show this help' },
   ],
 };
@@ -67,8 +69,25 @@ export async function labCommand(argv: string[], io: Output): Promise<number> {
     io.out(commandHelp(labSpec));
     return 0;
   }
-  if (positionals[0] !== 'run') throw new ConfigError(`Unknown lab command: ${positionals[0]} (known: run)`, { field: 'lab' });
   const str = (k: string) => (typeof options.get(k) === 'string' ? (options.get(k) as string) : undefined);
+  if (positionals[0] === 'compare') {
+    if (positionals.length !== 2) throw new ConfigError(`lab compare needs the output folder of a lab run; usage: ${labSpec.usage}`, { field: 'lab compare' });
+    const c = await compareWithSimulator(positionals[1], str('sim-design'));
+    if (options.has('json')) io.out(JSON.stringify(c, null, 2));
+    else {
+      io.out(`real run ${c.realRun} against simulated design ${c.simulatedDesign} (${formatSize(c.memoryBytes)}, seed ${c.seed}, scenario healthy)`);
+      const w = [Math.max(4, ...c.rows.map((r) => r.what.length)), 12, 12];
+      io.out(`${'what'.padEnd(w[0])}  ${'simulated'.padStart(w[1])}  ${'real'.padStart(w[2])}  agreement`);
+      for (const r of c.rows) io.out(`${r.what.padEnd(w[0])}  ${String(r.simulated).padStart(w[1])}  ${String(r.real).padStart(w[2])}  ${r.agreement}`);
+      if (c.footprintOverlap) {
+        const f = c.footprintOverlap;
+        io.out(`footprint: ${f.bothPages} of ${f.realPages} really changed pages predicted in place, ${f.missedPages} missed, ${f.extraPages} predicted but unchanged`);
+      }
+      io.out(`wrote ${c.realRun}compare.json`.replace('//', '/'));
+    }
+    return 0;
+  }
+  if (positionals[0] !== 'run' || positionals.length !== 1) throw new ConfigError(`Unknown lab command: ${positionals.join(' ')} (known: run, compare DIR)`, { field: 'lab' });
   const design = oneOf<LabDesign>(options.get('design'), 'design', LAB_DESIGNS, 'efi-warm-efivar');
   const memoryBytes = parseSize(str('memory') ?? '1GiB', '--memory');
   const kaslr = oneOf(options.get('kaslr'), 'kaslr', ['on', 'off'] as const, 'on') === 'on';
