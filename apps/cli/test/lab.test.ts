@@ -102,6 +102,19 @@ const readResult = (dir: string): LabResult => JSON.parse(readFileSync(join(dir,
     expect(r.status).toBe(0);
   });
 
+  test('lab compare puts the simulator\'s prediction for the same machine beside the real run', () => {
+    const c = efikdump(['lab', 'compare', tmp.dir, '--json']);
+    expect(c.stderr).toBe('');
+    expect(c.status).toBe(0);
+    const doc = JSON.parse(c.stdout);
+    expect(doc.format).toBe('efikdump-lab-compare/1');
+    expect(doc.simulatedDesign).toBe(design);
+    const outcome = doc.rows.find((r: { what: string }) => r.what === 'outcome');
+    expect(outcome.real).toBe(result.outcome);
+    expect(doc.footprintOverlap.realPages).toBe(result.footprint?.pages);
+    expect(existsSync(join(tmp.dir, 'compare.json'))).toBe(true);
+  });
+
   test('the firmware footprint between the reset and loader entry was measured', () => {
     expect(result.footprint).toBeDefined();
     const doc = JSON.parse(readFileSync(join(tmp.dir, 'footprint.json'), 'utf8'));
