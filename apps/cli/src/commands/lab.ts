@@ -4,7 +4,7 @@ import { commandHelp, parseArgs, type CommandSpec } from '../args';
 import { defaultLabCacheDir } from '../lab/lab-environment';
 import { killAllLabMachines } from '../lab/lab-machine';
 import { compareWithSimulator } from '../lab/lab-compare';
-import { LAB_DESIGNS, runLabCycle, type LabDesign, type LabDumpFormat, type LabResult } from '../lab/lab-run';
+import { LAB_DESIGNS, defaultLabWorkDir, runLabCycle, type LabDesign, type LabDumpFormat, type LabResult } from '../lab/lab-run';
 import type { Output } from '../output';
 
 export const labSpec: CommandSpec = {
@@ -28,7 +28,7 @@ export const labSpec: CommandSpec = {
     { name: 'format', value: 'elf|kdump-zlib|kdump-lzo', help: 'dump format (design efi-warm-efivar writes ELF)', default: 'elf' },
     { name: 'out', value: 'DIR', help: 'output folder', default: 'out/lab/<design>-<memory>-kaslr-<on|off>' },
     { name: 'cache', value: 'DIR', help: 'where built images are kept (content-hashed)', default: '$XDG_CACHE_HOME/efikdump/lab' },
-    { name: 'work-dir', value: 'DIR', help: 'guest RAM file, its snapshot and the data disk during the run', default: '/dev/shm' },
+    { name: 'work-dir', value: 'DIR', help: 'guest RAM file, its snapshot and the data disk during the run', default: '/dev/shm when it has room, else the temporary directory' },
     { name: 'timeout', value: 'SECONDS', help: 'wall-clock limit of the cycle', default: '600' },
     { name: 'footprint-from', value: 'FILE|none', help: 'footprint.json of an earlier run: the loader declares its ranges lost', default: 'tools/lab/footprints/ovmf-<memory>MiB.json if present' },
     { name: 'no-footprint', help: 'skip the RAM snapshots at the reset and at loader entry' },
@@ -116,7 +116,7 @@ export async function labCommand(argv: string[], io: Output): Promise<number> {
       format,
       outDir,
       cacheDir: str('cache') ?? defaultLabCacheDir(),
-      workDir: str('work-dir') ?? '/dev/shm',
+      workDir: str('work-dir') ?? defaultLabWorkDir(memoryBytes),
       timeoutMs: (integer(options.get('timeout'), 'timeout', 30, 7200) ?? 600) * 1000,
       footprint: !options.has('no-footprint'),
       truthSample: 4096,

@@ -1,6 +1,7 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { closeSync, copyFileSync, createReadStream, existsSync, mkdirSync, mkdtempSync, openSync, readSync, renameSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { closeSync, copyFileSync, createReadStream, existsSync, mkdirSync, mkdtempSync, openSync, readSync, renameSync, rmSync, statSync, statfsSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { tmpdir } from 'node:os';
 import { ConfigError, GiB, MiB, decodeLostRanges, formatSize, hex, writeFileAtomic, LOST_RANGES_NOTE_NAME, NT_EFIKDUMP_LOST_RANGES, type LostRange, type TruthManifest } from '@efikdump/core';
 import type { QmpEvent } from '@efikdump/firmware-uefi';
 import { openDumpFile } from '@efikdump/vmcore';
@@ -127,6 +128,20 @@ export function labCommandLines(o: Pick<LabRunOptions, 'memoryBytes' | 'kaslr' |
   ].filter(Boolean).join(' ');
   const capture = [common, 'panic=1', `efikdump.format=${o.format}`, `efikdump.dumplevel=${o.dumpLevel}`].join(' ');
   return { cmdline, capture };
+}
+
+/**
+ * Where a run's big files go: /dev/shm when it has room for guest RAM, its snapshot and the dump
+ * (tmpfs makes the RAM snapshots fast), else the system's temporary directory.
+ */
+export function defaultLabWorkDir(memoryBytes: number): string {
+  try {
+    const fs = statfsSync('/dev/shm');
+    if (fs.bavail * fs.bsize > 3 * memoryBytes + 256 * MiB) return '/dev/shm';
+  } catch {
+    /* no /dev/shm */
+  }
+  return tmpdir();
 }
 
 /** The committed loader-entry footprint of OVMF for this RAM size, if the repository has one. */
