@@ -85,7 +85,7 @@ export function decodeEncDumpKeyInfo(buf: Uint8Array, place: ErrorPlace = {}): E
  * OffCD's AES-CTR: output block N = input block N XOR AES_K(counter block N), the counter block
  * being N as a little-endian u64 followed by the 8-byte IV. Node's aes-128-ctr increments a
  * big-endian 128-bit counter instead, so the keystream is made by AES-ECB over counter blocks.
- * `xorCtr` transforms `data` in place; `rawOffset` (a multiple of 16) is its offset in the raw dump.
+ * `xorCtr` transforms `data` in place; `rawOffset` is its offset in the raw dump (any byte).
  */
 export class OffcdCtr {
   private counters = new Uint8Array(0);
@@ -97,10 +97,11 @@ export class OffcdCtr {
   }
 
   xorCtr(data: Uint8Array, rawOffset: number): void {
-    if (rawOffset % AES_BLOCK_BYTES) throw new FormatError('AES-CTR offset', 'a multiple of 16', `${rawOffset}`);
-    const blocks = Math.ceil(data.length / AES_BLOCK_BYTES);
+    if (!Number.isSafeInteger(rawOffset) || rawOffset < 0) throw new FormatError('AES-CTR offset', 'a non-negative integer', `${rawOffset}`);
+    const skip = rawOffset % AES_BLOCK_BYTES;
+    const first = (rawOffset - skip) / AES_BLOCK_BYTES;
+    const blocks = Math.ceil((skip + data.length) / AES_BLOCK_BYTES);
     this.ensure(blocks);
-    const first = rawOffset / AES_BLOCK_BYTES;
     const w = this.words;
     for (let i = 0; i < blocks; i++) {
       const n = first + i;
@@ -111,7 +112,7 @@ export class OffcdCtr {
     cipher.setAutoPadding(false);
     const stream = cipher.update(this.counters.subarray(0, blocks * AES_BLOCK_BYTES));
     cipher.final();
-    xorInto(data, stream);
+    xorInto(data, stream.subarray(skip, skip + data.length));
   }
 
   private ensure(blocks: number): void {
@@ -122,19 +123,16 @@ export class OffcdCtr {
   }
 }
 
-/** dst[i] ^= src[i] for i < dst.length, eight bytes at a time where both are aligned. */
+/** dst[i] ^= src[i] for i < dst.length, four bytes at a time where both are aligned. */
 export function xorInto(dst: Uint8Array, src: Uint8Array): void {
   const n = dst.length;
   let i = 0;
-  if (dst.byteOffset % 8 === 0 && src.byteOffset % 8 === 0) {
-    const words = Math.floor(n / 8);
-    const d = new BigUint64Array(dst.buffer, dst.byteOffset, words);
-    const s = new BigUint64Array(src.buffer, src.byteOffset, words);
-    // Uint32 lanes are faster than BigInt ones in V8; reinterpret the same memory.
-    const d32 = new Uint32Array(d.buffer, d.byteOffset, words * 2);
-    const s32 = new Uint32Array(s.buffer, s.byteOffset, words * 2);
-    for (let j = 0; j < d32.length; j++) d32[j] ^= s32[j];
-    i = words * 8;
+  if (dst.byteOffset % 4 === 0 && src.byteOffset % 4 === 0) {
+    const words = n >>> 2;
+    const d32 = new Uint32Array(dst.buffer, dst.byteOffset, words);
+    const s32 = new Uint32Array(src.buffer, src.byteOffset, words);
+    for (let j = 0; j < words; j++) d32[j] ^= s32[j];
+    i = words * 4;
   }
   for (; i < n; i++) dst[i] ^= src[i];
 }
