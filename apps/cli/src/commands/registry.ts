@@ -8,6 +8,7 @@ import { convertCommand, convertSpec } from './convert';
 import { probeCommand, probeSpec } from './probe';
 import { compareCommand, compareSpec } from './compare';
 import { workerCommand, workerSpec } from './worker';
+import { dumpCommand, dumpSpec } from './dump';
 
 /** One top-level command of `efikdump`. Add a command by adding one entry here. */
 export interface CliCommand {
@@ -28,5 +29,6 @@ export const COMMANDS: CliCommand[] = [
   { name: 'convert', summary: 'filter and compress a vmcore as makedumpfile does (ELF or kdump-compressed)', usage: convertSpec.usage, run: convertCommand },
   { name: 'compare', summary: 'sweep designs × scenarios × seeds and write a report with charts', usage: compareSpec.usage, run: compareCommand },
   { name: 'worker', summary: 'process compare runs from a BullMQ queue over Redis', usage: workerSpec.usage, run: workerCommand },
+  { name: 'dump', summary: 'extract, inspect or prepare firmware-written (OffCD-style) offline crash dumps on a GPT disk image', usage: dumpSpec.usage, run: dumpCommand },
   { name: 'probe', summary: 'measure what real firmware (OVMF under QEMU) overwrites in RAM across a reset', usage: probeSpec.usage, run: probeCommand },
 ];

@@ -97,8 +97,33 @@ interface PlannedSection {
 
 const ddrName = (base: number): string => `ddr@${hex(base)}`.slice(0, 20);
 
-function planSections(o: WriteOfflineDumpOptions, ddr: readonly PhysRange[]): { planned: PlannedSection[]; required: number } {
+/** Name of the SV_SPECIFIC section listing the redacted ranges (u64 start, u64 end, little-endian, per range). */
+export const REDACTED_SECTION_NAME = 'efikdump-redacted';
+
+export function encodeRedactedRanges(ranges: readonly PhysRange[]): Uint8Array {
+  const out = new Uint8Array(16 * ranges.length);
+  const v = new DataView(out.buffer);
+  ranges.forEach((r, i) => {
+    v.setBigUint64(16 * i, BigInt(r.start), true);
+    v.setBigUint64(16 * i + 8, BigInt(r.end), true);
+  });
+  return out;
+}
+
+export function decodeRedactedRanges(buf: Uint8Array): PhysRange[] {
+  if (buf.length % 16) throw new FormatError(`section ${REDACTED_SECTION_NAME}`, 'a multiple of 16 bytes', `${buf.length} bytes`);
+  const v = new DataView(buf.buffer, buf.byteOffset, buf.length);
+  const out: PhysRange[] = [];
+  for (let i = 0; i < buf.length; i += 16) out.push({ start: Number(v.getBigUint64(i, true)), end: Number(v.getBigUint64(i + 8, true)) });
+  return out;
+}
+
+function planSections(o: WriteOfflineDumpOptions, ddr: readonly PhysRange[], redacted: readonly PhysRange[]): { planned: PlannedSection[]; required: number } {
   const entries: { type: number; name: string; size: number; information: SectionInformation; ddrBase?: number; data?: Uint8Array }[] = [];
+  if (redacted.length) {
+    const data = encodeRedactedRanges(redacted);
+    entries.push({ type: SectionType.svSpecific, name: REDACTED_SECTION_NAME, size: data.length, information: { kind: 'none' }, data });
+  }
   if (o.systemInformation) entries.push({ type: SectionType.systemInformation, name: 'system-information', size: 0, information: { kind: 'system-information', ...o.systemInformation } });
   if (o.dumpReason) entries.push({ type: SectionType.dumpReason, name: 'dump-reason', size: 0, information: { kind: 'dump-reason', parameters: o.dumpReason } });
   if (o.cpuContext) entries.push({ type: SectionType.cpuContext, name: 'cpu-context', size: o.cpuContext.length, information: { kind: 'none' }, data: o.cpuContext });
@@ -195,6 +220,7 @@ export async function writeOfflineDump(o: WriteOfflineDumpOptions): Promise<Offl
   }
   const all = mergeRanges(o.ddrRanges);
   const ddr = subtractRanges(all, mergeRanges(o.redact ?? []));
+  const redacted = subtractRanges(all, ddr);
   const redactedPages = (all.reduce((s, r) => s + r.end - r.start, 0) - ddr.reduce((s, r) => s + r.end - r.start, 0)) / PAGE_SIZE;
 
   // The encrypted container's prefix: ENC_DUMP_HEADER, ENC_DUMP_KEY_INFO block.
@@ -212,7 +238,7 @@ export async function writeOfflineDump(o: WriteOfflineDumpOptions): Promise<Offl
     macKey = deriveMacKey(key, iv);
   }
 
-  const { planned, required } = planSections(o, ddr);
+  const { planned, required } = planSections(o, ddr, redacted);
   const capacity = extent.sizeBytes - prefix.length - (encrypted ? MAC_TRAILER_BYTES : 0);
   if (capacity < rawDumpHeadersBytes(planned.length)) return none(OfflineDumpCreationError.partitionTooSmall, partition);
   const insufficient = required > capacity;
