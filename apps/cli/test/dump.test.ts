@@ -106,4 +106,22 @@ describe('efikdump dump', () => {
     expect(r.status).toBe(3);
     expect(r.stderr).toMatch(/^error: .*Raw_Dmp!.*no dump written/);
   });
+
+  it('convert --encrypt-to seals a vmcore in the same container; dump extract gives it back', () => {
+    const elf = join(dir, 'enc.vmcore');
+    if (!existsSync(elf)) expect(efikdump(['dump', 'extract', enc.image, '--key', key.keyPath, '-o', elf]).status).toBe(0);
+    const sealed = join(dir, 'sealed.bin');
+    const c = efikdump(['convert', elf, '-o', sealed, '--encrypt-to', join(dir, 'owner.cert.der')]);
+    expect(c.status).toBe(0);
+    expect(c.stdout).toMatch(/sealed: Enc_Dmp! container/);
+    const info = JSON.parse(efikdump(['dump', 'info', sealed, '--key', key.keyPath, '--json']).stdout);
+    expect(info).toMatchObject({ partition: null, encrypted: true, sections: [{ name: 'vmcore-kdump' }] });
+    const out = join(dir, 'unsealed.kdump');
+    expect(efikdump(['dump', 'extract', sealed, '--key', key.keyPath, '-o', out]).status).toBe(0);
+    expect(efikdump(['verify', out, '--truth', enc.truth]).status).toBe(0);
+    const bad = efikdump(['convert', elf, '-o', join(dir, 'nope.bin'), '--encrypt-to', enc.truth]);
+    expect(bad.status).toBe(3);
+    expect(bad.stderr).toMatch(/X\.509 certificate/);
+    expect(existsSync(join(dir, 'nope.bin'))).toBe(false);
+  });
 });

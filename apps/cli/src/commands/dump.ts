@@ -7,7 +7,7 @@ import {
 } from '@efikdump/core';
 import {
   createGptImage, decodeRedactedRanges, ESP_TYPE_GUID, OFFLINE_DUMP_PARTITION_TYPE_GUID, OfflineDumpReader, RawDumpFlags,
-  REDACTED_SECTION_NAME, SectionFlags, SectionType, SystemArchitecture, type RawDumpSection,
+  REDACTED_SECTION_NAME, SEALED_VMCORE_SECTION, SectionFlags, SectionType, SystemArchitecture, type RawDumpSection, type SealedFormat,
 } from '@efikdump/firmware-uefi';
 import { convertDump, parseConvertOptions } from '@efikdump/vmcore';
 import { commandHelp, parseArgs, type CommandSpec } from '../args';
@@ -15,11 +15,11 @@ import type { Output } from '../output';
 
 export const dumpSpec: CommandSpec = {
   name: 'dump',
-  usage: 'efikdump dump <extract|info|disk> DISK.img [--key private.pem] [-o OUT] [--format elf|kdump] [--size N] [--json]',
+  usage: 'efikdump dump <extract|info|disk> DISK.img|CONTAINER [--key private.pem] [-o OUT] [--format elf|kdump] [--size N] [--json]',
   summary: 'Offline crash dumps written by firmware (OffCD-style) on a GPT disk image. '
     + '`extract` finds the dump partition (GPT CRCs checked), checks the headers, unwraps the key with --key and authenticates '
     + 'an encrypted dump before anything is decrypted, and writes an ELF (or kdump-compressed) vmcore: one PT_LOAD per DDR range, '
-    + 'redacted ranges absent. `info` prints the headers. `disk` creates an empty GPT image with an ESP and a dump partition.',
+    + 'redacted ranges absent; a container sealed by `convert --encrypt-to` gives back its vmcore. `info` prints the headers. `disk` creates an empty GPT image with an ESP and a dump partition.',
   positionals: [2, 2],
   options: [
     { name: 'key', value: 'FILE', help: 'PEM private key of the certificate the dump was encrypted to' },
@@ -119,11 +119,33 @@ export function extractElf(reader: OfflineDumpReader, out: string, onProgress?: 
   }
 }
 
+/** The vmcore a sealed container (`sealDumpFile`) holds, if that is what this dump is. */
+function sealedVmcore(reader: OfflineDumpReader): { section: RawDumpSection; format: SealedFormat } | undefined {
+  const { sections } = reader.headers();
+  if (sections.some((s) => s.type === SectionType.ddrRange)) return undefined;
+  for (const format of Object.keys(SEALED_VMCORE_SECTION) as SealedFormat[]) {
+    const section = sections.find((s) => s.type === SectionType.svSpecific && s.name === SEALED_VMCORE_SECTION[format]);
+    if (section) return { section, format };
+  }
+  return undefined;
+}
+
+function copySection(reader: OfflineDumpReader, section: RawDumpSection, out: string): void {
+  const file = new AtomicFile(out);
+  try {
+    for (let p = 0; p < section.size; p += COPY_CHUNK_BYTES) file.writeAt(reader.readRaw(section.offset + p, Math.min(COPY_CHUNK_BYTES, section.size - p)), p);
+    file.commit(section.size);
+  } catch (e) {
+    file.abort();
+    throw e;
+  }
+}
+
 function describe(reader: OfflineDumpReader): Record<string, unknown> {
   const { header, sections } = reader.headers();
   const flagNames = (Object.keys(RawDumpFlags) as (keyof typeof RawDumpFlags)[]).filter((k) => header.flags & RawDumpFlags[k]);
   return {
-    partition: { index: reader.partition.index + 1, firstLba: reader.partition.firstLba, lastLba: reader.partition.lastLba, name: reader.partition.name },
+    partition: reader.partition ? { index: reader.partition.index + 1, firstLba: reader.partition.firstLba, lastLba: reader.partition.lastLba, name: reader.partition.name } : null,
     encrypted: reader.encrypted,
     flags: flagNames,
     osData: hex(header.osData),
@@ -160,7 +182,7 @@ export async function dumpCommand(argv: string[], io: Output): Promise<number> {
     if (sub === 'info') {
       const d = describe(reader);
       io.out(json ? JSON.stringify(d, null, 2) : [
-        `${disk}: partition ${String((d.partition as { index: number }).index)}, ${reader.encrypted ? 'encrypted (AES-128-CTR, authenticated)' : 'not encrypted'}`,
+        `${disk}: ${reader.partition ? `partition ${reader.partition.index + 1}` : 'container file'}, ${reader.encrypted ? 'encrypted (AES-128-CTR, authenticated)' : 'not encrypted'}`,
         `flags ${(d.flags as string[]).join(', ') || 'none'}; DumpSize ${formatSize(d.dumpSize as number)} of ${formatSize(d.totalDumpSizeRequired as number)} required; OsData ${d.osData as string}`,
         ...(d.sections as { name: string; size: number; flags: number }[]).map((s) => `  ${s.name.padEnd(20)} ${formatSize(s.size).padStart(10)}${s.flags & SectionFlags.insufficientStorage ? '  (cut short: insufficient storage)' : ''}`),
       ].join('\n'));
@@ -170,6 +192,13 @@ export async function dumpCommand(argv: string[], io: Output): Promise<number> {
     if (!out) throw new ConfigError('-o OUT is required', { field: '-o' });
     const format = str('format') ?? 'elf';
     if (format !== 'elf' && format !== 'kdump') throw new ConfigError(`--format expects elf or kdump, found "${format}"`, { field: '--format' });
+    const sealed = sealedVmcore(reader);
+    if (sealed) {
+      if (options.has('format') && format !== sealed.format) throw new ConfigError(`the container holds a ${sealed.format} vmcore (sealed by convert --encrypt-to); drop --format or use --format ${sealed.format}`, { field: '--format' });
+      copySection(reader, sealed.section, out);
+      io.out(`${out}: ${sealed.format} vmcore, ${formatSize(sealed.section.size)}, unsealed${reader.encrypted ? ', decrypted and authenticated' : ''}`);
+      return 0;
+    }
     const elfPath = format === 'elf' ? out : join(dirname(out), `.${basename(out)}.${process.pid}.elf.tmp`);
     let r: ElfExtractResult;
     try {

@@ -7,3 +7,4 @@ export * from './enc-dump.codec';
 export { encodeEnvelopedData, decodeEnvelopedData, loadRsaCertificate, certificateIssuerAndSerial, WrongKeyError } from './cms-envelope';
 export * from './offline-dump.writer';
 export * from './offline-dump.reader';
+export * from './sealed-file';

@@ -1,4 +1,4 @@
-import { closeSync, openSync } from 'node:fs';
+import { closeSync, fstatSync, openSync } from 'node:fs';
 import { timingSafeEqual, type KeyObject } from 'node:crypto';
 import { FormatError, IoError, MiB } from '@efikdump/core';
 import { findPartition, partitionExtent, readExactly, readGptImage } from './gpt-image';
@@ -26,7 +26,8 @@ const READ_CHUNK_BYTES = 1 * MiB;
  * plaintext is handed out.
  */
 export class OfflineDumpReader {
-  readonly partition: GptPartition;
+  /** The GPT partition the dump was found in; undefined for a bare container file (`sealDumpFile`). */
+  readonly partition?: GptPartition;
   readonly encrypted: boolean;
   readonly keyInfo?: EncDumpKeyInfo;
   private readonly fd: number;
@@ -39,10 +40,9 @@ export class OfflineDumpReader {
   private authenticated = false;
   private parsed?: { header: RawDumpHeader; sections: RawDumpSection[] };
 
-  private constructor(readonly path: string, partition: GptPartition, fd: number) {
+  private constructor(readonly path: string, extent: { offset: number; sizeBytes: number }, fd: number, partition?: GptPartition) {
     this.partition = partition;
     this.fd = fd;
-    const extent = partitionExtent(partition);
     this.base = extent.offset;
     this.partitionBytes = extent.sizeBytes;
     const head = readExactly(fd, path, this.base, Math.min(this.partitionBytes, 8));
@@ -64,11 +64,11 @@ export class OfflineDumpReader {
     }
   }
 
-  /** Opens `path`, finds the dump partition (GPT checked) and recognises the container. */
+  /**
+   * Opens `path`: a GPT disk image (the dump partition found by type, CRCs checked), or a bare
+   * container file starting with "Enc_Dmp!" or "Raw_Dmp!" (as `sealDumpFile` writes).
+   */
   static open(path: string): OfflineDumpReader {
-    const gpt = readGptImage(path);
-    const partition = findPartition(gpt, OFFLINE_DUMP_PARTITION_TYPE_GUID);
-    if (!partition) throw new FormatError('GPT', `a partition of type ${OFFLINE_DUMP_PARTITION_TYPE_GUID}`, `${gpt.partitions.length} partitions, none of that type`, { file: path });
     let fd: number;
     try {
       fd = openSync(path, 'r');
@@ -76,7 +76,13 @@ export class OfflineDumpReader {
       throw new IoError(`cannot open: ${(e as Error).message}`, { file: path });
     }
     try {
-      return new OfflineDumpReader(path, partition, fd);
+      const size = fstatSync(fd).size;
+      const head = size >= 8 ? new DataView(readExactly(fd, path, 0, 8).buffer).getBigUint64(0, true) : 0n;
+      if (head === ENC_DUMP_SIGNATURE || head === RAW_DUMP_SIGNATURE) return new OfflineDumpReader(path, { offset: 0, sizeBytes: size }, fd);
+      const gpt = readGptImage(path);
+      const partition = findPartition(gpt, OFFLINE_DUMP_PARTITION_TYPE_GUID);
+      if (!partition) throw new FormatError('GPT', `a partition of type ${OFFLINE_DUMP_PARTITION_TYPE_GUID}`, `${gpt.partitions.length} partitions, none of that type`, { file: path });
+      return new OfflineDumpReader(path, partitionExtent(partition), fd, partition);
     } catch (e) {
       closeSync(fd);
       throw e;
