@@ -38,13 +38,13 @@ export interface FirmwareDumpFixture {
 }
 
 /** Simulated RAM → an offline dump written by the firmware writer into a fresh GPT image. */
-export async function firmwareDump(dir: string, name: string, ram: PhysRange[], redact: PhysRange[], cert: Uint8Array | undefined, stride: number): Promise<FirmwareDumpFixture> {
+export async function firmwareDump(dir: string, name: string, ram: PhysRange[], redact: PhysRange[], cert: Uint8Array | undefined, stride: number, partitionBytes?: number): Promise<FirmwareDumpFixture> {
   const memory = new PhysicalMemory({ ram, seed: 42 });
   const ramBytes = ram.reduce((s, r) => s + r.end - r.start, 0);
   const image = join(dir, `${name}.img`);
   createGptImage(image, ramBytes + 48 * MiB, [
     { typeGuid: ESP_TYPE_GUID, name: 'EFI system partition', sizeBytes: 16 * MiB },
-    { typeGuid: OFFLINE_DUMP_PARTITION_TYPE_GUID, name: 'offline crash dump', sizeBytes: ramBytes + 8 * MiB },
+    { typeGuid: OFFLINE_DUMP_PARTITION_TYPE_GUID, name: 'offline crash dump', sizeBytes: partitionBytes ?? ramBytes + 8 * MiB },
   ], 1);
   const result = await writeOfflineDump({
     image, memory, ddrRanges: ram, redact,

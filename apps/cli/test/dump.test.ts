@@ -1,8 +1,8 @@
 import { spawnSync } from 'node:child_process';
-import { closeSync, existsSync, openSync, readdirSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readdirSync, readFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { MiB } from '@efikdump/core';
-import { findPartition, OFFLINE_DUMP_PARTITION_TYPE_GUID, partitionExtent, readGptImage } from '@efikdump/firmware-uefi';
+import { decodeElfHeader, decodeLostRanges, decodeProgramHeaders, LOST_RANGES_NOTE_NAME, MiB, PT_LOAD, PT_NOTE, walkNotes } from '@efikdump/core';
+import { findPartition, OFFLINE_DUMP_PARTITION_TYPE_GUID, OfflineDumpCreationError, partitionExtent, readGptImage } from '@efikdump/firmware-uefi';
 import { efikdump, hasCommand, hasPythonModule, PYTHON, REPO, tempDir, toolAvailable } from './helpers';
 import { firmwareDump, makeCertificate, type FirmwareDumpFixture } from './dump-fixture';
 
@@ -93,7 +93,7 @@ describe('efikdump dump', () => {
     const d = JSON.parse(info.stdout);
     expect(d.encrypted).toBe(false);
     expect(d.osData).toBe('0xc0ffee');
-    expect(d.sections.map((s: { name: string }) => s.name)).toEqual(['efikdump-redacted', 'system-information', 'dump-reason', 'ddr@0x0', 'ddr@0x900000', 'ddr@0x4000000']);
+    expect(d.sections.map((s: { name: string }) => s.name)).toEqual(['efikdump-ddr-ranges', 'efikdump-redacted', 'system-information', 'dump-reason', 'ddr@0x0', 'ddr@0x900000', 'ddr@0x4000000']);
   });
 
   it('creates an empty GPT disk that sgdisk accepts, and says there is no dump on it', () => {
@@ -123,5 +123,26 @@ describe('efikdump dump', () => {
     expect(bad.status).toBe(3);
     expect(bad.stderr).toMatch(/X\.509 certificate/);
     expect(existsSync(join(dir, 'nope.bin'))).toBe(false);
+  });
+
+  it('a dump cut short by a small partition extracts what was written and declares the rest in the lost-ranges note', async () => {
+    const small = await firmwareDump(dir, 'small', RAM, [], key.cert, 31, 20 * MiB);
+    expect(small.result.creationErrors).toBe(OfflineDumpCreationError.partitionTooSmall);
+    const out = join(dir, 'small.vmcore');
+    const r = efikdump(['dump', 'extract', small.image, '--key', key.keyPath, '-o', out, '--json']);
+    expect(r.status).toBe(0);
+    const result = JSON.parse(r.stdout);
+    expect(result.insufficientStorage).toBe(true);
+    const elf = new Uint8Array(readFileSync(out));
+    const header = decodeElfHeader(elf);
+    const phdrs = decodeProgramHeaders(elf, header);
+    const noteSeg = phdrs.find((p) => p.type === PT_NOTE)!;
+    const note = walkNotes(elf.subarray(noteSeg.offset, noteSeg.offset + noteSeg.filesz)).notes.find((n) => n.name === LOST_RANGES_NOTE_NAME)!;
+    const lost = decodeLostRanges(note.desc);
+    const saved = phdrs.filter((p) => p.type === PT_LOAD).reduce((n, p) => n + p.filesz, 0);
+    // Saved plus declared lost is exactly the RAM the firmware meant to save: nothing silently missing.
+    expect(saved + lost.reduce((n, x) => n + x.end - x.start, 0)).toBe(32 * MiB);
+    expect(lost[lost.length - 1]).toEqual({ start: 64 * MiB, end: 72 * MiB, reason: 'unreadable' });
+    expect(result.lostPages * 4096).toBe(32 * MiB - saved);
   });
 });

@@ -3,10 +3,11 @@ import { readFileSync, rmSync } from 'node:fs';
 import { dirname, basename, join } from 'node:path';
 import {
   AtomicFile, ConfigError, EHDR_SIZE, encodeElfHeader, encodeProgramHeader, ET_CORE, EM_X86_64, formatSize, hex, IoError, MiB, PAGE_SIZE, parseSize,
-  PF_R, PF_W, PF_X, PHDR_SIZE, PT_LOAD, alignUp, type PhysRange,
+  PF_R, PF_W, PF_X, PHDR_SIZE, PT_LOAD, PT_NOTE, alignUp, encodeNote, encodeLostRanges, LOST_RANGES_NOTE_NAME, NT_EFIKDUMP_LOST_RANGES, mergeRanges, subtractRanges,
+  type LostRange, type PhysRange,
 } from '@efikdump/core';
 import {
-  createGptImage, decodeRedactedRanges, ESP_TYPE_GUID, OFFLINE_DUMP_PARTITION_TYPE_GUID, OfflineDumpReader, RawDumpFlags,
+  createGptImage, DDR_PLAN_SECTION_NAME, decodeRedactedRanges, ESP_TYPE_GUID, OFFLINE_DUMP_PARTITION_TYPE_GUID, OfflineDumpReader, RawDumpFlags,
   REDACTED_SECTION_NAME, SEALED_VMCORE_SECTION, SectionFlags, SectionType, SystemArchitecture, type RawDumpSection, type SealedFormat,
 } from '@efikdump/firmware-uefi';
 import { convertDump, parseConvertOptions } from '@efikdump/vmcore';
@@ -70,6 +71,8 @@ export interface ElfExtractResult {
   bytes: number;
   dataBytes: number;
   redacted: PhysRange[];
+  /** Pages declared in the lost-ranges note (the partition was too small for them). */
+  lostPages: number;
   truncatedSections: number;
 }
 
@@ -81,8 +84,17 @@ export function extractElf(reader: OfflineDumpReader, out: string, onProgress?: 
   const machine = sys?.kind === 'system-information' && sys.architecture === SystemArchitecture.arm64 ? EM_AARCH64 : EM_X86_64;
   const redactedSection = sections.find((s) => s.type === SectionType.svSpecific && s.name === REDACTED_SECTION_NAME && s.size > 0);
   const redacted = redactedSection ? decodeRedactedRanges(reader.readRaw(redactedSection.offset, redactedSection.size)) : [];
+  // Pages the writer meant to save but could not (partition full) are declared in the lost-ranges note.
+  const planSection = sections.find((s) => s.type === SectionType.svSpecific && s.name === DDR_PLAN_SECTION_NAME && s.flags & SectionFlags.valid && s.size > 0);
+  const written = ddr.map((s) => ({ start: s.information.kind === 'ddr-range' ? s.information.base : 0, end: (s.information.kind === 'ddr-range' ? s.information.base : 0) + s.size }));
+  const lost: LostRange[] = planSection
+    ? subtractRanges(mergeRanges(decodeRedactedRanges(reader.readRaw(planSection.offset, planSection.size))), mergeRanges(written)).map((r) => ({ ...r, reason: 'unreadable' as const }))
+    : [];
+  const note = lost.length ? encodeNote(LOST_RANGES_NOTE_NAME, NT_EFIKDUMP_LOST_RANGES, encodeLostRanges(lost)) : undefined;
   const phoff = EHDR_SIZE;
-  let offset = alignUp(phoff + PHDR_SIZE * ddr.length, PAGE_SIZE);
+  const phnum = ddr.length + (note ? 1 : 0);
+  const noteOffset = phoff + PHDR_SIZE * phnum;
+  let offset = alignUp(noteOffset + (note?.length ?? 0), PAGE_SIZE);
   const layout = ddr.map((s: RawDumpSection) => {
     const base = s.information.kind === 'ddr-range' ? s.information.base : 0;
     const l = { s, base, offset };
@@ -92,11 +104,16 @@ export function extractElf(reader: OfflineDumpReader, out: string, onProgress?: 
   const total = offset;
   const file = new AtomicFile(out);
   try {
-    file.writeAt(encodeElfHeader({ type: ET_CORE, machine, flags: 0, phoff, phnum: ddr.length }), 0);
+    file.writeAt(encodeElfHeader({ type: ET_CORE, machine, flags: 0, phoff, phnum }), 0);
+    if (note) {
+      file.writeAt(encodeProgramHeader({ type: PT_NOTE, flags: 0, offset: noteOffset, vaddr: 0n, paddr: 0, filesz: note.length, memsz: note.length, align: 4 }), phoff);
+      file.writeAt(note, noteOffset);
+    }
+    const firstLoad = note ? 1 : 0;
     layout.forEach((l, i) => file.writeAt(encodeProgramHeader({
       type: PT_LOAD, flags: PF_R | PF_W | PF_X, offset: l.offset, vaddr: machine === EM_X86_64 ? X86_64_PAGE_OFFSET + BigInt(l.base) : 0n,
       paddr: l.base, filesz: l.s.size, memsz: l.s.size, align: PAGE_SIZE,
-    }), phoff + i * PHDR_SIZE));
+    }), phoff + (firstLoad + i) * PHDR_SIZE));
     let dataBytes = 0;
     let done = 0;
     for (const l of layout) {
@@ -112,7 +129,7 @@ export function extractElf(reader: OfflineDumpReader, out: string, onProgress?: 
       }
     }
     file.commit(total);
-    return { loads: ddr.length, bytes: total, dataBytes, redacted, truncatedSections: sections.filter((s) => s.flags & SectionFlags.insufficientStorage).length };
+    return { loads: ddr.length, bytes: total, dataBytes, redacted, lostPages: lost.reduce((n, r) => n + (r.end - r.start) / PAGE_SIZE, 0), truncatedSections: sections.filter((s) => s.flags & SectionFlags.insufficientStorage).length };
   } catch (e) {
     file.abort();
     throw e;
@@ -211,13 +228,13 @@ export async function dumpCommand(argv: string[], io: Output): Promise<number> {
     const result = {
       disk, out, format, encrypted: reader.encrypted, loads: r.loads, elfBytes: r.bytes, dataBytes: r.dataBytes,
       redactedPages: r.redacted.reduce((s, x) => s + (x.end - x.start) / PAGE_SIZE, 0),
-      insufficientStorage: (header.flags & RawDumpFlags.insufficientStorage) !== 0, truncatedSections: r.truncatedSections,
+      insufficientStorage: (header.flags & RawDumpFlags.insufficientStorage) !== 0, truncatedSections: r.truncatedSections, lostPages: r.lostPages,
     };
     if (json) io.out(JSON.stringify(result, null, 2));
     else {
       const notes = [
         result.redactedPages ? `${result.redactedPages} redacted pages left out by the firmware` : '',
-        result.insufficientStorage ? `INSUFFICIENT_STORAGE: ${r.truncatedSections} sections cut short (${formatSize(header.dumpSize)} of ${formatSize(header.totalDumpSizeRequired)})` : '',
+        result.insufficientStorage ? `INSUFFICIENT_STORAGE: ${r.truncatedSections} sections cut short (${formatSize(header.dumpSize)} of ${formatSize(header.totalDumpSizeRequired)}), ${r.lostPages} pages declared lost` : '',
       ].filter(Boolean);
       io.out(`${out}: ${format} vmcore, ${r.loads} PT_LOADs, ${formatSize(r.dataBytes)} of data${reader.encrypted ? ', decrypted and authenticated' : ''}${notes.length ? '; ' + notes.join('; ') : ''}`);
     }

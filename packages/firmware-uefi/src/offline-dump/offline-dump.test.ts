@@ -10,7 +10,7 @@ import {
   decodeOfflineDumpConfiguration, encodeOfflineDumpConfiguration, offlineDumpConfiguration,
   decodeRawDumpHeaders, encodeRawDumpHeader, encodeRawDumpSection, RawDumpFlags, SectionFlags, SectionType,
   decodeEncDumpHeader, decodeEncDumpKeyInfo, encodeEncDumpHeader, encodeEncDumpKeyInfo, OffcdCtr,
-  writeOfflineDump, OfflineDumpReader, DumpAuthenticationError, WrongKeyError, partitionExtent,
+  writeOfflineDump, OfflineDumpReader, decodeRedactedRanges, DumpAuthenticationError, WrongKeyError, partitionExtent,
 } from '../index';
 import { createCipheriv } from 'node:crypto';
 
@@ -209,11 +209,15 @@ describe('writeOfflineDump', () => {
     expect(header.totalDumpSizeRequired).toBeGreaterThan(12 * MiB);
     expect(header.dumpSize).toBeLessThanOrEqual(6 * MiB);
     // 8 MiB then 4 MiB of RAM into 6 MiB: the first range is cut to whole pages, the second gets nothing.
-    expect(sections.map((s) => s.flags)).toEqual([SectionFlags.insufficientStorage, SectionFlags.insufficientStorage]);
-    expect(sections[0].size).toBeGreaterThan(5 * MiB);
-    expect(sections[0].size % PAGE_SIZE).toBe(0);
-    expect(sections[1].size).toBe(0);
-    expect(Buffer.from(reader.readRaw(sections[0].offset + sections[0].size - PAGE_SIZE, PAGE_SIZE)).equals(page(sections[0].size - PAGE_SIZE))).toBe(true);
+    // The plan section (first, always fits), then the cut ranges.
+    expect(sections.map((s) => s.name)).toEqual(['efikdump-ddr-ranges', 'ddr@0x0', 'ddr@0x1000000']);
+    expect(sections.map((s) => s.flags)).toEqual([SectionFlags.valid, SectionFlags.insufficientStorage, SectionFlags.insufficientStorage]);
+    expect(decodeRedactedRanges(reader.readRaw(sections[0].offset, sections[0].size))).toEqual(RAM);
+    const [, first, second] = sections;
+    expect(first.size).toBeGreaterThan(5 * MiB);
+    expect(first.size % PAGE_SIZE).toBe(0);
+    expect(second.size).toBe(0);
+    expect(Buffer.from(reader.readRaw(first.offset + first.size - PAGE_SIZE, PAGE_SIZE)).equals(page(first.size - PAGE_SIZE))).toBe(true);
     reader.close();
     expect(offlineDumpConfiguration(true, { useCapability: 1 }, r)).toEqual({ version: 3, abnormalResetOccurred: true, capable: 0x11, enabled: true, expected: true, creationErrors: OfflineDumpCreationError.partitionTooSmall });
   });

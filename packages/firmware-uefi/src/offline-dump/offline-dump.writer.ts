@@ -99,6 +99,12 @@ const ddrName = (base: number): string => `ddr@${hex(base)}`.slice(0, 20);
 
 /** Name of the SV_SPECIFIC section listing the redacted ranges (u64 start, u64 end, little-endian, per range). */
 export const REDACTED_SECTION_NAME = 'efikdump-redacted';
+/**
+ * Name of the SV_SPECIFIC section listing every DDR range the writer meant to save (same layout),
+ * first in the dump so it survives a full partition: a reader learns which pages a cut
+ * (INSUFFICIENT_STORAGE) cost, since a cut section's Size only says what was written.
+ */
+export const DDR_PLAN_SECTION_NAME = 'efikdump-ddr-ranges';
 
 export function encodeRedactedRanges(ranges: readonly PhysRange[]): Uint8Array {
   const out = new Uint8Array(16 * ranges.length);
@@ -120,6 +126,10 @@ export function decodeRedactedRanges(buf: Uint8Array): PhysRange[] {
 
 function planSections(o: WriteOfflineDumpOptions, ddr: readonly PhysRange[], redacted: readonly PhysRange[]): { planned: PlannedSection[]; required: number } {
   const entries: { type: number; name: string; size: number; information: SectionInformation; ddrBase?: number; data?: Uint8Array }[] = [];
+  if (ddr.length) {
+    const data = encodeRedactedRanges(ddr);
+    entries.push({ type: SectionType.svSpecific, name: DDR_PLAN_SECTION_NAME, size: data.length, information: { kind: 'none' }, data });
+  }
   if (redacted.length) {
     const data = encodeRedactedRanges(redacted);
     entries.push({ type: SectionType.svSpecific, name: REDACTED_SECTION_NAME, size: data.length, information: { kind: 'none' }, data });
