@@ -53,3 +53,4 @@ export function register(container: DependencyContainer): void {
   });
 }
 export * from './probe';
+export * from './offline-dump';

@@ -1,4 +1,6 @@
-import { checkOutputs, ConfigError, formatSize } from '@efikdump/core';
+import { readFileSync, rmSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { checkOutputs, ConfigError, formatSize, IoError } from '@efikdump/core';
 import {
   convertDump, defaultThreads, detectDumpFormat, DUMP_DH_COMPRESSED_INCOMPLETE, ElfCoreFile, KdumpCompressedFile, parseConvertOptions, WRITABLE_COMPRESSIONS,
 } from '@efikdump/vmcore';
@@ -7,7 +9,7 @@ import type { Output } from '../output';
 
 export const convertSpec: CommandSpec = {
   name: 'convert',
-  usage: 'efikdump convert VMCORE -o OUT [--format kdump|elf] [--compress zlib|lzo|zstd|snappy|none] [--dump-level N] [--threads N] [--json]',
+  usage: 'efikdump convert VMCORE -o OUT [--format kdump|elf] [--compress zlib|lzo|zstd|snappy|none] [--dump-level N] [--threads N] [--encrypt-to CERT] [--json]',
   summary: 'Does makedumpfile\'s job on real files: an ELF vmcore (ours or a saved /proc/vmcore) or a kdump-compressed dump, '
     + 'written as kdump-compressed or ELF without the pages the dump level excludes. OUT appears only when complete. '
     + 'OUT may not be VMCORE (by path, symlink or hard link); an existing OUT is replaced only when it is a regular file this user can write. '
@@ -20,6 +22,7 @@ export const convertSpec: CommandSpec = {
     { name: 'compress', value: WRITABLE_COMPRESSIONS.join('|'), help: 'per-page compression of the kdump format', default: 'zlib' },
     { name: 'dump-level', value: 'N', help: '0..31 as makedumpfile -d: 1 zero, 2 cache, 4 cache+private, 8 user, 16 free pages', default: '1' },
     { name: 'threads', value: 'N', help: 'compression worker threads (kdump format only)', default: 'number of CPUs' },
+    { name: 'encrypt-to', value: 'CERT', help: 'seal OUT in the Enc_Dmp! container (AES-128-CTR, key to this X.509 certificate, MAC); open with efikdump dump extract --key' },
     { name: 'json', help: 'print the result as JSON' },
     { name: 'help', help: 'show this help' },
   ],
@@ -51,6 +54,22 @@ function refuseIncomplete(input: string): void {
   }
 }
 
+/** Reads and checks the --encrypt-to certificate before any conversion work. */
+// The offline-dump container lives in firmware-uefi: loaded only when --encrypt-to is given (start-up, docs/performance.md).
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const offlineDump = () => require('@efikdump/firmware-uefi') as typeof import('@efikdump/firmware-uefi');
+
+function readCertificate(path: string): Uint8Array {
+  let bytes: Uint8Array;
+  try {
+    bytes = new Uint8Array(readFileSync(path));
+  } catch (e) {
+    throw new IoError(`cannot read the certificate: ${(e as Error).message}`, { file: path, field: '--encrypt-to' });
+  }
+  offlineDump().loadRsaCertificate(bytes, { file: path });
+  return bytes;
+}
+
 export async function convertCommand(argv: string[], io: Output): Promise<number> {
   const { options, positionals } = parseArgs(convertSpec, argv);
   if (options.has('help')) {
@@ -78,7 +97,10 @@ export async function convertCommand(argv: string[], io: Output): Promise<number
   const json = options.has('json');
   let last = '';
   const started = Date.now();
-  const result = await convertDump(input, out, {
+  const certPath = str('encrypt-to');
+  const certificate = certPath === undefined ? undefined : readCertificate(certPath);
+  const target = certificate ? join(dirname(out), `.${basename(out)}.${process.pid}.plain.tmp`) : out;
+  const converted = await convertDump(input, target, {
     ...parsed,
     onProgress: ({ done, total }) => {
       if (json) return;
@@ -92,6 +114,15 @@ export async function convertCommand(argv: string[], io: Output): Promise<number
       last = line;
     },
   });
+  let result = converted;
+  if (certificate) {
+    try {
+      const sealed = offlineDump().sealDumpFile(target, out, converted.format, certificate);
+      result = { ...converted, output: out, bytes: sealed.bytes };
+    } finally {
+      rmSync(target, { force: true });
+    }
+  }
   const seconds = (Date.now() - started) / 1000;
   if (json) {
     io.out(JSON.stringify({ ...result, seconds }, null, 2));
@@ -102,5 +133,6 @@ export async function convertCommand(argv: string[], io: Output): Promise<number
   if (result.classifiedBy) io.out(`  pages classified from ${result.classifiedBy}`);
   if (result.dumpedFrames !== undefined) io.out(`  ${result.dumpedFrames} pages dumped (${result.zeroFrames} zero, shared), ${result.threads ?? defaultThreads()} compression threads`);
   io.out(`  pages left out: ${left}`);
+  if (certificate) io.out(`  sealed: Enc_Dmp! container, AES-128-CTR, key to ${certPath}, HMAC-SHA256 trailer (efikdump dump extract --key)`);
   return 0;
 }

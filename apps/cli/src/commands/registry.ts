@@ -36,5 +36,6 @@ export const COMMANDS: CliCommand[] = [
   { name: 'compare', summary: 'sweep designs × scenarios × seeds and write a report with charts', run: lazy(() => (require('./compare') as typeof import('./compare')).compareCommand) },
   { name: 'worker', summary: 'process compare runs from a BullMQ queue over Redis', run: lazy(() => (require('./worker') as typeof import('./worker')).workerCommand) },
   { name: 'lab', summary: 'run a design for real: OVMF and the stock kernel under QEMU, crash, warm reset, capture, dump', run: lazy(() => (require('./lab') as typeof import('./lab')).labCommand) },
+  { name: 'dump', summary: 'offline (firmware-written) dumps: extract a vmcore from a GPT disk image, show its headers, make an empty disk', run: lazy(() => (require('./dump') as typeof import('./dump')).dumpCommand) },
   { name: 'probe', summary: 'measure what real firmware (OVMF under QEMU) overwrites in RAM across a reset', run: lazy(() => (require('./probe') as typeof import('./probe')).probeCommand) },
 ];
