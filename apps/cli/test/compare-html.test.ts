@@ -1,3 +1,5 @@
+/// <reference lib="dom" />
+/// <reference lib="dom.iterable" />
 import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,7 +14,7 @@ export const ARTIFACTS = join(REPO, 'out', 'ci-artifacts');
 
 maybe('report.html in headless Chromium', () => {
   it('renders the verdict first, then the heatmap (expected cells slate), distributions, timelines and retention map with no console errors, and saves a screenshot', async () => {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports -- jest runs CommonJS; playwright-core loads only when Chromium exists
+     
     const { chromium } = require('playwright-core') as typeof import('playwright-core');
     const { dir, cleanup } = tempDir('html');
     const profile = mkdtempSync(join(tmpdir(), 'efikdump-chromium-'));

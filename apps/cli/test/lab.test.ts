@@ -21,7 +21,6 @@ const CHECKER = join(REPO, 'tools/interop/check_dump.py');
 const CYCLE_MS = 900_000;
 
 if (!haveLab) {
-  // eslint-disable-next-line no-console
   console.warn('lab.test.ts: skipped: qemu-system-x86_64, OVMF, a /boot/vmlinuz-* kernel or gnu-efi is missing (apt-get install qemu-system-x86 ovmf linux-image-amd64 busybox-static gnu-efi mtools dosfstools makedumpfile)');
 }
 

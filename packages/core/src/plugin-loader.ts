@@ -54,7 +54,7 @@ export function loadPlugins(container: DependencyContainer, refs: readonly Plugi
     if (done.has(file)) continue;
     let mod: PluginModule;
     try {
-      // eslint-disable-next-line @typescript-eslint/no-require-imports -- a plug-in is a CommonJS module found at run time
+       
       mod = require(file) as PluginModule;
     } catch (e) {
       if (isEfikdumpError(e)) throw e;

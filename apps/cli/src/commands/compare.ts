@@ -68,7 +68,7 @@ export async function compareCommand(argv: string[], io: Output): Promise<number
   const workers = integer(options.get('workers'), 'workers', 1, 1024) ?? availableParallelism();
   let matrix: SweepMatrix;
   if (typeof resume === 'string') {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports -- bullmq loads only for the bullmq backend
+     
     const { loadSweepMatrix, DEFAULT_QUEUE } = require('../compare/bullmq.backend') as typeof import('../compare/bullmq.backend');
     matrix = await loadSweepMatrix(str('redis')!, str('queue') ?? DEFAULT_QUEUE, resume);
   } else {

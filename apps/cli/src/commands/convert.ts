@@ -56,7 +56,7 @@ function refuseIncomplete(input: string): void {
 
 /** Reads and checks the --encrypt-to certificate before any conversion work. */
 // The offline-dump container lives in firmware-uefi: loaded only when --encrypt-to is given (start-up, docs/performance.md).
-// eslint-disable-next-line @typescript-eslint/no-require-imports
+ 
 const offlineDump = () => require('@efikdump/firmware-uefi') as typeof import('@efikdump/firmware-uefi');
 
 function readCertificate(path: string): Uint8Array {

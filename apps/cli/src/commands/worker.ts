@@ -41,10 +41,10 @@ export async function workerCommand(argv: string[], io: Output): Promise<number>
   const lockDuration = integer(options.get('lock-ms'), 'lock-ms', 500, 3_600_000, 10_000);
 
   // Loaded on demand, as in the backend factory: other commands do not pay for bullmq's start-up.
-  /* eslint-disable @typescript-eslint/no-require-imports */
+   
   const { Worker } = require('bullmq') as typeof import('bullmq');
   const { redisConnection } = require('../compare/bullmq.backend') as typeof import('../compare/bullmq.backend');
-  /* eslint-enable @typescript-eslint/no-require-imports */
+   
   const runner = new JobRunner(createContainer());
   const connection = redisConnection(redis);
   let done = 0;

@@ -7,7 +7,7 @@ import { JobRunner } from './run-job';
 import { jobKey, type BackendProgress, type JobResult, type SweepBackend, type SweepInfo, type SweepJob, type SweepMatrix } from './types';
 
 /** The CLI's version: a result made by another version is not reused. */
-// eslint-disable-next-line @typescript-eslint/no-require-imports
+ 
 const CLI_VERSION = (require('../../package.json') as { version: string }).version;
 
 /**

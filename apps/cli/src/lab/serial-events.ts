@@ -17,6 +17,7 @@ export function parseLabLines(text: string, from = 0): LabLine[] {
   const lines: LabLine[] = [];
   LINE.lastIndex = from;
   for (let m = LINE.exec(text); m; m = LINE.exec(text)) {
+    // eslint-disable-next-line no-control-regex -- ESC starts the terminal sequences we strip
     const rest = m[3].replace(/\x1b\[[0-9;]*[A-Za-z]/g, '').trim();
     const fields: Record<string, string> = {};
     for (const f of rest.matchAll(FIELD)) fields[f[1]] = f[2];
