@@ -1,12 +1,18 @@
-import 'reflect-metadata';
-import { isEfikdumpError } from '@efikdump/core';
+// Nothing heavy at the top: each command loads its own modules (commands/registry.ts), so that
+// --help and --version load no package (start-up: docs/performance.md).
 import { COMMANDS } from './commands/registry';
 import { processOutput, type Output } from './output';
+
+/** The version of the efikdump CLI (its package.json). */
+export function cliVersion(): string {
+  return (require('../package.json') as { version: string }).version;
+}
 
 function helpText(): string {
   const lines = ['efikdump — a laboratory for EFI-assisted kdump', '', 'usage: efikdump <command> [options]', '', 'commands:'];
   for (const c of COMMANDS) lines.push(`  ${c.name.padEnd(11)}${c.summary}`);
   lines.push(`  ${'help'.padEnd(11)}this text; "efikdump <command> --help" shows a command's options`);
+  lines.push(`  ${'--version'.padEnd(11)}the version of efikdump`);
   lines.push('', 'Set EFIKDUMP_DEBUG=1 to see stack traces of internal errors.');
   return lines.join('\n');
 }
@@ -19,6 +25,10 @@ export async function main(argv: string[], io: Output = processOutput): Promise<
       io.out(helpText());
       return name === undefined ? 2 : 0;
     }
+    if (name === '--version' || name === '-V' || name === 'version') {
+      io.out(`efikdump ${cliVersion()}`);
+      return 0;
+    }
     const command = COMMANDS.find((c) => c.name === name);
     if (!command) {
       io.err(`error: unknown command "${name}"\n\n${helpText()}`);
@@ -26,6 +36,7 @@ export async function main(argv: string[], io: Output = processOutput): Promise<
     }
     return await command.run(rest, io);
   } catch (e) {
+    const { isEfikdumpError } = require('@efikdump/core') as typeof import('@efikdump/core');
     if (isEfikdumpError(e)) {
       io.err(`error: ${e.describe()}`);
       return e.exitCode;

@@ -1,3 +1,5 @@
+/// <reference lib="dom" />
+/// <reference lib="dom.iterable" />
 import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,8 +13,8 @@ const maybe = haveChromium ? describe : describe.skip;
 export const ARTIFACTS = join(REPO, 'out', 'ci-artifacts');
 
 maybe('report.html in headless Chromium', () => {
-  it('renders the heatmap, distributions, timelines and retention map with no console errors, and saves a screenshot', async () => {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports -- jest runs CommonJS; playwright-core loads only when Chromium exists
+  it('renders the verdict first, then the heatmap (expected cells slate), distributions, timelines and retention map with no console errors, and saves a screenshot', async () => {
+     
     const { chromium } = require('playwright-core') as typeof import('playwright-core');
     const { dir, cleanup } = tempDir('html');
     const profile = mkdtempSync(join(tmpdir(), 'efikdump-chromium-'));
@@ -50,6 +52,25 @@ maybe('report.html in headless Chromium', () => {
         expect(await page.$$eval('svg[data-chart="retention"] rect.changed', (e) => e.length)).toBeGreaterThan(0);
         expect(await page.$$eval('svg[data-chart="distributions"] circle.dot', (e) => e.length)).toBeGreaterThan(0);
         expect(await page.getAttribute('html', 'data-rendered')).toBe('4');
+        // The verdict comes first: one row per design, one line per lost or expected scenario, the measured-firmware summary.
+        const verdict = await page.$eval('section[data-section="verdict"]', (sec) => ({
+          beforeHeatmap: Boolean(sec.compareDocumentPosition(document.querySelector('svg[data-chart="heatmap"]')!) & Node.DOCUMENT_POSITION_FOLLOWING),
+          rows: sec.querySelectorAll('table[data-table="verdict"] tbody tr').length,
+          designs: [...sec.querySelectorAll('div.design')].map((d) => d.getAttribute('data-design')),
+          expected: [...sec.querySelectorAll('div[data-design="efi-warm-reserved-memory"] li.expected')].map((l) => l.textContent),
+          losses: [...sec.querySelectorAll('div[data-design="efi-warm-with-firmware-retention"] li.loss')].map((l) => l.textContent),
+          measured: sec.querySelectorAll('p.measured').length,
+          height: sec.getBoundingClientRect().height,
+        }));
+        expect(verdict.beforeHeatmap).toBe(true);
+        expect(verdict.rows).toBe(2);
+        expect(verdict.designs).toEqual(['efi-warm-reserved-memory', 'efi-warm-with-firmware-retention']);
+        expect(verdict.expected).toEqual([expect.stringMatching(/^expected in mor-set \(4\/4 runs\): MOR ClearMemory/)]);
+        expect(verdict.losses).toEqual(expect.arrayContaining([expect.stringMatching(/^loses healthy: 4\/4 runs not a success, first no-dump: /)]));
+        expect(verdict.measured).toBeGreaterThan(0);
+        expect(verdict.height).toBeGreaterThan(100);
+        // mor-set on an EFI reset design is "expected" (slate), not a red loss.
+        expect(await page.$$eval('svg[data-chart="heatmap"] g.cell[data-status="expected"] text', (e) => e.map((t) => t.textContent))).toEqual(['expected', 'expected']);
         expect(problems).toEqual([]);
         expect(requests).toEqual([]);
 

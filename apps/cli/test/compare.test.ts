@@ -3,7 +3,12 @@ import { join } from 'node:path';
 import { OUTCOMES } from '@efikdump/core';
 import { main } from '../src/main';
 import type { Output } from '../src/output';
-import { summarizeCell, aggregate } from '../src/compare/aggregate';
+import { summarizeCell, aggregate, designVerdicts } from '../src/compare/aggregate';
+import { cellRule, sweepId } from '../src/compare/sweep';
+import { markdownReport, tableRows } from '../src/compare/table';
+import { verdictLines } from '../src/compare/verdict';
+import { loadDesign, loadScenario } from '../src/library';
+import { ConfigError } from '@efikdump/core';
 import { LocalBackend } from '../src/compare/local.backend';
 import { ThreadsBackend } from '../src/compare/threads.backend';
 import { crashToDumpUs } from '../src/compare/run-job';
@@ -94,6 +99,7 @@ describe('statistics', () => {
 describe('aggregation', () => {
   const r = (seed: number, outcome: JobResult['outcome'], us: number | null): JobResult => ({
     design: 'd', scenario: 's', seed, outcome, fidelity: us === null ? null : 1, crashToDumpUs: us, nvramBytesWritten: 100 + seed, consoleSeen: seed % 2 === 0,
+    reason: `reason of ${seed}`, firmwarePagesChanged: null, pagesDeclaredLost: null, ramWithheldBytes: null, firmwareModelled: null,
   });
 
   it('counts every outcome exactly and summarises the cell', () => {
@@ -110,6 +116,68 @@ describe('aggregation', () => {
     expect(c.consoleSeen).toEqual({ seen: 2, of: 5 });
   });
 
+  it('counts success by the scenario\'s outcomes: dump-partial is a success by default, forgery-rejected where the scenario says so', () => {
+    const results = [r(1, 'dump-complete', 10), r(2, 'dump-partial', 30), r(3, 'no-dump', null), r(4, 'forgery-rejected', null)];
+    const byDefault = summarizeCell('d', 's', results);
+    expect(byDefault.successOutcomes).toEqual(['dump-complete', 'dump-partial']);
+    expect(byDefault.success.count).toBe(2);
+    expect(byDefault.status).toBe('loss');
+    expect(byDefault.firstLoss).toEqual({ seed: 3, outcome: 'no-dump', reason: 'reason of 3' });
+    const rejected = summarizeCell('d', 's', results, { success: ['forgery-rejected'], expected: null });
+    expect(rejected.success.count).toBe(1);
+    expect(rejected.firstLoss?.seed).toBe(1);
+  });
+
+  it('marks a cell "expected" when every failure is one the scenario expects of the design, and "loss" as soon as one is not', () => {
+    const rule = { success: ['dump-complete' as const], expected: { outcomes: ['no-dump' as const], why: 'MOR scrubs RAM' } };
+    const all = summarizeCell('d', 's', [r(1, 'no-dump', null), r(2, 'no-dump', null)], rule);
+    expect(all.status).toBe('expected');
+    expect(all.expected).toEqual({ outcomes: ['no-dump'], why: 'MOR scrubs RAM', count: 2 });
+    expect(all.firstLoss).toBeNull();
+    const mixed = summarizeCell('d', 's', [r(1, 'no-dump', null), r(2, 'dump-corrupt', 5), r(3, 'dump-complete', 5)], rule);
+    expect(mixed.status).toBe('loss');
+    expect(mixed.firstLoss?.outcome).toBe('dump-corrupt');
+    expect(summarizeCell('d', 's', [r(1, 'dump-complete', 5)], rule).status).toBe('pass');
+  });
+
+  it('matches a scenario\'s expected failures by the design\'s exit plug-in: mor-set expects no-dump of EFI reset designs only', () => {
+    const mor = loadScenario('mor-set');
+    expect(cellRule(loadDesign('efi-warm-reserved-memory'), mor).expected?.outcomes).toEqual(['no-dump']);
+    expect(cellRule(loadDesign('efi-cold-efivar'), mor).expected?.outcomes).toEqual(['no-dump']);
+    expect(cellRule(loadDesign('classic-kexec'), mor).expected).toBeNull();
+    expect(cellRule(loadDesign('fadump'), mor).expected).toBeNull();
+    expect(cellRule(loadDesign('efi-warm-efivar'), loadScenario('forged-crash-marker')).success).toEqual(['forgery-rejected']);
+    expect(cellRule(loadDesign('efi-warm-efivar'), loadScenario('healthy'))).toEqual({ success: ['dump-complete', 'dump-partial'], expected: null });
+  });
+
+  it('the verdict lists each design\'s lost scenarios with the first reason, its expected failures, and shows the firmware columns only when runs carry them', () => {
+    const withFw = (x: JobResult, modelled: boolean | null): JobResult => ({ ...x, firmwarePagesChanged: 4500 + x.seed, pagesDeclaredLost: 4500, ramWithheldBytes: 256 * 2 ** 20, firmwareModelled: modelled });
+    const cells = [
+      summarizeCell('a', 'healthy', [r(1, 'dump-complete', 5), r(2, 'dump-partial', 6)].map((x) => withFw(x, false))),
+      summarizeCell('a', 'mor-set', [r(1, 'no-dump', null)].map((x) => withFw(x, false)), { success: ['dump-complete'], expected: { outcomes: ['no-dump'], why: 'MOR' } }),
+      summarizeCell('b', 'healthy', [r(1, 'no-dump', null), r(2, 'dump-complete', 3)].map((x) => withFw(x, true))),
+      summarizeCell('c', 'healthy', [r(1, 'no-dump', null)]),
+    ];
+    const v = designVerdicts(cells);
+    expect(v.map((d) => [d.design, d.dumpOnMeasuredFirmware])).toEqual([['a', 'yes'], ['b', 'modelled'], ['c', 'unreported']]);
+    expect(v[0]).toMatchObject({ passed: 1, losses: [], expected: [{ scenario: 'mor-set', count: 1, runs: 1, why: 'MOR' }], firmwarePagesChanged: { max: 4502 }, pagesDeclaredLost: { max: 4500 } });
+    expect(v[1].losses).toEqual([{ scenario: 'healthy', failed: 1, runs: 2, outcome: 'no-dump', reason: 'reason of 1' }]);
+    expect(verdictLines(v[1])).toEqual([{ kind: 'loss', text: 'loses healthy: 1/2 runs not a success, first no-dump: reason of 1' }]);
+    expect(verdictLines(v[0])).toEqual([{ kind: 'expected', text: 'expected in mor-set (1/1 runs): MOR' }]);
+    const report = { format: 'efikdump-compare/1' as const, matrix: { designs: ['a', 'b', 'c'], scenarios: ['healthy', 'mor-set'], runs: 2, seedBase: 1, seeds: [1, 2] as [number, number] }, outcomes: [...OUTCOMES], verdict: v, cells, representatives: [] };
+    const t = tableRows(report);
+    expect(t.header).toEqual(expect.arrayContaining(['verdict', 'fw pages changed', 'pages declared lost', 'RAM withheld']));
+    expect(t.rows[2][t.header.indexOf('fw pages changed')]).toBe('4501.5 (modelled)');
+    expect(t.rows[1][t.header.indexOf('verdict')]).toBe('expected');
+    const md = markdownReport(report);
+    expect(md.indexOf('## Verdict')).toBeLessThan(md.indexOf('## Every cell'));
+    expect(md).toContain('Reach a dump on measured firmware: a.');
+    expect(md).toContain('On modelled firmware retention only (not measured): b.');
+    // Without the metrics the columns are not there at all.
+    const bare = { ...report, cells: [cells[3]], verdict: designVerdicts([cells[3]]) };
+    expect(tableRows(bare).header).not.toContain('fw pages changed');
+  });
+
   it('is independent of the order results arrive in', () => {
     const results = [r(1, 'dump-complete', 10), r(2, 'no-dump', null), r(3, 'dump-complete', 5)];
     expect(stableStringify(aggregate(results))).toBe(stableStringify(aggregate([...results].reverse())));
@@ -118,6 +186,17 @@ describe('aggregation', () => {
 
 describe('sweep', () => {
   const matrix = { designs: ['efi-warm-with-firmware-retention', 'efi-warm-reserved-memory'], scenarios: ['healthy', 'firmware-scrubs-low-memory', 'torn-nvram-write'], runs: 3, seedBase: 7 };
+
+  it('names a sweep by its matrix and documents: the same inputs give the same id, a changed scenario another; a resume with another id is refused', async () => {
+    const designs = matrix.designs.map((d) => loadDesign(d));
+    const scenarios = matrix.scenarios.map((x) => loadScenario(x));
+    const id = sweepId(matrix, designs, scenarios);
+    expect(id).toMatch(/^[0-9a-f]{16}$/);
+    expect(sweepId({ ...matrix }, designs.map((d) => ({ ...d, source: '/elsewhere.json' })), scenarios)).toBe(id);
+    expect(sweepId(matrix, designs, [{ ...scenarios[0], workload: { pageWrites: 257 } }, ...scenarios.slice(1)])).not.toBe(id);
+    expect(sweepId({ ...matrix, runs: 4 }, designs, scenarios)).not.toBe(id);
+    await expect(runSweep(matrix, new LocalBackend(), undefined, { expectId: '0000000000000000' })).rejects.toThrow(ConfigError);
+  });
 
   it('builds every (design, scenario, seed) job with seed = BASE + i', () => {
     const jobs = buildJobs(matrix);

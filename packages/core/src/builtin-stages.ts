@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { concatMap } from 'rxjs';
 import type { HandoffArtifact, HandoffTransport, StageOperator } from './contracts';
 import type { CaptureEntry, RunContext, StubState } from './context';
@@ -7,7 +6,8 @@ import { writeDirectoryAtomic, writeFileAtomic } from './io';
 import { intersectRanges, mergeRanges, subtractRanges, totalSize, type PhysRange } from './memory/ranges';
 import { stage } from './stage';
 import type { TruthManifest } from './truth';
-import { lostPageCount, type LostRange } from './formats/lost-ranges';
+import { lostPageCount } from './formats/lost-ranges';
+import { checkAgainstTruth } from './truth-check';
 import { hex, pageAlignDown, pageAlignUp, PAGE_SIZE } from './units';
 
 /** The ranges a correct dump holds and that nothing after this point may legitimately change. */
@@ -75,48 +75,6 @@ export function captureTruth(): StageOperator {
   });
 }
 
-export interface PageCheck {
-  checked: number;
-  matched: number;
-  /** Truth pages absent from the dump and in no declared lost range. */
-  missing: number[];
-  mismatched: number[];
-  excludedPresent: number[];
-  /** Truth pages absent from the dump and inside a range the dump declares lost. */
-  declaredLost: number[];
-}
-
-/**
- * Compares a dump (through any reader of physical pages) with a truth manifest. A page the dump
- * lacks counts as `declaredLost` when it lies in one of `declaredLost` (the dump's lost-ranges
- * note), else as `missing`.
- */
-export function checkAgainstTruth(truth: TruthManifest, readPhysPage: (paddr: number, dst: Uint8Array) => boolean, declaredLost: readonly LostRange[] = []): PageCheck {
-  const buf = new Uint8Array(PAGE_SIZE);
-  const result: PageCheck = { checked: 0, matched: 0, missing: [], mismatched: [], excludedPresent: [], declaredLost: [] };
-  const declared = (paddr: number) => declaredLost.some((r) => paddr >= r.start && paddr < r.end);
-  const absent = (paddr: number) => (declared(paddr) ? result.declaredLost : result.missing).push(paddr);
-  for (const { paddr, sha256 } of truth.pages) {
-    result.checked++;
-    buf.fill(0);
-    if (!readPhysPage(paddr, buf)) absent(paddr);
-    else if (createHash('sha256').update(buf).digest('hex') !== sha256) result.mismatched.push(paddr);
-    else result.matched++;
-  }
-  for (const paddr of truth.zeroPages) {
-    result.checked++;
-    buf.fill(0xa5);
-    if (!readPhysPage(paddr, buf)) absent(paddr);
-    else if (buf.some((b) => b !== 0)) result.mismatched.push(paddr);
-    else result.matched++;
-  }
-  for (const [start, end] of truth.excluded) {
-    const probes = new Set([start, pageAlignDown(start + (end - start) / 2), end - PAGE_SIZE].filter((a) => a >= start && a < end));
-    for (const a of probes) if (readPhysPage(pageAlignDown(a), buf)) result.excludedPresent.push(pageAlignDown(a));
-  }
-  return result;
-}
-
 /**
  * Verifies the /proc/vmcore view against the truth manifest and decides the outcome:
  * - `dump-corrupt`: any difference from the truth the dump does not declare (a page that differs,
@@ -175,12 +133,15 @@ export function judgeBoot(): StageOperator {
   return stage('judge', (ctx) => {
     const stub = ctx.state.stub;
     if (!stub || stub.boot !== ctx.state.bootCount) throw new SimulationError(`no stub verdict for boot #${ctx.state.bootCount}`);
-    if (ctx.state.forgery) {
+    const refusal = () => `the stub refused it (${[...new Set(stub.rejected!.map((r) => r.category))].join(', ')}): ${stub.rejected![0].source}: ${stub.rejected![0].reason}`;
+    const forgery = ctx.state.forgery;
+    if (forgery) {
+      const what = forgery.kind === 'replayed' ? 'root wrote an earlier boot\'s crashed record back' : `root forged a crash marker${forgery.keyStolen ? ' with the stolen key' : ''}`;
       if (stub.crashedBoot) {
-        ctx.outcome = { outcome: 'false-crash-boot', reason: `the stub took a forged crash marker for a crashed boot: ${stub.reason}` };
+        ctx.outcome = { outcome: 'false-crash-boot', reason: `the stub took a forged crash marker for a crashed boot (${what}): ${stub.reason}` };
       } else {
-        const refused = stub.rejected?.length ? `the stub refused it (${[...new Set(stub.rejected.map((r) => r.category))].join(', ')}): ${stub.rejected[0].source}: ${stub.rejected[0].reason}` : `no marker reached the stub's check: ${stub.reason}`;
-        ctx.outcome = { outcome: 'forgery-rejected', reason: `root forged a crash marker and rebooted; boot #${stub.boot} was a normal boot: ${refused}` };
+        const refused = stub.rejected?.length ? refusal() : `no marker reached the stub's check: ${stub.reason}`;
+        ctx.outcome = { outcome: 'forgery-rejected', reason: `${what} and rebooted; boot #${stub.boot} was a normal boot: ${refused}` };
       }
       return;
     }
@@ -191,6 +152,11 @@ export function judgeBoot(): StageOperator {
     const scrubbed = scrubbedOutcome(ctx);
     if (scrubbed) {
       ctx.outcome = scrubbed;
+      return;
+    }
+    const fault = ctx.state.handoffFault;
+    if (!stub.crashedBoot && fault?.landed && stub.rejected?.some((r) => r.category !== 'loop')) {
+      ctx.outcome = { outcome: 'handoff-rejected', reason: `the handoff record was damaged (${fault.kind}: ${fault.detail}); ${refusal()}` };
       return;
     }
     if (!stub.crashedBoot) {

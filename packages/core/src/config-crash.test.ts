@@ -90,6 +90,12 @@ describe('parseScenario: the crash world', () => {
   });
 
   it('reads kernel.crashkernel, faults.capturePanicRate and attack.crashMarker', () => {
+    for (const crashMarker of ['forged', 'stolen-key', 'replayed']) expect(parseScenario(validScenario({ attack: { crashMarker } }), SCENARIO_FILE).attack).toEqual({ crashMarker });
+    const t = parseScenario(validScenario({ faults: { handoffRecord: 'torn-write' }, security: { secureBoot: true }, success: ['forgery-rejected', 'forgery-rejected'], expected: [{ when: { exit: ['efi-warm-reset'] }, outcomes: ['false-crash-boot'], why: 'root reads the key' }] }), SCENARIO_FILE);
+    expect(t.faults).toEqual({ capturePanicRate: 0, handoffRecord: 'torn-write' });
+    expect(t.security).toEqual({ secureBoot: true, lockdown: 'none' });
+    expect(t.success).toEqual(['forgery-rejected']);
+    expect(t.expected).toEqual([{ when: { exit: ['efi-warm-reset'] }, outcomes: ['false-crash-boot'], why: 'root reads the key' }]);
     const s = parseScenario(validScenario({ kernel: { crashkernel: '96M' }, faults: { capturePanicRate: 0.5 }, attack: { crashMarker: 'forged' } }), SCENARIO_FILE);
     expect(s.kernel).toEqual({ crashkernel: '96M' });
     expect(s.faults).toEqual({ capturePanicRate: 0.5 });
@@ -152,6 +158,16 @@ describe('parseScenario: the crash world', () => {
       ['a crash marker other than forged', { attack: { crashMarker: 'real' } }, 'attack.crashMarker'],
       ['a missing crash marker', { attack: {} }, 'attack.crashMarker'],
       ['an unknown attack field', { attack: { crashMarker: 'forged', replay: true } }, 'attack.replay'],
+      ['an unknown handoff record fault', { faults: { handoffRecord: 'bit-rot' } }, 'faults.handoffRecord'],
+      ['an unknown lockdown mode', { security: { lockdown: 'full' } }, 'security.lockdown'],
+      ['secureBoot as text', { security: { secureBoot: 'yes' } }, 'security.secureBoot'],
+      ['an unknown security field', { security: { tpm: true } }, 'security.tpm'],
+      ['an unknown success outcome', { success: ['dump-ok'] }, 'success[0]'],
+      ['an empty success list', { success: [] }, 'success'],
+      ['expected without a design selector', { expected: [{ when: {}, outcomes: ['no-dump'], why: 'x' }] }, 'expected[0].when'],
+      ['an expected failure that is also success', { expected: [{ when: { exit: ['efi-warm-reset'] }, outcomes: ['dump-complete'], why: 'x' }] }, 'expected[0].outcomes'],
+      ['an expected failure without why', { expected: [{ when: { exit: ['efi-warm-reset'] }, outcomes: ['no-dump'] }] }, 'expected[0].why'],
+      ['an expected selector that is not a list of names', { expected: [{ when: { transport: 'efi-variable' }, outcomes: ['no-dump'], why: 'x' }] }, 'expected[0].when.transport'],
     ])('%s', (_what, extra, field) => {
       const e = scenarioError(validScenario(extra as Json));
       expect(e.field).toBe(field);

@@ -1,9 +1,12 @@
-import { readFileSync } from 'node:fs';
-import { ConfigError, IoError } from './errors';
+import { dirname, resolve as resolvePath } from 'node:path';
+import type { PluginRef } from './plugin-loader';
+import { ConfigError } from './errors';
+import { MAX_JSON_BYTES, readRegularFile } from './io';
 import { SLOTS, SLOT_KEYS, type SlotKey } from './contracts';
 import { PAGE_KINDS, type PageKindMix } from './memory/page-kinds';
 import { parseSize } from './units';
 import { CAPTURE_IOMMU_CHOICES, DEVICE_KINDS, IOMMU_MODES, type CaptureIommuChoice, type DeviceKind, type DeviceSpec, type IommuMode } from './machine/devices';
+import { OUTCOMES, type Outcome } from './context';
 
 /** A design: which implementation fills each slot, and the 1st kernel's settings. */
 export interface Design {
@@ -18,6 +21,8 @@ export interface Design {
   capture?: { iommu: CaptureIommuChoice };
   /** How the crash-dump setup survives the firmware (absent: Linux today, `DEFAULT_KDUMP_OPTIONS`). */
   kdump?: KdumpOptions;
+  /** Plug-in packages the design needs beyond the built-in ones, resolved from the design file's folder. */
+  plugins?: PluginRef[];
   /** Where the design came from (for error messages). */
   source: string;
 }
@@ -58,13 +63,48 @@ export interface Scenario {
   workload: { pageWrites: number };
   /** Replaces the `crashkernel=` of the design's command line (a reservation that is too small, say). */
   kernel?: { crashkernel: string };
-  /** Faults after the panic: the capture kernel panics too, with this probability per capture boot. */
-  faults?: { capturePanicRate: number };
-  /** Root in the 1st kernel forges a crash marker and reboots without a panic. */
-  attack?: { crashMarker: 'forged' };
+  /**
+   * Faults after the panic: the capture kernel panics too, with this probability per capture boot;
+   * the handoff record is damaged between the panic and the stub (a torn write, a device's DMA).
+   */
+  faults?: { capturePanicRate: number; handoffRecord?: HandoffRecordFault };
+  /** Root in the 1st kernel forges a crash marker (with a key it made up, one it stole, or a record of an earlier crash) and reboots without a panic. */
+  attack?: { crashMarker: CrashMarkerAttack };
+  /** The 1st kernel's platform security: what root may read and write (docs/threat-model.md). Default: no Secure Boot, no lockdown. */
+  security?: { secureBoot: boolean; lockdown: Lockdown };
   /** Fields of the design's firmware profile this scenario replaces, and the firmware faults it injects. */
   firmware?: FirmwareOverrides;
+  /** The outcomes that count as success for this scenario (default SUCCESS_DEFAULT: a dump, complete or with every loss declared). */
+  success?: Outcome[];
+  /** Failures this scenario expects of some designs (no dump is possible): shown as "expected", not as a loss. */
+  expected?: ExpectedFailure[];
   source: string;
+}
+
+/** How root forges a crash marker: a key it made up, the key it read out of kernel memory, or a genuine record of an earlier crash written back. */
+export const CRASH_MARKER_ATTACKS = ['forged', 'stolen-key', 'replayed'] as const;
+export type CrashMarkerAttack = (typeof CRASH_MARKER_ATTACKS)[number];
+/** How a genuine crash's handoff record is damaged: its panic-time write torn at the reset, or a device's DMA over it during the reset. */
+export const HANDOFF_RECORD_FAULTS = ['torn-write', 'dma-during-reset'] as const;
+export type HandoffRecordFault = (typeof HANDOFF_RECORD_FAULTS)[number];
+/** Linux kernel lockdown (security/lockdown): `integrity` closes /dev/mem writes and unsigned code; `confidentiality` also closes reads of kernel memory (/proc/kcore, BPF, kprobes). */
+export const LOCKDOWN_MODES = ['none', 'integrity', 'confidentiality'] as const;
+export type Lockdown = (typeof LOCKDOWN_MODES)[number];
+
+/** What a scenario counts as success when it does not say: a dump, complete or partial with every loss declared. */
+export const SUCCESS_DEFAULT: readonly Outcome[] = ['dump-complete', 'dump-partial'];
+
+/** A failure the scenario expects of the designs `when` selects (by exit or transport plug-in name), with the reason. */
+export interface ExpectedFailure {
+  when: { exit?: string[]; transport?: string[] };
+  outcomes: Outcome[];
+  why: string;
+}
+
+/** Whether root can read the boot secret out of kernel memory: yes, unless Secure Boot (no unsigned kernel or module) and lockdown=confidentiality. */
+export function bootSecretReadable(s: Pick<Scenario, 'security'>): boolean {
+  const sec = s.security ?? { secureBoot: false, lockdown: 'none' };
+  return !(sec.secureBoot && sec.lockdown === 'confidentiality');
 }
 
 type Obj = Record<string, unknown>;
@@ -117,6 +157,11 @@ class Reader {
     return v as boolean;
   }
 
+  oneOf<T extends string>(v: unknown, field: string, values: readonly T[]): T {
+    if (typeof v !== 'string' || !(values as readonly string[]).includes(v)) this.fail(field, `one of ${values.map((x) => JSON.stringify(x)).join(', ')}`, v);
+    return v as T;
+  }
+
   size(o: Obj, key: string, field: string, min: number, max: number, fallback: number): number {
     const v = o[key];
     if (v === undefined) return fallback;
@@ -139,7 +184,7 @@ export const MAX_CPUS = 1024;
 export function parseDesign(doc: unknown, source: string): Design {
   const r = new Reader(source);
   const d = r.object(doc, '(document)');
-  r.only(d, '', ['format', 'name', 'description', 'components', 'kernel', 'firmware', 'capture', 'kdump']);
+  r.only(d, '', ['format', 'name', 'description', 'plugins', 'components', 'kernel', 'firmware', 'capture', 'kdump']);
   if (d.format !== 'efikdump-design/1') r.fail('format', '"efikdump-design/1"', d.format);
   const name = r.string(d, 'name', 'name');
   if (!NAME.test(name)) r.fail('name', 'a kebab-case name', name);
@@ -162,6 +207,14 @@ export function parseDesign(doc: unknown, source: string): Design {
   r.only(kernel, 'kernel', ['cmdline']);
   const cmdline = r.string(kernel, 'cmdline', 'kernel.cmdline');
   const design: Design = { format: 'efikdump-design/1', name, description, components, kernel: { cmdline }, source };
+  if (d.plugins !== undefined) {
+    if (!Array.isArray(d.plugins)) r.fail('plugins', 'an array of package names or paths', d.plugins);
+    const from = dirname(resolvePath(source));
+    design.plugins = (d.plugins as unknown[]).map((spec, i) => {
+      if (typeof spec !== 'string' || spec.trim() === '') r.fail(`plugins[${i}]`, 'a package name or a path like "./my-plugin"', spec);
+      return { spec: spec as string, from, source };
+    });
+  }
   if (d.firmware !== undefined) {
     const fw = r.object(d.firmware, 'firmware');
     r.only(fw, 'firmware', ['profile']);
@@ -204,7 +257,7 @@ function readKdumpOptions(r: Reader, o: Obj, cmdline: string): KdumpOptions {
 export function parseScenario(doc: unknown, source: string): Scenario {
   const r = new Reader(source);
   const d = r.object(doc, '(document)');
-  r.only(d, '', ['format', 'name', 'description', 'machine', 'workload', 'firmware', 'kernel', 'faults', 'attack']);
+  r.only(d, '', ['format', 'name', 'description', 'machine', 'workload', 'firmware', 'kernel', 'faults', 'attack', 'security', 'success', 'expected']);
   if (d.format !== 'efikdump-scenario/1') r.fail('format', '"efikdump-scenario/1"', d.format);
   const name = r.string(d, 'name', 'name');
   if (!NAME.test(name)) r.fail('name', 'a kebab-case name', name);
@@ -238,17 +291,56 @@ export function parseScenario(doc: unknown, source: string): Scenario {
   }
   if (d.faults !== undefined) {
     const f = r.object(d.faults, 'faults');
-    r.only(f, 'faults', ['capturePanicRate']);
+    r.only(f, 'faults', ['capturePanicRate', 'handoffRecord']);
     scenario.faults = { capturePanicRate: r.rate(f, 'capturePanicRate', 'faults.capturePanicRate', 0) };
+    if (f.handoffRecord !== undefined) scenario.faults.handoffRecord = r.oneOf(f.handoffRecord, 'faults.handoffRecord', HANDOFF_RECORD_FAULTS);
   }
   if (d.attack !== undefined) {
     const a = r.object(d.attack, 'attack');
     r.only(a, 'attack', ['crashMarker']);
-    if (a.crashMarker !== 'forged') r.fail('attack.crashMarker', '"forged"', a.crashMarker);
-    scenario.attack = { crashMarker: 'forged' };
+    scenario.attack = { crashMarker: r.oneOf(a.crashMarker, 'attack.crashMarker', CRASH_MARKER_ATTACKS) };
+  }
+  if (d.security !== undefined) {
+    const sec = r.object(d.security, 'security');
+    r.only(sec, 'security', ['secureBoot', 'lockdown']);
+    scenario.security = {
+      secureBoot: r.boolean(sec, 'secureBoot', 'security.secureBoot', false),
+      lockdown: sec.lockdown === undefined ? 'none' : r.oneOf(sec.lockdown, 'security.lockdown', LOCKDOWN_MODES),
+    };
+  }
+  if (d.success !== undefined) scenario.success = readOutcomes(r, d.success, 'success');
+  if (d.expected !== undefined) {
+    if (!Array.isArray(d.expected) || d.expected.length > 64) r.fail('expected', 'a list of expected failures', d.expected);
+    scenario.expected = (d.expected as unknown[]).map((item, i) => {
+      const f = `expected[${i}]`;
+      const o = r.object(item, f);
+      r.only(o, f, ['when', 'outcomes', 'why']);
+      const w = r.object(o.when, `${f}.when`);
+      r.only(w, `${f}.when`, ['exit', 'transport']);
+      const when: ExpectedFailure['when'] = {};
+      for (const k of ['exit', 'transport'] as const) {
+        if (w[k] === undefined) continue;
+        const names = w[k];
+        if (!Array.isArray(names) || names.length === 0 || names.some((n) => typeof n !== 'string' || !NAME.test(n))) r.fail(`${f}.when.${k}`, 'a non-empty list of plug-in names', names);
+        when[k] = [...(names as string[])];
+      }
+      if (!when.exit && !when.transport) r.fail(`${f}.when`, 'exit or transport: which designs the failure is expected of', w);
+      const outcomes = readOutcomes(r, o.outcomes, `${f}.outcomes`);
+      const success = scenario.success ?? SUCCESS_DEFAULT;
+      const clash = outcomes.find((x) => success.includes(x));
+      if (clash) r.fail(`${f}.outcomes`, 'outcomes that are not also success', clash);
+      return { when, outcomes, why: r.string(o, 'why', `${f}.why`) };
+    });
   }
   if (d.firmware !== undefined) scenario.firmware = readFirmwareFields(r, r.object(d.firmware, 'firmware'), 'firmware', 'overrides') as FirmwareOverrides;
   return scenario;
+}
+
+function readOutcomes(r: Reader, v: unknown, field: string): Outcome[] {
+  if (!Array.isArray(v) || v.length === 0) r.fail(field, `a non-empty list of outcomes (${OUTCOMES.join(', ')})`, v);
+  const list = v as unknown[];
+  list.forEach((o, i) => r.oneOf(o, `${field}[${i}]`, OUTCOMES));
+  return [...new Set(list as Outcome[])];
 }
 
 /** The defaults of a device a scenario names by kind: what its driver sets up and how it behaves. */
@@ -291,15 +383,13 @@ function readDevices(r: Reader, v: unknown, field: string): DeviceSpec[] {
   });
 }
 
-/** Reads and parses a JSON document; a syntax error names the file and the offset. */
-export function readJsonFile(file: string): unknown {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (e) {
-    throw new IoError(`cannot read: ${(e as Error).message}`, { file });
-  }
-  return parseJsonText(text, file);
+/**
+ * Reads and parses a JSON document: a regular file only (a FIFO or a device is refused before any
+ * read), at most `maxBytes` (64 MiB unless the caller knows a tighter bound); a syntax error names
+ * the file and the offset.
+ */
+export function readJsonFile(file: string, maxBytes = MAX_JSON_BYTES): unknown {
+  return parseJsonText(readRegularFile(file, maxBytes).toString('utf8'), file);
 }
 
 export function parseJsonText(text: string, file: string): unknown {

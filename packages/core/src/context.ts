@@ -1,5 +1,5 @@
 import type { VirtualClock } from './clock';
-import type { Design, FirmwareFault, FirmwareProfile, Scenario } from './config';
+import type { CrashMarkerAttack, Design, FirmwareFault, FirmwareProfile, HandoffRecordFault, Scenario } from './config';
 import type { EventLog } from './events';
 import type { PhysicalMemory } from './memory/physical-memory';
 import type { PhysRange } from './memory/ranges';
@@ -9,7 +9,7 @@ import type { DeviceState } from './machine/devices';
 import type { LostRange } from './formats/lost-ranges';
 
 export const OUTCOMES = ['dump-complete', 'dump-partial', 'dump-corrupt', 'capture-hang', 'capture-oom', 'no-dump',
-  'false-crash-boot', 'forgery-rejected'] as const;
+  'false-crash-boot', 'forgery-rejected', 'handoff-rejected'] as const;
 export type Outcome = (typeof OUTCOMES)[number];
 
 export interface RunOptions {
@@ -281,8 +281,10 @@ export interface RunState {
   devices?: DeviceState;
   /** Set when a reset's firmware deliberately overwrote all RAM (MOR, ECC initialisation). */
   scrubbed?: { policy: string; boot: number; why: string };
-  /** The forged-crash-marker attack of the scenario: root forged a marker and rebooted, no panic happened. */
-  forgery?: { kind: 'forged' };
+  /** The crash-marker attack of the scenario: root forged a marker (made-up key, stolen key, or a replayed record) and rebooted, no panic happened. */
+  forgery?: { kind: CrashMarkerAttack; keyStolen?: boolean };
+  /** The scenario's damage to a genuine crash's handoff record (torn write, DMA during the reset); `landed` when it changed the stored record. */
+  handoffFault?: { kind: HandoffRecordFault; landed: boolean; detail: string };
   /** Panics of a capture kernel (double panic). */
   capturePanics?: number;
   reset?: { type: 'warm' | 'cold' | 'shutdown' | 'platform-specific'; data?: string; /** A fadump reboot: firmware resets the hardware but keeps RAM (no MOR, ECC or decay). */ memoryPreserving?: boolean };

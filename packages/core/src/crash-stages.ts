@@ -1,5 +1,5 @@
 import { concatMap, lastValueFrom, of } from 'rxjs';
-import { EPOCH_UNIX, seconds } from './clock';
+import { seconds } from './clock';
 import type { Firmware, StageOperator } from './contracts';
 import type { RunContext } from './context';
 import { hashString, Rng } from './rng';
@@ -10,24 +10,6 @@ import { formatDuration } from './clock';
 export const CAPTURE_PANIC_REBOOT_US = seconds(10);
 /** Capture-kernel panics after which a run is called a boot loop. The stub's loop rule should stop it at the first. */
 export const MAX_CAPTURE_PANICS = 3;
-
-/**
- * The forged-crash-marker attack (issue 4's threat model): root in the 1st kernel writes a
- * "crashed" record through the design's transport and reboots, without any panic. Root can read
- * the boot nonce (it is in the armed record) but not the key the stub handed the kernel and the
- * kernel keeps out of reach, so the record carries a MAC under a key root made up.
- */
-export function forgeCrashMarker(): StageOperator {
-  return stage('attack', (ctx) => {
-    const rng = new Rng(ctx.seed, hashString('attacker-key'));
-    const key = new Uint8Array(32);
-    rng.fill(key);
-    ctx.state.bootSecret = { keyHex: Buffer.from(key).toString('hex'), nonce: ctx.state.bootSecret?.nonce ?? '0'.repeat(16) };
-    ctx.state.forgery = { kind: 'forged' };
-    ctx.state.panic = { cpu: 0, unixTime: EPOCH_UNIX + Math.floor(ctx.clock.nowUs / 1e6), reason: 'forged crash marker (root, no panic)', tUs: ctx.clock.nowUs };
-    ctx.log.emit('attack', 'warn', 'root forges a crash marker through the handoff transport and reboots (no panic)');
-  });
-}
 
 /**
  * A reboot through the firmware that is not the design's exit: root's `reboot` after a forgery,

@@ -1,8 +1,9 @@
-import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, linkSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { IoError } from './errors';
-import { AtomicFile, writeFileAtomic } from './io';
+import { ConfigError, IoError } from './errors';
+import { AtomicFile, checkOutputs, openRegularFile, readRegularFile, writeDirectoryAtomic, writeFileAtomic } from './io';
 
 let root: string;
 let n = 0;
@@ -141,3 +142,123 @@ describe('writeFileAtomic', () => {
     expect(readFileSync(blocker, 'utf8')).toBe('x');
   });
 });
+
+describe('writeDirectoryAtomic', () => {
+  const bytes = (t: string) => new Uint8Array(Buffer.from(t));
+
+  it('creates an absent directory with its parents', () => {
+    const dir = join(freshDir(), 'a', 'b');
+    writeDirectoryAtomic(dir, [['x.dat', bytes('x')], ['sub/y.dat', bytes('y')]]);
+    expect(readFileSync(join(dir, 'x.dat'), 'utf8')).toBe('x');
+    expect(readFileSync(join(dir, 'sub', 'y.dat'), 'utf8')).toBe('y');
+  });
+
+  it('writes into an existing directory: a user file survives, same-named files are replaced, no temporary is left', () => {
+    const dir = freshDir();
+    mkdirSync(dir);
+    writeFileSync(join(dir, 'notes'), 'mine');
+    writeFileSync(join(dir, 'x.dat'), 'old');
+    writeDirectoryAtomic(dir, [['x.dat', bytes('new')], ['y.dat', bytes('y')]]);
+    expect(readFileSync(join(dir, 'notes'), 'utf8')).toBe('mine');
+    expect(readFileSync(join(dir, 'x.dat'), 'utf8')).toBe('new');
+    expect(readdirSync(dir).sort()).toEqual(['notes', 'x.dat', 'y.dat']);
+  });
+
+  it('refuses, before writing anything, a target that is a directory, and a dir that is a file', () => {
+    const dir = freshDir();
+    mkdirSync(join(dir, 'y.dat'), { recursive: true });
+    expect(() => writeDirectoryAtomic(dir, [['x.dat', bytes('x')], ['y.dat', bytes('y')]])).toThrow(IoError);
+    expect(existsSync(join(dir, 'x.dat'))).toBe(false);
+    const file = join(freshDir() + '.f');
+    writeFileSync(file, 'user data');
+    expect(() => writeDirectoryAtomic(file, [['x.dat', bytes('x')]])).toThrow(/not a directory/);
+    expect(readFileSync(file, 'utf8')).toBe('user data');
+  });
+});
+
+describe('openRegularFile and readRegularFile', () => {
+  it('refuses a directory with an IoError naming it', () => {
+    expect(() => openRegularFile(root)).toThrow(IoError);
+    expect(() => readRegularFile(root, 100)).toThrow(/directory/);
+  });
+
+  it('refuses a FIFO at once (no writer: opening blocking would hang)', () => {
+    const fifo = join(root, 'fifo');
+    if (spawnSync('mkfifo', [fifo]).status !== 0) return; // no mkfifo: nothing to test here
+    expect(() => openRegularFile(fifo)).toThrow(/expected a regular file, found a FIFO/);
+    expect(() => readRegularFile(fifo, 100)).toThrow(IoError);
+  });
+
+  it('refuses a character device (/dev/zero would be read until memory runs out)', () => {
+    expect(() => readRegularFile('/dev/zero', 1 << 20)).toThrow(/character device/);
+  });
+
+  it('reads a file up to the cap and refuses a larger one before reading it', () => {
+    const f = join(root, 'capped.json');
+    writeFileSync(f, '0123456789');
+    expect(readRegularFile(f, 10).toString()).toBe('0123456789');
+    expect(() => readRegularFile(f, 9)).toThrow(/10 bytes; at most 9/);
+  });
+});
+
+describe('checkOutputs', () => {
+  const setup = () => {
+    const dir = freshDir();
+    mkdirSync(dir);
+    const input = join(dir, 'in.json');
+    writeFileSync(input, '{}');
+    return { dir, input };
+  };
+
+  it('accepts new outputs and writable existing regular files', () => {
+    const { dir, input } = setup();
+    writeFileSync(join(dir, 'old.out'), 'x');
+    expect(() => checkOutputs([{ path: join(dir, 'new.out'), role: '--out' }, { path: join(dir, 'old.out'), role: '--truth' }, { path: join(dir, 'art'), role: '--artifacts', dir: true }],
+      [{ path: input, role: '--design' }])).not.toThrow();
+  });
+
+  it('refuses an output that is an input by path, through a symlink, through a hard link, or through ..', () => {
+    const { dir, input } = setup();
+    symlinkSync(input, join(dir, 'sym'));
+    linkSync(input, join(dir, 'hard'));
+    for (const out of [input, join(dir, 'sym'), join(dir, 'hard'), join(dir, '..', basenameOf(dir), 'in.json')]) {
+      expect(() => checkOutputs([{ path: out, role: '-o' }], [{ path: input, role: 'VMCORE' }])).toThrow(ConfigError);
+      expect(() => checkOutputs([{ path: out, role: '-o' }], [{ path: input, role: 'VMCORE' }])).toThrow(/is also the input VMCORE/);
+    }
+    expect(readFileSync(input, 'utf8')).toBe('{}');
+  });
+
+  it('refuses two outputs that are one file (--out X --truth X), existing or not', () => {
+    const { dir } = setup();
+    const x = join(dir, 'x');
+    expect(() => checkOutputs([{ path: x, role: '--out' }, { path: x, role: '--truth' }])).toThrow(/is also the output --out/);
+    writeFileSync(x, '');
+    symlinkSync(x, join(dir, 'y'));
+    expect(() => checkOutputs([{ path: x, role: '--out' }, { path: join(dir, 'y'), role: '--truth' }])).toThrow(/is also the output --out/);
+  });
+
+  it('refuses a file inside an output directory that another output names', () => {
+    const { dir } = setup();
+    expect(() => checkOutputs([{ path: join(dir, 'acpi'), role: '--acpi', dir: true, files: ['xsdt.dat'] }, { path: join(dir, 'acpi', 'xsdt.dat'), role: '--rsdp' }])).toThrow(/is also the output --acpi/);
+  });
+
+  it('refuses an existing read-only file (even for root), a directory, a FIFO or a device as an output file', () => {
+    const { dir } = setup();
+    const ro = join(dir, 'ro');
+    writeFileSync(ro, 'keep');
+    chmodSync(ro, 0o444);
+    expect(() => checkOutputs([{ path: ro, role: '--out' }])).toThrow(/read-only/);
+    expect(() => checkOutputs([{ path: dir, role: '--out' }])).toThrow(/is a directory/);
+    expect(() => checkOutputs([{ path: '/dev/null', role: '-o' }])).toThrow(/character device/);
+  });
+
+  it('refuses an output directory that exists as a file, and one this user cannot create', () => {
+    const { input } = setup();
+    expect(() => checkOutputs([{ path: input, role: '--report', dir: true }])).toThrow(/not a directory/);
+    expect(() => checkOutputs([{ path: join(input, 'sub'), role: '--report', dir: true }])).toThrow(/is not a directory/);
+  });
+});
+
+function basenameOf(p: string): string {
+  return p.slice(p.lastIndexOf('/') + 1);
+}

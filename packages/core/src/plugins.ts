@@ -42,6 +42,25 @@ export class PluginCatalog {
 
 export const PLUGIN_CATALOG: InjectionToken<PluginCatalog> = Symbol('efikdump:plugin-catalog');
 
+/**
+ * One copy of this package per process: the tokens and classes of a second copy (a plug-in that
+ * installed its own @efikdump/core instead of taking it as a peer) are not the ones the host
+ * resolves, so its plug-ins would vanish silently. The first copy loaded claims a process-wide slot;
+ * registering through any other copy fails and says so.
+ */
+const CORE_INSTANCE = Symbol.for('efikdump:core-instance');
+const thisCore = { file: __filename };
+const processSlot = globalThis as unknown as Record<symbol, { file: string } | undefined>;
+if (!processSlot[CORE_INSTANCE]) processSlot[CORE_INSTANCE] = thisCore;
+
+function assertSingleCore(): void {
+  const first = processSlot[CORE_INSTANCE];
+  if (first && first !== thisCore) {
+    throw new ConfigError(`a second copy of @efikdump/core (${thisCore.file}) is registering plug-ins beside the one in use (${first.file}): ` +
+      'declare @efikdump/core as a peerDependency of the plug-in package so it shares the host\'s copy');
+  }
+}
+
 /** The catalog of `container`, created on first use. */
 export function catalogOf(container: DependencyContainer): PluginCatalog {
   if (!container.isRegistered(PLUGIN_CATALOG, true)) {
@@ -52,6 +71,7 @@ export function catalogOf(container: DependencyContainer): PluginCatalog {
 
 /** What a package's `register(container)` calls for each implementation it provides. */
 export function registerPlugin<T>(container: DependencyContainer, slot: SlotKey, name: string, implementation: constructor<T>, description: string): void {
+  assertSingleCore();
   catalogOf(container).add(slot, name, implementation, description);
 }
 

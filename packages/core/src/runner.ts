@@ -1,7 +1,8 @@
 import { lastValueFrom, of, type Observable } from 'rxjs';
 import type { DependencyContainer } from 'tsyringe';
 import { captureTruth, consumeHandoff, judgeBoot, verifyAgainstTruth, writeHandoffArtifacts } from './builtin-stages';
-import { capturePanicLoop, dumpOnDisk, forgeCrashMarker, rebootRequest } from './crash-stages';
+import { capturePanicLoop, dumpOnDisk, rebootRequest } from './crash-stages';
+import { forgeCrashMarker, handoffRecordFault, replayRoute } from './attack-stages';
 import { VirtualClock } from './clock';
 import type { Design, Scenario } from './config';
 import { CAPTURE, DETECTOR, EXIT, FIRMWARE, KERNEL, RUN_CONTAINER, RUN_CONTEXT, STUB, TRANSPORT, WRITER, SLOT_KEYS, type StageOperator } from './contracts';
@@ -104,17 +105,26 @@ export function createRun(container: DependencyContainer, input: RunInput): Run 
     consumeHandoff(transport),
     verifyAgainstTruth(),
   ];
+  // A scenario's damage to the stored record: the armed page kept before persist, the damage after it (torn) or during the reset (DMA).
+  const fault = handoffRecordFault(scenario.faults?.handoffRecord);
+  const persist: StageOperator[] = fault ? [fault.before, transport.persist(), ...(scenario.faults?.handoffRecord === 'torn-write' ? [fault.damage] : [])] : [transport.persist()];
+  const duringReset: StageOperator[] = fault && scenario.faults?.handoffRecord === 'dma-during-reset' ? [fault.damage] : [];
   let stages: StageOperator[];
-  if (scenario.attack) {
+  if (scenario.attack?.crashMarker === 'replayed' && exit.path === 'firmware-reset') {
+    // A genuine crash and its capture boot, a normal boot, then root writes the old record back.
+    stages = [...prefix, ...replayRoute({
+      firmware, panic: kernel.panic(), persist: transport.persist(), prepare: transport.prepare(), exit: exit.operator(), stub: stub.operator(), consume: consumeHandoff(transport),
+    }), judgeBoot(), writeHandoffArtifacts(transport)];
+  } else if (scenario.attack) {
     // No panic: root forges a crash marker through the design's transport and reboots.
-    stages = [...prefix, forgeCrashMarker(), transport.persist(), rebootRequest(firmware), firmware.resetAndPost(), stub.operator(), judgeBoot(), writeHandoffArtifacts(transport)];
+    stages = [...prefix, forgeCrashMarker(scenario.attack.crashMarker), transport.persist(), rebootRequest(firmware), firmware.resetAndPost(), stub.operator(), judgeBoot(), writeHandoffArtifacts(transport)];
   } else if (exit.path === 'kexec') {
-    stages = [...prefix, kernel.panic(), transport.persist(), exit.operator(), ...captureAndSave];
+    stages = [...prefix, kernel.panic(), ...persist, exit.operator(), ...duringReset, ...captureAndSave];
   } else if (exit.path === 'fadump') {
     if (!exit.afterPost) throw new ConfigError(`exit ${exit.name} takes the fadump path but has no boot after POST`, { file: design.source, field: 'components.exit' });
-    stages = [...prefix, kernel.panic(), transport.persist(), exit.operator(), firmware.resetAndPost(), exit.afterPost(), ...captureAndSave];
+    stages = [...prefix, kernel.panic(), ...persist, exit.operator(), ...duringReset, firmware.resetAndPost(), exit.afterPost(), ...captureAndSave];
   } else {
-    stages = [...prefix, kernel.panic(), transport.persist(), exit.operator(), firmware.resetAndPost(), stub.operator(), judgeBoot(), ...captureAndSave];
+    stages = [...prefix, kernel.panic(), ...persist, exit.operator(), ...duringReset, firmware.resetAndPost(), stub.operator(), judgeBoot(), ...captureAndSave];
   }
 
   let started: Promise<RunResult> | undefined;

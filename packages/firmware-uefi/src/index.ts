@@ -54,3 +54,4 @@ export function register(container: DependencyContainer): void {
   });
 }
 export * from './probe';
+export * from './offline-dump';

@@ -2,7 +2,7 @@ import { lastValueFrom, of } from 'rxjs';
 import { container as globalContainer } from 'tsyringe';
 import {
   bindSlot, catalogOf, ConfigError, decodeRsdp, decodeSdt, EFI_VARIABLE as A, FIRMWARE, FIRMWARE_SERVICES, GiB, PAGE_SIZE,
-  type FirmwareOverrides, type RunContext, type StageOperator,
+  type FirmwareOverrides, type RetentionPolicy, type RunContext, type StageOperator,
 } from '@efikdump/core';
 import { register } from './index';
 import { firmwareContext } from './testing/firmware-context';
@@ -15,7 +15,7 @@ import { MEMORY_OVERWRITE_CONTROL_GUID, MOR_NAME, LINUX_EFI_CRASH_GUID } from '.
 const run = (ctx: RunContext, ...ops: StageOperator[]) => lastValueFrom(ops.reduce((o, op) => o.pipe(op), of(ctx)));
 const NV_BS_RT = A.NON_VOLATILE | A.BOOTSERVICE_ACCESS | A.RUNTIME_ACCESS;
 
-async function powered(profile = 'ovmf', overrides?: FirmwareOverrides, policies = [new FirmwareScratchRetention(), new DecayRetention()], cmdline?: string) {
+async function powered(profile = 'ovmf', overrides?: FirmwareOverrides, policies: RetentionPolicy[] = [new FirmwareScratchRetention(), new DecayRetention()], cmdline?: string) {
   const t = firmwareContext({ profile, overrides, ramBytes: 4 * GiB, cmdline });
   t.ctx.state.firmware = undefined;
   t.ctx.state.bootCount = 0;

@@ -34,9 +34,10 @@ export { KdumpCompressedFile, type FrameState } from './reader/kdump-compressed-
 export { openDumpFile, detectDumpFormat, declaredLostOf, type DumpFile } from './reader/dump-file';
 export * from './writers/kdump-compressed/diskdump.codec';
 export {
-  COMPRESSIONS, WRITABLE_COMPRESSIONS, ZLIB_LEVEL, compressionFlag, decompressPage, parseCompression, type CompressionName,
+  COMPRESSIONS, WRITABLE_COMPRESSIONS, ZLIB_LEVEL, ZSTD_LEVEL, compressionFlag, compressionLevel, decompressPage, parseCompression, type CompressionName,
 } from './writers/kdump-compressed/compression';
 export { lzo1xDecompress } from './writers/kdump-compressed/lzo1x';
+export { lzo1x1Compress, lzo1xBound, LZO1X1_DICT_ENTRIES } from './writers/kdump-compressed/lzo1x-compress';
 export {
   writeKdumpCompressed, defaultThreads, WINDOW_FRAMES, BATCH_PAGES, type KdumpWriteOptions, type KdumpWriteResult,
 } from './writers/kdump-compressed/kdump-compressed.writer';

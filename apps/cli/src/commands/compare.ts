@@ -1,19 +1,22 @@
-import { ConfigError } from '@efikdump/core';
+import { checkOutputs, ConfigError } from '@efikdump/core';
 import { availableParallelism } from 'node:os';
 import { parseArgs, commandHelp, type CommandSpec } from '../args';
-import { builtinDesigns, builtinScenarios } from '../library';
+import { builtinDesigns, builtinScenarios, loadDesign, loadScenario } from '../library';
 import { processOutput, type Output } from '../output';
 import { BACKENDS, createBackend } from '../compare/backend-factory';
 import { SweepProgress } from '../compare/progress';
 import { stableStringify } from '../compare/stats';
 import { runSweep } from '../compare/sweep';
 import { terminalTable } from '../compare/table';
-import { writeReport } from '../compare/write-report';
+import type { SweepInfo, SweepMatrix } from '../compare/types';
+import { REPORT_FILES, writeReport } from '../compare/write-report';
 
 export const compareSpec: CommandSpec = {
   name: 'compare',
-  usage: 'efikdump compare [--designs A,B,...] [--scenarios X,Y,...] [--runs N] [--seed BASE] [--workers N] [--backend local|threads|bullmq --redis URL [--queue NAME]] --report DIR [--json]',
-  summary: 'Runs every (design, scenario, seed) and writes a report: outcome counts, success rate with its Wilson 95 % interval, fidelity, crash-to-dump time, NVRAM bytes, console.',
+  usage: 'efikdump compare [--designs A,B,...] [--scenarios X,Y,...] [--runs N] [--seed BASE] [--workers N] [--backend local|threads|bullmq --redis URL [--queue NAME] [--resume ID]] --report DIR [--json]',
+  summary: 'Runs every (design, scenario, seed) and writes a report: outcome counts, success rate with its Wilson 95 % interval, fidelity, crash-to-dump time, NVRAM bytes, console. '
+    + 'Every design and scenario is loaded, and --report checked, before the first run: DIR is created if absent and written into '
+    + '(the report files are replaced one by one, atomically; other files are kept); a DIR that is a file, unwritable, or holds an input is refused (exit 2).',
   positionals: [0, 0],
   options: [
     { name: 'designs', value: 'A,B,...', help: 'designs (names or files); default: every built-in design' },
@@ -24,6 +27,7 @@ export const compareSpec: CommandSpec = {
     { name: 'workers', value: 'N', help: 'worker threads (threads backend)', default: 'the core count' },
     { name: 'redis', value: 'URL', help: 'Redis server of the bullmq backend (run `efikdump worker --redis URL` beside it)' },
     { name: 'queue', value: 'NAME', help: 'BullMQ queue name', default: 'efikdump-compare' },
+    { name: 'resume', value: 'ID', help: 'bullmq: resume the sweep with this id (printed when it started) from the matrix kept in Redis; finished jobs are not run again' },
     { name: 'report', value: 'DIR', help: 'write report.json, report.schema.json, report.md, report.html and timing.json here' },
     { name: 'json', help: 'print report.json to stdout; no progress, no table' },
     { name: 'help', help: 'show this help' },
@@ -53,16 +57,41 @@ export async function compareCommand(argv: string[], io: Output): Promise<number
   const str = (k: string) => (typeof options.get(k) === 'string' ? (options.get(k) as string) : undefined);
   const reportDir = str('report');
   if (!reportDir) throw new ConfigError('--report DIR is required: where to write the report', { field: '--report' });
-  const designs = list(options.get('designs'), 'designs') ?? builtinDesigns().map((d) => d.name);
-  const scenarios = list(options.get('scenarios'), 'scenarios') ?? builtinScenarios().map((s) => s.name);
-  const runs = integer(options.get('runs'), 'runs', 1, 1_000_000) ?? 10;
-  const seedBase = integer(options.get('seed'), 'seed', 0, 0xffffffff) ?? 1;
-  const workers = integer(options.get('workers'), 'workers', 1, 1024) ?? availableParallelism();
+  const resume = options.get('resume');
+  if (resume !== undefined) {
+    if (typeof resume !== 'string') throw new ConfigError('--resume needs the sweep id', { field: '--resume' });
+    if (str('backend') !== 'bullmq') throw new ConfigError('--resume works with --backend bullmq (the only backend that keeps results)', { field: '--resume' });
+    const given = ['designs', 'scenarios', 'runs', 'seed'].find((k) => options.has(k));
+    if (given) throw new ConfigError(`--resume takes the matrix from the stored sweep; do not give --${given}`, { field: `--${given}` });
+  }
   const json = options.has('json');
+  const workers = integer(options.get('workers'), 'workers', 1, 1024) ?? availableParallelism();
+  let matrix: SweepMatrix;
+  if (typeof resume === 'string') {
+     
+    const { loadSweepMatrix, DEFAULT_QUEUE } = require('../compare/bullmq.backend') as typeof import('../compare/bullmq.backend');
+    matrix = await loadSweepMatrix(str('redis')!, str('queue') ?? DEFAULT_QUEUE, resume);
+  } else {
+    matrix = {
+      designs: list(options.get('designs'), 'designs') ?? builtinDesigns().map((d) => d.name),
+      scenarios: list(options.get('scenarios'), 'scenarios') ?? builtinScenarios().map((s) => s.name),
+      runs: integer(options.get('runs'), 'runs', 1, 1_000_000) ?? 10,
+      seedBase: integer(options.get('seed'), 'seed', 0, 0xffffffff) ?? 1,
+    };
+  }
+  // Everything that can fail before the sweep fails now: unknown or unpaired designs, a report directory that cannot be written.
+  const inputs = [
+    ...matrix.designs.map((d) => ({ path: loadDesign(d).source, role: '--designs' })),
+    ...matrix.scenarios.map((s) => ({ path: loadScenario(s).source, role: '--scenarios' })),
+  ];
+  checkOutputs([{ path: reportDir, role: '--report', dir: true, files: REPORT_FILES }], inputs);
   const backend = createBackend(str('backend') ?? 'threads', { workers, redis: str('redis'), queue: str('queue') });
 
   const progress = new SweepProgress(io, json ? 'silent' : io.tty ? 'tty' : 'plain');
-  const { report, timing } = await runSweep({ designs, scenarios, runs, seedBase }, backend, (d, t) => progress.update(d, t));
+  const onSweep = (s: SweepInfo) => {
+    if (backend.name === 'bullmq' && !json) io.err(`compare: sweep ${s.id} on queue ${str('queue') ?? 'efikdump-compare'}; if this coordinator stops, resume with --resume ${s.id}`);
+  };
+  const { report, timing } = await runSweep(matrix, backend, (d, t) => progress.update(d, t), { onSweep, ...(typeof resume === 'string' ? { expectId: resume } : {}) });
   const files = writeReport(reportDir, report, timing);
   if (json) {
     io.out(stableStringify(report).trimEnd());

@@ -1,24 +1,74 @@
-import { ConfigError, formatSize } from '@efikdump/core';
-import { convertDump, defaultThreads, parseConvertOptions, WRITABLE_COMPRESSIONS } from '@efikdump/vmcore';
+import { readFileSync, rmSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { checkOutputs, ConfigError, formatSize, IoError } from '@efikdump/core';
+import {
+  convertDump, defaultThreads, detectDumpFormat, DUMP_DH_COMPRESSED_INCOMPLETE, ElfCoreFile, KdumpCompressedFile, parseConvertOptions, WRITABLE_COMPRESSIONS,
+} from '@efikdump/vmcore';
 import { commandHelp, parseArgs, type CommandSpec } from '../args';
 import type { Output } from '../output';
 
 export const convertSpec: CommandSpec = {
   name: 'convert',
-  usage: 'efikdump convert VMCORE -o OUT [--format kdump|elf] [--compress zlib|none] [--dump-level N] [--threads N] [--json]',
+  usage: 'efikdump convert VMCORE -o OUT [--format kdump|elf] [--compress zlib|lzo|zstd|snappy|none] [--dump-level N] [--threads N] [--encrypt-to CERT] [--json]',
   summary: 'Does makedumpfile\'s job on real files: an ELF vmcore (ours or a saved /proc/vmcore) or a kdump-compressed dump, '
-    + 'written as kdump-compressed or ELF without the pages the dump level excludes. OUT appears only when complete.',
+    + 'written as kdump-compressed or ELF without the pages the dump level excludes. OUT appears only when complete. '
+    + 'OUT may not be VMCORE (by path, symlink or hard link); an existing OUT is replaced only when it is a regular file this user can write. '
+    + 'An input that declares itself incomplete (kdump INCOMPLETE flag, ELF e_flags bit 0) is refused: the output would claim to be complete. '
+    + 'Exit codes: 0 written, 2 refused (usage, unsafe output, incomplete input), 3 malformed input, 6 unreadable input or unwritable output.',
   positionals: [1, 1],
   options: [
     { name: 'out', value: 'FILE', help: 'output file (also -o)' },
     { name: 'format', value: 'kdump|elf', help: 'kdump-compressed (makedumpfile -c/-l/...) or ELF (makedumpfile -E)', default: 'kdump' },
     { name: 'compress', value: WRITABLE_COMPRESSIONS.join('|'), help: 'per-page compression of the kdump format', default: 'zlib' },
     { name: 'dump-level', value: 'N', help: '0..31 as makedumpfile -d: 1 zero, 2 cache, 4 cache+private, 8 user, 16 free pages', default: '1' },
-    { name: 'threads', value: 'N', help: 'compression worker threads', default: 'number of CPUs' },
+    { name: 'threads', value: 'N', help: 'compression worker threads (kdump format only)', default: 'number of CPUs' },
+    { name: 'encrypt-to', value: 'CERT', help: 'seal OUT in the Enc_Dmp! container (AES-128-CTR, key to this X.509 certificate, MAC); open with efikdump dump extract --key' },
     { name: 'json', help: 'print the result as JSON' },
     { name: 'help', help: 'show this help' },
   ],
 };
+
+/**
+ * Refuses an input that says it is incomplete: neither output format carries that mark over
+ * here, so the output would claim to hold everything (makedumpfile keeps the flag; we refuse).
+ */
+function refuseIncomplete(input: string): void {
+  if (detectDumpFormat(input) === 'kdump-compressed') {
+    const dump = KdumpCompressedFile.open(input);
+    try {
+      if (dump.header.status & DUMP_DH_COMPRESSED_INCOMPLETE) {
+        throw new ConfigError('is an INCOMPLETE kdump-compressed dump (status flag DUMP_DH_COMPRESSED_INCOMPLETE): convert refuses it rather than write a dump that claims to be complete', { file: input });
+      }
+    } finally {
+      dump.close();
+    }
+    return;
+  }
+  const dump = ElfCoreFile.open(input);
+  try {
+    if (dump.header.flags & 1) {
+      throw new ConfigError('is an ELF vmcore marked incomplete (e_flags bit 0): convert refuses it rather than write a dump that claims to be complete', { file: input });
+    }
+  } finally {
+    dump.close();
+  }
+}
+
+/** Reads and checks the --encrypt-to certificate before any conversion work. */
+// The offline-dump container lives in firmware-uefi: loaded only when --encrypt-to is given (start-up, docs/performance.md).
+ 
+const offlineDump = () => require('@efikdump/firmware-uefi') as typeof import('@efikdump/firmware-uefi');
+
+function readCertificate(path: string): Uint8Array {
+  let bytes: Uint8Array;
+  try {
+    bytes = new Uint8Array(readFileSync(path));
+  } catch (e) {
+    throw new IoError(`cannot read the certificate: ${(e as Error).message}`, { file: path, field: '--encrypt-to' });
+  }
+  offlineDump().loadRsaCertificate(bytes, { file: path });
+  return bytes;
+}
 
 export async function convertCommand(argv: string[], io: Output): Promise<number> {
   const { options, positionals } = parseArgs(convertSpec, argv);
@@ -38,10 +88,19 @@ export async function convertCommand(argv: string[], io: Output): Promise<number
     }
   }
   const parsed = parseConvertOptions({ format: str('format'), compress: str('compress'), dumpLevel: str('dump-level'), threads });
+  if (parsed.format === 'elf' && threads !== undefined) {
+    throw new ConfigError('the ELF format is written without compression threads; drop --threads or use --format kdump', { field: '--threads' });
+  }
+  const input = positionals[0];
+  checkOutputs([{ path: out, role: '-o' }], [{ path: input, role: 'VMCORE' }]);
+  refuseIncomplete(input);
   const json = options.has('json');
   let last = '';
   const started = Date.now();
-  const result = await convertDump(positionals[0], out, {
+  const certPath = str('encrypt-to');
+  const certificate = certPath === undefined ? undefined : readCertificate(certPath);
+  const target = certificate ? join(dirname(out), `.${basename(out)}.${process.pid}.plain.tmp`) : out;
+  const converted = await convertDump(input, target, {
     ...parsed,
     onProgress: ({ done, total }) => {
       if (json) return;
@@ -55,6 +114,15 @@ export async function convertCommand(argv: string[], io: Output): Promise<number
       last = line;
     },
   });
+  let result = converted;
+  if (certificate) {
+    try {
+      const sealed = offlineDump().sealDumpFile(target, out, converted.format, certificate);
+      result = { ...converted, output: out, bytes: sealed.bytes };
+    } finally {
+      rmSync(target, { force: true });
+    }
+  }
   const seconds = (Date.now() - started) / 1000;
   if (json) {
     io.out(JSON.stringify({ ...result, seconds }, null, 2));
@@ -65,5 +133,6 @@ export async function convertCommand(argv: string[], io: Output): Promise<number
   if (result.classifiedBy) io.out(`  pages classified from ${result.classifiedBy}`);
   if (result.dumpedFrames !== undefined) io.out(`  ${result.dumpedFrames} pages dumped (${result.zeroFrames} zero, shared), ${result.threads ?? defaultThreads()} compression threads`);
   io.out(`  pages left out: ${left}`);
+  if (certificate) io.out(`  sealed: Enc_Dmp! container, AES-128-CTR, key to ${certPath}, HMAC-SHA256 trailer (efikdump dump extract --key)`);
   return 0;
 }

@@ -1,5 +1,6 @@
-import { readFileSync } from 'node:fs';
-import { applyFirmwareOverrides, ConfigError, EFI_VARIABLE as A, IoError, parseSize, writeFileAtomic, type FirmwareProfile } from '@efikdump/core';
+import {
+  applyFirmwareOverrides, checkOutputs, ConfigError, EFI_VARIABLE as A, parseSize, readRegularFile, writeFileAtomic, type CommandPath, type FirmwareProfile,
+} from '@efikdump/core';
 import {
   bootErrorEntries, buildAcpiTables, buildMemoryMap, createFirmwareState, decodeVariableStoreFv, encodeVariableStoreFv,
   describeRetention, exportEfivarfs, firmwareProfileNames, firmwareReport, importEfivarfs, isLiveRecord, loadFirmwareProfile, VariableStore,
@@ -12,7 +13,10 @@ import type { Output } from '../output';
 export const firmwareExportSpec: CommandSpec = {
   name: 'firmware export',
   usage: 'efikdump firmware export --profile P [--acpi DIR] [--vars DIR] [--fd FILE] [--rsdp FILE] [--memory SIZE] [--scenario S]',
-  summary: 'Writes a firmware profile\'s power-on state as files: its ACPI tables (one .dat per table, for iasl -d), its runtime variables as an efivarfs directory, and its variable store as an edk2 firmware volume laid out like OVMF_VARS.fd. Each output appears whole or not at all.',
+  summary: 'Writes a firmware profile\'s power-on state as files: its ACPI tables (one .dat per table, for iasl -d), its runtime variables as an efivarfs directory, and its variable store as an edk2 firmware volume laid out like OVMF_VARS.fd. Each file appears whole or not at all. '
+    + 'A directory output is created if absent and written into: files of the same names are replaced atomically, other files in it are kept. '
+    + 'Outputs are checked before anything is written: one that is also an input (the profile or scenario file) or another output is refused (exit 2), '
+    + 'and an existing output file is replaced only when it is a regular file this user can write.',
   positionals: [0, 0],
   options: [
     { name: 'profile', value: 'NAME|FILE', help: `firmware profile (${firmwareProfileNames().join(', ')})`, default: 'ovmf' },
@@ -32,7 +36,7 @@ export const firmwareListSpec: CommandSpec = {
   summary: 'Lists the variables of an edk2 variable-store volume (ours or OVMF_VARS.fd) or of an efivarfs directory.',
   positionals: [0, 0],
   options: [
-    { name: 'fd', value: 'FILE', help: 'an edk2 variable firmware volume' },
+    { name: 'fd', value: 'FILE', help: 'an edk2 variable firmware volume (a regular file of at most 64 MiB)' },
     { name: 'vars', value: 'DIR', help: 'an efivarfs directory' },
     { name: 'all', help: 'include deleted and half-written records of a volume' },
     { name: 'json', help: 'print as JSON' },
@@ -41,6 +45,9 @@ export const firmwareListSpec: CommandSpec = {
 };
 
 const SUBCOMMANDS = 'export, list, profiles';
+
+/** A flash image larger than this is not read (OVMF's whole 4M image is 4 MiB; a variable store is a part of it). */
+const FD_MAX_BYTES = 64 * 1024 * 1024;
 
 function attributeNames(a: number): string {
   const names: [number, string][] = [[A.NON_VOLATILE, 'NV'], [A.BOOTSERVICE_ACCESS, 'BS'], [A.RUNTIME_ACCESS, 'RT'], [A.HARDWARE_ERROR_RECORD, 'HR'],
@@ -61,16 +68,28 @@ export function exportFirmware(argv: string[], io: Output): number {
   const rsdpFile = str('rsdp');
   if (!acpiDir && !varsDir && !fdFile && !rsdpFile) throw new ConfigError('nothing to write: give --acpi DIR, --vars DIR, --fd FILE or --rsdp FILE', { field: '--acpi' });
   let profile: FirmwareProfile = loadFirmwareProfile(str('profile') ?? 'ovmf', { field: '--profile' });
+  const inputs: CommandPath[] = [{ path: profile.source, role: '--profile' }];
   const scenarioName = str('scenario');
-  if (scenarioName) profile = applyFirmwareOverrides(profile, loadScenario(scenarioName));
+  if (scenarioName) {
+    const scenario = loadScenario(scenarioName);
+    inputs.push({ path: scenario.source, role: '--scenario' });
+    profile = applyFirmwareOverrides(profile, scenario);
+  }
   const ramBytes = parseSize(str('memory') ?? '4GiB', '--memory');
   if (ramBytes < 256 * 1024 * 1024 || ramBytes % (1024 * 1024)) throw new ConfigError('memory must be a whole number of MiB from 256MiB', { field: '--memory' });
 
   const fw = createFirmwareState(profile, [], (s) => firmwareReport(s));
   const store = new VariableStore(fw.nvram, profile);
   const acpi = buildAcpiTables(profile, buildMemoryMap(ramBytes), bootErrorEntries(profile, [], fw.erst));
+  const acpiFiles = new Map(acpi.tables.filter((t) => t.signature !== 'RSD PTR ').map((t) => [t.fileName, t.bytes] as [string, Uint8Array]));
+  const outputs: CommandPath[] = [];
+  if (acpiDir) outputs.push({ path: acpiDir, role: '--acpi', dir: true, files: [...acpiFiles.keys()] });
+  if (varsDir) outputs.push({ path: varsDir, role: '--vars', dir: true });
+  if (fdFile) outputs.push({ path: fdFile, role: '--fd' });
+  if (rsdpFile) outputs.push({ path: rsdpFile, role: '--rsdp' });
+  checkOutputs(outputs, inputs);
   if (acpiDir) {
-    const files = new Map(acpi.tables.filter((t) => t.signature !== 'RSD PTR ').map((t) => [t.fileName, t.bytes] as [string, Uint8Array]));
+    const files = acpiFiles;
     writeDirectoryAtomic(acpiDir, files);
     io.out(`${acpiDir}: ${[...files.keys()].join(', ')}`);
   }
@@ -104,12 +123,7 @@ export function listFirmware(argv: string[], io: Output): number {
   let rows: { name: string; guid: string; attributes: number; size: number; state?: string }[];
   let header = '';
   if (typeof fd === 'string') {
-    let bytes: Uint8Array;
-    try {
-      bytes = new Uint8Array(readFileSync(fd));
-    } catch (e) {
-      throw new IoError(`cannot read: ${(e as Error).message}`, { file: fd });
-    }
+    const bytes = new Uint8Array(readRegularFile(fd, FD_MAX_BYTES));
     const volume = decodeVariableStoreFv(bytes, fd);
     const all = options.has('all');
     rows = volume.records

@@ -1,6 +1,6 @@
 import { SLOTS, catalogOf, type SlotKey } from '@efikdump/core';
 import { DEFAULT_FIRMWARE_PROFILE, describeRetention, loadFirmwareProfile } from '@efikdump/firmware-uefi';
-import { createContainer } from '../container';
+import { createContainer, pluginsFromCommandLine } from '../container';
 import { builtinDesigns, builtinScenarios } from '../library';
 import type { Output } from '../output';
 
@@ -14,7 +14,7 @@ export function designsCommand(io: Output): number {
   }
   io.out('');
   io.out('plug-ins (a design names one per slot):');
-  for (const p of catalogOf(createContainer()).list()) io.out(`  ${p.slot.padEnd(10)} ${p.name.padEnd(24)} ${p.description}`);
+  for (const p of catalogOf(createContainer(pluginsFromCommandLine(undefined))).list()) io.out(`  ${p.slot.padEnd(10)} ${p.name.padEnd(24)} ${p.description}`);
   return 0;
 }
 

@@ -1,4 +1,4 @@
-import { ConfigError, formatSize, hex, parseSize, systemRamFromMemoryMap } from '@efikdump/core';
+import { checkOutputs, ConfigError, formatSize, hex, parseSize, systemRamFromMemoryMap } from '@efikdump/core';
 import {
   abortRetentionProbes,
   buildMemoryMap,
@@ -36,7 +36,7 @@ export const probeSpec: CommandSpec = {
     { name: 'reset', value: 'warm|cold|both', help: 'warm: QEMU system reset of the running guest; cold: a fresh QEMU on the same RAM file', default: 'both' },
     { name: 'secure-boot', help: 'boot the SMM Secure Boot build with Microsoft keys enrolled' },
     { name: 'repeat', value: 'N', help: 'independent runs per size and reset', default: '1' },
-    { name: 'out', value: 'PROFILE.json', help: 'where to write the profile (atomically)' },
+    { name: 'out', value: 'PROFILE.json', help: 'where to write the profile (atomically; checked before the first boot: not an input, and replaced only when it is a regular file this user can write)' },
     { name: 'design', value: 'NAME|FILE', help: 'design whose kernel crashkernel= the placement report uses', default: 'efi-warm-reserved-memory' },
     { name: 'compare', value: 'PROFILE.json', help: 'compare with a committed profile; exit 1 and print the differences when the ranges differ' },
     { name: 'work-dir', value: 'DIR', help: 'where the guest RAM files go', default: '/dev/shm' },
@@ -106,6 +106,10 @@ export async function probeCommand(argv: string[], io: Output): Promise<number> 
   const placement = placementInput(str('design') ?? 'efi-warm-reserved-memory');
   const committed = str('compare') === undefined ? undefined : readRetentionProfile(str('compare') as string);
   const firmware = resolveFirmwareFiles({ code: str('code'), vars: str('vars'), secureBoot: options.has('secure-boot') });
+  checkOutputs([{ path: out, role: '--out' }], [
+    { path: firmware.code, role: '--code' }, { path: firmware.vars, role: '--vars' },
+    ...(str('compare') ? [{ path: str('compare') as string, role: '--compare' }] : []),
+  ]);
 
   // QEMU runs in its own process group, so Ctrl-C does not reach it: end it (and remove the RAM files) ourselves.
   const onSignal = (signal: NodeJS.Signals) => {

@@ -8,7 +8,7 @@ import type { Output } from '../output';
 
 export const workerSpec: CommandSpec = {
   name: 'worker',
-  usage: 'efikdump worker --redis URL [--queue NAME] [--concurrency N] [--lock-ms N]',
+  usage: 'efikdump worker --redis URL [--queue NAME] [--concurrency N] [--lock-ms N] [--verbose]',
   summary: 'Processes compare runs from a BullMQ queue over Redis (for `efikdump compare --backend bullmq`) until SIGINT/SIGTERM.',
   positionals: [0, 0],
   options: [
@@ -16,6 +16,7 @@ export const workerSpec: CommandSpec = {
     { name: 'queue', value: 'NAME', help: 'queue name', default: DEFAULT_QUEUE },
     { name: 'concurrency', value: 'N', help: 'jobs in flight in this process', default: '1' },
     { name: 'lock-ms', value: 'N', help: 'job lock; a dead worker\'s job is retried by another after about this long', default: '10000' },
+    { name: 'verbose', help: 'one stderr line per job started and finished (worker: start ID / worker: done ID)' },
     { name: 'help', help: 'show this help' },
   ],
 };
@@ -40,10 +41,10 @@ export async function workerCommand(argv: string[], io: Output): Promise<number>
   const lockDuration = integer(options.get('lock-ms'), 'lock-ms', 500, 3_600_000, 10_000);
 
   // Loaded on demand, as in the backend factory: other commands do not pay for bullmq's start-up.
-  /* eslint-disable @typescript-eslint/no-require-imports */
+   
   const { Worker } = require('bullmq') as typeof import('bullmq');
   const { redisConnection } = require('../compare/bullmq.backend') as typeof import('../compare/bullmq.backend');
-  /* eslint-enable @typescript-eslint/no-require-imports */
+   
   const runner = new JobRunner(createContainer());
   const connection = redisConnection(redis);
   let done = 0;
@@ -55,7 +56,12 @@ export async function workerCommand(argv: string[], io: Output): Promise<number>
     maxStalledCount: 5,
     autorun: false,
   });
-  worker.on('completed', () => { done++; });
+  const verbose = options.has('verbose');
+  worker.on('active', (job) => { if (verbose) io.err(`worker: start ${job.id}`); });
+  worker.on('completed', (job) => {
+    done++;
+    if (verbose) io.err(`worker: done ${job.id}`);
+  });
   worker.on('failed', (job, err) => io.err(`worker: ${job?.id ?? '?'} failed: ${err.message}`));
   await worker.waitUntilReady();
   io.err(`worker: ready on queue ${queueName} at ${redis.replace(/\/\/[^@]*@/, '//***@')} (pid ${process.pid}, concurrency ${concurrency})`);

@@ -1,5 +1,7 @@
 import { formatDuration, formatSize } from '@efikdump/core';
+import type { CellSummary } from './aggregate';
 import type { CompareReport } from './sweep';
+import { measuredSummary, verdictLines, verdictRows } from './verdict';
 
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 const f1 = (x: number) => (Math.round(x * 10) / 10).toString();
@@ -9,6 +11,12 @@ function rateColour(rate: number): string {
   const hue = Math.round(120 * rate);
   return `hsl(${hue}, 65%, ${rate >= 0.5 ? 42 : 50}%)`;
 }
+
+/** Slate: every failure in the cell was one the scenario expects of this design (no dump is possible). */
+const EXPECTED_COLOUR = 'hsl(215, 16%, 52%)';
+
+/** A cell's colour: its success rate, or slate when every failure was expected. */
+const cellColour = (c: CellSummary) => (c.status === 'expected' ? EXPECTED_COLOUR : rateColour(c.success.rate));
 
 const STAGE_COLOURS = ['#4e79a7', '#f28e2b', '#e15759', '#76b7b2', '#59a14f', '#edc948', '#b07aa1', '#ff9da7', '#9c755f', '#bab0ac', '#1f77b4', '#d62728', '#2ca02c', '#9467bd'];
 
@@ -25,29 +33,48 @@ function heatmap(r: CompareReport): string {
       const c = r.cells.find((x) => x.design === d && x.scenario === s);
       if (!c) return;
       const counts = Object.entries(c.outcomes).filter(([, n]) => n > 0).map(([o, n]) => `${o}: ${n}`).join('\n');
-      const tip = `${d} × ${s}\nsuccess ${(100 * c.success.rate).toFixed(1)} % (95 % CI ${(100 * c.success.wilson95[0]).toFixed(1)}–${(100 * c.success.wilson95[1]).toFixed(1)} %)\n${counts}`;
+      const expected = c.expected ? `\nexpected of this design: ${c.expected.outcomes.join(', ')} (${c.expected.why})` : '';
+      const modelled = c.firmwareModelled ? '\nmodelled: the firmware profile\'s retention is modelled, not measured' : '';
+      const tip = `${d} × ${s}${modelled}\nsuccess = ${c.successOutcomes.join(' or ')}: ${(100 * c.success.rate).toFixed(1)} % (95 % CI ${(100 * c.success.wilson95[0]).toFixed(1)}–${(100 * c.success.wilson95[1]).toFixed(1)} %)${expected}\n${counts}`;
       const x = left + cw * i, y = top + ch * j;
-      parts.push(`<g class="cell"><title>${esc(tip)}</title><rect x="${x + 1}" y="${y + 1}" width="${cw - 2}" height="${ch - 2}" rx="3" fill="${rateColour(c.success.rate)}"/>` +
-        `<text x="${x + cw / 2}" y="${y + ch / 2 + 5}" text-anchor="middle" class="val">${c.success.count}/${c.runs}</text></g>`);
+      const label = c.status === 'expected' ? 'expected' : `${c.success.count}/${c.runs}`;
+      parts.push(`<g class="cell" data-status="${c.status}"><title>${esc(tip)}</title><rect x="${x + 1}" y="${y + 1}" width="${cw - 2}" height="${ch - 2}" rx="3" fill="${cellColour(c)}"/>` +
+        `<text x="${x + cw / 2}" y="${y + ch / 2 + 5}" text-anchor="middle" class="val">${label}</text></g>`);
     });
   });
   return `<svg data-chart="heatmap" viewBox="0 0 ${w0} ${h}" width="${w0}" height="${h}" role="img" aria-label="outcome heatmap">${parts.join('')}</svg>`;
 }
 
+/** Tick values for a log axis from lo to hi: every 1–9 × 10^k in range, thinned to 1, 2, 5 and then to 1 × 10^k while more than ~10. */
+function logTicks(lo: number, hi: number): number[] {
+  const all: number[] = [];
+  for (let e = Math.floor(Math.log10(lo)); e <= Math.ceil(Math.log10(hi)); e++) {
+    for (let m = 1; m <= 9; m++) {
+      const t = m * 10 ** e;
+      if (t >= lo && t <= hi) all.push(t);
+    }
+  }
+  // A range narrower than the step from one 1–9 × 10^k to the next: five ticks evenly spaced on the log scale.
+  if (all.length < 3) return Array.from({ length: 5 }, (_, i) => lo * (hi / lo) ** ((i + 0.5) / 5));
+  const lead = (t: number) => Number(t.toExponential(0).charAt(0));
+  for (const keep of [[1, 2, 3, 4, 5, 6, 7, 8, 9], [1, 2, 5], [1]]) {
+    const ticks = all.filter((t) => keep.includes(lead(t)));
+    if (ticks.length <= 10 || keep.length === 1) return ticks;
+  }
+  return all;
+}
+
 function distributions(r: CompareReport): string {
   const cells = r.cells;
-  const all = cells.flatMap((c) => c.crashToDumpUs?.values ?? []);
-  // The axis spans the data (with a margin), not zero: every run spends seconds in POST and boot.
-  const hiUs = Math.max(1, ...all), loUs0 = all.length ? Math.min(...all) : 0;
-  const pad = Math.max((hiUs - loUs0) * 0.08, hiUs * 0.01);
-  const loUs = Math.max(0, loUs0 - pad), maxUs = hiUs + pad;
+  const all = cells.flatMap((c) => c.crashToDumpUs?.values ?? []).filter((v) => v > 0);
+  // A log axis: one scenario (a 1 TiB machine) takes ~200× longer than the rest, and every run spends seconds in POST and boot.
+  const loUs = all.length ? Math.min(...all) / 1.25 : 1, hiUs = all.length ? Math.max(...all) * 1.25 : 10;
+  const span = Math.max(Math.log10(hiUs) - Math.log10(loUs), 0.1);
   const left = 420, width = 560, rowH = 26, top = 20;
   const h = top + rowH * cells.length + 40, w = left + width + 30;
-  const x = (us: number) => left + ((us - loUs) / (maxUs - loUs)) * width;
+  const x = (us: number) => left + ((Math.log10(Math.max(us, loUs)) - Math.log10(loUs)) / span) * width;
   const parts: string[] = [];
-  const ticks = 5;
-  for (let t = 0; t <= ticks; t++) {
-    const us = loUs + ((maxUs - loUs) * t) / ticks;
+  for (const us of logTicks(loUs, hiUs)) {
     parts.push(`<line x1="${f1(x(us))}" x2="${f1(x(us))}" y1="${top - 5}" y2="${h - 30}" class="grid"/><text x="${f1(x(us))}" y="${h - 14}" text-anchor="middle" class="tick">${esc(formatDuration(Math.round(us)))}</text>`);
   }
   cells.forEach((c, k) => {
@@ -134,10 +161,19 @@ svg .sub,svg .tick{fill:#667;font-size:11px}svg .none{fill:#999;font-style:itali
 svg .whisker{stroke:#6b7280;stroke-width:1.2}svg .box{fill:#c7d7ef;stroke:#4e79a7}svg .median{stroke:#1d3f73;stroke-width:2.5}
 svg .dot{fill:#e15759;fill-opacity:.55}svg .panic{stroke:#d62728;stroke-dasharray:3 2;stroke-width:1.5}
 svg .ram{fill:#e8f1e4;stroke:#9fbf94}svg .changed{fill:#d62728}svg g.cell:hover rect,svg g.bar:hover rect{stroke:#000;stroke-width:1.5}
+h3{font-size:14px;margin:12px 0 2px}li.loss{color:#a11d1d}li.expected{color:#4a5568}li.pass{color:#23703a}p.measured{font-weight:600;margin:4px 0}
 table{border-collapse:collapse;font-size:12.5px;background:#fff}th,td{border:1px solid #e3e5ea;padding:3px 7px;text-align:left}th{background:#f1f3f7}
 `;
 
-/** A self-contained page (inline CSS and SVG, no network): heatmap, distributions, timelines, retention map, table. */
+/** The verdict section: which designs reach a dump on measured firmware, the per-design columns, and one line per lost or expected scenario. */
+function verdictSection(report: CompareReport): string {
+  const v = verdictRows(report);
+  const table = `<table data-table="verdict"><thead><tr>${v.header.map((h) => `<th>${esc(h)}</th>`).join('')}</tr></thead><tbody>${v.rows.map((r) => `<tr>${r.map((c) => `<td>${esc(c)}</td>`).join('')}</tr>`).join('')}</tbody></table>`;
+  const lists = report.verdict.map((d) => `<div class="design" data-design="${esc(d.design)}"><h3>${esc(d.design)}</h3><ul>${verdictLines(d).map((l) => `<li class="${l.kind}">${esc(l.text)}</li>`).join('')}</ul></div>`).join('');
+  return `<section data-section="verdict"><h2>Verdict</h2>${measuredSummary(report).map((t) => `<p class="measured">${esc(t)}</p>`).join('')}<div class="chart">${table}</div>${lists}</section>`;
+}
+
+/** A self-contained page (inline CSS and SVG, no network): verdict, heatmap, distributions, timelines, retention map, table. */
 export function htmlReport(report: CompareReport, tableHeader: string[], tableRows: string[][]): string {
   const m = report.matrix;
   const table = `<table><thead><tr>${tableHeader.map((h) => `<th>${esc(h)}</th>`).join('')}</tr></thead><tbody>${tableRows.map((r) => `<tr>${r.map((c) => `<td>${esc(c)}</td>`).join('')}</tr>`).join('')}</tbody></table>`;
@@ -147,11 +183,12 @@ export function htmlReport(report: CompareReport, tableHeader: string[], tableRo
 <body>
 <h1>efikdump compare</h1>
 <p class="note">${m.designs.length} designs × ${m.scenarios.length} scenarios × ${m.runs} runs per cell (seeds ${m.seeds[0]}–${m.seeds[1]}), format ${esc(report.format)}. Hover a mark for its figures.</p>
-<h2>Outcomes: dump-complete runs per cell</h2>
-<p class="note">Colour is the success rate, red 0 % to green 100 %; the tooltip holds the Wilson 95 % interval and every outcome count.</p>
+${verdictSection(report)}
+<h2>Outcomes: successful runs per cell</h2>
+<p class="note">Each scenario says what success is (a dump, complete or with every loss declared, unless it says otherwise: <code>forgery-rejected</code> for a forged marker, <code>handoff-rejected</code> for a damaged record). Colour is the success rate, red 0 % to green 100 %; slate “expected” where every failure is one the scenario expects of that design (no dump is possible). The tooltip holds the Wilson 95 % interval and every outcome count.</p>
 <div class="chart">${heatmap(report)}</div>
 <h2>Crash-to-dump time (virtual)</h2>
-<p class="note">From the panic to the end of the dump write / verification; box = quartiles, bar = median, dots = runs.</p>
+<p class="note">From the panic to the end of the dump write / verification, on a logarithmic axis; box = quartiles, bar = median, dots = runs.</p>
 <div class="chart">${distributions(report)}</div>
 <h2>Timeline of one representative run per design</h2>
 <p class="note">Stages on the virtual clock; the dashed line is the panic.</p>

@@ -26,6 +26,11 @@ export function summarize(job: SweepJob, r: RunResult): JobResult {
     crashToDumpUs: num(r.metrics.crashToDumpUs) ?? crashToDumpUs(r.timeline),
     nvramBytesWritten: num(r.metrics.nvramBytesWritten),
     consoleSeen: typeof r.metrics.consoleSeen === 'boolean' ? r.metrics.consoleSeen : null,
+    reason: r.reason,
+    firmwarePagesChanged: num(r.metrics.firmwarePagesChanged),
+    pagesDeclaredLost: num(r.metrics.pagesDeclaredLost),
+    ramWithheldBytes: num(r.metrics.ramWithheldBytes),
+    firmwareModelled: typeof r.metrics.firmwareModelled === 'boolean' ? r.metrics.firmwareModelled : null,
   };
 }
 

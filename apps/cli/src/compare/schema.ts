@@ -3,6 +3,14 @@ import { OUTCOMES } from '@efikdump/core';
 const int = { type: 'integer', minimum: 0 } as const;
 const num = { type: 'number' } as const;
 const nullable = (s: object) => ({ oneOf: [{ type: 'null' }, s] });
+const outcome = { enum: [...OUTCOMES] } as const;
+const metric = (description: string) => nullable({ type: 'object', description, required: ['median', 'max'], additionalProperties: false, properties: { median: num, max: num } });
+const FIRMWARE_METRICS = {
+  firmwarePagesChanged: metric('old-memory pages the firmware changed across the reset (run metric firmwarePagesChanged); null when no run reported it'),
+  pagesDeclaredLost: metric('pages the dump declares lost in its lost-ranges note (run metric pagesDeclaredLost)'),
+  ramWithheldBytes: metric('RAM withheld from the 1st kernel: crashkernel reservation plus any quarantine (run metric ramWithheldBytes)'),
+  firmwareModelled: { type: ['boolean', 'null'], description: 'true when a run used a firmware profile whose retention is modelled, not measured; null when no run said' },
+} as const;
 
 /** JSON Schema (draft 2020-12) of report.json, format "efikdump-compare/1"; written beside every report. */
 export const REPORT_SCHEMA = {
@@ -10,7 +18,7 @@ export const REPORT_SCHEMA = {
   $id: 'https://efikdump.dev/schemas/efikdump-compare-1.json',
   title: 'efikdump compare report',
   type: 'object',
-  required: ['format', 'matrix', 'outcomes', 'cells', 'representatives'],
+  required: ['format', 'matrix', 'outcomes', 'verdict', 'cells', 'representatives'],
   additionalProperties: false,
   properties: {
     format: { const: 'efikdump-compare/1' },
@@ -26,13 +34,30 @@ export const REPORT_SCHEMA = {
         seeds: { type: 'array', items: int, minItems: 2, maxItems: 2, description: 'first and last seed of every cell' },
       },
     },
-    outcomes: { type: 'array', items: { enum: [...OUTCOMES] } },
+    outcomes: { type: 'array', items: outcome },
+    verdict: {
+      type: 'array',
+      description: 'one per design, sorted: the scenarios it loses (with the first failing run\'s reason), the failures its scenarios expect of it, and whether it reaches a dump on measured firmware',
+      items: {
+        type: 'object',
+        required: ['design', 'losses', 'expected', 'passed', 'dumpOnMeasuredFirmware', ...Object.keys(FIRMWARE_METRICS)],
+        additionalProperties: false,
+        properties: {
+          design: { type: 'string' },
+          losses: { type: 'array', items: { type: 'object', required: ['scenario', 'failed', 'runs', 'outcome', 'reason'], additionalProperties: false, properties: { scenario: { type: 'string' }, failed: int, runs: int, outcome, reason: { type: 'string' } } } },
+          expected: { type: 'array', items: { type: 'object', required: ['scenario', 'count', 'runs', 'why'], additionalProperties: false, properties: { scenario: { type: 'string' }, count: int, runs: int, why: { type: 'string' } } } },
+          passed: int,
+          dumpOnMeasuredFirmware: { enum: ['yes', 'no', 'modelled', 'unreported'] },
+          ...FIRMWARE_METRICS,
+        },
+      },
+    },
     cells: {
       type: 'array',
       description: 'one per (design, scenario), sorted by design then scenario',
       items: {
         type: 'object',
-        required: ['design', 'scenario', 'runs', 'outcomes', 'success', 'fidelity', 'crashToDumpUs', 'nvramBytesWritten', 'consoleSeen'],
+        required: ['design', 'scenario', 'runs', 'outcomes', 'successOutcomes', 'expected', 'success', 'status', 'firstLoss', 'fidelity', 'crashToDumpUs', 'nvramBytesWritten', 'consoleSeen', ...Object.keys(FIRMWARE_METRICS)],
         additionalProperties: false,
         properties: {
           design: { type: 'string' },
@@ -43,8 +68,12 @@ export const REPORT_SCHEMA = {
             type: 'object',
             required: ['count', 'rate', 'wilson95'],
             additionalProperties: false,
-            properties: { count: int, rate: num, wilson95: { type: 'array', items: num, minItems: 2, maxItems: 2, description: 'Wilson score 95 % interval of the dump-complete rate' } },
+            properties: { count: int, rate: num, wilson95: { type: 'array', items: num, minItems: 2, maxItems: 2, description: 'Wilson score 95 % interval of the success rate' } },
           },
+          successOutcomes: { type: 'array', items: outcome, minItems: 1, description: 'the outcomes the scenario counts as success (default dump-complete, dump-partial)' },
+          expected: nullable({ type: 'object', description: 'the failure the scenario expects of this design', required: ['outcomes', 'why', 'count'], additionalProperties: false, properties: { outcomes: { type: 'array', items: outcome }, why: { type: 'string' }, count: int } }),
+          status: { enum: ['pass', 'expected', 'loss'], description: 'pass: every run succeeded; expected: every failure was expected; loss: some run failed unexpectedly' },
+          firstLoss: nullable({ type: 'object', required: ['seed', 'outcome', 'reason'], additionalProperties: false, properties: { seed: int, outcome, reason: { type: 'string' } } }),
           fidelity: nullable({ type: 'object', required: ['count', 'mean', 'min'], additionalProperties: false, properties: { count: int, mean: num, min: num } }),
           crashToDumpUs: nullable({
             type: 'object',
@@ -55,6 +84,7 @@ export const REPORT_SCHEMA = {
           }),
           nvramBytesWritten: nullable({ type: 'object', required: ['median', 'max'], additionalProperties: false, properties: { median: num, max: num } }),
           consoleSeen: nullable({ type: 'object', required: ['seen', 'of'], additionalProperties: false, properties: { seen: int, of: int } }),
+          ...FIRMWARE_METRICS,
         },
       },
     },
@@ -68,7 +98,7 @@ export const REPORT_SCHEMA = {
           design: { type: 'string' },
           scenario: { type: 'string' },
           seed: int,
-          outcome: { enum: [...OUTCOMES] },
+          outcome,
           ramBytes: int,
           panicUs: nullable(num),
           stages: { type: 'array', items: { type: 'object', required: ['stage', 'startUs', 'endUs'], additionalProperties: false, properties: { stage: { type: 'string' }, startUs: num, endUs: num } } },

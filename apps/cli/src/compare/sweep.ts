@@ -1,8 +1,25 @@
-import { ConfigError, OUTCOMES } from '@efikdump/core';
+import { createHash } from 'node:crypto';
+import { ConfigError, OUTCOMES, SUCCESS_DEFAULT, type Design, type Scenario } from '@efikdump/core';
+import { stableStringify } from './stats';
 import { createContainer } from '../container';
-import { aggregate, type CellSummary } from './aggregate';
+import { aggregate, designVerdicts, type CellRule, type CellSummary, type DesignVerdict } from './aggregate';
 import { JobRunner } from './run-job';
-import { jobKey, type BackendProgress, type JobResult, type SweepBackend, type SweepJob, type SweepMatrix } from './types';
+import { jobKey, type BackendProgress, type JobResult, type SweepBackend, type SweepInfo, type SweepJob, type SweepMatrix } from './types';
+
+/** The CLI's version: a result made by another version is not reused. */
+ 
+const CLI_VERSION = (require('../../package.json') as { version: string }).version;
+
+/**
+ * The sweep id: 16 hex digits of SHA-256 over the matrix, every loaded design and scenario document
+ * (without the path it was read from) and the CLI version. The same command on unchanged files
+ * gives the same id on any machine; a changed design or scenario file gives another.
+ */
+export function sweepId(m: SweepMatrix, designs: Design[], scenarios: Scenario[]): string {
+  const strip = <T extends { source: string }>(x: T) => ({ ...x, source: undefined });
+  const doc = { format: 'efikdump-sweep/1', version: CLI_VERSION, matrix: m, designs: designs.map(strip), scenarios: scenarios.map(strip) };
+  return createHash('sha256').update(stableStringify(doc)).digest('hex').slice(0, 16);
+}
 
 export const REPORT_FORMAT = 'efikdump-compare/1';
 
@@ -26,6 +43,8 @@ export interface CompareReport {
   format: typeof REPORT_FORMAT;
   matrix: { designs: string[]; scenarios: string[]; runs: number; seedBase: number; seeds: [number, number] };
   outcomes: string[];
+  /** Per design: the scenarios it loses and why, the failures expected of it, whether it reaches a dump on measured firmware. */
+  verdict: DesignVerdict[];
   cells: CellSummary[];
   representatives: RepresentativeRun[];
 }
@@ -61,6 +80,21 @@ function uniqueNames(kind: string, specs: string[], nameOf: (s: string) => strin
   return names;
 }
 
+/**
+ * The rule of one (design, scenario) cell: the scenario's success outcomes, and the failures it
+ * expects of designs whose exit or transport plug-in its `expected` entries name (every entry
+ * that matches contributes its outcomes and reason).
+ */
+export function cellRule(design: Pick<Design, 'components'>, scenario: Pick<Scenario, 'success' | 'expected'>): CellRule {
+  const matches = (scenario.expected ?? []).filter((e) =>
+    (!e.when.exit || design.components.exit.some((x) => e.when.exit!.includes(x))) &&
+    (!e.when.transport || design.components.transport.some((x) => e.when.transport!.includes(x))));
+  return {
+    success: scenario.success ?? SUCCESS_DEFAULT,
+    expected: matches.length ? { outcomes: [...new Set(matches.flatMap((e) => e.outcomes))], why: matches.map((e) => e.why).join('; ') } : null,
+  };
+}
+
 /** Picks a representative run per design: its first dump-complete run (lowest scenario then seed), else its first run. */
 function pickRepresentative(results: JobResult[]): JobResult {
   const sorted = [...results].sort((a, b) => (a.scenario < b.scenario ? -1 : a.scenario > b.scenario ? 1 : a.seed - b.seed));
@@ -92,14 +126,21 @@ async function representative(runner: JobRunner, job: SweepJob, designName: stri
 }
 
 /** Runs the matrix on a backend and builds the report and its timing. Unknown names fail before any run. */
-export async function runSweep(m: SweepMatrix, backend: SweepBackend, onProgress: BackendProgress = () => {}): Promise<{ report: CompareReport; timing: SweepTiming; results: JobResult[] }> {
+export async function runSweep(m: SweepMatrix, backend: SweepBackend, onProgress: BackendProgress = () => {}, hooks: { onSweep?: (sweep: SweepInfo) => void; expectId?: string } = {}): Promise<{ report: CompareReport; timing: SweepTiming; results: JobResult[]; sweep: SweepInfo }> {
   const runner = new JobRunner(createContainer());
   const designNames = uniqueNames('design', m.designs, (s) => runner.design(s).name);
   const scenarioNames = uniqueNames('scenario', m.scenarios, (s) => runner.scenario(s).name);
   const jobs = buildJobs(m);
+  const rules = new Map<string, CellRule>();
+  for (const d of m.designs) for (const sc of m.scenarios) rules.set(`${designNames.get(d)}\u0000${scenarioNames.get(sc)}`, cellRule(runner.design(d), runner.scenario(sc)));
 
+  const sweep: SweepInfo = { id: sweepId(m, m.designs.map((d) => runner.design(d)), m.scenarios.map((sc) => runner.scenario(sc))), matrix: m };
+  if (hooks.expectId !== undefined && hooks.expectId !== sweep.id) {
+    throw new ConfigError(`sweep ${hooks.expectId} cannot be resumed: its designs or scenarios (or the efikdump version) changed since it started (they now make sweep ${sweep.id})`, { field: '--resume' });
+  }
+  hooks.onSweep?.(sweep);
   const t0 = process.hrtime.bigint();
-  const byKey = await backend.runAll(jobs, onProgress);
+  const byKey = await backend.runAll(jobs, onProgress, sweep);
   const wallSeconds = Number(process.hrtime.bigint() - t0) / 1e9;
 
   const results: JobResult[] = jobs.map((j) => {
@@ -128,9 +169,11 @@ export async function runSweep(m: SweepMatrix, backend: SweepBackend, onProgress
       seeds: [m.seedBase, m.seedBase + m.runs - 1],
     },
     outcomes: [...OUTCOMES],
-    cells: aggregate(results),
+    verdict: [],
+    cells: aggregate(results, (d, s) => rules.get(`${d}\u0000${s}`)!),
     representatives,
   };
+  report.verdict = designVerdicts(report.cells);
   const timing: SweepTiming = { backend: backend.name, workers: backend.workers, jobs: jobs.length, wallSeconds, runsPerSecond: jobs.length / wallSeconds };
-  return { report, timing, results };
+  return { report, timing, results, sweep };
 }

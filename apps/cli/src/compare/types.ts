@@ -16,6 +16,16 @@ export interface JobResult extends SweepJob {
   crashToDumpUs: number | null;
   nvramBytesWritten: number | null;
   consoleSeen: boolean | null;
+  /** The run's reason for its outcome (the verdict quotes the first loss of each cell). */
+  reason: string;
+  /** Old-memory pages the firmware changed across the reset (run metric firmwarePagesChanged), when the run reports it. */
+  firmwarePagesChanged: number | null;
+  /** Pages the dump declares lost in its lost-ranges note (run metric pagesDeclaredLost). */
+  pagesDeclaredLost: number | null;
+  /** RAM the design withholds from the 1st kernel: crashkernel reservation plus any quarantine (run metric ramWithheldBytes). */
+  ramWithheldBytes: number | null;
+  /** True when the firmware profile's retention is modelled, not measured (run metric firmwareModelled). */
+  firmwareModelled: boolean | null;
 }
 
 /** The key that identifies a job (and its result) in every backend: design|scenario|seed. */
@@ -34,12 +44,22 @@ export interface BackendProgress {
   (done: number, total: number): void;
 }
 
+/**
+ * What identifies a sweep: its matrix and a digest of everything its results depend on (the
+ * matrix, the loaded design and scenario documents, the CLI version). Two sweeps with the same id
+ * have the same results, so a backend that keeps results (BullMQ in Redis) may reuse them.
+ */
+export interface SweepInfo {
+  id: string;
+  matrix: SweepMatrix;
+}
+
 /** A sweep backend: runs every job once and returns one result per job key. */
 export interface SweepBackend {
   readonly name: string;
   /** Parallelism actually used (for the timing file). */
   readonly workers: number;
-  runAll(jobs: SweepJob[], onProgress: BackendProgress): Promise<Map<string, JobResult>>;
+  runAll(jobs: SweepJob[], onProgress: BackendProgress, sweep?: SweepInfo): Promise<Map<string, JobResult>>;
 }
 
 export type { Outcome, RunResult };

@@ -7,6 +7,7 @@ import { Engine } from './engine';
 @injectable()
 export class ReturnExit implements ExitStrategy {
   readonly name = 'return-exit';
+  readonly path = 'kexec' as const;
   constructor(readonly engine: Engine) {}
   operator(): StageOperator {
     return (source) => source;
@@ -16,6 +17,7 @@ export class ReturnExit implements ExitStrategy {
 @injectable()
 export class ResetExit implements ExitStrategy {
   readonly name = 'reset-exit';
+  readonly path = 'firmware-reset' as const;
   operator(): StageOperator {
     return (source) => source;
   }

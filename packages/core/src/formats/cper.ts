@@ -55,6 +55,7 @@ export function readGuid(buf: Uint8Array, off: number, place: Place = {}): strin
 
 /** Fixed-width ASCII field, NUL padded (CPER FRU text, ACPI OEM IDs). */
 export function writeAsciiField(out: Uint8Array, off: number, width: number, text: string, what: string): void {
+  // eslint-disable-next-line no-control-regex -- the field is ASCII, NUL included
   if (text.length > width || !/^[\x00-\x7f]*$/.test(text)) throw new FormatError(what, `at most ${width} ASCII characters`, JSON.stringify(text));
   out.fill(0, off, off + width);
   for (let i = 0; i < text.length; i++) out[off + i] = text.charCodeAt(i);

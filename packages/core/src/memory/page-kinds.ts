@@ -60,8 +60,9 @@ function buildTextCorpus(): Uint8Array {
   return out;
 }
 
-const CODE = buildCodeCorpus();
-const TEXT = buildTextCorpus();
+// Built on first use: every command loads this module, few generate pages (start-up, docs/performance.md).
+let CODE: Uint8Array | undefined;
+let TEXT: Uint8Array | undefined;
 
 function copyFromCorpus(corpus: Uint8Array, h: number, dst: Uint8Array): void {
   const off = (h % (CORPUS_SIZE - PAGE_SIZE)) & ~15;
@@ -113,10 +114,10 @@ export function generatePage(kind: GeneratedKind, seed: number, pfn: number, sal
       dst.fill(0, 0, PAGE_SIZE);
       return;
     case 'kernel-text':
-      copyFromCorpus(CODE, h, dst);
+      copyFromCorpus((CODE ??= buildCodeCorpus()), h, dst);
       break;
     case 'page-cache':
-      copyFromCorpus(TEXT, h, dst);
+      copyFromCorpus((TEXT ??= buildTextCorpus()), h, dst);
       break;
     case 'slab':
       fillSlab(h, dst);

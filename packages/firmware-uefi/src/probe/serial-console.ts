@@ -19,6 +19,7 @@ export const IDLE_MARKERS: readonly { name: PostIdleState; pattern: RegExp }[] =
 export type PostIdleState = 'uefi-shell' | 'boot-manager-wait';
 
 /** Control sequences the shell and the terminal driver emit (CSI … final byte). */
+// eslint-disable-next-line no-control-regex -- ESC starts the terminal sequences we strip
 const ANSI = /\x1b\[[0-9;=?]*[A-Za-z]/g;
 
 export function stripAnsi(text: string): string {

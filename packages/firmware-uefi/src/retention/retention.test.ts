@@ -49,13 +49,13 @@ describe('retention policies report exactly the frames they change', () => {
   it('mor wipes all RAM only while MemoryOverwriteRequestControl has ClearMemory set (TCG PRAM, domain reference §5.8)', () => {
     const { ctx } = firmwareContext({ profile: 'server' });
     const mor = new MorRetention();
-    expect(mor.apply(ctx, 'warm').changedPages).toBe(0);
+    expect(mor.apply(ctx).changedPages).toBe(0);
     const fw = ctx.state.firmware!;
     new VariableStore(fw.nvram, fw.profile).set(MOR_NAME, MEMORY_OVERWRITE_CONTROL_GUID, A.NON_VOLATILE | A.BOOTSERVICE_ACCESS | A.RUNTIME_ACCESS, Uint8Array.of(1), { atRuntime: true });
     expect(applyAndCheck(ctx, mor, 'warm', sample(ctx)).report.changedPages).toBe(ramPages(ctx));
     // A firmware without the variable (ovmf profile) never wipes.
     const { ctx: ovmf } = firmwareContext({ profile: 'ovmf' });
-    expect(mor.apply(ovmf, 'cold').changedPages).toBe(0);
+    expect(mor.apply(ovmf).changedPages).toBe(0);
   });
 
   it('firmware-scratch overwrites the profile\'s ranges and nothing else', () => {

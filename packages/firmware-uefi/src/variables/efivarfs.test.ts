@@ -20,9 +20,11 @@ describe('efivarfs layout (Linux Documentation/filesystems/efivarfs.rst)', () =>
     expect(readdirSync(out).sort()).toEqual(['BootOrder-8be4df61-93ca-11d2-aa0d-00e098032b8c', 'dump-type0-1-1-1767225600-C-cfc8fc79-be2e-4ddc-97f0-9f98bfe298a0']);
     expect(Array.from(readFileSync(join(out, 'BootOrder-8be4df61-93ca-11d2-aa0d-00e098032b8c')))).toEqual([7, 0, 0, 0, 0, 0]);
     expect(importEfivarfs(out)).toEqual(vars);
-    // Replaced whole: a second export leaves no file of the first, and no temporary directory.
-    exportEfivarfs(out, vars.slice(0, 1));
-    expect(readdirSync(out)).toHaveLength(1);
+    // Written into, never emptied: a second export replaces its own file and keeps the others
+    // (a user's file in the directory survives), with no temporary left anywhere.
+    exportEfivarfs(out, [{ ...vars[0], data: Uint8Array.of(1, 0) }]);
+    expect(readdirSync(out).sort()).toEqual(['BootOrder-8be4df61-93ca-11d2-aa0d-00e098032b8c', 'dump-type0-1-1-1767225600-C-cfc8fc79-be2e-4ddc-97f0-9f98bfe298a0']);
+    expect(Array.from(readFileSync(join(out, 'BootOrder-8be4df61-93ca-11d2-aa0d-00e098032b8c')))).toEqual([7, 0, 0, 0, 1, 0]);
     expect(readdirSync(dir)).toEqual(['vars']);
   });
 

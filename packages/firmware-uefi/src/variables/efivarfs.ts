@@ -39,7 +39,7 @@ export function decodeEfivarfsFile(fileName: string, bytes: Uint8Array, file?: s
   return { name: m[1], guid: m[2], attributes, data: bytes.slice(4) };
 }
 
-/** Writes the variables as an efivarfs directory, atomically (the whole directory appears at once). */
+/** Writes the variables into an efivarfs directory (created if absent), each file atomically; other files in it are kept. */
 export function exportEfivarfs(dir: string, variables: readonly EfiVariableFile[]): void {
   const files = new Map<string, Uint8Array>();
   for (const v of variables) {

@@ -11,6 +11,8 @@ import { detectionOf } from './discovery';
 @injectable()
 export class BertRecordDetector implements CrashDetector {
   readonly name = 'bert-record';
+  /** The transports whose records this detector reads (the ERST/BERT record of the acpi-erst transport); a design pairing it with another is refused. */
+  static readonly transports: readonly string[] = ['acpi-erst'];
 
   constructor(private readonly acpi: AcpiErstTransport) {}
 

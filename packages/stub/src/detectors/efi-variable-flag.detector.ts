@@ -7,6 +7,8 @@ import { detectionOf } from './discovery';
 @injectable()
 export class EfiVariableFlagDetector implements CrashDetector {
   readonly name = 'efi-variable-flag';
+  /** The transports whose records this detector reads (the handoff variables of the efi-variable transport); a design pairing it with another is refused. */
+  static readonly transports: readonly string[] = ['efi-variable'];
 
   constructor(private readonly variables: EfiVariableTransport) {}
 

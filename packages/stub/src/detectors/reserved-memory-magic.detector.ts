@@ -11,6 +11,8 @@ import { detectionOf } from './discovery';
 @injectable()
 export class ReservedMemoryMagicDetector implements CrashDetector {
   readonly name = 'reserved-memory-magic';
+  /** The transports whose records this detector reads (the record in the reserved region (reserved-memory transport) or its device tree blob (fdt)); a design pairing it with another is refused. */
+  static readonly transports: readonly string[] = ['reserved-memory', 'fdt'];
 
   constructor(private readonly zone: ReservedMemoryTransport, private readonly fdt: FdtTransport) {}
 

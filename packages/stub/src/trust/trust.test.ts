@@ -126,7 +126,7 @@ describe(`attacks on the reserved-memory record (${SEEDS} seeds each)`, () => {
       await panicAndReset(s);
       const record = zoneRecord(s);
       const rng = new Rng(seed, 0xb1);
-      let flipped = record.slice();
+      let flipped: Uint8Array = record.slice();
       const flips = 1 + rng.below(8);
       for (let k = 0; k < flips; k++) {
         let at = rng.below(record.length);

@@ -8,7 +8,7 @@ import {
 const MAX_BUDDY_ORDER = 10;
 /** Struct pages read at once. */
 const BATCH = 512;
-const PAGE_MAPPING_ANON = 1n;
+const PAGE_MAPPING_ANON = 1;
 
 interface StructPageLayout {
   size: number;
@@ -111,6 +111,22 @@ export class StructPageClassifier implements PageClassifier {
     const level = this.level;
     out.fill(Excluded.Kept);
     const view = new DataView(this.buf.buffer);
+    // Flag bits as a mask per 32-bit half of page.flags (0: the kernel does not have the flag);
+    // everything is read as 32-bit words: no BigInt per page.
+    const bitOf = (bit: number | undefined): [number, number] =>
+      bit === undefined || bit < 0 || bit >= 64 ? [0, 0] : bit < 32 ? [(1 << bit) >>> 0, 0] : [0, (1 << (bit - 32)) >>> 0];
+    const [lruLo, lruHi] = bitOf(L.pgLru);
+    const [privLo, privHi] = bitOf(L.pgPrivate);
+    const [swapcacheLo, swapcacheHi] = bitOf(L.pgSwapcache);
+    const [swapbackedLo, swapbackedHi] = bitOf(L.pgSwapbacked);
+    const [slabLo, slabHi] = bitOf(L.pgSlab);
+    const [hwpoisonLo, hwpoisonHi] = bitOf(L.pgHwpoison);
+    const noSwapbacked = L.pgSwapbacked === undefined;
+    const hasMapcount = L.mapcount !== undefined;
+    const mapcountAt = L.mapcount ?? 0;
+    const buddy = L.buddyMapcount;
+    const offline = L.offlineMapcount;
+    const wantFree = (level & DL_EXCLUDE_FREE) !== 0;
     for (let base = 0; base < out.length; base += BATCH) {
       const count = Math.min(BATCH, out.length - base);
       let anyRam = false;
@@ -129,27 +145,29 @@ export class StructPageClassifier implements PageClassifier {
         }
         if (!isRam(pfn)) continue;
         const off = i * L.size;
-        const flags = view.getBigUint64(off + L.flags, true);
-        const test = (bit: number | undefined): boolean => bit !== undefined && bit >= 0 && bit < 64 && ((flags >> BigInt(bit)) & 1n) === 1n;
-        const mapping = view.getBigUint64(off + L.mapping, true);
-        const mapcount = L.mapcount !== undefined ? view.getInt32(off + L.mapcount, true) : undefined;
-        if (L.compoundHead !== undefined && (view.getBigUint64(off + L.compoundHead, true) & 1n) === 1n) continue; // tail page
-        const anon = (mapping & PAGE_MAPPING_ANON) !== 0n;
-        const cache = test(L.pgLru) || ((L.pgSwapbacked === undefined || test(L.pgSwapbacked)) && test(L.pgSwapcache));
-        if (level & DL_EXCLUDE_FREE && !test(L.pgSlab) && mapcount !== undefined && mapcount === L.buddyMapcount) {
-          const order = Number(view.getBigUint64(off + L.private!, true));
-          if (order > MAX_BUDDY_ORDER) continue;
+        const lo = view.getUint32(off + L.flags, true);
+        const hi = view.getUint32(off + L.flags + 4, true);
+        if (L.compoundHead !== undefined && (view.getUint32(off + L.compoundHead, true) & 1) === 1) continue; // tail page
+        const anon = (view.getUint32(off + L.mapping, true) & PAGE_MAPPING_ANON) !== 0;
+        const mapcount = hasMapcount ? view.getInt32(off + mapcountAt, true) : undefined;
+        const has = (mLo: number, mHi: number) => ((lo & mLo) | (hi & mHi)) !== 0;
+        const cache = has(lruLo, lruHi) || ((noSwapbacked || has(swapbackedLo, swapbackedHi)) && has(swapcacheLo, swapcacheHi));
+        if (wantFree && !has(slabLo, slabHi) && mapcount !== undefined && mapcount === buddy) {
+          // page.private holds the order: a u64 of at most MAX_BUDDY_ORDER
+          const orderLo = view.getUint32(off + L.private!, true);
+          const orderHi = view.getUint32(off + L.private! + 4, true);
+          if (orderHi !== 0 || orderLo > MAX_BUDDY_ORDER) continue;
           out[at] = Excluded.Free;
-          this.pendingFreeEnd = pfn + 2 ** order;
-        } else if (level & DL_EXCLUDE_CACHE && cache && !test(L.pgPrivate) && !anon) {
+          this.pendingFreeEnd = pfn + 2 ** orderLo;
+        } else if (level & DL_EXCLUDE_CACHE && cache && !has(privLo, privHi) && !anon) {
           out[at] = Excluded.Cache;
         } else if (level & DL_EXCLUDE_CACHE_PRI && cache && !anon) {
-          out[at] = test(L.pgPrivate) ? Excluded.CachePrivate : Excluded.Cache;
+          out[at] = has(privLo, privHi) ? Excluded.CachePrivate : Excluded.Cache;
         } else if (level & DL_EXCLUDE_USER_DATA && anon) {
           out[at] = Excluded.User;
-        } else if (test(L.pgHwpoison)) {
+        } else if (has(hwpoisonLo, hwpoisonHi)) {
           out[at] = Excluded.Hwpoison;
-        } else if (mapcount !== undefined && L.offlineMapcount !== undefined && mapcount === L.offlineMapcount) {
+        } else if (mapcount !== undefined && offline !== undefined && mapcount === offline) {
           out[at] = Excluded.Offline;
         }
       }

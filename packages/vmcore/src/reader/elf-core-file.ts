@@ -128,6 +128,18 @@ export class ElfCoreFile {
   }
 
   /**
+   * Whether the dump holds file bytes for physical `paddr` (through the PT_LOAD `readPhys` uses):
+   * `bytes`, `no-bytes` (inside p_memsz past p_filesz: readers see zeros, which is how
+   * makedumpfile -E leaves filtered pages out), or `absent` (in no PT_LOAD).
+   */
+  byteState(paddr: number): 'bytes' | 'no-bytes' | 'absent' {
+    if (!Number.isSafeInteger(paddr) || paddr < 0) return 'absent';
+    const hit = this.loadOf(paddr);
+    if (!hit) return 'absent';
+    return paddr - hit.p.paddr < hit.p.filesz ? 'bytes' : 'no-bytes';
+  }
+
+  /**
    * Reads physical memory [paddr, paddr + dst.length) from the dump into `dst`. False when some of
    * it is in no PT_LOAD. Bytes between p_filesz and p_memsz read as zeros.
    */

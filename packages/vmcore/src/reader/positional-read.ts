@@ -1,5 +1,5 @@
-import { fstatSync, openSync, readSync } from 'node:fs';
-import { FormatError, IoError } from '@efikdump/core';
+import { fstatSync, readSync } from 'node:fs';
+import { FormatError, IoError, openRegularFile } from '@efikdump/core';
 
 /** Reads `length` bytes at `position` of a dump file; a file that ends first is a FormatError. */
 export function readExactly(fd: number, file: string, position: number, length: number): Uint8Array {
@@ -23,13 +23,13 @@ export function readInto(fd: number, file: string, position: number, dst: Uint8A
   }
 }
 
-/** Opens a file for reading; failing to is an IoError naming it. */
+/**
+ * Opens a dump for reading: non-blocking, and checked with fstat to be a regular file before any
+ * read (a FIFO, directory or device is an IoError naming it, and never blocks); failing to open is
+ * an IoError naming the file.
+ */
 export function openForReading(path: string): number {
-  try {
-    return openSync(path, 'r');
-  } catch (e) {
-    throw new IoError(`cannot open: ${(e as Error).message}`, { file: path });
-  }
+  return openRegularFile(path).fd;
 }
 
 /** `fd`'s size, when it is a regular file (an IoError naming `path` when it is not). */

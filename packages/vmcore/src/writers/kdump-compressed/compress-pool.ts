@@ -1,6 +1,8 @@
 import { Worker } from 'node:worker_threads';
 import { IoError } from '@efikdump/core';
 import { isZeroRange, looksRandom, RANDOM_PAGE_DISTINCT } from '../page-content';
+import { compressionFlag, type CompressionName } from './compression';
+import { LZO1X1_DICT_ENTRIES, lzo1x1Compress } from './lzo1x-compress';
 
 export { RANDOM_PAGE_DISTINCT };
 
@@ -14,8 +16,13 @@ export interface CompressJob {
   /** `count` pages of `pageSize` bytes; transferred to the worker and back. */
   pages: ArrayBuffer;
   count: number;
-  /** PAGE_TRY, PAGE_ZERO or PAGE_RAW for each page. */
-  kinds: Uint8Array;
+  /**
+   * PAGE_TRY, PAGE_ZERO or PAGE_RAW for each page (classifyBatch); without it the worker decides
+   * the same way, with `detectZero` and `randomDistinct`.
+   */
+  kinds?: Uint8Array;
+  detectZero?: boolean;
+  randomDistinct?: number;
   /** Room for the compressed output (count * pageSize bytes); transferred and back. */
   out: ArrayBuffer;
 }
@@ -49,10 +56,17 @@ export function classifyBatch(pages: Buffer, count: number, pageSize: number, de
 
 /**
  * The worker's code, evaluated as a script: it must run from the compiled package and under
- * ts-jest alike, so it is plain JavaScript with no imports of ours. One zlib stream per worker is
- * reset for every page (as makedumpfile's compress_mdf does with deflateReset since commit
- * aa5ee50a) through the stream's handle; when that internal handle is missing or fails a
- * self-test, each page goes through zlib.deflateSync instead (same bytes, slower).
+ * ts-jest alike, so it is plain JavaScript with no imports of ours; the LZO1X-1 compressor comes in
+ * as the source text of lzo1x1Compress, the zstd and snappy libraries as resolved paths.
+ * `compress(src, at, dst, pos, limit)` writes the compressed page at `dst[pos..]` and returns its
+ * length when shorter than `limit`, else -1 (the page is stored raw).
+ *
+ * zlib: one stream per worker is reset for every page (as makedumpfile's compress_mdf does with
+ * deflateReset since commit aa5ee50a) through the stream's handle; when that internal handle is
+ * missing or fails a self-test, each page goes through zlib.deflateSync instead (same bytes,
+ * slower). lzo: our LZO1X-1 with one hash table per worker. zstd: @bokuweb/zstd-wasm (zstd's C
+ * library built to WebAssembly) with one compression context per worker, at makedumpfile's level
+ * 1 unless told otherwise. snappy: snappy-wasm (the Rust snap crate built to WebAssembly).
  */
 const WORKER_SOURCE = String.raw`
 const { parentPort, workerData } = require('node:worker_threads');
@@ -60,9 +74,8 @@ const zlib = require('node:zlib');
 const PAGE = workerData.pageSize;
 const FLAG = workerData.flag;
 const LEVEL = workerData.level;
-const { PAGE_TRY, PAGE_ZERO } = workerData;
-// deflate(src, srcOffset, dst, dstOffset, limit): the zlib stream of the page at srcOffset written
-// at dstOffset; its length when shorter than limit, else -1 (dst past dstOffset + limit untouched).
+const CODEC = workerData.codec;
+const { PAGE_TRY, PAGE_ZERO, PAGE_RAW } = workerData;
 function makeDeflater() {
   const slow = (src, at, dst, pos, limit) => {
     const c = zlib.deflateSync(src.subarray(at, at + PAGE), { level: LEVEL });
@@ -101,11 +114,78 @@ function makeDeflater() {
     return slow;
   }
 }
-const deflate = FLAG ? makeDeflater() : null;
-parentPort.on('message', (job) => {
+function makeLzo() {
+  const lzo1x1Compress = (${lzo1x1Compress.toString()});
+  const dict = new Int32Array(${LZO1X1_DICT_ENTRIES});
+  const scratch = Buffer.alloc(PAGE + (PAGE >> 4) + 67);
+  let base = 1;
+  return (src, at, dst, pos, limit) => {
+    if (base > 0x7fffffff - 2 * PAGE) { dict.fill(0); base = 1; }
+    const n = lzo1x1Compress(src, at, PAGE, scratch, dict, base);
+    base += PAGE;
+    if (n >= limit) return -1;
+    dst.set(scratch.subarray(0, n), pos);
+    return n;
+  };
+}
+async function makeZstd() {
+  const zstd = require(workerData.modulePath);
+  await zstd.init();
+  const cctx = zstd.createCCtx();
+  const noDict = new Uint8Array(0);
+  return (src, at, dst, pos, limit) => {
+    const c = zstd.compressUsingDict(cctx, src.subarray(at, at + PAGE), noDict, LEVEL);
+    if (c.length >= limit) return -1;
+    dst.set(c, pos);
+    return c.length;
+  };
+}
+function makeSnappy() {
+  const snappy = require(workerData.modulePath);
+  return (src, at, dst, pos, limit) => {
+    const c = snappy.compress_raw(src.subarray(at, at + PAGE));
+    if (c.length >= limit) return -1;
+    dst.set(c, pos);
+    return c.length;
+  };
+}
+let deflate = null;
+const ready = (async () => {
+  if (CODEC === 'zlib') deflate = makeDeflater();
+  else if (CODEC === 'lzo') deflate = makeLzo();
+  else if (CODEC === 'zstd') deflate = await makeZstd();
+  else if (CODEC === 'snappy') deflate = makeSnappy();
+})();
+// The main thread's classifyBatch, for jobs that come without kinds (fast codecs: the main thread
+// is then the busier one): zero when detectZero, raw when random-looking, else tried.
+const ZERO = Buffer.alloc(PAGE);
+const seen = new Uint8Array(256);
+function classifyHere(pages, count, detectZero, randomDistinct) {
+  const kinds = new Uint8Array(count);
+  const step = Math.max(1, PAGE >> 8);
+  for (let i = 0; i < count; i++) {
+    const at = i * PAGE;
+    let zero = detectZero;
+    for (let k = 0; zero && k < 16; k++) if (pages[at + k] !== 0) zero = false;
+    if (zero && pages.compare(ZERO, 0, PAGE, at, at + PAGE) === 0) { kinds[i] = PAGE_ZERO; continue; }
+    if (randomDistinct) {
+      seen.fill(0);
+      let distinct = 0;
+      for (let k = at; k < at + PAGE; k += step) {
+        const b = pages[k];
+        if (!seen[b]) { seen[b] = 1; distinct++; }
+      }
+      if (distinct >= randomDistinct) { kinds[i] = PAGE_RAW; continue; }
+    }
+    kinds[i] = PAGE_TRY;
+  }
+  return kinds;
+}
+parentPort.on('message', async (job) => {
+  await ready;
   const pages = Buffer.from(job.pages);
   const out = Buffer.from(job.out);
-  const kinds = job.kinds;
+  const kinds = job.kinds ?? classifyHere(pages, job.count, job.detectZero, job.randomDistinct);
   const sizes = new Int32Array(job.count);
   const flags = new Uint8Array(job.count);
   let pos = 0;
@@ -125,6 +205,18 @@ parentPort.on('message', (job) => {
 });
 `;
 
+/** The npm package each WebAssembly codec comes from (chosen by measurement: docs/performance.md). */
+export const CODEC_PACKAGES = { zstd: '@bokuweb/zstd-wasm', snappy: 'snappy-wasm' } as const;
+
+/** Where the worker finds a codec's package: resolved here, as the workers' eval'd code has no module path. */
+export function codecModulePath(codec: keyof typeof CODEC_PACKAGES): string {
+  try {
+    return require.resolve(CODEC_PACKAGES[codec]);
+  } catch (e) {
+    throw new IoError(`--compress ${codec} needs the npm package ${CODEC_PACKAGES[codec]}, which is not installed: ${(e as Error).message.split('\n')[0]}`);
+  }
+}
+
 interface Pending {
   resolve(r: CompressResult): void;
   reject(e: Error): void;
@@ -138,10 +230,17 @@ export class CompressPool {
   private readonly workers: { worker: Worker; pending: Map<number, Pending> }[] = [];
   private nextId = 1;
   private failure: Error | undefined;
+  private closing = false;
 
-  constructor(threads: number, pageSize: number, flag: number, level: number) {
+  /**
+   * `codec` is a compression other than none; `level` is zlib's or zstd's (ignored by lzo and
+   * snappy). A worker whose codec fails to load fails every job (an IoError).
+   */
+  constructor(threads: number, pageSize: number, codec: Exclude<CompressionName, 'none'>, level: number) {
+    const flag = compressionFlag[codec];
+    const modulePath = codec === 'zstd' || codec === 'snappy' ? codecModulePath(codec) : undefined;
     for (let i = 0; i < threads; i++) {
-      const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { pageSize, flag, level, PAGE_TRY, PAGE_ZERO } });
+      const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { pageSize, flag, level, codec, modulePath, PAGE_TRY, PAGE_ZERO, PAGE_RAW } });
       const entry = { worker, pending: new Map<number, Pending>() };
       worker.on('message', (m: CompressResult & { id: number }) => {
         const p = entry.pending.get(m.id);
@@ -154,7 +253,8 @@ export class CompressPool {
         entry.pending.clear();
       };
       worker.on('error', fail);
-      worker.on('exit', (code) => { if (code !== 0) fail(new Error(`exited with code ${code}`)); });
+      // terminate() (close) ends a worker with code 1: not a failure.
+      worker.on('exit', (code) => { if (code !== 0 && !this.closing) fail(new Error(`exited with code ${code}`)); });
       this.workers.push(entry);
     }
   }
@@ -167,13 +267,20 @@ export class CompressPool {
     if (this.failure) return Promise.reject(this.failure);
     const entry = this.workers.reduce((a, b) => (b.pending.size < a.pending.size ? b : a));
     const id = this.nextId++;
-    return new Promise<CompressResult>((resolve, reject) => {
+    const result = new Promise<CompressResult>((resolve, reject) => {
       entry.pending.set(id, { resolve, reject });
-      entry.worker.postMessage({ id, pages: job.pages, out: job.out, count: job.count, kinds: job.kinds }, [job.pages, job.out]);
+      entry.worker.postMessage({
+        id, pages: job.pages, out: job.out, count: job.count, kinds: job.kinds, detectZero: job.detectZero, randomDistinct: job.randomDistinct,
+      }, [job.pages, job.out]);
     });
+    // A job the caller abandoned (it failed on another and stopped waiting) may still be rejected
+    // later: that must not become an unhandled rejection that kills the process with a stack.
+    result.catch(() => undefined);
+    return result;
   }
 
   async close(): Promise<void> {
+    this.closing = true;
     await Promise.all(this.workers.map((w) => w.worker.terminate()));
   }
 }

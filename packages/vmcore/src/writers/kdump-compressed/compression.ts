@@ -7,10 +7,12 @@ import { lzo1xDecompress } from './lzo1x';
 
 /**
  * Per-page compressions of the kdump-compressed format (makedumpfile `-c`, `-l`, `-p`, `-z`).
- * We write zlib (Node's own zlib at level 1, Z_BEST_SPEED, as makedumpfile's compress2/deflate)
- * and none; we read zlib and lzo (LZO1X, a bounds-checked decoder of our own, checked against
- * makedumpfile -l). snappy and zstd pages are refused with a FormatError: nothing on Debian 12
- * writes snappy (its makedumpfile is built without it) and zstd needs a library Node 20 lacks.
+ * We write all of them: zlib (Node's own zlib at level 1, Z_BEST_SPEED, as makedumpfile's
+ * compress_mdf), lzo (LZO1X-1, a compressor of our own: lzo1x-compress.ts), zstd (zstd's C
+ * library built to WebAssembly, @bokuweb/zstd-wasm, at makedumpfile's level 1), snappy (snappy-wasm)
+ * and none. We read zlib, lzo (a bounds-checked decoder of our own), snappy (snappy-wasm) and
+ * none; zstd pages are refused with a FormatError (the WebAssembly zstd loads only asynchronously
+ * and our readers are synchronous; libkdumpfile, hence drgn and crash, reads them).
  */
 export const COMPRESSIONS = ['zlib', 'none', 'lzo', 'snappy', 'zstd'] as const;
 export type CompressionName = (typeof COMPRESSIONS)[number];
@@ -26,23 +28,41 @@ export const compressionFlag: Record<CompressionName, number> = {
   zstd: DUMP_DH_COMPRESSED_ZSTD,
 };
 
-/** The compressions this version can write. */
-export const WRITABLE_COMPRESSIONS: readonly CompressionName[] = ['zlib', 'none'];
+/** makedumpfile's level for zstd pages (ZSTD_compressCCtx(..., 1) in kdump_thread_function_cyclic). */
+export const ZSTD_LEVEL = 1;
 
-const WHY_NOT: Partial<Record<CompressionName, string>> = {
-  lzo: 'lzo is read but not written yet: no pure-JavaScript LZO1X compressor ships with efikdump (the npm "lzo" package builds a native addon at install time)',
-  snappy: 'snappy is not written: Debian\'s makedumpfile is built without it, so nothing here could re-read it',
-  zstd: 'zstd needs a native or WebAssembly zstd library; Node 20\'s zlib has none (Node 22.15 adds zlib.zstdCompress)',
-};
+/** The level a codec compresses at (lzo and snappy have none). */
+export const compressionLevel = (name: CompressionName): number => (name === 'zstd' ? ZSTD_LEVEL : name === 'zlib' ? ZLIB_LEVEL : 0);
+
+/** The compressions this version can write (`none`: pages stored raw, zero pages still shared). */
+export const WRITABLE_COMPRESSIONS: readonly CompressionName[] = ['zlib', 'lzo', 'zstd', 'snappy', 'none'];
 
 /** Validates a --compress value for writing. */
 export function parseCompression(value: string, field = '--compress'): CompressionName {
   if (!(COMPRESSIONS as readonly string[]).includes(value)) {
     throw new ConfigError(`Unknown compression: ${value} (known: ${COMPRESSIONS.join(', ')})`, { field });
   }
-  const name = value as CompressionName;
-  if (!WRITABLE_COMPRESSIONS.includes(name)) throw new ConfigError(`${WHY_NOT[name]}; use --compress zlib or none`, { field });
-  return name;
+  return value as CompressionName;
+}
+
+let snappy: { decompress_raw(input: Uint8Array): Uint8Array } | undefined;
+
+/** A snappy page: its header's length (a varint) is checked against the page size before decoding. */
+function snappyDecompress(data: Uint8Array, pageSize: number, where: ErrorPlace): Uint8Array {
+  let length = 0;
+  let i = 0;
+  for (let shift = 0; i < data.length && i < 5; shift += 7) {
+    const b = data[i++];
+    length += (b & 0x7f) * 2 ** shift;
+    if (!(b & 0x80)) break;
+  }
+  if (length !== pageSize) throw new FormatError('snappy page data', `a snappy block of ${pageSize} bytes`, `one of ${length} bytes`, where);
+  snappy ??= require('snappy-wasm') as typeof snappy;
+  try {
+    return snappy!.decompress_raw(data);
+  } catch (e) {
+    throw new FormatError('snappy page data', 'a well-formed snappy block', String((e as Error)?.message ?? e), where);
+  }
 }
 
 /**
@@ -62,9 +82,10 @@ export function decompressPage(flags: number, data: Uint8Array, pageSize: number
     }
   } else if (kind === DUMP_DH_COMPRESSED_LZO) {
     out = lzo1xDecompress(data, pageSize, where);
-  } else if (kind === DUMP_DH_COMPRESSED_SNAPPY || kind === DUMP_DH_COMPRESSED_ZSTD) {
-    const name = kind === DUMP_DH_COMPRESSED_SNAPPY ? 'snappy' : 'zstd';
-    throw new FormatError('page compression', 'zlib, lzo or none (this version cannot read snappy or zstd pages)', name, where);
+  } else if (kind === DUMP_DH_COMPRESSED_SNAPPY) {
+    out = snappyDecompress(data, pageSize, where);
+  } else if (kind === DUMP_DH_COMPRESSED_ZSTD) {
+    throw new FormatError('page compression', 'zlib, lzo, snappy or none (this version writes zstd pages but does not read them; libkdumpfile does)', 'zstd', where);
   } else {
     throw new FormatError('page_desc.flags', 'one compression flag', `0x${flags.toString(16)}`, where);
   }

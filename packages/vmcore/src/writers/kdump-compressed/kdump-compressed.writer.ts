@@ -4,11 +4,12 @@ import { AtomicFile, ConfigError, FormatError, IoError, MiB } from '@efikdump/co
 import {
   DL_EXCLUDE_ZERO, EXCLUDED_NAMES, needsClassification, type PageClassifier,
 } from '../../dump-level/dump-level';
+import { ElfImageSource } from '../../source/elf-image-source';
 import type { PageSource } from '../../source/page-source';
 import { EarlyWriteback } from '../early-writeback';
 import { isZeroRange, RANDOM_PAGE_DISTINCT } from '../page-content';
 import { classifyBatch, CompressPool, type CompressResult } from './compress-pool';
-import { compressionFlag, ZLIB_LEVEL, type CompressionName } from './compression';
+import { compressionFlag, compressionLevel, type CompressionName } from './compression';
 import {
   bitmapBytesFor, encodeDiskDumpHeader, encodeKdumpSubHeader, KDUMP_HEADER_VERSION, KDUMP_SIGNATURE,
   KDUMP_SUB_HEADER_BYTES, PAGE_DESC_BYTES,
@@ -20,6 +21,8 @@ export const WINDOW_FRAMES = 32 * 1024 * 8;
 export const BATCH_PAGES = 256;
 /** Batches in flight per worker: enough to keep it busy while the main thread reads and writes. */
 const INFLIGHT_PER_WORKER = 8;
+/** Dumped runs of an ELF input at most this many frames apart are read with one read (see flushSpan). */
+const MERGE_GAP = 8;
 /** Descriptor and data output is gathered into buffers of this size before each write. */
 const WRITE_BUFFER_BYTES = 4 * MiB;
 
@@ -262,8 +265,12 @@ export async function writeKdumpCompressed(source: PageSource, path: string, opt
       await data.throttle();
       await descs.throttle();
     };
-    if (threads) pool = new CompressPool(threads, bs, flag, ZLIB_LEVEL);
+    if (threads && compress !== 'none') pool = new CompressPool(threads, bs, compress, compressionLevel(compress));
     const maxInflight = Math.max(2, threads * INFLIGHT_PER_WORKER);
+    // Which thread marks zero and random-looking pages: the main thread for the slow codecs
+    // (zlib, zstd: their workers are the bottleneck, the main thread waits), the workers for the
+    // fast ones (lzo, snappy: the main thread's reads and writes are then the bottleneck).
+    const classifyOnMain = compress === 'zlib' || compress === 'zstd';
     const zeroPage = Buffer.alloc(bs);
     // A batch gathers dumped frames in frame order, contiguous or not (after filtering, runs are short).
     let batch: { pages: ArrayBuffer; count: number } | undefined;
@@ -283,20 +290,55 @@ export async function writeKdumpCompressed(source: PageSource, path: string, opt
         return;
       }
       if (inflight.length >= maxInflight) await drainOne();
+      if (!classifyOnMain) {
+        inflight.push({ promise: pool.submit({ pages, count, detectZero, randomDistinct: RANDOM_PAGE_DISTINCT, out: takeBuffer() }) });
+        return;
+      }
       const kinds = new Uint8Array(count);
       classifyBatch(view, count, bs, detectZero, RANDOM_PAGE_DISTINCT, kinds, zeroPage);
       inflight.push({ promise: pool.submit({ pages, count, kinds, out: takeBuffer() }) });
     };
-    const submit = async (pfn: number, count: number) => {
+    // Frames [pfn, pfn + count) into the batch, read from the input or copied from `staged`
+    // (frames from stagedPfn on).
+    const take = async (pfn: number, count: number, staged?: Uint8Array, stagedPfn = 0) => {
       while (count > 0) {
         batch ??= { pages: takeBuffer(), count: 0 };
         const n = Math.min(count, BATCH_PAGES - batch.count);
-        source.readFrames(pfn, n, new Uint8Array(batch.pages, batch.count * bs, n * bs));
+        const dst = new Uint8Array(batch.pages, batch.count * bs, n * bs);
+        if (staged) dst.set(staged.subarray((pfn - stagedPfn) * bs, (pfn - stagedPfn + n) * bs));
+        else source.readFrames(pfn, n, dst);
         batch.count += n;
         pfn += n;
         count -= n;
         if (batch.count === BATCH_PAGES) await dispatch();
       }
+    };
+    // After filtering, dumped runs are short: on an ELF input, runs less than MERGE_GAP frames
+    // apart are read with one read of their span (up to BATCH_PAGES frames) and copied from it;
+    // a read costs as much as copying tens of KiB.
+    const mergeGap = source instanceof ElfImageSource ? MERGE_GAP : 0;
+    const span = new Uint8Array(mergeGap ? BATCH_PAGES * bs : 0);
+    const spanRuns: number[] = [];
+    const flushSpan = async () => {
+      if (!spanRuns.length) return;
+      const first = spanRuns[0];
+      if (spanRuns.length === 2) {
+        await take(first, spanRuns[1]);
+      } else {
+        const last = spanRuns[spanRuns.length - 2] + spanRuns[spanRuns.length - 1];
+        source.readFrames(first, last - first, span);
+        for (let k = 0; k < spanRuns.length; k += 2) await take(spanRuns[k], spanRuns[k + 1], span, first);
+      }
+      spanRuns.length = 0;
+    };
+    const submit = async (pfn: number, count: number) => {
+      if (!mergeGap) return take(pfn, count);
+      if (spanRuns.length) {
+        const first = spanRuns[0];
+        const end = spanRuns[spanRuns.length - 2] + spanRuns[spanRuns.length - 1];
+        if (pfn - end > mergeGap || pfn + count - first > BATCH_PAGES) await flushSpan();
+      }
+      spanRuns.push(pfn, count);
     };
 
     readBack = openSync(file.tempPath, 'r');
@@ -331,6 +373,7 @@ export async function writeKdumpCompressed(source: PageSource, path: string, opt
       }
     }
     if (runLength) await submit(runStart, runLength);
+    await flushSpan();
     await dispatch();
     while (inflight.length) await drainOne();
     if (done !== dumpedFrames) throw new IoError(`wrote ${done} page descriptors for ${dumpedFrames} dumped frames`, { file: path });
