@@ -146,12 +146,10 @@ export function parseElfCoreHeader(readPhys: OldMemoryReader, paddr: number, siz
   const warnings: string[] = [];
   const noteParts: Uint8Array[] = [];
   let notesBytes = 0;
-  let nrNotes = 0;
   const maxNote = Math.min(MAX_PT_NOTE_BYTES, Math.max(0, ...old.filter((p) => p.type === PT_NOTE).map((p) => p.memsz)));
   const noteBuf = new Uint8Array(maxNote);
   old.forEach((p, i) => {
     if (p.type !== PT_NOTE) return;
-    nrNotes++;
     if (p.memsz > MAX_PT_NOTE_BYTES) {
       throw new FormatError('PT_NOTE p_memsz', `at most ${MAX_PT_NOTE_BYTES} bytes`, `${p.memsz} bytes`, fieldAt(i, 40));
     }
