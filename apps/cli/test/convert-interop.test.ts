@@ -38,7 +38,7 @@ function makedumpfile(args: string[], input: string, output: string) {
 }
 
 beforeAll(() => {
-  ok(efikdump(['run', '--memory', '256MiB', '--cpus', '2', '--seed', SEED, '--out', vmcore, '--truth', truth]), 'efikdump run');
+  ok(efikdump(['run', '--design', 'efi-warm-reserved-memory-ideal-firmware', '--memory', '256MiB', '--cpus', '2', '--seed', SEED, '--out', vmcore, '--truth', truth]), 'efikdump run');
   ok(efikdump(['convert', vmcore, '-o', path('ours1.kd'), '--dump-level', '1']), 'convert -d 1');
   ok(efikdump(['convert', vmcore, '-o', path('ours31.kd'), '--dump-level', '31']), 'convert -d 31');
   ok(efikdump(['convert', vmcore, '-o', path('ours1.elf'), '--format', 'elf', '--dump-level', '1']), 'convert --format elf -d 1');

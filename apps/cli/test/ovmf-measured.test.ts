@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { GiB, MiB, PAGE_SIZE, hex, intersectRanges, systemRamFromMemoryMap, type PhysRange } from '@efikdump/core';
+import { GiB, MiB, PAGE_SIZE, intersectRanges, systemRamFromMemoryMap, type PhysRange } from '@efikdump/core';
 import {
   buildMemoryMap, buildPlacementReport, deriveRetentionScaling, loadFirmwareProfile, profileMemoryMap, measurementOf, predictOverwritten, readRetentionProfile, type ProfileRange,
 } from '@efikdump/firmware-uefi';

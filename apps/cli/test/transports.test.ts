@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { decodeCperRecord, decodeSdt } from '@efikdump/core';
 import { decodeHandoffFdt, decodeHandoffRecord, decodeZone, EFIKDUMP_CPER_SECTION_GUID } from '@efikdump/transports';
 import { main } from '../src/main';
-import { tempDir } from './helpers';
+import { keepsRamScenario, tempDir } from './helpers';
 import { capture } from './in-process';
 
 // Issue 4: every handoff design completes a verified dump; --artifacts writes each transport's files.
@@ -27,11 +27,7 @@ const DESIGNS: [string, string, string[]][] = [
  * VMCOREINFO to POST (measured-firmware.test.ts).
  */
 const scenarios = tempDir('transport-scenario');
-const KEEPS_RAM = join(scenarios.dir, 'healthy-ram-kept.json');
-writeFileSync(KEEPS_RAM, JSON.stringify({
-  ...JSON.parse(readFileSync(join(__dirname, '../scenarios/healthy.json'), 'utf8')),
-  name: 'healthy-ram-kept', firmware: { scratch: [], retention: 'ideal' },
-}));
+const KEEPS_RAM = keepsRamScenario(scenarios.dir);
 afterAll(() => scenarios.cleanup());
 
 describe.each(DESIGNS)('efikdump run --design %s', (design, transport, files) => {
