@@ -5,13 +5,16 @@ import { main } from '../src/main';
 import { efikdump, tempDir } from './helpers';
 import { capture, runJson } from './in-process';
 
+/** These tests are about the pipeline and its files: they run the RFD's design on the ideal firmware (measured OVMF loses pages: measured-firmware.test.ts). */
+const IDEAL = 'efi-warm-reserved-memory-ideal-firmware';
+
 describe('efikdump run', () => {
   // Every size the issue names must get a reservation and a complete, verified /proc/vmcore.
   test.each([
     ['256MiB', 1, 11], ['512MiB', 2, 12], ['768MiB', 5, 13], ['1GiB', 16, 14], ['2GiB', 64, 15], ['2816MiB', 7, 16],
     ['3GiB', 3, 17], ['4GiB', 4, 18], ['8GiB', 32, 19], ['12GiB', 12, 20], ['16GiB', 64, 21],
   ])('--memory %s --cpus %d --seed %d completes through verification without --out', async (memory, cpus, seed) => {
-    const { code, result } = await runJson(['--memory', memory, '--cpus', String(cpus), '--seed', String(seed)]);
+    const { code, result } = await runJson(['--design', IDEAL, '--memory', memory, '--cpus', String(cpus), '--seed', String(seed)]);
     expect(result.outcome).toBe('dump-complete');
     expect(code).toBe(0);
     expect(result.metrics.fidelity).toBe(1);
@@ -27,14 +30,14 @@ describe('efikdump run', () => {
       const results: string[] = [];
       for (const name of ['a', 'b']) {
         const out = join(tmp.dir, `${name}.vmcore`);
-        const { result } = await runJson(['--memory', '256MiB', '--cpus', '2', '--seed', '5', '--out', out]);
+        const { result } = await runJson(['--design', IDEAL, '--memory', '256MiB', '--cpus', '2', '--seed', '5', '--out', out]);
         delete result.artifacts.dump;
         results.push(JSON.stringify(result));
         digests.push(createHash('sha256').update(readFileSync(out)).digest('hex'));
       }
       expect(results[0]).toBe(results[1]);
       expect(digests[0]).toBe(digests[1]);
-      const other = await runJson(['--memory', '256MiB', '--cpus', '2', '--seed', '6']);
+      const other = await runJson(['--design', IDEAL, '--memory', '256MiB', '--cpus', '2', '--seed', '6']);
       expect(JSON.stringify(other.result.metrics)).not.toBe(JSON.stringify(JSON.parse(results[0]).metrics));
       // Only the two finished dumps are left: no temporary files.
       expect(readdirSync(tmp.dir).sort()).toEqual(['a.vmcore', 'b.vmcore']);
@@ -45,7 +48,7 @@ describe('efikdump run', () => {
 
   test('a 1 TiB machine runs through vmcore initialisation and sampled-page verification without materialising memory', async () => {
     const before = process.memoryUsage().rss;
-    const { code, result } = await runJson(['--memory', '1TiB', '--cpus', '64', '--seed', '3']);
+    const { code, result } = await runJson(['--design', IDEAL, '--memory', '1TiB', '--cpus', '64', '--seed', '3']);
     expect(result.outcome).toBe('dump-complete');
     expect(code).toBe(0);
     expect(result.metrics.vmcoreBytes).toBeGreaterThan(2 ** 40 - 2 ** 30);
@@ -129,7 +132,7 @@ describe('efikdump inspect', () => {
     const tmp = tempDir('inspect');
     try {
       const out = join(tmp.dir, 'x.vmcore');
-      await runJson(['--memory', '256MiB', '--cpus', '3', '--seed', '9', '--out', out]);
+      await runJson(['--design', IDEAL, '--memory', '256MiB', '--cpus', '3', '--seed', '9', '--out', out]);
       const io = capture();
       expect(await main(['inspect', out, '--json'], io)).toBe(0);
       const info = JSON.parse(io.stdout.join('\n'));

@@ -257,11 +257,11 @@ describe('efikdump compare (CLI)', () => {
   it('writes every report file, prints the table and --json prints report.json', () => {
     const { dir, cleanup } = tempDir('compare');
     try {
-      const args = ['compare', '--designs', 'efi-warm-reserved-memory', '--scenarios', 'healthy,mor-set', '--runs', '2', '--workers', '2'];
+      const args = ['compare', '--designs', 'efi-warm-reserved-memory-ideal-firmware', '--scenarios', 'healthy,mor-set', '--runs', '2', '--workers', '2'];
       const r = efikdump([...args, '--report', join(dir, 'a')]);
       expect(r.stderr).toMatch(/compare: 4\/4 runs \(100 %\)/);
       expect(r.status).toBe(0);
-      expect(r.stdout).toMatch(/efi-warm-reserved-memory\s+healthy\s+2\s+2\s+100 % \(34 %–100 %\)/);
+      expect(r.stdout).toMatch(/efi-warm-reserved-memory-ideal-firmware\s+healthy\s+2\s+2\s+100 % \(34 %–100 %\)/);
       expect(r.stdout).toContain(`report: ${join(dir, 'a', 'report.html')}`);
       expect(r.stdout).not.toContain('\x1b[');
       const report = JSON.parse(readFileSync(join(dir, 'a', 'report.json'), 'utf8'));
@@ -274,7 +274,7 @@ describe('efikdump compare (CLI)', () => {
       expect(schemaErrors(schema, { ...report, matrix: { ...report.matrix, runs: 'two' } })).toEqual(['$.matrix.runs: expected integer']);
       const { cells: _cells, ...noCells } = report;
       expect(schemaErrors(schema, noCells)).toEqual(['$: missing cells']);
-      expect(readFileSync(join(dir, 'a', 'report.md'), 'utf8')).toContain('| efi-warm-reserved-memory | healthy | 2 | 2 |');
+      expect(readFileSync(join(dir, 'a', 'report.md'), 'utf8')).toContain('| efi-warm-reserved-memory-ideal-firmware | healthy | 2 | 2 |');
       expect(JSON.parse(readFileSync(join(dir, 'a', 'timing.json'), 'utf8'))).toMatchObject({ backend: 'threads', workers: 2, jobs: 4 });
 
       const j = efikdump([...args, '--backend', 'local', '--json', '--report', join(dir, 'b')]);

@@ -26,7 +26,7 @@ function compare(a: string, b: string) {
 }
 
 beforeAll(() => {
-  ok(efikdump(['run', '--memory', '256MiB', '--cpus', '2', '--seed', '23', '--out', vmcore]), 'efikdump run');
+  ok(efikdump(['run', '--design', 'efi-warm-reserved-memory-ideal-firmware', '--memory', '256MiB', '--cpus', '2', '--seed', '23', '--out', vmcore]), 'efikdump run');
   for (const codec of CODECS) {
     for (const level of ['1', '31']) {
       ok(efikdump(['convert', vmcore, '-o', path(`${codec}${level}.kd`), '--compress', codec, '--dump-level', level, '--threads', '2']), `convert --compress ${codec} -d ${level}`);

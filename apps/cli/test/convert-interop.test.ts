@@ -38,7 +38,7 @@ function makedumpfile(args: string[], input: string, output: string) {
 }
 
 beforeAll(() => {
-  ok(efikdump(['run', '--memory', '256MiB', '--cpus', '2', '--seed', SEED, '--out', vmcore, '--truth', truth]), 'efikdump run');
+  ok(efikdump(['run', '--design', 'efi-warm-reserved-memory-ideal-firmware', '--memory', '256MiB', '--cpus', '2', '--seed', SEED, '--out', vmcore, '--truth', truth]), 'efikdump run');
   ok(efikdump(['convert', vmcore, '-o', path('ours1.kd'), '--dump-level', '1']), 'convert -d 1');
   ok(efikdump(['convert', vmcore, '-o', path('ours31.kd'), '--dump-level', '31']), 'convert -d 31');
   ok(efikdump(['convert', vmcore, '-o', path('ours1.elf'), '--format', 'elf', '--dump-level', '1']), 'convert --format elf -d 1');
@@ -124,8 +124,8 @@ afterAll(() => tmp.cleanup());
 });
 
 (haveKdumpfile ? test : test.skip)('the kdump-compressed writer plug-in, inside a run, writes the same file convert -d 31 writes from its ELF', () => {
-  const design = JSON.parse(readFileSync(join(REPO, 'apps/cli/designs/efi-warm-reserved-memory.json'), 'utf8'));
-  design.name = 'kdump-writer-test';
+  const design = JSON.parse(readFileSync(join(REPO, 'apps/cli/designs/efi-warm-reserved-memory-ideal-firmware.json'), 'utf8'));
+  design.name = 'kdump-writer-test-ideal-firmware';
   design.components.writer = 'kdump-compressed';
   writeFileSync(path('design.json'), JSON.stringify(design));
   const r = ok(efikdump(['run', '--design', path('design.json'), '--memory', '256MiB', '--cpus', '2', '--seed', SEED, '--out', path('plugin.kd')]), 'run with kdump-compressed');

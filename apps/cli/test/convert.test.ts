@@ -10,7 +10,7 @@ describe('efikdump convert', () => {
   const truth = join(tmp.dir, 'x.truth.json');
   beforeAll(async () => {
     const io = capture();
-    const code = await main(['run', '--memory', '256MiB', '--cpus', '2', '--seed', '11', '--out', vmcore, '--truth', truth, '--json'], io);
+    const code = await main(['run', '--design', 'efi-warm-reserved-memory-ideal-firmware', '--memory', '256MiB', '--cpus', '2', '--seed', '11', '--out', vmcore, '--truth', truth, '--json'], io);
     if (code !== 0) throw new Error(io.stderr.join('\n'));
   });
   afterAll(() => tmp.cleanup());

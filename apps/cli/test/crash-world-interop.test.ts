@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { efikdump, hasCommand, hasPythonModule, PYTHON, REPO, tempDir, toolAvailable } from './helpers';
+import { efikdump, hasCommand, hasPythonModule, keepsRamScenario, PYTHON, REPO, tempDir, toolAvailable } from './helpers';
 
 // Issue 5: the dumps of the baseline exit paths are real vmcores too — readelf, libkdumpfile and
 // drgn read them page for page against the truth; classic kexec's handoff is its command line.
@@ -11,6 +11,11 @@ const haveReadelf = toolAvailable(hasCommand('readelf'), 'readelf (binutils)');
 const haveKdumpfile = toolAvailable(hasPythonModule('kdumpfile'), 'python3-libkdumpfile');
 const haveDrgn = toolAvailable(hasPythonModule('drgn'), 'python3-drgn');
 
+// The dumps' formats are under test, not what POST destroys: POST keeps RAM here.
+const scenarioDir = tempDir('crash-world-interop-scenario');
+const KEEPS_RAM = keepsRamScenario(scenarioDir.dir);
+afterAll(() => scenarioDir.cleanup());
+
 describe.each(['classic-kexec', 'fadump', 'efi-cold-reserved-memory'])('efikdump run --design %s --out', (design) => {
   const tmp = tempDir(`crash-world-${design}`);
   const vmcore = join(tmp.dir, 'x.vmcore');
@@ -18,7 +23,7 @@ describe.each(['classic-kexec', 'fadump', 'efi-cold-reserved-memory'])('efikdump
   const artifacts = join(tmp.dir, 'artifacts');
   let output = '';
   beforeAll(() => {
-    const r = efikdump(['run', '--design', design, '--memory', '2GiB', '--cpus', '3', '--seed', '11', '--out', vmcore, '--truth', truth, '--artifacts', artifacts]);
+    const r = efikdump(['run', '--design', design, '--scenario', KEEPS_RAM, '--memory', '2GiB', '--cpus', '3', '--seed', '11', '--out', vmcore, '--truth', truth, '--artifacts', artifacts]);
     output = r.stdout + r.stderr;
     if (r.status !== 0) throw new Error(`efikdump run exited ${r.status}:\n${output}`);
   });

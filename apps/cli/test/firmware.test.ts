@@ -68,7 +68,7 @@ describe('efikdump firmware export', () => {
   });
 
   test.each<[string, string[], number, RegExp]>([
-    ['an unknown profile', ['firmware', 'export', '--profile', 'mainframe', '--fd', '/tmp/x.fd'], 2, /^error: --profile: Unknown firmware profile: mainframe \(known: laptop, ovmf, ovmf-measured, server\)$/],
+    ['an unknown profile', ['firmware', 'export', '--profile', 'mainframe', '--fd', '/tmp/x.fd'], 2, /^error: --profile: Unknown firmware profile: mainframe \(known: ideal, laptop, ovmf, ovmf-measured, ovmf-secboot, server\)$/],
     ['nothing to write', ['firmware', 'export', '--profile', 'ovmf'], 2, /^error: --acpi: nothing to write/],
     ['an unknown subcommand', ['firmware', 'flash'], 2, /^error: firmware: unknown subcommand "flash" for "efikdump firmware" \(known: export, list, profiles\)$/],
     ['a file that is not a volume', ['firmware', 'list', '--fd', '/etc/hostname'], 3, /^error: \/etc\/hostname:0x[0-9a-f]+: /],
@@ -104,7 +104,8 @@ describe('efikdump run --json: the firmware in the result', () => {
     expect(fw.profile).toBe('ovmf');
     expect(fw.retention.map((r: { policy: string }) => r.policy)).toEqual(['mor', 'firmware-scratch', 'ecc-reinit', 'decay']);
     const scratch = fw.retention[1];
-    expect(scratch.changedRanges[0]).toEqual([0, 640 * 1024]);
+    // OVMF's measured loader-entry ranges: the low one where it decompresses its firmware volumes.
+    expect(scratch.changedRanges[0]).toEqual([0x1000000, 0x16e1000]);
     expect(scratch.changedPages).toBeGreaterThan(0);
     expect(result.metrics.retentionChangedPages).toBe(scratch.changedPages);
     expect(result.metrics.nvramBytesWritten).toBe(fw.nvram.bytesWritten);
@@ -117,19 +118,20 @@ describe('efikdump run --json: the firmware in the result', () => {
     expect(JSON.stringify(again.result.firmware.retention)).toBe(JSON.stringify(fw.retention));
   });
 
-  test('the default design still completes, and its firmware changed nothing', async () => {
-    const { code, result } = await runJson(['--memory', '1GiB', '--seed', '2']);
-    expect([code, result.outcome]).toEqual([0, 'dump-complete']);
-    // The design's retain-all, then the platform's own policies, which OVMF's profile makes no-ops.
-    expect(result.firmware.retention).toEqual(['retain-all', 'mor', 'ecc-reinit', 'decay'].map((policy) => ({ policy, reset: 'warm', boot: 2, changedRanges: [], changedPages: 0 })));
+  test('the default design on the default (measured) firmware loses VMCOREINFO to POST, as the real run did without a copy', async () => {
+    const { result } = await runJson(['--memory', '1GiB', '--seed', '2']);
+    expect(result.outcome).toBe('no-dump');
+    expect(result.reason).toMatch(/VMCOREINFO note in old memory is gone/);
+    const policies = result.firmware.retention.map((r: { policy: string; changedPages: number }) => [r.policy, r.changedPages > 0]);
+    expect(policies).toEqual([['firmware-scratch', true], ['mor', false], ['ecc-reinit', false], ['decay', false]]);
   });
 
   test.each<[string, string, string, RegExp | undefined]>([
     ['mor-set', 'efi-warm-with-firmware-retention', 'no-dump', /^memory scrubbed by firmware \(MOR ClearMemory was set\)/],
     ['ecc-scrub-on-reset', 'efi-warm-with-firmware-retention', 'no-dump', /^memory scrubbed by firmware \(ECC initialisation writes all RAM\)/],
     ['firmware-scrubs-low-memory', 'efi-warm-with-firmware-retention', 'dump-corrupt', /sampled pages differ/],
-    ['runtime-lock-busy', 'efi-warm-reserved-memory', 'dump-complete', undefined],
-    ['nvram-nearly-full', 'efi-warm-reserved-memory', 'dump-complete', undefined],
+    ['runtime-lock-busy', 'efi-warm-reserved-memory-ideal-firmware', 'dump-complete', undefined],
+    ['nvram-nearly-full', 'efi-warm-reserved-memory-ideal-firmware', 'dump-complete', undefined],
   ])('scenario %s with %s ends %s', async (scenario, design, outcome, reason) => {
     const { result } = await runJson(['--design', design, '--scenario', scenario, '--memory', '1GiB']);
     expect(result.outcome).toBe(outcome);

@@ -1,5 +1,5 @@
 import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
@@ -36,3 +36,17 @@ export function toolAvailable(check: () => boolean, name: string): boolean {
 
 export const hasCommand = (cmd: string, args: string[] = ['--version']) => () => spawnSync(cmd, args, { encoding: 'utf8' }).status === 0;
 export const hasPythonModule = (mod: string) => () => spawnSync(PYTHON, ['-c', `import ${mod}`], { encoding: 'utf8' }).status === 0;
+
+/**
+ * Writes `healthy` with POST keeping all RAM (no scratch ranges, retention "ideal") into `dir` and
+ * returns its path: for tests of a pipeline's files and formats, separated from what measured
+ * firmware destroys (measured-firmware.test.ts tests that).
+ */
+export function keepsRamScenario(dir: string): string {
+  const file = join(dir, 'healthy-ram-kept.json');
+  writeFileSync(file, JSON.stringify({
+    ...JSON.parse(readFileSync(join(REPO, 'apps/cli/scenarios/healthy.json'), 'utf8')),
+    name: 'healthy-ram-kept', firmware: { scratch: [], retention: 'ideal' },
+  }));
+  return file;
+}

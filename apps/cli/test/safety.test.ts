@@ -32,7 +32,7 @@ function oneLine(stderr: string): void {
 }
 
 beforeAll(async () => {
-  const r = await cli(['run', '--memory', '256MiB', '--cpus', '2', '--seed', '7', '--out', vmcore, '--truth', truth, '--json']);
+  const r = await cli(['run', '--design', 'efi-warm-reserved-memory-ideal-firmware', '--memory', '256MiB', '--cpus', '2', '--seed', '7', '--out', vmcore, '--truth', truth, '--json']);
   if (r.code !== 0) throw new Error(r.err);
   for (const [out, level] of [[kd1, '1'], [kd31, '31']]) {
     const c = await cli(['convert', vmcore, '-o', out, '--dump-level', level, '--threads', '1', '--json']);
@@ -70,7 +70,7 @@ describe('outputs never destroy anything that is not theirs', () => {
     const dir = at('artifacts');
     mkdirSync(dir);
     writeFileSync(join(dir, 'notes'), 'mine');
-    const r = await cli(['run', '--memory', '256MiB', '--artifacts', dir, '--json']);
+    const r = await cli(['run', '--design', 'efi-warm-reserved-memory-ideal-firmware', '--memory', '256MiB', '--artifacts', dir, '--json']);
     expect(r.code).toBe(0);
     expect(readFileSync(join(dir, 'notes'), 'utf8')).toBe('mine');
     expect(existsSync(join(dir, 'handoff.json'))).toBe(true);
@@ -101,7 +101,7 @@ describe('outputs never destroy anything that is not theirs', () => {
   });
 
   test('run --out X --truth X is refused before the run (it used to lose one and exit 0)', async () => {
-    const r = await cli(['run', '--memory', '256MiB', '--out', at('same'), '--truth', at('same')]);
+    const r = await cli(['run', '--design', 'efi-warm-reserved-memory-ideal-firmware', '--memory', '256MiB', '--out', at('same'), '--truth', at('same')]);
     expect(r.code).toBe(2);
     expect(r.err).toMatch(/--truth: is also the output --out/);
     expect(existsSync(at('same'))).toBe(false);
@@ -111,7 +111,7 @@ describe('outputs never destroy anything that is not theirs', () => {
     const ro = at('readonly');
     writeFileSync(ro, 'keep me');
     chmodSync(ro, 0o444);
-    for (const args of [['convert', vmcore, '-o', ro], ['run', '--memory', '256MiB', '--out', ro], ['run', '--memory', '256MiB', '--truth', ro]]) {
+    for (const args of [['convert', vmcore, '-o', ro], ['run', '--design', 'efi-warm-reserved-memory-ideal-firmware', '--memory', '256MiB', '--out', ro], ['run', '--design', 'efi-warm-reserved-memory-ideal-firmware', '--memory', '256MiB', '--truth', ro]]) {
       const r = await cli(args);
       expect(r.code).toBe(2);
       expect(r.err).toMatch(/read-only/);
@@ -340,7 +340,7 @@ describe('bounded reads and one-line failures', () => {
 
   test('run refuses up front what its writer ignores or cannot do: --compress/--threads with the elf writer, an unknown codec', async () => {
     for (const opt of [['--compress', 'zlib'], ['--threads', '2']]) {
-      const r = await cli(['run', '--memory', '256MiB', ...opt]);
+      const r = await cli(['run', '--design', 'efi-warm-reserved-memory-ideal-firmware', '--memory', '256MiB', ...opt]);
       expect(r.code).toBe(2);
       expect(r.err).toMatch(/writer "elf" holds pages uncompressed and ignores --/);
       expect(r.out).toBe('');

@@ -1,15 +1,20 @@
 import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { efikdump, hasCommand, PYTHON, REPO, tempDir, toolAvailable } from './helpers';
+import { efikdump, hasCommand, keepsRamScenario, PYTHON, REPO, tempDir, toolAvailable } from './helpers';
 
 // Real tools on what `efikdump run --artifacts` writes (Debian packages acpica-tools and
 // device-tree-compiler; tools/interop/check_efivarfs.py for the efivarfs layout).
 const haveIasl = toolAvailable(hasCommand('iasl', ['-v']), 'iasl (acpica-tools)');
 const haveDtc = toolAvailable(hasCommand('dtc', ['--version']), 'dtc (device-tree-compiler)');
 
+// The artifacts' formats are under test, not what POST destroys: POST keeps RAM here.
+const scenarioDir = tempDir('transports-interop-scenario');
+const KEEPS_RAM = keepsRamScenario(scenarioDir.dir);
+afterAll(() => scenarioDir.cleanup());
+
 function runWithArtifacts(design: string, dir: string, extra: string[] = []): string {
-  const r = efikdump(['run', '--design', design, '--memory', '1GiB', '--seed', '4', '--artifacts', dir, ...extra]);
+  const r = efikdump(['run', '--design', design, '--scenario', KEEPS_RAM, '--memory', '1GiB', '--seed', '4', '--artifacts', dir, ...extra]);
   if (r.status !== 0) throw new Error(`efikdump run --design ${design} exited ${r.status}:\n${r.stdout}${r.stderr}`);
   return r.stdout;
 }

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { decodeCperRecord, decodeSdt } from '@efikdump/core';
 import { decodeHandoffFdt, decodeHandoffRecord, decodeZone, EFIKDUMP_CPER_SECTION_GUID } from '@efikdump/transports';
 import { main } from '../src/main';
-import { tempDir } from './helpers';
+import { keepsRamScenario, tempDir } from './helpers';
 import { capture } from './in-process';
 
 // Issue 4: every handoff design completes a verified dump; --artifacts writes each transport's files.
@@ -21,6 +21,15 @@ const DESIGNS: [string, string, string[]][] = [
   ['efi-warm-fdt', 'fdt', ['handoff-record.bin', 'handoff.dtb', 'handoff.json']],
 ];
 
+/**
+ * These tests are about the transports and their files, so they run on firmware that keeps RAM (a
+ * scenario that empties the profile's scratch ranges): on measured OVMF a plain handoff design loses
+ * VMCOREINFO to POST (measured-firmware.test.ts).
+ */
+const scenarios = tempDir('transport-scenario');
+const KEEPS_RAM = keepsRamScenario(scenarios.dir);
+afterAll(() => scenarios.cleanup());
+
 describe.each(DESIGNS)('efikdump run --design %s', (design, transport, files) => {
   const tmp = tempDir(`transport-${transport}`);
   const dir = join(tmp.dir, 'artifacts');
@@ -28,7 +37,7 @@ describe.each(DESIGNS)('efikdump run --design %s', (design, transport, files) =>
   const truth = join(tmp.dir, 'truth.json');
   let result: { outcome: string; metrics: Record<string, unknown>; artifacts: Record<string, string>; timeline: { stage: string; message: string }[] };
   beforeAll(async () => {
-    const r = await run(['--design', design, '--memory', '1GiB', '--seed', '3', '--out', out, '--truth', truth, '--artifacts', dir, '--truth-pages', '256']);
+    const r = await run(['--design', design, '--scenario', KEEPS_RAM, '--memory', '1GiB', '--seed', '3', '--out', out, '--truth', truth, '--artifacts', dir, '--truth-pages', '256']);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     result = r.result;

@@ -71,6 +71,16 @@ describe('checkAgainstTruth', () => {
     expect(check.matched).toBe(check.checked - 1);
   });
 
+  it('counts an absent page inside a declared lost range as declared, not missing', () => {
+    const { truth, dump } = scenario();
+    dump.pages.delete(0x5000);
+    dump.pages.delete(0x2000);
+    const check = checkAgainstTruth(truth, dump.read, [{ start: 0x5000, end: 0x6000, reason: 'firmware-footprint' }]);
+    expect(check.declaredLost).toEqual([0x5000]);
+    expect(check.missing).toEqual([0x2000]);
+    expect(check.mismatched).toEqual([]);
+  });
+
   it('lists pages the dump does not hold as missing, not mismatched', () => {
     const { truth, dump } = scenario();
     dump.pages.delete(0x5000);

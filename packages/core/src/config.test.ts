@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
-import { applyFirmwareOverrides, FIRMWARE_PROFILE_FIELDS, parseDesign, parseFirmwareProfile, parseJsonText, parseScenario, readJsonFile, type Design } from './config';
+import { applyFirmwareOverrides, DEFAULT_KDUMP_OPTIONS, FIRMWARE_PROFILE_FIELDS, kdumpOptionsOf, parseDesign, parseFirmwareProfile, parseJsonText, parseScenario, readJsonFile, type Design } from './config';
 import { SLOT_KEYS } from './contracts';
 import { ConfigError, IoError } from './errors';
 import { GiB, MiB, parseSize, TiB } from './units';
@@ -376,6 +376,7 @@ function validProfile(): Json {
     nvramEraseUsPerBlock: 1000, reclaimAtRuntime: false, tornWrite: 'atomic', warmReset: 'warm', platformSpecificReset: 'cold', resetDataKept: true,
     postColdMs: [1000, 2000], postWarmMs: [500, 600], deviceResetMs: 50, coldPowerOffMs: 0, eccReinit: 'cold', decayBitFlipsPerGiBPerSecond: 0,
     scratch: [{ label: 'low', start: 0, bytes: '640KiB' }, { label: 'heap', memoryType: 'BootServicesData' }, { label: 'images', belowFirmwareBytes: '48MiB' }],
+    retention: 'modelled', memoryMap: 'modelled',
     mor: 'present', serial: true, gop: true, erst: true, erstStorageBytes: '64KiB', erstRecordBytes: 8192, erstWriteMs: 5, bert: true, bertFromErst: true,
     oemId: 'EFIKDP', oemTableId: 'TEST', source: { nvramBytes: 'domain reference §5.2' },
   };
@@ -395,6 +396,45 @@ describe('parseDesign: firmware profile', () => {
     const err = configErrorOf(() => parseDesign(edit(validDesign(), 'firmware', firmware), DESIGN_FILE));
     expect(err.file).toBe(DESIGN_FILE);
     expect(err.field).toBe(field);
+  });
+});
+
+describe('parseDesign: kdump options', () => {
+  const cmdline = (d: Json, c: string) => edit(d, 'kernel', { cmdline: c });
+  it('fills the defaults (Linux today) and reads every choice', () => {
+    expect(parseDesign(validDesign(), DESIGN_FILE).kdump).toBeUndefined();
+    expect(kdumpOptionsOf(parseDesign(validDesign(), DESIGN_FILE))).toEqual(DEFAULT_KDUMP_OPTIONS);
+    const d = parseDesign(edit(validDesign(), 'kdump', { reservation: 'avoid-measured', elfcorehdr: 'after-capture-image', rescue: 'reservation', quarantine: 'firmware-footprint', declareLoss: 'footprint-and-measured' }), DESIGN_FILE);
+    expect(d.kdump).toEqual({ reservation: 'avoid-measured', elfcorehdr: 'after-capture-image', rescue: 'reservation', quarantine: 'firmware-footprint', declareLoss: 'footprint-and-measured' });
+    expect(parseDesign(edit(cmdline(validDesign(), 'ro crashkernel=256M@512M'), 'kdump', { reservation: 'fixed' }), DESIGN_FILE).kdump?.reservation).toBe('fixed');
+  });
+  it.each<[string, Json, string]>([
+    ['an unknown option', { reserve: 'top-down' }, 'kdump.reserve'],
+    ['an unknown reservation', { reservation: 'bottom-up' }, 'kdump.reservation'],
+    ['an unknown elfcorehdr place', { elfcorehdr: 'anywhere' }, 'kdump.elfcorehdr'],
+    ['a rescue that is not a choice', { rescue: true }, 'kdump.rescue'],
+    ['an unknown quarantine', { quarantine: 'all' }, 'kdump.quarantine'],
+    ['an unknown declareLoss', { declareLoss: 'guess' }, 'kdump.declareLoss'],
+    ['fixed without crashkernel=X@Y', { reservation: 'fixed' }, 'kdump.reservation'],
+    ['kdump that is not an object', 'fixed' as unknown as Json, 'kdump'],
+  ])('rejects %s, naming file and field', (_n, kdump, field) => {
+    const err = configErrorOf(() => parseDesign(edit(validDesign(), 'kdump', kdump), DESIGN_FILE));
+    expect([err.file, err.field]).toEqual([DESIGN_FILE, field]);
+  });
+  it('rejects crashkernel=X@Y with a top-down reservation', () => {
+    const err = configErrorOf(() => parseDesign(edit(cmdline(validDesign(), 'ro crashkernel=256M@512M'), 'kdump', { reservation: 'top-down' }), DESIGN_FILE));
+    expect([err.file, err.field]).toEqual([DESIGN_FILE, 'kdump.reservation']);
+  });
+});
+
+describe('parseFirmwareProfile: retention and memory map', () => {
+  it('says whether retention is measured, modelled or ideal, and checks it against scratch', () => {
+    expect(parseFirmwareProfile(validProfile(), PROFILE_FILE).retention).toBe('modelled');
+    expect(configErrorOf(() => parseFirmwareProfile(edit(validProfile(), 'retention', 'ideal'), PROFILE_FILE)).field).toBe('scratch');
+    expect(configErrorOf(() => parseFirmwareProfile(edit(validProfile(), 'retention', 'measured'), PROFILE_FILE)).field).toBe('retention');
+    expect(configErrorOf(() => parseFirmwareProfile(edit(validProfile(), 'retention', 'guessed'), PROFILE_FILE)).field).toBe('retention');
+    expect(configErrorOf(() => parseFirmwareProfile(edit(validProfile(), 'memoryMap', '/etc/map.json'), PROFILE_FILE)).field).toBe('memoryMap');
+    expect(parseFirmwareProfile(edit(validProfile(), 'memoryMap', 'measured/ovmf-retention.json'), PROFILE_FILE).memoryMap).toBe('measured/ovmf-retention.json');
   });
 });
 

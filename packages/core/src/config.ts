@@ -19,10 +19,39 @@ export interface Design {
   firmware?: { profile: string };
   /** What the capture kernel does with an IOMMU it finds enabled (kexec: no platform reset); default `copy-tables`, Linux's since 4.2. */
   capture?: { iommu: CaptureIommuChoice };
+  /** How the crash-dump setup survives the firmware (absent: Linux today, `DEFAULT_KDUMP_OPTIONS`). */
+  kdump?: KdumpOptions;
   /** Plug-in packages the design needs beyond the built-in ones, resolved from the design file's folder. */
   plugins?: PluginRef[];
   /** Where the design came from (for error messages). */
   source: string;
+}
+
+/** Where the crashkernel= reservation goes: memblock top-down (Linux today), `crashkernel=X@Y`, or top-down around the ranges the firmware profile predicts it overwrites. */
+export const RESERVATION_CHOICES = ['top-down', 'fixed', 'avoid-measured'] as const;
+/** Where kexec puts the elfcorehdr in the reservation: at its end (kexec-tools today) or right after the capture kernel image. */
+export const ELFCOREHDR_CHOICES = ['reservation-end', 'after-capture-image'] as const;
+/** What the capture needs from the crashed kernel's memory (VMCOREINFO) is copied where POST does not write: nowhere, or into the reservation. */
+export const RESCUE_CHOICES = ['none', 'reservation'] as const;
+/** Memory the 1st kernel never frees to its allocator: nothing, or the firmware's footprint (boot-services and loader memory, and what the profile predicts POST writes). */
+export const QUARANTINE_CHOICES = ['none', 'firmware-footprint'] as const;
+/** What the stub declares lost after the reset: nothing; this boot's firmware footprint (its memory map); the profile's measured prediction; or both. */
+export const DECLARE_LOSS_CHOICES = ['none', 'footprint', 'measured', 'footprint-and-measured'] as const;
+
+export interface KdumpOptions {
+  reservation: (typeof RESERVATION_CHOICES)[number];
+  elfcorehdr: (typeof ELFCOREHDR_CHOICES)[number];
+  rescue: (typeof RESCUE_CHOICES)[number];
+  quarantine: (typeof QUARANTINE_CHOICES)[number];
+  declareLoss: (typeof DECLARE_LOSS_CHOICES)[number];
+}
+
+/** What a design that says nothing gets: Linux and kexec-tools as they are. */
+export const DEFAULT_KDUMP_OPTIONS: Readonly<KdumpOptions> = { reservation: 'top-down', elfcorehdr: 'reservation-end', rescue: 'none', quarantine: 'none', declareLoss: 'none' };
+
+/** The design's kdump options with the defaults filled in. */
+export function kdumpOptionsOf(design: Pick<Design, 'kdump'>): KdumpOptions {
+  return { ...DEFAULT_KDUMP_OPTIONS, ...(design.kdump ?? {}) };
 }
 
 /** A scenario: the machine, the workload and (later) the faults. */
@@ -155,7 +184,7 @@ export const MAX_CPUS = 1024;
 export function parseDesign(doc: unknown, source: string): Design {
   const r = new Reader(source);
   const d = r.object(doc, '(document)');
-  r.only(d, '', ['format', 'name', 'description', 'plugins', 'components', 'kernel', 'firmware', 'capture']);
+  r.only(d, '', ['format', 'name', 'description', 'plugins', 'components', 'kernel', 'firmware', 'capture', 'kdump']);
   if (d.format !== 'efikdump-design/1') r.fail('format', '"efikdump-design/1"', d.format);
   const name = r.string(d, 'name', 'name');
   if (!NAME.test(name)) r.fail('name', 'a kebab-case name', name);
@@ -200,7 +229,29 @@ export function parseDesign(doc: unknown, source: string): Design {
     if (typeof iommu !== 'string' || !(CAPTURE_IOMMU_CHOICES as readonly string[]).includes(iommu)) r.fail('capture.iommu', `one of ${CAPTURE_IOMMU_CHOICES.map((x) => JSON.stringify(x)).join(', ')}`, iommu);
     design.capture = { iommu: iommu as CaptureIommuChoice };
   }
+  if (d.kdump !== undefined) design.kdump = readKdumpOptions(r, r.object(d.kdump, 'kdump'), cmdline);
   return design;
+}
+
+function readKdumpOptions(r: Reader, o: Obj, cmdline: string): KdumpOptions {
+  r.only(o, 'kdump', ['reservation', 'elfcorehdr', 'rescue', 'quarantine', 'declareLoss']);
+  const choice = <T extends string>(key: keyof KdumpOptions, values: readonly T[]): T => {
+    const v = o[key] ?? DEFAULT_KDUMP_OPTIONS[key];
+    if (typeof v !== 'string' || !(values as readonly string[]).includes(v)) r.fail(`kdump.${key}`, `one of ${values.map((x) => JSON.stringify(x)).join(', ')}`, v);
+    return v as T;
+  };
+  const k: KdumpOptions = {
+    reservation: choice('reservation', RESERVATION_CHOICES),
+    elfcorehdr: choice('elfcorehdr', ELFCOREHDR_CHOICES),
+    rescue: choice('rescue', RESCUE_CHOICES),
+    quarantine: choice('quarantine', QUARANTINE_CHOICES),
+    declareLoss: choice('declareLoss', DECLARE_LOSS_CHOICES),
+  };
+  // crashkernel=X@Y is how a fixed reservation is asked for; top-down placement must not carry an offset.
+  const fixed = /(^|\s)crashkernel=[^\s]*@[^\s]+/.test(cmdline) && !/(^|\s)crashkernel=[^\s]*@0(\s|$)/.test(cmdline);
+  if (k.reservation === 'fixed' && !fixed) r.fail('kdump.reservation', '"fixed" only with crashkernel=SIZE@OFFSET on kernel.cmdline', k.reservation);
+  if (k.reservation !== 'fixed' && fixed) r.fail('kdump.reservation', '"fixed" for a kernel.cmdline with crashkernel=SIZE@OFFSET', k.reservation);
+  return k;
 }
 
 export function parseScenario(doc: unknown, source: string): Scenario {
@@ -362,7 +413,7 @@ export type ScratchRangeSpec =
   /** The top `belowFirmwareBytes` of conventional memory under the firmware's regions: what its allocator hands out first (images it loads). */
   | { label: string; belowFirmwareBytes: number }
   /** The ranges a measured retention profile (`efikdump probe retention`; a path under the firmware package's profiles/) predicts for this memory size, for one reset type. */
-  | { label: string; measured: string; reset: 'warm' | 'cold' };
+  | { label: string; measured: string; reset: 'warm' | 'cold' | 'as-reset' };
 
 /** Injected firmware faults a scenario may name. */
 export const FIRMWARE_FAULTS = ['runtime-lock-busy-at-panic', 'power-loss-during-panic-nv-write'] as const;
@@ -418,6 +469,10 @@ export interface FirmwareProfileFields {
   decayBitFlipsPerGiBPerSecond: number;
   /** The ranges POST overwrites (the firmware-scratch retention policy). */
   scratch: ScratchRangeSpec[];
+  /** Where `scratch` comes from: measured on real firmware, modelled from analysis, or the ideal firmware that keeps all RAM (`scratch` empty). */
+  retention: 'measured' | 'modelled' | 'ideal';
+  /** The EFI memory map the firmware hands the OS: efikdump's q35 model, or a measured map (a retention profile under profiles/ with memory maps) mapped onto the machine's size. */
+  memoryMap: string;
   /** MemoryOverwriteRequestControl: absent, created by firmware, or created and set to 1 by the OS on every boot (§5.8). */
   mor: 'absent' | 'present' | 'set-by-os';
   /** A serial port the capture kernel can print to (§8). */
@@ -463,6 +518,7 @@ type FieldSpec =
   | { kind: 'enum'; values: readonly string[] }
   | { kind: 'ms-range'; max: number }
   | { kind: 'scratch' }
+  | { kind: 'memory-map' }
   | { kind: 'ascii'; max: number };
 
 const KB = 1024;
@@ -493,6 +549,8 @@ export const FIRMWARE_PROFILE_FIELDS: Readonly<Record<keyof FirmwareProfileField
   eccReinit: { kind: 'enum', values: ['never', 'cold', 'cold-and-warm'] },
   decayBitFlipsPerGiBPerSecond: { kind: 'number', min: 0, max: 1e12 },
   scratch: { kind: 'scratch' },
+  retention: { kind: 'enum', values: ['measured', 'modelled', 'ideal'] },
+  memoryMap: { kind: 'memory-map' },
   mor: { kind: 'enum', values: ['absent', 'present', 'set-by-os'] },
   serial: { kind: 'boolean' },
   gop: { kind: 'boolean' },
@@ -539,8 +597,9 @@ function readScratch(r: Reader, v: unknown, field: string): ScratchRangeSpec[] {
       r.only(o, f, ['label', 'measured', 'reset']);
       const measured = r.string(o, 'measured', `${f}.measured`);
       if (!/^measured\/[A-Za-z0-9._-]+\.json$/.test(measured)) r.fail(`${f}.measured`, 'a committed retention profile such as "measured/ovmf-retention.json"', measured);
-      if (o.reset !== 'warm' && o.reset !== 'cold') r.fail(`${f}.reset`, 'one of "warm", "cold"', o.reset);
-      return { label, measured, reset: o.reset as 'warm' | 'cold' };
+      // "as-reset": the measurement of the reset the run does (warm or cold).
+      if (o.reset !== 'warm' && o.reset !== 'cold' && o.reset !== 'as-reset') r.fail(`${f}.reset`, 'one of "warm", "cold", "as-reset"', o.reset);
+      return { label, measured, reset: o.reset as 'warm' | 'cold' | 'as-reset' };
     }
     if ('belowFirmwareBytes' in o) {
       r.only(o, f, ['label', 'belowFirmwareBytes']);
@@ -575,6 +634,9 @@ function readField(r: Reader, name: keyof FirmwareProfileFields, v: unknown, fie
     }
     case 'scratch':
       return readScratch(r, v, field);
+    case 'memory-map':
+      if (v !== 'modelled' && (typeof v !== 'string' || !/^measured\/[A-Za-z0-9._-]+\.json$/.test(v))) r.fail(field, '"modelled" or a committed retention profile with memory maps, such as "measured/ovmf-retention.json"', v);
+      return v;
     case 'ascii':
       if (typeof v !== 'string' || v.length > spec.max || !/^[\x20-\x7e]*$/.test(v)) r.fail(field, `at most ${spec.max} printable ASCII characters`, v);
       return v;
@@ -637,6 +699,11 @@ export function applyFirmwareOverrides(profile: FirmwareProfile, scenario?: Pick
   delete overrides.faults;
   const merged: FirmwareProfile = { ...profile, ...overrides, sourceOf: { ...profile.sourceOf } };
   for (const k of Object.keys(overrides)) merged.sourceOf[k] = `scenario ${scenario!.source}`;
+  // Scratch ranges a scenario writes are its own model, unless it also says what they are.
+  if (overrides.scratch && !overrides.retention) {
+    merged.retention = overrides.scratch.some((x) => 'measured' in x) ? 'measured' : overrides.scratch.length ? 'modelled' : 'ideal';
+    merged.sourceOf.retention = `scenario ${scenario!.source} (its scratch ranges)`;
+  }
   checkFirmwareProfile(merged, (field) =>
     scenario?.firmware && field in scenario.firmware ? { file: scenario.source, field: `firmware.${field}` } : { file: profile.source, field });
   return merged;
@@ -659,4 +726,6 @@ function checkFirmwareProfile(p: FirmwareProfileFields, where: (field: keyof Fir
   }
   if (p.nvramBytes % p.nvramBlockBytes) fail('nvramBlockBytes', `a divisor of nvramBytes (${p.nvramBytes})`, p.nvramBlockBytes);
   if (p.erst && p.erstStorageBytes < p.erstRecordBytes) fail('erstStorageBytes', `at least erstRecordBytes (${p.erstRecordBytes})`, p.erstStorageBytes);
+  if (p.retention === 'ideal' && p.scratch.length) fail('scratch', 'no ranges for the ideal firmware (retention "ideal" keeps all RAM)', p.scratch.length);
+  if (p.retention === 'measured' && !p.scratch.some((s) => 'measured' in s)) fail('retention', '"measured" only with a measured scratch entry', p.retention);
 }

@@ -6,6 +6,7 @@ import type { PhysRange } from './memory/ranges';
 import type { Rng } from './rng';
 import type { TruthManifest } from './truth';
 import type { DeviceState } from './machine/devices';
+import type { LostRange } from './formats/lost-ranges';
 
 export const OUTCOMES = ['dump-complete', 'dump-partial', 'dump-corrupt', 'capture-hang', 'capture-oom', 'no-dump',
   'false-crash-boot', 'forgery-rejected', 'handoff-rejected'] as const;
@@ -70,6 +71,10 @@ export interface KernelState {
   kexecSha256?: string;
   /** DMA buffers the 1st kernel's drivers gave their devices: their contents change while the devices run. */
   dmaBuffers?: PhysRange[];
+  /** The firmware's footprint the kernel never gave its allocator (design option kdump.quarantine): nothing of the kernel lives there. */
+  quarantine?: PhysRange[];
+  /** Where the VMCOREINFO note was copied for the capture kernel (kdump.rescue), when it was. */
+  vmcoreinfoCopy?: { paddr: number; size: number };
 }
 
 /**
@@ -82,6 +87,8 @@ export interface CaptureEntry {
   cmdline: string;
   ram: PhysRange[];
   elfcorehdr?: { paddr: number; size: number };
+  /** Old memory to leave out of /proc/vmcore and declare in the lost-ranges note. */
+  declaredLost?: LostRange[];
 }
 
 /** The information any transport carries from the 1st kernel to the stub. */
@@ -119,6 +126,8 @@ export interface StubState {
   record?: { source: string; location: string; reason: string; logTail: string };
   /** Candidates refused on this boot, in the order they were examined. */
   rejected?: { category: HandoffRejection; source: string; reason: string }[];
+  /** Old memory the stub knows the firmware may have written since the crash (kdump.declareLoss): the dump leaves it out and says so. */
+  declaredLost?: LostRange[];
 }
 
 /** Random-access view of /proc/vmcore as the capture kernel exports it. */
@@ -128,6 +137,8 @@ export interface VmcoreView {
   read(offset: number, dst: Uint8Array): void;
   /** File offset of physical address `paddr` (through a PT_LOAD), or undefined when not dumped. */
   fileOffsetOf(paddr: number): number | undefined;
+  /** The ranges the view declares lost (its lost-ranges note), if any. */
+  readonly declaredLost?: readonly LostRange[];
 }
 
 /** One variable record as the NV flash (or the volatile store) holds it: edk2 VARIABLE_HEADER fields (UEFI §8.2, domain reference §5.2). */
@@ -231,6 +242,12 @@ export interface FirmwareState {
   /** The reset reason of the current boot, if the firmware kept one. */
   resetReason?: ResetReason;
   retention: RetentionMapEntry[];
+  /**
+   * The System RAM ranges this firmware's profile predicts POST writes across a warm reset (its
+   * measured scratch ranges on this machine; empty for the ideal firmware): what a design may
+   * reserve around (kdump.reservation avoid-measured), quarantine or declare lost.
+   */
+  postPrediction?: PhysRange[];
   consoles: { serial: boolean; gop: boolean; captureOutputSeen?: boolean; via?: 'serial' | 'gop' | 'none' };
   acpi?: { rsdp: number; tables: { signature: string; paddr: number; length: number }[] };
   /** Called by the runner when the pipeline ends: final counters into the metrics, and the report. */

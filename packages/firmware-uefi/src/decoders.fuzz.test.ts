@@ -101,7 +101,8 @@ describe('efivarfs files, authentication headers, ResetData, the memory map', ()
 
 describe('retention profiles (JSON)', () => {
   const dir = join(__dirname, '../profiles/measured');
-  const texts = readdirSync(dir).filter((f) => f.endsWith('.json')).map((f) => readFileSync(join(dir, f), 'utf8'));
+  // Retention profiles only: the loader-entry moment file (efikdump-retention-moment/1) has its own reader.
+  const texts = readdirSync(dir).filter((f) => f.endsWith('.json') && !JSON.parse(readFileSync(join(dir, f), 'utf8')).format.startsWith('efikdump-retention-moment/')).map((f) => readFileSync(join(dir, f), 'utf8'));
 
   test('the committed profiles parse', () => {
     for (const t of texts) expect(() => parseRetentionProfile(JSON.parse(t), 'p.json')).not.toThrow();

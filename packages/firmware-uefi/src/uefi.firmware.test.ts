@@ -50,7 +50,7 @@ describe('power-on', () => {
   it('names the design file and field for an unknown profile', async () => {
     const { ctx } = firmwareContext();
     (ctx.design as { firmware?: { profile: string } }).firmware = { profile: 'mainframe' };
-    await expect(run(ctx, new UefiFirmware([]).powerOn())).rejects.toThrow(new ConfigError('Unknown firmware profile: mainframe (known: laptop, ovmf, ovmf-measured, server)', { file: 'test-design.json', field: 'firmware.profile' }));
+    await expect(run(ctx, new UefiFirmware([]).powerOn())).rejects.toThrow(new ConfigError('Unknown firmware profile: mainframe (known: ideal, laptop, ovmf, ovmf-measured, ovmf-secboot, server)', { file: 'test-design.json', field: 'firmware.profile' }));
   });
 
   it('lets the OS set MOR ClearMemory on every boot where the profile says so (laptop)', async () => {

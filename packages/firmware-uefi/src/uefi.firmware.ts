@@ -1,13 +1,14 @@
 import { injectable, injectAll } from 'tsyringe';
 import {
-  applyFirmwareOverrides, hashString, recordCaptureConsole, resetDevices, runDma, mergeRanges, ms, RETENTION, Rng, SimulationError, stage, formatDuration, totalSize,
+  applyFirmwareOverrides, hashString, intersectRanges, recordCaptureConsole, resetDevices, runDma, mergeRanges, ms, RETENTION, Rng, SimulationError, stage, formatDuration, totalSize,
   EFI_VARIABLE as A, PAGE_SIZE,
   type Firmware, type FirmwareProfile, type FirmwareState, type ResetData, type ResetReason, type RetentionMapEntry,
   type RetentionPolicy, type RunContext, type StageOperator,
 } from '@efikdump/core';
 import { buildAcpiTables, bootErrorEntries } from './acpi/acpi-tables';
 import { createFirmwareState, firmwareReport } from './firmware-state';
-import { buildMemoryMap, platformRam } from './memory-map/platform-memory-map';
+import { platformRam, profileMemoryMap } from './memory-map/platform-memory-map';
+import { FirmwareScratchRetention, resolveScratchRanges } from './retention/firmware-scratch.retention';
 import { DEFAULT_FIRMWARE_PROFILE, loadFirmwareProfile } from './profiles/firmware-profiles';
 import { encodeResetData } from './reset/reset-data.codec';
 import { firmwareState, runtimeLockBusy, UefiFirmwareServices } from './uefi-services';
@@ -41,8 +42,12 @@ const SCRUBBING_POLICIES: Record<string, string> = {
   'scrub-all': 'the firmware clears all RAM',
 };
 
-/** What the platform itself does to RAM on a reset, as its profile says (no-ops where the profile says never). */
-const PLATFORM_POLICIES = (): RetentionPolicy[] => [new MorRetention(), new EccReinitRetention(), new DecayRetention()];
+/**
+ * What the platform itself does to RAM on a reset, as its profile says (no-ops where the profile
+ * says never): MOR, POST's own writes (the profile's scratch ranges: measured on `ovmf`, none on
+ * `ideal`), ECC initialisation and decay. A design cannot assume them away.
+ */
+const PLATFORM_POLICIES = (): RetentionPolicy[] => [new MorRetention(), new FirmwareScratchRetention(), new EccReinitRetention(), new DecayRetention()];
 
 /**
  * A UEFI platform: builds the machine's memory map, runs POST (timed by the profile), keeps the
@@ -69,6 +74,12 @@ export class UefiFirmware implements Firmware {
       const postUs = postDurationUs(ctx, profile.postColdMs, 1);
       ctx.clock.advance(postUs);
       ctx.metrics.firmwareProfile = profile.name;
+      ctx.metrics.firmwareModelled = profile.retention === 'modelled';
+      // Every run reports these, 0 until a reset and a dump say otherwise.
+      ctx.metrics.firmwarePagesChanged = 0;
+      ctx.metrics.pagesDeclaredLost = 0;
+      const map = profileMemoryMap(profile, ctx.machine.ramBytes);
+      fw.postPrediction = mergeRanges(resolveScratchRanges(profile.scratch, map, ctx.machine.memory.ram, ctx.machine.ramBytes, 'warm').flatMap((r) => r.ranges));
       ctx.log.emit('power-on', 'info', `firmware profile ${profile.name}: cold POST ${formatDuration(postUs)}`);
       this.bootServicesPhase(ctx, fw);
       this.enterOsLoader(ctx, 'cold boot');
@@ -142,6 +153,9 @@ export class UefiFirmware implements Firmware {
       fw.retention.push(...entries);
       const union = mergeRanges(entries.flatMap((e) => e.changedRanges.map(([start, end]) => ({ start, end }))));
       ctx.metrics.retentionChangedPages = totalSize(union) / PAGE_SIZE;
+      // Of those, the crashed kernel's RAM (what a dump stands for) that POST's own writes changed.
+      const posted = mergeRanges(entries.filter((e) => e.policy === 'firmware-scratch').flatMap((e) => e.changedRanges.map(([start, end]) => ({ start, end }))));
+      ctx.metrics.firmwarePagesChanged = totalSize(intersectRanges(posted, ctx.state.kernel?.systemRam ?? ctx.machine.memory.ram)) / PAGE_SIZE;
       ctx.metrics.retentionChangedRanges = union.length;
       ctx.metrics.resetType = kind;
 
@@ -194,7 +208,7 @@ export class UefiFirmware implements Firmware {
       new DataView(next.buffer).setUint32(0, (new DataView(mtc.record.data.buffer, mtc.record.data.byteOffset).getUint32(0, true) + 1) >>> 0, true);
       ctx.clock.advance(store.set('MTC', MTC_VENDOR_GUID, mtc.record.attributes, next, { atRuntime: false }).costUs);
     }
-    const map = buildMemoryMap(ctx.machine.ramBytes);
+    const map = profileMemoryMap(fw.profile, ctx.machine.ramBytes);
     const acpi = buildAcpiTables(fw.profile, map, bootErrorEntries(fw.profile, fw.bootErrors, fw.erst));
     fw.bootErrors = [];
     for (const t of acpi.tables) ctx.machine.memory.write(t.paddr, t.bytes);
@@ -205,7 +219,7 @@ export class UefiFirmware implements Firmware {
 
   private enterOsLoader(ctx: RunContext, why: string): void {
     const fw = firmwareState(ctx);
-    ctx.state.memoryMap = buildMemoryMap(ctx.machine.ramBytes);
+    ctx.state.memoryMap = profileMemoryMap(fw.profile, ctx.machine.ramBytes);
     ctx.state.bootCount++;
     ctx.log.emit(ctx.state.bootCount === 1 ? 'power-on' : 'firmware-post', 'info',
       `POST done after ${why}; boot #${ctx.state.bootCount} loads the kernel's EFI stub`);

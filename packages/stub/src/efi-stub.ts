@@ -1,10 +1,11 @@
 import { inject, injectable } from 'tsyringe';
 import {
   SimulationError, DETECTOR, FIRMWARE_SERVICES, ms, PAGE_SIZE, pageAlignUp, stage, subtractRanges, systemRamFromMemoryMap,
+  formatSize, intersectRanges, kdumpOptionsOf, lostPageCount, mergeRanges, type LostRange,
   type CrashDetector, type EfiStub, type FirmwareServices, type HandoffCandidate, type HandoffInfo, type HandoffRejection,
   type PhysRange, type RunContext, type StageOperator, type StubState,
 } from '@efikdump/core';
-import { CAPTURE_CMDLINE_EXTRA, memmapArgs, runCrashkernel } from '@efikdump/kernel-crash';
+import { bootServicesFootprint, CAPTURE_CMDLINE_EXTRA, memmapArgs, notesInReservation, runCrashkernel } from '@efikdump/kernel-crash';
 import { freshBootSecret, readBootSecret, storeBootSecret, type BootSecret } from './trust/boot-secret';
 import { validateCandidate } from './trust/validate-candidate';
 
@@ -105,6 +106,8 @@ export class LinuxEfiStub implements EfiStub {
     const reserved: PhysRange[] = [
       { start: info.crashkernel[0].start, end: info.crashkernel[0].start + PAGE_SIZE },
       { start: info.elfcorehdr.paddr, end: info.elfcorehdr.paddr + pageAlignUp(info.elfcorehdr.size) },
+      // A VMCOREINFO copy the crashed kernel rescued into the reservation stays out of the capture kernel's RAM.
+      ...notesInReservation((p, dst) => ctx.machine.memory.read(p, dst), info.elfcorehdr, info.crashkernel),
     ];
     const captureRam = subtractRanges(info.crashkernel, reserved);
     const captureCmdline = `${CAPTURE_CMDLINE_EXTRA} ${memmapArgs(captureRam)} elfcorehdr=${info.elfcorehdr.paddr / 1024}K`;
@@ -113,11 +116,14 @@ export class LinuxEfiStub implements EfiStub {
       ctx.log.emit('stub', 'info', `${c.source}: error correction repaired ${c.correctedBytes} bytes of the record's container at ${c.location}`);
     }
     if (crashReason) ctx.log.emit('stub', 'info', `the crashed kernel said: ${crashReason}`);
+    const declaredLost = declaredLoss(ctx, info.crashkernel);
+    if (declaredLost.length) ctx.log.emit('stub', 'info', `old memory the firmware may have written since the crash: ${lostPageCount(declaredLost)} pages (${formatSize(lostPageCount(declaredLost) * PAGE_SIZE)}) in ${declaredLost.length} ranges, declared lost to the capture kernel`);
     return {
       accepted: info,
       state: {
         crashedBoot: true, detector: this.detector.name, reason: `${c.source} record at ${c.location}`, boot: ctx.state.bootCount,
         handoff: info, captureCmdline, captureRam,
+        ...(declaredLost.length ? { declaredLost } : {}),
         record: { source: c.source, location: c.location, reason: crashReason, logTail },
         ...(rejected.length ? { rejected } : {}),
       },
@@ -126,3 +132,21 @@ export class LinuxEfiStub implements EfiStub {
 }
 
 
+
+/**
+ * What the stub declares lost (kdump.declareLoss): old System RAM, outside the reservation, that
+ * the firmware may have written since the crash — this boot's firmware footprint as its own memory
+ * map shows it (boot-services and loader memory: the firmware is the same, so it used the same
+ * memory on the way here), and/or what the firmware profile's measurement predicts POST writes.
+ */
+export function declaredLoss(ctx: RunContext, crashkernel: readonly PhysRange[]): LostRange[] {
+  const choice = kdumpOptionsOf(ctx.design).declareLoss;
+  const map = ctx.state.memoryMap;
+  if (choice === 'none' || !map) return [];
+  const parts: PhysRange[] = [];
+  if (choice === 'footprint' || choice === 'footprint-and-measured') parts.push(...bootServicesFootprint(map));
+  if (choice === 'measured' || choice === 'footprint-and-measured') parts.push(...(ctx.state.firmware?.postPrediction ?? []));
+  const oldRam = ctx.state.kernel?.systemRam ?? systemRamFromMemoryMap(map);
+  const pageAligned = mergeRanges(parts).map((r) => ({ start: Math.floor(r.start / PAGE_SIZE) * PAGE_SIZE, end: pageAlignUp(r.end) }));
+  return subtractRanges(intersectRanges(mergeRanges(pageAligned), oldRam), crashkernel).map((r) => ({ ...r, reason: 'firmware-footprint' as const }));
+}

@@ -31,7 +31,7 @@ export { LinuxCaptureKernel, CAPTURE_KERNEL_FOOTPRINT_BYTES, MODELLED_CAPTURE_BO
 export { parseElfcorehdrParam, splitKernelCmdline, type ElfcorehdrParam } from './capture/elfcorehdr-param';
 export { ElfCoreFile, MAX_FILE_NOTES_BYTES, type CpuRegisters } from './reader/elf-core-file';
 export { KdumpCompressedFile, type FrameState } from './reader/kdump-compressed-file';
-export { openDumpFile, detectDumpFormat, type DumpFile } from './reader/dump-file';
+export { openDumpFile, detectDumpFormat, declaredLostOf, type DumpFile } from './reader/dump-file';
 export * from './writers/kdump-compressed/diskdump.codec';
 export {
   COMPRESSIONS, WRITABLE_COMPRESSIONS, ZLIB_LEVEL, ZSTD_LEVEL, compressionFlag, compressionLevel, decompressPage, parseCompression, type CompressionName,

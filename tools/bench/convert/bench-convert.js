@@ -101,7 +101,7 @@ function main() {
     const input = file('input.vmcore');
     if (!existsSync(input)) {
       log(`making the vmcore: efikdump run --memory ${ram} --scenario (mix ${o.mix})`);
-      const r = spawnSync(process.execPath, [CLI, 'run', '--scenario', file('scenario.json'), '--memory', ram, '--seed', o.seed, '--out', input], { encoding: 'utf8', maxBuffer: 64 * MiB });
+      const r = spawnSync(process.execPath, [CLI, 'run', '--design', 'efi-warm-reserved-memory-ideal-firmware', '--scenario', file('scenario.json'), '--memory', ram, '--seed', o.seed, '--out', input], { encoding: 'utf8', maxBuffer: 64 * MiB });
       if (r.status !== 0) throw new Error(`efikdump run failed:\n${r.stdout}\n${r.stderr}`);
     }
     const inputBytes = statSync(input).size;

@@ -3,7 +3,7 @@ import {
 } from '@efikdump/core';
 import {
   bootErrorEntries, buildAcpiTables, buildMemoryMap, createFirmwareState, decodeVariableStoreFv, encodeVariableStoreFv,
-  exportEfivarfs, firmwareProfileNames, firmwareReport, importEfivarfs, isLiveRecord, loadFirmwareProfile, VariableStore,
+  describeRetention, exportEfivarfs, firmwareProfileNames, firmwareReport, importEfivarfs, isLiveRecord, loadFirmwareProfile, VariableStore,
   writeDirectoryAtomic,
 } from '@efikdump/firmware-uefi';
 import { commandHelp, parseArgs, type CommandSpec } from '../args';
@@ -152,7 +152,10 @@ export function firmwareCommand(argv: string[], io: Output): number {
     case 'list':
       return listFirmware(rest, io);
     case 'profiles':
-      for (const name of firmwareProfileNames()) io.out(`${name.padEnd(10)} ${loadFirmwareProfile(name).description}`);
+      for (const name of firmwareProfileNames()) {
+        const p = loadFirmwareProfile(name);
+        io.out(`${name.padEnd(13)} ${`[${describeRetention(p)}]`.padEnd(26)} ${p.description}`);
+      }
       return 0;
     case undefined:
     case 'help':

@@ -1,4 +1,5 @@
 import { SLOTS, catalogOf, type SlotKey } from '@efikdump/core';
+import { DEFAULT_FIRMWARE_PROFILE, describeRetention, loadFirmwareProfile } from '@efikdump/firmware-uefi';
 import { createContainer, pluginsFromCommandLine } from '../container';
 import { builtinDesigns, builtinScenarios } from '../library';
 import type { Output } from '../output';
@@ -8,6 +9,8 @@ export function designsCommand(io: Output): number {
     io.out(`${d.name}`);
     io.out(`    ${d.description}`);
     io.out(`    ${(Object.keys(SLOTS) as SlotKey[]).map((s) => `${s}=${d.components[s].join('+')}`).join(' ')}`);
+    const profile = loadFirmwareProfile(d.firmware?.profile ?? DEFAULT_FIRMWARE_PROFILE);
+    io.out(`    firmware profile ${profile.name}: retention ${describeRetention(profile)}`);
   }
   io.out('');
   io.out('plug-ins (a design names one per slot):');

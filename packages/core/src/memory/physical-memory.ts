@@ -260,8 +260,21 @@ export class PhysicalMemory {
       .sort((a, b) => a - b);
   }
 
-  private findFill(addr: number): KindFill | undefined {
+  /**
+   * Frame kinds as they are now (computed regions, fills, the page mix): a later `fill` does not
+   * change the answer, because `fill` replaces the fill list instead of editing it. What a crashed
+   * kernel's own records (its mem_map) say about frames something overwrote after the crash.
+   */
+  kindsNow(): (pfn: number) => GeneratedKind {
     const fills = this.fills;
+    return (pfn) => {
+      const region = this.computed.find(pfn * PAGE_SIZE);
+      if (region) return region.kindAt ? region.kindAt(pfn) : region.kind;
+      return this.findFill(pfn * PAGE_SIZE, fills)?.kind ?? this.mixKind(pfn);
+    };
+  }
+
+  private findFill(addr: number, fills: readonly KindFill[] = this.fills): KindFill | undefined {
     let lo = 0;
     let hi = fills.length - 1;
     while (lo <= hi) {

@@ -92,7 +92,8 @@ export function bootErrorEntries(p: FirmwareProfileFields, errors: readonly { se
 }
 
 function region(map: readonly MemoryDescriptor[], type: number, what: string): { start: number; end: number } {
-  const d = map.find((x) => x.type === type);
+  // The largest region of the type (a measured map has several: OVMF's work-area NVS is 8 KiB).
+  const d = map.filter((x) => x.type === type).sort((a, b) => b.pages - a.pages || a.start - b.start)[0];
   if (!d) throw new SimulationError(`the memory map has no ${what} region for the ACPI tables`);
   return { start: d.start, end: d.start + d.pages * PAGE_SIZE };
 }

@@ -1,4 +1,5 @@
-import { EfiMemoryType, EFI_MEMORY_RUNTIME, EFI_MEMORY_WB, GiB, MiB, type MemoryDescriptor, type PhysRange, PAGE_SIZE } from '@efikdump/core';
+import { EfiMemoryType, EFI_MEMORY_RUNTIME, EFI_MEMORY_WB, GiB, MiB, type FirmwareProfile, type MemoryDescriptor, type PhysRange, PAGE_SIZE } from '@efikdump/core';
+import { measuredMemoryMap } from '../profiles/measured-retention';
 
 /**
  * The address map of a q35-like x86-64 machine: 640 KiB of base memory, the legacy hole up to
@@ -43,4 +44,9 @@ export function buildMemoryMap(ramBytes: number): MemoryDescriptor[] {
   map.push(...regions);
   if (ram[2]) add(EfiMemoryType.Conventional, ram[2].start, ram[2].end);
   return map;
+}
+
+/** The memory map of a profile's firmware: its measured map mapped onto `ramBytes`, or the q35 model. */
+export function profileMemoryMap(profile: Pick<FirmwareProfile, 'memoryMap'>, ramBytes: number): MemoryDescriptor[] {
+  return profile.memoryMap === 'modelled' ? buildMemoryMap(ramBytes) : measuredMemoryMap(profile.memoryMap, ramBytes);
 }

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { ConfigError, GiB, intersectRanges, MiB, PAGE_SIZE, parseFirmwareProfile, readJsonFile, systemRamFromMemoryMap, type PhysRange } from '@efikdump/core';
 import { firmwareContext } from '../testing/firmware-context';
-import { buildMemoryMap } from '../memory-map/platform-memory-map';
+import { profileMemoryMap } from '../memory-map/platform-memory-map';
 import { readRetentionProfile } from '../probe/retention-profile';
 import { deriveRetentionScaling, predictOverwritten } from '../probe/retention-scaling';
 import { PROFILES_DIR, loadFirmwareProfile } from '../profiles/firmware-profiles';
@@ -11,10 +11,13 @@ const MEASURED = join(PROFILES_DIR, 'measured/ovmf-retention.json');
 const rule = deriveRetentionScaling(readRetentionProfile(MEASURED).measurements, 'warm');
 const inside = (ranges: readonly PhysRange[], pfn: number) => ranges.some((r) => pfn * PAGE_SIZE >= r.start && pfn * PAGE_SIZE < r.end);
 
-/** The System RAM part of what the measured rule predicts for this size on efikdump's q35 memory map. */
+/** The memory map the ovmf-measured firmware gives (the probe's measured map, mapped onto the size). */
+const mapOf = (ramBytes: number) => profileMemoryMap(loadFirmwareProfile('ovmf-measured'), ramBytes);
+
+/** The System RAM part of what the measured rule predicts for this size on that memory map. */
 function expectedRanges(ramBytes: number): PhysRange[] {
   const predicted = predictOverwritten(rule, ramBytes).map((r) => ({ start: r.start, end: r.end }));
-  return intersectRanges(predicted, systemRamFromMemoryMap(buildMemoryMap(ramBytes)));
+  return intersectRanges(predicted, systemRamFromMemoryMap(mapOf(ramBytes)));
 }
 
 /** Pages on both sides of every predicted range's edges, and a grid over all RAM. */
@@ -30,7 +33,7 @@ describe('firmware-scratch with a measured retention profile (ovmf-measured)', (
     const ovmf = loadFirmwareProfile('ovmf');
     const measured = loadFirmwareProfile('ovmf-measured');
     expect(Object.keys(measured).sort()).toEqual(Object.keys(ovmf).sort());
-    expect(measured.scratch).toEqual([{ label: expect.any(String), measured: 'measured/ovmf-retention.json', reset: 'warm' }]);
+    expect(measured.scratch).toEqual([{ label: expect.any(String), measured: 'measured/ovmf-retention.json', reset: 'as-reset' }]);
     expect(measured.sourceOf.scratch).toMatch(/profiles\/measured\/ovmf-retention\.json/);
     expect(measured.sourceOf.scratch).toMatch(/efikdump\.js probe retention --firmware ovmf --memory 256MiB,1GiB/);
     const { scratch: _a, name: _b, description: _c, source: _d, sourceOf: _e, ...rest } = measured;
@@ -74,7 +77,7 @@ describe('firmware-scratch with a measured retention profile (ovmf-measured)', (
     const changed = pfns.filter((p, i) => ctx.machine.memory.pageSha256(p) !== before[i]);
     expect(changed).toEqual(pfns.filter((p) => inside(expected, p)));
     // Pages the firmware wrote outside the OS's memory (runtime, ACPI, reserved in the model's map) do not count.
-    const systemRam = systemRamFromMemoryMap(buildMemoryMap(ramBytes));
+    const systemRam = systemRamFromMemoryMap(mapOf(ramBytes));
     for (const p of pfns) if (inside(predictOverwritten(rule, ramBytes), p) && !inside(systemRam, p)) expect(changed).not.toContain(p);
     expect(changed.length).toBeGreaterThan(0);
     if (ramBytes > 2816 * MiB) expect(changed.every((p) => p * PAGE_SIZE < 2 * GiB)).toBe(true);
@@ -87,7 +90,7 @@ describe('firmware-scratch with a measured retention profile (ovmf-measured)', (
     expect(low(small)).toEqual(low(large));
     expect(low(small)[0]).toEqual({ start: 0, end: PAGE_SIZE });
     const shift = (rs: PhysRange[], top: number) => rs.filter((r) => r.end > 0x1800000).map((r) => [top - r.start, top - r.end]);
-    // The model's memory map keeps its firmware regions at the top too, so the System RAM parts keep the same distance.
+    // The measured memory map keeps its firmware regions at the top too, so the System RAM parts keep the same distance.
     expect(shift(small, 256 * MiB)).toEqual(shift(large, GiB));
   });
 });

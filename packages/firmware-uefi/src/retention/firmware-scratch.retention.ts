@@ -3,8 +3,8 @@ import {
   EfiMemoryType, intersectRanges, mergeRanges, PAGE_SIZE, SimulationError, systemRamFromMemoryMap,
   type MemoryDescriptor, type PhysRange, type RetentionPolicy, type RetentionReport, type RunContext, type ScratchRangeSpec,
 } from '@efikdump/core';
-import { buildMemoryMap } from '../memory-map/platform-memory-map';
-import { measuredOverwritten } from '../profiles/measured-retention';
+import { profileMemoryMap } from '../memory-map/platform-memory-map';
+import { measuredMoment, measuredOverwritten } from '../profiles/measured-retention';
 import { firmwareOf, overwrite } from './retention-support';
 
 const end = (d: MemoryDescriptor) => d.start + d.pages * PAGE_SIZE;
@@ -15,12 +15,13 @@ const end = (d: MemoryDescriptor) => d.start + d.pages * PAGE_SIZE;
  * rule and keeps only their System RAM frames: what the measured firmware wrote elsewhere (ACPI
  * NVS, runtime, reserved regions) was never the OS's memory, so no dump can lose it.
  */
-export function resolveScratchRanges(specs: readonly ScratchRangeSpec[], map: readonly MemoryDescriptor[], ram: readonly PhysRange[], ramBytes?: number): { label: string; ranges: PhysRange[] }[] {
+export function resolveScratchRanges(specs: readonly ScratchRangeSpec[], map: readonly MemoryDescriptor[], ram: readonly PhysRange[], ramBytes?: number, reset: 'warm' | 'cold' = 'warm'): { label: string; ranges: PhysRange[] }[] {
   return specs.map((s) => {
     let ranges: PhysRange[];
     if ('measured' in s) {
       if (ramBytes === undefined) throw new SimulationError(`scratch range "${s.label}" (measured) needs the machine's memory size`);
-      ranges = intersectRanges(measuredOverwritten(s.measured, s.reset, ramBytes).map((r) => ({ start: r.start, end: r.end })), systemRamFromMemoryMap(map));
+      const kind = s.reset === 'as-reset' ? reset : s.reset;
+      ranges = intersectRanges(measuredOverwritten(s.measured, kind, ramBytes).map((r) => ({ start: r.start, end: r.end })), systemRamFromMemoryMap(map));
     } else if ('memoryType' in s) {
       const type = (EfiMemoryType as Record<string, number>)[s.memoryType];
       if (type === undefined) throw new SimulationError(`unknown EFI memory type ${s.memoryType}`);
@@ -46,12 +47,12 @@ export function resolveScratchRanges(specs: readonly ScratchRangeSpec[], map: re
 export class FirmwareScratchRetention implements RetentionPolicy {
   readonly name = 'firmware-scratch';
 
-  apply(ctx: RunContext): RetentionReport {
+  apply(ctx: RunContext, reset: 'warm' | 'cold' = 'warm'): RetentionReport {
     const fw = firmwareOf(ctx, this.name);
-    const map = ctx.state.memoryMap ?? buildMemoryMap(ctx.machine.ramBytes);
-    const resolved = resolveScratchRanges(fw.profile.scratch, map, ctx.machine.memory.ram, ctx.machine.ramBytes);
+    const map = ctx.state.memoryMap ?? profileMemoryMap(fw.profile, ctx.machine.ramBytes);
+    const resolved = resolveScratchRanges(fw.profile.scratch, map, ctx.machine.memory.ram, ctx.machine.ramBytes, reset);
     const all = mergeRanges(resolved.flatMap((r) => r.ranges));
-    const measured = fw.profile.scratch.flatMap((s) => ('measured' in s ? [`${s.measured} (${s.reset})`] : []));
+    const measured = fw.profile.scratch.flatMap((s) => ('measured' in s ? [`${s.measured} (${s.reset === 'as-reset' ? reset : s.reset}, ${measuredMoment(s.measured)})`] : []));
     return overwrite(ctx, this.name, all, 'slab', 'firmware scratch', measured.length ? `measured: ${measured.join(', ')}, System RAM frames only` : undefined);
   }
 }

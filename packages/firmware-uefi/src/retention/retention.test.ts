@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { EFI_VARIABLE as A, GiB, MiB, PAGE_SIZE, TiB, type RetentionPolicy, type RunContext } from '@efikdump/core';
 import { firmwareContext } from '../testing/firmware-context';
+import { DEFAULT_FIRMWARE_PROFILE } from '../profiles/firmware-profiles';
 import { buildMemoryMap } from '../memory-map/platform-memory-map';
 import { MEMORY_OVERWRITE_CONTROL_GUID, MOR_NAME } from '../variables/well-known';
 import { VariableStore } from '../variables/variable-store';
@@ -58,16 +59,32 @@ describe('retention policies report exactly the frames they change', () => {
   });
 
   it('firmware-scratch overwrites the profile\'s ranges and nothing else', () => {
-    const { ctx, profile } = firmwareContext({ profile: 'ovmf', ramBytes: 4 * GiB });
+    const { ctx, profile } = firmwareContext({ profile: 'laptop', ramBytes: 4 * GiB });
     const expected = resolveScratchRanges(profile.scratch, buildMemoryMap(4 * GiB), ctx.machine.memory.ram);
-    expect(expected.map((e) => e.label)).toHaveLength(5);
-    expect(expected[1].ranges).toEqual([{ start: 0x800000, end: 0x1500000 }]);
-    const probes = [...sample(ctx), 0x800, 0x14ff, 0x1500, 0];
+    expect(expected.map((e) => e.label)).toHaveLength(4);
+    expect(expected[0].ranges).toEqual([{ start: 0, end: 640 * 1024 }]);
+    const probes = [...sample(ctx), 0x9f, 0xa0, 0];
     const { report, before } = applyAndCheck(ctx, new FirmwareScratchRetention(), 'warm', probes);
     expect(report.changedRanges[0]).toEqual({ start: 0, end: 640 * 1024 });
-    expect(sha(ctx, 0x800)).not.toBe(before[probes.indexOf(0x800)]);
-    expect(sha(ctx, 0x14ff)).not.toBe(before[probes.indexOf(0x14ff)]);
-    expect(sha(ctx, 0x1500)).toBe(before[probes.indexOf(0x1500)]);
+    expect(sha(ctx, 0x9f)).not.toBe(before[probes.indexOf(0x9f)]);
+    expect(sha(ctx, 0xa0)).toBe(before[probes.indexOf(0xa0)]);
+  });
+
+  it('the default firmware (ovmf) changes pages across the reset: the measured loader-entry ranges, mapped onto the size', () => {
+    for (const ramBytes of [256 * MiB, GiB, 4 * GiB]) {
+      const { ctx } = firmwareContext({ profile: DEFAULT_FIRMWARE_PROFILE, ramBytes });
+      const top = Math.min(ramBytes, 2 * GiB);
+      const lowPfn = 0x1000000 / PAGE_SIZE;
+      const topPfn = (0x3bb85000 + top - GiB) / PAGE_SIZE;
+      const probes = [...sample(ctx), lowPfn, 0x16e1000 / PAGE_SIZE, topPfn, topPfn - 1];
+      const { report, before } = applyAndCheck(ctx, new FirmwareScratchRetention(), 'warm', probes);
+      expect(report.changedPages).toBeGreaterThan(0);
+      expect(report.changedRanges[0].start).toBe(0x1000000);
+      expect(sha(ctx, lowPfn)).not.toBe(before[probes.indexOf(lowPfn)]);
+      expect(sha(ctx, 0x16e1000 / PAGE_SIZE)).toBe(before[probes.indexOf(0x16e1000 / PAGE_SIZE)]);
+      expect(sha(ctx, topPfn)).not.toBe(before[probes.indexOf(topPfn)]);
+      expect(sha(ctx, topPfn - 1)).toBe(before[probes.indexOf(topPfn - 1)]);
+    }
   });
 
   it('ecc-reinit zeroes RAM on cold resets, and on warm ones only where the profile says so', () => {

@@ -3,7 +3,7 @@ import {
   type Design, type FirmwareOverrides, type FirmwareProfile, type RunContext, type RunEvent, type Scenario,
 } from '@efikdump/core';
 import { createFirmwareState, firmwareReport } from '../firmware-state';
-import { buildMemoryMap, platformRam } from '../memory-map/platform-memory-map';
+import { platformRam, profileMemoryMap } from '../memory-map/platform-memory-map';
 import { loadFirmwareProfile } from '../profiles/firmware-profiles';
 
 // Test support only (not exported): a run context with a powered-on firmware state.
@@ -33,7 +33,7 @@ export function firmwareContext(opts: { profile?: string; overrides?: FirmwareOv
     clock,
     rng: new Rng(seed),
     log,
-    state: { bootCount: 1, memoryMap: buildMemoryMap(ramBytes) },
+    state: { bootCount: 1, memoryMap: profileMemoryMap(profile, ramBytes) },
     metrics: {},
     artifacts: {},
   };

@@ -9,6 +9,7 @@ import {
   formatSize,
   hex,
   mergeRanges,
+  subtractRanges,
   totalSize,
   type ErrorPlace,
   type PhysRange,
@@ -45,7 +46,7 @@ export interface CrashkernelPlacement {
   high?: PhysRange;
 }
 
-// arch/x86/include/asm/crash_reserve.h (x86_64)
+// x86_64: arch/x86/kernel/setup.c in Linux 6.1 ("16M alignment for crash kernel regions"), arch/x86/include/asm/crash_reserve.h since 6.9
 const CRASH_ALIGN = 16 * MiB;
 const CRASH_ADDR_LOW_MAX = 4 * GiB;
 const CRASH_ADDR_HIGH_MAX = 64 * TiB;
@@ -499,18 +500,22 @@ function findTopDown(
  * - `,high`: above 4 GiB (up to 64 TiB) first, with a low part (`,low`, default 256 MiB, 0 for
  *   none); failing that, below 4 GiB without a low part.
  * - `@offset` (non-zero): exactly there; it must be 16 MiB aligned and inside one RAM range.
+ * `reserved` are the ranges memblock already holds at reserve_crashkernel() time (see
+ * memblockReservedAtCrashkernel): the search runs over System RAM less them.
  * Undefined when the spec reserves nothing for this RAM size; ConfigError when it cannot be placed.
- * Other early reservations (kernel image, initrd, firmware) are not modelled.
  */
 export function placeCrashkernel(
   spec: CrashkernelSpec,
   systemRam: readonly PhysRange[],
   ramBytes: number,
-  file?: string
+  file?: string,
+  reserved: readonly PhysRange[] = []
 ): CrashkernelPlacement | undefined {
   const size = crashkernelSize(spec, ramBytes, file);
   if (size === 0) return undefined;
-  const ram = checkSystemRam(systemRam, file);
+  const installed = checkSystemRam(systemRam, file);
+  // memblock's free memory: what is not reserved yet when reserve_crashkernel() runs.
+  const ram = reserved.length ? subtractRanges(installed, mergeRanges(reserved)) : installed;
   const fail: (why: string) => never = (why) => {
     throw new ConfigError(`${specText(spec)}: ${why} (${describeRam(ram)})`, place(file));
   };
@@ -523,6 +528,9 @@ export function placeCrashkernel(
       );
     }
     const region = { start: offset, end: offset + size };
+    if (Number.isSafeInteger(region.end) && installed.some((r) => r.start <= region.start && region.end <= r.end) && !ram.some((r) => r.start <= region.start && region.end <= r.end)) {
+      fail(`cannot reserve ${sizeText(size)} at ${hex(offset)}: memory is in use (an earlier reservation: firmware, kernel image or initrd)`);
+    }
     if (!Number.isSafeInteger(region.end) || !ram.some((r) => r.start <= region.start && region.end <= r.end)) {
       fail(
         `cannot reserve ${sizeText(size)} at ${hex(offset)}: [${hex(offset)}, ${hex(

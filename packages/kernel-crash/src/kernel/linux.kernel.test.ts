@@ -15,7 +15,8 @@ import { CAPTURE_IMAGE_BYTES, EPOCH_UNIX, LinuxKernel } from './linux.kernel';
 
 // ---- harness: a q35-like machine whose firmware has handed over its memory map ----
 
-const CMDLINE = 'ro crashkernel=0M-1G:96M,1G-4G:192M,4G-64G:256M,64G-:512M';
+// nokaslr: the image at 16 MiB, as every built-in design boots (KASLR's effect on placement is tested in crashkernel/memblock.test.ts).
+const CMDLINE = 'ro nokaslr crashkernel=0M-1G:96M,1G-4G:192M,4G-64G:256M,64G-:512M';
 
 /** RAM and an EFI memory map shaped like a q35 machine's (low RAM up to 2 GiB, the rest above 4 GiB). */
 function q35(ramBytes: number): { ram: PhysRange[]; map: MemoryDescriptor[] } {

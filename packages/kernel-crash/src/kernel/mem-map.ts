@@ -84,6 +84,14 @@ export function placeMemMap(systemRam: readonly PhysRange[], avoid: readonly Phy
   throw new SimulationError(`no System RAM range has room for a ${sizeBytes}-byte mem_map`);
 }
 
+/** Frame kinds as they were at the crash, per machine: what firmware or a capture kernel writes later does not change the crashed kernel's struct pages. */
+const frozenKinds = new WeakMap<PhysicalMemory, (pfn: number) => GeneratedKind>();
+
+/** From now on the mem_map describes every frame as it is now (called at the panic). */
+export function freezeMemMapStates(memory: PhysicalMemory): void {
+  frozenKinds.set(memory, memory.kindsNow());
+}
+
 /** Old frames whose state is now read at another address (fadump's copy of boot memory), per machine. */
 const relocations = new WeakMap<PhysicalMemory, { from: PhysRange; to: number }[]>();
 
@@ -108,7 +116,10 @@ export function memMapRegion(memory: PhysicalMemory, layout: MemMapLayout, reser
     if (!memory.isRam(paddr, PAGE_SIZE)) return 'reserved';
     for (const r of reservedRanges) if (paddr >= r.start && paddr < r.end) return 'reserved';
     const moved = relocations.get(memory)?.find((m) => paddr >= m.from.start && paddr < m.from.end);
-    return pageStateOfKind(memory.kindOf(moved ? (moved.to + (paddr - moved.from.start)) / PAGE_SIZE : pfn).kind);
+    const at = moved ? (moved.to + (paddr - moved.from.start)) / PAGE_SIZE : pfn;
+    // Frozen at the crash: the frame's own state then (a fadump copy carries exactly that state).
+    const frozen = frozenKinds.get(memory);
+    return pageStateOfKind(frozen ? frozen(pfn) : memory.kindOf(at).kind);
   };
   return {
     start: layout.paddr,

@@ -1,4 +1,4 @@
-import { pageAlignUp, subtractRanges, type KernelState, type PhysRange } from '@efikdump/core';
+import { decodeElfHeader, decodeProgramHeaders, pageAlignDown, pageAlignUp, PT_NOTE, subtractRanges, type KernelState, type PhysRange } from '@efikdump/core';
 
 /** What Fedora/RHEL add to the capture kernel's command line (kdump-utils, domain reference §1.4). */
 export const CAPTURE_CMDLINE_EXTRA = 'irqpoll nr_cpus=1 reset_devices cgroup_disable=memory mce=off numa=off udev.children-max=2 panic=10 acpi_no_memhotplug transparent_hugepage=never nokaslr hest_disable cma=0 pcie_ports=compat novmcoredd';
@@ -18,8 +18,32 @@ export function captureCmdline(firstCmdline: string, ram: readonly PhysRange[], 
   return [CAPTURE_CMDLINE_EXTRA, ...consoleArgs(firstCmdline), memmapArgs(ram), `elfcorehdr=${elfcorehdrPaddr / 1024}K`].join(' ');
 }
 
-/** The RAM kexec gives the capture kernel: the reservation less the elfcorehdr's pages. */
-export function kexecCaptureRam(kernel: Pick<KernelState, 'crashkernel' | 'elfcorehdr'>): PhysRange[] {
+/** The RAM kexec gives the capture kernel: the reservation less the elfcorehdr's pages (and a VMCOREINFO copy kept there). */
+export function kexecCaptureRam(kernel: Pick<KernelState, 'crashkernel' | 'elfcorehdr' | 'vmcoreinfoCopy'>): PhysRange[] {
   const hdr = kernel.elfcorehdr;
-  return hdr ? subtractRanges(kernel.crashkernel, [{ start: hdr.paddr, end: hdr.paddr + pageAlignUp(hdr.size) }]) : [...kernel.crashkernel];
+  const copy = kernel.vmcoreinfoCopy;
+  const held = [
+    ...(hdr ? [{ start: hdr.paddr, end: hdr.paddr + pageAlignUp(hdr.size) }] : []),
+    ...(copy ? [{ start: copy.paddr, end: copy.paddr + pageAlignUp(copy.size) }] : []),
+  ];
+  return subtractRanges(kernel.crashkernel, held);
+}
+
+/**
+ * The notes the elfcorehdr at [paddr, paddr + size) names inside `reservation` (a VMCOREINFO copy
+ * the 1st kernel rescued there): pages the capture kernel must not be given as RAM. Reads the
+ * program headers through `read`; a header that does not parse names nothing.
+ */
+export function notesInReservation(read: (paddr: number, dst: Uint8Array) => void, hdr: { paddr: number; size: number }, reservation: readonly PhysRange[]): PhysRange[] {
+  const bytes = new Uint8Array(Math.min(hdr.size, 64 * 1024));
+  read(hdr.paddr, bytes);
+  try {
+    const eh = decodeElfHeader(bytes);
+    return decodeProgramHeaders(bytes, eh)
+      .filter((p) => p.type === PT_NOTE)
+      .map((p) => ({ start: pageAlignDown(p.offset), end: pageAlignUp(p.offset + p.memsz) }))
+      .filter((r) => reservation.some((x) => r.start >= x.start && r.end <= x.end));
+  } catch {
+    return [];
+  }
 }

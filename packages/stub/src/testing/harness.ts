@@ -15,7 +15,7 @@ import { register as registerTransports } from '@efikdump/transports';
 import { register as registerVmcore } from '@efikdump/vmcore';
 import { register } from '../index';
 
-export const CMDLINE = 'ro crashkernel=0M-1G:128M,1G-4G:192M,4G-64G:256M,64G-:512M';
+export const CMDLINE = 'ro nokaslr crashkernel=0M-1G:128M,1G-4G:192M,4G-64G:256M,64G-:512M';
 export const DESIGN_FILE = path.resolve(__dirname, '../../../../apps/cli/designs/efi-warm-reserved-memory.json');
 
 /** The built-in reserved-memory design with other components, command line or profile. */
@@ -57,7 +57,8 @@ export function machine(seed: number, ramBytes: number, opts: { cpus?: number; d
   const scenario = parseScenario({
     format: 'efikdump-scenario/1', name: 'stub-test', description: 'a small machine for the EFI stub',
     machine: { memory: ramBytes, cpus: opts.cpus ?? 2 }, workload: { pageWrites: 8 },
-    ...(opts.firmware ? { firmware: opts.firmware } : {}),
+    // Unit tests of the EFI stub run on firmware that keeps RAM (no scratch ranges) unless they name some: POST's measured writes are tested end to end (apps/cli measured-firmware.test.ts).
+    firmware: { scratch: [], ...(opts.firmware ?? {}) },
   }, 'stub-test');
   const base = rootContainer();
   const run = base.createChildContainer();

@@ -3,7 +3,7 @@ import {
   bindSlot, catalogOf, GiB, hex, MiB, PAGE_SIZE, Rng, systemRamFromMemoryMap, TRANSPORT, TransportError,
   type HandoffDiscovery, type PhysRange, type StageOperator,
 } from '@efikdump/core';
-import { parseCrashkernel, placeCrashkernel } from '@efikdump/kernel-crash';
+import { runCrashkernel } from '@efikdump/kernel-crash';
 import { ReservedMemoryTransport } from '../index';
 import { decodeHandoffRecord, FLAG_ARMED, FLAG_CRASHED, verifyRecordMac } from '../record/handoff-record.codec';
 import { bootAndArm, cleanWarmReset, crashAndReset, designFor, machine, rootContainer, runStages, type Sim } from '../testing/harness';
@@ -19,8 +19,8 @@ const sim = (seed: number, ramBytes: number, opts: Parameters<typeof machine>[3]
 
 /** Where the transport must look: the first page of the reservation crashkernel= places. */
 function slotOf(s: Sim): number {
-  const placement = placeCrashkernel(parseCrashkernel(s.ctx.design.kernel.cmdline)!, systemRamFromMemoryMap(s.ctx.state.memoryMap!), s.ctx.machine.ramBytes);
-  return placement!.ranges[0].start;
+  // Where the kernel places crashkernel=: around memblock's early reservations.
+  return runCrashkernel(s.ctx, systemRamFromMemoryMap(s.ctx.state.memoryMap!)).placement!.ranges[0].start;
 }
 
 const page = (s: Sim, at: number) => {

@@ -24,6 +24,8 @@ import {
   type CaptureKernel,
   type RunContext,
   type StageOperator,
+  lostPageCount,
+  NT_VMCOREINFO,
 } from '@efikdump/core';
 import { elfCoreHeaderExtent, parseElfCoreHeader } from '../elfcorehdr/parse-elfcorehdr';
 import { ProcVmcore } from '../proc-vmcore/proc-vmcore';
@@ -138,14 +140,21 @@ export class LinuxCaptureKernel implements CaptureKernel {
         const readPhys = (paddr: number, dst: Uint8Array) => memory.read(paddr, dst);
         const isRam = (paddr: number, size: number) => memory.isRam(paddr, size);
         const size = param.sizeBytes ?? elfCoreHeaderExtent(readPhys, param.paddr, isRam);
-        const core = parseElfCoreHeader(readPhys, param.paddr, size, { isRam, source: 'old memory' });
+        const lost = captureEntryOf(ctx)?.declaredLost ?? [];
+        const core = parseElfCoreHeader(readPhys, param.paddr, size, { isRam, source: 'old memory', lost });
         for (const w of core.warnings) ctx.log.emit('vmcore-init', 'warn', w);
+        if (!core.noteList.some((n) => n.name === 'VMCOREINFO' && n.type === NT_VMCOREINFO)) {
+          // As measured on Linux 6.1 (shared/docs/real-e2e.md): a VMCOREINFO note POST overwrote is dropped, and vmcore_init fails.
+          ctx.outcome = { outcome: 'no-dump', reason: 'the VMCOREINFO note in old memory is gone (overwritten since the crash): "Kdump: vmcore not initialized"' };
+          ctx.log.emit('vmcore-init', 'warn', 'Kdump: vmcore not initialized (no VMCOREINFO note)');
+          return;
+        }
         const view = ProcVmcore.fromMemory(core, memory);
         ctx.state.vmcore = view;
         ctx.metrics.vmcoreBytes = view.size;
         ctx.metrics.vmcoreNotes = core.noteList.length;
         ctx.log.emit('vmcore-init', 'info',
-          `/proc/vmcore: ${formatSize(view.size)}, ${core.loads.length} PT_LOADs, ${core.noteList.length} notes (elfcorehdr at ${hex(param.paddr)})`);
+          `/proc/vmcore: ${formatSize(view.size)}, ${core.loads.length} PT_LOADs, ${core.noteList.length} notes (elfcorehdr at ${hex(param.paddr)})${core.lost.length ? `; ${lostPageCount(core.lost)} pages in ${core.lost.length} ranges declared lost (EFIKDUMP/LOST note)` : ''}`);
       } catch (e) {
         // A malformed elfcorehdr or command line ends the run without a dump; a simulator bug still fails it.
         if (!(e instanceof EfikdumpError) || e instanceof SimulationError) throw e;

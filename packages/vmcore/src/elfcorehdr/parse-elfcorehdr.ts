@@ -19,6 +19,13 @@ import {
   type ElfNote,
   type ErrorPlace,
   type ProgramHeader,
+  encodeNote,
+  encodeLostRanges,
+  LOST_RANGES_NOTE_NAME,
+  mergeRanges,
+  NT_EFIKDUMP_LOST_RANGES,
+  subtractRanges,
+  type LostRange,
 } from '@efikdump/core';
 import { decodeNotes, scanNoteSegment } from './notes';
 
@@ -37,6 +44,12 @@ export interface ParseElfCoreHeaderOptions {
   isRam(paddr: number, size: number): boolean;
   /** Name for error messages (default "old memory"). */
   source?: string;
+  /**
+   * Old memory known to be lost (the firmware may have written it since the crash): left out of
+   * every PT_LOAD (a segment is split around it) and listed in a lost-ranges note appended to the
+   * merged PT_NOTE. Page aligned.
+   */
+  lost?: readonly LostRange[];
 }
 
 /** One PT_LOAD of /proc/vmcore and the old memory behind it. */
@@ -81,6 +94,8 @@ export interface ParsedCore {
   fileSize: number;
   /** What the kernel would pr_warn() about while parsing. */
   warnings: string[];
+  /** The ranges left out and declared in the lost-ranges note (empty when none). */
+  lost: LostRange[];
 }
 
 /**
@@ -131,12 +146,10 @@ export function parseElfCoreHeader(readPhys: OldMemoryReader, paddr: number, siz
   const warnings: string[] = [];
   const noteParts: Uint8Array[] = [];
   let notesBytes = 0;
-  let nrNotes = 0;
   const maxNote = Math.min(MAX_PT_NOTE_BYTES, Math.max(0, ...old.filter((p) => p.type === PT_NOTE).map((p) => p.memsz)));
   const noteBuf = new Uint8Array(maxNote);
   old.forEach((p, i) => {
     if (p.type !== PT_NOTE) return;
-    nrNotes++;
     if (p.memsz > MAX_PT_NOTE_BYTES) {
       throw new FormatError('PT_NOTE p_memsz', `at most ${MAX_PT_NOTE_BYTES} bytes`, `${p.memsz} bytes`, fieldAt(i, 40));
     }
@@ -154,8 +167,29 @@ export function parseElfCoreHeader(readPhys: OldMemoryReader, paddr: number, siz
     noteParts.push(segment.slice(0, scan.realBytes));
   });
 
+  // The declared loss travels with the dump: one more note after the kernel's.
+  const lost = normaliseLost(opts.lost ?? []);
+  if (lost.length) {
+    const note = encodeNote(LOST_RANGES_NOTE_NAME, NT_EFIKDUMP_LOST_RANGES, encodeLostRanges(lost));
+    noteParts.push(note);
+    notesBytes += note.length;
+  }
+  // Each PT_LOAD less the lost ranges: the pieces that stay, as separate segments.
+  const pieces = (p: ProgramHeader): ProgramHeader[] => {
+    if (p.type !== PT_LOAD || !lost.length || p.memsz === 0) return [p];
+    const kept = subtractRanges([{ start: pageAlignDown(p.offset), end: pageAlignUp(p.offset + p.memsz) }], lost);
+    return kept.map((k) => {
+      const start = Math.max(k.start, p.offset);
+      const end = Math.min(k.end, p.offset + p.memsz);
+      const delta = start - p.offset;
+      return { ...p, offset: start, paddr: p.paddr + delta, vaddr: p.vaddr + BigInt(delta), filesz: end - start, memsz: end - start };
+    });
+  };
+  const split = old.flatMap((p) => (p.type === PT_LOAD ? pieces(p) : [p]));
+  const loadCount = (list: ProgramHeader[]) => list.filter((p) => p.type !== PT_NOTE).length;
+
   // merge_note_headers_elf64: one PT_NOTE replaces them all; header and notes areas are page rounded.
-  const phnum = header.phnum - nrNotes + 1;
+  const phnum = loadCount(split) + 1;
   const headerBytes = EHDR_SIZE + phnum * PHDR_SIZE;
   const headerArea = pageAlignUp(headerBytes);
   const notesArea = pageAlignUp(notesBytes);
@@ -170,7 +204,9 @@ export function parseElfCoreHeader(readPhys: OldMemoryReader, paddr: number, siz
   // process_ptload_program_headers_elf64: page-rounded old memory, laid end to end after the notes.
   const loads: VmcoreLoad[] = [];
   let off = headerArea + notesArea;
-  old.forEach((p, i) => {
+  const indexOf = new Map(old.map((p, i) => [p, i]));
+  split.forEach((p) => {
+    const i = indexOf.get(p) ?? old.findIndex((q) => q.type === PT_LOAD && q.vaddr <= p.vaddr && p.paddr >= q.paddr && p.paddr < q.paddr + q.memsz);
     if (p.type === PT_NOTE) return;
     if (p.type !== PT_LOAD) {
       warnings.push(`program header ${i} of type ${hex(p.type)} is kept as it is`);
@@ -213,7 +249,15 @@ export function parseElfCoreHeader(readPhys: OldMemoryReader, paddr: number, siz
     loads,
     fileSize: off,
     warnings,
+    lost,
   };
+}
+
+/** Sorted, merged, page-aligned lost ranges (a range's reason is kept from the first range merged into it). */
+function normaliseLost(ranges: readonly LostRange[]): LostRange[] {
+  const sorted = ranges.map((r) => ({ start: pageAlignDown(r.start), end: pageAlignUp(r.end), reason: r.reason })).filter((r) => r.end > r.start).sort((a, b) => a.start - b.start);
+  const merged = mergeRanges(sorted);
+  return merged.map((m) => ({ ...m, reason: sorted.find((r) => r.start >= m.start && r.start < m.end)!.reason }));
 }
 
 /**

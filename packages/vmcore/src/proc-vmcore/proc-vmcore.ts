@@ -1,4 +1,4 @@
-import { hex, SimulationError, type PhysicalMemory, type VmcoreView } from '@efikdump/core';
+import { hex, SimulationError, type LostRange, type PhysicalMemory, type VmcoreView } from '@efikdump/core';
 import type { OldMemoryReader, ParsedCore, VmcoreLoad } from '../elfcorehdr/parse-elfcorehdr';
 import { preferDirectMap } from '../elfcorehdr/x86-64';
 
@@ -41,6 +41,11 @@ export class ProcVmcore implements VmcoreView {
     this.headerEnd = core.header.length;
     this.notesEnd = this.headerEnd + core.notes.length;
     this.byFile = core.loads.filter((l) => l.fileEnd > l.fileStart);
+  }
+
+  /** The ranges this /proc/vmcore leaves out and declares in its lost-ranges note. */
+  get declaredLost(): readonly LostRange[] {
+    return this.core.lost ?? [];
   }
 
   /** A view over `memory` (the crashed kernel's RAM as the capture kernel sees it). */

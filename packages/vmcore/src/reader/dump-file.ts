@@ -1,5 +1,5 @@
 import { closeSync, readSync } from 'node:fs';
-import { FormatError } from '@efikdump/core';
+import { decodeLostRanges, FormatError, LOST_RANGES_NOTE_NAME, NT_EFIKDUMP_LOST_RANGES, type LostRange } from '@efikdump/core';
 import { ElfCoreFile } from './elf-core-file';
 import { KdumpCompressedFile } from './kdump-compressed-file';
 import { openForReading } from './positional-read';
@@ -29,4 +29,10 @@ export function detectDumpFormat(path: string): 'elf' | 'kdump-compressed' {
 /** Opens an ELF vmcore or a kdump-compressed dump, whichever `path` holds. */
 export function openDumpFile(path: string): DumpFile {
   return detectDumpFormat(path) === 'elf' ? ElfCoreFile.open(path) : KdumpCompressedFile.open(path);
+}
+
+/** The ranges a dump declares lost in its EFIKDUMP/LOST note (none without the note). */
+export function declaredLostOf(dump: DumpFile): LostRange[] {
+  const note = dump.notes().find((n) => n.name === LOST_RANGES_NOTE_NAME && n.type === NT_EFIKDUMP_LOST_RANGES);
+  return note ? decodeLostRanges(note.desc, { file: dump.path, base: note.offset }) : [];
 }

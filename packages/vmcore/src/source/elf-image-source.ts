@@ -2,6 +2,7 @@ import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import {
   decodeAscii, decodeElfHeader, decodeProgramHeader, EHDR_SIZE, EM_X86_64, ET_CORE, FormatError, hex, IoError, NT_PRSTATUS,
   NT_VMCOREINFO, parseVmcoreinfo, PHDR_SIZE, PT_LOAD, PT_NOTE, type ElfHeader, type ProgramHeader,
+  decodeLostRanges, LOST_RANGES_NOTE_NAME, mergeRanges, NT_EFIKDUMP_LOST_RANGES, type LostRange,
 } from '@efikdump/core';
 import { decodeNotes } from '../elfcorehdr/notes';
 import { isKernelTextMapping } from '../elfcorehdr/x86-64';
@@ -92,6 +93,10 @@ export class ElfImageSource implements PageSource {
   private readonly pieces: PhysPiece[];
   /** Frames holding at least one byte of a piece, merged. */
   readonly frames: readonly PfnRange[];
+  /** What the dump's lost-ranges note declares (EFIKDUMP/LOST): RAM that is not in the dump. */
+  readonly lost: readonly LostRange[];
+  /** RAM frames: `frames` and the declared lost frames, merged. */
+  private readonly ramFrames: readonly PfnRange[];
 
   constructor(readonly reader: PositionalReader) {
     const file = reader.name;
@@ -152,7 +157,11 @@ export class ElfImageSource implements PageSource {
       else frames.push(r);
     }
     this.frames = frames;
-    this.maxMapnr = frames.length ? frames[frames.length - 1].end : 0;
+    const lostNote = notes.find((n) => n.name === LOST_RANGES_NOTE_NAME && n.type === NT_EFIKDUMP_LOST_RANGES);
+    this.lost = lostNote ? decodeLostRanges(lostNote.desc, { file, base: lostNote.offset }) : [];
+    const ram = mergeRanges([...frames, ...this.lost.map((r) => ({ start: Math.floor(r.start / ps), end: Math.ceil(r.end / ps) }))]);
+    this.ramFrames = ram;
+    this.maxMapnr = ram.length ? ram[ram.length - 1].end : 0;
     this.utsname = this.readUtsname();
   }
 
@@ -171,16 +180,14 @@ export class ElfImageSource implements PageSource {
     }
   }
 
+  /** Frames that are RAM: in a PT_LOAD, or declared lost (RAM the dump could not save: bitmap 1 set, bitmap 2 clear). */
   ramBitmap(startPfn: number, dst: Uint8Array): void {
-    dst.fill(0);
-    const end = startPfn + dst.length * 8;
-    for (let i = this.firstFrameRangeAtOrAfter(startPfn); i < this.frames.length && this.frames[i].start < end; i++) {
-      setBitRange(dst, startPfn, this.frames[i].start, this.frames[i].end);
-    }
+    fillBitmap(this.ramFrames, startPfn, dst);
   }
 
+  /** Frames the dump holds: in a PT_LOAD. */
   presentBitmap(startPfn: number, dst: Uint8Array): void {
-    this.ramBitmap(startPfn, dst);
+    fillBitmap(this.frames, startPfn, dst);
   }
 
   readFrames(pfn: number, count: number, dst: Uint8Array): void {
@@ -250,17 +257,6 @@ export class ElfImageSource implements PageSource {
     return lo;
   }
 
-  private firstFrameRangeAtOrAfter(pfn: number): number {
-    let lo = 0;
-    let hi = this.frames.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (this.frames[mid].end <= pfn) lo = mid + 1;
-      else hi = mid;
-    }
-    return lo;
-  }
-
   /**
    * init_uts_ns's new_utsname as makedumpfile reads it for the kdump header; when it cannot be
    * read or disagrees with OSRELEASE, only what VMCOREINFO and the ELF header say is filled in.
@@ -320,4 +316,18 @@ function disjoint(sorted: PhysPiece[]): PhysPiece[] {
     end = p.end;
   }
   return out;
+}
+
+/** Sets the bits of `frames` (sorted, disjoint) in the window of `dst` starting at `startPfn`. */
+function fillBitmap(frames: readonly PfnRange[], startPfn: number, dst: Uint8Array): void {
+  dst.fill(0);
+  const end = startPfn + dst.length * 8;
+  let lo = 0;
+  let hi = frames.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (frames[mid].end <= startPfn) lo = mid + 1;
+    else hi = mid;
+  }
+  for (let i = lo; i < frames.length && frames[i].start < end; i++) setBitRange(dst, startPfn, frames[i].start, frames[i].end);
 }
