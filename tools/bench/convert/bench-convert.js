@@ -4,7 +4,7 @@
  * efikdump convert against makedumpfile and cp, on one ELF vmcore, in one run.
  *
  *   node tools/bench/convert/bench-convert.js [--size 1GiB] [--mix zero=0.5,text=0.2,semi=0.15,random=0.15]
- *        [--threads N] [--seed N] [--repeat N] [--keep DIR] [--only WORD,...] [--quick] [--json]
+ *        [--threads N] [--seed N] [--repeat N] [--keep DIR] [--only WORD,...] [--skip WORD,...] [--quick] [--json]
  *
  * The vmcore is made by the simulator (`efikdump run --out`) with a scenario whose page mix is the
  * one asked for: zero (free memory), text (page cache: words), semi-compressible (kernel code and
@@ -18,7 +18,7 @@
  * The headline row is the distributions' default collector, `makedumpfile -l --message-level 7 -d 31`;
  * our lzo, snappy and zstd run at -d 1 and -d 31 with one and --threads threads against makedumpfile
  * -l (and zstd against -c). Start-up rows time --help, --version, designs and convert --help.
- * `--only WORD,...` keeps the cases whose name contains one of the words.
+ * `--only WORD,...` keeps the cases whose name contains one of the words; `--skip WORD,...` drops them.
  * `--quick` (CI) uses 256 MiB and one repetition, skips
  * makedumpfile --num-threads (it busy-waits: tens of seconds) and fails on any check, not on time.
  */
@@ -40,7 +40,7 @@ function parseArgs(argv) {
     const a = argv[i];
     if (a === '--quick') o.quick = true;
     else if (a === '--json') o.json = true;
-    else if (['--size', '--mix', '--threads', '--seed', '--keep', '--repeat', '--only'].includes(a)) o[a.slice(2)] = argv[++i];
+    else if (['--size', '--mix', '--threads', '--seed', '--keep', '--repeat', '--only', '--skip'].includes(a)) o[a.slice(2)] = argv[++i];
     else throw new Error(`unknown argument ${a} (see the comment at the top of ${__filename})`);
   }
   if (o.quick && !argv.includes('--size')) o.size = '256MiB';
@@ -144,6 +144,10 @@ function main() {
     if (o.only) {
       const words = o.only.split(',');
       cases = cases.filter((c) => words.some((w) => c.name.includes(w)));
+    }
+    if (o.skip) {
+      const words = o.skip.split(',');
+      cases = cases.filter((c) => !words.some((w) => c.name.includes(w)));
     }
     // Rounds: every case once per round, in order, so that a burst of load elsewhere on the
     // machine falls on ours and on the peer alike (per-round ratios are reported besides medians).

@@ -117,16 +117,37 @@ function makeDeflater() {
 function makeLzo() {
   const lzo1x1Compress = (${lzo1x1Compress.toString()});
   const dict = new Int32Array(${LZO1X1_DICT_ENTRIES});
-  const scratch = Buffer.alloc(PAGE + (PAGE >> 4) + 67);
+  const bound = PAGE + (PAGE >> 4) + 67;
+  const scratch = Buffer.alloc(bound);
   let base = 1;
-  return (src, at, dst, pos, limit) => {
+  const lzo = (src, at, dst, pos, limit) => {
     if (base > 0x7fffffff - 2 * PAGE) { dict.fill(0); base = 1; }
-    const n = lzo1x1Compress(src, at, PAGE, scratch, dict, base);
+    // Straight into the batch's output when the worst case fits there, else through scratch.
+    const direct = pos + bound <= dst.length;
+    const n = lzo1x1Compress(src, at, PAGE, direct ? dst : scratch, dict, base, direct ? pos : 0);
     base += PAGE;
     if (n >= limit) return -1;
-    dst.set(scratch.subarray(0, n), pos);
+    if (!direct) dst.set(scratch.subarray(0, n), pos);
     return n;
   };
+  warmUp(lzo);
+  return lzo;
+}
+// Runs a codec over made-up pages of every shape (zero, random, short and long matches, long
+// literal runs) before the first batch, while the main thread builds the bitmaps: the JIT then
+// compiles the compressor with feedback from every branch instead of deoptimising on the real
+// pages one branch at a time.
+function warmUp(compress) {
+  const pages = Buffer.alloc(6 * PAGE);
+  let x = 12345;
+  const rnd = () => { x = (Math.imul(x, 1103515245) + 12345) >>> 0; return x >>> 24; };
+  for (let i = PAGE; i < 2 * PAGE; i++) pages[i] = rnd();
+  for (let i = 2 * PAGE; i < 3 * PAGE; i++) pages[i] = i % 64 < 8 ? rnd() : (i % 64) * 3;
+  for (let i = 3 * PAGE; i < 4 * PAGE; i++) pages[i] = 97 + ((i * 7) % 13) + (rnd() < 20 ? rnd() & 7 : 0);
+  for (let i = 4 * PAGE; i < 4 * PAGE + 1500; i++) pages[i] = rnd();
+  for (let i = 5 * PAGE + 8; i < 6 * PAGE; i++) pages[i] = rnd() < 40 ? rnd() : pages[i - 1 - (rnd() & 3) - ((rnd() & 1) ? 700 : 0)];
+  const out = Buffer.alloc(2 * PAGE);
+  for (let round = 0; round < 150; round++) for (let k = 0; k < 6; k++) compress(pages, k * PAGE, out, round & 1 ? 5 : PAGE, PAGE);
 }
 async function makeZstd() {
   const zstd = require(workerData.modulePath);

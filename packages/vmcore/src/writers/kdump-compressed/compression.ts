@@ -1,5 +1,7 @@
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { inflateSync } from 'node:zlib';
-import { ConfigError, FormatError, type ErrorPlace } from '@efikdump/core';
+import { ConfigError, FormatError, IoError, type ErrorPlace } from '@efikdump/core';
 import {
   DUMP_DH_COMPRESSED_LZO, DUMP_DH_COMPRESSED_SNAPPY, DUMP_DH_COMPRESSED_ZLIB, DUMP_DH_COMPRESSED_ZSTD,
 } from './diskdump.codec';
@@ -10,9 +12,9 @@ import { lzo1xDecompress } from './lzo1x';
  * We write all of them: zlib (Node's own zlib at level 1, Z_BEST_SPEED, as makedumpfile's
  * compress_mdf), lzo (LZO1X-1, a compressor of our own: lzo1x-compress.ts), zstd (zstd's C
  * library built to WebAssembly, @bokuweb/zstd-wasm, at makedumpfile's level 1), snappy (snappy-wasm)
- * and none. We read zlib, lzo (a bounds-checked decoder of our own), snappy (snappy-wasm) and
- * none; zstd pages are refused with a FormatError (the WebAssembly zstd loads only asynchronously
- * and our readers are synchronous; libkdumpfile, hence drgn and crash, reads them).
+ * and none. We read them all: zlib, lzo (a bounds-checked decoder of our own), snappy
+ * (snappy-wasm), zstd (the same @bokuweb/zstd-wasm, instantiated synchronously: see zstdDecoder)
+ * and none.
  */
 export const COMPRESSIONS = ['zlib', 'none', 'lzo', 'snappy', 'zstd'] as const;
 export type CompressionName = (typeof COMPRESSIONS)[number];
@@ -65,6 +67,80 @@ function snappyDecompress(data: Uint8Array, pageSize: number, where: ErrorPlace)
   }
 }
 
+/** The emscripten module of @bokuweb/zstd-wasm, as much of it as the page decoder calls. */
+interface ZstdModule {
+  HEAPU8: Uint8Array;
+  calledRun?: boolean;
+  instantiateWasm?: (imports: object, receive: (instance: WasmInstance) => void) => object;
+  init(): void;
+  _malloc(size: number): number;
+  _free(ptr: number): void;
+  _ZSTD_decompress(dst: number, dstCapacity: number, src: number, srcSize: number): number;
+  _ZSTD_isError(code: number): number;
+}
+
+interface WasmInstance {
+  exports: object;
+}
+/** The synchronous WebAssembly API (Node has it; this package's type libraries do not declare it). */
+const wasmApi = () => (globalThis as unknown as {
+  WebAssembly: { Module: new (bytes: Uint8Array) => object; Instance: new (module: object, imports: object) => WasmInstance };
+}).WebAssembly;
+
+let zstdModule: ZstdModule | undefined;
+
+/**
+ * @bokuweb/zstd-wasm (the package the writer compresses with) loads only through an async init(),
+ * and our readers are synchronous. Its emscripten module accepts an `instantiateWasm` hook, called
+ * synchronously from init: we compile and instantiate its zstd.wasm there with the synchronous
+ * WebAssembly API, so the module is ready when init returns. The module file is found next to the
+ * package's entry point (the package exports no subpaths; it is pinned exactly in package.json).
+ * The package's own decompress() is not used: it allocates the frame's declared content size,
+ * which a hostile page could set to anything; ours decompresses into one page at most.
+ */
+function zstdDecoder(): ZstdModule {
+  if (zstdModule) return zstdModule;
+  const dir = dirname(require.resolve('@bokuweb/zstd-wasm'));
+  const m = (require(join(dir, 'module.js')) as { Module: ZstdModule }).Module;
+  if (!m.calledRun) {
+    const api = wasmApi();
+    const wasm = new api.Module(readFileSync(join(dir, 'zstd.wasm')));
+    // One instance for good: should the package's own async init() run later in this thread, it
+    // gets the same instance back instead of swapping the module's memory under our feet.
+    let instance: WasmInstance | undefined;
+    m.instantiateWasm = (imports, receive) => {
+      instance ??= new api.Instance(wasm, imports);
+      receive(instance);
+      return instance.exports;
+    };
+    m.init();
+    if (!m.calledRun) throw new Error('@bokuweb/zstd-wasm did not initialise synchronously');
+  }
+  zstdModule = m;
+  return m;
+}
+
+/** A zstd page: one frame that decompresses into at most `pageSize` bytes (exactly that is checked by the caller). */
+function zstdDecompress(data: Uint8Array, pageSize: number, where: ErrorPlace): Uint8Array {
+  let z: ZstdModule;
+  try {
+    z = zstdDecoder();
+  } catch (e) {
+    throw new IoError(`cannot load the zstd decoder (@bokuweb/zstd-wasm): ${(e as Error).message}`, where);
+  }
+  const src = z._malloc(data.length);
+  const dst = z._malloc(pageSize);
+  try {
+    z.HEAPU8.set(data, src);
+    const n = z._ZSTD_decompress(dst, pageSize, src, data.length);
+    if (z._ZSTD_isError(n)) throw new FormatError('zstd page data', `a zstd frame of one ${pageSize}-byte page`, `zstd error code ${-n >>> 0}`, where);
+    return z.HEAPU8.slice(dst, dst + n);
+  } finally {
+    z._free(dst);
+    z._free(src);
+  }
+}
+
 /**
  * Decompresses one page stored with page_desc.flags `flags` into exactly `pageSize` bytes. Output
  * is bounded by the page size whatever the input claims; anything else is a FormatError at `where`.
@@ -85,7 +161,7 @@ export function decompressPage(flags: number, data: Uint8Array, pageSize: number
   } else if (kind === DUMP_DH_COMPRESSED_SNAPPY) {
     out = snappyDecompress(data, pageSize, where);
   } else if (kind === DUMP_DH_COMPRESSED_ZSTD) {
-    throw new FormatError('page compression', 'zlib, lzo, snappy or none (this version writes zstd pages but does not read them; libkdumpfile does)', 'zstd', where);
+    out = zstdDecompress(data, pageSize, where);
   } else {
     throw new FormatError('page_desc.flags', 'one compression flag', `0x${flags.toString(16)}`, where);
   }

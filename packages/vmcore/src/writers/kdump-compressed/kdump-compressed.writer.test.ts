@@ -7,7 +7,7 @@ import { StructPageClassifier } from '../../dump-level/struct-page-classifier';
 import { buildImage, frameBytes, kindRuns, PS, tempDir, writeImage, type ImageSpec } from '../../testing/vmcore-image';
 import { expectSameBytes } from '../../testing/run-context';
 import { decodeDiskDumpHeader, DUMP_DH_COMPRESSED_ZLIB, DUMP_DH_COMPRESSED_ZSTD, PAGE_DESC_BYTES } from './diskdump.codec';
-import { compressionFlag } from './compression';
+import { compressionFlag, decompressPage } from './compression';
 import { LZO1X1_DICT_ENTRIES, lzo1x1Compress, lzo1xBound } from './lzo1x-compress';
 import { writeKdumpCompressed } from './kdump-compressed.writer';
 import { classifyBatch, CompressPool, PAGE_RAW, PAGE_TRY, PAGE_ZERO, RANDOM_PAGE_DISTINCT } from './compress-pool';
@@ -37,7 +37,7 @@ describe('writeKdumpCompressed', () => {
   const input = writeImage(tmp.file('in.vmcore'), image);
   const ramFrames = (pfn: number) => SPEC.ram.some((r) => pfn * PS < r.end && (pfn + 1) * PS > r.start);
 
-  test.each([['zlib', 1], ['zlib', 0], ['none', 1], ['none', 0], ['lzo', 1], ['snappy', 1], ['lzo', 0]] as const)('--compress %s --dump-level %d: every RAM frame reads back as it was', async (compress, level) => {
+  test.each([['zlib', 1], ['zlib', 0], ['none', 1], ['none', 0], ['lzo', 1], ['snappy', 1], ['lzo', 0], ['zstd', 1], ['snappy', 0], ['zstd', 0]] as const)('--compress %s --dump-level %d: every RAM frame reads back as it was', async (compress, level) => {
     const out = tmp.file(`out-${compress}-${level}.kd`);
     const source = ElfImageSource.open(input);
     const r = await writeKdumpCompressed(source, out, { compress, dumpLevel: level, threads: 2 });
@@ -91,18 +91,18 @@ describe('writeKdumpCompressed', () => {
     }
   });
 
-  test('zstd pages (read by libkdumpfile; not by our readers) decompress with zstd to the frames', async () => {
+  test('zstd pages decompress with the package\'s own decoder too (after ours loaded it synchronously), and a damaged one is a FormatError', async () => {
     const out = tmp.file('out-zstd.kd');
     const source = ElfImageSource.open(input);
     const r = await writeKdumpCompressed(source, out, { compress: 'zstd', dumpLevel: 1, threads: 2 });
     source.close();
     const bytes = readFileSync(out);
-    const h = decodeDiskDumpHeader(bytes);
-    expect(h.status).toBe(DUMP_DH_COMPRESSED_ZSTD);
-    const zstd = require('@bokuweb/zstd-wasm') as { init(): Promise<void>; decompress(b: Uint8Array): Uint8Array };
-    await zstd.init();
+    expect(decodeDiskDumpHeader(bytes).status).toBe(DUMP_DH_COMPRESSED_ZSTD);
     const file = KdumpCompressedFile.open(out);
     try {
+      const ours = readAll(file, image.maxPfn); // our reader first: it instantiates the module synchronously
+      const zstd = require('@bokuweb/zstd-wasm') as { init(): Promise<void>; decompress(b: Uint8Array): Uint8Array };
+      await zstd.init(); // the package's async init afterwards must leave our decoder working
       let compressed = 0;
       for (let pfn = 0; pfn < image.maxPfn; pfn++) {
         if (file.frameState(pfn) !== 'dumped') continue;
@@ -112,9 +112,29 @@ describe('writeKdumpCompressed', () => {
         if (d.flags) compressed++;
         else expect(d.size).toBe(PS);
         expectSameBytes(page, image.phys.subarray(pfn * PS, (pfn + 1) * PS));
+        expectSameBytes(ours.get(pfn)!, page);
       }
       expect(compressed).toBeGreaterThan(r.dumpedFrames / 3);
-      expect(() => file.readFrame(0x200, new Uint8Array(PS))).toThrow(/writes zstd pages but does not read them/);
+      const textPfn = [...ours.keys()].find((pfn) => SPEC.kindOf(pfn) === 'text')!;
+      const d = file.descriptorOf(textPfn);
+      expect(d.flags).toBe(DUMP_DH_COMPRESSED_ZSTD);
+      const page = new Uint8Array(PS);
+      file.readFrame(textPfn, page);
+      expectSameBytes(page, frameBytes('text', textPfn));
+      const damaged = Uint8Array.from(bytes.subarray(d.offset, d.offset + d.size));
+      expect(() => decompressPage(DUMP_DH_COMPRESSED_ZSTD, damaged.subarray(0, damaged.length - 4), PS, { file: out, offset: d.offset }))
+        .toThrow(FormatError);
+      damaged[damaged.length >> 1] ^= 0xff;
+      damaged[(damaged.length >> 1) + 1] ^= 0x5a;
+      let outcome: unknown;
+      try {
+        outcome = decompressPage(DUMP_DH_COMPRESSED_ZSTD, damaged, PS, { file: out, offset: d.offset });
+      } catch (e) {
+        outcome = e;
+      }
+      // Damage is either caught by zstd (a FormatError) or yields a page of the right size: never a crash or more bytes.
+      if (outcome instanceof Error) expect(outcome).toBeInstanceOf(FormatError);
+      else expect((outcome as Uint8Array).length).toBe(PS);
     } finally {
       file.close();
     }

@@ -77,6 +77,15 @@ describe('lzo1x1Compress', () => {
     });
   });
 
+  test('a stream written at an offset of dst (dstAt) is the same stream, and the bytes before it are untouched', () => {
+    const page = frameBytes('slab', 77);
+    const alone = roundTrip(page);
+    const dst = new Uint8Array(100 + lzo1xBound(page.length)).fill(0xa5);
+    const n = lzo1x1Compress(page, 0, page.length, dst, new Int32Array(LZO1X1_DICT_ENTRIES), 1, 100);
+    expectSameBytes(dst.subarray(100, 100 + n), alone);
+    expect(dst.subarray(0, 100).every((b) => b === 0xa5)).toBe(true);
+  });
+
   test('any bytes round-trip (property)', () => {
     fc.assert(fc.property(
       fc.oneof(
