@@ -81,4 +81,31 @@ describe('plug-ins from outside the workspace', () => {
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(/a second copy of @efikdump\/core .* peerDependency/);
   });
+
+  it('compare loads the plug-ins in every worker thread: a design naming them, and --plugin for one that does not', () => {
+    cpSync(FIXTURE, join(dir, 'example'), { recursive: true });
+    mkdirSync(join(dir, 'node_modules/@efikdump'), { recursive: true });
+    symlinkSync(join(REPO, 'packages/core'), join(dir, 'node_modules/@efikdump/core'));
+    const sweep = (design: string, extra: string[], report: string) => efikdump(['compare', '--designs', design, '--scenarios', 'healthy', '--runs', '2',
+      '--backend', 'threads', '--workers', '2', '--report', join(dir, report), '--json', ...extra]);
+    const outcomes = (stdout: string) => (JSON.parse(stdout) as { cells: { design: string; runs: number; outcomes: Record<string, number> }[] }).cells;
+    const named = sweep(designNaming(dir, ['./example']), [], 'named');
+    expect(named.stderr).toBe('');
+    expect(named.status).toBe(0);
+    const [cell] = outcomes(named.stdout);
+    expect(cell.design).toBe('mine');
+    expect(cell.runs).toBe(2);
+    // The same design and seeds through `run`: the sweep's outcomes are the runs' outcomes.
+    const viaRun = [1, 2].map((seed) => JSON.parse(efikdump(['run', '--design', join(dir, 'mine.json'), '--seed', String(seed), '--json']).stdout).outcome as string);
+    for (const o of new Set(viaRun)) expect(cell.outcomes[o]).toBe(viaRun.filter((x) => x === o).length);
+    const other = join(dir, 'other');
+    mkdirSync(other);
+    const flagged = sweep(designNaming(other, []), ['--plugin', FIXTURE], 'flagged');
+    expect(flagged.stderr).toBe('');
+    expect(flagged.status).toBe(0);
+    expect(outcomes(flagged.stdout)[0].outcomes).toEqual(cell.outcomes);
+    const without = sweep(join(other, 'mine.json'), [], 'without');
+    expect(without.status).toBe(2);
+    expect(without.stderr).toMatch(/Unknown retention: example-keep-everything/);
+  });
 });

@@ -42,10 +42,11 @@ export function forgeCrashMarker(kind: CrashMarkerAttack = 'forged'): StageOpera
  * boot, root writes the boot-1 record back through the transport and reboots. Root never had
  * boot 1's key: the simulation regenerates the record with boot 1's secret, standing in for the
  * bytes root saved (the MAC and nonce are boot 1's, which is all the stub's check can see).
+ * The route starts after the genuine crash's panic and persist; `exit` is the design's way out
+ * (ExitStrategy.leave), `persist` the transport's, used again for root's write-back.
  */
 export function replayRoute(parts: {
   firmware: Firmware;
-  panic: StageOperator;
   persist: StageOperator;
   prepare: StageOperator;
   exit: StageOperator;
@@ -76,8 +77,9 @@ export function replayRoute(parts: {
     ctx.clock.advance(seconds(1));
     parts.firmware.resetSystem(ctx, 'warm', ctx.state.handoff?.resetData);
   });
+  // The genuine crash's panic and persist run before this route (the trigger, then the runner's persist).
   return [
-    parts.panic, parts.persist, keep, parts.exit, parts.firmware.resetAndPost(), parts.stub, parts.consume,
+    keep, parts.exit, parts.firmware.resetAndPost(), parts.stub, parts.consume,
     reboot, parts.firmware.resetAndPost(), parts.stub, parts.prepare,
     writeBack, parts.persist, attackerReboot, parts.firmware.resetAndPost(), parts.stub,
   ];

@@ -70,6 +70,8 @@ export interface Scenario {
   faults?: { capturePanicRate: number; handoffRecord?: HandoffRecordFault };
   /** Root in the 1st kernel forges a crash marker (with a key it made up, one it stole, or a record of an earlier crash) and reboots without a panic. */
   attack?: { crashMarker: CrashMarkerAttack };
+  /** The trigger plug-in that starts the crash path (default: `panic`, or the attack's marker trigger; `triggerNameOf`). */
+  trigger?: string;
   /** The 1st kernel's platform security: what root may read and write (docs/threat-model.md). Default: no Secure Boot, no lockdown. */
   security?: { secureBoot: boolean; lockdown: Lockdown };
   /** Fields of the design's firmware profile this scenario replaces, and the firmware faults it injects. */
@@ -84,6 +86,12 @@ export interface Scenario {
 /** How root forges a crash marker: a key it made up, the key it read out of kernel memory, or a genuine record of an earlier crash written back. */
 export const CRASH_MARKER_ATTACKS = ['forged', 'stolen-key', 'replayed'] as const;
 export type CrashMarkerAttack = (typeof CRASH_MARKER_ATTACKS)[number];
+
+/** The trigger a scenario runs: its `trigger`, else the trigger of its crash-marker attack (`forged-marker`, `stolen-key-marker`, `replayed-marker`), else `panic`. */
+export function triggerNameOf(s: Pick<Scenario, 'trigger' | 'attack'>): string {
+  if (s.trigger) return s.trigger;
+  return s.attack ? `${s.attack.crashMarker}-marker` : 'panic';
+}
 /** How a genuine crash's handoff record is damaged: its panic-time write torn at the reset, or a device's DMA over it during the reset. */
 export const HANDOFF_RECORD_FAULTS = ['torn-write', 'dma-during-reset'] as const;
 export type HandoffRecordFault = (typeof HANDOFF_RECORD_FAULTS)[number];
@@ -257,7 +265,7 @@ function readKdumpOptions(r: Reader, o: Obj, cmdline: string): KdumpOptions {
 export function parseScenario(doc: unknown, source: string): Scenario {
   const r = new Reader(source);
   const d = r.object(doc, '(document)');
-  r.only(d, '', ['format', 'name', 'description', 'machine', 'workload', 'firmware', 'kernel', 'faults', 'attack', 'security', 'success', 'expected']);
+  r.only(d, '', ['format', 'name', 'description', 'machine', 'workload', 'firmware', 'kernel', 'faults', 'attack', 'trigger', 'security', 'success', 'expected']);
   if (d.format !== 'efikdump-scenario/1') r.fail('format', '"efikdump-scenario/1"', d.format);
   const name = r.string(d, 'name', 'name');
   if (!NAME.test(name)) r.fail('name', 'a kebab-case name', name);
@@ -299,6 +307,11 @@ export function parseScenario(doc: unknown, source: string): Scenario {
     const a = r.object(d.attack, 'attack');
     r.only(a, 'attack', ['crashMarker']);
     scenario.attack = { crashMarker: r.oneOf(a.crashMarker, 'attack.crashMarker', CRASH_MARKER_ATTACKS) };
+  }
+  if (d.trigger !== undefined) {
+    if (typeof d.trigger !== 'string' || !NAME.test(d.trigger)) r.fail('trigger', 'a kebab-case trigger plug-in name', d.trigger);
+    if (scenario.attack) r.fail('trigger', 'no trigger beside attack (an attack names its own trigger)', d.trigger);
+    scenario.trigger = d.trigger as string;
   }
   if (d.security !== undefined) {
     const sec = r.object(d.security, 'security');

@@ -176,17 +176,56 @@ export interface HandoffTransport {
 }
 
 /**
- * How the panicking kernel leaves: kexec, EFI warm or cold reset, fadump. `path` decides the
- * run's pipeline after the exit: `firmware-reset` goes through the firmware's POST and the EFI
- * stub (which must recognise the crashed boot); `kexec` jumps straight into the capture kernel
- * (no POST, no stub; the exit sets `ctx.state.capture`); `fadump` goes through POST, then
- * `afterPost` is the full boot that finds the firmware's dump and sets `ctx.state.capture`.
+ * The run's resolved slots, as an exit's route or a trigger builds its stages from them, and the
+ * scenario's stages an exit places on its route.
+ */
+export interface RouteInput {
+  readonly firmware: Firmware;
+  readonly kernel: FirstKernel;
+  readonly transport: HandoffTransport;
+  readonly exit: ExitStrategy;
+  readonly detector: CrashDetector;
+  readonly stub: EfiStub;
+  readonly capture: CaptureKernel;
+  readonly writer: DumpWriter;
+  /**
+   * Stages that run once the 1st kernel has left and before anything resets the devices (a
+   * scenario's DMA over the handoff record during the reset): a route places them right after
+   * leaving the crashed kernel.
+   */
+  readonly inFlight: readonly StageOperator[];
+}
+
+/**
+ * How the panicking kernel leaves: kexec, EFI warm or cold reset, fadump, firmware writing the
+ * dump. `route` returns the stages from "leaving the crashed kernel" to "a vmcore view exists
+ * (`ctx.state.vmcore`) or an outcome is set"; the runner puts the trigger and the persist before
+ * them and the writer and the verification after. A new way out is one plug-in, never a runner change.
  */
 export interface ExitStrategy {
   readonly name: string;
-  readonly path: 'firmware-reset' | 'kexec' | 'fadump';
-  operator(): StageOperator;
-  afterPost?(): StageOperator;
+  /**
+   * The boot after this exit is the EFI stub's decision (it reads the crash marker and picks the
+   * capture kernel): true for an EFI reset, false when the next thing to run is chosen otherwise
+   * (a kexec jump, firmware that dumps or boots normally). Triggers that attack the stub's
+   * marker check read it.
+   */
+  readonly stubDecides: boolean;
+  /** Leaving the crashed kernel itself (the jump, ResetSystem, the firmware's copy): the first stage of `route`, for triggers that replay a crash. */
+  leave(): StageOperator;
+  route(input: RouteInput): StageOperator[];
+}
+
+/**
+ * What starts the crash path in the running 1st kernel, chosen by the scenario: a panic, or root
+ * writing a crash marker without one (the attacks of docs/threat-model.md). `stages` run before
+ * the handoff's persist; `route`, when it returns stages, replaces the exit's route (root reboots
+ * instead of the design's exit taking the machine out).
+ */
+export interface CrashTrigger {
+  readonly name: string;
+  stages(input: RouteInput): StageOperator[];
+  route?(input: RouteInput): StageOperator[] | undefined;
 }
 
 /**
@@ -218,6 +257,7 @@ export interface EfiStub {
 
 /** The capture kernel: boot in the reservation, then /proc/vmcore. */
 export interface CaptureKernel {
+  /** Boots the capture kernel, and whatever the plug-in does when that boot fails (Linux: panic=10 and a reboot through the firmware). */
   boot(): StageOperator;
   vmcoreInit(): StageOperator;
 }
@@ -238,6 +278,7 @@ export const DETECTOR: InjectionToken<CrashDetector> = Symbol('efikdump:detector
 export const STUB: InjectionToken<EfiStub> = Symbol('efikdump:stub');
 export const CAPTURE: InjectionToken<CaptureKernel> = Symbol('efikdump:capture');
 export const WRITER: InjectionToken<DumpWriter> = Symbol('efikdump:writer');
+export const TRIGGER: InjectionToken<CrashTrigger> = Symbol('efikdump:trigger');
 /** The run's context, registered as a value in each run's child container. */
 export const RUN_CONTEXT: InjectionToken<RunContext> = Symbol('efikdump:run-context');
 /** The run's child container itself, for plug-ins that resolve other plug-ins by class (the `any-of` detector). */
@@ -266,3 +307,13 @@ export const SLOTS = {
 
 export type SlotKey = keyof typeof SLOTS;
 export const SLOT_KEYS = Object.keys(SLOTS) as SlotKey[];
+
+/** Slots the scenario fills, not the design: what starts the crash path (`triggerNameOf` in config). */
+export const SCENARIO_SLOTS = {
+  trigger: { key: 'trigger', token: TRIGGER, multiple: false, description: 'what starts the crash path: a panic or a forged crash marker' },
+} as const satisfies Record<string, Slot>;
+
+export type ScenarioSlotKey = keyof typeof SCENARIO_SLOTS;
+/** Any slot a plug-in can fill. */
+export type PluginSlotKey = SlotKey | ScenarioSlotKey;
+export const ALL_SLOTS: Record<PluginSlotKey, Slot> = { ...SLOTS, ...SCENARIO_SLOTS };

@@ -1,10 +1,10 @@
 import { Lifecycle, type DependencyContainer, type InjectionToken } from 'tsyringe';
 import type { constructor } from 'tsyringe/dist/typings/types';
 import { ConfigError } from './errors';
-import { SLOTS, type SlotKey } from './contracts';
+import { ALL_SLOTS, type PluginSlotKey } from './contracts';
 
 export interface PluginEntry {
-  slot: SlotKey;
+  slot: PluginSlotKey;
   name: string;
   description: string;
   implementation: constructor<unknown>;
@@ -15,9 +15,9 @@ export interface PluginEntry {
  * (or, for multiple slots, several) by name; `resolve` is the one place a name becomes a class.
  */
 export class PluginCatalog {
-  private readonly entries = new Map<SlotKey, Map<string, PluginEntry>>();
+  private readonly entries = new Map<PluginSlotKey, Map<string, PluginEntry>>();
 
-  add<T>(slot: SlotKey, name: string, implementation: constructor<T>, description: string): void {
+  add<T>(slot: PluginSlotKey, name: string, implementation: constructor<T>, description: string): void {
     if (!/^[a-z0-9][a-z0-9-]*$/.test(name)) throw new ConfigError(`plug-in name "${name}" must be kebab-case`);
     let bySlot = this.entries.get(slot);
     if (!bySlot) this.entries.set(slot, (bySlot = new Map()));
@@ -25,7 +25,7 @@ export class PluginCatalog {
     bySlot.set(name, { slot, name, description, implementation });
   }
 
-  get(slot: SlotKey, name: string, place: { file?: string; field?: string } = {}): PluginEntry {
+  get(slot: PluginSlotKey, name: string, place: { file?: string; field?: string } = {}): PluginEntry {
     const entry = this.entries.get(slot)?.get(name);
     if (!entry) {
       const known = [...(this.entries.get(slot)?.keys() ?? [])].sort();
@@ -34,7 +34,7 @@ export class PluginCatalog {
     return entry;
   }
 
-  list(slot?: SlotKey): PluginEntry[] {
+  list(slot?: PluginSlotKey): PluginEntry[] {
     const all = [...this.entries.values()].flatMap((m) => [...m.values()]);
     return all.filter((e) => !slot || e.slot === slot).sort((a, b) => a.slot.localeCompare(b.slot) || a.name.localeCompare(b.name));
   }
@@ -70,16 +70,16 @@ export function catalogOf(container: DependencyContainer): PluginCatalog {
 }
 
 /** What a package's `register(container)` calls for each implementation it provides. */
-export function registerPlugin<T>(container: DependencyContainer, slot: SlotKey, name: string, implementation: constructor<T>, description: string): void {
+export function registerPlugin<T>(container: DependencyContainer, slot: PluginSlotKey, name: string, implementation: constructor<T>, description: string): void {
   assertSingleCore();
   catalogOf(container).add(slot, name, implementation, description);
 }
 
 /** Binds the slot's token in a run's child container to the named implementations. */
-export function bindSlot(run: DependencyContainer, catalog: PluginCatalog, slot: SlotKey, names: readonly string[], file?: string): void {
-  const token = SLOTS[slot].token as InjectionToken<unknown>;
+export function bindSlot(run: DependencyContainer, catalog: PluginCatalog, slot: PluginSlotKey, names: readonly string[], file?: string, field = `components.${slot}`): void {
+  const token = ALL_SLOTS[slot].token as InjectionToken<unknown>;
   for (const name of names) {
-    const entry = catalog.get(slot, name, { file, field: `components.${slot}` });
+    const entry = catalog.get(slot, name, { file, field });
     run.register(token, { useClass: entry.implementation }, { lifecycle: Lifecycle.ContainerScoped });
   }
 }

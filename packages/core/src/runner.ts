@@ -1,18 +1,18 @@
 import { lastValueFrom, of, type Observable } from 'rxjs';
 import type { DependencyContainer } from 'tsyringe';
 import { captureTruth, consumeHandoff, judgeBoot, verifyAgainstTruth, writeHandoffArtifacts } from './builtin-stages';
-import { capturePanicLoop, dumpOnDisk, rebootRequest } from './crash-stages';
-import { forgeCrashMarker, handoffRecordFault, replayRoute } from './attack-stages';
+import { dumpOnDisk } from './crash-stages';
+import { handoffRecordFault } from './attack-stages';
 import { VirtualClock } from './clock';
 import type { Design, Scenario } from './config';
-import { CAPTURE, DETECTOR, EXIT, FIRMWARE, KERNEL, RUN_CONTAINER, RUN_CONTEXT, STUB, TRANSPORT, WRITER, SLOT_KEYS, type StageOperator } from './contracts';
+import { CAPTURE, DETECTOR, EXIT, FIRMWARE, KERNEL, RUN_CONTAINER, RUN_CONTEXT, STUB, TRANSPORT, TRIGGER, WRITER, SLOT_KEYS, type RouteInput, type StageOperator } from './contracts';
 import type { RunContext, RunOptions, RunResult } from './context';
 import { EventLog, type RunEvent } from './events';
 import { PhysicalMemory } from './memory/physical-memory';
 import { bindSlot, catalogOf } from './plugins';
 import { Rng } from './rng';
 import { ConfigError } from './errors';
-import { MAX_CPUS, MAX_RAM, MIN_RAM } from './config';
+import { MAX_CPUS, MAX_RAM, MIN_RAM, triggerNameOf } from './config';
 
 export interface RunInput {
   design: Design;
@@ -34,8 +34,10 @@ export interface Run {
 export const DEFAULT_RUN_OPTIONS: RunOptions = { truthPages: 1024, truthZeroPages: 256 };
 
 /**
- * Builds one run: a child container whose slots are bound as the design says, the simulated
- * machine, and the pipeline of stages from power-on to a verified dump.
+ * Builds one run: a child container whose slots are bound as the design (and, for the trigger,
+ * the scenario) says, the simulated machine, and the pipeline of stages from power-on to a
+ * verified dump: boot → trigger → persist → the exit's route (or the trigger's own) → save → verify.
+ * The runner knows no exit path: each exit returns its route.
  */
 export function createRun(container: DependencyContainer, input: RunInput): Run {
   const { scenario } = input;
@@ -77,14 +79,24 @@ export function createRun(container: DependencyContainer, input: RunInput): Run 
   run.registerInstance(RUN_CONTEXT, ctx);
   run.registerInstance(RUN_CONTAINER, run);
 
+  bindSlot(run, catalog, 'trigger', [triggerNameOf(scenario)], scenario.source, scenario.trigger ? 'trigger' : scenario.attack ? 'attack.crashMarker' : 'trigger');
+  // Resolved in this order since before exits owned their routes (constructors may draw on the run).
   const kernel = run.resolve(KERNEL);
   const transport = run.resolve(TRANSPORT);
   const stub = run.resolve(STUB);
   const exit = run.resolve(EXIT);
   const capture = run.resolve(CAPTURE);
-  run.resolve(DETECTOR);
+  const detector = run.resolve(DETECTOR);
+  // The scenario's damage to the stored record: the armed page kept before persist, the damage after it (torn) or while the machine is in flight (DMA during the reset).
+  const fault = handoffRecordFault(scenario.faults?.handoffRecord);
+  const slots: RouteInput = {
+    firmware, kernel, transport, exit, detector, stub, capture,
+    writer: run.resolve(WRITER),
+    inFlight: fault && scenario.faults?.handoffRecord === 'dma-during-reset' ? [fault.damage] : [],
+  };
+  const trigger = run.resolve(TRIGGER);
   // The stub runs on every boot: on the first to issue the boot secret, on the next to decide.
-  const prefix: StageOperator[] = [
+  const boot: StageOperator[] = [
     firmware.powerOn(),
     stub.operator(),
     judgeBoot(),
@@ -93,39 +105,10 @@ export function createRun(container: DependencyContainer, input: RunInput): Run 
     kernel.workload(),
     captureTruth(),
   ];
-  // After a capture kernel panics it reboots (panic=10): POST, the stub, the verdict; a capture boot again runs the capture kernel again.
-  const rebootAfterCapturePanic: StageOperator[] = [rebootRequest(firmware), firmware.resetAndPost(), stub.operator(), judgeBoot(), capture.boot()];
-  const captureAndSave: StageOperator[] = [
-    capture.boot(),
-    capturePanicLoop(rebootAfterCapturePanic),
-    capture.vmcoreInit(),
-    run.resolve(WRITER).operator(),
-    dumpOnDisk(),
-    writeHandoffArtifacts(transport),
-    consumeHandoff(transport),
-    verifyAgainstTruth(),
-  ];
-  // A scenario's damage to the stored record: the armed page kept before persist, the damage after it (torn) or during the reset (DMA).
-  const fault = handoffRecordFault(scenario.faults?.handoffRecord);
   const persist: StageOperator[] = fault ? [fault.before, transport.persist(), ...(scenario.faults?.handoffRecord === 'torn-write' ? [fault.damage] : [])] : [transport.persist()];
-  const duringReset: StageOperator[] = fault && scenario.faults?.handoffRecord === 'dma-during-reset' ? [fault.damage] : [];
-  let stages: StageOperator[];
-  if (scenario.attack?.crashMarker === 'replayed' && exit.path === 'firmware-reset') {
-    // A genuine crash and its capture boot, a normal boot, then root writes the old record back.
-    stages = [...prefix, ...replayRoute({
-      firmware, panic: kernel.panic(), persist: transport.persist(), prepare: transport.prepare(), exit: exit.operator(), stub: stub.operator(), consume: consumeHandoff(transport),
-    }), judgeBoot(), writeHandoffArtifacts(transport)];
-  } else if (scenario.attack) {
-    // No panic: root forges a crash marker through the design's transport and reboots.
-    stages = [...prefix, forgeCrashMarker(scenario.attack.crashMarker), transport.persist(), rebootRequest(firmware), firmware.resetAndPost(), stub.operator(), judgeBoot(), writeHandoffArtifacts(transport)];
-  } else if (exit.path === 'kexec') {
-    stages = [...prefix, kernel.panic(), ...persist, exit.operator(), ...duringReset, ...captureAndSave];
-  } else if (exit.path === 'fadump') {
-    if (!exit.afterPost) throw new ConfigError(`exit ${exit.name} takes the fadump path but has no boot after POST`, { file: design.source, field: 'components.exit' });
-    stages = [...prefix, kernel.panic(), ...persist, exit.operator(), ...duringReset, firmware.resetAndPost(), exit.afterPost(), ...captureAndSave];
-  } else {
-    stages = [...prefix, kernel.panic(), ...persist, exit.operator(), ...duringReset, firmware.resetAndPost(), stub.operator(), judgeBoot(), ...captureAndSave];
-  }
+  const route = trigger.route?.(slots) ?? exit.route(slots);
+  const save: StageOperator[] = [slots.writer.operator(), dumpOnDisk(), writeHandoffArtifacts(transport), consumeHandoff(transport)];
+  const stages: StageOperator[] = [...boot, ...trigger.stages(slots), ...persist, ...route, ...save, verifyAgainstTruth()];
 
   let started: Promise<RunResult> | undefined;
   const start = (): Promise<RunResult> => {

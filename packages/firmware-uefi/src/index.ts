@@ -7,6 +7,7 @@ import { MorRetention } from './retention/mor.retention';
 import { FirmwareScratchRetention } from './retention/firmware-scratch.retention';
 import { EccReinitRetention } from './retention/ecc-reinit.retention';
 import { DecayRetention } from './retention/decay.retention';
+import { FirmwareWritesDumpExit, OffcdVariablesEncryptedTransport, OffcdVariablesPlainTransport } from './offline-dump/firmware-writes-dump.exit';
 
 export { UefiFirmware, runProfile } from './uefi.firmware';
 export { UefiFirmwareServices, UefiVariableServicesImpl, AcpiServicesImpl, firmwareState } from './uefi-services';
@@ -34,7 +35,8 @@ export { writeDirectoryAtomic } from './io/write-directory-atomic';
 
 /**
  * Binds this package's plug-ins: firmware `uefi`; retention `retain-all`, `scrub-all`, `mor`,
- * `firmware-scratch`, `ecc-reinit`, `decay`; and FIRMWARE_SERVICES (variables, ACPI, reset
+ * `firmware-scratch`, `ecc-reinit`, `decay`; exit `firmware-writes-dump` with its transports
+ * `offline-dump-variables` and `offline-dump-variables-encrypted`; and FIRMWARE_SERVICES (variables, ACPI, reset
  * reason) for whichever run resolves it, taken from the run's firmware.
  */
 export function register(container: DependencyContainer): void {
@@ -45,6 +47,9 @@ export function register(container: DependencyContainer): void {
   registerPlugin(container, 'retention', 'firmware-scratch', FirmwareScratchRetention, 'POST overwrites the profile\'s working ranges (low memory, heaps, loaded images)');
   registerPlugin(container, 'retention', 'ecc-reinit', EccReinitRetention, 'all RAM zeroed to initialise ECC (cold, or as the profile says)');
   registerPlugin(container, 'retention', 'decay', DecayRetention, 'seeded DRAM bit flips for the time a cold reset keeps RAM unpowered');
+  registerPlugin(container, 'exit', 'firmware-writes-dump', FirmwareWritesDumpExit, 'warm reset with a reason; the firmware\'s next POST writes RAM to the GPT dump partition (Offline Crash Dump) and boots normally');
+  registerPlugin(container, 'transport', 'offline-dump-variables', OffcdVariablesPlainTransport, 'the OffCD variables set at boot: dump after an abnormal reset, unencrypted');
+  registerPlugin(container, 'transport', 'offline-dump-variables-encrypted', OffcdVariablesEncryptedTransport, 'the OffCD variables set at boot: AES-128-CTR, key wrapped to the certificate variable');
   container.register(FIRMWARE_SERVICES, {
     useFactory: (run): FirmwareServices => {
       const firmware = run.resolve(FIRMWARE);

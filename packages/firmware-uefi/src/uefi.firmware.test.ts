@@ -171,11 +171,12 @@ describe('consoles (domain reference §8)', () => {
 });
 
 describe('register', () => {
-  it('binds the firmware and six retention policies, and FIRMWARE_SERVICES to the run\'s firmware', () => {
+  it('binds the firmware, six retention policies, the offline-dump exit and its transports, and FIRMWARE_SERVICES to the run\'s firmware', () => {
     const root = globalContainer.createChildContainer();
     register(root);
     const names = catalogOf(root).list().map((e) => `${e.slot}:${e.name}`);
-    expect(names).toEqual(['firmware:uefi', 'retention:decay', 'retention:ecc-reinit', 'retention:firmware-scratch', 'retention:mor', 'retention:retain-all', 'retention:scrub-all']);
+    expect(names).toEqual(['exit:firmware-writes-dump', 'firmware:uefi', 'retention:decay', 'retention:ecc-reinit', 'retention:firmware-scratch', 'retention:mor', 'retention:retain-all', 'retention:scrub-all',
+      'transport:offline-dump-variables', 'transport:offline-dump-variables-encrypted']);
     const child = root.createChildContainer();
     bindSlot(child, catalogOf(root), 'retention', ['mor', 'decay']);
     bindSlot(child, catalogOf(root), 'firmware', ['uefi']);

@@ -11,6 +11,8 @@ import { platformRam, profileMemoryMap } from './memory-map/platform-memory-map'
 import { FirmwareScratchRetention, resolveScratchRanges } from './retention/firmware-scratch.retention';
 import { DEFAULT_FIRMWARE_PROFILE, loadFirmwareProfile } from './profiles/firmware-profiles';
 import { encodeResetData } from './reset/reset-data.codec';
+import { publishOfflineDumpRecord, runFirmwareDumpWriter } from './offline-dump/firmware-dump-writer';
+import { offlineDumpConfiguration } from './offline-dump/offline-dump.writer';
 import { firmwareState, runtimeLockBusy, UefiFirmwareServices } from './uefi-services';
 import { VariableStore } from './variables/variable-store';
 import { MorRetention } from './retention/mor.retention';
@@ -78,6 +80,7 @@ export class UefiFirmware implements Firmware {
       // Every run reports these, 0 until a reset and a dump say otherwise.
       ctx.metrics.firmwarePagesChanged = 0;
       ctx.metrics.pagesDeclaredLost = 0;
+      publishOfflineDumpRecord(ctx, offlineDumpConfiguration(false, {}, undefined));
       const map = profileMemoryMap(profile, ctx.machine.ramBytes);
       fw.postPrediction = mergeRanges(resolveScratchRanges(profile.scratch, map, ctx.machine.memory.ram, ctx.machine.ramBytes, 'warm').flatMap((r) => r.ranges));
       ctx.log.emit('power-on', 'info', `firmware profile ${profile.name}: cold POST ${formatDuration(postUs)}`);
@@ -165,6 +168,8 @@ export class UefiFirmware implements Firmware {
       ctx.clock.advance(postUs);
       ctx.metrics.postUs = postUs;
       ctx.log.emit('firmware-post', 'info', `${kind} POST ${formatDuration(postUs)}`);
+      // DXE's offline crash dump writer (OffCD), before BDS loads any OS: RAM as POST has left it so far.
+      runFirmwareDumpWriter(ctx, fw, pending, boot, entries, profileMemoryMap(fw.profile, ctx.machine.ramBytes));
       // The firmware keeps ResetData for the next boot only where the profile says it does (OVMF ignores it).
       fw.resetReason = fw.profile.resetDataKept ? pending : undefined;
       this.bootServicesPhase(ctx, fw);

@@ -4,6 +4,8 @@ import { LinuxKernel } from './kernel/linux.kernel';
 import { EfiColdResetExit, EfiWarmResetExit } from './exit/efi-warm-reset.exit';
 import { ClassicKexecExit } from './exit/classic-kexec.exit';
 import { FadumpExit } from './exit/fadump.exit';
+import { PanicTrigger } from './trigger/panic.trigger';
+import { ForgedMarkerTrigger, ReplayedMarkerTrigger, StolenKeyMarkerTrigger } from './trigger/crash-marker.trigger';
 
 export * from './crashkernel/crashkernel';
 export * from './crashkernel/distro-defaults';
@@ -13,6 +15,8 @@ export { LinuxKernel, handoffSlotOf, encodeUtsname, EPOCH_UNIX, CAPTURE_IMAGE_BY
 export { EfiWarmResetExit, EfiColdResetExit, EFI_RESET_CALL_US } from './exit/efi-warm-reset.exit';
 export { ClassicKexecExit, CRASH_SHUTDOWN_US, PURGATORY_SHA256_BYTES_PER_SECOND } from './exit/classic-kexec.exit';
 export { FadumpExit, FADUMP_COPY_BYTES_PER_SECOND, FADUMP_KERNEL_BOOT_US } from './exit/fadump.exit';
+export { PanicTrigger } from './trigger/panic.trigger';
+export { ForgedMarkerTrigger, StolenKeyMarkerTrigger, ReplayedMarkerTrigger } from './trigger/crash-marker.trigger';
 export { CAPTURE_CMDLINE_EXTRA, memmapArgs, captureCmdline, consoleArgs, kexecCaptureRam, notesInReservation } from './kexec/capture-cmdline';
 export * from './crashkernel/memblock';
 export { segmentsDigest } from './kernel/segments-digest';
@@ -20,11 +24,18 @@ export { CRASH_NOTE_BYTES, encodeCrashNoteBuffer } from './kernel/crash-notes';
 export { vmcoreinfoEntries, VMCOREINFO_NOTE_BYTES } from './kernel/vmcoreinfo';
 export * from './kernel/layout';
 
-/** Binds this package's plug-ins: kernel `linux`; exits `efi-warm-reset`, `efi-cold-reset`, `classic-kexec`, `fadump`. */
+/**
+ * Binds this package's plug-ins: kernel `linux`; exits `efi-warm-reset`, `efi-cold-reset`, `classic-kexec`, `fadump`;
+ * triggers `panic`, `forged-marker`, `stolen-key-marker`, `replayed-marker`.
+ */
 export function register(container: DependencyContainer): void {
   registerPlugin(container, 'kernel', 'linux', LinuxKernel, 'x86-64 Linux: crashkernel=, crash notes, VMCOREINFO, elfcorehdr, panic');
   registerPlugin(container, 'exit', 'efi-warm-reset', EfiWarmResetExit, 'ResetSystem(EfiResetWarm) from the panic path');
   registerPlugin(container, 'exit', 'efi-cold-reset', EfiColdResetExit, 'ResetSystem(EfiResetCold) from the panic path');
   registerPlugin(container, 'exit', 'classic-kexec', ClassicKexecExit, 'kexec jump through purgatory (SHA-256 of the segments) into the loaded capture kernel; devices keep running');
   registerPlugin(container, 'exit', 'fadump', FadumpExit, 'ppc64-style firmware-assisted dump: firmware copies boot memory into the reservation and boots normally');
+  registerPlugin(container, 'trigger', 'panic', PanicTrigger, 'the 1st kernel panics; the design\'s exit takes the machine out');
+  registerPlugin(container, 'trigger', 'forged-marker', ForgedMarkerTrigger, 'root writes a crash marker under a made-up key and reboots (no panic)');
+  registerPlugin(container, 'trigger', 'stolen-key-marker', StolenKeyMarkerTrigger, 'root reads the boot secret (unless Secure Boot + lockdown=confidentiality), writes a marker and reboots');
+  registerPlugin(container, 'trigger', 'replayed-marker', ReplayedMarkerTrigger, 'root writes an earlier crash\'s genuine record back and reboots');
 }

@@ -224,7 +224,7 @@ describe('LinuxEfiStub: a handoff that does not check out is rejected', () => {
         sim.ctx.machine.memory.read(at, byte);
         byte[0] ^= 1 << bit;
         sim.ctx.machine.memory.write(at, byte);
-        await runStages(sim.ctx, sim.exit.operator(), sim.firmware.resetAndPost());
+        await runStages(sim.ctx, sim.exit.leave(), sim.firmware.resetAndPost());
         await stubAndJudge(sim);
         const why = `elfcorehdr at ${hex(hdr.paddr)} does not match its SHA-256`;
         const where_ = `reserved-memory at ${hex(sim.ctx.state.kernel!.handoffSlot)}`;

@@ -28,6 +28,7 @@ export {
   type ElfDumpResult,
 } from './writers/elf.writer';
 export { LinuxCaptureKernel, CAPTURE_KERNEL_FOOTPRINT_BYTES, MODELLED_CAPTURE_BOOT_US } from './capture/linux-capture';
+export { capturePanicLoop, MAX_CAPTURE_PANICS } from './capture/capture-panic-loop';
 export { parseElfcorehdrParam, splitKernelCmdline, type ElfcorehdrParam } from './capture/elfcorehdr-param';
 export { ElfCoreFile, MAX_FILE_NOTES_BYTES, type CpuRegisters } from './reader/elf-core-file';
 export { KdumpCompressedFile, type FrameState } from './reader/kdump-compressed-file';

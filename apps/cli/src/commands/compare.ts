@@ -2,6 +2,7 @@ import { checkOutputs, ConfigError } from '@efikdump/core';
 import { availableParallelism } from 'node:os';
 import { parseArgs, commandHelp, type CommandSpec } from '../args';
 import { builtinDesigns, builtinScenarios, loadDesign, loadScenario } from '../library';
+import { pluginsFromCommandLine } from '../container';
 import { processOutput, type Output } from '../output';
 import { BACKENDS, createBackend } from '../compare/backend-factory';
 import { SweepProgress } from '../compare/progress';
@@ -28,6 +29,7 @@ export const compareSpec: CommandSpec = {
     { name: 'redis', value: 'URL', help: 'Redis server of the bullmq backend (run `efikdump worker --redis URL` beside it)' },
     { name: 'queue', value: 'NAME', help: 'BullMQ queue name', default: 'efikdump-compare' },
     { name: 'resume', value: 'ID', help: 'bullmq: resume the sweep with this id (printed when it started) from the matrix kept in Redis; finished jobs are not run again' },
+    { name: 'plugin', value: 'PKG[,PKG]', help: 'load plug-in packages (names or paths) besides the built-in ones and those the designs name, in every worker and backend; also EFIKDUMP_PLUGINS' },
     { name: 'report', value: 'DIR', help: 'write report.json, report.schema.json, report.md, report.html and timing.json here' },
     { name: 'json', help: 'print report.json to stdout; no progress, no table' },
     { name: 'help', help: 'show this help' },
@@ -78,10 +80,12 @@ export async function compareCommand(argv: string[], io: Output): Promise<number
       runs: integer(options.get('runs'), 'runs', 1, 1_000_000) ?? 10,
       seedBase: integer(options.get('seed'), 'seed', 0, 0xffffffff) ?? 1,
     };
+    const plugins = pluginsFromCommandLine(options.get('plugin'));
+    if (plugins.length) matrix.plugins = plugins;
   }
   // Everything that can fail before the sweep fails now: unknown or unpaired designs, a report directory that cannot be written.
   const inputs = [
-    ...matrix.designs.map((d) => ({ path: loadDesign(d).source, role: '--designs' })),
+    ...matrix.designs.map((d) => ({ path: loadDesign(d, matrix.plugins ?? []).source, role: '--designs' })),
     ...matrix.scenarios.map((s) => ({ path: loadScenario(s).source, role: '--scenarios' })),
   ];
   checkOutputs([{ path: reportDir, role: '--report', dir: true, files: REPORT_FILES }], inputs);

@@ -1,7 +1,7 @@
 import type { Worker as BullWorker } from 'bullmq';
 import { ConfigError } from '@efikdump/core';
 import { parseArgs, commandHelp, type CommandSpec } from '../args';
-import { createContainer } from '../container';
+import { pluginsFromCommandLine } from '../container';
 import { JobRunner } from '../compare/run-job';
 import { DEFAULT_QUEUE, type JobResult, type SweepJob } from '../compare/types';
 import type { Output } from '../output';
@@ -16,6 +16,7 @@ export const workerSpec: CommandSpec = {
     { name: 'queue', value: 'NAME', help: 'queue name', default: DEFAULT_QUEUE },
     { name: 'concurrency', value: 'N', help: 'jobs in flight in this process', default: '1' },
     { name: 'lock-ms', value: 'N', help: 'job lock; a dead worker\'s job is retried by another after about this long', default: '10000' },
+    { name: 'plugin', value: 'PKG[,PKG]', help: 'load plug-in packages (names or paths) for every job besides those each job carries from its coordinator; also EFIKDUMP_PLUGINS' },
     { name: 'verbose', help: 'one stderr line per job started and finished (worker: start ID / worker: done ID)' },
     { name: 'help', help: 'show this help' },
   ],
@@ -45,7 +46,7 @@ export async function workerCommand(argv: string[], io: Output): Promise<number>
   const { Worker } = require('bullmq') as typeof import('bullmq');
   const { redisConnection } = require('../compare/bullmq.backend') as typeof import('../compare/bullmq.backend');
    
-  const runner = new JobRunner(createContainer());
+  const runner = new JobRunner(pluginsFromCommandLine(options.get('plugin')));
   const connection = redisConnection(redis);
   let done = 0;
   const worker: BullWorker<SweepJob, JobResult> = new Worker<SweepJob, JobResult>(queueName, async (job) => runner.run(job.data), {

@@ -1,4 +1,3 @@
-import { createContainer } from '../container';
 import { JobRunner } from './run-job';
 import { jobKey, type BackendProgress, type JobResult, type SweepBackend, type SweepJob } from './types';
 
@@ -8,7 +7,7 @@ export class LocalBackend implements SweepBackend {
   readonly workers = 1;
 
   async runAll(jobs: SweepJob[], onProgress: BackendProgress): Promise<Map<string, JobResult>> {
-    const runner = new JobRunner(createContainer());
+    const runner = new JobRunner();
     const results = new Map<string, JobResult>();
     for (const job of jobs) {
       results.set(jobKey(job), await runner.run(job));

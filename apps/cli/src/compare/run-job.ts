@@ -1,6 +1,7 @@
-import { createRun, type Design, type RunResult, type Scenario } from '@efikdump/core';
+import { createRun, type Design, type PluginRef, type RunResult, type Scenario } from '@efikdump/core';
 import type { DependencyContainer } from 'tsyringe';
 import { loadDesign, loadScenario } from '../library';
+import { createContainer } from '../container';
 import type { JobResult, SweepJob } from './types';
 
 /** Stages whose end marks the dump as made: verification through /proc/vmcore, or the writer. */
@@ -34,16 +35,29 @@ export function summarize(job: SweepJob, r: RunResult): JobResult {
   };
 }
 
-/** Loads designs and scenarios once per process and runs jobs in one container. */
+/**
+ * Loads designs and scenarios once per process and runs jobs, each in a container with the
+ * built-in plug-ins, the runner's own (a worker's --plugin), the job's (the coordinator's
+ * --plugin and EFIKDUMP_PLUGINS) and the design's `plugins`; one container per set of packages.
+ */
 export class JobRunner {
   private readonly designs = new Map<string, Design>();
   private readonly scenarios = new Map<string, Scenario>();
-  constructor(private readonly container: DependencyContainer) {}
+  private readonly containers = new Map<string, DependencyContainer>();
+  constructor(private readonly extra: readonly PluginRef[] = []) {}
 
-  design(name: string): Design {
+  design(name: string, plugins: readonly PluginRef[] = []): Design {
     let d = this.designs.get(name);
-    if (!d) this.designs.set(name, (d = loadDesign(name)));
+    if (!d) this.designs.set(name, (d = loadDesign(name, [...this.extra, ...plugins])));
     return d;
+  }
+
+  private containerFor(design: Design, plugins: readonly PluginRef[]): DependencyContainer {
+    const refs = [...this.extra, ...plugins, ...(design.plugins ?? [])];
+    const key = JSON.stringify(refs.map((r) => [r.spec, r.from]));
+    let c = this.containers.get(key);
+    if (!c) this.containers.set(key, (c = createContainer(refs)));
+    return c;
   }
 
   scenario(name: string): Scenario {
@@ -55,7 +69,8 @@ export class JobRunner {
   /** The full RunResult (timeline, firmware report): the report's representative runs use it. */
   async runFull(job: SweepJob): Promise<RunResult> {
     // No --out: the run verifies through the /proc/vmcore view and writes nothing.
-    return createRun(this.container, { design: this.design(job.design), scenario: this.scenario(job.scenario), seed: job.seed }).start();
+    const design = this.design(job.design, job.plugins);
+    return createRun(this.containerFor(design, job.plugins ?? []), { design, scenario: this.scenario(job.scenario), seed: job.seed }).start();
   }
 
   async run(job: SweepJob): Promise<JobResult> {

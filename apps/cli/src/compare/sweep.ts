@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
 import { ConfigError, OUTCOMES, SUCCESS_DEFAULT, type Design, type Scenario } from '@efikdump/core';
 import { stableStringify } from './stats';
-import { createContainer } from '../container';
 import { aggregate, designVerdicts, type CellRule, type CellSummary, type DesignVerdict } from './aggregate';
 import { JobRunner } from './run-job';
 import { jobKey, type BackendProgress, type JobResult, type SweepBackend, type SweepInfo, type SweepJob, type SweepMatrix } from './types';
@@ -63,7 +62,8 @@ export function buildJobs(m: SweepMatrix): SweepJob[] {
   if (!Number.isSafeInteger(m.runs) || m.runs < 1) throw new ConfigError(`--runs expects a positive integer, found ${m.runs}`, { field: '--runs' });
   if (m.seedBase + m.runs - 1 > 0xffffffff) throw new ConfigError(`--seed + --runs must stay below 2^32`, { field: '--seed' });
   const jobs: SweepJob[] = [];
-  for (const design of m.designs) for (const scenario of m.scenarios) for (let i = 0; i < m.runs; i++) jobs.push({ design, scenario, seed: m.seedBase + i });
+  const plugins = m.plugins?.length ? { plugins: m.plugins } : {};
+  for (const design of m.designs) for (const scenario of m.scenarios) for (let i = 0; i < m.runs; i++) jobs.push({ design, scenario, seed: m.seedBase + i, ...plugins });
   return jobs;
 }
 
@@ -127,7 +127,7 @@ async function representative(runner: JobRunner, job: SweepJob, designName: stri
 
 /** Runs the matrix on a backend and builds the report and its timing. Unknown names fail before any run. */
 export async function runSweep(m: SweepMatrix, backend: SweepBackend, onProgress: BackendProgress = () => {}, hooks: { onSweep?: (sweep: SweepInfo) => void; expectId?: string } = {}): Promise<{ report: CompareReport; timing: SweepTiming; results: JobResult[]; sweep: SweepInfo }> {
-  const runner = new JobRunner(createContainer());
+  const runner = new JobRunner(m.plugins ?? []);
   const designNames = uniqueNames('design', m.designs, (s) => runner.design(s).name);
   const scenarioNames = uniqueNames('scenario', m.scenarios, (s) => runner.scenario(s).name);
   const jobs = buildJobs(m);

@@ -1,13 +1,12 @@
 import 'reflect-metadata';
 import { parentPort } from 'node:worker_threads';
-import { createContainer } from '../container';
 import { JobRunner } from './run-job';
 import type { SweepJob } from './types';
 
-/** Worker-thread entry: builds its own container, runs each job it is sent, posts the result back. */
+/** Worker-thread entry: runs each job it is sent (in containers with the job's plug-ins), posts the result back. */
 if (parentPort) {
   const port = parentPort;
-  const runner = new JobRunner(createContainer());
+  const runner = new JobRunner();
   port.on('message', (job: SweepJob) => {
     runner.run(job).then(
       (result) => port.postMessage({ ok: true, result }),

@@ -1,10 +1,12 @@
-import type { Outcome, RunResult } from '@efikdump/core';
+import type { Outcome, PluginRef, RunResult } from '@efikdump/core';
 
 /** One run of a sweep: which design file, which scenario file, which seed. */
 export interface SweepJob {
   design: string;
   scenario: string;
   seed: number;
+  /** Plug-in packages of the sweep's command line (--plugin, EFIKDUMP_PLUGINS), loaded by whichever worker runs the job; a design's own `plugins` come with the design. */
+  plugins?: PluginRef[];
 }
 
 /** The part of a RunResult a sweep keeps: everything aggregation needs, nothing wall-clock. */
@@ -38,6 +40,8 @@ export interface SweepMatrix {
   scenarios: string[];
   runs: number;
   seedBase: number;
+  /** --plugin and EFIKDUMP_PLUGINS of the coordinator, resolved from its working directory (absent when none). */
+  plugins?: PluginRef[];
 }
 
 export interface BackendProgress {

@@ -7,19 +7,25 @@ import { Engine } from './engine';
 @injectable()
 export class ReturnExit implements ExitStrategy {
   readonly name = 'return-exit';
-  readonly path = 'kexec' as const;
+  readonly stubDecides = false;
   constructor(readonly engine: Engine) {}
-  operator(): StageOperator {
+  leave(): StageOperator {
     return (source) => source;
+  }
+  route(): StageOperator[] {
+    return [this.leave()];
   }
 }
 
 @injectable()
 export class ResetExit implements ExitStrategy {
   readonly name = 'reset-exit';
-  readonly path = 'firmware-reset' as const;
-  operator(): StageOperator {
+  readonly stubDecides = true;
+  leave(): StageOperator {
     return (source) => source;
+  }
+  route(): StageOperator[] {
+    return [this.leave()];
   }
 }
 

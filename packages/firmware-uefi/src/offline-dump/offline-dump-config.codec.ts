@@ -58,6 +58,8 @@ export const OfflineDumpCreationError = {
   notEnabled: 0x0010,
   /** Writing to the disk failed part way. */
   writeFailed: 0x0020,
+  /** MOR ClearMemory was set: memory was scrubbed at the reset, and no dump is written (efikdump's bit). */
+  memoryOverwriteRequested: 0x0040,
 } as const;
 export type OfflineDumpCreationErrorName = keyof typeof OfflineDumpCreationError;
 

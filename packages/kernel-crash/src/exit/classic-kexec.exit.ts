@@ -1,7 +1,7 @@
 import { injectable } from 'tsyringe';
 import {
   formatDuration, hex, ms, recordCaptureConsole, runDma, SimulationError, stage, totalSize,
-  type ExitStrategy, type StageOperator,
+  type ExitStrategy, type RouteInput, type StageOperator,
 } from '@efikdump/core';
 import { captureCmdline, kexecCaptureRam } from '../kexec/capture-cmdline';
 import { segmentsDigest } from '../kernel/segments-digest';
@@ -22,9 +22,14 @@ export const PURGATORY_SHA256_BYTES_PER_SECOND = 200e6;
 @injectable()
 export class ClassicKexecExit implements ExitStrategy {
   readonly name = 'classic-kexec';
-  readonly path = 'kexec' as const;
+  readonly stubDecides = false;
 
-  operator(): StageOperator {
+  /** The jump, then the capture kernel the kexec entry names (no POST, no stub). */
+  route(input: RouteInput): StageOperator[] {
+    return [this.leave(), ...input.inFlight, input.capture.boot(), input.capture.vmcoreInit()];
+  }
+
+  leave(): StageOperator {
     return stage('exit', (ctx) => {
       const kernel = ctx.state.kernel;
       if (!kernel?.elfcorehdr || !kernel.kexecSegments || !kernel.kexecSha256) throw new SimulationError('kexec at the panic without loaded segments');

@@ -1,5 +1,5 @@
 import { inject, injectable } from 'tsyringe';
-import { FIRMWARE, ms, runDma, stage, type ExitStrategy, type Firmware, type StageOperator } from '@efikdump/core';
+import { FIRMWARE, judgeBoot, ms, runDma, stage, type ExitStrategy, type Firmware, type RouteInput, type StageOperator } from '@efikdump/core';
 
 /** The panic path's reboot through EFI (Linux drivers/firmware/efi/reboot.c): 5 ms [modelled] from the decision to the firmware call. */
 export const EFI_RESET_CALL_US = ms(5);
@@ -11,12 +11,17 @@ export const EFI_RESET_CALL_US = ms(5);
  */
 abstract class EfiResetExit implements ExitStrategy {
   abstract readonly name: string;
-  readonly path = 'firmware-reset' as const;
+  readonly stubDecides = true;
   protected abstract readonly resetType: 'warm' | 'cold';
 
   constructor(protected readonly firmware: Firmware) {}
 
-  operator(): StageOperator {
+  /** ResetSystem, the firmware's POST, the stub and its verdict on this boot, then the capture kernel the stub chose. */
+  route(input: RouteInput): StageOperator[] {
+    return [this.leave(), ...input.inFlight, input.firmware.resetAndPost(), input.stub.operator(), judgeBoot(), input.capture.boot(), input.capture.vmcoreInit()];
+  }
+
+  leave(): StageOperator {
     return stage('exit', (ctx) => {
       ctx.clock.advance(EFI_RESET_CALL_US);
       runDma(ctx, ctx.clock.nowUs - (ctx.state.panic?.tUs ?? ctx.clock.nowUs), 'kernel', 'between the panic and the reset');

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { inject, injectable } from 'tsyringe';
 import {
   FIRMWARE, formatSize, hex, intersectRanges, ms, pageAlignUp, runDma, SimulationError, stage, subtractRanges, totalSize,
-  type ExitStrategy, type Firmware, type StageOperator,
+  type ExitStrategy, type Firmware, type RouteInput, type StageOperator,
 } from '@efikdump/core';
 import { buildElfCoreHeader, elfCoreHeaderInputOf } from '../elfcorehdr/build-elfcorehdr';
 import { KERNEL_IMAGE_BYTES, KERNEL_PHYS } from '../kernel/layout';
@@ -26,11 +26,16 @@ export const FADUMP_KERNEL_BOOT_US = ms(3000);
 @injectable()
 export class FadumpExit implements ExitStrategy {
   readonly name = 'fadump';
-  readonly path = 'fadump' as const;
+  readonly stubDecides = false;
 
   constructor(@inject(FIRMWARE) private readonly firmware: Firmware) {}
 
-  operator(): StageOperator {
+  /** Firmware's copy and memory-preserving reboot, POST, the full boot that finds the dump, then /proc/vmcore. */
+  route(input: RouteInput): StageOperator[] {
+    return [this.leave(), ...input.inFlight, input.firmware.resetAndPost(), this.afterPost(), input.capture.boot(), input.capture.vmcoreInit()];
+  }
+
+  leave(): StageOperator {
     return stage('exit', (ctx) => {
       const kernel = ctx.state.kernel;
       if (!kernel) throw new SimulationError('fadump at the panic without a booted kernel');

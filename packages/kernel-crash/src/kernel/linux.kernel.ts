@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { injectable } from 'tsyringe';
 import {
-  ConfigError, EPOCH_UNIX, ms, seconds, SimulationError, stage, subtractRanges, systemRamFromMemoryMap, hashString, intersectRanges,
+EPOCH_UNIX, ms, seconds, SimulationError, stage, subtractRanges, systemRamFromMemoryMap, hashString, intersectRanges,
   kdumpOptionsOf, mergeRanges, totalSize, type PhysRange,
   hex, formatSize, PAGE_SIZE, pageAlignUp, attachDevices, dmaInFlightAtPanic,
   type FirstKernel, type KernelState, type RunContext, type StageOperator,
@@ -77,12 +77,12 @@ export class LinuxKernel implements FirstKernel {
       const cmdline = ctx.design.kernel.cmdline;
       const systemRam = systemRamFromMemoryMap(map);
       const { spec, placement, early } = runCrashkernel(ctx, systemRam);
-      if (!spec) throw new ConfigError('the kernel command line has no crashkernel= parameter', { file: ctx.design.source, field: 'kernel.cmdline' });
-      if (!placement) {
+      // Without crashkernel= nothing is reserved and no capture kernel is loaded (a design whose firmware writes the dump needs neither).
+      if (spec && !placement) {
         ctx.outcome = { outcome: 'no-dump', reason: `crashkernel= reserves nothing for ${formatSize(ctx.machine.ramBytes)} of RAM` };
         return;
       }
-      const crashkernel = placement.ranges;
+      const crashkernel = placement?.ranges ?? [];
       const mem = ctx.machine.memory;
       if (!mem.isRam(KERNEL_PHYS, KERNEL_IMAGE_BYTES) || crashkernel.some((r) => r.start < KERNEL_PHYS + KERNEL_IMAGE_BYTES && r.end > KERNEL_PHYS)) {
         throw new SimulationError('the kernel image does not fit at 16 MiB outside the reservation');
@@ -129,7 +129,8 @@ export class LinuxKernel implements FirstKernel {
           ...crashNotes.map((p) => ({ start: p, end: p + CRASH_NOTE_BYTES })),
           { start: vmcoreinfoPaddr, end: vmcoreinfoPaddr + VMCOREINFO_NOTE_BYTES },
         ],
-        handoffSlot: handoffSlotOf(crashkernel),
+        // No reservation, no in-memory handoff slot: 0 stands for none (no design without crashkernel= keeps a record in RAM).
+        handoffSlot: crashkernel.length ? handoffSlotOf(crashkernel) : 0,
         ...(quarantine.length ? { quarantine } : {}),
       };
       ctx.state.kernel = kernel;
@@ -142,7 +143,7 @@ export class LinuxKernel implements FirstKernel {
       ctx.metrics.quarantineBytes = quarantineBytes;
       ctx.metrics.ramWithheldBytes = (ctx.metrics.crashkernelBytes as number) + quarantineBytes;
       ctx.metrics.ramWithheldPercent = Math.round(((ctx.metrics.ramWithheldBytes as number) / ctx.machine.ramBytes) * 10000) / 100;
-      ctx.log.emit('kernel-boot', 'info', `crashkernel reserved ${crashkernel.map((r) => `${hex(r.start)}-${hex(r.end - 1)}`).join(', ')} (${formatSize(ctx.metrics.crashkernelBytes as number)})`);
+      if (crashkernel.length) ctx.log.emit('kernel-boot', 'info', `crashkernel reserved ${crashkernel.map((r) => `${hex(r.start)}-${hex(r.end - 1)}`).join(', ')} (${formatSize(ctx.metrics.crashkernelBytes as number)})`);
       if (quarantine.length) ctx.log.emit('kernel-boot', 'info', `firmware footprint quarantined: ${formatSize(quarantineBytes)} in ${quarantine.length} ranges never freed to the allocator`);
       ctx.log.emit('kernel-boot', 'info', `VMCOREINFO note at ${hex(vmcoreinfoPaddr)} (buddy allocator, near the top of RAM)`);
       ctx.clock.advance(seconds(3));
@@ -150,6 +151,10 @@ export class LinuxKernel implements FirstKernel {
         // fadump (domain reference §4): no capture kernel is loaded; the kernel registers boot memory and the reservation with the firmware.
         const bootBytes = crashkernel.reduce((s, r) => s + r.end - r.start, 0);
         ctx.log.emit('kernel-boot', 'info', `fadump registered: the first ${formatSize(bootBytes)} of RAM (boot memory) to be copied to ${hex(crashkernel[0].start)} at a crash`);
+        return;
+      }
+      if (!crashkernel.length) {
+        ctx.log.emit('kernel-boot', 'info', 'no crashkernel= on the command line: nothing reserved, no capture kernel loaded');
         return;
       }
       this.loadCaptureKernel(ctx, kernel);

@@ -93,7 +93,7 @@ export async function bootAndArm(sim: Sim): Promise<void> {
 
 /** The panic, the transport's persist, the exit (warm reset) and POST: the next stub has not run yet. */
 export async function panicAndReset(sim: Sim): Promise<void> {
-  await runStages(sim.ctx, sim.kernel.panic(), sim.transport.persist(), sim.exit.operator(), sim.firmware.resetAndPost());
+  await runStages(sim.ctx, sim.kernel.panic(), sim.transport.persist(), sim.exit.leave(), sim.firmware.resetAndPost());
 }
 
 /** The stub and the judge of the current boot. */

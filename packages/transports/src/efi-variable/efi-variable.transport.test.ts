@@ -87,7 +87,7 @@ describe('EfiVariableTransport', () => {
   it('a variable of that name with other attributes (here volatile, planted from the OS) is damage, not a record', async () => {
     const s = sim(7);
     await bootAndArm(s);
-    await runStages(s.ctx, s.kernel.panic(), s.exit.operator(), s.firmware.resetAndPost());
+    await runStages(s.ctx, s.kernel.panic(), s.exit.leave(), s.firmware.resetAndPost());
     expect(s.services.variables.setVariable(s.ctx, handoffVariableName(0), EFIKDUMP_VENDOR_GUID, A.BOOTSERVICE_ACCESS | A.RUNTIME_ACCESS, new Uint8Array(200)).status).toBe('EFI_SUCCESS');
     expect(s.transport.discover(s.ctx)).toEqual({ found: false, reason: 'EfikdumpHandoff0000 has attributes 0x6, not NV|BS|RT (0x7)', damage: 'corrupt' });
   });

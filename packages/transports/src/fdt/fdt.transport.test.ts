@@ -17,7 +17,7 @@ describe('FdtTransport', () => {
     const s = sim(1);
     const secret = await bootAndArm(s);
     expect(decodeHandoffFdt(page(s), 'page').record.flags).toBe(FLAG_ARMED);
-    await runStages(s.ctx, s.kernel.panic(), s.transport.persist(), s.exit.operator(), s.firmware.resetAndPost());
+    await runStages(s.ctx, s.kernel.panic(), s.transport.persist(), s.exit.leave(), s.firmware.resetAndPost());
     const blob = page(s);
     expect(new DataView(blob.buffer).getUint32(0, false)).toBe(FDT_MAGIC);
     const { record, encoded } = decodeHandoffFdt(blob, 'page');

@@ -97,7 +97,7 @@ export async function bootAndArm(sim: Sim): Promise<{ key: Uint8Array; nonce: st
 /** ... then the panic, the transport's persist, the exit (warm reset) and POST: the stub would run now. */
 export async function crashAndReset(sim: Sim): Promise<{ key: Uint8Array; nonce: string }> {
   const secret = await bootAndArm(sim);
-  await runStages(sim.ctx, sim.kernel.panic(), sim.transport.persist(), sim.exit.operator(), sim.firmware.resetAndPost());
+  await runStages(sim.ctx, sim.kernel.panic(), sim.transport.persist(), sim.exit.leave(), sim.firmware.resetAndPost());
   return secret;
 }
 

@@ -1,4 +1,4 @@
-import { inject, injectable } from 'tsyringe';
+import { inject, injectable, type DependencyContainer } from 'tsyringe';
 import {
   EfikdumpError,
   formatSize,
@@ -11,6 +11,11 @@ import {
   pageAlignDown,
   pageAlignUp,
   RUN_CONTEXT,
+  RUN_CONTAINER,
+  FIRMWARE,
+  STUB,
+  judgeBoot,
+  rebootRequest,
   seconds,
   SimulationError,
   stage,
@@ -30,6 +35,7 @@ import {
 import { elfCoreHeaderExtent, parseElfCoreHeader } from '../elfcorehdr/parse-elfcorehdr';
 import { ProcVmcore } from '../proc-vmcore/proc-vmcore';
 import { parseElfcorehdrParam } from './elfcorehdr-param';
+import { capturePanicLoop } from './capture-panic-loop';
 import { MODELLED_DISK_BYTES_PER_SECOND } from '../writers/elf.writer';
 
 /** The capture kernel image, initramfs and early allocations: at most this much, at most half the first RAM range. */
@@ -56,9 +62,25 @@ export function captureEntryOf(ctx: RunContext): CaptureEntry | undefined {
  */
 @injectable()
 export class LinuxCaptureKernel implements CaptureKernel {
-  constructor(@inject(RUN_CONTEXT) readonly ctx: RunContext) {}
+  /** `run`: the run's container, for the reboot after a capture-kernel panic (absent in unit tests that never panic). */
+  constructor(@inject(RUN_CONTEXT) readonly ctx: RunContext, @inject(RUN_CONTAINER) private readonly run?: DependencyContainer) {}
 
+  /**
+   * The capture boot as a route runs it: one boot, then the double-panic loop — a capture kernel
+   * that panics reboots (`panic=10`) through the firmware's POST, the stub and its verdict, and
+   * boots again when the stub takes the boot for a crashed one.
+   */
   boot(): StageOperator {
+    const once = this.bootOnce();
+    return (source) => source.pipe(once, capturePanicLoop(() => {
+      if (!this.run) throw new SimulationError('a capture kernel panicked outside a run: no firmware to reboot through');
+      const firmware = this.run.resolve(FIRMWARE);
+      return [rebootRequest(firmware), firmware.resetAndPost(), this.run.resolve(STUB).operator(), judgeBoot(), this.bootOnce()];
+    }));
+  }
+
+  /** One boot of the capture kernel, into the RAM its entry gives it. */
+  bootOnce(): StageOperator {
     return stage('capture-boot', (ctx) => {
       const entry = captureEntryOf(ctx);
       if (!entry) {

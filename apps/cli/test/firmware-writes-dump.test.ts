@@ -1,0 +1,117 @@
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { createRun, intersectRanges, mergeRanges, PAGE_SIZE, type Design, type RunResult, type Scenario } from '@efikdump/core';
+import {
+  FIRMWARE_DUMP_BYTES_PER_SECOND, FIRMWARE_DUMP_ENCRYPTED_BYTES_PER_SECOND, OfflineDumpCreationError,
+} from '@efikdump/firmware-uefi';
+import { createContainer } from '../src/container';
+import { builtinDesigns, builtinScenarios } from '../src/library';
+import { efikdump, hasCommand, tempDir, toolAvailable } from './helpers';
+
+// Issue 16: the firmware writes the dump (Offline Crash Dump style). The exit and the writer are
+// plug-ins of firmware-uefi; these runs check what the firmware destroyed before it wrote, what it
+// declares, what stops it (MOR) and what does not (in-flight DMA), and the firmware → OS record.
+
+const designs = builtinDesigns();
+const scenarios = builtinScenarios();
+const design = (name: string): Design => designs.find((d) => d.name === name)!;
+const scenario = (name: string): Scenario => scenarios.find((s) => s.name === name)!;
+const container = createContainer();
+const GiB = 1024 ** 3;
+
+function run(d: Design, s: Scenario, seed = 3): Promise<RunResult> {
+  return createRun(container, { design: d, scenario: s, seed, ramBytes: GiB, options: { truthPages: 1024, truthZeroPages: 64 } }).start();
+}
+
+const changedByFirmware = (r: RunResult) => mergeRanges((r.firmware?.retention ?? []).filter((e) => e.boot === 2).flatMap((e) => e.changedRanges.map(([start, end]) => ({ start, end }))));
+
+describe('firmware-writes-dump', () => {
+  it('writes RAM after POST\'s footprint: every undeclared difference is a page the firmware changed before it wrote', async () => {
+    const r = await run(design('firmware-writes-dump'), scenario('healthy'));
+    const stages = r.timeline.map((e) => e.stage);
+    expect(stages).not.toContain('capture-boot');
+    expect(r.metrics.crashkernelBytes).toBe(0);
+    expect(r.timeline.some((e) => /offline dump written/.test(e.message))).toBe(true);
+    const destroyed = r.metrics.offlineDumpPagesDestroyed as number;
+    expect(destroyed).toBeGreaterThan(0);
+    expect(destroyed).toBe(r.metrics.firmwarePagesChanged);
+    // The firmware declares only its own live allocations; what it wrote and freed again stays in the dump.
+    expect(r.metrics.pagesDeclaredLost).toBeGreaterThan(0);
+    expect(r.metrics.pagesDeclaredLost).toBeLessThan(destroyed);
+    expect(r.outcome).toBe('dump-corrupt');
+    const first = Number.parseInt(/first at (0x[0-9a-f]+)/.exec(r.reason)![1], 16);
+    expect(intersectRanges(changedByFirmware(r), [{ start: first, end: first + PAGE_SIZE }])).toHaveLength(1);
+    expect(r.metrics.offlineDumpExpected).toBe(true);
+    expect(r.metrics.offlineDumpCreationErrors).toBe(0);
+    expect(r.metrics.offlineDumpWriterThroughputAssumed).toBe(true);
+    expect(r.metrics.offlineDumpWriterBytesPerSecond).toBe(FIRMWARE_DUMP_BYTES_PER_SECOND);
+  });
+
+  it('on a firmware that writes nothing across the reset the same design gives a dump with every loss declared', async () => {
+    const ideal = { ...design('firmware-writes-dump'), firmware: { profile: 'ideal' } };
+    const r = await run(ideal, scenario('healthy'));
+    expect(r.metrics.offlineDumpPagesDestroyed).toBe(0);
+    expect(['dump-complete', 'dump-partial']).toContain(r.outcome);
+    expect(r.metrics.sampledPagesUndeclared).toBe(0);
+  });
+
+  it('the encrypted variant costs more writer time at the assumed throughput and destroys the same pages', async () => {
+    const plain = await run(design('firmware-writes-dump'), scenario('healthy'));
+    const enc = await run(design('firmware-writes-dump-encrypted'), scenario('healthy'));
+    expect(enc.metrics.offlineDumpWriterBytesPerSecond).toBe(FIRMWARE_DUMP_ENCRYPTED_BYTES_PER_SECOND);
+    expect(enc.metrics.offlineDumpWriteUs as number).toBeGreaterThan(plain.metrics.offlineDumpWriteUs as number);
+    expect(enc.metrics.offlineDumpPagesDestroyed).toBe(plain.metrics.offlineDumpPagesDestroyed);
+    expect(enc.metrics.offlineDumpVariableBytes as number).toBeGreaterThan(plain.metrics.offlineDumpVariableBytes as number);
+  });
+
+  it('MOR set stops it (memory scrubbed, creation error set); in-flight DMA does not', async () => {
+    const mor = await run(design('firmware-writes-dump'), scenario('mor-set'));
+    expect(mor.outcome).toBe('no-dump');
+    expect(mor.reason).toMatch(/MOR/);
+    expect((mor.metrics.offlineDumpCreationErrors as number) & OfflineDumpCreationError.memoryOverwriteRequested).toBeTruthy();
+    expect(mor.metrics.offlineDumpBytes).toBeUndefined();
+    const dma = await run(design('firmware-writes-dump'), scenario('iommu-inflight-dma'));
+    const healthy = await run(design('firmware-writes-dump'), scenario('healthy'));
+    expect(dma.metrics.dmaDevicesInFlight).toBeGreaterThan(0);
+    expect(dma.metrics.dmaBufferPagesRewritten).toBeGreaterThan(0);
+    expect(dma.metrics.offlineDumpBytes).toBe(healthy.metrics.offlineDumpBytes);
+    expect(dma.outcome).not.toBe('no-dump');
+    expect(dma.metrics.pagesChecked).toBeGreaterThan(0);
+  });
+
+  it('a reset the OS did not ask for with a reason (EFI runtime lock busy: keyboard controller) is a normal one: no dump', async () => {
+    const r = await run(design('firmware-writes-dump'), scenario('runtime-lock-busy'));
+    expect(r.outcome).toBe('no-dump');
+    expect(r.reason).toMatch(/normal one/);
+    expect(r.metrics.offlineDumpAbnormalReset).toBe(false);
+    expect(r.metrics.offlineDumpExpected).toBe(false);
+  });
+
+  it('every EFI design reports the firmware → OS record; one that never set the variables expects no dump', async () => {
+    const r = await run(design('efi-warm-reserved-memory'), scenario('healthy'));
+    expect(typeof r.metrics.offlineDumpAbnormalReset).toBe('boolean');
+    expect(r.metrics.offlineDumpEnabled).toBe(false);
+    expect(r.metrics.offlineDumpExpected).toBe(false);
+    expect(r.metrics.offlineDumpCreationErrors).toBe(0);
+  });
+
+  it('--out writes the dump as an ELF core readelf accepts; verify gives the run\'s verdict', () => {
+    if (!toolAvailable(hasCommand('readelf', ['--version']), 'readelf')) return;
+    const { dir, cleanup } = tempDir('fwdump');
+    try {
+      const out = join(dir, 'dump.elf');
+      const truth = join(dir, 'truth.json');
+      const r = efikdump(['run', '--design', 'firmware-writes-dump', '--memory', '512MiB', '--seed', '2', '--out', out, '--truth', truth, '--json']);
+      const result = JSON.parse(r.stdout) as RunResult;
+      const elf = spawnSync('readelf', ['-h', '-l', '-n', out], { encoding: 'utf8' });
+      expect(elf.status).toBe(0);
+      expect(elf.stdout).toMatch(/CORE \(Core file\)/);
+      expect(elf.stdout).toMatch(/LOAD/);
+      expect(elf.stdout).toMatch(/EFIKDUMP/);
+      const v = efikdump(['verify', out, '--truth', truth]);
+      expect(v.status).toBe(result.outcome === 'dump-corrupt' ? 5 : result.outcome === 'dump-partial' ? 1 : 0);
+    } finally {
+      cleanup();
+    }
+  });
+});
