@@ -1,5 +1,5 @@
 import { container as globalContainer } from 'tsyringe';
-import { bindSlot, CAPTURE, catalogOf, RUN_CONTEXT, WRITER, ConfigError, PhysicalMemory } from '@efikdump/core';
+import { bindSlot, CAPTURE, catalogOf, RUN_CONTAINER, RUN_CONTEXT, WRITER, ConfigError, PhysicalMemory } from '@efikdump/core';
 import { ElfDumpWriter, KdumpCompressedDumpWriter, LinuxCaptureKernel, register } from './index';
 import { makeTestContext } from './testing/run-context';
 
@@ -20,6 +20,7 @@ describe('register', () => {
     const run = root.createChildContainer();
     const { ctx } = makeTestContext(new PhysicalMemory({ seed: 1, ram: [{ start: 0, end: 1 << 20 }] }));
     run.registerInstance(RUN_CONTEXT, ctx);
+    run.registerInstance(RUN_CONTAINER, run);
     bindSlot(run, catalogOf(root), 'capture', ['linux-vmcore']);
     bindSlot(run, catalogOf(root), 'writer', ['elf']);
     const capture = run.resolve(CAPTURE);
