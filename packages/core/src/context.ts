@@ -1,5 +1,5 @@
 import type { VirtualClock } from './clock';
-import type { CrashMarkerAttack, Design, FirmwareFault, FirmwareProfile, HandoffRecordFault, Scenario } from './config';
+import type { CrashMarkerAttack, Design, FirmwareFault, FirmwareProfile, HandoffRecordFault, RunOptions, Scenario } from './config';
 import type { EventLog } from './events';
 import type { PhysicalMemory } from './memory/physical-memory';
 import type { PhysRange } from './memory/ranges';
@@ -11,23 +11,6 @@ import type { LostRange } from './formats/lost-ranges';
 export const OUTCOMES = ['dump-complete', 'dump-partial', 'dump-corrupt', 'capture-hang', 'capture-oom', 'no-dump',
   'false-crash-boot', 'forgery-rejected', 'handoff-rejected'] as const;
 export type Outcome = (typeof OUTCOMES)[number];
-
-export interface RunOptions {
-  /** Write the dump here (ELF). Without it the run stops after verifying through the /proc/vmcore view. */
-  out?: string;
-  /** Write the truth manifest here. */
-  truth?: string;
-  /** Number of pages sampled into the truth manifest. */
-  truthPages: number;
-  /** Sample of all-zero pages in the truth manifest. */
-  truthZeroPages: number;
-  /** Write the handoff transport's artifacts (records, variables, tables, blobs) into this directory. */
-  artifactsDir?: string;
-  /** For the dump writer plug-ins: makedumpfile's dump level, compression and compression threads (each writer has defaults). */
-  dumpLevel?: number;
-  compress?: string;
-  threads?: number;
-}
 
 export interface Machine {
   readonly ramBytes: number;

@@ -4,15 +4,15 @@ import { captureTruth, consumeHandoff, judgeBoot, verifyAgainstTruth, writeHando
 import { dumpOnDisk } from './crash-stages';
 import { handoffRecordFault } from './attack-stages';
 import { VirtualClock } from './clock';
-import type { Design, Scenario } from './config';
+import type { Design, RunOptions, Scenario } from './config';
 import { CAPTURE, DETECTOR, EXIT, FIRMWARE, KERNEL, RUN_CONTAINER, RUN_CONTEXT, STUB, TRANSPORT, TRIGGER, WRITER, SLOT_KEYS, type RouteInput, type StageOperator } from './contracts';
-import type { RunContext, RunOptions, RunResult } from './context';
+import type { RunContext, RunResult } from './context';
 import { EventLog, type RunEvent } from './events';
 import { PhysicalMemory } from './memory/physical-memory';
 import { bindSlot, catalogOf } from './plugins';
 import { Rng } from './rng';
 import { ConfigError } from './errors';
-import { MAX_CPUS, MAX_RAM, MIN_RAM, triggerNameOf } from './config';
+import { componentRefsOf, MAX_CPUS, MAX_RAM, MIN_RAM, triggerNameOf } from './config';
 
 export interface RunInput {
   design: Design;
@@ -57,7 +57,7 @@ export function createRun(container: DependencyContainer, input: RunInput): Run 
 
   const catalog = catalogOf(container);
   const run = container.createChildContainer();
-  for (const slot of SLOT_KEYS) bindSlot(run, catalog, slot, design.components[slot], design.source);
+  for (const slot of SLOT_KEYS) bindSlot(run, catalog, slot, componentRefsOf(design, slot), design.source);
 
   const firmware = run.resolve(FIRMWARE);
   const clock = new VirtualClock();
