@@ -1,6 +1,6 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { catalogOf, ConfigError, SLOT_KEYS, parseDesign, parseScenario, readJsonFile, type Design, type PluginCatalog, type PluginRef, type Scenario } from '@efikdump/core';
+import { catalogOf, checkComponents, ConfigError, parseDesign, parseScenario, readJsonFile, type Design, type PluginCatalog, type PluginRef, type Scenario } from '@efikdump/core';
 import { createContainer } from './container';
 
 /** Built-in designs and scenarios ship as files beside the CLI package. */
@@ -37,8 +37,8 @@ export function checkDetectorReadsTransport(design: Design, extraPlugins: readon
   // An unknown name is reported as such (the catalog's error) before any pairing is judged.
   plugins.get('transport', transport, { file: design.source, field: 'components.transport' });
   const entry = plugins.get('detector', detector, { file: design.source, field: 'components.detector' });
-  // Every other name too, so a sweep fails before its first run rather than inside a worker.
-  for (const slot of SLOT_KEYS) for (const name of design.components[slot]) plugins.get(slot, name, { file: design.source, field: `components.${slot}` });
+  // Every other name too, and every component's options against its plug-in's schema, so a sweep fails before its first run rather than inside a worker.
+  checkComponents(plugins, design);
   const reads = (entry.implementation as { transports?: readonly string[] }).transports;
   if (reads && !reads.includes(transport)) {
     throw new ConfigError(

@@ -4,13 +4,13 @@ import { ReservedMemoryTransport } from './reserved-memory/reserved-memory.trans
 import { EfiVariableTransport } from './efi-variable/efi-variable.transport';
 import { AcpiErstTransport } from './acpi-erst/acpi-erst.transport';
 import { FdtTransport } from './fdt/fdt.transport';
-import { CmdlineTransport, NoTransport } from './cmdline/cmdline.transport';
+import { CMDLINE_TRANSPORT_OPTIONS, CmdlineTransport, NoTransport } from './cmdline/cmdline.transport';
 
 export { ReservedMemoryTransport } from './reserved-memory/reserved-memory.transport';
 export { EfiVariableTransport, HANDOFF_VARIABLE_ATTRIBUTES, MAX_HANDOFF_VARIABLES } from './efi-variable/efi-variable.transport';
 export { AcpiErstTransport } from './acpi-erst/acpi-erst.transport';
 export { FdtTransport, FDT_MAX_BLOB_BYTES, buildHandoffBlob } from './fdt/fdt.transport';
-export { CmdlineTransport, NoTransport, CMDLINE_LOCATION } from './cmdline/cmdline.transport';
+export { CmdlineTransport, NoTransport, CMDLINE_LOCATION, CMDLINE_TRANSPORT_OPTIONS, type CmdlineTransportOptions } from './cmdline/cmdline.transport';
 export * from './record/handoff-record.codec';
 export * from './reserved-memory/persistent-zone.codec';
 export * from './fdt/fdt.codec';
@@ -25,7 +25,8 @@ export function register(container: DependencyContainer): void {
   registerPlugin(container, 'transport', 'reserved-memory', ReservedMemoryTransport, 'the record in a Reed-Solomon protected persistent zone in the first page of the crashkernel reservation');
   registerPlugin(container, 'transport', 'efi-variable', EfiVariableTransport, 'the record split across NV|BS|RT EFI variables, written on the non-blocking panic path');
   registerPlugin(container, 'transport', 'acpi-erst', AcpiErstTransport, 'the record as a CPER record written through ERST, found in BERT (or the ERST store) on the next boot');
-  registerPlugin(container, 'transport', 'cmdline', CmdlineTransport, 'classic kexec: elfcorehdr= and memmap= on the command line loaded with the capture kernel (no reset survives it)');
+  registerPlugin(container, 'transport', 'cmdline', CmdlineTransport,
+    'classic kexec: elfcorehdr= and memmap= on the command line loaded with the capture kernel (no reset survives it)', { options: CMDLINE_TRANSPORT_OPTIONS });
   registerPlugin(container, 'transport', 'none', NoTransport, 'nothing stored: the platform keeps the dump registration (fadump)');
   registerPlugin(container, 'transport', 'fdt', FdtTransport, 'the record as a Kexec-HandOver style device tree blob in the first page of the reservation');
 }

@@ -2,6 +2,7 @@ import { registerPlugin } from '@efikdump/core';
 import type { DependencyContainer } from 'tsyringe';
 import { LinuxCaptureKernel } from './capture/linux-capture';
 import { ElfDumpWriter } from './writers/elf.writer';
+import { ELF_WRITER_OPTIONS, KDUMP_COMPRESSED_WRITER_OPTIONS } from './writers/dump-writer-options';
 import { KdumpCompressedDumpWriter } from './writers/kdump-compressed/kdump-compressed.dump-writer';
 
 export {
@@ -44,7 +45,9 @@ export {
 } from './writers/kdump-compressed/kdump-compressed.writer';
 export { KdumpCompressedDumpWriter, MODELLED_ZLIB_US_PER_PAGE } from './writers/kdump-compressed/kdump-compressed.dump-writer';
 export { writeFilteredElf, PFN_EXCLUDED, type ElfFilterOptions, type ElfFilterResult } from './writers/elf-filtered.writer';
-export { writerOptions, procVmcoreSource, type DumpWriterOptions } from './writers/dump-writer-options';
+export {
+  procVmcoreSource, ELF_WRITER_OPTIONS, KDUMP_COMPRESSED_WRITER_OPTIONS, type ElfWriterOptions, type KdumpCompressedWriterOptions,
+} from './writers/dump-writer-options';
 export {
   DL_EXCLUDE_ZERO, DL_EXCLUDE_CACHE, DL_EXCLUDE_CACHE_PRI, DL_EXCLUDE_USER_DATA, DL_EXCLUDE_FREE, MAX_DUMP_LEVEL,
   Excluded, EXCLUDED_NAMES, parseDumpLevel, needsClassification, type PageClassifier,
@@ -63,7 +66,9 @@ export function register(container: DependencyContainer): void {
   registerPlugin(container, 'capture', 'linux-vmcore', LinuxCaptureKernel,
     'Linux capture kernel: boots in the capture RAM, parses elfcorehdr=, merges notes and exports /proc/vmcore (fs/proc/vmcore.c)');
   registerPlugin(container, 'writer', 'elf', ElfDumpWriter,
-    'ELF core writer: copies /proc/vmcore to --out as a sparse file, renamed into place when complete; with a dumpLevel option, drops excluded pages as makedumpfile -E');
+    'ELF core writer: copies /proc/vmcore to --out as a sparse file, renamed into place when complete; with a dumpLevel option, drops excluded pages as makedumpfile -E',
+    { options: ELF_WRITER_OPTIONS });
   registerPlugin(container, 'writer', 'kdump-compressed', KdumpCompressedDumpWriter,
-    'makedumpfile\'s kdump-compressed format: zlib per page on worker threads, -d 31 by default (dumpLevel, compress, threads options)');
+    'makedumpfile\'s kdump-compressed format: zlib per page on worker threads, -d 31 by default (dumpLevel, compress, threads options)',
+    { options: KDUMP_COMPRESSED_WRITER_OPTIONS });
 }

@@ -1,4 +1,4 @@
-import { checkOutputs, createRun, formatSize, parseSize, ConfigError, TRUTH_MAX_PAGES, type CommandPath, type RunEvent } from '@efikdump/core';
+import { checkOutputs, createRun, formatSize, parseSize, withComponentOptions, ConfigError, TRUTH_MAX_PAGES, type CommandPath, type RunEvent } from '@efikdump/core';
 import { parseCompression } from '@efikdump/vmcore';
 import { parseArgs, commandHelp, type CommandSpec } from '../args';
 import { createContainer, pluginsFromCommandLine } from '../container';
@@ -22,9 +22,9 @@ export const runSpec: CommandSpec = {
     { name: 'out', value: 'FILE', help: 'write the dump here (written under a temporary name, renamed when complete; replaces only a writable regular file)' },
     { name: 'truth', value: 'FILE', help: 'write the truth manifest here (atomically; replaces only a writable regular file)' },
     { name: 'truth-pages', value: 'N', help: 'non-zero pages sampled into the truth', default: '1024' },
-    { name: 'dump-level', value: 'N', help: "makedumpfile's dump level for the writer (0-31; elf: drop excluded pages as -E; kdump-compressed defaults to 31)" },
-    { name: 'compress', value: 'zlib|lzo|zstd|snappy|none', help: 'page compression of the kdump-compressed writer (default zlib); refused with the elf writer' },
-    { name: 'threads', value: 'N', help: 'compression threads of the kdump-compressed writer; refused with the elf writer' },
+    { name: 'dump-level', value: 'N', help: "makedumpfile's dump level for the writer (0-31; elf: drop excluded pages as -E; kdump-compressed defaults to 31); overrides the design's components.writer.options.dumpLevel" },
+    { name: 'compress', value: 'zlib|lzo|zstd|snappy|none', help: 'page compression of the kdump-compressed writer (default zlib; overrides its compress option); refused with the elf writer' },
+    { name: 'threads', value: 'N', help: 'compression threads of the kdump-compressed writer (overrides its threads option); refused with the elf writer' },
     { name: 'artifacts', value: 'DIR', help: 'write what the handoff transport stored (efivarfs files, persistent zone, CPER record, BERT/ERST tables, DTB, handoff.json) into DIR, each file atomically; DIR is created if absent, other files in it are kept' },
     { name: 'plugin', value: 'PKG[,PKG]', help: 'load plug-in packages (names or paths) besides the built-in ones and those the design names; also EFIKDUMP_PLUGINS' },
     { name: 'json', help: 'print the RunResult as JSON instead of the timeline' },
@@ -47,7 +47,7 @@ export async function runCommand(argv: string[], io: Output): Promise<number> {
   }
   const str = (k: string) => (typeof options.get(k) === 'string' ? (options.get(k) as string) : undefined);
   const commandLinePlugins = pluginsFromCommandLine(options.get('plugin'));
-  const design = loadDesign(str('design') ?? 'efi-warm-reserved-memory', commandLinePlugins);
+  const loaded = loadDesign(str('design') ?? 'efi-warm-reserved-memory', commandLinePlugins);
   const scenario = loadScenario(str('scenario') ?? 'healthy');
   const seed = integerOption(options.get('seed'), 'seed', 0, 0xffffffff) ?? 1;
   const memory = str('memory');
@@ -63,14 +63,18 @@ export async function runCommand(argv: string[], io: Output): Promise<number> {
   const artifactsDir = str('artifacts');
 
   // Everything the writer would refuse or ignore is refused now, not after the simulation.
-  const [writer] = design.components.writer;
+  const [writer] = loaded.components.writer;
   if (writer === 'elf') {
     for (const [name, value] of [['compress', compress], ['threads', threads]] as const) {
-      if (value !== undefined) throw new ConfigError(`the design's writer "elf" holds pages uncompressed and ignores --${name}; drop it or use a design with the kdump-compressed writer`, { file: design.source, field: `--${name}` });
+      if (value !== undefined) throw new ConfigError(`the design's writer "elf" holds pages uncompressed and ignores --${name}; drop it or use a design with the kdump-compressed writer`, { file: loaded.source, field: `--${name}` });
     }
   } else if (compress !== undefined) {
     parseCompression(compress, '--compress');
   }
+  // --dump-level, --compress and --threads override the writer component's options of the design.
+  const design = withComponentOptions(loaded, 'writer', {
+    ...(dumpLevel !== undefined ? { dumpLevel } : {}), ...(compress !== undefined ? { compress } : {}), ...(threads !== undefined ? { threads } : {}),
+  });
   const outputs: CommandPath[] = [];
   if (out) outputs.push({ path: out, role: '--out' });
   if (truth) outputs.push({ path: truth, role: '--truth' });
@@ -83,10 +87,7 @@ export async function runCommand(argv: string[], io: Output): Promise<number> {
   const plugins = [...commandLinePlugins, ...(design.plugins ?? [])];
   const run = createRun(createContainer(plugins), {
     design, scenario, seed, ramBytes, cpus,
-    options: {
-      out, truth, artifactsDir, ...(truthPages ? { truthPages } : {}),
-      ...(dumpLevel !== undefined ? { dumpLevel } : {}), ...(compress !== undefined ? { compress } : {}), ...(threads !== undefined ? { threads } : {}),
-    },
+    options: { out, truth, artifactsDir, ...(truthPages ? { truthPages } : {}) },
   });
   let lastProgress = '';
   run.events$.subscribe((e: RunEvent) => {

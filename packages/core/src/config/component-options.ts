@@ -27,6 +27,8 @@ export interface NumberOption extends OptionBase {
 }
 export interface StringOption extends OptionBase {
   readonly type: 'string';
+  /** At least this many characters (default 1: no empty string). */
+  readonly minLength?: number;
   /** At most this many characters (default 4096). */
   readonly maxLength?: number;
   /** The whole string must match (anchor it yourself). */
@@ -82,7 +84,7 @@ export function describeOption(spec: OptionSpec): string {
     case 'number':
       return `a number from ${spec.min} to ${spec.max}`;
     case 'string':
-      return spec.pattern ? `a string matching ${spec.pattern}` : `a non-empty string of at most ${spec.maxLength ?? 4096} characters`;
+      return spec.pattern ? `a string matching ${spec.pattern}` : `a string of ${spec.minLength ?? 1} to ${spec.maxLength ?? 4096} characters`;
     case 'enum':
       return `one of ${spec.values.map((x) => JSON.stringify(x)).join(', ')}`;
     case 'boolean':
@@ -97,7 +99,7 @@ function fits(spec: OptionSpec, v: unknown): boolean {
     case 'number':
       return typeof v === 'number' && Number.isFinite(v) && v >= spec.min && v <= spec.max;
     case 'string':
-      return typeof v === 'string' && v.length > 0 && v.length <= (spec.maxLength ?? 4096) && (!spec.pattern || spec.pattern.test(v));
+      return typeof v === 'string' && v.length >= (spec.minLength ?? 1) && v.length <= (spec.maxLength ?? 4096) && (!spec.pattern || spec.pattern.test(v));
     case 'enum':
       return typeof v === 'string' && spec.values.includes(v);
     case 'boolean':

@@ -1,22 +1,37 @@
-import { injectable } from 'tsyringe';
+import { inject, injectable } from 'tsyringe';
 import {
-  stage, TransportError,
-  type HandoffArtifact, type HandoffDiscovery, type HandoffTransport, type RunContext, type StageOperator,
+  COMPONENT_OPTIONS, defineOptions, stage, TransportError,
+  type HandoffArtifact, type HandoffDiscovery, type HandoffTransport, type OptionsOf, type RunContext, type StageOperator,
 } from '@efikdump/core';
-import { captureCmdline, kexecCaptureRam } from '@efikdump/kernel-crash';
+import { CAPTURE_CMDLINE_EXTRA, consoleArgs, kexecCaptureRam, memmapArgs } from '@efikdump/kernel-crash';
 
 /** Where kexec keeps the command line: the boot parameters segment it loads with the capture kernel. */
 export const CMDLINE_LOCATION = 'kexec boot-parameters segment in the reservation';
 
 /**
+ * The `cmdline` transport's options: what the kdump service adds to the capture kernel's command
+ * line (kdump-utils' KDUMP_COMMANDLINE_APPEND; Fedora's list by default) and whether it keeps the
+ * 1st kernel's `console=` arguments (kdump-utils starts from /proc/cmdline, so it does by default).
+ */
+export const CMDLINE_TRANSPORT_OPTIONS = defineOptions({
+  append: { type: 'string', minLength: 0, maxLength: 2048, pattern: /^[\x20-\x7e]*$/, default: CAPTURE_CMDLINE_EXTRA, description: 'arguments the kdump service adds (KDUMP_COMMANDLINE_APPEND)' },
+  keepConsoles: { type: 'boolean', default: true, description: 'keep the 1st kernel\'s console= arguments, as kdump-utils does from /proc/cmdline' },
+});
+export type CmdlineTransportOptions = OptionsOf<typeof CMDLINE_TRANSPORT_OPTIONS>;
+
+/**
  * The classic kexec baseline (domain reference §1.6): the kdump service loads the capture kernel
- * with a command line carrying `elfcorehdr=<KiB>K` and `memmap=exactmap memmap=<n>K@<s>K ...`.
- * Nothing is written at the panic; nothing survives a firmware reset for a stub to discover, so
- * it serves only exits that jump straight into the capture kernel (`classic-kexec`).
+ * with a command line carrying its extra arguments (option `append`), the 1st kernel's consoles
+ * (read from its command line, as kdump-utils reads /proc/cmdline; option `keepConsoles`),
+ * `memmap=exactmap memmap=<n>K@<s>K ...` and `elfcorehdr=<KiB>K`. Nothing is written at the
+ * panic; nothing survives a firmware reset for a stub to discover, so it serves only exits that
+ * jump straight into the capture kernel (`classic-kexec`).
  */
 @injectable()
 export class CmdlineTransport implements HandoffTransport {
   readonly name = 'cmdline';
+
+  constructor(@inject(COMPONENT_OPTIONS) readonly options: CmdlineTransportOptions) {}
 
   prepare(): StageOperator {
     return stage('handoff-prepare', (ctx) => {
@@ -24,7 +39,10 @@ export class CmdlineTransport implements HandoffTransport {
       const hdr = kernel?.elfcorehdr;
       if (!kernel || !hdr) throw new TransportError('the kdump service has not loaded an elfcorehdr', { field: 'transport' });
       const ram = kexecCaptureRam(kernel);
-      kernel.captureCmdline = captureCmdline(kernel.cmdline, ram, hdr.paddr);
+      const { append, keepConsoles } = this.options;
+      kernel.captureCmdline = [
+        ...(append.trim() ? [append.trim()] : []), ...(keepConsoles ? consoleArgs(kernel.cmdline) : []), memmapArgs(ram), `elfcorehdr=${hdr.paddr / 1024}K`,
+      ].join(' ');
       ctx.log.emit('handoff-prepare', 'info', `cmdline: the capture kernel is loaded with elfcorehdr=${hdr.paddr / 1024}K and ${ram.length} memmap= ranges`);
     });
   }

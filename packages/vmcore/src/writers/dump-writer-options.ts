@@ -1,27 +1,21 @@
-import { ConfigError, type RunContext, type VmcoreView } from '@efikdump/core';
-import { parseDumpLevel } from '../dump-level/dump-level';
+import { defineOptions, type OptionsOf, type VmcoreView } from '@efikdump/core';
+import { MAX_DUMP_LEVEL } from '../dump-level/dump-level';
 import { ElfImageSource, type PositionalReader } from '../source/elf-image-source';
-import { parseCompression, type CompressionName } from './kdump-compressed/compression';
+import { WRITABLE_COMPRESSIONS } from './kdump-compressed/compression';
 
-/**
- * Options a dump writer plug-in reads from the run's options when they are there (`dumpLevel`,
- * `compress`, `threads`: what `efikdump run --dump-level/--compress` would set), else its defaults.
- */
-export interface DumpWriterOptions {
-  dumpLevel?: number;
-  compress?: string;
-  threads?: number;
-}
+/** The `elf` writer's options: makedumpfile's dump level (`-E -d N`; 0 copies /proc/vmcore as it is). */
+export const ELF_WRITER_OPTIONS = defineOptions({
+  dumpLevel: { type: 'integer', min: 0, max: MAX_DUMP_LEVEL, default: 0, description: 'makedumpfile -d: pages to leave out (0: none, the whole of /proc/vmcore)' },
+});
+export type ElfWriterOptions = OptionsOf<typeof ELF_WRITER_OPTIONS>;
 
-export function writerOptions(ctx: RunContext, defaults: { dumpLevel: number; compress: CompressionName }): { dumpLevel: number; compress: CompressionName; threads?: number } {
-  const o = ctx.options as Partial<DumpWriterOptions>;
-  const dumpLevel = o.dumpLevel === undefined ? defaults.dumpLevel : parseDumpLevel(o.dumpLevel, 'dumpLevel');
-  const compress = o.compress === undefined ? defaults.compress : parseCompression(String(o.compress), 'compress');
-  if (o.threads !== undefined && !(Number.isInteger(o.threads) && o.threads >= 1 && o.threads <= 256)) {
-    throw new ConfigError(`threads must be an integer from 1 to 256, found ${o.threads}`, { field: 'threads' });
-  }
-  return { dumpLevel, compress, threads: o.threads };
-}
+/** The `kdump-compressed` writer's options: dump level (Fedora's 31 by default), page compression and compression threads. */
+export const KDUMP_COMPRESSED_WRITER_OPTIONS = defineOptions({
+  dumpLevel: { type: 'integer', min: 0, max: MAX_DUMP_LEVEL, default: 31, description: 'makedumpfile -d: pages to leave out' },
+  compress: { type: 'enum', values: WRITABLE_COMPRESSIONS, default: 'zlib', description: 'per-page compression (makedumpfile -c, -l, --zstd, -p; none: raw pages)' },
+  threads: { type: 'integer', min: 1, max: 256, description: 'compression worker threads (default: the CPU count)' },
+});
+export type KdumpCompressedWriterOptions = OptionsOf<typeof KDUMP_COMPRESSED_WRITER_OPTIONS>;
 
 /** /proc/vmcore as an ELF image a writer reads like a file. */
 export function procVmcoreSource(view: VmcoreView): ElfImageSource {

@@ -4,6 +4,7 @@ import {
   formatSize,
   MiB,
   MODELLED_DUMP_BYTES_PER_SECOND,
+  COMPONENT_OPTIONS,
   RUN_CONTEXT,
   SimulationError,
   stage,
@@ -15,7 +16,7 @@ import {
 import { vmcoreChunks } from '../proc-vmcore/proc-vmcore';
 import { needsClassification } from '../dump-level/dump-level';
 import { PageKindClassifier } from '../dump-level/page-kind-classifier';
-import { procVmcoreSource, writerOptions } from './dump-writer-options';
+import { procVmcoreSource, type ElfWriterOptions } from './dump-writer-options';
 import { writeFilteredElf } from './elf-filtered.writer';
 
 /** The writer reads /proc/vmcore in pieces this large, through one reused buffer. */
@@ -77,7 +78,7 @@ export async function writeElfDump(view: VmcoreView, path: string, onProgress?: 
 }
 
 /**
- * The `elf` dump writer: saves /proc/vmcore as it is, or, when the run's `dumpLevel` option is
+ * The `elf` dump writer: saves /proc/vmcore as it is, or, when its `dumpLevel` option is
  * above 0, without the pages that level excludes, as `makedumpfile -E -d N` does (classified from
  * the simulator's page kinds). Without `--out` it writes nothing; the run is still verified
  * through the /proc/vmcore view.
@@ -86,7 +87,7 @@ export async function writeElfDump(view: VmcoreView, path: string, onProgress?: 
 export class ElfDumpWriter implements DumpWriter {
   readonly name = 'elf';
 
-  constructor(@inject(RUN_CONTEXT) readonly ctx: RunContext) {}
+  constructor(@inject(RUN_CONTEXT) readonly ctx: RunContext, @inject(COMPONENT_OPTIONS) readonly options: ElfWriterOptions) {}
 
   operator(): StageOperator {
     return stage('dump-write', async (ctx) => {
@@ -97,7 +98,7 @@ export class ElfDumpWriter implements DumpWriter {
       }
       const view = ctx.state.vmcore;
       if (!view) throw new SimulationError('the ELF writer needs /proc/vmcore (vmcore-init did not run)');
-      const { dumpLevel } = writerOptions(ctx, { dumpLevel: 0, compress: 'none' });
+      const { dumpLevel } = this.options;
       if (dumpLevel > 0) {
         const r = await writeFilteredElf(procVmcoreSource(view), path, {
           dumpLevel,

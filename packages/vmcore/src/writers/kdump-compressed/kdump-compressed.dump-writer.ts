@@ -1,11 +1,11 @@
 import { inject, injectable } from 'tsyringe';
 import {
-  formatSize, RUN_CONTEXT, SimulationError, stage, type DumpWriter, type RunContext, type StageOperator,
+  COMPONENT_OPTIONS, formatSize, RUN_CONTEXT, SimulationError, stage, type DumpWriter, type RunContext, type StageOperator,
 } from '@efikdump/core';
 import { needsClassification } from '../../dump-level/dump-level';
 import { PageKindClassifier } from '../../dump-level/page-kind-classifier';
 import { MODELLED_DISK_BYTES_PER_SECOND } from '../elf.writer';
-import { procVmcoreSource, writerOptions } from '../dump-writer-options';
+import { procVmcoreSource, type KdumpCompressedWriterOptions } from '../dump-writer-options';
 import { writeKdumpCompressed } from './kdump-compressed.writer';
 
 /**
@@ -16,18 +16,18 @@ export const MODELLED_ZLIB_US_PER_PAGE = 60;
 
 /**
  * The `kdump-compressed` dump writer: what `makedumpfile -c -d 31` does in a kdump initramfs, from
- * /proc/vmcore to --out. Filtering above level 1 reads the simulator's page kinds. Options: the run's
- * `dumpLevel` (default 31, Fedora's), `compress` (default zlib) and `threads`.
+ * /proc/vmcore to --out. Filtering above level 1 reads the simulator's page kinds. Its options
+ * (KDUMP_COMPRESSED_WRITER_OPTIONS): `dumpLevel` (default 31, Fedora's), `compress` (default zlib) and `threads`.
  */
 @injectable()
 export class KdumpCompressedDumpWriter implements DumpWriter {
   readonly name = 'kdump-compressed';
 
-  constructor(@inject(RUN_CONTEXT) readonly ctx: RunContext) {}
+  constructor(@inject(RUN_CONTEXT) readonly ctx: RunContext, @inject(COMPONENT_OPTIONS) readonly options: KdumpCompressedWriterOptions) {}
 
   operator(): StageOperator {
     return stage('dump-write', async (ctx) => {
-      const { dumpLevel, compress, threads } = writerOptions(ctx, { dumpLevel: 31, compress: 'zlib' });
+      const { dumpLevel, compress, threads } = this.options;
       const path = ctx.options.out;
       if (!path) {
         ctx.log.emit('dump-write', 'info', 'no dump file requested (--out not given); the dump is checked through /proc/vmcore only');
