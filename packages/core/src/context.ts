@@ -187,11 +187,19 @@ export interface ResetReason {
   dataHex?: string;
 }
 
+/** A retention policy a run's firmware applies on a reset, and whether the design or the firmware profile named it. */
+export interface RetentionPolicyUse {
+  policy: string;
+  from: 'design' | 'profile';
+}
+
 /** The JSON summary a run's result carries for its firmware. */
 export interface FirmwareReport {
   profile: string;
   resets: ResetReason[];
   retention: RetentionMapEntry[];
+  /** The retention policies a reset applies, in order, and who named each: the design's `retention` list or the firmware profile's `platformRetention` (absent from reports of firmware that keeps no such list). */
+  retentionPolicies?: RetentionPolicyUse[];
   nvram: {
     format: 'authenticated' | 'plain';
     capacityBytes: number;
@@ -225,6 +233,8 @@ export interface FirmwareState {
   /** The reset reason of the current boot, if the firmware kept one. */
   resetReason?: ResetReason;
   retention: RetentionMapEntry[];
+  /** The retention policies of a reset, in order, and who named each (set at power-on). */
+  retentionPolicies?: RetentionPolicyUse[];
   /**
    * The System RAM ranges this firmware's profile predicts POST writes across a warm reset (its
    * measured scratch ranges on this machine; empty for the ideal firmware): what a design may

@@ -112,6 +112,7 @@ export function firmwareReport(fw: FirmwareState): FirmwareReport {
     profile: fw.profile.name,
     resets: fw.resets.map((r) => ({ ...r })),
     retention: fw.retention.map((r) => ({ ...r, changedRanges: r.changedRanges.map(([a, b]) => [a, b] as [number, number]) })),
+    ...(fw.retentionPolicies ? { retentionPolicies: fw.retentionPolicies.map((p) => ({ ...p })) } : {}),
     nvram: {
       format: fw.nvram.format,
       capacityBytes: store.storeDataBytes,

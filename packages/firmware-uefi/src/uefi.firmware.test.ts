@@ -15,11 +15,15 @@ import { MEMORY_OVERWRITE_CONTROL_GUID, MOR_NAME, LINUX_EFI_CRASH_GUID } from '.
 const run = (ctx: RunContext, ...ops: StageOperator[]) => lastValueFrom(ops.reduce((o, op) => o.pipe(op), of(ctx)));
 const NV_BS_RT = A.NON_VOLATILE | A.BOOTSERVICE_ACCESS | A.RUNTIME_ACCESS;
 
+/** This package's plug-ins: the firmware resolves the policies its profile lists from their catalog. */
+const plugins = globalContainer.createChildContainer();
+register(plugins);
+
 async function powered(profile = 'ovmf', overrides?: FirmwareOverrides, policies: RetentionPolicy[] = [new FirmwareScratchRetention(), new DecayRetention()], cmdline?: string) {
   const t = firmwareContext({ profile, overrides, ramBytes: 4 * GiB, cmdline });
   t.ctx.state.firmware = undefined;
   t.ctx.state.bootCount = 0;
-  const fw = new UefiFirmware(policies);
+  const fw = new UefiFirmware(policies, plugins);
   await run(t.ctx, fw.powerOn());
   return { ...t, fw };
 }
@@ -152,6 +156,43 @@ describe('retention through a reset', () => {
     }
     expect(maps[0]).toBe(maps[1]);
     expect(JSON.parse(maps[0])[1].note).toMatch(/decayed/);
+  });
+});
+
+describe('the retention policies a reset applies: the design\'s, then the profile\'s platformRetention', () => {
+  it('lists them in the report with who named each, skipping the profile\'s that the design names', async () => {
+    const { ctx, fw } = await powered('ovmf', undefined, [new DecayRetention(), new FirmwareScratchRetention()]);
+    expect(ctx.state.firmware!.profile.platformRetention.map((p) => p.name)).toEqual(['mor', 'firmware-scratch', 'ecc-reinit', 'decay']);
+    fw.resetSystem(ctx, 'warm');
+    await run(ctx, fw.resetAndPost());
+    const report = ctx.state.firmware!.finish();
+    expect(report.retentionPolicies).toEqual([
+      { policy: 'decay', from: 'design' }, { policy: 'firmware-scratch', from: 'design' }, { policy: 'mor', from: 'profile' }, { policy: 'ecc-reinit', from: 'profile' },
+    ]);
+    expect(report.retention.map((r) => r.policy)).toEqual(['decay', 'firmware-scratch', 'mor', 'ecc-reinit']);
+  });
+
+  it('applies only what the list names: a scenario that empties it keeps MOR from wiping the laptop\'s RAM', async () => {
+    const listed = await powered('laptop', undefined, []);
+    listed.fw.resetSystem(listed.ctx, 'warm');
+    await run(listed.ctx, listed.fw.resetAndPost());
+    const mor = listed.ctx.state.firmware!.retention.find((r) => r.policy === 'mor')!;
+    expect(mor.changedPages * PAGE_SIZE).toBe(listed.ctx.machine.memory.ramBytes);
+    const emptied = await powered('laptop', { platformRetention: [] }, []);
+    emptied.fw.resetSystem(emptied.ctx, 'warm');
+    await run(emptied.ctx, emptied.fw.resetAndPost());
+    expect(emptied.ctx.state.firmware!.retention).toEqual([]);
+    expect(emptied.ctx.state.firmware!.finish().retentionPolicies).toEqual([]);
+    expect(emptied.ctx.metrics.retentionChangedPages).toBe(0);
+  });
+
+  it('names the file and the field of a policy the catalog does not know, or of a bad option, at power-on', async () => {
+    const unknown = await powered('ovmf', { platformRetention: [{ name: 'mor' }, { name: 'cosmic-rays' }] }, []).catch((e: unknown) => e);
+    expect(unknown).toBeInstanceOf(ConfigError);
+    expect((unknown as ConfigError).describe()).toBe('test-scenario.json:firmware.platformRetention[1]: Unknown retention: cosmic-rays (known: decay, ecc-reinit, firmware-scratch, mor, retain-all, scrub-all)');
+    const bad = await powered('ovmf', { platformRetention: [{ name: 'decay', options: { rate: 2 } }] }, []).catch((e: unknown) => e);
+    expect(bad).toBeInstanceOf(ConfigError);
+    expect((bad as ConfigError).describe()).toBe('test-scenario.json:firmware.platformRetention[0].options.rate: expected no options ("decay" takes none), found "rate"');
   });
 });
 

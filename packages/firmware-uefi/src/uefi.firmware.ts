@@ -1,6 +1,6 @@
-import { injectable, injectAll } from 'tsyringe';
+import { inject, injectable, injectAll, type DependencyContainer } from 'tsyringe';
 import {
-  applyFirmwareOverrides, hashString, intersectRanges, recordCaptureConsole, resetDevices, runDma, mergeRanges, ms, RETENTION, Rng, SimulationError, stage, formatDuration, totalSize,
+  applyFirmwareOverrides, hashString, intersectRanges, recordCaptureConsole, resetDevices, resolveComponent, runDma, mergeRanges, ms, RETENTION, RUN_CONTAINER, Rng, SimulationError, stage, formatDuration, totalSize,
   EFI_VARIABLE as A, PAGE_SIZE,
   type Firmware, type FirmwareProfile, type FirmwareState, type ResetData, type ResetReason, type RetentionMapEntry,
   type RetentionPolicy, type RunContext, type StageOperator,
@@ -8,16 +8,13 @@ import {
 import { buildAcpiTables, bootErrorEntries } from './acpi/acpi-tables';
 import { createFirmwareState, firmwareReport } from './firmware-state';
 import { platformRam, profileMemoryMap } from './memory-map/platform-memory-map';
-import { FirmwareScratchRetention, resolveScratchRanges } from './retention/firmware-scratch.retention';
+import { resolveScratchRanges } from './retention/firmware-scratch.retention';
 import { DEFAULT_FIRMWARE_PROFILE, loadFirmwareProfile } from './profiles/firmware-profiles';
 import { encodeResetData } from './reset/reset-data.codec';
 import { publishOfflineDumpRecord, runFirmwareDumpWriter } from './offline-dump/firmware-dump-writer';
 import { offlineDumpConfiguration } from './offline-dump/offline-dump.writer';
 import { firmwareState, runtimeLockBusy, UefiFirmwareServices } from './uefi-services';
 import { VariableStore } from './variables/variable-store';
-import { MorRetention } from './retention/mor.retention';
-import { EccReinitRetention } from './retention/ecc-reinit.retention';
-import { DecayRetention } from './retention/decay.retention';
 import {
   MEMORY_OVERWRITE_CONTROL_GUID, MOR_CLEAR_MEMORY, MOR_NAME, MTC_VENDOR_GUID,
 } from './variables/well-known';
@@ -45,13 +42,6 @@ const SCRUBBING_POLICIES: Record<string, string> = {
 };
 
 /**
- * What the platform itself does to RAM on a reset, as its profile says (no-ops where the profile
- * says never): MOR, POST's own writes (the profile's scratch ranges: measured on `ovmf`, none on
- * `ideal`), ECC initialisation and decay. A design cannot assume them away.
- */
-const PLATFORM_POLICIES = (): RetentionPolicy[] => [new MorRetention(), new FirmwareScratchRetention(), new EccReinitRetention(), new DecayRetention()];
-
-/**
  * A UEFI platform: builds the machine's memory map, runs POST (timed by the profile), keeps the
  * variable store and the ERST store across resets, applies the design's retention policies on a
  * reset, publishes ACPI tables (RSDP → XSDT → SPCR/BERT/ERST) in memory, brings up the consoles,
@@ -62,7 +52,14 @@ const PLATFORM_POLICIES = (): RetentionPolicy[] => [new MorRetention(), new Firm
 export class UefiFirmware implements Firmware {
   readonly services = new UefiFirmwareServices();
 
-  constructor(@injectAll(RETENTION) private readonly retention: RetentionPolicy[]) {}
+  /** The retention policies the profile lists that the design does not name, resolved at power-on. */
+  private platform: RetentionPolicy[] = [];
+
+  /**
+   * `retention`: the design's policies, in its order. `run`: the run's container, where the
+   * profile's policies are resolved from the plug-in catalog like the design's.
+   */
+  constructor(@injectAll(RETENTION) private readonly retention: RetentionPolicy[], @inject(RUN_CONTAINER) private readonly run?: DependencyContainer) {}
 
   ramLayout(ramBytes: number) {
     return platformRam(ramBytes);
@@ -73,6 +70,11 @@ export class UefiFirmware implements Firmware {
       const profile = runProfile(ctx);
       const fw = createFirmwareState(profile, ctx.scenario.firmware?.faults ?? [], (state) => this.finish(ctx, state));
       ctx.state.firmware = fw;
+      this.platform = this.platformPolicies(ctx, profile);
+      fw.retentionPolicies = [
+        ...this.retention.map((p) => ({ policy: p.name, from: 'design' as const })),
+        ...this.platform.map((p) => ({ policy: p.name, from: 'profile' as const })),
+      ];
       const postUs = postDurationUs(ctx, profile.postColdMs, 1);
       ctx.clock.advance(postUs);
       ctx.metrics.firmwareProfile = profile.name;
@@ -180,15 +182,31 @@ export class UefiFirmware implements Firmware {
   }
 
   /**
-   * The retention policies of a reset: the design's, then the platform's own that the design did
-   * not name — MOR, ECC initialisation and decay follow from the profile (and the scenario's
-   * overrides of it), whatever the design assumes. A fadump reboot preserves RAM: only the
-   * design's policies apply.
+   * The retention policies of a reset: the design's, then those the profile's `platformRetention`
+   * lists that the design did not name — what the platform does to RAM (MOR, POST's writes, ECC
+   * initialisation, decay, as the profile and the scenario's overrides of it say), whatever the
+   * design assumes. A fadump reboot preserves RAM: only the design's policies apply.
    */
   private policiesFor(memoryPreserving: boolean): RetentionPolicy[] {
-    if (memoryPreserving) return this.retention;
+    return memoryPreserving ? this.retention : [...this.retention, ...this.platform];
+  }
+
+  /**
+   * The profile's policies the design does not name, resolved from the plug-in catalog with their
+   * options; an unknown name or a bad option names the profile file (or the scenario that
+   * overrode the list) and the field.
+   */
+  private platformPolicies(ctx: RunContext, profile: FirmwareProfile): RetentionPolicy[] {
     const named = new Set(this.retention.map((p) => p.name));
-    return [...this.retention, ...PLATFORM_POLICIES().filter((p) => !named.has(p.name))];
+    const listed = profile.platformRetention.filter((p) => !named.has(p.name));
+    if (!listed.length) return [];
+    if (!this.run) throw new SimulationError('the uefi firmware was built without its run container: it cannot resolve the profile\'s platformRetention policies');
+    const fromScenario = ctx.scenario.firmware?.platformRetention !== undefined;
+    const file = fromScenario ? ctx.scenario.source : profile.source;
+    const field = fromScenario ? 'firmware.platformRetention' : 'platformRetention';
+    return listed.map((p) => resolveComponent<RetentionPolicy>(this.run!, 'retention', {
+      name: p.name, ...(p.options ? { options: p.options } : {}), file, field: `${field}[${profile.platformRetention.indexOf(p)}]`,
+    }));
   }
 
   /**

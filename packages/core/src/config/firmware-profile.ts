@@ -1,7 +1,7 @@
 import { ConfigError } from '../errors';
 import { parseSize } from '../units';
 import type { Scenario } from './scenario';
-import { NAME, Reader, type Obj } from './json';
+import { NAME, Reader, readComponent, type Obj } from './json';
 import { MAX_RAM } from './run-options';
 
 // ---- firmware profiles (data files of @efikdump/firmware-uefi; scenarios override their fields) ----
@@ -97,6 +97,20 @@ export interface FirmwareProfileFields {
   oemId: string;
   /** ACPI OEM Table ID, at most 8 ASCII characters. */
   oemTableId: string;
+  /**
+   * The retention policies this platform applies on every reset that keeps no memory on purpose
+   * (not fadump's), after the design's own `retention` list and skipping any the design names: on
+   * the built-in profiles `mor`, `firmware-scratch`, `ecc-reinit` and `decay`, each a no-op where
+   * this profile's figures say never (mor absent, no scratch ranges, eccReinit never, no decay).
+   * Plug-in names of the retention slot, or `{"name": ..., "options": {...}}`.
+   */
+  platformRetention: PlatformRetentionSpec[];
+}
+
+/** One retention policy a firmware profile lists: a plug-in name and the options written for it. */
+export interface PlatformRetentionSpec {
+  name: string;
+  options?: Readonly<Record<string, unknown>>;
 }
 
 /** A firmware profile file: `packages/firmware-uefi/profiles/<name>.json`. */
@@ -121,7 +135,8 @@ type FieldSpec =
   | { kind: 'ms-range'; max: number }
   | { kind: 'scratch' }
   | { kind: 'memory-map' }
-  | { kind: 'ascii'; max: number };
+  | { kind: 'ascii'; max: number }
+  | { kind: 'components' };
 
 const KB = 1024;
 export const EFI_MEMORY_TYPE_NAMES_FOR_SCRATCH = ['BootServicesCode', 'BootServicesData', 'LoaderCode', 'LoaderData', 'Reserved', 'AcpiReclaim', 'AcpiNvs', 'RuntimeServicesCode', 'RuntimeServicesData'] as const;
@@ -164,6 +179,7 @@ export const FIRMWARE_PROFILE_FIELDS: Readonly<Record<keyof FirmwareProfileField
   bertFromErst: { kind: 'boolean' },
   oemId: { kind: 'ascii', max: 6 },
   oemTableId: { kind: 'ascii', max: 8 },
+  platformRetention: { kind: 'components' },
 };
 
 const FIELD_NAMES = Object.keys(FIRMWARE_PROFILE_FIELDS) as (keyof FirmwareProfileFields)[];
@@ -239,6 +255,9 @@ function readField(r: Reader, name: keyof FirmwareProfileFields, v: unknown, fie
     case 'memory-map':
       if (v !== 'modelled' && (typeof v !== 'string' || !/^measured\/[A-Za-z0-9._-]+\.json$/.test(v))) r.fail(field, '"modelled" or a committed retention profile with memory maps, such as "measured/ovmf-retention.json"', v);
       return v;
+    case 'components':
+      if (!Array.isArray(v) || v.length > 64) r.fail(field, 'a list of retention plug-in names or {"name": ..., "options": {...}}', v);
+      return (v as unknown[]).map((item, i) => readComponent(r, item, `${field}[${i}]`));
     case 'ascii':
       if (typeof v !== 'string' || v.length > spec.max || !/^[\x20-\x7e]*$/.test(v)) r.fail(field, `at most ${spec.max} printable ASCII characters`, v);
       return v;

@@ -10,6 +10,6 @@ export * from './design';
 export * from './scenario';
 export {
   FIRMWARE_FAULTS, FIRMWARE_PROFILE_FIELDS, EFI_MEMORY_TYPE_NAMES_FOR_SCRATCH, parseFirmwareProfile, applyFirmwareOverrides,
-  type ScratchRangeSpec, type FirmwareFault, type FirmwareProfileFields, type FirmwareProfile, type FirmwareOverrides,
+  type ScratchRangeSpec, type PlatformRetentionSpec, type FirmwareFault, type FirmwareProfileFields, type FirmwareProfile, type FirmwareOverrides,
 } from './firmware-profile';
 export * from './run-options';
