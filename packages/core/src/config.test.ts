@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
-import { applyFirmwareOverrides, DEFAULT_KDUMP_OPTIONS, FIRMWARE_PROFILE_FIELDS, kdumpOptionsOf, parseDesign, parseFirmwareProfile, parseJsonText, parseScenario, readJsonFile, type Design } from './config';
+import { applyFirmwareOverrides, componentRefsOf, DEFAULT_KDUMP_OPTIONS, FIRMWARE_PROFILE_FIELDS, kdumpOptionsOf, parseDesign, withComponentOptions, parseFirmwareProfile, parseJsonText, parseScenario, readJsonFile, type Design } from './config';
 import { SLOT_KEYS } from './contracts';
 import { ConfigError, IoError } from './errors';
 import { GiB, MiB, parseSize, TiB } from './units';
@@ -378,7 +378,7 @@ function validProfile(): Json {
     scratch: [{ label: 'low', start: 0, bytes: '640KiB' }, { label: 'heap', memoryType: 'BootServicesData' }, { label: 'images', belowFirmwareBytes: '48MiB' }],
     retention: 'modelled', memoryMap: 'modelled',
     mor: 'present', serial: true, gop: true, erst: true, erstStorageBytes: '64KiB', erstRecordBytes: 8192, erstWriteMs: 5, bert: true, bertFromErst: true,
-    oemId: 'EFIKDP', oemTableId: 'TEST', source: { nvramBytes: 'domain reference §5.2' },
+    oemId: 'EFIKDP', oemTableId: 'TEST', platformRetention: ['mor', { name: 'decay' }], source: { nvramBytes: 'domain reference §5.2' },
   };
 }
 
@@ -427,6 +427,40 @@ describe('parseDesign: kdump options', () => {
   });
 });
 
+describe('parseDesign: components with options', () => {
+  const withWriter = (writer: unknown) => edit(validDesign(), 'components.writer', writer);
+  it('takes a name, or {"name", "options"}, in single and multiple slots, and keeps the options beside the names', () => {
+    const plain = parseDesign(validDesign(), DESIGN_FILE);
+    expect(plain.componentOptions).toBeUndefined();
+    expect(componentRefsOf(plain, 'writer')).toEqual([{ name: 'elf-vmcore', field: 'components.writer', file: DESIGN_FILE }]);
+    const d = parseDesign(edit(withWriter({ name: 'kdump-compressed', options: { dumpLevel: 17, compress: 'zstd' } }), 'components.retention',
+      ['firmware-scratch', { name: 'dram-decay', options: { rate: 0.5 } }, { name: 'mor' }]), DESIGN_FILE);
+    expect(d.components.writer).toEqual(['kdump-compressed']);
+    expect(d.components.retention).toEqual(['firmware-scratch', 'dram-decay', 'mor']);
+    expect(componentRefsOf(d, 'writer')).toEqual([{ name: 'kdump-compressed', options: { dumpLevel: 17, compress: 'zstd' }, field: 'components.writer', file: DESIGN_FILE }]);
+    expect(componentRefsOf(d, 'retention').map((r) => [r.name, r.options, r.field])).toEqual([
+      ['firmware-scratch', undefined, 'components.retention[0]'], ['dram-decay', { rate: 0.5 }, 'components.retention[1]'], ['mor', undefined, 'components.retention[2]'],
+    ]);
+  });
+  it.each<[string, unknown, string]>([
+    ['an object without a name', { options: {} }, 'components.writer.name'],
+    ['a name that is not kebab-case', { name: 'Elf' }, 'components.writer.name'],
+    ['options that are not an object', { name: 'elf', options: [1] }, 'components.writer.options'],
+    ['a field beside name and options', { name: 'elf', level: 3 }, 'components.writer.level'],
+    ['a number', 7, 'components.writer'],
+  ])('rejects %s, naming file and field', (_n, writer, field) => {
+    const err = configErrorOf(() => parseDesign(withWriter(writer), DESIGN_FILE));
+    expect([err.file, err.field]).toEqual([DESIGN_FILE, field]);
+  });
+  it('lays command-line overrides over the options of a single slot, leaving the design as it was', () => {
+    const d = parseDesign(withWriter({ name: 'kdump-compressed', options: { dumpLevel: 17, compress: 'zstd' } }), DESIGN_FILE);
+    const o = withComponentOptions(d, 'writer', { compress: 'lzo', threads: 2 });
+    expect(componentRefsOf(o, 'writer')[0].options).toEqual({ dumpLevel: 17, compress: 'lzo', threads: 2 });
+    expect(componentRefsOf(d, 'writer')[0].options).toEqual({ dumpLevel: 17, compress: 'zstd' });
+    expect(withComponentOptions(d, 'writer', {})).toBe(d);
+  });
+});
+
 describe('parseFirmwareProfile: retention and memory map', () => {
   it('says whether retention is measured, modelled or ideal, and checks it against scratch', () => {
     expect(parseFirmwareProfile(validProfile(), PROFILE_FILE).retention).toBe('modelled');
@@ -468,6 +502,9 @@ describe('parseFirmwareProfile', () => {
     expect(p.nvramBytes).toBe(256 * 1024);
     expect(p.scratch).toEqual([{ label: 'low', start: 0, bytes: 640 * 1024 }, { label: 'heap', memoryType: 'BootServicesData' }, { label: 'images', belowFirmwareBytes: 48 * MiB }]);
     expect(p.sourceOf).toEqual({ nvramBytes: 'domain reference §5.2' });
+    expect(p.platformRetention).toEqual([{ name: 'mor' }, { name: 'decay' }]);
+    expect(configErrorOf(() => parseFirmwareProfile(edit(validProfile(), 'platformRetention', ['mor', { name: 'Decay' }]), PROFILE_FILE)).field).toBe('platformRetention[1].name');
+    expect(configErrorOf(() => parseFirmwareProfile(edit(validProfile(), 'platformRetention', 'mor'), PROFILE_FILE)).field).toBe('platformRetention');
     expect(p.source).toBe(PROFILE_FILE);
   });
   it('requires every field, and names the missing one', () => {
