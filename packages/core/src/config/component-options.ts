@@ -33,6 +33,8 @@ export interface StringOption extends OptionBase {
   readonly maxLength?: number;
   /** The whole string must match (anchor it yourself). */
   readonly pattern?: RegExp;
+  /** What the pattern asks for, in words, for error messages (default: the pattern itself). */
+  readonly expected?: string;
   readonly default?: string;
 }
 export interface EnumOption<V extends string = string> extends OptionBase {
@@ -84,7 +86,7 @@ export function describeOption(spec: OptionSpec): string {
     case 'number':
       return `a number from ${spec.min} to ${spec.max}`;
     case 'string':
-      return spec.pattern ? `a string matching ${spec.pattern}` : `a string of ${spec.minLength ?? 1} to ${spec.maxLength ?? 4096} characters`;
+      return spec.expected ?? (spec.pattern ? `a string matching ${spec.pattern}` : `a string of ${spec.minLength ?? 1} to ${spec.maxLength ?? 4096} characters`);
     case 'enum':
       return `one of ${spec.values.map((x) => JSON.stringify(x)).join(', ')}`;
     case 'boolean':

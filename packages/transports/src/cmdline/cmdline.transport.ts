@@ -14,7 +14,7 @@ export const CMDLINE_LOCATION = 'kexec boot-parameters segment in the reservatio
  * 1st kernel's `console=` arguments (kdump-utils starts from /proc/cmdline, so it does by default).
  */
 export const CMDLINE_TRANSPORT_OPTIONS = defineOptions({
-  append: { type: 'string', minLength: 0, maxLength: 2048, pattern: /^[\x20-\x7e]*$/, default: CAPTURE_CMDLINE_EXTRA, description: 'arguments the kdump service adds (KDUMP_COMMANDLINE_APPEND)' },
+  append: { type: 'string', minLength: 0, maxLength: 2048, pattern: /^[\x20-\x7e]*$/, expected: 'at most 2048 printable ASCII characters', default: CAPTURE_CMDLINE_EXTRA, description: 'arguments the kdump service adds (KDUMP_COMMANDLINE_APPEND)' },
   keepConsoles: { type: 'boolean', default: true, description: 'keep the 1st kernel\'s console= arguments, as kdump-utils does from /proc/cmdline' },
 });
 export type CmdlineTransportOptions = OptionsOf<typeof CMDLINE_TRANSPORT_OPTIONS>;
