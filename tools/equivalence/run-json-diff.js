@@ -7,7 +7,9 @@
 // after more changes only runs --head.
 //
 //   node tools/equivalence/run-json-diff.js --base /tmp/base --head . [--seeds 1,7]
-//        [--scenarios a,b|all] [--designs a,b|all] [--jobs 2] [--cache DIR]
+//        [--scenarios a,b|all] [--designs a,b|all] [--jobs 2] [--cache DIR] [--ignore a.b,c]
+// --ignore removes the named dotted fields from the head's JSON before comparing (a field the head
+// adds on purpose, e.g. firmware.retentionPolicies); everything else must still be byte-identical.
 // Without --head it only records the base's outputs into --cache.
 // Exit 0 when every pair is identical, 1 when any differs, 2 on bad arguments.
 const { spawn } = require('node:child_process');
@@ -58,6 +60,19 @@ function runOnce(root, design, scenario, seed) {
   });
 }
 
+/** The head's stdout without the ignored fields, printed as the CLI prints JSON (2-space indent). */
+function withoutIgnored(stdout, ignore) {
+  if (!ignore.length || !stdout.trim().startsWith('{')) return stdout;
+  const doc = JSON.parse(stdout);
+  for (const path of ignore) {
+    const keys = path.split('.');
+    let o = doc;
+    for (const k of keys.slice(0, -1)) o = o && typeof o === 'object' ? o[k] : undefined;
+    if (o && typeof o === 'object') delete o[keys[keys.length - 1]];
+  }
+  return JSON.stringify(doc, null, 2) + '\n';
+}
+
 function firstDifference(a, b) {
   const x = a.split('\n');
   const y = b.split('\n');
@@ -75,6 +90,7 @@ async function main() {
   const designs = pick(names(base, 'designs').filter((n) => names(head, 'designs').includes(n)), o.designs);
   const scenarios = pick(names(base, 'scenarios').filter((n) => names(head, 'scenarios').includes(n)), o.scenarios);
   const seeds = o.seeds.split(',').map(Number);
+  const ignore = o.ignore ? o.ignore.split(',') : [];
   const cache = o.cache ? resolve(o.cache) : undefined;
   if (cache && !existsSync(cache)) mkdirSync(cache, { recursive: true });
   const jobs = [];
@@ -100,6 +116,7 @@ async function main() {
         continue;
       }
       const h = await runOnce(head, d, s, seed);
+      h.stdout = withoutIgnored(h.stdout, ignore);
       if (b.code === h.code && b.stdout === h.stdout) same++;
       else differ.push(`${d} × ${s} × seed ${seed}: exit ${b.code}/${h.code}; ${firstDifference(b.stdout, h.stdout)}${h.stderr ? `; head stderr: ${h.stderr.trim().split('\n')[0]}` : ''}`);
     }

@@ -1,12 +1,12 @@
 import { inject, injectable, type DependencyContainer } from 'tsyringe';
 import {
-  PLUGIN_CATALOG, RUN_CONTAINER,
+  PLUGIN_CATALOG, resolveComponent, RUN_CONTAINER,
   type CrashDetection, type CrashDetector, type DamagedHandoff, type HandoffCandidate, type PluginCatalog, type RunContext,
 } from '@efikdump/core';
 
 /**
- * Every other registered detector (the plug-in catalog's, resolved in the run's container), in
- * the catalog's order: their candidates go to the stub in that order and the first valid record
+ * Every other registered detector (the plug-in catalog's, resolved in the run's container with
+ * their default options), in the catalog's order: their candidates go to the stub in that order and the first valid record
  * wins. A record two detectors found (the same bytes) is offered once.
  */
 @injectable()
@@ -22,7 +22,7 @@ export class AnyOfDetector implements CrashDetector {
   members(): CrashDetector[] {
     return this.catalog.list('detector')
       .filter((e) => e.name !== this.name && e.name !== 'none' && e.implementation !== AnyOfDetector)
-      .map((e) => this.run.resolve(e.implementation) as CrashDetector);
+      .map((e) => resolveComponent<CrashDetector>(this.run, 'detector', e.name));
   }
 
   detect(ctx: RunContext): CrashDetection {
