@@ -167,7 +167,7 @@ describe('registerPlugin / bindSlot', () => {
     expect(second[1]).toBe(first[1]);
   });
 
-  it('uses the container-scoped lifecycle the runner relies on (sanity check of tsyringe itself)', () => {
+  it('shares a container-scoped registration within its container (sanity check of tsyringe itself; bindSlot uses once-per-run factories instead, see plugins.ts)', () => {
     const run = freshRoot().createChildContainer();
     run.register(Engine, { useClass: Engine }, { lifecycle: Lifecycle.ContainerScoped });
     expect(run.resolve(Engine)).toBe(run.resolve(Engine));
