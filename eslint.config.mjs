@@ -27,7 +27,7 @@ export default tseslint.config(
       'import-x/no-relative-packages': 'error',
       'import-x/no-self-import': 'error',
       'no-restricted-imports': ['error', {
-        patterns: [{ group: ['@efikdump/*/*', '!@efikdump/*/package.json'], message: 'import a package by its name (its public index), not its files' }],
+        patterns: [{ group: ['@efikdump/*/*', '!@efikdump/*/package.json', '!@efikdump/core/testing'], message: 'import a package by its name (its public index), not its files' }],
       }],
       // Lazy loading is deliberate (command modules and codecs load when used: start-up, docs/performance.md).
       '@typescript-eslint/no-require-imports': 'off',

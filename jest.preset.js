@@ -14,9 +14,11 @@ module.exports = function preset(projectDir) {
     transform: {
       '^.+\\.ts$': ['ts-jest', { tsconfig: path.join(projectDir, 'tsconfig.spec.json') }],
     },
-    moduleNameMapper: Object.fromEntries(
-      packages.map((name) => [`^@efikdump/${name}$`, path.join(root, 'packages', name, 'src', 'index.ts')]),
-    ),
+    moduleNameMapper: {
+      ...Object.fromEntries(packages.map((name) => [`^@efikdump/${name}$`, path.join(root, 'packages', name, 'src', 'index.ts')])),
+      // The public test kit, core's second entry point (package.json "exports": "./testing").
+      '^@efikdump/core/testing$': path.join(root, 'packages', 'core', 'src', 'test-kit', 'index.ts'),
+    },
     testTimeout: 120000,
     reporters: ['default', path.join(root, 'tools', 'jest-summary-reporter.js')],
   };

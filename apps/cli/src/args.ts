@@ -77,3 +77,14 @@ export function commandHelp(spec: CommandSpec): string {
   }
   return lines.join('\n');
 }
+
+/**
+ * The value of an integer option (`--name N`, decimal digits only) from `min` to `max`, or
+ * undefined when the option was not given; anything else is a ConfigError naming the option.
+ */
+export function integerOption(value: string | true | undefined, name: string, min: number, max: number): number | undefined {
+  if (value === undefined) return undefined;
+  const n = typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : NaN;
+  if (!Number.isSafeInteger(n) || n < min || n > max) throw new ConfigError(`--${name} expects an integer from ${min} to ${max}, found "${value}"`, { field: `--${name}` });
+  return n;
+}

@@ -3,16 +3,11 @@ import type { DependencyContainer } from 'tsyringe';
 import { captureTruth, consumeHandoff, judgeBoot, verifyAgainstTruth, writeHandoffArtifacts } from './builtin-stages';
 import { dumpOnDisk } from './crash-stages';
 import { handoffRecordFault } from './attack-stages';
-import { VirtualClock } from './clock';
 import type { Design, RunOptions, Scenario } from './config';
-import { CAPTURE, DETECTOR, EXIT, FIRMWARE, KERNEL, RUN_CONTAINER, RUN_CONTEXT, STUB, TRANSPORT, TRIGGER, WRITER, SLOT_KEYS, type RouteInput, type StageOperator } from './contracts';
+import { CAPTURE, DETECTOR, EXIT, FIRMWARE, KERNEL, STUB, TRANSPORT, TRIGGER, WRITER, type RouteInput, type StageOperator } from './contracts';
 import type { RunContext, RunResult } from './context';
-import { EventLog, type RunEvent } from './events';
-import { PhysicalMemory } from './memory/physical-memory';
-import { bindSlot, catalogOf } from './plugins';
-import { Rng } from './rng';
-import { ConfigError } from './errors';
-import { componentRefsOf, MAX_CPUS, MAX_RAM, MIN_RAM, triggerNameOf } from './config';
+import type { RunEvent } from './events';
+import { setUpRun } from './run-setup';
 
 export interface RunInput {
   design: Design;
@@ -31,7 +26,7 @@ export interface Run {
   start(): Promise<RunResult>;
 }
 
-export const DEFAULT_RUN_OPTIONS: RunOptions = { truthPages: 1024, truthZeroPages: 256 };
+export { DEFAULT_RUN_OPTIONS } from './run-setup';
 
 /**
  * Builds one run: a child container whose slots are bound as the design (and, for the trigger,
@@ -42,44 +37,9 @@ export const DEFAULT_RUN_OPTIONS: RunOptions = { truthPages: 1024, truthZeroPage
 export function createRun(container: DependencyContainer, input: RunInput): Run {
   const { scenario } = input;
   const design = withScenarioKernel(input.design, scenario);
-  const seed = input.seed >>> 0;
-  if (!Number.isSafeInteger(input.seed) || input.seed < 0 || input.seed > 0xffffffff) {
-    throw new ConfigError(`seed must be an integer from 0 to 4294967295, found ${input.seed}`, { field: '--seed' });
-  }
-  const ramBytes = input.ramBytes ?? scenario.machine.ramBytes;
-  const cpus = input.cpus ?? scenario.machine.cpus;
-  if (!Number.isSafeInteger(ramBytes) || ramBytes < MIN_RAM || ramBytes > MAX_RAM || ramBytes % (1024 * 1024)) {
-    throw new ConfigError(`memory must be a whole number of MiB from 256MiB to 64TiB`, { field: '--memory' });
-  }
-  if (!Number.isSafeInteger(cpus) || cpus < 1 || cpus > MAX_CPUS) {
-    throw new ConfigError(`cpus must be an integer from 1 to ${MAX_CPUS}, found ${cpus}`, { field: '--cpus' });
-  }
-
-  const catalog = catalogOf(container);
-  const run = container.createChildContainer();
-  for (const slot of SLOT_KEYS) bindSlot(run, catalog, slot, componentRefsOf(design, slot), design.source);
-
+  const { run, ctx } = setUpRun(container, { ...input, design });
+  const { clock, log } = ctx;
   const firmware = run.resolve(FIRMWARE);
-  const clock = new VirtualClock();
-  const log = new EventLog(clock);
-  const memory = new PhysicalMemory({ seed, ram: firmware.ramLayout(ramBytes), mix: scenario.machine.pageMix });
-  const ctx: RunContext = {
-    seed,
-    design,
-    scenario,
-    options: { ...DEFAULT_RUN_OPTIONS, ...(input.options ?? {}) },
-    machine: { ramBytes, cpus, memory },
-    clock,
-    rng: new Rng(seed, 0x5eed),
-    log,
-    state: { bootCount: 0 },
-    metrics: {},
-    artifacts: {},
-  };
-  run.registerInstance(RUN_CONTEXT, ctx);
-  run.registerInstance(RUN_CONTAINER, run);
-
-  bindSlot(run, catalog, 'trigger', [triggerNameOf(scenario)], scenario.source, scenario.trigger ? 'trigger' : scenario.attack ? 'attack.crashMarker' : 'trigger');
   // Resolved in this order since before exits owned their routes (constructors may draw on the run).
   const kernel = run.resolve(KERNEL);
   const transport = run.resolve(TRANSPORT);

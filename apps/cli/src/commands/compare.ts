@@ -1,6 +1,6 @@
 import { checkOutputs, ConfigError } from '@efikdump/core';
 import { availableParallelism } from 'node:os';
-import { parseArgs, commandHelp, type CommandSpec } from '../args';
+import { parseArgs, commandHelp, type CommandSpec, integerOption } from '../args';
 import { builtinDesigns, builtinScenarios, loadDesign, loadScenario } from '../library';
 import { pluginsFromCommandLine } from '../container';
 import { processOutput, type Output } from '../output';
@@ -36,13 +36,6 @@ export const compareSpec: CommandSpec = {
   ],
 };
 
-function integer(value: string | true | undefined, name: string, min: number, max: number): number | undefined {
-  if (value === undefined) return undefined;
-  const n = typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : NaN;
-  if (!Number.isSafeInteger(n) || n < min || n > max) throw new ConfigError(`--${name} expects an integer from ${min} to ${max}, found "${value}"`, { field: `--${name}` });
-  return n;
-}
-
 const list = (v: string | true | undefined, name: string): string[] | undefined => {
   if (v === undefined) return undefined;
   const items = typeof v === 'string' ? v.split(',').map((s) => s.trim()).filter(Boolean) : [];
@@ -67,7 +60,7 @@ export async function compareCommand(argv: string[], io: Output): Promise<number
     if (given) throw new ConfigError(`--resume takes the matrix from the stored sweep; do not give --${given}`, { field: `--${given}` });
   }
   const json = options.has('json');
-  const workers = integer(options.get('workers'), 'workers', 1, 1024) ?? availableParallelism();
+  const workers = integerOption(options.get('workers'), 'workers', 1, 1024) ?? availableParallelism();
   let matrix: SweepMatrix;
   if (typeof resume === 'string') {
      
@@ -77,8 +70,8 @@ export async function compareCommand(argv: string[], io: Output): Promise<number
     matrix = {
       designs: list(options.get('designs'), 'designs') ?? builtinDesigns().map((d) => d.name),
       scenarios: list(options.get('scenarios'), 'scenarios') ?? builtinScenarios().map((s) => s.name),
-      runs: integer(options.get('runs'), 'runs', 1, 1_000_000) ?? 10,
-      seedBase: integer(options.get('seed'), 'seed', 0, 0xffffffff) ?? 1,
+      runs: integerOption(options.get('runs'), 'runs', 1, 1_000_000) ?? 10,
+      seedBase: integerOption(options.get('seed'), 'seed', 0, 0xffffffff) ?? 1,
     };
     const plugins = pluginsFromCommandLine(options.get('plugin'));
     if (plugins.length) matrix.plugins = plugins;

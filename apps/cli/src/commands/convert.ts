@@ -4,7 +4,7 @@ import { checkOutputs, ConfigError, formatSize, IoError } from '@efikdump/core';
 import {
   convertDump, defaultThreads, detectDumpFormat, DUMP_DH_COMPRESSED_INCOMPLETE, ElfCoreFile, KdumpCompressedFile, parseConvertOptions, WRITABLE_COMPRESSIONS,
 } from '@efikdump/vmcore';
-import { commandHelp, parseArgs, type CommandSpec } from '../args';
+import { commandHelp, integerOption, parseArgs, type CommandSpec } from '../args';
 import type { Output } from '../output';
 
 export const convertSpec: CommandSpec = {
@@ -79,14 +79,7 @@ export async function convertCommand(argv: string[], io: Output): Promise<number
   const str = (k: string) => (typeof options.get(k) === 'string' ? (options.get(k) as string) : undefined);
   const out = str('out');
   if (!out) throw new ConfigError('-o OUT is required', { field: '-o' });
-  const threadsText = str('threads');
-  let threads: number | undefined;
-  if (threadsText !== undefined) {
-    threads = /^\d+$/.test(threadsText) ? Number(threadsText) : NaN;
-    if (!Number.isInteger(threads) || threads < 1 || threads > 256) {
-      throw new ConfigError(`--threads expects an integer from 1 to 256, found "${threadsText}"`, { field: '--threads' });
-    }
-  }
+  const threads = integerOption(options.get('threads'), 'threads', 1, 256);
   const parsed = parseConvertOptions({ format: str('format'), compress: str('compress'), dumpLevel: str('dump-level'), threads });
   if (parsed.format === 'elf' && threads !== undefined) {
     throw new ConfigError('the ELF format is written without compression threads; drop --threads or use --format kdump', { field: '--threads' });

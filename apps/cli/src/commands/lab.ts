@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { ConfigError, formatSize, parseSize } from '@efikdump/core';
-import { commandHelp, parseArgs, type CommandSpec } from '../args';
+import { commandHelp, parseArgs, type CommandSpec, integerOption } from '../args';
 import { defaultLabCacheDir } from '../lab/lab-environment';
 import { killAllLabMachines } from '../lab/lab-machine';
 import { compareWithSimulator } from '../lab/lab-compare';
@@ -38,13 +38,6 @@ export const labSpec: CommandSpec = {
     { name: 'help', help: 'show this help' },
   ],
 };
-
-function integer(value: string | true | undefined, name: string, min: number, max: number): number | undefined {
-  if (value === undefined) return undefined;
-  const n = typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : NaN;
-  if (!Number.isSafeInteger(n) || n < min || n > max) throw new ConfigError(`--${name} expects an integer from ${min} to ${max}, found "${value}"`, { field: `--${name}` });
-  return n;
-}
 
 function oneOf<T extends string>(value: string | true | undefined, name: string, allowed: readonly T[], fallback: T): T {
   if (value === undefined) return fallback;
@@ -93,7 +86,7 @@ export async function labCommand(argv: string[], io: Output): Promise<number> {
   const kaslr = oneOf(options.get('kaslr'), 'kaslr', ['on', 'off'] as const, 'on') === 'on';
   const action = oneOf(options.get('action'), 'action', ['crash', 'reboot'] as const, 'crash');
   const format = oneOf<LabDumpFormat>(options.get('format'), 'format', ['elf', 'kdump-zlib', 'kdump-lzo'], 'elf');
-  const patternMiB = integer(options.get('pattern'), 'pattern', 0, 1024) ?? Math.floor(memoryBytes / (4 * 1024 * 1024));
+  const patternMiB = integerOption(options.get('pattern'), 'pattern', 0, 1024) ?? Math.floor(memoryBytes / (4 * 1024 * 1024));
   const outDir = str('out') ?? join('out', 'lab', `${design}-${formatSize(memoryBytes).replace(/\s/g, '')}-kaslr-${kaslr ? 'on' : 'off'}${action === 'reboot' ? '-reboot' : ''}`);
 
   const onSignal = (signal: NodeJS.Signals) => {
@@ -111,13 +104,13 @@ export async function labCommand(argv: string[], io: Output): Promise<number> {
       kaslr,
       action,
       patternMiB,
-      seed: integer(options.get('seed'), 'seed', 0, 0xffffffff) ?? 7,
-      dumpLevel: integer(options.get('dump-level'), 'dump-level', 0, 31) ?? 1,
+      seed: integerOption(options.get('seed'), 'seed', 0, 0xffffffff) ?? 7,
+      dumpLevel: integerOption(options.get('dump-level'), 'dump-level', 0, 31) ?? 1,
       format,
       outDir,
       cacheDir: str('cache') ?? defaultLabCacheDir(),
       workDir: str('work-dir') ?? defaultLabWorkDir(memoryBytes),
-      timeoutMs: (integer(options.get('timeout'), 'timeout', 30, 7200) ?? 600) * 1000,
+      timeoutMs: (integerOption(options.get('timeout'), 'timeout', 30, 7200) ?? 600) * 1000,
       footprint: !options.has('no-footprint'),
       truthSample: 4096,
       keepWork: options.has('keep-work-dir'),

@@ -15,7 +15,7 @@ import {
   type RetentionProfile,
 } from '@efikdump/firmware-uefi';
 import { parseCrashkernel, placeCrashkernel } from '@efikdump/kernel-crash';
-import { commandHelp, parseArgs, type CommandSpec } from '../args';
+import { commandHelp, parseArgs, type CommandSpec, integerOption } from '../args';
 import { loadDesign } from '../library';
 import type { Output } from '../output';
 
@@ -45,13 +45,6 @@ export const probeSpec: CommandSpec = {
     { name: 'help', help: 'show this help' },
   ],
 };
-
-function integer(value: string | true | undefined, name: string, min: number, max: number): number | undefined {
-  if (value === undefined) return undefined;
-  const n = typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : NaN;
-  if (!Number.isSafeInteger(n) || n < min || n > max) throw new ConfigError(`--${name} expects an integer from ${min} to ${max}, found "${value}"`, { field: `--${name}` });
-  return n;
-}
 
 function parseResets(value: string): ResetKind[] {
   if (value === 'both') return ['warm', 'cold'];
@@ -101,8 +94,8 @@ export async function probeCommand(argv: string[], io: Output): Promise<number> 
   if (out === undefined) throw new ConfigError(`--out is required; usage: ${probeSpec.usage}`, { field: '--out' });
   const memorySizes = parseSizes(str('memory') ?? '256MiB');
   const resets = parseResets(str('reset') ?? 'both');
-  const repeat = integer(options.get('repeat'), 'repeat', 1, 100) ?? 1;
-  const bootTimeoutS = integer(options.get('boot-timeout'), 'boot-timeout', 5, 3600) ?? 180;
+  const repeat = integerOption(options.get('repeat'), 'repeat', 1, 100) ?? 1;
+  const bootTimeoutS = integerOption(options.get('boot-timeout'), 'boot-timeout', 5, 3600) ?? 180;
   const placement = placementInput(str('design') ?? 'efi-warm-reserved-memory');
   const committed = str('compare') === undefined ? undefined : readRetentionProfile(str('compare') as string);
   const firmware = resolveFirmwareFiles({ code: str('code'), vars: str('vars'), secureBoot: options.has('secure-boot') });

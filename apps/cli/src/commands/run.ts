@@ -1,6 +1,6 @@
 import { checkOutputs, createRun, formatSize, parseSize, withComponentOptions, ConfigError, TRUTH_MAX_PAGES, type CommandPath, type RunEvent } from '@efikdump/core';
 import { parseCompression } from '@efikdump/vmcore';
-import { parseArgs, commandHelp, type CommandSpec } from '../args';
+import { parseArgs, commandHelp, type CommandSpec, integerOption } from '../args';
 import { createContainer, pluginsFromCommandLine } from '../container';
 import { loadDesign, loadScenario } from '../library';
 import { formatEvent, type Output } from '../output';
@@ -31,13 +31,6 @@ export const runSpec: CommandSpec = {
     { name: 'help', help: 'show this help' },
   ],
 };
-
-function integerOption(value: string | true | undefined, name: string, min: number, max: number): number | undefined {
-  if (value === undefined) return undefined;
-  const n = typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : NaN;
-  if (!Number.isSafeInteger(n) || n < min || n > max) throw new ConfigError(`--${name} expects an integer from ${min} to ${max}, found "${value}"`, { field: `--${name}` });
-  return n;
-}
 
 export async function runCommand(argv: string[], io: Output): Promise<number> {
   const { options } = parseArgs(runSpec, argv);

@@ -1,6 +1,6 @@
 import type { Worker as BullWorker } from 'bullmq';
 import { ConfigError } from '@efikdump/core';
-import { parseArgs, commandHelp, type CommandSpec } from '../args';
+import { parseArgs, commandHelp, type CommandSpec, integerOption } from '../args';
 import { pluginsFromCommandLine } from '../container';
 import { JobRunner } from '../compare/run-job';
 import { DEFAULT_QUEUE, type JobResult, type SweepJob } from '../compare/types';
@@ -22,13 +22,6 @@ export const workerSpec: CommandSpec = {
   ],
 };
 
-function integer(v: string | true | undefined, name: string, min: number, max: number, dflt: number): number {
-  if (v === undefined) return dflt;
-  const n = typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : NaN;
-  if (!Number.isSafeInteger(n) || n < min || n > max) throw new ConfigError(`--${name} expects an integer from ${min} to ${max}, found "${v}"`, { field: `--${name}` });
-  return n;
-}
-
 export async function workerCommand(argv: string[], io: Output): Promise<number> {
   const { options } = parseArgs(workerSpec, argv);
   if (options.has('help')) {
@@ -38,8 +31,8 @@ export async function workerCommand(argv: string[], io: Output): Promise<number>
   const redis = options.get('redis');
   if (typeof redis !== 'string') throw new ConfigError('--redis URL is required', { field: '--redis' });
   const queueName = typeof options.get('queue') === 'string' ? (options.get('queue') as string) : DEFAULT_QUEUE;
-  const concurrency = integer(options.get('concurrency'), 'concurrency', 1, 64, 1);
-  const lockDuration = integer(options.get('lock-ms'), 'lock-ms', 500, 3_600_000, 10_000);
+  const concurrency = integerOption(options.get('concurrency'), 'concurrency', 1, 64) ?? 1;
+  const lockDuration = integerOption(options.get('lock-ms'), 'lock-ms', 500, 3_600_000) ?? 10_000;
 
   // Loaded on demand, as in the backend factory: other commands do not pay for bullmq's start-up.
    

@@ -1,14 +1,14 @@
-// Test support only (not published): a run's child container bound as core's createRun binds it,
-// with the stub running on every boot and the judge after it, as in the runner's pipeline.
+// Test support only (not published): the stub's scenes over core's public test kit (createTestRun
+// builds the run's container and context as createRun does), with the stub running on every boot
+// and the judge after it, as in the runner's pipeline.
 import path from 'node:path';
-import { lastValueFrom, of } from 'rxjs';
-import { container, type DependencyContainer } from 'tsyringe';
+import type { DependencyContainer } from 'tsyringe';
 import {
-  bindSlot, catalogOf, DETECTOR, EventLog, EXIT, FIRMWARE, FIRMWARE_SERVICES, judgeBoot, KERNEL, parseDesign, parseScenario,
-  PhysicalMemory, readJsonFile, Rng, RUN_CONTAINER, RUN_CONTEXT, STUB, TRANSPORT, VirtualClock,
+  DETECTOR, EXIT, FIRMWARE, FIRMWARE_SERVICES, judgeBoot, KERNEL, parseDesign, parseScenario, readJsonFile, STUB, TRANSPORT,
   type CrashDetector, type Design, type EfiStub, type ExitStrategy, type Firmware, type FirmwareServices, type FirstKernel,
   type HandoffTransport, type RunContext, type SlotKey, type StageOperator,
 } from '@efikdump/core';
+import { createTestRun, pluginContainer, runStages as runKitStages } from '@efikdump/core/testing';
 import { register as registerFirmware } from '@efikdump/firmware-uefi';
 import { register as registerKernel } from '@efikdump/kernel-crash';
 import { register as registerTransports } from '@efikdump/transports';
@@ -31,11 +31,7 @@ export function designWith(opts: { cmdline?: string; transport?: string; detecto
 
 let root: DependencyContainer | undefined;
 export function rootContainer(): DependencyContainer {
-  if (!root) {
-    root = container.createChildContainer();
-    for (const r of [registerFirmware, registerKernel, registerTransports, registerVmcore, register]) r(root);
-  }
-  return root;
+  return (root ??= pluginContainer(registerFirmware, registerKernel, registerTransports, registerVmcore, register));
 }
 
 export interface Sim {
@@ -53,38 +49,29 @@ export interface Sim {
 const UP_TO_STUB: SlotKey[] = ['firmware', 'retention', 'kernel', 'transport', 'exit', 'detector', 'stub'];
 
 export function machine(seed: number, ramBytes: number, opts: { cpus?: number; design?: Design; firmware?: Record<string, unknown> } = {}): Sim {
-  const design = opts.design ?? designWith();
   const scenario = parseScenario({
     format: 'efikdump-scenario/1', name: 'stub-test', description: 'a small machine for the EFI stub',
     machine: { memory: ramBytes, cpus: opts.cpus ?? 2 }, workload: { pageWrites: 8 },
     // Unit tests of the EFI stub run on firmware that keeps RAM (no scratch ranges) unless they name some: POST's measured writes are tested end to end (apps/cli measured-firmware.test.ts).
     firmware: { scratch: [], ...(opts.firmware ?? {}) },
   }, 'stub-test');
-  const base = rootContainer();
-  const run = base.createChildContainer();
-  for (const slot of UP_TO_STUB) bindSlot(run, catalogOf(base), slot, design.components[slot], design.source);
-  const firmware = run.resolve(FIRMWARE);
-  const clock = new VirtualClock();
-  const ctx: RunContext = {
-    seed, design, scenario,
-    options: { truthPages: 16, truthZeroPages: 4 },
-    machine: { ramBytes, cpus: scenario.machine.cpus, memory: new PhysicalMemory({ seed, ram: firmware.ramLayout(ramBytes) }) },
-    clock, rng: new Rng(seed, 0x5eed), log: new EventLog(clock), state: { bootCount: 0 }, metrics: {}, artifacts: {},
-  };
-  run.registerInstance(RUN_CONTEXT, ctx);
-  run.registerInstance(RUN_CONTAINER, run);
+  const t = createTestRun({
+    container: rootContainer(), design: opts.design ?? designWith(), scenario, seed, memory: ramBytes,
+    slots: UP_TO_STUB, options: { truthPages: 16, truthZeroPages: 4 },
+  });
   return {
-    ctx, run, firmware,
-    services: run.resolve(FIRMWARE_SERVICES),
-    kernel: run.resolve(KERNEL),
-    transport: run.resolve(TRANSPORT),
-    exit: run.resolve(EXIT),
-    detector: run.resolve(DETECTOR),
-    stub: run.resolve(STUB),
+    ctx: t.ctx, run: t.run,
+    firmware: t.resolve(FIRMWARE),
+    services: t.resolve(FIRMWARE_SERVICES),
+    kernel: t.resolve(KERNEL),
+    transport: t.resolve(TRANSPORT),
+    exit: t.resolve(EXIT),
+    detector: t.resolve(DETECTOR),
+    stub: t.resolve(STUB),
   };
 }
 
-export const runStages = (ctx: RunContext, ...ops: StageOperator[]): Promise<RunContext> => lastValueFrom(ops.reduce((obs, op) => obs.pipe(op), of(ctx)));
+export const runStages = (ctx: RunContext, ...ops: StageOperator[]): Promise<RunContext> => runKitStages(ctx, ...ops);
 
 /** Power-on, the stub of boot #1 (it issues the boot secret), the 1st kernel, kdump armed, the workload. */
 export async function bootAndArm(sim: Sim): Promise<void> {

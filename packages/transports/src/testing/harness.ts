@@ -1,13 +1,13 @@
-// Test support only (not published): a run's child container bound as core's createRun binds it,
-// up to the reset, with the boot secret the EFI stub would have issued set by hand.
-import { lastValueFrom, of } from 'rxjs';
-import { container, type DependencyContainer } from 'tsyringe';
+// Test support only (not published): a transport's scenes over core's public test kit (createTestRun
+// builds the run's container and context as createRun does), up to the reset, with the boot secret
+// the EFI stub would have issued set by hand.
+import type { DependencyContainer } from 'tsyringe';
 import {
-  bindSlot, catalogOf, EventLog, EXIT, FIRMWARE, FIRMWARE_SERVICES, KERNEL, parseDesign, parseScenario, PhysicalMemory, Rng,
-  RUN_CONTAINER, RUN_CONTEXT, TRANSPORT, VirtualClock,
+  EXIT, FIRMWARE, FIRMWARE_SERVICES, KERNEL, parseDesign, parseScenario, Rng, TRANSPORT,
   type Design, type ExitStrategy, type Firmware, type FirmwareServices, type FirstKernel, type HandoffTransport, type RunContext,
   type SlotKey, type StageOperator,
 } from '@efikdump/core';
+import { createTestRun, pluginContainer, runStages as runKitStages } from '@efikdump/core/testing';
 import { register as registerFirmware } from '@efikdump/firmware-uefi';
 import { register as registerKernel } from '@efikdump/kernel-crash';
 import { register } from '../index';
@@ -30,13 +30,7 @@ export function designFor(transport: string, opts: { profile?: string; cmdline?:
 
 let root: DependencyContainer | undefined;
 export function rootContainer(): DependencyContainer {
-  if (!root) {
-    root = container.createChildContainer();
-    registerFirmware(root);
-    registerKernel(root);
-    register(root);
-  }
-  return root;
+  return (root ??= pluginContainer(registerFirmware, registerKernel, register));
 }
 
 export interface Sim {
@@ -58,23 +52,16 @@ export function machine(design: Design, seed: number, ramBytes: number, opts: { 
     // Unit tests of a transport run on firmware that keeps RAM (no scratch ranges) unless they name some: POST's measured writes are tested end to end (apps/cli measured-firmware.test.ts).
     firmware: { scratch: [], ...(opts.firmware ?? {}) },
   }, 'transport-test');
-  const base = rootContainer();
-  const run = base.createChildContainer();
-  for (const slot of USED) bindSlot(run, catalogOf(base), slot, design.components[slot], design.source);
-  const firmware = run.resolve(FIRMWARE);
-  const clock = new VirtualClock();
-  const ctx: RunContext = {
-    seed, design, scenario,
-    options: { truthPages: 16, truthZeroPages: 4 },
-    machine: { ramBytes, cpus: scenario.machine.cpus, memory: new PhysicalMemory({ seed, ram: firmware.ramLayout(ramBytes) }) },
-    clock, rng: new Rng(seed, 0x5eed), log: new EventLog(clock), state: { bootCount: 0 }, metrics: {}, artifacts: {},
+  const t = createTestRun({
+    container: rootContainer(), design, scenario, seed, memory: ramBytes, slots: USED, options: { truthPages: 16, truthZeroPages: 4 },
+  });
+  return {
+    ctx: t.ctx, run: t.run, firmware: t.resolve(FIRMWARE), services: t.resolve(FIRMWARE_SERVICES), kernel: t.resolve(KERNEL),
+    transport: t.resolve(TRANSPORT), exit: t.resolve(EXIT),
   };
-  run.registerInstance(RUN_CONTEXT, ctx);
-  run.registerInstance(RUN_CONTAINER, run);
-  return { ctx, run, firmware, services: run.resolve(FIRMWARE_SERVICES), kernel: run.resolve(KERNEL), transport: run.resolve(TRANSPORT), exit: run.resolve(EXIT) };
 }
 
-export const runStages = (ctx: RunContext, ...ops: StageOperator[]): Promise<RunContext> => lastValueFrom(ops.reduce((obs, op) => obs.pipe(op), of(ctx)));
+export const runStages = (ctx: RunContext, ...ops: StageOperator[]): Promise<RunContext> => runKitStages(ctx, ...ops);
 
 /** What the EFI stub would have handed the kernel of this boot (deterministic per seed and boot). */
 export function issueSecret(ctx: RunContext): { key: Uint8Array; nonce: string } {

@@ -1,6 +1,8 @@
-import { EventLog, Rng, VirtualClock, type Design, type PhysicalMemory, type RunContext, type RunEvent, type RunOptions, type StubState } from '@efikdump/core';
+import { type PhysicalMemory, type RunContext, type RunEvent, type RunOptions, type StubState } from '@efikdump/core';
+import { createTestRun, pluginContainer } from '@efikdump/core/testing';
 
-// Test support only (not exported from the package): a run context around a given machine.
+// Test support only (not exported from the package): a run context around a given machine, from
+// core's public test kit (no slot bound: the tests call vmcore's stages and writers directly).
 
 export interface TestContext {
   ctx: RunContext;
@@ -8,24 +10,14 @@ export interface TestContext {
   events: RunEvent[];
 }
 
+const empty = pluginContainer();
+
 export function makeTestContext(memory: PhysicalMemory, init: { stub?: StubState; options?: Partial<RunOptions> } = {}): TestContext {
-  const clock = new VirtualClock();
-  const log = new EventLog(clock);
-  const events: RunEvent[] = [];
-  log.events$.subscribe((e) => events.push(e));
-  const ctx: RunContext = {
-    seed: 1,
-    design: { name: 'test', components: {} } as unknown as Design,
-    scenario: { name: 'test' } as unknown as RunContext['scenario'],
+  const { ctx, events } = createTestRun({
+    container: empty, memory, slots: [],
     options: { truthPages: 0, truthZeroPages: 0, ...(init.options ?? {}) },
-    machine: { ramBytes: memory.ramBytes, cpus: 2, memory },
-    clock,
-    rng: new Rng(1),
-    log,
     state: { bootCount: 1, stub: init.stub },
-    metrics: {},
-    artifacts: {},
-  };
+  });
   return { ctx, events };
 }
 
