@@ -14,9 +14,14 @@ module.exports = function preset(projectDir) {
     transform: {
       '^.+\\.ts$': ['ts-jest', { tsconfig: path.join(projectDir, 'tsconfig.spec.json') }],
     },
-    moduleNameMapper: Object.fromEntries(
-      packages.map((name) => [`^@efikdump/${name}$`, path.join(root, 'packages', name, 'src', 'index.ts')]),
-    ),
+    moduleNameMapper: {
+      ...Object.fromEntries(
+        packages.map((name) => [`^@efikdump/${name}$`, path.join(root, 'packages', name, 'src', 'index.ts')]),
+      ),
+      // The light entries (package.json "exports" subpaths): the same sources, so one module instance.
+      '^@efikdump/core/base$': path.join(root, 'packages', 'core', 'src', 'base.ts'),
+      '^@efikdump/vmcore/files$': path.join(root, 'packages', 'vmcore', 'src', 'files.ts'),
+    },
     testTimeout: 120000,
     reporters: ['default', path.join(root, 'tools', 'jest-summary-reporter.js')],
   };
