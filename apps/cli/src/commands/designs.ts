@@ -61,7 +61,7 @@ export function buildDesignsCatalog(): DesignsCatalog {
  * The catalog the build wrote, if it is one and was made from the design files present now;
  * undefined otherwise (missing, another format, or a design file changed since the build).
  */
-export function readDesignsCatalog(file: string = DESIGNS_CATALOG_FILE): DesignsCatalog | undefined {
+export function readDesignsCatalog(file: string = DESIGNS_CATALOG_FILE, designsDir?: string): DesignsCatalog | undefined {
   let catalog: DesignsCatalog;
   try {
     catalog = JSON.parse(readFileSync(file, 'utf8')) as DesignsCatalog;
@@ -69,7 +69,7 @@ export function readDesignsCatalog(file: string = DESIGNS_CATALOG_FILE): Designs
     return undefined;
   }
   if (catalog?.format !== CATALOG_FORMAT || !Array.isArray(catalog.designs) || !Array.isArray(catalog.plugins)) return undefined;
-  return catalog.designsHash === designFilesHash() ? catalog : undefined;
+  return catalog.designsHash === designFilesHash(designsDir) ? catalog : undefined;
 }
 
 export function renderDesigns(catalog: DesignsCatalog, io: Output): void {
