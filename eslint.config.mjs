@@ -27,7 +27,11 @@ export default tseslint.config(
       'import-x/no-relative-packages': 'error',
       'import-x/no-self-import': 'error',
       'no-restricted-imports': ['error', {
-        patterns: [{ group: ['@efikdump/*/*', '!@efikdump/*/package.json', '!@efikdump/core/testing'], message: 'import a package by its name (its public index), not its files' }],
+        // The light entries are public subpaths ("exports" of their package.json), not files.
+        patterns: [{
+          group: ['@efikdump/*/*', '!@efikdump/*/package.json', '!@efikdump/core/base', '!@efikdump/vmcore/files', '!@efikdump/core/testing'],
+          message: 'import a package by its name (its public index or an "exports" subpath), not its files',
+        }],
       }],
       // Lazy loading is deliberate (command modules and codecs load when used: start-up, docs/performance.md).
       '@typescript-eslint/no-require-imports': 'off',

@@ -1,4 +1,4 @@
-import { ConfigError } from '@efikdump/core';
+import { ConfigError } from '@efikdump/core/base';
 
 export interface OptionSpec {
   name: string;

@@ -36,7 +36,7 @@ export async function main(argv: string[], io: Output = processOutput): Promise<
     }
     return await command.run(rest, io);
   } catch (e) {
-    const { isEfikdumpError } = require('@efikdump/core') as typeof import('@efikdump/core');
+    const { isEfikdumpError } = require('@efikdump/core/base') as typeof import('@efikdump/core/base');
     if (isEfikdumpError(e)) {
       io.err(`error: ${e.describe()}`);
       return e.exitCode;

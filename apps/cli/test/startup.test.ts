@@ -41,11 +41,31 @@ test('--help and --version load no package, only the CLI\'s main, output and com
   }
 });
 
-test('convert loads core and vmcore (and the DI libraries they need), not the simulator\'s packages or BullMQ', () => {
-  const packages = new Set(loadedBy(['convert', '--help']).map(packageOf).filter(Boolean));
+test('convert loads core\'s and vmcore\'s light entries only: no DI or RxJS, not the simulator\'s packages or BullMQ', () => {
+  const loaded = loadedBy(['convert', '--help']);
+  const packages = new Set(loaded.map(packageOf).filter(Boolean));
   expect(packages).toContain('core');
   expect(packages).toContain('vmcore');
-  for (const unwanted of ['firmware-uefi', 'kernel-crash', 'transports', 'stub', 'bullmq', 'ioredis', '@bokuweb/zstd-wasm', 'snappy-wasm']) {
+  expect(loaded).toContain('packages/core/dist/base.js');
+  expect(loaded).toContain('packages/vmcore/dist/files.js');
+  expect(loaded).not.toContain('packages/core/dist/index.js');
+  expect(loaded).not.toContain('packages/vmcore/dist/index.js');
+  for (const unwanted of [
+    'rxjs', 'tsyringe', 'reflect-metadata', 'firmware-uefi', 'kernel-crash', 'transports', 'stub', 'bullmq', 'ioredis', '@bokuweb/zstd-wasm', 'snappy-wasm',
+  ]) {
     expect(packages).not.toContain(unwanted);
   }
+});
+
+test('inspect loads the same light entries (no DI, no RxJS)', () => {
+  // `inspect --help` prints its help after its module and imports are loaded.
+  const packages = new Set(loadedBy(['inspect', '--help']).map(packageOf).filter(Boolean));
+  expect(packages).toContain('vmcore');
+  for (const unwanted of ['rxjs', 'tsyringe', 'reflect-metadata', 'firmware-uefi', 'kernel-crash', 'transports', 'stub']) expect(packages).not.toContain(unwanted);
+});
+
+test('designs reads the build\'s catalog: it loads no package at all', () => {
+  const loaded = loadedBy(['designs']);
+  expect(loaded.filter((m) => packageOf(m))).toEqual([]);
+  expect(loaded).toContain('apps/cli/dist/commands/designs.js');
 });

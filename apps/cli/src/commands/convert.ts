@@ -1,9 +1,9 @@
 import { readFileSync, rmSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { checkOutputs, ConfigError, formatSize, IoError } from '@efikdump/core';
+import { checkOutputs, ConfigError, formatSize, IoError } from '@efikdump/core/base';
 import {
   convertDump, defaultThreads, detectDumpFormat, DUMP_DH_COMPRESSED_INCOMPLETE, ElfCoreFile, KdumpCompressedFile, parseConvertOptions, WRITABLE_COMPRESSIONS,
-} from '@efikdump/vmcore';
+} from '@efikdump/vmcore/files';
 import { commandHelp, integerOption, parseArgs, type CommandSpec } from '../args';
 import type { Output } from '../output';
 
@@ -57,7 +57,12 @@ function refuseIncomplete(input: string): void {
 /** Reads and checks the --encrypt-to certificate before any conversion work. */
 // The offline-dump container lives in firmware-uefi: loaded only when --encrypt-to is given (start-up, docs/performance.md).
  
-const offlineDump = () => require('@efikdump/firmware-uefi') as typeof import('@efikdump/firmware-uefi');
+const offlineDump = () => {
+  // firmware-uefi's plug-ins are decorated classes: tsyringe needs the Reflect polyfill first
+  // (convert itself runs without it, see commands/registry.ts).
+  require('reflect-metadata');
+  return require('@efikdump/firmware-uefi') as typeof import('@efikdump/firmware-uefi');
+};
 
 function readCertificate(path: string): Uint8Array {
   let bytes: Uint8Array;

@@ -1,5 +1,5 @@
-import { formatSize, hex, PT_LOAD, PT_NOTE, X86_64_REGS } from '@efikdump/core';
-import { ElfCoreFile, KdumpCompressedFile, openDumpFile, compressionFlag, COMPRESSIONS, DUMP_DH_COMPRESSED_INCOMPLETE, type CpuRegisters } from '@efikdump/vmcore';
+import { formatSize, hex, PT_LOAD, PT_NOTE, X86_64_REGS } from '@efikdump/core/base';
+import { ElfCoreFile, KdumpCompressedFile, openDumpFile, compressionFlag, COMPRESSIONS, DUMP_DH_COMPRESSED_INCOMPLETE, type CpuRegisters } from '@efikdump/vmcore/files';
 import { commandHelp, parseArgs, type CommandSpec } from '../args';
 import type { Output } from '../output';
 

@@ -4,9 +4,9 @@
 import 'reflect-metadata';
 import { lastValueFrom, of } from 'rxjs';
 import { container as globalContainer, type DependencyContainer, type InjectionToken } from 'tsyringe';
-import { parseDesign, parseScenario, type Design, type Scenario } from '../config';
+import { parseDesign, parseScenario, type Design, type RunOptions, type Scenario } from '../config';
 import type { PluginSlotKey, StageOperator } from '../contracts';
-import type { RunContext, RunOptions, RunState } from '../context';
+import type { RunContext, RunState } from '../context';
 import type { RunEvent } from '../events';
 import type { PhysicalMemory } from '../memory/physical-memory';
 import { setUpRun } from '../run-setup';

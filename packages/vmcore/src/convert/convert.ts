@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
 import { statSync } from 'node:fs';
-import { ConfigError } from '@efikdump/core';
+import { ConfigError } from '@efikdump/core/base';
 import { needsClassification, parseDumpLevel, type PageClassifier } from '../dump-level/dump-level';
 import { StructPageClassifier } from '../dump-level/struct-page-classifier';
 import { detectDumpFormat } from '../reader/dump-file';

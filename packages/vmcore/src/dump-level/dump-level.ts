@@ -1,4 +1,4 @@
-import { ConfigError } from '@efikdump/core';
+import { ConfigError } from '@efikdump/core/base';
 
 // makedumpfile.h DL_EXCLUDE_* (domain reference §3.2).
 export const DL_EXCLUDE_ZERO = 1;

@@ -1,4 +1,4 @@
-import { ConfigError, FormatError, hex } from '@efikdump/core';
+import { ConfigError, FormatError, hex } from '@efikdump/core/base';
 import { vmcoreinfoNumber, type PageSource } from '../source/page-source';
 import {
   DL_EXCLUDE_CACHE, DL_EXCLUDE_CACHE_PRI, DL_EXCLUDE_FREE, DL_EXCLUDE_USER_DATA, Excluded, type PageClassifier,

@@ -1,4 +1,5 @@
-import { NOTE_HEADER_SIZE, walkNotes, type ElfNote } from '@efikdump/core';
+import { NOTE_HEADER_SIZE, walkNotes } from '@efikdump/core/base';
+import type { ElfNote } from '@efikdump/core';
 
 /** 4-byte padding of n_namesz / n_descsz in arithmetic, not bitwise, so u32 sizes above 2^31 stay right. */
 const pad4 = (n: number): number => n + ((4 - (n % 4)) % 4);

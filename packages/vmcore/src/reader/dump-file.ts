@@ -1,5 +1,6 @@
 import { closeSync, readSync } from 'node:fs';
-import { decodeLostRanges, FormatError, LOST_RANGES_NOTE_NAME, NT_EFIKDUMP_LOST_RANGES, type LostRange } from '@efikdump/core';
+import { decodeLostRanges, FormatError, LOST_RANGES_NOTE_NAME, NT_EFIKDUMP_LOST_RANGES } from '@efikdump/core/base';
+import type { LostRange } from '@efikdump/core';
 import { ElfCoreFile } from './elf-core-file';
 import { KdumpCompressedFile } from './kdump-compressed-file';
 import { openForReading } from './positional-read';

@@ -1,27 +1,9 @@
 import { closeSync } from 'node:fs';
 import {
-  decodeElfHeader,
-  decodePrStatus,
-  decodeProgramHeader,
-  EHDR_SIZE,
-  EM_X86_64,
-  ET_CORE,
-  EV_CURRENT,
-  FormatError,
-  hex,
-  IoError,
-  MiB,
-  NT_PRSTATUS,
-  NT_VMCOREINFO,
-  parseVmcoreinfo,
-  PHDR_SIZE,
-  PT_LOAD,
-  PT_NOTE,
-  decodeAscii,
-  type ElfHeader,
-  type ElfNote,
-  type ProgramHeader,
-} from '@efikdump/core';
+  decodeElfHeader, decodePrStatus, decodeProgramHeader, EHDR_SIZE, EM_X86_64, ET_CORE, EV_CURRENT, FormatError, hex,
+  IoError, MiB, NT_PRSTATUS, NT_VMCOREINFO, parseVmcoreinfo, PHDR_SIZE, PT_LOAD, PT_NOTE, decodeAscii,
+} from '@efikdump/core/base';
+import type { ElfHeader, ElfNote, ProgramHeader } from '@efikdump/core';
 import { decodeNotes } from '../elfcorehdr/notes';
 import { preferDirectMap } from '../elfcorehdr/x86-64';
 import { openForReading, readExactly, readInto, regularFileSize } from './positional-read';

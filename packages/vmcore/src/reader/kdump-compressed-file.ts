@@ -1,8 +1,8 @@
 import { closeSync } from 'node:fs';
 import {
   decodeAscii, decodePrStatus, FormatError, hex, IoError, NT_PRSTATUS, NT_VMCOREINFO, parseVmcoreinfo,
-  type ElfNote, type ErrorPlace,
-} from '@efikdump/core';
+} from '@efikdump/core/base';
+import type { ElfNote, ErrorPlace } from '@efikdump/core';
 import { decodeNotes } from '../elfcorehdr/notes';
 import {
   decodeDiskDumpHeader, decodeKdumpSubHeader, decodePageDesc, DISK_DUMP_HEADER_BYTES,

@@ -1,5 +1,5 @@
 import { fstatSync, readSync } from 'node:fs';
-import { FormatError, IoError, openRegularFile } from '@efikdump/core';
+import { FormatError, IoError, openRegularFile } from '@efikdump/core/base';
 
 /** Reads `length` bytes at `position` of a dump file; a file that ends first is a FormatError. */
 export function readExactly(fd: number, file: string, position: number, length: number): Uint8Array {

@@ -1,9 +1,10 @@
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import {
-  decodeAscii, decodeElfHeader, decodeProgramHeader, EHDR_SIZE, EM_X86_64, ET_CORE, FormatError, hex, IoError, NT_PRSTATUS,
-  NT_VMCOREINFO, parseVmcoreinfo, PHDR_SIZE, PT_LOAD, PT_NOTE, type ElfHeader, type ProgramHeader,
-  decodeLostRanges, LOST_RANGES_NOTE_NAME, mergeRanges, NT_EFIKDUMP_LOST_RANGES, type LostRange,
-} from '@efikdump/core';
+  decodeAscii, decodeElfHeader, decodeProgramHeader, EHDR_SIZE, EM_X86_64, ET_CORE, FormatError, hex, IoError,
+  NT_PRSTATUS, NT_VMCOREINFO, parseVmcoreinfo, PHDR_SIZE, PT_LOAD, PT_NOTE, decodeLostRanges, LOST_RANGES_NOTE_NAME,
+  mergeRanges, NT_EFIKDUMP_LOST_RANGES,
+} from '@efikdump/core/base';
+import type { ElfHeader, ProgramHeader, LostRange } from '@efikdump/core';
 import { decodeNotes } from '../elfcorehdr/notes';
 import { isKernelTextMapping } from '../elfcorehdr/x86-64';
 import { MAX_FILE_NOTES_BYTES } from '../reader/elf-core-file';

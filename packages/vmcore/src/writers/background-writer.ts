@@ -1,5 +1,5 @@
 import { Worker } from 'node:worker_threads';
-import { IoError, MiB } from '@efikdump/core';
+import { IoError, MiB } from '@efikdump/core/base';
 
 /**
  * The writer thread's code, evaluated as a script (it must run from the compiled package and under

@@ -1,5 +1,5 @@
 import { fdatasync } from 'node:fs';
-import { IoError, MiB } from '@efikdump/core';
+import { IoError, MiB } from '@efikdump/core/base';
 
 /**
  * Starts writing back a file being written while the writing goes on: an fdatasync on libuv's

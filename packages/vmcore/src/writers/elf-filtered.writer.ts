@@ -1,7 +1,7 @@
 import {
   AtomicFile, ConfigError, EHDR_SIZE, encodeElfHeader, encodeProgramHeader, MiB, PHDR_SIZE, PN_XNUM, PT_LOAD, PT_NOTE,
-  type ProgramHeader,
-} from '@efikdump/core';
+} from '@efikdump/core/base';
+import type { ProgramHeader } from '@efikdump/core';
 import { DL_EXCLUDE_ZERO, EXCLUDED_NAMES, needsClassification, type PageClassifier } from '../dump-level/dump-level';
 import type { ElfImageSource, ElfLoad } from '../source/elf-image-source';
 import { BackgroundWriter } from './background-writer';

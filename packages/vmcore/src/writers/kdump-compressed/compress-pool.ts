@@ -1,5 +1,5 @@
 import { Worker } from 'node:worker_threads';
-import { IoError } from '@efikdump/core';
+import { IoError } from '@efikdump/core/base';
 import { isZeroRange, looksRandom, RANDOM_PAGE_DISTINCT } from '../page-content';
 import { compressionFlag, type CompressionName } from './compression';
 import { LZO1X1_DICT_ENTRIES, lzo1x1Compress } from './lzo1x-compress';

@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { inflateSync } from 'node:zlib';
-import { ConfigError, FormatError, IoError, type ErrorPlace } from '@efikdump/core';
+import { ConfigError, FormatError, IoError } from '@efikdump/core/base';
+import type { ErrorPlace } from '@efikdump/core';
 import {
   DUMP_DH_COMPRESSED_LZO, DUMP_DH_COMPRESSED_SNAPPY, DUMP_DH_COMPRESSED_ZLIB, DUMP_DH_COMPRESSED_ZSTD,
 } from './diskdump.codec';

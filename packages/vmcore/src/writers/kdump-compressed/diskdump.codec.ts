@@ -1,4 +1,5 @@
-import { decodeAscii, FormatError, type ErrorPlace } from '@efikdump/core';
+import { decodeAscii, FormatError } from '@efikdump/core/base';
+import type { ErrorPlace } from '@efikdump/core';
 
 // makedumpfile diskdump_mod.h, 64-bit writer; packed offsets per libkdumpfile diskdump.c (domain reference §3.1).
 export const KDUMP_SIGNATURE = 'KDUMP   ';

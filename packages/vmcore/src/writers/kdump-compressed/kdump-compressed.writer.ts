@@ -1,6 +1,6 @@
 import { closeSync, openSync, readSync, write } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { AtomicFile, ConfigError, FormatError, IoError, MiB } from '@efikdump/core';
+import { AtomicFile, ConfigError, FormatError, IoError, MiB } from '@efikdump/core/base';
 import {
   DL_EXCLUDE_ZERO, EXCLUDED_NAMES, needsClassification, type PageClassifier,
 } from '../../dump-level/dump-level';

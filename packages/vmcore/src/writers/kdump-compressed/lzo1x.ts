@@ -1,4 +1,5 @@
-import { FormatError, type ErrorPlace } from '@efikdump/core';
+import { FormatError } from '@efikdump/core/base';
+import type { ErrorPlace } from '@efikdump/core';
 
 /** A run of zero bytes extending a length may not exceed this (Linux lib/lzo MAX_255_COUNT, for 4 KiB..64 KiB output). */
 const MAX_255_RUN = 1 << 16;
