@@ -101,18 +101,19 @@ export class LinuxKernel implements FirstKernel {
       // FLATMEM mem_map at the top of RAM, computed on demand from each frame's state.
       // paging_init runs after reserve_crashkernel: mem_map is a memblock allocation, top-down around everything still reserved.
       const heldAtBoot = [...crashkernel, image, LOW_1M, ...(early ? [...early.firmware, ...(early.initrd ? [early.initrd] : [])] : [])];
-      const memMap = placeMemMap(systemRam, heldAtBoot, maxPhys);
+      const options = kdumpOptionsOf(ctx.design);
+      // Quarantine: the firmware's footprint (boot-services and loader memory, and what the profile predicts POST writes) is never freed to the allocator.
+      const quarantine = options.quarantine === 'firmware-footprint'
+        ? subtractRanges(intersectRanges(mergeRanges([...bootServicesFootprint(map), ...(ctx.state.firmware?.postPrediction ?? [])]), systemRam), [...crashkernel, image, LOW_1M])
+        : [];
+      // The quarantine is memblock-reserved from setup_arch on, so memblock's own allocations (mem_map) stay out of it too.
+      const memMap = placeMemMap(systemRam, [...heldAtBoot, ...quarantine], maxPhys);
       mem.compute(memMapRegion(mem, memMap, crashkernel));
       const pointer = new DataView(new ArrayBuffer(8));
       pointer.setBigUint64(0, memMap.vaddr, true);
       mem.write(layout.memMapPtr, new Uint8Array(pointer.buffer));
       ctx.metrics.memMapBytes = memMap.sizeBytes;
       const memMapRange = { start: memMap.paddr, end: memMap.paddr + memMap.sizeBytes };
-      const options = kdumpOptionsOf(ctx.design);
-      // Quarantine: the firmware's footprint (boot-services and loader memory, and what the profile predicts POST writes) is never freed to the allocator.
-      const quarantine = options.quarantine === 'firmware-footprint'
-        ? subtractRanges(intersectRanges(mergeRanges([...bootServicesFootprint(map), ...(ctx.state.firmware?.postPrediction ?? [])]), systemRam), [...crashkernel, image, LOW_1M])
-        : [];
       // VMCOREINFO (crash_save_vmcoreinfo_init, a subsys_initcall) comes from the buddy allocator after efi_free_boot_services: near the top of RAM.
       const vmcoreinfoPaddr = buddyPageNearTop(ctx, subtractRanges(systemRam, [...heldAtBoot, memMapRange, ...quarantine, { start: layout.percpu, end: layout.percpu + ctx.machine.cpus * PAGE_SIZE }]), VMCOREINFO_NOTE_BYTES);
       mem.write(vmcoreinfoPaddr, encodeVmcoreinfoBuffer(vmcoreinfoEntries(undefined, layout)));
