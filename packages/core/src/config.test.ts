@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
-import { applyFirmwareOverrides, componentRefsOf, DEFAULT_KDUMP_OPTIONS, FIRMWARE_PROFILE_FIELDS, kdumpOptionsOf, parseDesign, withComponentOptions, parseFirmwareProfile, parseJsonText, parseScenario, readJsonFile, type Design } from './config';
+import { applyFirmwareOverrides, componentRefsOf, DEFAULT_KDUMP_OPTIONS, IMAGE_PLACEMENT_CHOICES, FIRMWARE_PROFILE_FIELDS, kdumpOptionsOf, parseDesign, withComponentOptions, parseFirmwareProfile, parseJsonText, parseScenario, readJsonFile, type Design } from './config';
 import { SLOT_KEYS } from './contracts';
 import { ConfigError, IoError } from './errors';
 import { GiB, MiB, parseSize, TiB } from './units';
@@ -458,6 +458,26 @@ describe('parseDesign: components with options', () => {
     expect(componentRefsOf(o, 'writer')[0].options).toEqual({ dumpLevel: 17, compress: 'lzo', threads: 2 });
     expect(componentRefsOf(d, 'writer')[0].options).toEqual({ dumpLevel: 17, compress: 'zstd' });
     expect(withComponentOptions(d, 'writer', {})).toBe(d);
+  });
+});
+
+describe('parseDesign: kernel.imagePlacement', () => {
+  const kernel = (d: Json, k: Json) => edit(d, 'kernel', k);
+  it('is absent by default and reads every choice', () => {
+    expect(parseDesign(validDesign(), DESIGN_FILE).kernel.imagePlacement).toBeUndefined();
+    for (const choice of IMAGE_PLACEMENT_CHOICES) {
+      expect(parseDesign(kernel(validDesign(), { cmdline: 'ro crashkernel=256M', imagePlacement: choice }), DESIGN_FILE).kernel).toEqual({ cmdline: 'ro crashkernel=256M', imagePlacement: choice });
+    }
+    expect(parseDesign(kernel(validDesign(), { cmdline: 'ro nokaslr', imagePlacement: 'avoid-footprint' }), DESIGN_FILE).kernel.imagePlacement).toBe('avoid-footprint');
+  });
+  it.each<[string, Json]>([
+    ['an unknown choice', { cmdline: 'ro', imagePlacement: 'anywhere' }],
+    ['a choice that is not a string', { cmdline: 'ro', imagePlacement: 16 }],
+    ['kaslr with nokaslr on the command line', { cmdline: 'ro nokaslr', imagePlacement: 'kaslr' }],
+    ['a moved image with fadump=on', { cmdline: 'ro fadump=on', imagePlacement: 'avoid-footprint' }],
+  ])('rejects %s, naming file and field', (_n, k) => {
+    const err = configErrorOf(() => parseDesign(kernel(validDesign(), k), DESIGN_FILE));
+    expect([err.file, err.field]).toEqual([DESIGN_FILE, 'kernel.imagePlacement']);
   });
 });
 

@@ -18,7 +18,7 @@ export interface Design {
    * again when a run binds its slots). Read them with `componentRefsOf`.
    */
   componentOptions?: Partial<Record<SlotKey, (Readonly<Record<string, unknown>> | undefined)[]>>;
-  kernel: { cmdline: string };
+  kernel: { cmdline: string; imagePlacement?: ImagePlacementChoice };
   /** The firmware profile the design runs on (firmware-uefi's default when absent). */
   firmware?: { profile: string };
   /** What the capture kernel does with an IOMMU it finds enabled (kexec: no platform reset); default `copy-tables`, Linux's since 4.2. */
@@ -30,6 +30,13 @@ export interface Design {
   /** Where the design came from (for error messages). */
   source: string;
 }
+
+/**
+ * Where the 1st kernel's EFI stub puts the kernel image (`kernel.imagePlacement`): at 16 MiB (phys_base 0, the default), at the
+ * seeded physical-KASLR slot, or outside the firmware profile's predicted POST ranges (a choice the RFD's stub would make).
+ */
+export const IMAGE_PLACEMENT_CHOICES = ['fixed-16m', 'kaslr', 'avoid-footprint'] as const;
+export type ImagePlacementChoice = (typeof IMAGE_PLACEMENT_CHOICES)[number];
 
 /** Where the crashkernel= reservation goes: memblock top-down (Linux today), `crashkernel=X@Y`, or top-down around the ranges the firmware profile predicts it overwrites. */
 export const RESERVATION_CHOICES = ['top-down', 'fixed', 'avoid-measured'] as const;
@@ -81,9 +88,10 @@ export function parseDesign(doc: unknown, source: string): Design {
     if (refs.some((x) => x.options !== undefined)) componentOptions[slot] = refs.map((x) => x.options);
   }
   const kernel = r.object(d.kernel, 'kernel');
-  r.only(kernel, 'kernel', ['cmdline']);
+  r.only(kernel, 'kernel', ['cmdline', 'imagePlacement']);
   const cmdline = r.string(kernel, 'cmdline', 'kernel.cmdline');
   const design: Design = { format: 'efikdump-design/1', name, description, components, kernel: { cmdline }, source };
+  if (kernel.imagePlacement !== undefined) design.kernel.imagePlacement = readImagePlacement(r, kernel.imagePlacement, cmdline);
   if (Object.keys(componentOptions).length) design.componentOptions = componentOptions;
   if (d.plugins !== undefined) {
     if (!Array.isArray(d.plugins)) r.fail('plugins', 'an array of package names or paths', d.plugins);
@@ -109,6 +117,15 @@ export function parseDesign(doc: unknown, source: string): Design {
   }
   if (d.kdump !== undefined) design.kdump = readKdumpOptions(r, r.object(d.kdump, 'kdump'), cmdline);
   return design;
+}
+
+function readImagePlacement(r: Reader, v: unknown, cmdline: string): ImagePlacementChoice {
+  const field = 'kernel.imagePlacement';
+  if (typeof v !== 'string' || !(IMAGE_PLACEMENT_CHOICES as readonly string[]).includes(v)) r.fail(field, `one of ${IMAGE_PLACEMENT_CHOICES.map((x) => JSON.stringify(x)).join(', ')}`, v);
+  const choice = v as ImagePlacementChoice;
+  if (choice === 'kaslr' && /(^|\s)nokaslr(\s|$)/.test(cmdline)) r.fail(field, '"kaslr" only with physical KASLR on (no nokaslr on kernel.cmdline)', choice);
+  if (choice !== 'fixed-16m' && /(^|\s)fadump=on(\s|$)/.test(cmdline)) r.fail(field, '"fixed-16m" with fadump=on (fadump boots the kernel in boot memory)', choice);
+  return choice;
 }
 
 function readKdumpOptions(r: Reader, o: Obj, cmdline: string): KdumpOptions {

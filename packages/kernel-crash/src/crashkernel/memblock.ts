@@ -62,16 +62,22 @@ export function placeInitrd(map: readonly MemoryDescriptor[], bytes = INITRD_BYT
   return undefined;
 }
 
+/** 2 MiB-aligned starts from 16 MiB up where an image of `imageBytes` fits inside one of `free`. */
+export function imageSlots(free: readonly PhysRange[], imageBytes: number): number[] {
+  const slots: number[] = [];
+  for (const r of free) {
+    for (let s = Math.max(16 * MiB, Math.ceil(r.start / KASLR_ALIGN) * KASLR_ALIGN); s + imageBytes <= r.end && slots.length < 1 << 20; s += KASLR_ALIGN) slots.push(s);
+  }
+  return slots;
+}
+
 /**
  * [modelled] Where physical KASLR puts the image: a seeded 2 MiB-aligned slot in conventional
  * memory from 16 MiB up (the EFI stub's efi_random_alloc over the memory map). One boot in the real
  * runs put `crashkernel=192M` 208 MiB lower than without KASLR because of it.
  */
 export function kaslrImageRange(map: readonly MemoryDescriptor[], imageBytes: number, rng: Rng): PhysRange {
-  const slots: number[] = [];
-  for (const r of conventionalMemory(map)) {
-    for (let s = Math.max(16 * MiB, Math.ceil(r.start / KASLR_ALIGN) * KASLR_ALIGN); s + imageBytes <= r.end && slots.length < 1 << 20; s += KASLR_ALIGN) slots.push(s);
-  }
+  const slots = imageSlots(conventionalMemory(map), imageBytes);
   const start = slots.length ? slots[rng.below(slots.length)] : 16 * MiB;
   return { start, end: start + imageBytes };
 }

@@ -1,7 +1,9 @@
-import { hashString, kdumpOptionsOf, Rng, type MemoryDescriptor, type PhysRange, type RunContext } from '@efikdump/core';
+import {
+  hashString, hex, kdumpOptionsOf, Rng, SimulationError, subtractRanges, type ImagePlacementChoice, type MemoryDescriptor, type PhysRange, type RunContext,
+} from '@efikdump/core';
 import { KERNEL_IMAGE_BYTES, KERNEL_PHYS } from '../kernel/layout';
 import { parseCrashkernel, placeCrashkernel, type CrashkernelPlacement, type CrashkernelSpec } from './crashkernel';
-import { earlyReservations, kaslrImageRange, memblockReservedAtCrashkernel, type EarlyReservations } from './memblock';
+import { conventionalMemory, earlyReservations, imageSlots, kaslrImageRange, memblockReservedAtCrashkernel, type EarlyReservations } from './memblock';
 
 /** The file the run's `crashkernel=` value came from: the scenario that replaced it, else the design. */
 export function crashkernelSource(ctx: Pick<RunContext, 'design' | 'scenario'>): string {
@@ -15,24 +17,73 @@ export function kaslrEnabled(cmdline: string): boolean {
 
 type RunInputs = Pick<RunContext, 'design' | 'scenario' | 'machine'> & { seed?: number; state?: Pick<RunContext['state'], 'memoryMap' | 'firmware'> };
 
+/** Where the 1st kernel's image is on this boot, and the range memblock holds for it at reserve_crashkernel() time. */
+export interface ImagePlacement {
+  choice: ImagePlacementChoice;
+  /** The simulated image: _text's physical address is `image.start` (phys_base = image.start − 16 MiB). */
+  image: PhysRange;
+  /** What memblock reserves for the image when crashkernel= is placed (the same range unless `fixed-16m` runs with KASLR on). */
+  memblockImage: PhysRange;
+  /** Ranges the reservation is kept off besides the early reservations (the simulated image, when memblock saw another). */
+  avoid: PhysRange[];
+}
+
+/** The design's image placement (`kernel.imagePlacement`; `fixed-16m` when it says nothing). */
+export function imagePlacementOf(design: Pick<RunContext['design'], 'kernel'>): ImagePlacementChoice {
+  return design.kernel.imagePlacement ?? 'fixed-16m';
+}
+
+/**
+ * Where the EFI stub puts the 1st kernel's image (design `kernel.imagePlacement`):
+ * - `fixed-16m` (the default): at 16 MiB, phys_base 0, whatever the command line says. With KASLR
+ *   on, memblock's view of the image is a seeded KASLR slot (for crashkernel= placement only) and
+ *   the reservation is also kept off 16 MiB: the simulator's behaviour before images could move.
+ * - `kaslr` [modelled]: at the seeded KASLR slot (kaslrImageRange), phys_base = slot − 16 MiB.
+ * - `avoid-footprint` [design choice, not upstream]: the stub allocates the image outside the
+ *   firmware profile's predicted POST ranges (the measured envelope), in conventional memory, on a
+ *   2 MiB boundary from 16 MiB up: the lowest such slot with `nokaslr`, a seeded one with KASLR.
+ *   Upstream's x86 stub relocates to LOAD_PHYSICAL_ADDR (or the lowest free slot above it) or
+ *   uses efi_random_alloc; neither knows where POST writes.
+ * Without a memory map the image stays at 16 MiB.
+ */
+export function runImagePlacement(ctx: RunInputs): ImagePlacement {
+  const choice = imagePlacementOf(ctx.design);
+  const map: readonly MemoryDescriptor[] | undefined = ctx.state?.memoryMap;
+  const fixed = { start: KERNEL_PHYS, end: KERNEL_PHYS + KERNEL_IMAGE_BYTES };
+  const kaslr = kaslrEnabled(ctx.design.kernel.cmdline);
+  const rng = () => new Rng(ctx.seed ?? 0, hashString('kaslr'));
+  if (!map) return { choice, image: fixed, memblockImage: fixed, avoid: [] };
+  if (choice === 'fixed-16m') {
+    if (!kaslr) return { choice, image: fixed, memblockImage: fixed, avoid: [] };
+    return { choice, image: fixed, memblockImage: kaslrImageRange(map, KERNEL_IMAGE_BYTES, rng()), avoid: [fixed] };
+  }
+  if (choice === 'kaslr') {
+    const image = kaslrImageRange(map, KERNEL_IMAGE_BYTES, rng());
+    return { choice, image, memblockImage: image, avoid: [] };
+  }
+  const envelope = ctx.state?.firmware?.postPrediction ?? [];
+  const slots = imageSlots(subtractRanges(conventionalMemory(map), envelope), KERNEL_IMAGE_BYTES);
+  if (!slots.length) throw new SimulationError(`no room for the ${KERNEL_IMAGE_BYTES / 2 ** 20} MiB kernel image outside the firmware's predicted POST ranges (${envelope.map((r) => `${hex(r.start)}-${hex(r.end)}`).join(', ')})`);
+  const start = kaslr ? slots[rng().below(slots.length)] : slots[0];
+  const image = { start, end: start + KERNEL_IMAGE_BYTES };
+  return { choice, image, memblockImage: image, avoid: [] };
+}
+
 /**
  * What memblock holds when reserve_crashkernel() runs on this boot: the firmware's regions of the
- * memory map, the low 1 MiB, the kernel image (at 16 MiB with `nokaslr`; with KASLR a seeded slot,
- * the same on every boot of the run, used for placement only — the simulated image stays at 16 MiB),
- * the initrd, and with `kdump.reservation: avoid-measured` what the firmware profile predicts POST
- * writes. Empty without a memory map.
+ * memory map, the low 1 MiB, the kernel image where runImagePlacement put it (with `fixed-16m` and
+ * KASLR on, the KASLR slot, and the reservation kept off 16 MiB too), the initrd, and with
+ * `kdump.reservation: avoid-measured` what the firmware profile predicts POST writes. Empty
+ * without a memory map.
  */
 export function runEarlyReservations(ctx: RunInputs): EarlyReservations | undefined {
   const map: readonly MemoryDescriptor[] | undefined = ctx.state?.memoryMap;
   // fadump reserves by its own rule (above boot memory, from the top), not x86's reserve_crashkernel.
   if (!map || /(^|\s)fadump=on(\s|$)/.test(ctx.design.kernel.cmdline)) return undefined;
-  const image = kaslrEnabled(ctx.design.kernel.cmdline)
-    ? kaslrImageRange(map, KERNEL_IMAGE_BYTES, new Rng(ctx.seed ?? 0, hashString('kaslr')))
-    : { start: KERNEL_PHYS, end: KERNEL_PHYS + KERNEL_IMAGE_BYTES };
+  const placed = runImagePlacement(ctx);
   const avoid: PhysRange[] = kdumpOptionsOf(ctx.design).reservation === 'avoid-measured' ? [...(ctx.state?.firmware?.postPrediction ?? [])] : [];
-  // The simulated image itself stays at 16 MiB whatever KASLR chose: keep the reservation off it too.
-  if (kaslrEnabled(ctx.design.kernel.cmdline)) avoid.push({ start: KERNEL_PHYS, end: KERNEL_PHYS + KERNEL_IMAGE_BYTES });
-  return earlyReservations(map, image, avoid);
+  avoid.push(...placed.avoid);
+  return earlyReservations(map, placed.memblockImage, avoid);
 }
 
 /**

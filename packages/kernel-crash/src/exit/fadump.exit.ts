@@ -5,7 +5,6 @@ import {
   type ExitStrategy, type Firmware, type RouteInput, type StageOperator,
 } from '@efikdump/core';
 import { buildElfCoreHeader, elfCoreHeaderInputOf } from '../elfcorehdr/build-elfcorehdr';
-import { KERNEL_IMAGE_BYTES, KERNEL_PHYS } from '../kernel/layout';
 import { relocateMemMapStates } from '../kernel/mem-map';
 
 /** The kernel's ibm,os-term call into firmware at the panic: [modelled] 5 ms. */
@@ -69,8 +68,8 @@ export class FadumpExit implements ExitStrategy {
       const fadump = ctx.state.fadump;
       if (!fadump) throw new SimulationError('fadump boot without a saved dump');
       const mem = ctx.machine.memory;
-      // The kernel boots in boot memory: its image over the old one.
-      mem.fill({ start: KERNEL_PHYS, end: KERNEL_PHYS + KERNEL_IMAGE_BYTES }, 'kernel-text', 3, 'fadump boot kernel');
+      // The kernel boots in boot memory: its image over the old one (fadump designs keep it at 16 MiB).
+      mem.fill({ start: kernel.kernelText.paddr, end: kernel.kernelText.paddr + kernel.kernelText.size }, 'kernel-text', 3, 'fadump boot kernel');
       const hdr = buildElfCoreHeader(elfCoreHeaderInputOf(kernel, fadump.bootMemory.map((r) => ({ from: r, to: fadump.destination + r.start }))));
       const top = fadump.bootMemory[fadump.bootMemory.length - 1];
       const paddr = top.end - pageAlignUp(hdr.length);

@@ -11,6 +11,7 @@ export const CRASH_NOTE_BYTES = 2 * 12 + 8 + PRSTATUS_SIZE_X86_64;
 export function simulatedRegisters(rng: Rng, panicking: boolean): bigint[] {
   const reg = (name: (typeof X86_64_REGS)[number]): bigint => {
     switch (name) {
+      // Kernel text's virtual addresses do not move with the image (phys_base): the link address's.
       case 'rip': return kernelVirt(KERNEL_PHYS + rng.below(KERNEL_TEXT_BYTES));
       case 'rsp': case 'rbp': return 0xffffc90000000000n + (BigInt(rng.below(1 << 30)) & ~7n);
       case 'cs': return 0x10n;

@@ -4,14 +4,15 @@ import { lastValueFrom, of } from 'rxjs';
 import {
   decodeAscii, decodeElfHeader, decodeProgramHeaders, decodePrStatus, EfiMemoryType, EFI_MEMORY_WB, EventLog, GiB, MiB,
   NT_PRSTATUS, NT_VMCOREINFO, PAGE_SIZE, parseDesign, parseScenario, parseVmcoreinfo, PhysicalMemory, PT_LOAD,
-  PT_NOTE, Rng, subtractRanges, systemRamFromMemoryMap, TiB, VirtualClock, walkNotes, X86_64_REGS,
+  PT_NOTE, Rng, hashString, intersectRanges, subtractRanges, systemRamFromMemoryMap, TiB, VirtualClock, walkNotes, X86_64_REGS,
   type MemoryDescriptor, type PhysRange, type PhysicalMemory as Memory, type RunContext, type StageOperator,
 } from '@efikdump/core';
 import { CRASH_NOTE_BYTES } from './crash-notes';
 import {
-  INIT_UTS_NS_PHYS, KERNEL_IMAGE_BYTES, KERNEL_PHYS, KERNEL_TEXT_BYTES, kernelVirt, OSRELEASE, PAGE_OFFSET, START_KERNEL_MAP,
+  INIT_UTS_NS_PHYS, KERNEL_IMAGE_BYTES, KERNEL_PHYS, KERNEL_TEXT_BYTES, kernelLayout, kernelVirt, OSRELEASE, PAGE_OFFSET, START_KERNEL_MAP,
 } from './layout';
-import { CAPTURE_IMAGE_BYTES, EPOCH_UNIX, LinuxKernel } from './linux.kernel';
+import { CAPTURE_IMAGE_BYTES, EPOCH_UNIX, kernelFreeMemory, LinuxKernel } from './linux.kernel';
+import { kaslrImageRange } from '../crashkernel/memblock';
 
 // ---- harness: a q35-like machine whose firmware has handed over its memory map ----
 
@@ -37,7 +38,7 @@ function q35(ramBytes: number): { ram: PhysRange[]; map: MemoryDescriptor[] } {
   return { ram, map };
 }
 
-function machine(seed: number, ramBytes: number, cpus: number, pageWrites = 64): RunContext {
+function machine(seed: number, ramBytes: number, cpus: number, pageWrites = 64, kernel: { cmdline: string; imagePlacement?: string } = { cmdline: CMDLINE }): RunContext {
   const { ram, map } = q35(ramBytes);
   const clock = new VirtualClock();
   const design = parseDesign({
@@ -48,7 +49,7 @@ function machine(seed: number, ramBytes: number, cpus: number, pageWrites = 64):
       firmware: 'uefi', retention: ['retain-all'], kernel: 'linux', transport: 'reserved-memory', exit: 'efi-warm-reset',
       detector: 'reserved-memory-magic', stub: 'linux-efi-stub', capture: 'linux-vmcore', writer: 'elf',
     },
-    kernel: { cmdline: CMDLINE },
+    kernel,
   }, 'kernel-test');
   const scenario = parseScenario({
     format: 'efikdump-scenario/1', name: 'kernel-test', description: 'the 1st kernel alone',
@@ -282,5 +283,103 @@ describe('LinuxKernel: the workload', () => {
       ),
       { numRuns: 20 },
     );
+  });
+});
+
+describe('LinuxKernel: a relocated image (kernel.imagePlacement, phys_base ≠ 0)', () => {
+  const KASLR_CMDLINE = CMDLINE.replace(' nokaslr', '');
+  async function crashedWith(seed: number, ramBytes: number, kernel: { cmdline: string; imagePlacement?: string }, postPrediction?: PhysRange[]): Promise<RunContext> {
+    const ctx = machine(seed, ramBytes, 2, 64, kernel);
+    if (postPrediction) ctx.state.firmware = { postPrediction } as unknown as RunContext['state']['firmware'];
+    const k = new LinuxKernel();
+    await runStages(ctx, k.boot(), k.workload(), k.panic());
+    return ctx;
+  }
+
+  /** What a dump tool does with the note: phys_base from NUMBER(phys_base), then a page walk from init_top_pgt. */
+  function checkRelocated(ctx: RunContext, base: number): void {
+    const k = ctx.state.kernel!;
+    const mem = ctx.machine.memory;
+    const physBase = base - KERNEL_PHYS;
+    const { lines } = vmcoreinfoOf(ctx);
+    const sym = (name: string): bigint => BigInt('0x' + lines.get(`SYMBOL(${name})`));
+    expect(lines.get('NUMBER(phys_base)')).toBe(String(physBase));
+    // Symbols are virtual and do not move with the image.
+    expect(sym('_stext')).toBe(START_KERNEL_MAP + BigInt(KERNEL_PHYS));
+    expect(k.kernelText).toEqual({ paddr: base, vaddr: START_KERNEL_MAP + BigInt(KERNEL_PHYS), size: KERNEL_IMAGE_BYTES });
+    const pml4 = Number(sym('init_top_pgt') - START_KERNEL_MAP) + physBase;
+    expect(pml4).toBe(kernelLayout(base).pageTables);
+    expect(translate(mem, pml4, sym('_stext'))).toBe(base);
+    expect(translate(mem, pml4, sym('_stext') + 0x123456n)).toBe(base + 0x123456);
+    const uts = translate(mem, pml4, sym('init_uts_ns'))!;
+    expect(uts).toBe(kernelLayout(base).initUtsNs);
+    const name = read(mem, uts, 6 * 65);
+    expect(decodeAscii(name.subarray(0, 65))).toBe('Linux');
+    expect(decodeAscii(name.subarray(2 * 65, 3 * 65))).toBe(OSRELEASE);
+    // mem_map's pointer is read through the kernel map too.
+    const memMapPtr = translate(mem, pml4, sym('mem_map'))!;
+    expect(memMapPtr).toBe(kernelLayout(base).memMapPtr);
+    expect(readU64(mem, memMapPtr)).toBeGreaterThanOrEqual(PAGE_OFFSET);
+    // The image is text then data, where the stub put it; crash_notes live in its per-CPU area.
+    expect(mem.kindOf(base / PAGE_SIZE).kind).toBe('kernel-text');
+    for (const paddr of k.crashNotes) expect(paddr >= base && paddr < base + KERNEL_IMAGE_BYTES).toBe(true);
+    // The reservation, the allocator's memory and the workload keep off the image.
+    const image = { start: base, end: base + KERNEL_IMAGE_BYTES };
+    expect(intersectRanges(k.crashkernel, [image])).toEqual([]);
+    expect(intersectRanges(kernelFreeMemory(k), [image])).toEqual([]);
+    // The elfcorehdr's kernel-text PT_LOAD: paddr the base, vaddr _stext, so p_paddr − (p_vaddr − __START_KERNEL_map) is phys_base.
+    const hdr = read(mem, k.elfcorehdr!.paddr, k.elfcorehdr!.size);
+    const text = decodeProgramHeaders(hdr, decodeElfHeader(hdr)).find((p) => p.type === PT_LOAD && p.vaddr >= START_KERNEL_MAP)!;
+    expect([text.paddr, text.vaddr, text.memsz]).toEqual([base, START_KERNEL_MAP + BigInt(KERNEL_PHYS), KERNEL_IMAGE_BYTES]);
+    expect(text.paddr - Number(text.vaddr - START_KERNEL_MAP)).toBe(physBase);
+  }
+
+  it.each([1, 2, 3, 4, 5])('kaslr: the image runs at the seeded KASLR slot (seed %i)', async (seed) => {
+    const ctx = await crashedWith(seed, 1 * GiB, { cmdline: KASLR_CMDLINE, imagePlacement: 'kaslr' });
+    const slot = kaslrImageRange(ctx.state.memoryMap!, KERNEL_IMAGE_BYTES, new Rng(seed, hashString('kaslr')));
+    expect(slot.start).not.toBe(KERNEL_PHYS);
+    checkRelocated(ctx, slot.start);
+    expect(ctx.metrics.kernelImageBase).toBe(slot.start);
+  });
+
+  it('avoid-footprint: the lowest 2 MiB slot from 16 MiB up outside the predicted POST ranges (nokaslr)', async () => {
+    const ctx = await crashedWith(1, 1 * GiB, { cmdline: CMDLINE, imagePlacement: 'avoid-footprint' }, [{ start: 16 * MiB, end: 0x16e1000 }, { start: 900 * MiB, end: 1000 * MiB }]);
+    checkRelocated(ctx, 0x1800000);
+  });
+
+  it('avoid-footprint with KASLR on: a seeded slot, never in the predicted ranges', async () => {
+    const predicted = [{ start: 16 * MiB, end: 0x16e1000 }, { start: 100 * MiB, end: 700 * MiB }];
+    for (const seed of [1, 2, 3]) {
+      const ctx = await crashedWith(seed, 1 * GiB, { cmdline: KASLR_CMDLINE, imagePlacement: 'avoid-footprint' }, predicted);
+      const base = ctx.state.kernel!.kernelText.paddr;
+      expect(base % (2 * MiB)).toBe(0);
+      expect(intersectRanges([{ start: base, end: base + KERNEL_IMAGE_BYTES }], predicted)).toEqual([]);
+      checkRelocated(ctx, base);
+    }
+  });
+
+  it('fixed-16m (the default) keeps phys_base 0 with KASLR on, as before images could move', async () => {
+    for (const kernel of [{ cmdline: KASLR_CMDLINE }, { cmdline: KASLR_CMDLINE, imagePlacement: 'fixed-16m' }]) {
+      const ctx = await crashedWith(2, 1 * GiB, kernel);
+      expect(ctx.state.kernel!.kernelText.paddr).toBe(KERNEL_PHYS);
+      expect(vmcoreinfoOf(ctx).lines.get('NUMBER(phys_base)')).toBe('0');
+      expect(ctx.metrics.kernelImageBase).toBeUndefined();
+    }
+  });
+});
+
+describe('kernelLayout', () => {
+  it('puts every structure at the same offset from the base, phys_base = base − 16 MiB', () => {
+    const a = kernelLayout();
+    const b = kernelLayout(0x1800000);
+    expect(a.physBase).toBe(0);
+    expect(b.physBase).toBe(0x800000);
+    for (const key of ['percpu', 'pageTables', 'vmcoreinfo', 'initUtsNs', 'memMapPtr'] as const) expect(b[key] - a[key]).toBe(0x800000);
+    expect(a.initUtsNs).toBe(INIT_UTS_NS_PHYS);
+    expect(kernelVirt(b.initUtsNs, b.physBase)).toBe(kernelVirt(a.initUtsNs));
+  });
+
+  it.each([0, 8 * MiB, 17 * MiB, 16 * MiB + 4096, Number.NaN])('refuses base %d (below 16 MiB or off the 2 MiB alignment)', (base) => {
+    expect(() => kernelLayout(base)).toThrow(RangeError);
   });
 });

@@ -6,14 +6,11 @@ EPOCH_UNIX, ms, seconds, SimulationError, stage, subtractRanges, systemRamFromMe
   hex, formatSize, PAGE_SIZE, pageAlignUp, attachDevices, dmaInFlightAtPanic,
   type FirstKernel, type KernelState, type RunContext, type StageOperator,
 } from '@efikdump/core';
-import { runCrashkernel } from '../crashkernel/run-crashkernel';
+import { runCrashkernel, runImagePlacement } from '../crashkernel/run-crashkernel';
 import { bootServicesFootprint } from '../crashkernel/memblock';
 import { buildElfCoreHeader, elfCoreHeaderInputOf } from '../elfcorehdr/build-elfcorehdr';
 import { CRASH_NOTE_BYTES, encodeCrashNoteBuffer, simulatedRegisters } from './crash-notes';
-import {
-  CRASH_NOTES_OFFSET_IN_PAGE, INIT_UTS_NS_PHYS, kernelVirt, KERNEL_DATA_BYTES, KERNEL_IMAGE_BYTES, KERNEL_PHYS,
-  KERNEL_TEXT_BYTES, MEM_MAP_PTR_PHYS, OSRELEASE, PERCPU_PHYS,
-} from './layout';
+import { CRASH_NOTES_OFFSET_IN_PAGE, kernelLayout, kernelVirt, KERNEL_IMAGE_BYTES, layoutOfKernelText, OSRELEASE } from './layout';
 import { freezeMemMapStates, memMapRegion, placeMemMap } from './mem-map';
 import { writeKernelPageTables } from './page-tables';
 import { segmentsDigest } from './segments-digest';
@@ -56,7 +53,7 @@ function buddyPageNearTop(ctx: RunContext, free: readonly PhysRange[], bytes: nu
 
 /** What the 1st kernel's allocator hands out to user memory and drivers: System RAM less its own structures, the reservation and any quarantine. */
 export function kernelFreeMemory(kernel: KernelState, ...more: PhysRange[]): PhysRange[] {
-  const image = { start: KERNEL_PHYS, end: KERNEL_PHYS + KERNEL_IMAGE_BYTES };
+  const image = { start: kernel.kernelText.paddr, end: kernel.kernelText.paddr + kernel.kernelText.size };
   return subtractRanges(kernel.systemRam, [
     ...kernel.crashkernel, image, LOW_1M, ...more, ...(kernel.quarantine ?? []),
     { start: kernel.vmcoreinfo.paddr, end: pageAlignUp(kernel.vmcoreinfo.paddr + kernel.vmcoreinfo.size) },
@@ -84,35 +81,43 @@ export class LinuxKernel implements FirstKernel {
       }
       const crashkernel = placement?.ranges ?? [];
       const mem = ctx.machine.memory;
-      if (!mem.isRam(KERNEL_PHYS, KERNEL_IMAGE_BYTES) || crashkernel.some((r) => r.start < KERNEL_PHYS + KERNEL_IMAGE_BYTES && r.end > KERNEL_PHYS)) {
-        throw new SimulationError('the kernel image does not fit at 16 MiB outside the reservation');
+      // Where the stub put the image (kernel.imagePlacement): phys_base is its distance from 16 MiB.
+      const placed = runImagePlacement(ctx);
+      const layout = kernelLayout(placed.image.start);
+      const image = layout.image;
+      if (!mem.isRam(image.start, KERNEL_IMAGE_BYTES) || crashkernel.some((r) => r.start < image.end && r.end > image.start)) {
+        throw new SimulationError(`the kernel image does not fit at ${hex(image.start)} outside the reservation`);
       }
       // The image: text, then data (slab-like) with the structures the dump tools read.
-      mem.fill({ start: KERNEL_PHYS, end: KERNEL_PHYS + KERNEL_TEXT_BYTES }, 'kernel-text', 1, 'kernel text');
-      mem.fill({ start: KERNEL_PHYS + KERNEL_TEXT_BYTES, end: KERNEL_PHYS + KERNEL_TEXT_BYTES + KERNEL_DATA_BYTES }, 'slab', 1, 'kernel data');
+      mem.fill(layout.text, 'kernel-text', 1, 'kernel text');
+      mem.fill(layout.data, 'slab', 1, 'kernel data');
       const maxPhys = Math.max(...mem.ram.map((r) => r.end));
-      writeKernelPageTables(mem, maxPhys);
-      mem.write(INIT_UTS_NS_PHYS, encodeUtsname(OSRELEASE));
+      writeKernelPageTables(mem, maxPhys, layout);
+      mem.write(layout.initUtsNs, encodeUtsname(OSRELEASE));
+      if (placed.choice !== 'fixed-16m') {
+        ctx.metrics.kernelImageBase = image.start;
+        ctx.log.emit('kernel-boot', 'info', `kernel image at ${hex(image.start)}-${hex(image.end - 1)} (imagePlacement ${placed.choice}${placed.choice === 'kaslr' ? ', modelled' : ''}; phys_base ${hex(layout.physBase)})`);
+      }
       // FLATMEM mem_map at the top of RAM, computed on demand from each frame's state.
-      const image = { start: KERNEL_PHYS, end: KERNEL_PHYS + KERNEL_IMAGE_BYTES };
       // paging_init runs after reserve_crashkernel: mem_map is a memblock allocation, top-down around everything still reserved.
       const heldAtBoot = [...crashkernel, image, LOW_1M, ...(early ? [...early.firmware, ...(early.initrd ? [early.initrd] : [])] : [])];
-      const memMap = placeMemMap(systemRam, heldAtBoot, maxPhys);
-      mem.compute(memMapRegion(mem, memMap, crashkernel));
-      const pointer = new DataView(new ArrayBuffer(8));
-      pointer.setBigUint64(0, memMap.vaddr, true);
-      mem.write(MEM_MAP_PTR_PHYS, new Uint8Array(pointer.buffer));
-      ctx.metrics.memMapBytes = memMap.sizeBytes;
-      const memMapRange = { start: memMap.paddr, end: memMap.paddr + memMap.sizeBytes };
       const options = kdumpOptionsOf(ctx.design);
       // Quarantine: the firmware's footprint (boot-services and loader memory, and what the profile predicts POST writes) is never freed to the allocator.
       const quarantine = options.quarantine === 'firmware-footprint'
         ? subtractRanges(intersectRanges(mergeRanges([...bootServicesFootprint(map), ...(ctx.state.firmware?.postPrediction ?? [])]), systemRam), [...crashkernel, image, LOW_1M])
         : [];
+      // The quarantine is memblock-reserved from setup_arch on, so memblock's own allocations (mem_map) stay out of it too.
+      const memMap = placeMemMap(systemRam, [...heldAtBoot, ...quarantine], maxPhys);
+      mem.compute(memMapRegion(mem, memMap, crashkernel));
+      const pointer = new DataView(new ArrayBuffer(8));
+      pointer.setBigUint64(0, memMap.vaddr, true);
+      mem.write(layout.memMapPtr, new Uint8Array(pointer.buffer));
+      ctx.metrics.memMapBytes = memMap.sizeBytes;
+      const memMapRange = { start: memMap.paddr, end: memMap.paddr + memMap.sizeBytes };
       // VMCOREINFO (crash_save_vmcoreinfo_init, a subsys_initcall) comes from the buddy allocator after efi_free_boot_services: near the top of RAM.
-      const vmcoreinfoPaddr = buddyPageNearTop(ctx, subtractRanges(systemRam, [...heldAtBoot, memMapRange, ...quarantine, { start: PERCPU_PHYS, end: PERCPU_PHYS + ctx.machine.cpus * PAGE_SIZE }]), VMCOREINFO_NOTE_BYTES);
-      mem.write(vmcoreinfoPaddr, encodeVmcoreinfoBuffer(vmcoreinfoEntries()));
-      const crashNotes = Array.from({ length: ctx.machine.cpus }, (_, cpu) => PERCPU_PHYS + cpu * PAGE_SIZE + CRASH_NOTES_OFFSET_IN_PAGE);
+      const vmcoreinfoPaddr = buddyPageNearTop(ctx, subtractRanges(systemRam, [...heldAtBoot, memMapRange, ...quarantine, { start: layout.percpu, end: layout.percpu + ctx.machine.cpus * PAGE_SIZE }]), VMCOREINFO_NOTE_BYTES);
+      mem.write(vmcoreinfoPaddr, encodeVmcoreinfoBuffer(vmcoreinfoEntries(undefined, layout)));
+      const crashNotes = Array.from({ length: ctx.machine.cpus }, (_, cpu) => layout.percpu + cpu * PAGE_SIZE + CRASH_NOTES_OFFSET_IN_PAGE);
       const zeroNote = new Uint8Array(CRASH_NOTE_BYTES);
       for (const paddr of crashNotes) mem.write(paddr, zeroNote);
 
@@ -121,7 +126,7 @@ export class LinuxKernel implements FirstKernel {
         osrelease: OSRELEASE,
         systemRam,
         crashkernel,
-        kernelText: { paddr: KERNEL_PHYS, vaddr: kernelVirt(KERNEL_PHYS), size: KERNEL_IMAGE_BYTES },
+        kernelText: { paddr: image.start, vaddr: kernelVirt(image.start, layout.physBase), size: KERNEL_IMAGE_BYTES },
         crashNotes,
         crashNotesBytes: CRASH_NOTE_BYTES,
         vmcoreinfo: { paddr: vmcoreinfoPaddr, size: VMCOREINFO_NOTE_BYTES },
@@ -232,7 +237,7 @@ export class LinuxKernel implements FirstKernel {
       });
       ctx.clock.advance(ms(1 + ctx.machine.cpus * 0.05));
       const unixTime = EPOCH_UNIX + Math.floor(ctx.clock.nowUs / 1e6);
-      const vmcoreinfo = encodeVmcoreinfoBuffer(vmcoreinfoEntries(unixTime));
+      const vmcoreinfo = encodeVmcoreinfoBuffer(vmcoreinfoEntries(unixTime, layoutOfKernelText(kernel.kernelText)));
       ctx.machine.memory.write(kernel.vmcoreinfo.paddr, vmcoreinfo);
       if (kernel.vmcoreinfoCopy) ctx.machine.memory.write(kernel.vmcoreinfoCopy.paddr, vmcoreinfo);
       ctx.state.panic = { cpu, unixTime, reason: 'sysrq: Trigger a crash', tUs: ctx.clock.nowUs };

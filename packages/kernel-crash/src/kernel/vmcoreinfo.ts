@@ -1,6 +1,6 @@
 import { encodeNote, formatVmcoreinfo, NT_VMCOREINFO, PAGE_SIZE } from '@efikdump/core';
 import { createHash } from 'node:crypto';
-import { INIT_UTS_NS_PHYS, kernelVirt, KERNEL_IMAGE_BYTES, KERNEL_PHYS, MEM_MAP_PTR_PHYS, OSRELEASE, PAGE_TABLES_PHYS } from './layout';
+import { DEFAULT_LAYOUT, kernelVirt, KERNEL_IMAGE_BYTES, OSRELEASE, type KernelLayout } from './layout';
 import {
   PAGE_BUDDY_MAPCOUNT_VALUE, PAGE_FLAGS_OFFSET, PAGE_LRU_OFFSET, PAGE_MAPCOUNT_OFFSET, PAGE_MAPPING_OFFSET,
   PAGE_OFFLINE_MAPCOUNT_VALUE, PAGE_PRIVATE_OFFSET, PAGE_REFCOUNT_OFFSET, PG_HEAD, PG_HWPOISON, PG_LRU, PG_PRIVATE,
@@ -12,25 +12,30 @@ export const VMCOREINFO_NOTE_BYTES = 12 * 2 + 12 + PAGE_SIZE;
 
 const hexNo0x = (v: bigint): string => v.toString(16);
 
-/** The lines the readers need (domain reference §2.2), in the kernel's order and formats. */
-export function vmcoreinfoEntries(crashTimeUnix?: number): [string, string][] {
+/**
+ * The lines the readers need (domain reference §2.2), in the kernel's order and formats, for the
+ * image at `layout`: symbols are kernel virtual addresses (they do not move with the image),
+ * NUMBER(phys_base) says where the image is (kernel/crash_core.c, arch/x86/kernel/machine_kexec_64.c).
+ */
+export function vmcoreinfoEntries(crashTimeUnix?: number, layout: KernelLayout = DEFAULT_LAYOUT): [string, string][] {
+  const virt = (paddr: number) => hexNo0x(kernelVirt(paddr, layout.physBase));
   const entries: [string, string][] = [
     ['OSRELEASE', OSRELEASE],
     ['BUILD-ID', createHash('sha1').update(OSRELEASE).digest('hex')],
     ['PAGESIZE', String(PAGE_SIZE)],
-    ['SYMBOL(init_uts_ns)', hexNo0x(kernelVirt(INIT_UTS_NS_PHYS))],
+    ['SYMBOL(init_uts_ns)', virt(layout.initUtsNs)],
     ['OFFSET(uts_namespace.name)', '0'],
-    ['SYMBOL(swapper_pg_dir)', hexNo0x(kernelVirt(PAGE_TABLES_PHYS))],
-    ['SYMBOL(_stext)', hexNo0x(kernelVirt(KERNEL_PHYS))],
-    ['NUMBER(phys_base)', '0'],
-    ['SYMBOL(init_top_pgt)', hexNo0x(kernelVirt(PAGE_TABLES_PHYS))],
+    ['SYMBOL(swapper_pg_dir)', virt(layout.pageTables)],
+    ['SYMBOL(_stext)', virt(layout.text.start)],
+    ['NUMBER(phys_base)', String(layout.physBase)],
+    ['SYMBOL(init_top_pgt)', virt(layout.pageTables)],
     ['NUMBER(pgtable_l5_enabled)', '0'],
     ['NUMBER(KERNEL_IMAGE_SIZE)', String(KERNEL_IMAGE_BYTES < 1 << 30 ? 1 << 30 : KERNEL_IMAGE_BYTES)],
     ['NUMBER(sme_mask)', '0'],
     ['KERNELOFFSET', '0'],
     // The memory model (FLATMEM) and struct page, as makedumpfile needs them to filter (-d 2..31)
     // and, once a VMCOREINFO note exists, even for -d 1 (domain reference §2.2, measured on 1.7.2).
-    ['SYMBOL(mem_map)', hexNo0x(kernelVirt(MEM_MAP_PTR_PHYS))],
+    ['SYMBOL(mem_map)', virt(layout.memMapPtr)],
     ['SIZE(page)', String(STRUCT_PAGE_BYTES)],
     ['OFFSET(page.flags)', String(PAGE_FLAGS_OFFSET)],
     ['OFFSET(page._refcount)', String(PAGE_REFCOUNT_OFFSET)],
