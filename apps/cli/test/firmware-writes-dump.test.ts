@@ -115,3 +115,53 @@ describe('firmware-writes-dump', () => {
     }
   });
 });
+
+// Each creation error of the published interface, reached from a scenario through `efikdump run`:
+// the bit the next OS reads in OfflineDumpCreationErrors, and the run's outcome.
+describe('firmware-writes-dump creation errors, through the CLI', () => {
+  const runCli = (design: string, scenarioName: string): RunResult => {
+    const r = efikdump(['run', '--design', design, '--scenario', scenarioName, '--memory', '512MiB', '--seed', '4', '--json']);
+    return JSON.parse(r.stdout) as RunResult;
+  };
+
+  it.each([
+    ['firmware-writes-dump', 'offcd-no-partition', OfflineDumpCreationError.noPartition, /no GPT partition of the dump type/],
+    ['firmware-writes-dump', 'offcd-unsupported-algorithm', OfflineDumpCreationError.unsupportedAlgorithm, /EncryptionAlgorithm 3 is not supported/],
+    ['firmware-writes-dump', 'offcd-bad-certificate', OfflineDumpCreationError.badCertificate, /not an RSA X\.509 certificate/],
+    ['firmware-writes-dump-encrypted', 'offcd-bad-certificate', OfflineDumpCreationError.badCertificate, /not an RSA X\.509 certificate/],
+  ])('%s on %s: no dump, and the next OS is told why', (d, s, bit, why) => {
+    const r = runCli(d, s);
+    expect(r.outcome).toBe('no-dump');
+    expect(r.reason).toMatch(why);
+    expect(r.metrics.offlineDumpCreationErrors).toBe(bit);
+    expect(r.metrics.offlineDumpAbnormalReset).toBe(true);
+    expect(r.metrics.offlineDumpExpected).toBe(true);
+    expect(r.metrics.offlineDumpBytes).toBeUndefined();
+  });
+
+  it('a partition too small for the dump: what fits is written, the rest declared lost, partitionTooSmall reported', () => {
+    const s = { ...scenario('offcd-partition-too-small'), offlineDump: { partition: 256 * 1024 * 1024 } };
+    return run(design('firmware-writes-dump'), s).then((r) => {
+      expect(r.metrics.offlineDumpCreationErrors).toBe(OfflineDumpCreationError.partitionTooSmall);
+      expect(r.metrics.offlineDumpBytes as number).toBeLessThanOrEqual(256 * 1024 * 1024);
+      // The cut is declared: far more pages declared lost than the firmware's own allocations on a healthy run.
+      expect(r.metrics.pagesDeclaredLost as number).toBeGreaterThan((GiB - 256 * 1024 * 1024) / PAGE_SIZE / 2);
+      expect(r.outcome).not.toBe('no-dump');
+    });
+  });
+
+  it('the partition-too-small scenario through the CLI reports the bit', () => {
+    const r = runCli('firmware-writes-dump', 'offcd-partition-too-small');
+    // 1 GiB partition, 512 MiB machine: it fits, so no error; the scenario's 4 GiB machine needs the cut.
+    expect(r.metrics.offlineDumpCreationErrors).toBe(0);
+    const big = JSON.parse(efikdump(['run', '--design', 'firmware-writes-dump', '--scenario', 'offcd-partition-too-small', '--seed', '4', '--json']).stdout) as RunResult;
+    expect(big.metrics.offlineDumpCreationErrors).toBe(OfflineDumpCreationError.partitionTooSmall);
+    expect(big.timeline.some((e) => /INSUFFICIENT_STORAGE/.test(e.message))).toBe(true);
+  });
+
+  it('designs that do not write offline dumps ignore the OffCD set-up', () => {
+    const r = runCli('efi-warm-reserved-memory', 'offcd-no-partition');
+    expect(r.metrics.offlineDumpCreationErrors).toBe(0);
+    expect(r.metrics.offlineDumpEnabled).toBe(false);
+  });
+});

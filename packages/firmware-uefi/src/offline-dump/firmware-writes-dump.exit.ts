@@ -26,6 +26,15 @@ export const OFFLINE_DUMP_RESET_REASON = 'efikdump: panic, offline crash dump re
  */
 export const OFFLINE_DUMP_DEMO_CERTIFICATE = join(PROFILES_DIR, 'offline-dump', 'demo-cert.der');
 export const OFFLINE_DUMP_DEMO_KEY = join(PROFILES_DIR, 'offline-dump', 'demo-key.pem');
+/** A certificate whose key is EC P-256, not RSA: what a scenario's `offlineDump.certificate: "not-rsa"` writes (OffCD transports the key with RSAES-OAEP only). */
+export const OFFLINE_DUMP_DEMO_EC_CERTIFICATE = join(PROFILES_DIR, 'offline-dump', 'demo-ec-cert.der');
+
+/** The certificate variable's data as a scenario replaces it: a torn (truncated) DER certificate, an EC one, or none. */
+function scenarioCertificate(kind: 'not-x509' | 'not-rsa' | 'missing'): Uint8Array | undefined {
+  if (kind === 'missing') return undefined;
+  if (kind === 'not-rsa') return new Uint8Array(readFileSync(OFFLINE_DUMP_DEMO_EC_CERTIFICATE));
+  return new Uint8Array(readFileSync(OFFLINE_DUMP_DEMO_CERTIFICATE)).subarray(0, 64);
+}
 
 /**
  * The OS side of an Offline-Crash-Dump design at boot (the kdump service's moment): it sets the
@@ -45,12 +54,14 @@ abstract class OffcdVariablesTransport implements HandoffTransport {
 
   prepare(): StageOperator {
     return stage('handoff-prepare', (ctx) => {
-      const cert = this.certificate();
+      const setup = ctx.scenario.offlineDump;
+      const cert = setup?.certificate ? scenarioCertificate(setup.certificate) : this.certificate();
+      const algorithm = setup?.encryptionAlgorithm ?? this.algorithm;
       const osData = BigInt(new Rng(ctx.seed, hashString('offcd-os-data')).below(0x7fffffff));
       const vars: [string, Uint8Array][] = [
         [OFFLINE_DUMP_VARIABLES.useCapability.name, encodeUseCapability(USE_CAPABILITY_GPT_SCAN)],
         [OFFLINE_DUMP_VARIABLES.osData.name, encodeOsData(osData)],
-        [OFFLINE_DUMP_VARIABLES.encryptionAlgorithm.name, encodeEncryptionAlgorithm(this.algorithm)],
+        [OFFLINE_DUMP_VARIABLES.encryptionAlgorithm.name, encodeEncryptionAlgorithm(algorithm)],
         ...(cert ? [[OFFLINE_DUMP_VARIABLES.encryptionPublicKey.name, cert] as [string, Uint8Array]] : []),
       ];
       const failed: string[] = [];
@@ -65,7 +76,7 @@ abstract class OffcdVariablesTransport implements HandoffTransport {
       offcdState.set(ctx, { ...kept, failure: failed.length ? `the OffCD variables were not all set at boot (${failed.join('; ')})` : undefined });
       ctx.log.emit('handoff-prepare', failed.length ? 'warn' : 'info', failed.length
         ? `${this.name}: ${failed.join('; ')}`
-        : `${this.name}: ${vars.length} OffCD variables set (${bytes} bytes, algorithm ${this.algorithm})`);
+        : `${this.name}: ${vars.length} OffCD variables set (${bytes} bytes, algorithm ${algorithm})`);
     });
   }
 
