@@ -1,8 +1,9 @@
 import { spawnSync } from 'node:child_process';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createRun, intersectRanges, mergeRanges, PAGE_SIZE, type Design, type RunResult, type Scenario } from '@efikdump/core';
 import {
-  FIRMWARE_DUMP_BYTES_PER_SECOND, FIRMWARE_DUMP_ENCRYPTED_BYTES_PER_SECOND, OfflineDumpCreationError,
+  FIRMWARE_DUMP_BYTES_PER_SECOND, FIRMWARE_DUMP_ENCRYPTED_BYTES_PER_SECOND, OFFLINE_DUMP_DEMO_KEY, OfflineDumpCreationError,
 } from '@efikdump/firmware-uefi';
 import { createContainer } from '../src/container';
 import { builtinDesigns, builtinScenarios } from '../src/library';
@@ -163,5 +164,55 @@ describe('firmware-writes-dump creation errors, through the CLI', () => {
     const r = runCli('efi-warm-reserved-memory', 'offcd-no-partition');
     expect(r.metrics.offlineDumpCreationErrors).toBe(0);
     expect(r.metrics.offlineDumpEnabled).toBe(false);
+  });
+});
+
+// The loop from a simulated run: the disk the firmware wrote (--artifacts), `dump extract`, `verify`.
+describe('firmware-writes-dump --artifacts: the simulated disk', () => {
+  const verifyStatus = (outcome: string) => (outcome === 'dump-corrupt' ? 5 : outcome === 'dump-partial' ? 1 : 0);
+
+  it.each([
+    ['firmware-writes-dump', false],
+    ['firmware-writes-dump-encrypted', true],
+  ])('%s: sgdisk accepts disk.img, dump extract gives the run\'s dump, verify the run\'s verdict', (d, encrypted) => {
+    const { dir, cleanup } = tempDir('fwdisk');
+    try {
+      const art = join(dir, 'art');
+      mkdirSync(art);
+      writeFileSync(join(art, 'keep.txt'), 'other file');
+      const truth = join(dir, 'truth.json');
+      const r = efikdump(['run', '--design', d, '--memory', '256MiB', '--seed', '5', '--truth', truth, '--artifacts', art, '--json']);
+      const result = JSON.parse(r.stdout) as RunResult;
+      const disk = join(art, 'disk.img');
+      expect(result.artifacts.disk).toBe(disk);
+      expect(readFileSync(join(art, 'keep.txt'), 'utf8')).toBe('other file');
+      expect(readdirSync(art).filter((f) => f.includes('.tmp'))).toEqual([]);
+      if (toolAvailable(hasCommand('sgdisk', ['--version']), 'sgdisk')) {
+        const v = spawnSync('sgdisk', ['-v', disk], { encoding: 'utf8' });
+        expect(v.stdout).toMatch(/No problems found/);
+      }
+      const out = join(dir, 'dump.elf');
+      const x = efikdump(['dump', 'extract', disk, ...(encrypted ? ['--key', OFFLINE_DUMP_DEMO_KEY] : []), '-o', out, '--json']);
+      expect(x.status).toBe(0);
+      const info = JSON.parse(x.stdout) as { lostPages: number };
+      expect(info.lostPages).toBe(result.metrics.pagesDeclaredLost);
+      const v = efikdump(['verify', out, '--truth', truth]);
+      expect(v.status).toBe(verifyStatus(result.outcome));
+    } finally {
+      cleanup();
+    }
+  });
+
+  it('without --artifacts no disk is written; a run with no dump writes none either', () => {
+    const r = JSON.parse(efikdump(['run', '--design', 'firmware-writes-dump', '--memory', '256MiB', '--json']).stdout) as RunResult;
+    expect(r.artifacts.disk).toBeUndefined();
+    const { dir, cleanup } = tempDir('fwdisk');
+    try {
+      const n = JSON.parse(efikdump(['run', '--design', 'firmware-writes-dump', '--scenario', 'offcd-no-partition', '--memory', '256MiB', '--artifacts', dir, '--json']).stdout) as RunResult;
+      expect(n.outcome).toBe('no-dump');
+      expect(readdirSync(dir)).not.toContain('disk.img');
+    } finally {
+      cleanup();
+    }
   });
 });
