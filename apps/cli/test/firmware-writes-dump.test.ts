@@ -216,3 +216,22 @@ describe('firmware-writes-dump --artifacts: the simulated disk', () => {
     }
   });
 });
+
+describe('compare: what the next boot learns', () => {
+  it('each cell carries the firmware → OS record, and the table shows it', () => {
+    const { dir, cleanup } = tempDir('fwcmp');
+    try {
+      const r = efikdump(['compare', '--designs', 'firmware-writes-dump,classic-kexec', '--scenarios', 'healthy,offcd-no-partition', '--runs', '2', '--backend', 'local', '--report', dir, '--json']);
+      expect(r.status).toBe(0);
+      const cells = (JSON.parse(r.stdout) as { cells: { design: string; scenario: string; nextBoot: Record<string, number> | null }[] }).cells;
+      const cell = (d: string, s: string) => cells.find((c) => c.design === d && c.scenario === s)!.nextBoot;
+      expect(cell('firmware-writes-dump', 'healthy')).toEqual({ of: 2, abnormalReset: 2, expected: 2, written: 2, creationErrors: 0 });
+      expect(cell('firmware-writes-dump', 'offcd-no-partition')).toEqual({ of: 2, abnormalReset: 2, expected: 2, written: 0, creationErrors: OfflineDumpCreationError.noPartition });
+      // kexec never goes back through the firmware: the record is the power-on one.
+      expect(cell('classic-kexec', 'healthy')).toEqual({ of: 2, abnormalReset: 0, expected: 0, written: 0, creationErrors: 0 });
+      expect(readFileSync(join(dir, 'report.md'), 'utf8')).toMatch(/crash 2\/2, dump expected 2, written 0; errors noPartition/);
+    } finally {
+      cleanup();
+    }
+  });
+});
