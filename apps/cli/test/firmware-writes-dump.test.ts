@@ -5,6 +5,7 @@ import { createRun, intersectRanges, mergeRanges, PAGE_SIZE, type Design, type R
 import {
   FIRMWARE_DUMP_BYTES_PER_SECOND, FIRMWARE_DUMP_ENCRYPTED_BYTES_PER_SECOND, OFFLINE_DUMP_DEMO_KEY, OfflineDumpCreationError,
 } from '@efikdump/firmware-uefi';
+import { WATCHDOG_HEARTBEAT_US } from '@efikdump/kernel-crash';
 import { createContainer } from '../src/container';
 import { builtinDesigns, builtinScenarios } from '../src/library';
 import { efikdump, hasCommand, tempDir, toolAvailable } from './helpers';
@@ -233,5 +234,29 @@ describe('compare: what the next boot learns', () => {
     } finally {
       cleanup();
     }
+  });
+});
+
+describe('hung-machine: a hang the watchdog resets', () => {
+  const runCli = (d: string): RunResult => JSON.parse(efikdump(['run', '--design', d, '--scenario', 'hung-machine', '--memory', '512MiB', '--seed', '6', '--json']).stdout) as RunResult;
+
+  it.each(['classic-kexec', 'efi-warm-efivar', 'fadump'])('%s: no panic path runs, no dump', (d) => {
+    const r = runCli(d);
+    expect(r.outcome).toBe('no-dump');
+    expect(r.timeline.some((e) => e.stage === 'panic')).toBe(false);
+    expect(r.timeline.some((e) => /hardware watchdog expired/.test(e.message))).toBe(true);
+  });
+
+  it('firmware-writes-dump: the firmware keys on the abnormal (watchdog) reset and writes the dump', () => {
+    const r = runCli('firmware-writes-dump');
+    expect(r.metrics.offlineDumpAbnormalReset).toBe(true);
+    expect(r.metrics.offlineDumpExpected).toBe(true);
+    expect(r.metrics.offlineDumpBytes).toBeGreaterThan(0);
+    expect(r.outcome).not.toBe('no-dump');
+    expect(r.metrics.pagesChecked).toBeGreaterThan(0);
+    // The watchdog's heartbeat passes between the hang and the reset.
+    const hang = r.timeline.find((e) => e.stage === 'hang')!.tUs;
+    const reset = r.timeline.find((e) => /hardware watchdog expired/.test(e.message))!.tUs;
+    expect(reset - hang).toBe(WATCHDOG_HEARTBEAT_US);
   });
 });

@@ -202,6 +202,8 @@ export interface ResetReason {
   guid?: string;
   /** ResetData bytes as hex, when kept. */
   dataHex?: string;
+  /** The platform's watchdog reset the machine (no software asked for it): the firmware reads that from its own status register. */
+  watchdog?: boolean;
 }
 
 /** The JSON summary a run's result carries for its firmware. */

@@ -127,7 +127,8 @@ function firmwareAllocations(map: readonly MemoryDescriptor[]): PhysRange[] {
  *   ran are not known to it, stay in the dump, and differ from what the crashed kernel left.
  */
 export function runFirmwareDumpWriter(ctx: RunContext, fw: FirmwareState, reset: ResetReason, boot: number, entries: readonly RetentionMapEntry[], map: readonly MemoryDescriptor[]): FirmwareDumpRecord {
-  const abnormalReset = reset.dataHex !== undefined;
+  // The OS's panic path passed a reason, or the firmware's own watchdog status says it reset a hung machine.
+  const abnormalReset = reset.dataHex !== undefined || reset.watchdog === true;
   const variables = readVariables(fw);
   const enabled = ((variables.useCapability ?? 0) & USE_CAPABILITY_GPT_SCAN) !== 0;
   const rec: FirmwareDumpRecord = {

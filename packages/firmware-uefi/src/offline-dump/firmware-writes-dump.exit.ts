@@ -217,6 +217,11 @@ export class FirmwareWritesDumpExit implements ExitStrategy {
     return [this.leave(), ...input.inFlight, input.firmware.resetAndPost(), this.readDump(), writeDiskArtifact()];
   }
 
+  /** After a watchdog reset (a hung machine): POST sees an abnormal reset and writes the dump just the same. */
+  afterWatchdogReset(input: RouteInput): StageOperator[] {
+    return [input.firmware.resetAndPost(), this.readDump(), writeDiskArtifact()];
+  }
+
   /** The next OS: reads the configuration table's record and, when a dump was written, opens it from the partition. */
   readDump(): StageOperator {
     return stage('offline-dump-read', (ctx) => {
