@@ -185,6 +185,8 @@ export interface ResetReason {
   guid?: string;
   /** ResetData bytes as hex, when kept. */
   dataHex?: string;
+  /** The platform's watchdog reset the machine (no software asked for it): the firmware reads that from its own status register. */
+  watchdog?: boolean;
 }
 
 /** A retention policy a run's firmware applies on a reset, and whether the design or the firmware profile named it. */

@@ -20,6 +20,8 @@ export interface Firmware {
    * reset names.
    */
   resetSystem(ctx: RunContext, type: 'warm' | 'cold' | 'shutdown' | 'platform-specific', data?: string | ResetData): void;
+  /** The platform's hardware watchdog expired and reset the machine (no OS call, no ResetData); firmware that cannot model it leaves this out. */
+  watchdogReset?(ctx: RunContext): void;
 }
 
 /** ResetData of ResetSystem: a NUL-terminated UCS-2 reason, then for EfiResetPlatformSpecific an EFI_GUID (UEFI §8.5.1). */
@@ -214,6 +216,11 @@ export interface ExitStrategy {
   /** Leaving the crashed kernel itself (the jump, ResetSystem, the firmware's copy): the first stage of `route`, for triggers that replay a crash. */
   leave(): StageOperator;
   route(input: RouteInput): StageOperator[];
+  /**
+   * The stages after a reset the exit did not make (a watchdog's, the machine hung and no panic
+   * path ran), from POST on. Absent: the next boot goes through the stub as a normal boot.
+   */
+  afterWatchdogReset?(input: RouteInput): StageOperator[];
 }
 
 /**
@@ -224,6 +231,8 @@ export interface ExitStrategy {
  */
 export interface CrashTrigger {
   readonly name: string;
+  /** False when no panic path runs, so the transport's persist never happens (a hang the watchdog resets); default true. */
+  readonly persists?: boolean;
   stages(input: RouteInput): StageOperator[];
   route?(input: RouteInput): StageOperator[] | undefined;
 }

@@ -54,7 +54,6 @@ export function createRun(container: DependencyContainer, input: RunInput): Run 
     writer: run.resolve(WRITER),
     inFlight: fault && scenario.faults?.handoffRecord === 'dma-during-reset' ? [fault.damage] : [],
   };
-  const trigger = run.resolve(TRIGGER);
   // The stub runs on every boot: on the first to issue the boot secret, on the next to decide.
   const boot: StageOperator[] = [
     firmware.powerOn(),
@@ -65,7 +64,8 @@ export function createRun(container: DependencyContainer, input: RunInput): Run 
     kernel.workload(),
     captureTruth(),
   ];
-  const persist: StageOperator[] = fault ? [fault.before, transport.persist(), ...(scenario.faults?.handoffRecord === 'torn-write' ? [fault.damage] : [])] : [transport.persist()];
+  const trigger = run.resolve(TRIGGER);
+  const persist: StageOperator[] = trigger.persists === false ? [] : fault ? [fault.before, transport.persist(), ...(scenario.faults?.handoffRecord === 'torn-write' ? [fault.damage] : [])] : [transport.persist()];
   const route = trigger.route?.(slots) ?? exit.route(slots);
   const save: StageOperator[] = [slots.writer.operator(), dumpOnDisk(), writeHandoffArtifacts(transport), consumeHandoff(transport)];
   const stages: StageOperator[] = [...boot, ...trigger.stages(slots), ...persist, ...route, ...save, verifyAgainstTruth()];

@@ -118,6 +118,19 @@ export class UefiFirmware implements Firmware {
     ctx.log.emit('exit', 'info', `ResetSystem(${name}${resetData ? `, "${resetData.reason}"` : ''})${becomes}`);
   }
 
+  /**
+   * The hardware watchdog (Intel TCO, iTCO_wdt) expired: the platform resets without any OS call.
+   * [assumption] A warm platform reset (RAM kept, as the keyboard-controller reset), and the
+   * firmware knows it was the watchdog from the TCO status register (SECOND_TO_STS).
+   */
+  watchdogReset(ctx: RunContext): void {
+    const fw = firmwareState(ctx);
+    const effective = fw.powerLost ? 'cold' : fw.profile.warmReset;
+    fw.resets.push({ type: 'warm', effective, reason: 'watchdog timeout (TCO)', watchdog: true });
+    ctx.state.reset = { type: 'warm' };
+    ctx.log.emit('exit', 'warn', `the hardware watchdog expired: platform ${effective} reset, no ResetData`);
+  }
+
   resetAndPost(): StageOperator {
     return stage('firmware-post', (ctx) => {
       const reset = ctx.state.reset;

@@ -3,11 +3,11 @@ import { readFileSync, rmSync } from 'node:fs';
 import { dirname, basename, join } from 'node:path';
 import {
   AtomicFile, ConfigError, EHDR_SIZE, encodeElfHeader, encodeProgramHeader, ET_CORE, EM_X86_64, formatSize, hex, IoError, MiB, PAGE_SIZE, parseSize,
-  PF_R, PF_W, PF_X, PHDR_SIZE, PT_LOAD, PT_NOTE, alignUp, encodeNote, encodeLostRanges, LOST_RANGES_NOTE_NAME, NT_EFIKDUMP_LOST_RANGES, mergeRanges, subtractRanges,
+  PF_R, PF_W, PF_X, PHDR_SIZE, PT_LOAD, PT_NOTE, alignUp, encodeNote, encodeLostRanges, LOST_RANGES_NOTE_NAME, NT_EFIKDUMP_LOST_RANGES, mergeRanges, subtractRanges, intersectRanges,
   type LostRange, type PhysRange,
 } from '@efikdump/core';
 import {
-  createGptImage, DDR_PLAN_SECTION_NAME, decodeRedactedRanges, ESP_TYPE_GUID, OFFLINE_DUMP_PARTITION_TYPE_GUID, OfflineDumpReader, RawDumpFlags,
+  createGptImage, DDR_PLAN_SECTION_NAME, FIRMWARE_OWN_SECTION_NAME, decodeRedactedRanges, ESP_TYPE_GUID, OFFLINE_DUMP_PARTITION_TYPE_GUID, OfflineDumpReader, RawDumpFlags,
   REDACTED_SECTION_NAME, SEALED_VMCORE_SECTION, SectionFlags, SectionType, SystemArchitecture, type RawDumpSection, type SealedFormat,
 } from '@efikdump/firmware-uefi';
 import { convertDump, parseConvertOptions } from '@efikdump/vmcore';
@@ -87,9 +87,14 @@ export function extractElf(reader: OfflineDumpReader, out: string, onProgress?: 
   // Pages the writer meant to save but could not (partition full) are declared in the lost-ranges note.
   const planSection = sections.find((s) => s.type === SectionType.svSpecific && s.name === DDR_PLAN_SECTION_NAME && s.flags & SectionFlags.valid && s.size > 0);
   const written = ddr.map((s) => ({ start: s.information.kind === 'ddr-range' ? s.information.base : 0, end: (s.information.kind === 'ddr-range' ? s.information.base : 0) + s.size }));
-  const lost: LostRange[] = planSection
-    ? subtractRanges(mergeRanges(decodeRedactedRanges(reader.readRaw(planSection.offset, planSection.size))), mergeRanges(written)).map((r) => ({ ...r, reason: 'unreadable' as const }))
-    : [];
+  // The firmware's own allocations it left out (efikdump-fw-own) are its footprint; the rest of the plan not written was cut.
+  const ownSection = sections.find((s) => s.type === SectionType.svSpecific && s.name === FIRMWARE_OWN_SECTION_NAME && s.flags & SectionFlags.valid && s.size > 0);
+  const own = ownSection ? mergeRanges(decodeRedactedRanges(reader.readRaw(ownSection.offset, ownSection.size))) : [];
+  const unwritten = planSection ? subtractRanges(mergeRanges(decodeRedactedRanges(reader.readRaw(planSection.offset, planSection.size))), mergeRanges(written)) : [];
+  const lost: LostRange[] = [
+    ...intersectRanges(unwritten, own).map((r) => ({ ...r, reason: 'firmware-footprint' as const })),
+    ...subtractRanges(unwritten, own).map((r) => ({ ...r, reason: 'unreadable' as const })),
+  ].sort((a, b) => a.start - b.start);
   const note = lost.length ? encodeNote(LOST_RANGES_NOTE_NAME, NT_EFIKDUMP_LOST_RANGES, encodeLostRanges(lost)) : undefined;
   const phoff = EHDR_SIZE;
   const phnum = ddr.length + (note ? 1 : 0);

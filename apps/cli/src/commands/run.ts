@@ -71,7 +71,7 @@ export async function runCommand(argv: string[], io: Output): Promise<number> {
   const outputs: CommandPath[] = [];
   if (out) outputs.push({ path: out, role: '--out' });
   if (truth) outputs.push({ path: truth, role: '--truth' });
-  if (artifactsDir) outputs.push({ path: artifactsDir, role: '--artifacts', dir: true, files: ['handoff.json'] });
+  if (artifactsDir) outputs.push({ path: artifactsDir, role: '--artifacts', dir: true, files: ['handoff.json', 'disk.img'] });
   const inputs: CommandPath[] = [{ path: design.source, role: '--design' }, { path: scenario.source, role: '--scenario' }];
   const profile = design.firmware?.profile;
   if (profile && (profile.includes('/') || profile.endsWith('.json'))) inputs.push({ path: profile, role: 'the design\'s firmware.profile' });

@@ -54,6 +54,12 @@ export interface CellSummary {
   ramWithheldBytes: MetricSummary | null;
   /** True when any run's firmware retention was modelled, false when every run's was measured, null when no run said. */
   firmwareModelled: boolean | null;
+  /**
+   * What the next boot learns from the firmware → OS record (OffCD's configuration table), over
+   * the runs that report it: how many saw an abnormal reset, expected a dump, found one written,
+   * and every creation-error bit seen (OR); null when no run reports it (no EFI firmware).
+   */
+  nextBoot: { of: number; abnormalReset: number; expected: number; written: number; creationErrors: number } | null;
 }
 
 function metric(values: (number | null)[]): MetricSummary | null {
@@ -100,6 +106,19 @@ export function summarizeCell(design: string, scenario: string, results: JobResu
     pagesDeclaredLost: metric(rs.map((r) => r.pagesDeclaredLost)),
     ramWithheldBytes: metric(rs.map((r) => r.ramWithheldBytes)),
     firmwareModelled: modelled.length ? modelled.some(Boolean) : null,
+    nextBoot: nextBootSummary(rs),
+  };
+}
+
+function nextBootSummary(rs: JobResult[]): CellSummary['nextBoot'] {
+  const recs = rs.map((r) => r.nextBoot).filter((x): x is NonNullable<JobResult['nextBoot']> => x != null);
+  if (!recs.length) return null;
+  return {
+    of: recs.length,
+    abnormalReset: recs.filter((r) => r.abnormalReset).length,
+    expected: recs.filter((r) => r.expected).length,
+    written: recs.filter((r) => r.written).length,
+    creationErrors: recs.reduce((m, r) => m | r.creationErrors, 0),
   };
 }
 

@@ -32,6 +32,12 @@ export function summarize(job: SweepJob, r: RunResult): JobResult {
     pagesDeclaredLost: num(r.metrics.pagesDeclaredLost),
     ramWithheldBytes: num(r.metrics.ramWithheldBytes),
     firmwareModelled: typeof r.metrics.firmwareModelled === 'boolean' ? r.metrics.firmwareModelled : null,
+    nextBoot: typeof r.metrics.offlineDumpAbnormalReset === 'boolean' ? {
+      abnormalReset: r.metrics.offlineDumpAbnormalReset,
+      expected: r.metrics.offlineDumpExpected === true,
+      written: typeof r.metrics.offlineDumpBytes === 'number',
+      creationErrors: num(r.metrics.offlineDumpCreationErrors) ?? 0,
+    } : null,
   };
 }
 

@@ -57,7 +57,7 @@ export const REPORT_SCHEMA = {
       description: 'one per (design, scenario), sorted by design then scenario',
       items: {
         type: 'object',
-        required: ['design', 'scenario', 'runs', 'outcomes', 'successOutcomes', 'expected', 'success', 'status', 'firstLoss', 'fidelity', 'crashToDumpUs', 'nvramBytesWritten', 'consoleSeen', ...Object.keys(FIRMWARE_METRICS)],
+        required: ['design', 'scenario', 'runs', 'outcomes', 'successOutcomes', 'expected', 'success', 'status', 'firstLoss', 'fidelity', 'crashToDumpUs', 'nvramBytesWritten', 'consoleSeen', ...Object.keys(FIRMWARE_METRICS), 'nextBoot'],
         additionalProperties: false,
         properties: {
           design: { type: 'string' },
@@ -85,6 +85,13 @@ export const REPORT_SCHEMA = {
           nvramBytesWritten: nullable({ type: 'object', required: ['median', 'max'], additionalProperties: false, properties: { median: num, max: num } }),
           consoleSeen: nullable({ type: 'object', required: ['seen', 'of'], additionalProperties: false, properties: { seen: int, of: int } }),
           ...FIRMWARE_METRICS,
+          nextBoot: nullable({
+            type: 'object',
+            description: 'the firmware → OS record the next boot reads (OffCD configuration table v3), over the runs that report it: runs that saw an abnormal reset, expected a dump, found one written; every OfflineDumpCreationErrors bit seen (OR)',
+            required: ['of', 'abnormalReset', 'expected', 'written', 'creationErrors'],
+            additionalProperties: false,
+            properties: { of: int, abnormalReset: int, expected: int, written: int, creationErrors: int },
+          }),
         },
       },
     },

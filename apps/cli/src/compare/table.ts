@@ -1,4 +1,5 @@
 import { formatDuration, formatSize } from '@efikdump/core';
+import { creationErrorNames } from '@efikdump/firmware-uefi';
 import type { CellStatus, CellSummary } from './aggregate';
 import type { CompareReport } from './sweep';
 import { hasFirmwareMetrics, measuredSummary, verdictLines, verdictRows } from './verdict';
@@ -11,8 +12,9 @@ export const STATUS_LABEL: Record<CellStatus, string> = { pass: 'pass', expected
 /** The columns every table shows, one row per cell; the firmware columns only when the runs carry those metrics. */
 export function tableRows(report: CompareReport): { header: string[]; rows: string[][]; rates: number[]; statuses: CellStatus[] } {
   const fw = hasFirmwareMetrics(report);
+  const nb = report.cells.some((c) => c.nextBoot);
   const header = ['design', 'scenario', 'runs', 'complete', 'success (95 % CI)', 'verdict', 'crash→dump median', 'p95', 'fidelity', 'NVRAM bytes', 'console',
-    ...(fw ? ['fw pages changed', 'pages declared lost', 'RAM withheld'] : []), 'other outcomes'];
+    ...(fw ? ['fw pages changed', 'pages declared lost', 'RAM withheld'] : []), ...(nb ? ['next boot learns'] : []), 'other outcomes'];
   const rows = report.cells.map((c: CellSummary) => {
     const other = Object.entries(c.outcomes).filter(([o, n]) => o !== 'dump-complete' && n > 0).map(([o, n]) => `${o} ${n}`).join(', ');
     const modelled = c.firmwareModelled ? ' (modelled)' : '';
@@ -33,10 +35,19 @@ export function tableRows(report: CompareReport): { header: string[]; rows: stri
         c.pagesDeclaredLost ? `${c.pagesDeclaredLost.median}${modelled}` : '—',
         c.ramWithheldBytes ? formatSize(c.ramWithheldBytes.median) : '—',
       ] : []),
+      ...(nb ? [nextBootText(c)] : []),
       other || '—',
     ];
   });
   return { header, rows, rates: report.cells.map((c) => c.success.rate), statuses: report.cells.map((c) => c.status) };
+}
+
+/** The firmware → OS record as the next boot reads it: crashed (abnormal reset), dump expected, dump written, creation errors. */
+export function nextBootText(c: CellSummary): string {
+  const n = c.nextBoot;
+  if (!n) return '—';
+  const errors = n.creationErrors ? `; errors ${creationErrorNames(n.creationErrors).join(', ')}` : '';
+  return `crash ${n.abnormalReset}/${n.of}, dump expected ${n.expected}, written ${n.written}${errors}`;
 }
 
 /** ANSI colour of a cell: green when it passes, cyan when every failure was expected, else yellow or red by the success rate. */

@@ -28,6 +28,15 @@ export interface JobResult extends SweepJob {
   ramWithheldBytes: number | null;
   /** True when the firmware profile's retention is modelled, not measured (run metric firmwareModelled). */
   firmwareModelled: boolean | null;
+  /** The firmware → OS record the next boot reads (OffCD configuration table: run metrics offlineDump*), when the run reports it; written: the firmware wrote a dump. */
+  nextBoot?: NextBootRecord | null;
+}
+
+export interface NextBootRecord {
+  abnormalReset: boolean;
+  expected: boolean;
+  written: boolean;
+  creationErrors: number;
 }
 
 /** The key that identifies a job (and its result) in every backend: design|scenario|seed. */

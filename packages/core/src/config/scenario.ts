@@ -31,7 +31,25 @@ export interface Scenario {
   success?: Outcome[];
   /** Failures this scenario expects of some designs (no dump is possible): shown as "expected", not as a loss. */
   expected?: ExpectedFailure[];
+  /** The offline-crash-dump set-up this machine has instead of the design's (firmware-writes-dump designs read it; others ignore it). */
+  offlineDump?: OfflineDumpSetup;
   source: string;
+}
+
+/** What an OffCD certificate variable holds when a scenario replaces it: bytes that are no X.509 certificate, a certificate whose key is not RSA, or nothing. */
+export const OFFLINE_DUMP_CERTIFICATES = ['not-x509', 'not-rsa', 'missing'] as const;
+export type OfflineDumpCertificate = (typeof OFFLINE_DUMP_CERTIFICATES)[number];
+
+/**
+ * A scenario's offline-crash-dump set-up: the disk's dump partition (`none`: the disk has no
+ * partition of the dump type; a size: the partition is this big instead of RAM + 64 MiB), and what
+ * the OS wrote into OfflineMemoryDumpEncryptionAlgorithm and …EncryptionPublicKey instead of the
+ * design's values.
+ */
+export interface OfflineDumpSetup {
+  partition?: 'none' | number;
+  encryptionAlgorithm?: number;
+  certificate?: OfflineDumpCertificate;
 }
 
 /** How root forges a crash marker: a key it made up, the key it read out of kernel memory, or a genuine record of an earlier crash written back. */
@@ -69,7 +87,7 @@ export function bootSecretReadable(s: Pick<Scenario, 'security'>): boolean {
 export function parseScenario(doc: unknown, source: string): Scenario {
   const r = new Reader(source);
   const d = r.object(doc, '(document)');
-  r.only(d, '', ['format', 'name', 'description', 'machine', 'workload', 'firmware', 'kernel', 'faults', 'attack', 'trigger', 'security', 'success', 'expected']);
+  r.only(d, '', ['format', 'name', 'description', 'machine', 'workload', 'firmware', 'kernel', 'faults', 'attack', 'trigger', 'security', 'success', 'expected', 'offlineDump']);
   if (d.format !== 'efikdump-scenario/1') r.fail('format', '"efikdump-scenario/1"', d.format);
   const name = r.string(d, 'name', 'name');
   if (!NAME.test(name)) r.fail('name', 'a kebab-case name', name);
@@ -150,6 +168,16 @@ export function parseScenario(doc: unknown, source: string): Scenario {
     });
   }
   if (d.firmware !== undefined) scenario.firmware = readFirmwareFields(r, r.object(d.firmware, 'firmware'), 'firmware', 'overrides') as FirmwareOverrides;
+  if (d.offlineDump !== undefined) {
+    const o = r.object(d.offlineDump, 'offlineDump');
+    r.only(o, 'offlineDump', ['partition', 'encryptionAlgorithm', 'certificate']);
+    const setup: OfflineDumpSetup = {};
+    if (o.partition === 'none') setup.partition = 'none';
+    else if (o.partition !== undefined) setup.partition = r.size(o, 'partition', 'offlineDump.partition', 0, MAX_RAM * 2, 0);
+    if (o.encryptionAlgorithm !== undefined) setup.encryptionAlgorithm = r.integer(o, 'encryptionAlgorithm', 'offlineDump.encryptionAlgorithm', 0, 0xffffffff, 0);
+    if (o.certificate !== undefined) setup.certificate = r.oneOf(o.certificate, 'offlineDump.certificate', OFFLINE_DUMP_CERTIFICATES);
+    scenario.offlineDump = setup;
+  }
   return scenario;
 }
 

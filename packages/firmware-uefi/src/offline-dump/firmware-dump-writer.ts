@@ -1,5 +1,5 @@
 import {
-  formatDuration, formatSize, intersectRanges, mergeRanges, ms, PAGE_SIZE, subtractRanges, totalSize,
+  formatDuration, formatSize, intersectRanges, mergeRanges, ms, PAGE_SIZE, totalSize,
   EfiMemoryType,
   type FirmwareState, type LostRange, type MemoryDescriptor, type PhysRange, type ResetReason, type RetentionMapEntry, type RunContext,
 } from '@efikdump/core';
@@ -8,10 +8,9 @@ import {
   decodeEncryptionAlgorithm, decodeOsData, decodeUseCapability, OFFLINE_DUMP_ALGORITHM, OFFLINE_DUMP_VARIABLE_GUID, OFFLINE_DUMP_VARIABLES,
   OfflineDumpCreationError, creationErrorNames, USE_CAPABILITY_GPT_SCAN, type OfflineDumpConfiguration,
 } from './offline-dump-config.codec';
-import { offlineDumpConfiguration, type OfflineDumpVariables } from './offline-dump.writer';
-import { loadRsaCertificate } from './cms-envelope';
-import { rawDumpHeadersBytes } from './raw-dump.codec';
-import { ENC_DUMP_HEADER_BYTES, MAC_TRAILER_BYTES } from './enc-dump.codec';
+import { offlineDumpConfiguration, offlineDumpLayout, type OfflineDumpVariables } from './offline-dump.writer';
+import { encodeEnvelopedData, loadRsaCertificate } from './cms-envelope';
+import { ENC_DUMP_HEADER_BYTES, keyInfoBlockSize } from './enc-dump.codec';
 
 /**
  * [assumption] The firmware writer's sequential throughput to the dump partition, plain: DXE's
@@ -50,6 +49,18 @@ export interface FirmwareDumpRecord {
   pagesDestroyed: number;
   /** Why nothing (or not all) was written, for the run's reason. */
   why?: string;
+  /** The dump partition's size, when the disk has one. */
+  partitionBytes?: number;
+}
+
+/** The SYSTEM_INFORMATION section the simulated firmware writes. */
+export const SYSTEM_INFORMATION = { vendor: 'EFKD', platform: 'q35-sim', architecture: 1 };
+
+/** Bytes of the Enc_Dmp! header and key-info block for a certificate (the CMS blob's length does not depend on the random key). */
+function encryptedPrefixBytes(certificate: Uint8Array): number {
+  const zeros = (n: number) => new Uint8Array(n);
+  const cms = encodeEnvelopedData(zeros(16), certificate, zeros);
+  return ENC_DUMP_HEADER_BYTES + keyInfoBlockSize(cms.length);
 }
 
 const records = new WeakMap<RunContext, FirmwareDumpRecord>();
@@ -116,7 +127,8 @@ function firmwareAllocations(map: readonly MemoryDescriptor[]): PhysRange[] {
  *   ran are not known to it, stay in the dump, and differ from what the crashed kernel left.
  */
 export function runFirmwareDumpWriter(ctx: RunContext, fw: FirmwareState, reset: ResetReason, boot: number, entries: readonly RetentionMapEntry[], map: readonly MemoryDescriptor[]): FirmwareDumpRecord {
-  const abnormalReset = reset.dataHex !== undefined;
+  // The OS's panic path passed a reason, or the firmware's own watchdog status says it reset a hung machine.
+  const abnormalReset = reset.dataHex !== undefined || reset.watchdog === true;
   const variables = readVariables(fw);
   const enabled = ((variables.useCapability ?? 0) & USE_CAPABILITY_GPT_SCAN) !== 0;
   const rec: FirmwareDumpRecord = {
@@ -151,15 +163,29 @@ export function runFirmwareDumpWriter(ctx: RunContext, fw: FirmwareState, reset:
       return fail(OfflineDumpCreationError.badCertificate, 'OfflineMemoryDumpEncryptionPublicKey is missing or not an RSA X.509 certificate: no dump');
     }
   }
+  const setup = ctx.scenario.offlineDump;
+  if (setup?.partition === 'none') return fail(OfflineDumpCreationError.noPartition, 'no GPT partition of the dump type on the disk: no dump');
   const ram = mergeRanges(ctx.machine.memory.ram);
   const own = intersectRanges(firmwareAllocations(map), ram);
-  rec.saved = subtractRanges(ram, own);
-  rec.declaredLost = own.map((r) => ({ ...r, reason: 'firmware-footprint' as const }));
-  // Sections: the DDR plan, the redaction list (empty here), system information, dump reason, one per RAM range.
-  const headers = rawDumpHeadersBytes(3 + rec.saved.length);
-  rec.bytes = headers + 16 * ram.length + totalSize(rec.saved) + (encrypted ? ENC_DUMP_HEADER_BYTES + 512 + MAC_TRAILER_BYTES : 0);
-  const partition = ctx.machine.ramBytes + DUMP_PARTITION_SLACK_BYTES;
-  if (rec.bytes > partition) return fail(OfflineDumpCreationError.partitionTooSmall, `the dump partition (${formatSize(partition)}) is smaller than the dump (${formatSize(rec.bytes)})`);
+  const partition = setup?.partition ?? ctx.machine.ramBytes + DUMP_PARTITION_SLACK_BYTES;
+  // The same layout writeOfflineDump gives the dump (plan, the firmware's own allocations, system information, one section per RAM range).
+  const layout = offlineDumpLayout({
+    ddrRanges: ram, firmwareAllocations: own, prefixBytes: encrypted ? encryptedPrefixBytes(variables.encryptionPublicKey!) : 0,
+    systemInformation: SYSTEM_INFORMATION, dumpReason: [0, 0, 0, 0],
+  }, partition, encrypted);
+  if (!layout) return fail(OfflineDumpCreationError.partitionTooSmall, `the dump partition (${formatSize(partition)}) cannot hold even the dump's headers: no dump`);
+  rec.partitionBytes = partition;
+  rec.saved = layout.written;
+  rec.declaredLost = [
+    ...layout.ownLeftOut.map((r) => ({ ...r, reason: 'firmware-footprint' as const })),
+    ...layout.cut.map((r) => ({ ...r, reason: 'unreadable' as const })),
+  ].sort((x, y) => x.start - y.start);
+  rec.bytes = layout.partitionBytesUsed;
+  if (layout.insufficient) {
+    rec.config = { ...rec.config, creationErrors: rec.config.creationErrors | OfflineDumpCreationError.partitionTooSmall };
+    rec.why = `the dump partition (${formatSize(partition)}) is smaller than the dump (${formatSize(layout.required)}): what fits was written, flagged INSUFFICIENT_STORAGE`;
+    ctx.log.emit('firmware-post', 'warn', `offline dump: ${rec.why}; ${totalSize(layout.cut) / PAGE_SIZE} pages declared lost`);
+  }
   const rate = encrypted ? FIRMWARE_DUMP_ENCRYPTED_BYTES_PER_SECOND : FIRMWARE_DUMP_BYTES_PER_SECOND;
   rec.writeUs = FIRMWARE_DUMP_SETUP_US + Math.round((rec.bytes / rate) * 1e6);
   ctx.log.emit('firmware-post', 'info', `offline dump: abnormal reset, writing ${formatSize(totalSize(rec.saved))} of RAM${encrypted ? ' (AES-128-CTR, key wrapped to the certificate)' : ''} to the dump partition; ${rec.pagesDestroyed} pages of the crashed kernel's RAM were already changed by POST`);
@@ -176,7 +202,7 @@ export function runFirmwareDumpWriter(ctx: RunContext, fw: FirmwareState, reset:
   ctx.metrics.offlineDumpWriteUs = rec.writeUs;
   ctx.metrics.offlineDumpWriterBytesPerSecond = rate;
   ctx.metrics.offlineDumpWriterThroughputAssumed = true;
-  ctx.log.emit('firmware-post', 'info', `offline dump written: ${formatSize(rec.bytes)} in ${formatDuration(rec.writeUs)}; ${rec.declaredLost.length ? `${totalSize(own) / PAGE_SIZE} pages of the firmware's own allocations left out and declared lost` : 'nothing declared lost'}`);
+  ctx.log.emit('firmware-post', 'info', `offline dump written: ${formatSize(rec.bytes)} in ${formatDuration(rec.writeUs)}; ${own.length ? `${totalSize(own) / PAGE_SIZE} pages of the firmware's own allocations left out and declared lost` : 'no firmware allocation left out'}`);
   return rec;
 }
 

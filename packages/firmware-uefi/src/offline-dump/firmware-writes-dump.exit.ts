@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { inject, injectable } from 'tsyringe';
 import {
@@ -13,7 +13,11 @@ import {
   encodeEncryptionAlgorithm, encodeOsData, encodeUseCapability, OFFLINE_DUMP_ALGORITHM, OFFLINE_DUMP_VARIABLE_ATTRIBUTES, OFFLINE_DUMP_VARIABLE_GUID,
   OFFLINE_DUMP_VARIABLES, USE_CAPABILITY_GPT_SCAN,
 } from './offline-dump-config.codec';
-import { creationErrorText, lastFirmwareDump, type FirmwareDumpRecord } from './firmware-dump-writer';
+import { creationErrorText, lastFirmwareDump, SYSTEM_INFORMATION, type FirmwareDumpRecord } from './firmware-dump-writer';
+import { createGptImage } from './gpt-image';
+import { ESP_TYPE_GUID } from './gpt.codec';
+import { writeOfflineDump } from './offline-dump.writer';
+import { OFFLINE_DUMP_PARTITION_TYPE_GUID } from './offline-dump-config.codec';
 
 /** The panic path's call into ResetSystem: [modelled] 5 ms, as the EFI reset exits. */
 export const OFFLINE_DUMP_RESET_CALL_US = ms(5);
@@ -26,6 +30,15 @@ export const OFFLINE_DUMP_RESET_REASON = 'efikdump: panic, offline crash dump re
  */
 export const OFFLINE_DUMP_DEMO_CERTIFICATE = join(PROFILES_DIR, 'offline-dump', 'demo-cert.der');
 export const OFFLINE_DUMP_DEMO_KEY = join(PROFILES_DIR, 'offline-dump', 'demo-key.pem');
+/** A certificate whose key is EC P-256, not RSA: what a scenario's `offlineDump.certificate: "not-rsa"` writes (OffCD transports the key with RSAES-OAEP only). */
+export const OFFLINE_DUMP_DEMO_EC_CERTIFICATE = join(PROFILES_DIR, 'offline-dump', 'demo-ec-cert.der');
+
+/** The certificate variable's data as a scenario replaces it: a torn (truncated) DER certificate, an EC one, or none. */
+function scenarioCertificate(kind: 'not-x509' | 'not-rsa' | 'missing'): Uint8Array | undefined {
+  if (kind === 'missing') return undefined;
+  if (kind === 'not-rsa') return new Uint8Array(readFileSync(OFFLINE_DUMP_DEMO_EC_CERTIFICATE));
+  return new Uint8Array(readFileSync(OFFLINE_DUMP_DEMO_CERTIFICATE)).subarray(0, 64);
+}
 
 /**
  * The OS side of an Offline-Crash-Dump design at boot (the kdump service's moment): it sets the
@@ -45,12 +58,14 @@ abstract class OffcdVariablesTransport implements HandoffTransport {
 
   prepare(): StageOperator {
     return stage('handoff-prepare', (ctx) => {
-      const cert = this.certificate();
+      const setup = ctx.scenario.offlineDump;
+      const cert = setup?.certificate ? scenarioCertificate(setup.certificate) : this.certificate();
+      const algorithm = setup?.encryptionAlgorithm ?? this.algorithm;
       const osData = BigInt(new Rng(ctx.seed, hashString('offcd-os-data')).below(0x7fffffff));
       const vars: [string, Uint8Array][] = [
         [OFFLINE_DUMP_VARIABLES.useCapability.name, encodeUseCapability(USE_CAPABILITY_GPT_SCAN)],
         [OFFLINE_DUMP_VARIABLES.osData.name, encodeOsData(osData)],
-        [OFFLINE_DUMP_VARIABLES.encryptionAlgorithm.name, encodeEncryptionAlgorithm(this.algorithm)],
+        [OFFLINE_DUMP_VARIABLES.encryptionAlgorithm.name, encodeEncryptionAlgorithm(algorithm)],
         ...(cert ? [[OFFLINE_DUMP_VARIABLES.encryptionPublicKey.name, cert] as [string, Uint8Array]] : []),
       ];
       const failed: string[] = [];
@@ -65,7 +80,7 @@ abstract class OffcdVariablesTransport implements HandoffTransport {
       offcdState.set(ctx, { ...kept, failure: failed.length ? `the OffCD variables were not all set at boot (${failed.join('; ')})` : undefined });
       ctx.log.emit('handoff-prepare', failed.length ? 'warn' : 'info', failed.length
         ? `${this.name}: ${failed.join('; ')}`
-        : `${this.name}: ${vars.length} OffCD variables set (${bytes} bytes, algorithm ${this.algorithm})`);
+        : `${this.name}: ${vars.length} OffCD variables set (${bytes} bytes, algorithm ${algorithm})`);
     });
   }
 
@@ -199,7 +214,12 @@ export class FirmwareWritesDumpExit implements ExitStrategy {
   }
 
   route(input: RouteInput): StageOperator[] {
-    return [this.leave(), ...input.inFlight, input.firmware.resetAndPost(), this.readDump()];
+    return [this.leave(), ...input.inFlight, input.firmware.resetAndPost(), this.readDump(), writeDiskArtifact()];
+  }
+
+  /** After a watchdog reset (a hung machine): POST sees an abnormal reset and writes the dump just the same. */
+  afterWatchdogReset(input: RouteInput): StageOperator[] {
+    return [input.firmware.resetAndPost(), this.readDump(), writeDiskArtifact()];
   }
 
   /** The next OS: reads the configuration table's record and, when a dump was written, opens it from the partition. */
@@ -228,4 +248,54 @@ function describe(rec: FirmwareDumpRecord, view: OfflineDumpView): string {
   return `configuration table: abnormal reset, dump expected, creation errors ${creationErrorText(rec.config.creationErrors)}; `
     + `the dump partition holds ${formatSize(totalSize(rec.saved))} of RAM in ${rec.saved.length} ranges${rec.encrypted ? ' (encrypted)' : ''}, read as a ${formatSize(view.size)} ELF core`
     + `${rec.declaredLost.length ? `; ${lostPageCount(rec.declaredLost)} pages declared lost (the firmware's own allocations)` : ''}`;
+}
+
+/** The simulated disk's EFI system partition. */
+const DISK_ESP_BYTES = 64 * 1024 * 1024;
+export const DISK_ARTIFACT_NAME = 'disk.img';
+
+/**
+ * With `--artifacts DIR`: the simulated disk as a real GPT image, `DIR/disk.img` — an ESP and the
+ * dump partition (none when the scenario's disk has none) holding the dump the firmware wrote, as
+ * `writeOfflineDump` writes it from the machine's RAM as the writer read it (streamed in 1 MiB
+ * chunks, sparse), when the firmware wrote one (a run that ended without a dump writes no disk). Built under a temporary name in DIR and renamed; nothing else in DIR is touched.
+ * The encrypted design's dump is authenticated but, the OAEP padding being random, not
+ * byte-identical from run to run; the AES key, IV and CMS content key come from the run's seed.
+ */
+export function writeDiskArtifact(): StageOperator {
+  return stage('offline-dump-disk', async (ctx: RunContext) => {
+    const dir = ctx.options.artifactsDir;
+    const rec = lastFirmwareDump(ctx);
+    if (!dir || !rec || rec.boot !== ctx.state.bootCount) return;
+    const partition = ctx.scenario.offlineDump?.partition === 'none' ? undefined : rec.partitionBytes ?? ctx.scenario.offlineDump?.partition ?? ctx.machine.ramBytes + 64 * 1024 * 1024;
+    const partitions = [{ typeGuid: ESP_TYPE_GUID, name: 'EFI system partition', sizeBytes: DISK_ESP_BYTES }];
+    if (partition !== undefined) partitions.push({ typeGuid: OFFLINE_DUMP_PARTITION_TYPE_GUID, name: 'offline crash dump', sizeBytes: Math.ceil(partition / 512) * 512 });
+    const size = DISK_ESP_BYTES + (partition !== undefined ? Math.ceil(partition / (1024 * 1024)) * 1024 * 1024 : 0) + 4 * 1024 * 1024;
+    mkdirSync(dir, { recursive: true });
+    const tmp = join(dir, `.${DISK_ARTIFACT_NAME}.${process.pid}.${ctx.seed}.tmp`);
+    try {
+      createGptImage(tmp, size, partitions, ctx.seed);
+      if (rec.written) {
+        const rng = new Rng(ctx.seed, hashString('offcd-disk-keys'));
+        const random = (n: number) => {
+          const b = new Uint8Array(n);
+          rng.fill(b);
+          return b;
+        };
+        const ram = ctx.machine.memory.ram;
+        const result = await writeOfflineDump({
+          image: tmp, memory: ctx.machine.memory, ddrRanges: ram, firmwareAllocations: rec.declaredLost.filter((r) => r.reason === 'firmware-footprint'),
+          variables: rec.variables, systemInformation: SYSTEM_INFORMATION, dumpReason: [0, 0, 0, 0], random,
+        });
+        if (!result.written || result.creationErrors !== rec.config.creationErrors) {
+          throw new SimulationError(`the disk's writer disagrees with the simulated firmware: written ${result.written}, creation errors ${creationErrorText(result.creationErrors)} (simulated: ${creationErrorText(rec.config.creationErrors)})`);
+        }
+      }
+      renameSync(tmp, join(dir, DISK_ARTIFACT_NAME));
+    } finally {
+      rmSync(tmp, { force: true });
+    }
+    ctx.artifacts.disk = join(dir, DISK_ARTIFACT_NAME);
+    ctx.log.emit('artifacts', 'info', `simulated disk written to ${ctx.artifacts.disk} (${formatSize(size)} GPT image${rec.written ? `, the dump partition holds the ${rec.encrypted ? 'encrypted ' : ''}offline dump` : ', no dump in it'})`);
+  });
 }

@@ -1,6 +1,6 @@
 import { closeSync, fstatSync, openSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { AtomicFile, FormatError, hex, IoError, mergeRanges, MiB, PAGE_SIZE, pageAlignDown, pageAlignUp, subtractRanges, type PhysRange } from '@efikdump/core';
+import { AtomicFile, FormatError, hex, intersectRanges, IoError, mergeRanges, MiB, PAGE_SIZE, pageAlignDown, pageAlignUp, subtractRanges, totalSize, type PhysRange } from '@efikdump/core';
 import { findPartition, partitionExtent, readExactly, readGptImage } from './gpt-image';
 import type { GptPartition } from './gpt.codec';
 import {
@@ -44,6 +44,12 @@ export interface WriteOfflineDumpOptions {
   ddrRanges: readonly PhysRange[];
   /** Memory that must never leave the machine in clear: left out of the dump entirely. */
   redact?: readonly PhysRange[];
+  /**
+   * The writer's own live allocations (its boot-services memory): in the DDR plan, but not
+   * written, and listed in the `efikdump-fw-own` section, so a reader declares them lost as the
+   * firmware's footprint.
+   */
+  firmwareAllocations?: readonly PhysRange[];
   variables: OfflineDumpVariables;
   /** Saved verbatim as a CPU_CONTEXT section. */
   cpuContext?: Uint8Array;
@@ -88,7 +94,7 @@ export function offlineDumpConfiguration(abnormalResetOccurred: boolean, variabl
   };
 }
 
-interface PlannedSection {
+export interface PlannedSection {
   section: RawDumpSection;
   /** For DDR ranges: the physical start; data comes from RAM. */
   ddrBase?: number;
@@ -105,6 +111,8 @@ export const REDACTED_SECTION_NAME = 'efikdump-redacted';
  * (INSUFFICIENT_STORAGE) cost, since a cut section's Size only says what was written.
  */
 export const DDR_PLAN_SECTION_NAME = 'efikdump-ddr-ranges';
+/** Name of the SV_SPECIFIC section listing the firmware's own allocations it left out (same layout): declared lost as its footprint. */
+export const FIRMWARE_OWN_SECTION_NAME = 'efikdump-fw-own';
 
 export function encodeRedactedRanges(ranges: readonly PhysRange[]): Uint8Array {
   const out = new Uint8Array(16 * ranges.length);
@@ -124,11 +132,15 @@ export function decodeRedactedRanges(buf: Uint8Array): PhysRange[] {
   return out;
 }
 
-function planSections(o: WriteOfflineDumpOptions, ddr: readonly PhysRange[], redacted: readonly PhysRange[]): { planned: PlannedSection[]; required: number } {
+function planSections(o: OfflineDumpLayoutInput, plan: readonly PhysRange[], ddr: readonly PhysRange[], redacted: readonly PhysRange[], own: readonly PhysRange[]): { planned: PlannedSection[]; required: number } {
   const entries: { type: number; name: string; size: number; information: SectionInformation; ddrBase?: number; data?: Uint8Array }[] = [];
-  if (ddr.length) {
-    const data = encodeRedactedRanges(ddr);
+  if (plan.length) {
+    const data = encodeRedactedRanges(plan);
     entries.push({ type: SectionType.svSpecific, name: DDR_PLAN_SECTION_NAME, size: data.length, information: { kind: 'none' }, data });
+  }
+  if (own.length) {
+    const data = encodeRedactedRanges(own);
+    entries.push({ type: SectionType.svSpecific, name: FIRMWARE_OWN_SECTION_NAME, size: data.length, information: { kind: 'none' }, data });
   }
   if (redacted.length) {
     const data = encodeRedactedRanges(redacted);
@@ -191,6 +203,58 @@ function copyImageExceptPartition(src: string, file: AtomicFile, skip: { offset:
   }
 }
 
+/** What the layout of a dump depends on: the RAM to save and leave out, the optional sections, and the encrypted container's prefix. */
+export type OfflineDumpLayoutInput = Pick<WriteOfflineDumpOptions, 'ddrRanges' | 'redact' | 'firmwareAllocations' | 'cpuContext' | 'dumpReason' | 'systemInformation'> & {
+  /** Bytes of the Enc_Dmp! header and key-info block before the raw dump (0 for a plain dump). */
+  prefixBytes: number;
+};
+
+/** Where every section of a dump goes in a partition, and what a too-small partition cuts. */
+export interface OfflineDumpLayout {
+  planned: PlannedSection[];
+  /** TotalDumpSizeRequired: the whole raw dump. */
+  required: number;
+  /** DumpSize: the raw dump as it fits. */
+  dumpSize: number;
+  insufficient: boolean;
+  /** The DDR ranges written, as they fit (physical, page aligned). */
+  written: PhysRange[];
+  /** Planned RAM not written: the firmware's own allocations, and what the partition had no room for. */
+  ownLeftOut: PhysRange[];
+  cut: PhysRange[];
+  redactedPages: number;
+  /** Bytes the dump takes in the partition: prefix, raw dump, MAC trailer. */
+  partitionBytesUsed: number;
+}
+
+/**
+ * The layout `writeOfflineDump` gives a dump in a partition of `partitionBytes` (undefined when
+ * not even the headers fit): the simulated firmware uses it to know, without writing, what its
+ * dump holds.
+ */
+export function offlineDumpLayout(o: OfflineDumpLayoutInput, partitionBytes: number, encrypted: boolean): OfflineDumpLayout | undefined {
+  for (const r of [...o.ddrRanges, ...(o.redact ?? []), ...(o.firmwareAllocations ?? [])]) {
+    if (r.start % PAGE_SIZE || r.end % PAGE_SIZE || r.end <= r.start) throw new FormatError('offline dump range', 'page-aligned [start, end)', `${hex(r.start)}-${hex(r.end)}`, { field: 'ddrRanges' });
+  }
+  const all = mergeRanges(o.ddrRanges);
+  const kept = subtractRanges(all, mergeRanges(o.redact ?? []));
+  const redacted = subtractRanges(all, kept);
+  const ownLeftOut = intersectRanges(kept, mergeRanges(o.firmwareAllocations ?? []));
+  const ddr = subtractRanges(kept, ownLeftOut);
+  const redactedPages = totalSize(redacted) / PAGE_SIZE;
+  const { planned, required } = planSections(o, kept, ddr, redacted, ownLeftOut);
+  const capacity = partitionBytes - o.prefixBytes - (encrypted ? MAC_TRAILER_BYTES : 0);
+  if (capacity < rawDumpHeadersBytes(planned.length)) return undefined;
+  const insufficient = required > capacity;
+  const dumpSize = insufficient ? fitSections(planned, capacity) : required;
+  const written = mergeRanges(planned.filter((p) => p.ddrBase !== undefined && p.section.size > 0).map((p) => ({ start: p.ddrBase!, end: p.ddrBase! + p.section.size })));
+  const cut = subtractRanges(ddr, written);
+  return {
+    planned, required, dumpSize, insufficient, written, ownLeftOut, cut, redactedPages,
+    partitionBytesUsed: o.prefixBytes + dumpSize + (encrypted ? MAC_TRAILER_BYTES : 0),
+  };
+}
+
 /**
  * The firmware's offline dump writer (modelled on OffCD's DXE writer): checks the OS's variables,
  * finds the dump partition on the GPT image, and streams RAM (minus the redaction list) into it
@@ -225,14 +289,7 @@ export async function writeOfflineDump(o: WriteOfflineDumpOptions): Promise<Offl
   if (!partition) return none(OfflineDumpCreationError.noPartition);
   const extent = partitionExtent(partition);
 
-  for (const r of [...o.ddrRanges, ...(o.redact ?? [])]) {
-    if (r.start % PAGE_SIZE || r.end % PAGE_SIZE || r.end <= r.start) throw new FormatError('offline dump range', 'page-aligned [start, end)', `${hex(r.start)}-${hex(r.end)}`, { field: 'ddrRanges' });
-  }
-  const all = mergeRanges(o.ddrRanges);
-  const ddr = subtractRanges(all, mergeRanges(o.redact ?? []));
-  const redacted = subtractRanges(all, ddr);
-  const redactedPages = (all.reduce((s, r) => s + r.end - r.start, 0) - ddr.reduce((s, r) => s + r.end - r.start, 0)) / PAGE_SIZE;
-
+  const layoutInput = { ...o, prefixBytes: 0 };
   // The encrypted container's prefix: ENC_DUMP_HEADER, ENC_DUMP_KEY_INFO block.
   let prefix = new Uint8Array(0);
   let ctr: OffcdCtr | undefined;
@@ -246,13 +303,12 @@ export async function writeOfflineDump(o: WriteOfflineDumpOptions): Promise<Offl
     prefix = Buffer.concat([encodeEncDumpHeader({ headerSize: ENC_DUMP_HEADER_BYTES, keyInfoOffset: ENC_DUMP_HEADER_BYTES, rawDumpOffset }), keyInfo]);
     ctr = new OffcdCtr(key, iv);
     macKey = deriveMacKey(key, iv);
+    layoutInput.prefixBytes = prefix.length;
   }
 
-  const { planned, required } = planSections(o, ddr, redacted);
-  const capacity = extent.sizeBytes - prefix.length - (encrypted ? MAC_TRAILER_BYTES : 0);
-  if (capacity < rawDumpHeadersBytes(planned.length)) return none(OfflineDumpCreationError.partitionTooSmall, partition);
-  const insufficient = required > capacity;
-  const dumpSize = insufficient ? fitSections(planned, capacity) : required;
+  const layout = offlineDumpLayout(layoutInput, extent.sizeBytes, encrypted);
+  if (!layout) return none(OfflineDumpCreationError.partitionTooSmall, partition);
+  const { planned, required, dumpSize, insufficient, redactedPages } = layout;
   let flags = RawDumpFlags.dumpValid;
   if (insufficient) flags |= RawDumpFlags.insufficientStorage;
   if (o.ddrCacheFlushed) flags |= RawDumpFlags.ddrCacheFlushed;
