@@ -57,6 +57,26 @@ describe('firmware-writes-dump', () => {
     expect(r.metrics.sampledPagesUndeclared).toBe(0);
   });
 
+  it.each([256 * 1024 ** 2, GiB, 4 * GiB])('a firmware that declares its measured POST footprint too gives a dump-partial with every difference declared (%d bytes)', async (ramBytes) => {
+    const d = design('firmware-writes-dump-measured-footprint');
+    expect(d.componentOptions?.firmware?.[0]).toEqual({ offlineDumpDeclares: 'own-allocations-and-measured' });
+    const opts = { seed: 5, ramBytes, options: { truthPages: 1024, truthZeroPages: 64 } };
+    const r = await createRun(container, { design: d, scenario: scenario('healthy'), ...opts }).start();
+    const naive = await createRun(container, { design: design('firmware-writes-dump'), scenario: scenario('healthy'), ...opts }).start();
+    const destroyed = r.metrics.offlineDumpPagesDestroyed as number;
+    expect(destroyed).toBeGreaterThan(0);
+    expect(destroyed).toBe(naive.metrics.offlineDumpPagesDestroyed);
+    // It declares more than the naive writer (its allocations and the prediction), at least every page POST changed.
+    expect(r.metrics.pagesDeclaredLost as number).toBeGreaterThanOrEqual(destroyed);
+    expect(r.metrics.pagesDeclaredLost as number).toBeGreaterThan(naive.metrics.pagesDeclaredLost as number);
+    expect(r.outcome).toBe('dump-partial');
+    expect(r.metrics.sampledPagesUndeclared).toBe(0);
+    expect(r.metrics.pagesChecked).toBeGreaterThan(0);
+    expect(naive.outcome).toBe('dump-corrupt');
+    // Less RAM written: the declared ranges are left out of the partition.
+    expect(r.metrics.offlineDumpBytes as number).toBeLessThan(naive.metrics.offlineDumpBytes as number);
+  });
+
   it('the encrypted variant costs more writer time at the assumed throughput and destroys the same pages', async () => {
     const plain = await run(design('firmware-writes-dump'), scenario('healthy'));
     const enc = await run(design('firmware-writes-dump-encrypted'), scenario('healthy'));
@@ -97,13 +117,13 @@ describe('firmware-writes-dump', () => {
     expect(r.metrics.offlineDumpCreationErrors).toBe(0);
   });
 
-  it('--out writes the dump as an ELF core readelf accepts; verify gives the run\'s verdict', () => {
+  it.each(['firmware-writes-dump', 'firmware-writes-dump-measured-footprint'])('%s: --out writes the dump as an ELF core readelf accepts; verify gives the run\'s verdict', (name) => {
     if (!toolAvailable(hasCommand('readelf', ['--version']), 'readelf')) return;
     const { dir, cleanup } = tempDir('fwdump');
     try {
       const out = join(dir, 'dump.elf');
       const truth = join(dir, 'truth.json');
-      const r = efikdump(['run', '--design', 'firmware-writes-dump', '--memory', '512MiB', '--seed', '2', '--out', out, '--truth', truth, '--json']);
+      const r = efikdump(['run', '--design', name, '--memory', '512MiB', '--seed', '2', '--out', out, '--truth', truth, '--json']);
       const result = JSON.parse(r.stdout) as RunResult;
       const elf = spawnSync('readelf', ['-h', '-l', '-n', out], { encoding: 'utf8' });
       expect(elf.status).toBe(0);
@@ -112,6 +132,7 @@ describe('firmware-writes-dump', () => {
       expect(elf.stdout).toMatch(/EFIKDUMP/);
       const v = efikdump(['verify', out, '--truth', truth]);
       expect(v.status).toBe(result.outcome === 'dump-corrupt' ? 5 : result.outcome === 'dump-partial' ? 1 : 0);
+      expect(result.outcome).toBe(name === 'firmware-writes-dump' ? 'dump-corrupt' : 'dump-partial');
     } finally {
       cleanup();
     }
@@ -175,6 +196,7 @@ describe('firmware-writes-dump --artifacts: the simulated disk', () => {
   it.each([
     ['firmware-writes-dump', false],
     ['firmware-writes-dump-encrypted', true],
+    ['firmware-writes-dump-measured-footprint', false],
   ])('%s: sgdisk accepts disk.img, dump extract gives the run\'s dump, verify the run\'s verdict', (d, encrypted) => {
     const { dir, cleanup } = tempDir('fwdisk');
     try {

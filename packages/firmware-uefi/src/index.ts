@@ -1,6 +1,6 @@
 import type { DependencyContainer } from 'tsyringe';
 import { ConfigError, FIRMWARE, FIRMWARE_SERVICES, registerPlugin, type FirmwareServices } from '@efikdump/core';
-import { UefiFirmware } from './uefi.firmware';
+import { UEFI_FIRMWARE_OPTIONS, UefiFirmware } from './uefi.firmware';
 import { RetainAllRetention } from './retention/retain-all.retention';
 import { ScrubAllRetention } from './retention/scrub-all.retention';
 import { MorRetention } from './retention/mor.retention';
@@ -9,7 +9,7 @@ import { EccReinitRetention } from './retention/ecc-reinit.retention';
 import { DecayRetention } from './retention/decay.retention';
 import { FirmwareWritesDumpExit, OffcdVariablesEncryptedTransport, OffcdVariablesPlainTransport } from './offline-dump/firmware-writes-dump.exit';
 
-export { UefiFirmware, runProfile } from './uefi.firmware';
+export { UefiFirmware, runProfile, UEFI_FIRMWARE_OPTIONS, type UefiFirmwareOptions } from './uefi.firmware';
 export { UefiFirmwareServices, UefiVariableServicesImpl, AcpiServicesImpl, firmwareState } from './uefi-services';
 export { RetainAllRetention } from './retention/retain-all.retention';
 export { ScrubAllRetention } from './retention/scrub-all.retention';
@@ -40,7 +40,7 @@ export { writeDirectoryAtomic } from './io/write-directory-atomic';
  * reason) for whichever run resolves it, taken from the run's firmware.
  */
 export function register(container: DependencyContainer): void {
-  registerPlugin(container, 'firmware', 'uefi', UefiFirmware, 'UEFI platform: profile, variable store, POST, ResetSystem, ACPI, consoles, boot into the EFI stub');
+  registerPlugin(container, 'firmware', 'uefi', UefiFirmware, 'UEFI platform: profile, variable store, POST, ResetSystem, ACPI, consoles, boot into the EFI stub', { options: UEFI_FIRMWARE_OPTIONS });
   registerPlugin(container, 'retention', 'retain-all', RetainAllRetention, 'all memory survives the reset');
   registerPlugin(container, 'retention', 'scrub-all', ScrubAllRetention, 'firmware clears all RAM on every reset');
   registerPlugin(container, 'retention', 'mor', MorRetention, 'all RAM cleared when MemoryOverwriteRequestControl bit 0 is set');

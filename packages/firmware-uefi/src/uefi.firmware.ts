@@ -1,9 +1,9 @@
 import { inject, injectable, injectAll, type DependencyContainer } from 'tsyringe';
 import {
-  applyFirmwareOverrides, hashString, intersectRanges, recordCaptureConsole, resetDevices, resolveComponent, runDma, mergeRanges, ms, RETENTION, RUN_CONTAINER, Rng, SimulationError, stage, formatDuration, totalSize,
+  applyFirmwareOverrides, COMPONENT_OPTIONS, defineOptions, hashString, intersectRanges, recordCaptureConsole, resetDevices, resolveComponent, runDma, mergeRanges, ms, RETENTION, RUN_CONTAINER, Rng, SimulationError, stage, formatDuration, totalSize,
   EFI_VARIABLE as A, PAGE_SIZE,
   type Firmware, type FirmwareProfile, type FirmwareState, type ResetData, type ResetReason, type RetentionMapEntry,
-  type RetentionPolicy, type RunContext, type StageOperator,
+  type OptionsOf, type RetentionPolicy, type RunContext, type StageOperator,
 } from '@efikdump/core';
 import { buildAcpiTables, bootErrorEntries } from './acpi/acpi-tables';
 import { createFirmwareState, firmwareReport } from './firmware-state';
@@ -25,6 +25,22 @@ export function runProfile(ctx: Pick<RunContext, 'design' | 'scenario'>): Firmwa
   const base = loadFirmwareProfile(name, { file: ctx.design.source, field: 'firmware.profile' });
   return applyFirmwareOverrides(base, ctx.scenario);
 }
+
+/**
+ * The `uefi` firmware's options. `offlineDumpDeclares`: what its offline crash dump writer (OffCD,
+ * the firmware-writes-dump designs) leaves out of the dump and declares lost — only its own live
+ * allocations at the writer (what a DXE driver can know from the memory map; OffCD as published),
+ * or those and the ranges the profile predicts POST writes (a vendor that measured its own
+ * firmware's footprint, as `kdump.declareLoss: measured` does for the RFD designs).
+ */
+export const UEFI_FIRMWARE_OPTIONS = defineOptions({
+  offlineDumpDeclares: {
+    type: 'enum', values: ['own-allocations', 'own-allocations-and-measured'], default: 'own-allocations',
+    description: "what the offline crash dump writer declares lost: its live allocations, or those and the profile's measured POST footprint",
+  },
+});
+export type UefiFirmwareOptions = OptionsOf<typeof UEFI_FIRMWARE_OPTIONS>;
+const DEFAULT_UEFI_FIRMWARE_OPTIONS: UefiFirmwareOptions = { offlineDumpDeclares: 'own-allocations' };
 
 /** A uniform draw from the profile's [min, max] ms range, seeded by the run and the boot. */
 function postDurationUs(ctx: RunContext, range: [number, number], boot: number): number {
@@ -57,9 +73,14 @@ export class UefiFirmware implements Firmware {
 
   /**
    * `retention`: the design's policies, in its order. `run`: the run's container, where the
-   * profile's policies are resolved from the plug-in catalog like the design's.
+   * profile's policies are resolved from the plug-in catalog like the design's. `options`: the
+   * component's options (UEFI_FIRMWARE_OPTIONS).
    */
-  constructor(@injectAll(RETENTION) private readonly retention: RetentionPolicy[], @inject(RUN_CONTAINER) private readonly run?: DependencyContainer) {}
+  constructor(
+    @injectAll(RETENTION) private readonly retention: RetentionPolicy[],
+    @inject(RUN_CONTAINER) private readonly run?: DependencyContainer,
+    @inject(COMPONENT_OPTIONS) private readonly options: UefiFirmwareOptions = DEFAULT_UEFI_FIRMWARE_OPTIONS,
+  ) {}
 
   ramLayout(ramBytes: number) {
     return platformRam(ramBytes);
@@ -184,7 +205,7 @@ export class UefiFirmware implements Firmware {
       ctx.metrics.postUs = postUs;
       ctx.log.emit('firmware-post', 'info', `${kind} POST ${formatDuration(postUs)}`);
       // DXE's offline crash dump writer (OffCD), before BDS loads any OS: RAM as POST has left it so far.
-      runFirmwareDumpWriter(ctx, fw, pending, boot, entries, profileMemoryMap(fw.profile, ctx.machine.ramBytes));
+      runFirmwareDumpWriter(ctx, fw, pending, boot, entries, profileMemoryMap(fw.profile, ctx.machine.ramBytes), this.options.offlineDumpDeclares);
       // The firmware keeps ResetData for the next boot only where the profile says it does (OVMF ignores it).
       fw.resetReason = fw.profile.resetDataKept ? pending : undefined;
       this.bootServicesPhase(ctx, fw);

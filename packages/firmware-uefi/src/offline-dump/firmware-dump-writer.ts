@@ -122,11 +122,16 @@ function firmwareAllocations(map: readonly MemoryDescriptor[]): PhysRange[] {
  *   firmware keeps the reset reason of its own ResetSystem; a keyboard-controller reset has none).
  * - MOR ClearMemory set (memory scrubbed at this reset): no dump (the secrets are gone, and a
  *   firmware must not write them out first).
- * - What the writer knows it destroyed: its own live allocations (boot-services memory in its
- *   memory map) are left out and declared lost; pages POST wrote and freed again before the writer
- *   ran are not known to it, stay in the dump, and differ from what the crashed kernel left.
+ * - What the writer knows it destroyed (`declares`): its own live allocations (boot-services memory
+ *   in its memory map) are left out and declared lost; pages POST wrote and freed again before the
+ *   writer ran are not known to it, stay in the dump, and differ from what the crashed kernel left —
+ *   unless the vendor measured its firmware's footprint (`own-allocations-and-measured`): then the
+ *   profile's predicted POST ranges (`FirmwareState.postPrediction`) are left out and declared too.
  */
-export function runFirmwareDumpWriter(ctx: RunContext, fw: FirmwareState, reset: ResetReason, boot: number, entries: readonly RetentionMapEntry[], map: readonly MemoryDescriptor[]): FirmwareDumpRecord {
+export function runFirmwareDumpWriter(
+  ctx: RunContext, fw: FirmwareState, reset: ResetReason, boot: number, entries: readonly RetentionMapEntry[], map: readonly MemoryDescriptor[],
+  declares: 'own-allocations' | 'own-allocations-and-measured' = 'own-allocations',
+): FirmwareDumpRecord {
   // The OS's panic path passed a reason, or the firmware's own watchdog status says it reset a hung machine.
   const abnormalReset = reset.dataHex !== undefined || reset.watchdog === true;
   const variables = readVariables(fw);
@@ -166,7 +171,8 @@ export function runFirmwareDumpWriter(ctx: RunContext, fw: FirmwareState, reset:
   const setup = ctx.scenario.offlineDump;
   if (setup?.partition === 'none') return fail(OfflineDumpCreationError.noPartition, 'no GPT partition of the dump type on the disk: no dump');
   const ram = mergeRanges(ctx.machine.memory.ram);
-  const own = intersectRanges(firmwareAllocations(map), ram);
+  const known = declares === 'own-allocations-and-measured' ? mergeRanges([...firmwareAllocations(map), ...(fw.postPrediction ?? [])]) : firmwareAllocations(map);
+  const own = intersectRanges(known, ram);
   const partition = setup?.partition ?? ctx.machine.ramBytes + DUMP_PARTITION_SLACK_BYTES;
   // The same layout writeOfflineDump gives the dump (plan, the firmware's own allocations, system information, one section per RAM range).
   const layout = offlineDumpLayout({

@@ -247,7 +247,7 @@ export class FirmwareWritesDumpExit implements ExitStrategy {
 function describe(rec: FirmwareDumpRecord, view: OfflineDumpView): string {
   return `configuration table: abnormal reset, dump expected, creation errors ${creationErrorText(rec.config.creationErrors)}; `
     + `the dump partition holds ${formatSize(totalSize(rec.saved))} of RAM in ${rec.saved.length} ranges${rec.encrypted ? ' (encrypted)' : ''}, read as a ${formatSize(view.size)} ELF core`
-    + `${rec.declaredLost.length ? `; ${lostPageCount(rec.declaredLost)} pages declared lost (the firmware's own allocations)` : ''}`;
+    + `${rec.declaredLost.length ? `; ${lostPageCount(rec.declaredLost)} pages declared lost (what the firmware knows it wrote)` : ''}`;
 }
 
 /** The simulated disk's EFI system partition. */
