@@ -33,9 +33,10 @@ function pageAt(ranges: PhysRange[], offset: number): number {
 
 /**
  * Captures the truth manifest from the 1st kernel's memory before the panic path runs: a seeded
- * sample of non-zero pages with their SHA-256, a sample of zero pages, and the excluded ranges.
+ * sample of non-zero pages with their SHA-256, a sample of zero pages, and the excluded ranges
+ * (the crashkernel= reservation, unless `excludeReservation` is false: the exit's dump holds it).
  */
-export function captureTruth(): StageOperator {
+export function captureTruth(excludeReservation = true): StageOperator {
   return stage('truth', (ctx) => {
     const k = ctx.state.kernel!;
     const ranges = stableDumpedRanges(ctx);
@@ -62,7 +63,7 @@ export function captureTruth(): StageOperator {
       pageSize: PAGE_SIZE,
       pages: [...pages].sort((a, b) => a[0] - b[0]).map(([paddr, sha256]) => ({ paddr, sha256 })),
       zeroPages: [...zeros].sort((a, b) => a - b),
-      excluded: mergeRanges(k.crashkernel).map((r) => [r.start, r.end] as [number, number]),
+      excluded: excludeReservation ? mergeRanges(k.crashkernel).map((r) => [r.start, r.end] as [number, number]) : [],
     };
     ctx.state.truth = truth;
     ctx.metrics.truthPages = truth.pages.length;

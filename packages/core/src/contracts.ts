@@ -213,6 +213,13 @@ export interface ExitStrategy {
    * marker check read it.
    */
   readonly stubDecides: boolean;
+  /**
+   * The dump leaves out the crashkernel= reservation, as /proc/vmcore does (a capture kernel runs
+   * there): the truth lists it as excluded, and a dump that holds it is corrupt. Absent means true;
+   * false for an exit whose dump is made without a capture kernel (the firmware writes all RAM, the
+   * unused reservation included).
+   */
+  readonly dumpExcludesReservation?: boolean;
   /** Leaving the crashed kernel itself (the jump, ResetSystem, the firmware's copy): the first stage of `route`, for triggers that replay a crash. */
   leave(): StageOperator;
   route(input: RouteInput): StageOperator[];

@@ -62,7 +62,7 @@ export function createRun(container: DependencyContainer, input: RunInput): Run 
     kernel.boot(),
     transport.prepare(),
     kernel.workload(),
-    captureTruth(),
+    captureTruth(exit.dumpExcludesReservation !== false),
   ];
   const trigger = run.resolve(TRIGGER);
   const persist: StageOperator[] = trigger.persists === false ? [] : fault ? [fault.before, transport.persist(), ...(scenario.faults?.handoffRecord === 'torn-write' ? [fault.damage] : [])] : [transport.persist()];

@@ -208,7 +208,7 @@ export function runFirmwareDumpWriter(
   ctx.metrics.offlineDumpWriteUs = rec.writeUs;
   ctx.metrics.offlineDumpWriterBytesPerSecond = rate;
   ctx.metrics.offlineDumpWriterThroughputAssumed = true;
-  ctx.log.emit('firmware-post', 'info', `offline dump written: ${formatSize(rec.bytes)} in ${formatDuration(rec.writeUs)}; ${own.length ? `${totalSize(own) / PAGE_SIZE} pages of the firmware's own allocations left out and declared lost` : 'no firmware allocation left out'}`);
+  ctx.log.emit('firmware-post', 'info', `offline dump written: ${formatSize(rec.bytes)} in ${formatDuration(rec.writeUs)}; ${own.length ? `${totalSize(own) / PAGE_SIZE} pages left out and declared lost (${declares === 'own-allocations' ? "the firmware's own allocations" : "the firmware's own allocations and its measured POST footprint"})` : 'no firmware allocation left out'}`);
   return rec;
 }
 

@@ -202,6 +202,8 @@ class OfflineDumpView implements VmcoreView {
 export class FirmwareWritesDumpExit implements ExitStrategy {
   readonly name = 'firmware-writes-dump';
   readonly stubDecides = false;
+  /** The firmware writes all RAM: a crashkernel= reservation (a scenario may set one) is in the dump, unused memory of the crashed kernel. */
+  readonly dumpExcludesReservation = false;
 
   constructor(@inject(FIRMWARE) private readonly firmware: Firmware) {}
 

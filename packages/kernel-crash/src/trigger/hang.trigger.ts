@@ -1,5 +1,6 @@
 import { injectable } from 'tsyringe';
 import { formatDuration, judgeBoot, runDma, seconds, SimulationError, stage, type CrashTrigger, type RouteInput, type StageOperator } from '@efikdump/core';
+import { freezeMemMapStates } from '../kernel/mem-map';
 
 /**
  * [sourced] iTCO_wdt's default heartbeat, 30 s (drivers/watchdog/iTCO_wdt.c, WATCHDOG_TIMEOUT):
@@ -24,6 +25,8 @@ export class HangTrigger implements CrashTrigger {
   stages(): StageOperator[] {
     return [stage('hang', (ctx) => {
       ctx.log.emit('hang', 'warn', 'the kernel hangs with interrupts off on every CPU: no panic, nothing pings the watchdog');
+      // The hung kernel's struct pages stay as they are now, whatever POST later writes over the frames they describe.
+      freezeMemMapStates(ctx.machine.memory);
     })];
   }
 
