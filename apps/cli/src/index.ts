@@ -1,3 +1,3 @@
 export { main, runCli } from './main';
 export { createContainer } from './container';
-export { loadDesign, loadScenario, builtinDesigns, builtinScenarios } from './library';
+export { loadDesign, loadScenario, builtinDesigns, builtinScenarios, checkDetectorReadsTransport } from './library';

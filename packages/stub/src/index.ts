@@ -16,7 +16,8 @@ export { ResetReasonDetector } from './detectors/reset-reason.detector';
 export { AnyOfDetector } from './detectors/any-of.detector';
 export { NoDetector } from './detectors/none.detector';
 export { validateHandoff, checkHandoff, MAX_ELFCOREHDR_BYTES } from './validate-handoff';
-export { validateCandidate, type CandidateVerdict, type TrustInputs } from './trust/validate-candidate';
+export { validateCandidate, peekNonce, type CandidateVerdict, type TrustInputs } from './trust/validate-candidate';
+export { detectionOf } from './detectors/discovery';
 export {
   BOOT_SECRET_VARIABLE, BOOT_SECRET_ATTRIBUTES, NONCE_HISTORY, decodeBootSecret, encodeBootSecret, freshBootSecret, readBootSecret, storeBootSecret,
   type BootSecret,

@@ -18,7 +18,10 @@ export * from './fdt/handoff-fdt.codec';
 export * from './acpi-erst/handoff-cper.codec';
 export * from './common/handoff-ids';
 export { buildHandoffRecord, currentHandoffInfo, panicLogTail, NO_NONCE } from './common/build-record';
-export { locateHandoffSlot } from './common/handoff-slot';
+export { locateHandoffSlot, readHandoffSlot, clearHandoffSlot } from './common/handoff-slot';
+export {
+  PERSIST_METRICS, startPersist, reportPersisted, reportPersistFailure, warnUnsigned, type PersistCost, type PersistMetric,
+} from './common/persist-report';
 
 /** Binds this package's plug-ins: transports `reserved-memory`, `efi-variable`, `acpi-erst`, `fdt`, `cmdline`, `none`. */
 export function register(container: DependencyContainer): void {

@@ -2,12 +2,25 @@ import { formatDuration, type RunContext } from '@efikdump/core';
 import { RESET_DATA_PREFIX } from './handoff-ids';
 import { NO_NONCE } from './build-record';
 
+/**
+ * The metrics the persist report sets (and only these): `stored` by reportPersisted, `failed` by
+ * reportPersistFailure. `handoffNvramBytesWritten` only when the run has firmware state (the
+ * `uefi` firmware keeps it). A transport adds its own details beside them (efi-variable's
+ * `handoffVariables`, acpi-erst's `handoffErstRecordId`); docs/handoff-conventions.md lists them all.
+ */
+export const PERSIST_METRICS = {
+  stored: ['handoffTransport', 'handoffBytes', 'handoffStoredBytes', 'handoffFailed', 'handoffPersistUs', 'handoffNvramBytesWritten'],
+  failed: ['handoffTransport', 'handoffBytes', 'handoffFailed', 'handoffFailure', 'handoffPersistUs', 'handoffNvramBytesWritten'],
+} as const;
+export type PersistMetric = (typeof PERSIST_METRICS)[keyof typeof PERSIST_METRICS][number];
+
 /** What a transport measured while persisting at panic. */
 export interface PersistCost {
   startUs: number;
   nvramBytesBefore?: number;
 }
 
+/** Call first in `persist()`: the clock and the firmware's NVRAM counter before the panic-time write. */
 export function startPersist(ctx: RunContext): PersistCost {
   return { startUs: ctx.clock.nowUs, nvramBytesBefore: ctx.state.firmware?.nvram.bytesWritten };
 }
