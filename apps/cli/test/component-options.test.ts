@@ -45,7 +45,7 @@ describe('efikdump run with a design whose components take options', () => {
 
   it.each<[string, unknown, string]>([
     ['a string for an integer', { name: 'elf', options: { dumpLevel: 'x' } }, 'components.writer.options.dumpLevel: expected an integer from 0 to 31, found "x"'],
-    ['an option the writer does not take', { name: 'elf', options: { compress: 'zstd' } }, 'components.writer.options.compress: expected one of the options of "elf": dumpLevel, found "compress"'],
+    ['an option the writer does not take', { name: 'elf', options: { compress: 'zstd' } }, 'components.writer.options.compress: expected one of the options of "elf": dumpLevel, encrypt, certificate, found "compress"'],
     ['a compression the writer does not know', { name: 'kdump-compressed', options: { compress: 'brotli' } }, 'components.writer.options.compress: expected one of "zlib", "lzo", "zstd", "snappy", "none", found "brotli"'],
   ])('refuses %s with exit 2, naming the design file and the field', async (_n, writer, message) => {
     const file = designFile('bad-option', (d) => { d.components.writer = writer; });

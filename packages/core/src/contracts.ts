@@ -284,6 +284,23 @@ export interface DumpWriter {
   operator(): StageOperator;
 }
 
+/**
+ * Seals a finished dump file in an encrypted container for a writer that is asked to encrypt
+ * (`encrypt: true`): a capture kernel has a public key but no secret. Offered by a plug-in package
+ * (firmware-uefi registers the Offline-Crash-Dump Enc_Dmp! container); a writer asked to encrypt
+ * on a container where none is registered fails before the run.
+ */
+export interface DumpSealer {
+  /** What the sealed file is called in messages ("Enc_Dmp! container, AES-128-CTR, HMAC-SHA256 trailer"). */
+  readonly description: string;
+  /** The certificate used when the design names none: a demonstration key pair, never for real dumps. */
+  readonly defaultCertificate: string;
+  /** Reads and checks a certificate file; throws a ConfigError or IoError naming `where`. */
+  readCertificate(path: string, where: { file?: string; field?: string }): Uint8Array;
+  /** Writes `output` (atomically) as the sealed form of the file `input`; returns its size. */
+  seal(input: string, output: string, format: 'elf' | 'kdump', certificate: Uint8Array, random: (n: number) => Uint8Array): { bytes: number };
+}
+
 export const FIRMWARE: InjectionToken<Firmware> = Symbol('efikdump:firmware');
 export const FIRMWARE_SERVICES: InjectionToken<FirmwareServices> = Symbol('efikdump:firmware-services');
 export const RETENTION: InjectionToken<RetentionPolicy> = Symbol('efikdump:retention');
@@ -295,6 +312,8 @@ export const STUB: InjectionToken<EfiStub> = Symbol('efikdump:stub');
 export const CAPTURE: InjectionToken<CaptureKernel> = Symbol('efikdump:capture');
 export const WRITER: InjectionToken<DumpWriter> = Symbol('efikdump:writer');
 export const TRIGGER: InjectionToken<CrashTrigger> = Symbol('efikdump:trigger');
+/** The dump sealer, when a plug-in package offers one (firmware-uefi does). */
+export const DUMP_SEALER: InjectionToken<DumpSealer> = Symbol('efikdump:dump-sealer');
 /** The run's context, registered as a value in each run's child container. */
 export const RUN_CONTEXT: InjectionToken<RunContext> = Symbol('efikdump:run-context');
 /** The run's child container itself, for plug-ins that resolve other plug-ins by class (the `any-of` detector). */

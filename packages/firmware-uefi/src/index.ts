@@ -1,5 +1,5 @@
 import type { DependencyContainer } from 'tsyringe';
-import { ConfigError, FIRMWARE, FIRMWARE_SERVICES, registerPlugin, type FirmwareServices } from '@efikdump/core';
+import { ConfigError, DUMP_SEALER, FIRMWARE, FIRMWARE_SERVICES, registerPlugin, type FirmwareServices } from '@efikdump/core';
 import { UEFI_FIRMWARE_OPTIONS, UefiFirmware } from './uefi.firmware';
 import { RetainAllRetention } from './retention/retain-all.retention';
 import { ScrubAllRetention } from './retention/scrub-all.retention';
@@ -8,6 +8,7 @@ import { FirmwareScratchRetention } from './retention/firmware-scratch.retention
 import { EccReinitRetention } from './retention/ecc-reinit.retention';
 import { DecayRetention } from './retention/decay.retention';
 import { FirmwareWritesDumpExit, OffcdVariablesEncryptedTransport, OffcdVariablesPlainTransport } from './offline-dump/firmware-writes-dump.exit';
+import { OFFCD_DUMP_SEALER } from './offline-dump/sealed-file';
 
 export { UefiFirmware, runProfile, UEFI_FIRMWARE_OPTIONS, type UefiFirmwareOptions } from './uefi.firmware';
 export { UefiFirmwareServices, UefiVariableServicesImpl, AcpiServicesImpl, firmwareState } from './uefi-services';
@@ -50,6 +51,7 @@ export function register(container: DependencyContainer): void {
   registerPlugin(container, 'exit', 'firmware-writes-dump', FirmwareWritesDumpExit, 'warm reset with a reason; the firmware\'s next POST writes RAM to the GPT dump partition (Offline Crash Dump) and boots normally');
   registerPlugin(container, 'transport', 'offline-dump-variables', OffcdVariablesPlainTransport, 'the OffCD variables set at boot: dump after an abnormal reset, unencrypted');
   registerPlugin(container, 'transport', 'offline-dump-variables-encrypted', OffcdVariablesEncryptedTransport, 'the OffCD variables set at boot: AES-128-CTR, key wrapped to the certificate variable');
+  container.register(DUMP_SEALER, { useValue: OFFCD_DUMP_SEALER });
   container.register(FIRMWARE_SERVICES, {
     useFactory: (run): FirmwareServices => {
       const firmware = run.resolve(FIRMWARE);

@@ -44,6 +44,7 @@ export {
   writeKdumpCompressed, defaultThreads, WINDOW_FRAMES, BATCH_PAGES, type KdumpWriteOptions, type KdumpWriteResult,
 } from './writers/kdump-compressed/kdump-compressed.writer';
 export { KdumpCompressedDumpWriter, MODELLED_ZLIB_US_PER_PAGE } from './writers/kdump-compressed/kdump-compressed.dump-writer';
+export { DUMP_ENCRYPT_BYTES_PER_SECOND, DUMP_ENCRYPTION_OPTIONS, dumpEncryptionOf, type DumpEncryption } from './writers/dump-encryption';
 export { writeFilteredElf, PFN_EXCLUDED, type ElfFilterOptions, type ElfFilterResult } from './writers/elf-filtered.writer';
 export {
   procVmcoreSource, ELF_WRITER_OPTIONS, KDUMP_COMPRESSED_WRITER_OPTIONS, type ElfWriterOptions, type KdumpCompressedWriterOptions,

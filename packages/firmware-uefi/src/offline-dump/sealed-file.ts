@@ -1,13 +1,15 @@
-import { closeSync, fstatSync, openSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { AtomicFile, IoError, MiB, pageAlignUp } from '@efikdump/core';
+import { AtomicFile, IoError, MiB, pageAlignUp, type DumpSealer } from '@efikdump/core';
+import { PROFILES_DIR } from '../profiles/firmware-profiles';
 import { readExactly } from './gpt-image';
 import { OFFLINE_DUMP_ALGORITHM } from './offline-dump-config.codec';
 import { encodeRawDumpHeader, encodeRawDumpSection, RAW_DUMP_MAJOR, RAW_DUMP_MINOR, rawDumpHeadersBytes, RawDumpFlags, SectionFlags, SectionType } from './raw-dump.codec';
 import {
   createDumpMac, CTR_IV_BYTES, deriveMacKey, ENC_DUMP_HEADER_BYTES, encodeEncDumpHeader, encodeEncDumpKeyInfo, encodeMacTrailer, keyInfoBlockSize, OffcdCtr,
 } from './enc-dump.codec';
-import { encodeEnvelopedData } from './cms-envelope';
+import { encodeEnvelopedData, loadRsaCertificate } from './cms-envelope';
 
 /** SV_SPECIFIC section names of a sealed vmcore file, by the inner file's format. */
 export const SEALED_VMCORE_SECTION = { elf: 'vmcore-elf', kdump: 'vmcore-kdump' } as const;
@@ -61,3 +63,24 @@ export function sealDumpFile(input: string, output: string, format: SealedFormat
   }
 }
 
+
+/**
+ * The Enc_Dmp! container as a `DumpSealer` (core's contract), registered by this package so that
+ * any dump writer asked to encrypt (`encrypt: true`) seals its file the way `convert --encrypt-to`
+ * does. The default certificate is the demonstration one the encrypted offline-dump design uses.
+ */
+export const OFFCD_DUMP_SEALER: DumpSealer = {
+  description: 'Enc_Dmp! container, AES-128-CTR, key wrapped (RSAES-OAEP) to the certificate, HMAC-SHA256 trailer',
+  defaultCertificate: join(PROFILES_DIR, 'offline-dump', 'demo-cert.der'),
+  readCertificate(path, where) {
+    let bytes: Uint8Array;
+    try {
+      bytes = new Uint8Array(readFileSync(path));
+    } catch (e) {
+      throw new IoError(`cannot read the certificate ${path}: ${(e as Error).message}`, where);
+    }
+    loadRsaCertificate(bytes, { file: path });
+    return bytes;
+  },
+  seal: (input, output, format, certificate, random) => sealDumpFile(input, output, format, certificate, random),
+};

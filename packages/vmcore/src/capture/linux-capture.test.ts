@@ -17,7 +17,7 @@ async function runCapture(memory: PhysicalMemory, s: StubState | undefined, out?
   const t = makeTestContext(memory, { stub: s, options: out ? { out } : {} });
   const capture = new LinuxCaptureKernel(t.ctx);
   const stages = boot ? [capture.boot(), capture.vmcoreInit()] : [capture.vmcoreInit()];
-  await lastValueFrom(stages.reduce((obs, op) => obs.pipe(op), of(t.ctx)).pipe(new ElfDumpWriter(t.ctx, { dumpLevel: 0 }).operator()));
+  await lastValueFrom(stages.reduce((obs, op) => obs.pipe(op), of(t.ctx)).pipe(new ElfDumpWriter(t.ctx, { dumpLevel: 0, encrypt: false }).operator()));
   return t;
 }
 

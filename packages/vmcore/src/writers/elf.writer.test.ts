@@ -123,7 +123,7 @@ describe('ElfDumpWriter stage', () => {
     const out = join(dir, 'stage.vmcore');
     const { ctx, events } = makeTestContext(fx.memory, { options: { out } });
     ctx.state.vmcore = view;
-    await lastValueFrom(of(ctx).pipe(new ElfDumpWriter(ctx, { dumpLevel: 0 }).operator()));
+    await lastValueFrom(of(ctx).pipe(new ElfDumpWriter(ctx, { dumpLevel: 0, encrypt: false }).operator()));
     expect(ctx.state.dump).toEqual({ path: out, bytes: view.size, format: 'elf' });
     expect(ctx.artifacts.dump).toBe(out);
     expect(ctx.metrics.dumpBytes).toBe(view.size);
@@ -139,7 +139,7 @@ describe('ElfDumpWriter stage', () => {
     const { fx, view } = fixtureView();
     const { ctx } = makeTestContext(fx.memory);
     ctx.state.vmcore = view;
-    await lastValueFrom(of(ctx).pipe(new ElfDumpWriter(ctx, { dumpLevel: 0 }).operator()));
+    await lastValueFrom(of(ctx).pipe(new ElfDumpWriter(ctx, { dumpLevel: 0, encrypt: false }).operator()));
     expect(ctx.state.dump).toBeUndefined();
     expect(ctx.clock.nowUs).toBe(0);
     expect(ctx.log.timeline.find((e) => e.kind === 'info')?.message).toMatch(/no dump file requested/);
@@ -148,7 +148,7 @@ describe('ElfDumpWriter stage', () => {
   it('fails the stream (not a synchronous throw) when there is no /proc/vmcore', async () => {
     const { fx } = fixtureView();
     const { ctx } = makeTestContext(fx.memory, { options: { out: join(dir, 'never.vmcore') } });
-    const op = new ElfDumpWriter(ctx, { dumpLevel: 0 }).operator();
+    const op = new ElfDumpWriter(ctx, { dumpLevel: 0, encrypt: false }).operator();
     await expect(lastValueFrom(of(ctx).pipe(op))).rejects.toBeInstanceOf(SimulationError);
     expect(existsSync(join(dir, 'never.vmcore'))).toBe(false);
   });

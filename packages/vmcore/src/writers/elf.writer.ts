@@ -1,10 +1,11 @@
-import { inject, injectable } from 'tsyringe';
+import { inject, injectable, type DependencyContainer } from 'tsyringe';
 import {
   AtomicFile,
   formatSize,
   MiB,
   MODELLED_DUMP_BYTES_PER_SECOND,
   COMPONENT_OPTIONS,
+  RUN_CONTAINER,
   RUN_CONTEXT,
   SimulationError,
   stage,
@@ -18,6 +19,7 @@ import { needsClassification } from '../dump-level/dump-level';
 import { PageKindClassifier } from '../dump-level/page-kind-classifier';
 import { procVmcoreSource, type ElfWriterOptions } from './dump-writer-options';
 import { writeFilteredElf } from './elf-filtered.writer';
+import { dumpEncryptionOf, encryptDump, plainTempOf, type DumpEncryption } from './dump-encryption';
 
 /** The writer reads /proc/vmcore in pieces this large, through one reused buffer. */
 export const ELF_WRITE_CHUNK_BYTES = 1 * MiB;
@@ -87,17 +89,32 @@ export async function writeElfDump(view: VmcoreView, path: string, onProgress?: 
 export class ElfDumpWriter implements DumpWriter {
   readonly name = 'elf';
 
-  constructor(@inject(RUN_CONTEXT) readonly ctx: RunContext, @inject(COMPONENT_OPTIONS) readonly options: ElfWriterOptions) {}
+  /** Set when the writer encrypts (option `encrypt`): checked at construction, before the run. */
+  private readonly encryption: DumpEncryption | undefined;
+
+  constructor(
+    @inject(RUN_CONTEXT) readonly ctx: RunContext,
+    @inject(COMPONENT_OPTIONS) readonly options: ElfWriterOptions,
+    @inject(RUN_CONTAINER) run?: DependencyContainer,
+  ) {
+    this.encryption = dumpEncryptionOf(run, ctx, options, 'elf');
+  }
 
   operator(): StageOperator {
     return stage('dump-write', async (ctx) => {
-      const path = ctx.options.out;
-      if (!path) {
+      const out = ctx.options.out;
+      const enc = this.encryption;
+      if (!out) {
         ctx.log.emit('dump-write', 'info', 'no dump file requested (--out not given); the dump is checked through /proc/vmcore only');
+        if (enc && ctx.state.vmcore) {
+          // The write itself is charged by dump-done (core's modelled throughput); the encryption here.
+          encryptDump(ctx, enc, ctx.state.vmcore.size);
+        }
         return;
       }
       const view = ctx.state.vmcore;
       if (!view) throw new SimulationError('the ELF writer needs /proc/vmcore (vmcore-init did not run)');
+      const path = enc ? plainTempOf(out) : out;
       const { dumpLevel } = this.options;
       if (dumpLevel > 0) {
         const r = await writeFilteredElf(procVmcoreSource(view), path, {
@@ -106,9 +123,10 @@ export class ElfDumpWriter implements DumpWriter {
           onProgress: ({ done, total }) => ctx.log.emit('dump-write', 'progress', `${formatSize(done)} of ${formatSize(total)}`, { done, total }),
         });
         ctx.clock.advance((r.dataBytes / MODELLED_DISK_BYTES_PER_SECOND) * 1_000_000);
-        ctx.state.dump = { path, bytes: r.bytes, format: 'elf' };
-        ctx.artifacts.dump = path;
-        ctx.metrics.dumpBytes = r.bytes;
+        const bytes = enc ? encryptDump(ctx, enc, r.bytes, { plain: path, out, format: 'elf' })! : r.bytes;
+        ctx.state.dump = { path: out, bytes, format: enc ? 'sealed-elf' : 'elf' };
+        ctx.artifacts.dump = out;
+        ctx.metrics.dumpBytes = bytes;
         ctx.metrics.dumpLevel = dumpLevel;
         ctx.log.emit('dump-write', 'info', `wrote ${formatSize(r.bytes)} ELF core, -d ${dumpLevel}: ${r.loads} PT_LOADs, ${formatSize(r.dataBytes)} of data`);
         return;
@@ -116,9 +134,10 @@ export class ElfDumpWriter implements DumpWriter {
       const result = await writeElfDump(view, path, ({ done, total }) =>
         ctx.log.emit('dump-write', 'progress', `${formatSize(done)} of ${formatSize(total)}`, { done, total }));
       ctx.clock.advance((result.bytes / MODELLED_DISK_BYTES_PER_SECOND) * 1_000_000);
-      ctx.state.dump = { path, bytes: result.bytes, format: 'elf' };
-      ctx.artifacts.dump = path;
-      ctx.metrics.dumpBytes = result.bytes;
+      const bytes = enc ? encryptDump(ctx, enc, result.bytes, { plain: path, out, format: 'elf' })! : result.bytes;
+      ctx.state.dump = { path: out, bytes, format: enc ? 'sealed-elf' : 'elf' };
+      ctx.artifacts.dump = out;
+      ctx.metrics.dumpBytes = bytes;
       ctx.log.emit('dump-write', 'info',
         `wrote ${formatSize(result.bytes)} ELF core (${formatSize(result.dataBytes)} of data, the rest left as holes)`);
     });

@@ -1,12 +1,13 @@
-import { inject, injectable } from 'tsyringe';
+import { inject, injectable, type DependencyContainer } from 'tsyringe';
 import {
-  COMPONENT_OPTIONS, formatSize, RUN_CONTEXT, SimulationError, stage, type DumpWriter, type RunContext, type StageOperator,
+  COMPONENT_OPTIONS, formatSize, RUN_CONTAINER, RUN_CONTEXT, SimulationError, stage, type DumpWriter, type RunContext, type StageOperator,
 } from '@efikdump/core';
 import { needsClassification } from '../../dump-level/dump-level';
 import { PageKindClassifier } from '../../dump-level/page-kind-classifier';
 import { MODELLED_DISK_BYTES_PER_SECOND } from '../elf.writer';
 import { procVmcoreSource, type KdumpCompressedWriterOptions } from '../dump-writer-options';
 import { writeKdumpCompressed } from './kdump-compressed.writer';
+import { dumpEncryptionOf, encryptDump, plainTempOf, type DumpEncryption } from '../dump-encryption';
 
 /**
  * [measured] zlib level 1 on one 4 KiB page of the simulator's non-zero kinds, one core of the
@@ -23,16 +24,29 @@ export const MODELLED_ZLIB_US_PER_PAGE = 60;
 export class KdumpCompressedDumpWriter implements DumpWriter {
   readonly name = 'kdump-compressed';
 
-  constructor(@inject(RUN_CONTEXT) readonly ctx: RunContext, @inject(COMPONENT_OPTIONS) readonly options: KdumpCompressedWriterOptions) {}
+  /** Set when the writer encrypts (option `encrypt`): checked at construction, before the run. */
+  private readonly encryption: DumpEncryption | undefined;
+
+  constructor(
+    @inject(RUN_CONTEXT) readonly ctx: RunContext,
+    @inject(COMPONENT_OPTIONS) readonly options: KdumpCompressedWriterOptions,
+    @inject(RUN_CONTAINER) run?: DependencyContainer,
+  ) {
+    this.encryption = dumpEncryptionOf(run, ctx, options, 'kdump-compressed');
+  }
 
   operator(): StageOperator {
     return stage('dump-write', async (ctx) => {
       const { dumpLevel, compress, threads } = this.options;
-      const path = ctx.options.out;
-      if (!path) {
+      const out = ctx.options.out;
+      const enc = this.encryption;
+      if (!out) {
         ctx.log.emit('dump-write', 'info', 'no dump file requested (--out not given); the dump is checked through /proc/vmcore only');
+        // The write is charged by dump-done (core's modelled throughput, on /proc/vmcore's size); the encryption here.
+        if (enc && ctx.state.vmcore) encryptDump(ctx, enc, ctx.state.vmcore.size);
         return;
       }
+      const path = enc ? plainTempOf(out) : out;
       const view = ctx.state.vmcore;
       if (!view) throw new SimulationError('the kdump-compressed writer needs /proc/vmcore (vmcore-init did not run)');
       const source = procVmcoreSource(view);
@@ -43,9 +57,10 @@ export class KdumpCompressedDumpWriter implements DumpWriter {
       });
       const computePages = compress === 'zlib' ? r.dumpedFrames - r.zeroFrames : 0;
       ctx.clock.advance(Math.max((r.bytes / MODELLED_DISK_BYTES_PER_SECOND) * 1_000_000, computePages * MODELLED_ZLIB_US_PER_PAGE));
-      ctx.state.dump = { path, bytes: r.bytes, format: 'kdump-compressed' };
-      ctx.artifacts.dump = path;
-      ctx.metrics.dumpBytes = r.bytes;
+      const bytes = enc ? encryptDump(ctx, enc, r.bytes, { plain: path, out, format: 'kdump' })! : r.bytes;
+      ctx.state.dump = { path: out, bytes, format: enc ? 'sealed-kdump-compressed' : 'kdump-compressed' };
+      ctx.artifacts.dump = out;
+      ctx.metrics.dumpBytes = bytes;
       ctx.metrics.dumpLevel = dumpLevel;
       ctx.metrics.dumpedPages = r.dumpedFrames;
       ctx.log.emit('dump-write', 'info',
