@@ -119,6 +119,17 @@ describe('Rng', () => {
     expect(tails.size).toBeGreaterThan(1);
   });
 
+  it('bytes(n) is a new array filled as fill fills one, drawing from the same stream', () => {
+    const a = new Rng(9);
+    const b = new Rng(9);
+    const filled = new Uint8Array(37);
+    b.fill(filled);
+    const got = a.bytes(37);
+    expect(got).toHaveLength(37);
+    expect(got).toEqual(filled);
+    expect(a.nextU32()).toBe(b.nextU32());
+  });
+
   it('builds nextU64 from two 32-bit draws, high word first', () => {
     const a = new Rng(77);
     const b = new Rng(77);

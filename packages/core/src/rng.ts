@@ -101,6 +101,13 @@ export class Rng {
     for (; i < bytes.length; i++) bytes[i] = this.nextU32() & 0xff;
   }
 
+  /** `n` random bytes, a new array (a `random` source for code that asks for byte counts). */
+  bytes(n: number): Uint8Array {
+    const b = new Uint8Array(n);
+    this.fill(b);
+    return b;
+  }
+
   /** An independent generator for a named sub-stream (so adding draws in one place does not shift another). */
   fork(...stream: number[]): Rng {
     return new Rng(this.nextU32(), ...stream);

@@ -1,6 +1,6 @@
-import { readFileSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { checkOutputs, ConfigError, formatSize, IoError } from '@efikdump/core/base';
+import { checkOutputs, ConfigError, formatSize } from '@efikdump/core/base';
 import {
   convertDump, defaultThreads, detectDumpFormat, DUMP_DH_COMPRESSED_INCOMPLETE, ElfCoreFile, KdumpCompressedFile, parseConvertOptions, WRITABLE_COMPRESSIONS,
 } from '@efikdump/vmcore/files';
@@ -65,14 +65,7 @@ const offlineDump = () => {
 };
 
 function readCertificate(path: string): Uint8Array {
-  let bytes: Uint8Array;
-  try {
-    bytes = new Uint8Array(readFileSync(path));
-  } catch (e) {
-    throw new IoError(`cannot read the certificate: ${(e as Error).message}`, { file: path, field: '--encrypt-to' });
-  }
-  offlineDump().loadRsaCertificate(bytes, { file: path });
-  return bytes;
+  return offlineDump().OFFCD_DUMP_SEALER.readCertificate(path, { file: path, field: '--encrypt-to' });
 }
 
 export async function convertCommand(argv: string[], io: Output): Promise<number> {

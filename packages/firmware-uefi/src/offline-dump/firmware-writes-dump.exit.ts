@@ -279,11 +279,7 @@ export function writeDiskArtifact(): StageOperator {
       createGptImage(tmp, size, partitions, ctx.seed);
       if (rec.written) {
         const rng = new Rng(ctx.seed, hashString('offcd-disk-keys'));
-        const random = (n: number) => {
-          const b = new Uint8Array(n);
-          rng.fill(b);
-          return b;
-        };
+        const random = (n: number) => rng.bytes(n);
         const ram = ctx.machine.memory.ram;
         const result = await writeOfflineDump({
           image: tmp, memory: ctx.machine.memory, ddrRanges: ram, firmwareAllocations: rec.declaredLost.filter((r) => r.reason === 'firmware-footprint'),

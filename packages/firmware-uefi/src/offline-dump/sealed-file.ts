@@ -77,7 +77,8 @@ export const OFFCD_DUMP_SEALER: DumpSealer = {
     try {
       bytes = new Uint8Array(readFileSync(path));
     } catch (e) {
-      throw new IoError(`cannot read the certificate ${path}: ${(e as Error).message}`, where);
+      // The path is in the message unless the error already names the certificate as its file.
+      throw new IoError(`cannot read the certificate${where.file === path ? '' : ` ${path}`}: ${(e as Error).message}`, where);
     }
     loadRsaCertificate(bytes, { file: path });
     return bytes;

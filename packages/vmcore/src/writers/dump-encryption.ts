@@ -69,13 +69,8 @@ export function encryptDump(ctx: RunContext, enc: DumpEncryption, bytes: number,
     return undefined;
   }
   const rng = new Rng(ctx.seed, hashString('dump-seal'));
-  const random = (n: number): Uint8Array => {
-    const b = new Uint8Array(n);
-    rng.fill(b);
-    return b;
-  };
   try {
-    const sealed = enc.sealer.seal(file.plain, file.out, file.format, enc.certificate, random);
+    const sealed = enc.sealer.seal(file.plain, file.out, file.format, enc.certificate, (n) => rng.bytes(n));
     ctx.log.emit('dump-write', 'info', `sealed ${file.out}: ${enc.sealer.description}, to ${enc.certificatePath} (${formatSize(sealed.bytes)}; ${formatDuration(us)} at the assumed ${formatSize(DUMP_ENCRYPT_BYTES_PER_SECOND)}/s)`);
     return sealed.bytes;
   } finally {
