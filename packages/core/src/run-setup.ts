@@ -12,7 +12,8 @@ import { Rng } from './rng';
 // Not exported from the package index: the one place a run's container and context are built,
 // shared by the runner's createRun and the public test kit (`@efikdump/core/testing`).
 
-export interface RunSetupInput {
+/** What a run is made from: `createRun`'s input (re-exported by the runner). */
+export interface RunInput {
   design: Design;
   scenario: Scenario;
   seed: number;
@@ -20,6 +21,9 @@ export interface RunSetupInput {
   ramBytes?: number;
   cpus?: number;
   options?: Partial<RunOptions>;
+}
+
+export interface RunSetupInput extends RunInput {
   /**
    * The slots to bind, in the run's order (default: every slot of the design, then the scenario's
    * trigger). A test that runs only some stages names only the slots it resolves.

@@ -3,21 +3,13 @@ import type { DependencyContainer } from 'tsyringe';
 import { captureTruth, consumeHandoff, judgeBoot, verifyAgainstTruth, writeHandoffArtifacts } from './builtin-stages';
 import { dumpOnDisk } from './crash-stages';
 import { handoffRecordFault } from './attack-stages';
-import type { Design, RunOptions, Scenario } from './config';
+import type { Design, Scenario } from './config';
 import { CAPTURE, DETECTOR, EXIT, FIRMWARE, KERNEL, STUB, TRANSPORT, TRIGGER, WRITER, type RouteInput, type StageOperator } from './contracts';
 import type { RunContext, RunResult } from './context';
 import type { RunEvent } from './events';
-import { setUpRun } from './run-setup';
+import { setUpRun, type RunInput } from './run-setup';
 
-export interface RunInput {
-  design: Design;
-  scenario: Scenario;
-  seed: number;
-  /** Overrides of the scenario's machine. */
-  ramBytes?: number;
-  cpus?: number;
-  options?: Partial<RunOptions>;
-}
+export type { RunInput } from './run-setup';
 
 export interface Run {
   /** The run's typed events, in order; completes when the run ends. */
