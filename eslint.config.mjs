@@ -6,8 +6,23 @@ import tseslint from 'typescript-eslint';
 import { importX, createNodeResolver } from 'eslint-plugin-import-x';
 
 const NODE_GLOBALS = Object.fromEntries(
-  ['require', 'module', 'exports', 'process', 'console', '__dirname', '__filename', 'Buffer', 'URL', 'setTimeout', 'clearTimeout',
-    'setInterval', 'clearInterval', 'setImmediate', 'performance'].map((name) => [name, 'readonly']),
+  [
+    'require',
+    'module',
+    'exports',
+    'process',
+    'console',
+    '__dirname',
+    '__filename',
+    'Buffer',
+    'URL',
+    'setTimeout',
+    'clearTimeout',
+    'setInterval',
+    'clearInterval',
+    'setImmediate',
+    'performance',
+  ].map((name) => [name, 'readonly']),
 );
 
 export default tseslint.config(
@@ -26,13 +41,24 @@ export default tseslint.config(
       'import-x/no-cycle': ['error', { ignoreExternal: true }],
       'import-x/no-relative-packages': 'error',
       'import-x/no-self-import': 'error',
-      'no-restricted-imports': ['error', {
-        // The light entries are public subpaths ("exports" of their package.json), not files.
-        patterns: [{
-          group: ['@efikdump/*/*', '!@efikdump/*/package.json', '!@efikdump/core/base', '!@efikdump/vmcore/files', '!@efikdump/core/testing'],
-          message: 'import a package by its name (its public index or an "exports" subpath), not its files',
-        }],
-      }],
+      'no-restricted-imports': [
+        'error',
+        {
+          // The light entries are public subpaths ("exports" of their package.json), not files.
+          patterns: [
+            {
+              group: [
+                '@efikdump/*/*',
+                '!@efikdump/*/package.json',
+                '!@efikdump/core/base',
+                '!@efikdump/vmcore/files',
+                '!@efikdump/core/testing',
+              ],
+              message: 'import a package by its name (its public index or an "exports" subpath), not its files',
+            },
+          ],
+        },
+      ],
       // Lazy loading is deliberate (command modules and codecs load when used: start-up, docs/performance.md).
       '@typescript-eslint/no-require-imports': 'off',
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none' }],

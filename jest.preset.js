@@ -15,9 +15,7 @@ module.exports = function preset(projectDir) {
       '^.+\\.ts$': ['ts-jest', { tsconfig: path.join(projectDir, 'tsconfig.spec.json') }],
     },
     moduleNameMapper: {
-      ...Object.fromEntries(
-        packages.map((name) => [`^@efikdump/${name}$`, path.join(root, 'packages', name, 'src', 'index.ts')]),
-      ),
+      ...Object.fromEntries(packages.map((name) => [`^@efikdump/${name}$`, path.join(root, 'packages', name, 'src', 'index.ts')])),
       // The light entries (package.json "exports" subpaths): the same sources, so one module instance.
       '^@efikdump/core/base$': path.join(root, 'packages', 'core', 'src', 'base.ts'),
       '^@efikdump/vmcore/files$': path.join(root, 'packages', 'vmcore', 'src', 'files.ts'),

@@ -9,8 +9,12 @@ class SummaryReporter {
   onRunComplete(_contexts, results) {
     const file = process.env.EFIKDUMP_TEST_SUMMARY;
     if (!file) return;
-    const line = [results.numPassedTests, results.numFailedTests, results.numPendingTests + results.numTodoTests,
-      results.numFailedTestSuites + results.numRuntimeErrorTestSuites].join(' ');
+    const line = [
+      results.numPassedTests,
+      results.numFailedTests,
+      results.numPendingTests + results.numTodoTests,
+      results.numFailedTestSuites + results.numRuntimeErrorTestSuites,
+    ].join(' ');
     appendFileSync(file, line + '\n');
   }
 }

@@ -34,7 +34,20 @@ function report(name, m, extra = {}) {
 
 const cases = {
   'run-1tib'() {
-    const m = measure([process.execPath, CLI, 'run', '--design', 'efi-warm-reserved-memory', '--memory', '1TiB', '--cpus', '64', '--seed', '1', '--json']);
+    const m = measure([
+      process.execPath,
+      CLI,
+      'run',
+      '--design',
+      'efi-warm-reserved-memory',
+      '--memory',
+      '1TiB',
+      '--cpus',
+      '64',
+      '--seed',
+      '1',
+      '--json',
+    ]);
     const result = JSON.parse(m.stdout.slice(m.stdout.indexOf('{')));
     report('run --memory 1TiB (no --out)', m, { outcome: result.outcome, 'pages verified': result.metrics.pagesChecked });
   },
@@ -43,19 +56,44 @@ const cases = {
     for (const design of ['classic-kexec', 'efi-warm-reserved-memory', 'efi-cold-reserved-memory', 'fadump']) {
       const m = measure([process.execPath, CLI, 'run', '--design', design, '--scenario', 'huge-memory-1tib', '--seed', '1', '--json']);
       const result = JSON.parse(m.stdout.slice(m.stdout.indexOf('{')));
-      report(`${design} on huge-memory-1tib`, m, { outcome: result.outcome, 'crash to dump (virtual s)': fmt((result.metrics.crashToDumpUs ?? 0) / 1e6, 1) });
+      report(`${design} on huge-memory-1tib`, m, {
+        outcome: result.outcome,
+        'crash to dump (virtual s)': fmt((result.metrics.crashToDumpUs ?? 0) / 1e6, 1),
+      });
     }
   },
   'run-4gib-out'() {
     const dir = mkdtempSync(join(tmpdir(), 'efikdump-bench-'));
     try {
       const out = join(dir, 'x.vmcore');
-      const m = measure([process.execPath, CLI, 'run', '--design', 'efi-warm-reserved-memory', '--memory', '4GiB', '--cpus', '4', '--seed', '1', '--out', out]);
+      const m = measure([
+        process.execPath,
+        CLI,
+        'run',
+        '--design',
+        'efi-warm-reserved-memory',
+        '--memory',
+        '4GiB',
+        '--cpus',
+        '4',
+        '--seed',
+        '1',
+        '--out',
+        out,
+      ]);
       const size = statSync(out).size;
       // Peer: copying the finished vmcore (sparse-aware, as cp does by default) is the floor for writing it.
       const cp = measure(['cp', out, join(dir, 'copy.vmcore')]);
-      report('run --memory 4GiB --out (whole run)', m, { 'output MiB': fmt(size / MiB, 0), 'MB/s': fmt(size / 1e6 / m.wall_s, 0), 'ratio to cp': fmt(m.wall_s / cp.wall_s) });
-      report('cp of that vmcore (peer floor)', cp, { 'output MiB': fmt(size / MiB, 0), 'MB/s': fmt(size / 1e6 / cp.wall_s, 0), 'ratio to cp': '1.00' });
+      report('run --memory 4GiB --out (whole run)', m, {
+        'output MiB': fmt(size / MiB, 0),
+        'MB/s': fmt(size / 1e6 / m.wall_s, 0),
+        'ratio to cp': fmt(m.wall_s / cp.wall_s),
+      });
+      report('cp of that vmcore (peer floor)', cp, {
+        'output MiB': fmt(size / MiB, 0),
+        'MB/s': fmt(size / 1e6 / cp.wall_s, 0),
+        'ratio to cp': '1.00',
+      });
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -35,23 +35,29 @@ function parse(argv) {
 
 function names(dir, kind) {
   const d = join(dir, 'apps', 'cli', kind);
-  return readdirSync(d).filter((f) => f.endsWith('.json')).sort().map((f) => JSON.parse(readFileSync(join(d, f), 'utf8')).name);
+  return readdirSync(d)
+    .filter((f) => f.endsWith('.json'))
+    .sort()
+    .map((f) => JSON.parse(readFileSync(join(d, f), 'utf8')).name);
 }
 
 function pick(all, wanted) {
   if (wanted === 'all') return all;
   const list = wanted.split(',');
-  for (const n of list) if (!all.includes(n)) {
-    process.stderr.write(`run-json-diff: unknown name ${n}\n`);
-    process.exit(2);
-  }
+  for (const n of list)
+    if (!all.includes(n)) {
+      process.stderr.write(`run-json-diff: unknown name ${n}\n`);
+      process.exit(2);
+    }
   return list;
 }
 
 function runOnce(root, design, scenario, seed) {
   return new Promise((done) => {
     const bin = join(root, 'apps', 'cli', 'bin', 'efikdump.js');
-    const child = spawn(process.execPath, [bin, 'run', '--json', '--design', design, '--scenario', scenario, '--seed', String(seed)], { cwd: root });
+    const child = spawn(process.execPath, [bin, 'run', '--json', '--design', design, '--scenario', scenario, '--seed', String(seed)], {
+      cwd: root,
+    });
     const out = [];
     const err = [];
     child.stdout.on('data', (b) => out.push(b));
@@ -87,8 +93,14 @@ async function main() {
   const base = resolve(o.base);
   const head = resolve(o.head ?? o.base);
   const recordOnly = !o.head;
-  const designs = pick(names(base, 'designs').filter((n) => names(head, 'designs').includes(n)), o.designs);
-  const scenarios = pick(names(base, 'scenarios').filter((n) => names(head, 'scenarios').includes(n)), o.scenarios);
+  const designs = pick(
+    names(base, 'designs').filter((n) => names(head, 'designs').includes(n)),
+    o.designs,
+  );
+  const scenarios = pick(
+    names(base, 'scenarios').filter((n) => names(head, 'scenarios').includes(n)),
+    o.scenarios,
+  );
   const seeds = o.seeds.split(',').map(Number);
   const ignore = o.ignore ? o.ignore.split(',') : [];
   const cache = o.cache ? resolve(o.cache) : undefined;
@@ -118,11 +130,16 @@ async function main() {
       const h = await runOnce(head, d, s, seed);
       h.stdout = withoutIgnored(h.stdout, ignore);
       if (b.code === h.code && b.stdout === h.stdout) same++;
-      else differ.push(`${d} × ${s} × seed ${seed}: exit ${b.code}/${h.code}; ${firstDifference(b.stdout, h.stdout)}${h.stderr ? `; head stderr: ${h.stderr.trim().split('\n')[0]}` : ''}`);
+      else
+        differ.push(
+          `${d} × ${s} × seed ${seed}: exit ${b.code}/${h.code}; ${firstDifference(b.stdout, h.stdout)}${h.stderr ? `; head stderr: ${h.stderr.trim().split('\n')[0]}` : ''}`,
+        );
     }
   };
   await Promise.all(Array.from({ length: Math.max(1, Number(o.jobs) || 1) }, worker));
-  process.stdout.write(`${designs.length} designs × ${scenarios.length} scenarios × ${seeds.length} seeds = ${jobs.length} runs: ${same} identical, ${differ.length} different\n`);
+  process.stdout.write(
+    `${designs.length} designs × ${scenarios.length} scenarios × ${seeds.length} seeds = ${jobs.length} runs: ${same} identical, ${differ.length} different\n`,
+  );
   for (const line of differ) process.stdout.write(`  DIFF ${line}\n`);
   process.exit(differ.length ? 1 : 0);
 }

@@ -9,7 +9,13 @@
 const { join } = require('node:path');
 const { main } = require(join(__dirname, '../../apps/cli/dist/main.js'));
 
-const opts = { seeds: '20', designs: 'efi-warm-reserved-memory-footprint-aware,efi-warm-reserved-memory-footprint-aware-quarantine,efi-warm-efivar-footprint-aware,efi-warm-efivar-footprint-aware-quarantine', sizes: '256MiB,1GiB,4GiB,64GiB', scenarios: 'healthy,iommu-inflight-dma,no-serial-console,nvram-nearly-full' };
+const opts = {
+  seeds: '20',
+  designs:
+    'efi-warm-reserved-memory-footprint-aware,efi-warm-reserved-memory-footprint-aware-quarantine,efi-warm-efivar-footprint-aware,efi-warm-efivar-footprint-aware-quarantine',
+  sizes: '256MiB,1GiB,4GiB,64GiB',
+  scenarios: 'healthy,iommu-inflight-dma,no-serial-console,nvram-nearly-full',
+};
 const argv = process.argv.slice(2);
 for (let i = 0; i < argv.length; i += 2) {
   const key = argv[i].replace(/^--/, '');
@@ -43,12 +49,19 @@ async function runJson(args) {
           runs++;
           lost = Math.max(lost, result.metrics.pagesLost ?? 0);
           withheld = result.metrics.ramWithheldPercent ?? withheld;
-          if (!['dump-complete', 'dump-partial'].includes(result.outcome) || result.metrics.sampledPagesUndeclared || result.metrics.pagesChangedUndeclared) {
+          if (
+            !['dump-complete', 'dump-partial'].includes(result.outcome) ||
+            result.metrics.sampledPagesUndeclared ||
+            result.metrics.pagesChangedUndeclared
+          ) {
             odd.push(`${design} ${size} ${scenario} seed ${seed}: ${result.outcome}: ${result.reason}`);
           }
         }
       }
-      const shown = Object.entries(counts).sort().map(([k, v]) => `${k} ${v}`).join(', ');
+      const shown = Object.entries(counts)
+        .sort()
+        .map(([k, v]) => `${k} ${v}`)
+        .join(', ');
       process.stdout.write(`${design} ${size}: ${runs} runs: ${shown}; max kernel pages lost ${lost}; RAM withheld ${withheld} %\n`);
     }
   }

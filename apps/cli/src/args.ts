@@ -36,11 +36,15 @@ export function parseArgs(spec: CommandSpec, argv: string[]): ParsedArgs {
       const name = eq > 0 ? arg.slice(2, eq) : arg.slice(2);
       const opt = spec.options.find((o) => o.name === name);
       if (!opt) {
-        throw new ConfigError(`unknown option --${name} for "efikdump ${spec.name}" (options: ${spec.options.map((o) => '--' + o.name).join(', ')})`, { field: `--${name}` });
+        throw new ConfigError(
+          `unknown option --${name} for "efikdump ${spec.name}" (options: ${spec.options.map((o) => '--' + o.name).join(', ')})`,
+          { field: `--${name}` },
+        );
       }
       if (opt.value) {
         const value = eq > 0 ? arg.slice(eq + 1) : argv[++i];
-        if (value === undefined || (eq < 0 && value.startsWith('--'))) throw new ConfigError(`--${name} needs a value (${opt.value})`, { field: `--${name}` });
+        if (value === undefined || (eq < 0 && value.startsWith('--')))
+          throw new ConfigError(`--${name} needs a value (${opt.value})`, { field: `--${name}` });
         options.set(name, value);
       } else {
         if (eq > 0) throw new ConfigError(`--${name} takes no value`, { field: `--${name}` });
@@ -60,7 +64,9 @@ export function parseArgs(spec: CommandSpec, argv: string[]): ParsedArgs {
   if (!options.has('help')) {
     const [min, max] = spec.positionals;
     if (positionals.length < min || positionals.length > max) {
-      throw new ConfigError(`"efikdump ${spec.name}" takes ${min === max ? min : `${min} to ${max}`} argument${max === 1 ? '' : 's'}; usage: ${spec.usage}`);
+      throw new ConfigError(
+        `"efikdump ${spec.name}" takes ${min === max ? min : `${min} to ${max}`} argument${max === 1 ? '' : 's'}; usage: ${spec.usage}`,
+      );
     }
   }
   return { options, positionals };
@@ -85,6 +91,7 @@ export function commandHelp(spec: CommandSpec): string {
 export function integerOption(value: string | true | undefined, name: string, min: number, max: number): number | undefined {
   if (value === undefined) return undefined;
   const n = typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : NaN;
-  if (!Number.isSafeInteger(n) || n < min || n > max) throw new ConfigError(`--${name} expects an integer from ${min} to ${max}, found "${value}"`, { field: `--${name}` });
+  if (!Number.isSafeInteger(n) || n < min || n > max)
+    throw new ConfigError(`--${name} expects an integer from ${min} to ${max}, found "${value}"`, { field: `--${name}` });
   return n;
 }

@@ -1,13 +1,29 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { catalogOf, checkComponents, ConfigError, parseDesign, parseScenario, readJsonFile, type Design, type PluginCatalog, type PluginRef, type Scenario } from '@efikdump/core';
+import {
+  catalogOf,
+  checkComponents,
+  ConfigError,
+  parseDesign,
+  parseScenario,
+  readJsonFile,
+  type Design,
+  type PluginCatalog,
+  type PluginRef,
+  type Scenario,
+} from '@efikdump/core';
 import { createContainer } from './container';
 
 /** Built-in designs and scenarios ship as files beside the CLI package. */
 export const BUILTIN_DIR = resolve(__dirname, '..');
 
 function listJson(dir: string): string[] {
-  return existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.json')).sort().map((f) => join(dir, f)) : [];
+  return existsSync(dir)
+    ? readdirSync(dir)
+        .filter((f) => f.endsWith('.json'))
+        .sort()
+        .map((f) => join(dir, f))
+    : [];
 }
 
 export function builtinDesigns(): Design[] {
@@ -42,8 +58,8 @@ export function checkDetectorReadsTransport(design: Design, extraPlugins: readon
   const reads = (entry.implementation as { transports?: readonly string[] }).transports;
   if (reads && !reads.includes(transport)) {
     throw new ConfigError(
-      `detector "${detector}" reads only the ${reads.join(' and ')} transport${reads.length === 1 ? '' : 's'}, not "${transport}" (components.transport): `
-      + 'the stub would never see the crash; pair it with a transport it reads, or use any-of',
+      `detector "${detector}" reads only the ${reads.join(' and ')} transport${reads.length === 1 ? '' : 's'}, not "${transport}" (components.transport): ` +
+        'the stub would never see the crash; pair it with a transport it reads, or use any-of',
       { file: design.source, field: 'components.detector' },
     );
   }
@@ -59,7 +75,10 @@ export function loadDesign(nameOrPath: string, extraPlugins: readonly PluginRef[
   else {
     const all = builtinDesigns();
     design = all.find((d) => d.name === nameOrPath);
-    if (!design) throw new ConfigError(`Unknown design: ${nameOrPath} (known: ${all.map((d) => d.name).join(', ')}; or give a file path)`, { field: '--design' });
+    if (!design)
+      throw new ConfigError(`Unknown design: ${nameOrPath} (known: ${all.map((d) => d.name).join(', ')}; or give a file path)`, {
+        field: '--design',
+      });
   }
   checkDetectorReadsTransport(design, extraPlugins);
   return design;
@@ -69,6 +88,9 @@ export function loadScenario(nameOrPath: string): Scenario {
   if (looksLikePath(nameOrPath)) return parseScenario(readJsonFile(nameOrPath), nameOrPath);
   const all = builtinScenarios();
   const found = all.find((s) => s.name === nameOrPath);
-  if (!found) throw new ConfigError(`Unknown scenario: ${nameOrPath} (known: ${all.map((s) => s.name).join(', ')}; or give a file path)`, { field: '--scenario' });
+  if (!found)
+    throw new ConfigError(`Unknown scenario: ${nameOrPath} (known: ${all.map((s) => s.name).join(', ')}; or give a file path)`, {
+      field: '--scenario',
+    });
   return found;
 }

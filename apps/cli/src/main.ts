@@ -57,7 +57,12 @@ export function runCli(argv: string[]): void {
     });
   }
   main(argv).then(
-    (code) => { process.exitCode = code; },
-    (e: unknown) => { process.stderr.write(`internal error: ${String(e)}\n`); process.exitCode = 70; },
+    (code) => {
+      process.exitCode = code;
+    },
+    (e: unknown) => {
+      process.stderr.write(`internal error: ${String(e)}\n`);
+      process.exitCode = 70;
+    },
   );
 }

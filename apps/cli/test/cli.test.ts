@@ -11,8 +11,17 @@ const IDEAL = 'efi-warm-reserved-memory-ideal-firmware';
 describe('efikdump run', () => {
   // Every size the issue names must get a reservation and a complete, verified /proc/vmcore.
   test.each([
-    ['256MiB', 1, 11], ['512MiB', 2, 12], ['768MiB', 5, 13], ['1GiB', 16, 14], ['2GiB', 64, 15], ['2816MiB', 7, 16],
-    ['3GiB', 3, 17], ['4GiB', 4, 18], ['8GiB', 32, 19], ['12GiB', 12, 20], ['16GiB', 64, 21],
+    ['256MiB', 1, 11],
+    ['512MiB', 2, 12],
+    ['768MiB', 5, 13],
+    ['1GiB', 16, 14],
+    ['2GiB', 64, 15],
+    ['2816MiB', 7, 16],
+    ['3GiB', 3, 17],
+    ['4GiB', 4, 18],
+    ['8GiB', 32, 19],
+    ['12GiB', 12, 20],
+    ['16GiB', 64, 21],
   ])('--memory %s --cpus %d --seed %d completes through verification without --out', async (memory, cpus, seed) => {
     const { code, result } = await runJson(['--design', IDEAL, '--memory', memory, '--cpus', String(cpus), '--seed', String(seed)]);
     expect(result.outcome).toBe('dump-complete');
@@ -20,7 +29,9 @@ describe('efikdump run', () => {
     expect(result.metrics.fidelity).toBe(1);
     expect(result.metrics.pagesChecked).toBe(1280);
     expect(result.metrics.crashkernelBytes).toBeGreaterThan(0);
-    expect(result.timeline.map((e: { stage: string }) => e.stage)).toEqual(expect.arrayContaining(['panic', 'exit', 'firmware-post', 'stub', 'vmcore-init', 'verify']));
+    expect(result.timeline.map((e: { stage: string }) => e.stage)).toEqual(
+      expect.arrayContaining(['panic', 'exit', 'firmware-post', 'stub', 'vmcore-init', 'verify']),
+    );
   });
 
   test('the same design, scenario and seed give the same result and the same dump bytes', async () => {
@@ -58,11 +69,21 @@ describe('efikdump run', () => {
 
 describe('errors are one clear line and a non-zero exit, never a stack trace', () => {
   const cases: [string, string[], number, RegExp][] = [
-    ['unknown design', ['run', '--design', 'nope'], 2, /^error: --design: Unknown design: nope \(known: [a-z0-9, -]*efi-warm-reserved-memory/],
+    [
+      'unknown design',
+      ['run', '--design', 'nope'],
+      2,
+      /^error: --design: Unknown design: nope \(known: [a-z0-9, -]*efi-warm-reserved-memory/,
+    ],
     ['bad memory size', ['run', '--memory', 'lots'], 2, /^error: --memory: expected a size such as 4GiB/],
     ['memory too small', ['run', '--memory', '128MiB'], 2, /^error: --memory: memory must be a whole number of MiB from 256MiB/],
     ['bad cpus', ['run', '--cpus', '0'], 2, /^error: --cpus: --cpus expects an integer from 1 to 1024, found "0"/],
-    ['unknown option', ['run', '--frobnicate'], 2, /^error: --frobnicate: unknown option --frobnicate for "efikdump run" \(options: --design/],
+    [
+      'unknown option',
+      ['run', '--frobnicate'],
+      2,
+      /^error: --frobnicate: unknown option --frobnicate for "efikdump run" \(options: --design/,
+    ],
     ['missing option value', ['run', '--seed'], 2, /^error: --seed: --seed needs a value/],
     ['unknown command', ['explode'], 2, /^error: unknown command "explode"/],
     ['missing dump', ['inspect', '/nonexistent/x.vmcore'], 6, /^error: \/nonexistent\/x\.vmcore: cannot open/],
@@ -98,7 +119,9 @@ describe('errors are one clear line and a non-zero exit, never a stack trace', (
       writeFileSync(file, JSON.stringify(design));
       const io = capture();
       expect(await main(['run', '--design', file], io)).toBe(2);
-      expect(io.stderr[0]).toMatch(new RegExp(`^error: ${file}:components\\.transport: Unknown transport: carrier-pigeon \\(known: [a-z, -]*reserved-memory`));
+      expect(io.stderr[0]).toMatch(
+        new RegExp(`^error: ${file}:components\\.transport: Unknown transport: carrier-pigeon \\(known: [a-z, -]*reserved-memory`),
+      );
     } finally {
       tmp.cleanup();
     }

@@ -38,7 +38,8 @@ function waitFor(child: ChildProcess, stream: 'stdout' | 'stderr', pattern: RegE
 function runCli(args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     const c = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '', stderr = '';
+    let stdout = '',
+      stderr = '';
     c.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
     c.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
     c.on('close', (status) => resolve({ status, stdout, stderr }));
@@ -50,7 +51,8 @@ async function until(cond: () => boolean, ms = 15_000): Promise<void> {
   for (const t0 = Date.now(); !cond() && Date.now() - t0 < ms;) await new Promise((r) => setTimeout(r, 50));
 }
 
-const exited = (c: ChildProcess) => new Promise<number | null>((r) => (c.exitCode !== null || c.signalCode !== null ? r(c.exitCode) : c.once('exit', (code) => r(code))));
+const exited = (c: ChildProcess) =>
+  new Promise<number | null>((r) => (c.exitCode !== null || c.signalCode !== null ? r(c.exitCode) : c.once('exit', (code) => r(code))));
 
 maybe('compare --backend bullmq over a real redis-server', () => {
   let redis: ChildProcess;
@@ -61,7 +63,9 @@ maybe('compare --backend bullmq over a real redis-server', () => {
   /** Every stderr line of each worker, for the start/done lines --verbose prints. */
   const logs = new Map<ChildProcess, string[]>();
   const startWorker = async () => {
-    const w = spawn(process.execPath, [BIN, 'worker', '--redis', url, '--lock-ms', '2000', '--verbose'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const w = spawn(process.execPath, [BIN, 'worker', '--redis', url, '--lock-ms', '2000', '--verbose'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     children.push(w);
     const lines: string[] = [];
     logs.set(w, lines);
@@ -75,24 +79,31 @@ maybe('compare --backend bullmq over a real redis-server', () => {
     await waitFor(w, 'stderr', /worker: ready/);
     return w;
   };
-  const ids = (w: ChildProcess, what: 'start' | 'done') => logs.get(w)!.map((l) => new RegExp(`^worker: ${what} (.*)$`).exec(l)?.[1]).filter((x): x is string => Boolean(x));
+  const ids = (w: ChildProcess, what: 'start' | 'done') =>
+    logs
+      .get(w)!
+      .map((l) => new RegExp(`^worker: ${what} (.*)$`).exec(l)?.[1])
+      .filter((x): x is string => Boolean(x));
   /** Resolves when `w` has started a job it has not finished: the job it is running now. */
-  const midJob = (w: ChildProcess) => new Promise<string>((resolve) => {
-    const check = () => {
-      const started = ids(w, 'start');
-      const last = started[started.length - 1];
-      if (last && !ids(w, 'done').includes(last)) {
-        w.stderr!.off('data', check);
-        resolve(last);
-      }
-    };
-    w.stderr!.on('data', () => setImmediate(check));
-  });
+  const midJob = (w: ChildProcess) =>
+    new Promise<string>((resolve) => {
+      const check = () => {
+        const started = ids(w, 'start');
+        const last = started[started.length - 1];
+        if (last && !ids(w, 'done').includes(last)) {
+          w.stderr!.off('data', check);
+          resolve(last);
+        }
+      };
+      w.stderr!.on('data', () => setImmediate(check));
+    });
 
   beforeAll(async () => {
     const port = await freePort();
     url = `redis://127.0.0.1:${port}`;
-    redis = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    redis = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     await waitFor(redis, 'stdout', /Ready to accept connections/);
   });
 
@@ -105,14 +116,27 @@ maybe('compare --backend bullmq over a real redis-server', () => {
   });
 
   it('survives a worker killed with SIGKILL in the middle of a job: the job is retried by the other worker, every cell count exact, JSON byte-identical to in-process', async () => {
-    const matrix = ['--designs', 'efi-warm-reserved-memory,efi-warm-with-firmware-retention', '--scenarios', 'healthy,firmware-scrubs-low-memory,mor-set', '--runs', '8', '--seed', '100'];
+    const matrix = [
+      '--designs',
+      'efi-warm-reserved-memory,efi-warm-with-firmware-retention',
+      '--scenarios',
+      'healthy,firmware-scrubs-low-memory,mor-set',
+      '--runs',
+      '8',
+      '--seed',
+      '100',
+    ];
     const local = efikdump(['compare', ...matrix, '--backend', 'local', '--report', join(tmp.dir, 'local')]);
     expect(local.status).toBe(0);
     const expected = readFileSync(join(tmp.dir, 'local', 'report.json'), 'utf8');
 
     const victim = await startWorker();
     const survivor = await startWorker();
-    const coordinator = spawn(process.execPath, [BIN, 'compare', ...matrix, '--backend', 'bullmq', '--redis', url, '--report', join(tmp.dir, 'bullmq')], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const coordinator = spawn(
+      process.execPath,
+      [BIN, 'compare', ...matrix, '--backend', 'bullmq', '--redis', url, '--report', join(tmp.dir, 'bullmq')],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     children.push(coordinator);
     let out = '';
     coordinator.stdout!.on('data', (d: Buffer) => (out += d.toString()));
@@ -145,7 +169,16 @@ maybe('compare --backend bullmq over a real redis-server', () => {
   }, 180_000);
 
   it('resumes a sweep whose coordinator was killed: --resume ID reads the matrix from Redis, runs no finished job again, and writes the report of a sweep without the kill', async () => {
-    const matrix = ['--designs', 'efi-warm-reserved-memory,classic-kexec', '--scenarios', 'healthy,torn-handoff-record', '--runs', '6', '--seed', '300'];
+    const matrix = [
+      '--designs',
+      'efi-warm-reserved-memory,classic-kexec',
+      '--scenarios',
+      'healthy,torn-handoff-record',
+      '--runs',
+      '6',
+      '--seed',
+      '300',
+    ];
     const local = efikdump(['compare', ...matrix, '--backend', 'local', '--json', '--report', join(tmp.dir, 'local2')]);
     expect(local.status).toBe(0);
 
@@ -153,7 +186,11 @@ maybe('compare --backend bullmq over a real redis-server', () => {
     const workers = [...live, ...(await Promise.all(Array.from({ length: Math.max(0, 2 - live.length) }, () => startWorker())))];
     expect(workers).toHaveLength(2);
     const before = new Map(workers.map((w) => [w, ids(w, 'done').length]));
-    const coordinator = spawn(process.execPath, [BIN, 'compare', ...matrix, '--backend', 'bullmq', '--redis', url, '--report', join(tmp.dir, 'killed')], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const coordinator = spawn(
+      process.execPath,
+      [BIN, 'compare', ...matrix, '--backend', 'bullmq', '--redis', url, '--report', join(tmp.dir, 'killed')],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     children.push(coordinator);
     const announced = waitFor(coordinator, 'stderr', /compare: sweep ([0-9a-f]{16}) on queue/);
     await waitFor(coordinator, 'stderr', /compare: ([3-9]|1\d)\/24 runs/);
@@ -161,7 +198,18 @@ maybe('compare --backend bullmq over a real redis-server', () => {
     await exited(coordinator);
     const id = /sweep ([0-9a-f]{16})/.exec(await announced)![1];
 
-    const resumed = await runCli(['compare', '--backend', 'bullmq', '--redis', url, '--resume', id, '--json', '--report', join(tmp.dir, 'resumed')]);
+    const resumed = await runCli([
+      'compare',
+      '--backend',
+      'bullmq',
+      '--redis',
+      url,
+      '--resume',
+      id,
+      '--json',
+      '--report',
+      join(tmp.dir, 'resumed'),
+    ]);
     expect(resumed.stderr).toBe('');
     expect(resumed.status).toBe(0);
     expect(resumed.stdout).toBe(local.stdout);
@@ -173,10 +221,18 @@ maybe('compare --backend bullmq over a real redis-server', () => {
     expect(new Set(ran).size).toBe(24);
 
     // An unknown id, and a matrix given beside --resume, are configuration errors (exit 2).
-    const unknown = spawnSync(process.execPath, [BIN, 'compare', '--backend', 'bullmq', '--redis', url, '--resume', '0123456789abcdef', '--report', join(tmp.dir, 'x')], { encoding: 'utf8', timeout: 30_000 });
+    const unknown = spawnSync(
+      process.execPath,
+      [BIN, 'compare', '--backend', 'bullmq', '--redis', url, '--resume', '0123456789abcdef', '--report', join(tmp.dir, 'x')],
+      { encoding: 'utf8', timeout: 30_000 },
+    );
     expect(unknown.status).toBe(2);
     expect(unknown.stderr).toMatch(/no sweep 0123456789abcdef on queue efikdump-compare/);
-    const both = spawnSync(process.execPath, [BIN, 'compare', '--backend', 'bullmq', '--redis', url, '--resume', id, '--runs', '3', '--report', join(tmp.dir, 'x')], { encoding: 'utf8', timeout: 30_000 });
+    const both = spawnSync(
+      process.execPath,
+      [BIN, 'compare', '--backend', 'bullmq', '--redis', url, '--resume', id, '--runs', '3', '--report', join(tmp.dir, 'x')],
+      { encoding: 'utf8', timeout: 30_000 },
+    );
     expect(both.status).toBe(2);
     expect(both.stderr).toMatch(/--resume takes the matrix from the stored sweep; do not give --runs/);
   }, 180_000);

@@ -14,32 +14,64 @@ export const ARTIFACTS = join(REPO, 'out', 'ci-artifacts');
 
 maybe('report.html in headless Chromium', () => {
   it('renders the verdict first, then the heatmap (expected cells slate), distributions, timelines and retention map with no console errors, and saves a screenshot', async () => {
-     
     const { chromium } = require('playwright-core') as typeof import('playwright-core');
     const { dir, cleanup } = tempDir('html');
     const profile = mkdtempSync(join(tmpdir(), 'efikdump-chromium-'));
     try {
-      const r = efikdump(['compare', '--designs', 'efi-warm-reserved-memory,efi-warm-with-firmware-retention', '--scenarios', 'healthy,firmware-scrubs-low-memory,mor-set,torn-nvram-write', '--runs', '4', '--workers', '2', '--report', dir]);
+      const r = efikdump([
+        'compare',
+        '--designs',
+        'efi-warm-reserved-memory,efi-warm-with-firmware-retention',
+        '--scenarios',
+        'healthy,firmware-scrubs-low-memory,mor-set,torn-nvram-write',
+        '--runs',
+        '4',
+        '--workers',
+        '2',
+        '--report',
+        dir,
+      ]);
       expect(r.status).toBe(0);
       const context = await chromium.launchPersistentContext(profile, {
         executablePath: CHROMIUM,
         headless: true,
-        args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+        args: [
+          '--headless',
+          '--no-sandbox',
+          '--disable-gpu',
+          '--disable-quic',
+          '--no-first-run',
+          '--disable-background-networking',
+          '--disable-component-update',
+          '--disable-sync',
+        ],
         viewport: { width: 1200, height: 900 },
       });
       try {
         const page = await context.newPage();
         const problems: string[] = [];
         const requests: string[] = [];
-        page.on('console', (m) => { if (m.type() === 'error' || m.type() === 'warning') problems.push(`${m.type()}: ${m.text()}`); });
+        page.on('console', (m) => {
+          if (m.type() === 'error' || m.type() === 'warning') problems.push(`${m.type()}: ${m.text()}`);
+        });
         page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
-        page.on('request', (q) => { if (!q.url().startsWith('file:')) requests.push(q.url()); });
+        page.on('request', (q) => {
+          if (!q.url().startsWith('file:')) requests.push(q.url());
+        });
         await page.goto(pathToFileURL(join(dir, 'report.html')).href, { waitUntil: 'load' });
 
-        const charts = await page.$$eval('svg[data-chart]', (els) => els.map((e) => {
-          const box = e.getBoundingClientRect();
-          return { chart: e.getAttribute('data-chart'), children: e.childElementCount, marks: e.querySelectorAll('rect,circle,line').length, width: box.width, height: box.height };
-        }));
+        const charts = await page.$$eval('svg[data-chart]', (els) =>
+          els.map((e) => {
+            const box = e.getBoundingClientRect();
+            return {
+              chart: e.getAttribute('data-chart'),
+              children: e.childElementCount,
+              marks: e.querySelectorAll('rect,circle,line').length,
+              width: box.width,
+              height: box.height,
+            };
+          }),
+        );
         expect(charts.map((c) => c.chart)).toEqual(['heatmap', 'distributions', 'timeline', 'retention']);
         for (const c of charts) {
           expect(c.children).toBeGreaterThan(0);
@@ -54,7 +86,9 @@ maybe('report.html in headless Chromium', () => {
         expect(await page.getAttribute('html', 'data-rendered')).toBe('4');
         // The verdict comes first: one row per design, one line per lost or expected scenario, the measured-firmware summary.
         const verdict = await page.$eval('section[data-section="verdict"]', (sec) => ({
-          beforeHeatmap: Boolean(sec.compareDocumentPosition(document.querySelector('svg[data-chart="heatmap"]')!) & Node.DOCUMENT_POSITION_FOLLOWING),
+          beforeHeatmap: Boolean(
+            sec.compareDocumentPosition(document.querySelector('svg[data-chart="heatmap"]')!) & Node.DOCUMENT_POSITION_FOLLOWING,
+          ),
           rows: sec.querySelectorAll('table[data-table="verdict"] tbody tr').length,
           designs: [...sec.querySelectorAll('div.design')].map((d) => d.getAttribute('data-design')),
           expected: [...sec.querySelectorAll('div[data-design="efi-warm-reserved-memory"] li.expected')].map((l) => l.textContent),
@@ -66,11 +100,15 @@ maybe('report.html in headless Chromium', () => {
         expect(verdict.rows).toBe(2);
         expect(verdict.designs).toEqual(['efi-warm-reserved-memory', 'efi-warm-with-firmware-retention']);
         expect(verdict.expected).toEqual([expect.stringMatching(/^expected in mor-set \(4\/4 runs\): MOR ClearMemory/)]);
-        expect(verdict.losses).toEqual(expect.arrayContaining([expect.stringMatching(/^loses healthy: 4\/4 runs not a success, first no-dump: /)]));
+        expect(verdict.losses).toEqual(
+          expect.arrayContaining([expect.stringMatching(/^loses healthy: 4\/4 runs not a success, first no-dump: /)]),
+        );
         expect(verdict.measured).toBeGreaterThan(0);
         expect(verdict.height).toBeGreaterThan(100);
         // mor-set on an EFI reset design is "expected" (slate), not a red loss.
-        expect(await page.$$eval('svg[data-chart="heatmap"] g.cell[data-status="expected"] text', (e) => e.map((t) => t.textContent))).toEqual(['expected', 'expected']);
+        expect(
+          await page.$$eval('svg[data-chart="heatmap"] g.cell[data-status="expected"] text', (e) => e.map((t) => t.textContent)),
+        ).toEqual(['expected', 'expected']);
         expect(problems).toEqual([]);
         expect(requests).toEqual([]);
 

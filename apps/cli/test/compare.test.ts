@@ -30,7 +30,8 @@ function schemaErrors(schema: any, v: unknown, path = '$'): string[] {
   const t = schema.type;
   if (t === 'null' && v !== null) errs.push(`${path}: expected null`);
   if (t === 'string' && typeof v !== 'string') errs.push(`${path}: expected string`);
-  if ((t === 'number' || t === 'integer') && (typeof v !== 'number' || (t === 'integer' && !Number.isInteger(v)))) errs.push(`${path}: expected ${t}`);
+  if ((t === 'number' || t === 'integer') && (typeof v !== 'number' || (t === 'integer' && !Number.isInteger(v))))
+    errs.push(`${path}: expected ${t}`);
   if (typeof v === 'number' && schema.minimum !== undefined && v < schema.minimum) errs.push(`${path}: below ${schema.minimum}`);
   if (t === 'array') {
     if (!Array.isArray(v)) return [...errs, `${path}: expected array`];
@@ -60,7 +61,7 @@ describe('statistics', () => {
   it('Wilson 95 % interval matches hand-computed values', () => {
     // 8/10: p = .8, z² = 3.841459, centre = (.8 + .192073)/1.384146 = .716740, half = 1.959964·sqrt(.016 + .009604)/1.384146 = .226580
     const [lo, hi] = wilsonInterval(8, 10);
-    expect(lo).toBeCloseTo(0.490160, 5);
+    expect(lo).toBeCloseTo(0.49016, 5);
     expect(hi).toBeCloseTo(0.943318, 5);
     // 0/10: upper = z²/n / (1 + z²/n) = .384146/1.384146 = .277532
     expect(wilsonInterval(0, 10)[0]).toBe(0);
@@ -91,19 +92,38 @@ describe('statistics', () => {
 
   it('crash-to-dump time runs from the panic start to the last dump-write/verify end', () => {
     const t = (tUs: number, stage: string, kind: string) => ({ tUs, stage, kind, message: '' });
-    expect(crashToDumpUs([t(0, 'power-on', 'start'), t(100, 'panic', 'start'), t(900, 'dump-write', 'end'), t(1000, 'verify', 'end')])).toBe(900);
+    expect(
+      crashToDumpUs([t(0, 'power-on', 'start'), t(100, 'panic', 'start'), t(900, 'dump-write', 'end'), t(1000, 'verify', 'end')]),
+    ).toBe(900);
     expect(crashToDumpUs([t(100, 'panic', 'start'), t(200, 'stub', 'end')])).toBeNull();
   });
 });
 
 describe('aggregation', () => {
   const r = (seed: number, outcome: JobResult['outcome'], us: number | null): JobResult => ({
-    design: 'd', scenario: 's', seed, outcome, fidelity: us === null ? null : 1, crashToDumpUs: us, nvramBytesWritten: 100 + seed, consoleSeen: seed % 2 === 0,
-    reason: `reason of ${seed}`, firmwarePagesChanged: null, pagesDeclaredLost: null, ramWithheldBytes: null, firmwareModelled: null,
+    design: 'd',
+    scenario: 's',
+    seed,
+    outcome,
+    fidelity: us === null ? null : 1,
+    crashToDumpUs: us,
+    nvramBytesWritten: 100 + seed,
+    consoleSeen: seed % 2 === 0,
+    reason: `reason of ${seed}`,
+    firmwarePagesChanged: null,
+    pagesDeclaredLost: null,
+    ramWithheldBytes: null,
+    firmwareModelled: null,
   });
 
   it('counts every outcome exactly and summarises the cell', () => {
-    const results = [r(1, 'dump-complete', 10), r(2, 'dump-complete', 30), r(3, 'no-dump', null), r(4, 'dump-corrupt', 20), r(5, 'dump-complete', 40)];
+    const results = [
+      r(1, 'dump-complete', 10),
+      r(2, 'dump-complete', 30),
+      r(3, 'no-dump', null),
+      r(4, 'dump-corrupt', 20),
+      r(5, 'dump-complete', 40),
+    ];
     const c = summarizeCell('d', 's', results);
     expect(c.runs).toBe(5);
     expect(Object.keys(c.outcomes)).toEqual([...OUTCOMES]);
@@ -116,7 +136,7 @@ describe('aggregation', () => {
     expect(c.consoleSeen).toEqual({ seen: 2, of: 5 });
   });
 
-  it('counts success by the scenario\'s outcomes: dump-partial is a success by default, forgery-rejected where the scenario says so', () => {
+  it("counts success by the scenario's outcomes: dump-partial is a success by default, forgery-rejected where the scenario says so", () => {
     const results = [r(1, 'dump-complete', 10), r(2, 'dump-partial', 30), r(3, 'no-dump', null), r(4, 'forgery-rejected', null)];
     const byDefault = summarizeCell('d', 's', results);
     expect(byDefault.successOutcomes).toEqual(['dump-complete', 'dump-partial']);
@@ -140,31 +160,70 @@ describe('aggregation', () => {
     expect(summarizeCell('d', 's', [r(1, 'dump-complete', 5)], rule).status).toBe('pass');
   });
 
-  it('matches a scenario\'s expected failures by the design\'s exit plug-in: mor-set expects no-dump of EFI reset designs only', () => {
+  it("matches a scenario's expected failures by the design's exit plug-in: mor-set expects no-dump of EFI reset designs only", () => {
     const mor = loadScenario('mor-set');
     expect(cellRule(loadDesign('efi-warm-reserved-memory'), mor).expected?.outcomes).toEqual(['no-dump']);
     expect(cellRule(loadDesign('efi-cold-efivar'), mor).expected?.outcomes).toEqual(['no-dump']);
     expect(cellRule(loadDesign('classic-kexec'), mor).expected).toBeNull();
     expect(cellRule(loadDesign('fadump'), mor).expected).toBeNull();
     expect(cellRule(loadDesign('efi-warm-efivar'), loadScenario('forged-crash-marker')).success).toEqual(['forgery-rejected']);
-    expect(cellRule(loadDesign('efi-warm-efivar'), loadScenario('healthy'))).toEqual({ success: ['dump-complete', 'dump-partial'], expected: null });
+    expect(cellRule(loadDesign('efi-warm-efivar'), loadScenario('healthy'))).toEqual({
+      success: ['dump-complete', 'dump-partial'],
+      expected: null,
+    });
   });
 
-  it('the verdict lists each design\'s lost scenarios with the first reason, its expected failures, and shows the firmware columns only when runs carry them', () => {
-    const withFw = (x: JobResult, modelled: boolean | null): JobResult => ({ ...x, firmwarePagesChanged: 4500 + x.seed, pagesDeclaredLost: 4500, ramWithheldBytes: 256 * 2 ** 20, firmwareModelled: modelled });
+  it("the verdict lists each design's lost scenarios with the first reason, its expected failures, and shows the firmware columns only when runs carry them", () => {
+    const withFw = (x: JobResult, modelled: boolean | null): JobResult => ({
+      ...x,
+      firmwarePagesChanged: 4500 + x.seed,
+      pagesDeclaredLost: 4500,
+      ramWithheldBytes: 256 * 2 ** 20,
+      firmwareModelled: modelled,
+    });
     const cells = [
-      summarizeCell('a', 'healthy', [r(1, 'dump-complete', 5), r(2, 'dump-partial', 6)].map((x) => withFw(x, false))),
-      summarizeCell('a', 'mor-set', [r(1, 'no-dump', null)].map((x) => withFw(x, false)), { success: ['dump-complete'], expected: { outcomes: ['no-dump'], why: 'MOR' } }),
-      summarizeCell('b', 'healthy', [r(1, 'no-dump', null), r(2, 'dump-complete', 3)].map((x) => withFw(x, true))),
+      summarizeCell(
+        'a',
+        'healthy',
+        [r(1, 'dump-complete', 5), r(2, 'dump-partial', 6)].map((x) => withFw(x, false)),
+      ),
+      summarizeCell(
+        'a',
+        'mor-set',
+        [r(1, 'no-dump', null)].map((x) => withFw(x, false)),
+        { success: ['dump-complete'], expected: { outcomes: ['no-dump'], why: 'MOR' } },
+      ),
+      summarizeCell(
+        'b',
+        'healthy',
+        [r(1, 'no-dump', null), r(2, 'dump-complete', 3)].map((x) => withFw(x, true)),
+      ),
       summarizeCell('c', 'healthy', [r(1, 'no-dump', null)]),
     ];
     const v = designVerdicts(cells);
-    expect(v.map((d) => [d.design, d.dumpOnMeasuredFirmware])).toEqual([['a', 'yes'], ['b', 'modelled'], ['c', 'unreported']]);
-    expect(v[0]).toMatchObject({ passed: 1, losses: [], expected: [{ scenario: 'mor-set', count: 1, runs: 1, why: 'MOR' }], firmwarePagesChanged: { max: 4502 }, pagesDeclaredLost: { max: 4500 } });
+    expect(v.map((d) => [d.design, d.dumpOnMeasuredFirmware])).toEqual([
+      ['a', 'yes'],
+      ['b', 'modelled'],
+      ['c', 'unreported'],
+    ]);
+    expect(v[0]).toMatchObject({
+      passed: 1,
+      losses: [],
+      expected: [{ scenario: 'mor-set', count: 1, runs: 1, why: 'MOR' }],
+      firmwarePagesChanged: { max: 4502 },
+      pagesDeclaredLost: { max: 4500 },
+    });
     expect(v[1].losses).toEqual([{ scenario: 'healthy', failed: 1, runs: 2, outcome: 'no-dump', reason: 'reason of 1' }]);
     expect(verdictLines(v[1])).toEqual([{ kind: 'loss', text: 'loses healthy: 1/2 runs not a success, first no-dump: reason of 1' }]);
     expect(verdictLines(v[0])).toEqual([{ kind: 'expected', text: 'expected in mor-set (1/1 runs): MOR' }]);
-    const report = { format: 'efikdump-compare/1' as const, matrix: { designs: ['a', 'b', 'c'], scenarios: ['healthy', 'mor-set'], runs: 2, seedBase: 1, seeds: [1, 2] as [number, number] }, outcomes: [...OUTCOMES], verdict: v, cells, representatives: [] };
+    const report = {
+      format: 'efikdump-compare/1' as const,
+      matrix: { designs: ['a', 'b', 'c'], scenarios: ['healthy', 'mor-set'], runs: 2, seedBase: 1, seeds: [1, 2] as [number, number] },
+      outcomes: [...OUTCOMES],
+      verdict: v,
+      cells,
+      representatives: [],
+    };
     const t = tableRows(report);
     expect(t.header).toEqual(expect.arrayContaining(['verdict', 'fw pages changed', 'pages declared lost', 'RAM withheld']));
     expect(t.rows[2][t.header.indexOf('fw pages changed')]).toBe('4501.5 (modelled)');
@@ -185,14 +244,25 @@ describe('aggregation', () => {
 });
 
 describe('sweep', () => {
-  const matrix = { designs: ['efi-warm-with-firmware-retention', 'efi-warm-reserved-memory'], scenarios: ['healthy', 'firmware-scrubs-low-memory', 'torn-nvram-write'], runs: 3, seedBase: 7 };
+  const matrix = {
+    designs: ['efi-warm-with-firmware-retention', 'efi-warm-reserved-memory'],
+    scenarios: ['healthy', 'firmware-scrubs-low-memory', 'torn-nvram-write'],
+    runs: 3,
+    seedBase: 7,
+  };
 
   it('names a sweep by its matrix and documents: the same inputs give the same id, a changed scenario another; a resume with another id is refused', async () => {
     const designs = matrix.designs.map((d) => loadDesign(d));
     const scenarios = matrix.scenarios.map((x) => loadScenario(x));
     const id = sweepId(matrix, designs, scenarios);
     expect(id).toMatch(/^[0-9a-f]{16}$/);
-    expect(sweepId({ ...matrix }, designs.map((d) => ({ ...d, source: '/elsewhere.json' })), scenarios)).toBe(id);
+    expect(
+      sweepId(
+        { ...matrix },
+        designs.map((d) => ({ ...d, source: '/elsewhere.json' })),
+        scenarios,
+      ),
+    ).toBe(id);
     expect(sweepId(matrix, designs, [{ ...scenarios[0], workload: { pageWrites: 257 } }, ...scenarios.slice(1)])).not.toBe(id);
     expect(sweepId({ ...matrix, runs: 4 }, designs, scenarios)).not.toBe(id);
     await expect(runSweep(matrix, new LocalBackend(), undefined, { expectId: '0000000000000000' })).rejects.toThrow(ConfigError);
@@ -217,7 +287,9 @@ describe('sweep', () => {
       expect(c.runs).toBe(3);
       expect(Object.values(c.outcomes).reduce((a, b) => a + b, 0)).toBe(3);
     }
-    expect(local.report.cells.map((c) => `${c.design}/${c.scenario}`)).toEqual([...local.report.cells.map((c) => `${c.design}/${c.scenario}`)].sort());
+    expect(local.report.cells.map((c) => `${c.design}/${c.scenario}`)).toEqual(
+      [...local.report.cells.map((c) => `${c.design}/${c.scenario}`)].sort(),
+    );
     expect(t3.timing.workers).toBe(3);
     expect(JSON.stringify(local.report)).not.toMatch(/wall|runsPerSecond/);
     // Representatives carry a timeline and the retention map.
@@ -227,8 +299,12 @@ describe('sweep', () => {
   });
 
   it('rejects an unknown design or scenario with the known names', async () => {
-    await expect(runSweep({ ...matrix, designs: ['nope'] }, new LocalBackend())).rejects.toThrow(/Unknown design: nope \(known: [^)]*efi-warm-reserved-memory, [^)]*efi-warm-with-firmware-retention/);
-    await expect(runSweep({ ...matrix, scenarios: ['healthy', 'nah'] }, new LocalBackend())).rejects.toThrow(/Unknown scenario: nah \(known: .*healthy/);
+    await expect(runSweep({ ...matrix, designs: ['nope'] }, new LocalBackend())).rejects.toThrow(
+      /Unknown design: nope \(known: [^)]*efi-warm-reserved-memory, [^)]*efi-warm-with-firmware-retention/,
+    );
+    await expect(runSweep({ ...matrix, scenarios: ['healthy', 'nah'] }, new LocalBackend())).rejects.toThrow(
+      /Unknown scenario: nah \(known: .*healthy/,
+    );
   });
 });
 
@@ -237,14 +313,19 @@ describe('progress', () => {
     let t = 0;
     const plain = capture();
     const p = new SweepProgress(plain, 'plain', () => t);
-    for (let i = 1; i <= 20; i++) { t += 500; p.update(i, 20); }
+    for (let i = 1; i <= 20; i++) {
+      t += 500;
+      p.update(i, 20);
+    }
     expect(plain.errLines).toHaveLength(11);
     expect(plain.errLines[plain.errLines.length - 1]).toMatch(/^compare: 20\/20 runs \(100 %\), 2\.0 runs\/s, ETA 0\.0s$/);
     const tty = capture(true);
     t = 0;
     const b = new SweepProgress(tty, 'tty', () => t);
-    t = 1000; b.update(5, 10);
-    t = 2000; b.update(10, 10);
+    t = 1000;
+    b.update(5, 10);
+    t = 2000;
+    b.update(10, 10);
     expect(tty.errLines[0]).toMatch(/^compare █+░+ 5\/10 5\.0 runs\/s ETA 1\.0s$/);
     expect(tty.errLines[1].startsWith('\x1b[1A\x1b[2K')).toBe(true);
     const silent = capture();
@@ -257,7 +338,17 @@ describe('efikdump compare (CLI)', () => {
   it('writes every report file, prints the table and --json prints report.json', () => {
     const { dir, cleanup } = tempDir('compare');
     try {
-      const args = ['compare', '--designs', 'efi-warm-reserved-memory-ideal-firmware', '--scenarios', 'healthy,mor-set', '--runs', '2', '--workers', '2'];
+      const args = [
+        'compare',
+        '--designs',
+        'efi-warm-reserved-memory-ideal-firmware',
+        '--scenarios',
+        'healthy,mor-set',
+        '--runs',
+        '2',
+        '--workers',
+        '2',
+      ];
       const r = efikdump([...args, '--report', join(dir, 'a')]);
       expect(r.stderr).toMatch(/compare: 4\/4 runs \(100 %\)/);
       expect(r.status).toBe(0);

@@ -24,7 +24,9 @@ describe('efikdump run with a design whose components take options', () => {
   };
 
   it('the elf writer receives its dumpLevel from the design; --dump-level overrides it', async () => {
-    const file = designFile('elf-d31', (d) => { d.components.writer = { name: 'elf', options: { dumpLevel: 31 } }; });
+    const file = designFile('elf-d31', (d) => {
+      d.components.writer = { name: 'elf', options: { dumpLevel: 31 } };
+    });
     const a = await runJson(['--design', file, '--memory', '1GiB', '--out', join(tmp.dir, 'a.elf')]);
     expect(a.code).toBe(0);
     expect(a.result.metrics.dumpLevel).toBe(31);
@@ -35,7 +37,9 @@ describe('efikdump run with a design whose components take options', () => {
   });
 
   it('the kdump-compressed writer receives compress and dumpLevel from the design; --compress overrides one, the other stays', async () => {
-    const file = designFile('kd-zstd', (d) => { d.components.writer = { name: 'kdump-compressed', options: { compress: 'zstd', dumpLevel: 17, threads: 1 } }; });
+    const file = designFile('kd-zstd', (d) => {
+      d.components.writer = { name: 'kdump-compressed', options: { compress: 'zstd', dumpLevel: 17, threads: 1 } };
+    });
     const a = await runJson(['--design', file, '--memory', '1GiB', '--out', join(tmp.dir, 'a.kd')]);
     expect(a.code).toBe(0);
     expect(a.result.timeline.some((e: any) => /kdump-compressed \(zstd, -d 17\)/.test(e.message))).toBe(true);
@@ -44,11 +48,25 @@ describe('efikdump run with a design whose components take options', () => {
   });
 
   it.each<[string, unknown, string]>([
-    ['a string for an integer', { name: 'elf', options: { dumpLevel: 'x' } }, 'components.writer.options.dumpLevel: expected an integer from 0 to 31, found "x"'],
-    ['an option the writer does not take', { name: 'elf', options: { compress: 'zstd' } }, 'components.writer.options.compress: expected one of the options of "elf": dumpLevel, encrypt, certificate, found "compress"'],
-    ['a compression the writer does not know', { name: 'kdump-compressed', options: { compress: 'brotli' } }, 'components.writer.options.compress: expected one of "zlib", "lzo", "zstd", "snappy", "none", found "brotli"'],
+    [
+      'a string for an integer',
+      { name: 'elf', options: { dumpLevel: 'x' } },
+      'components.writer.options.dumpLevel: expected an integer from 0 to 31, found "x"',
+    ],
+    [
+      'an option the writer does not take',
+      { name: 'elf', options: { compress: 'zstd' } },
+      'components.writer.options.compress: expected one of the options of "elf": dumpLevel, encrypt, certificate, found "compress"',
+    ],
+    [
+      'a compression the writer does not know',
+      { name: 'kdump-compressed', options: { compress: 'brotli' } },
+      'components.writer.options.compress: expected one of "zlib", "lzo", "zstd", "snappy", "none", found "brotli"',
+    ],
   ])('refuses %s with exit 2, naming the design file and the field', async (_n, writer, message) => {
-    const file = designFile('bad-option', (d) => { d.components.writer = writer; });
+    const file = designFile('bad-option', (d) => {
+      d.components.writer = writer;
+    });
     const io = capture();
     expect(await main(['run', '--design', file, '--memory', '1GiB'], io)).toBe(2);
     expect(io.stderr.join('\n')).toBe(`error: ${file}:${message}`);
@@ -69,18 +87,25 @@ describe('efikdump run with a design whose components take options', () => {
     // The built-in design, without options: Fedora's extras and the 1st kernel's console, as before.
     const plainDir = join(tmp.dir, 'kexec-plain');
     await runJson(['--design', 'classic-kexec', '--memory', '1GiB', '--artifacts', plainDir]);
-    expect(readFileSync(join(plainDir, 'capture-cmdline.txt'), 'utf8')).toMatch(/^irqpoll nr_cpus=1 reset_devices .* console=ttyS0 memmap=exactmap /);
+    expect(readFileSync(join(plainDir, 'capture-cmdline.txt'), 'utf8')).toMatch(
+      /^irqpoll nr_cpus=1 reset_devices .* console=ttyS0 memmap=exactmap /,
+    );
   });
 });
 
-describe('the retention policies a run\'s firmware applies are in its report, with who named them', () => {
-  it('the design\'s list, then the profile\'s platformRetention less what the design names', async () => {
+describe("the retention policies a run's firmware applies are in its report, with who named them", () => {
+  it("the design's list, then the profile's platformRetention less what the design names", async () => {
     const some = await runJson(['--design', 'efi-warm-efivar', '--memory', '1GiB']);
     expect(some.result.firmware.retentionPolicies).toEqual([
-      { policy: 'firmware-scratch', from: 'design' }, { policy: 'mor', from: 'profile' }, { policy: 'ecc-reinit', from: 'profile' }, { policy: 'decay', from: 'profile' },
+      { policy: 'firmware-scratch', from: 'design' },
+      { policy: 'mor', from: 'profile' },
+      { policy: 'ecc-reinit', from: 'profile' },
+      { policy: 'decay', from: 'profile' },
     ]);
     const all = await runJson(['--design', 'efi-warm-with-firmware-retention', '--memory', '1GiB']);
-    expect(all.result.firmware.retentionPolicies).toEqual(['mor', 'firmware-scratch', 'ecc-reinit', 'decay'].map((policy) => ({ policy, from: 'design' })));
+    expect(all.result.firmware.retentionPolicies).toEqual(
+      ['mor', 'firmware-scratch', 'ecc-reinit', 'decay'].map((policy) => ({ policy, from: 'design' })),
+    );
     // What the report lists is what the reset applied, in that order.
     expect(all.result.firmware.retention.map((e: any) => e.policy)).toEqual(['mor', 'firmware-scratch', 'ecc-reinit', 'decay']);
   });

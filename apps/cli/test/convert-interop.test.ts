@@ -29,7 +29,14 @@ function ok(r: { status: number | null; stdout: string; stderr: string }, what: 
 /** check_dump.py compare: every page of A read by libkdumpfile against the same page of B. */
 function compare(a: string, b: string) {
   const r = run(PYTHON, [CHECKER, 'compare', a, b]);
-  return JSON.parse(r.stdout) as { pages: number; equal: number; differ_count: number; absent_in_output: number; absent_nonzero: number; absent_in_input: number };
+  return JSON.parse(r.stdout) as {
+    pages: number;
+    equal: number;
+    differ_count: number;
+    absent_in_output: number;
+    absent_nonzero: number;
+    absent_in_input: number;
+  };
 }
 
 /** makedumpfile refuses to overwrite; each call gets a fresh name. */
@@ -38,7 +45,24 @@ function makedumpfile(args: string[], input: string, output: string) {
 }
 
 beforeAll(() => {
-  ok(efikdump(['run', '--design', 'efi-warm-reserved-memory-ideal-firmware', '--memory', '256MiB', '--cpus', '2', '--seed', SEED, '--out', vmcore, '--truth', truth]), 'efikdump run');
+  ok(
+    efikdump([
+      'run',
+      '--design',
+      'efi-warm-reserved-memory-ideal-firmware',
+      '--memory',
+      '256MiB',
+      '--cpus',
+      '2',
+      '--seed',
+      SEED,
+      '--out',
+      vmcore,
+      '--truth',
+      truth,
+    ]),
+    'efikdump run',
+  );
   ok(efikdump(['convert', vmcore, '-o', path('ours1.kd'), '--dump-level', '1']), 'convert -d 1');
   ok(efikdump(['convert', vmcore, '-o', path('ours31.kd'), '--dump-level', '31']), 'convert -d 31');
   ok(efikdump(['convert', vmcore, '-o', path('ours1.elf'), '--format', 'elf', '--dump-level', '1']), 'convert --format elf -d 1');
@@ -69,14 +93,17 @@ afterAll(() => tmp.cleanup());
     expect(Math.abs(ratio - 1)).toBeLessThan(0.02);
   });
 
-  (haveKdumpfile ? test : test.skip)('leaves out at -d 31 exactly the pages we leave out (it reads our struct pages, we read them too)', () => {
-    const r = compare(path('mdf31.kd'), path('ours31.kd'));
-    expect(r.differ_count).toBe(0);
-    expect(r.absent_in_output).toBe(0);
-    const back = compare(path('ours31.kd'), path('mdf31.kd'));
-    expect(back.absent_in_output).toBe(0);
-    expect(back.equal).toBe(r.equal);
-  });
+  (haveKdumpfile ? test : test.skip)(
+    'leaves out at -d 31 exactly the pages we leave out (it reads our struct pages, we read them too)',
+    () => {
+      const r = compare(path('mdf31.kd'), path('ours31.kd'));
+      expect(r.differ_count).toBe(0);
+      expect(r.absent_in_output).toBe(0);
+      const back = compare(path('ours31.kd'), path('mdf31.kd'));
+      expect(back.absent_in_output).toBe(0);
+      expect(back.equal).toBe(r.equal);
+    },
+  );
 
   (haveKdumpfile ? test : test.skip)('re-filters our kdump-compressed output to what it writes from the ELF', () => {
     makedumpfile(['-c', '-d', '31'], path('ours1.kd'), path('refiltered31.kd'));
@@ -123,28 +150,43 @@ afterAll(() => tmp.cleanup());
   expect(loads.some((m) => Number(m[1]) < Number(m[2]))).toBe(true); // excluded tails in p_memsz only
 });
 
-(haveKdumpfile ? test : test.skip)('the kdump-compressed writer plug-in, inside a run, writes the same file convert -d 31 writes from its ELF', () => {
-  const design = JSON.parse(readFileSync(join(REPO, 'apps/cli/designs/efi-warm-reserved-memory-ideal-firmware.json'), 'utf8'));
-  design.name = 'kdump-writer-test-ideal-firmware';
-  design.components.writer = 'kdump-compressed';
-  writeFileSync(path('design.json'), JSON.stringify(design));
-  const r = ok(efikdump(['run', '--design', path('design.json'), '--memory', '256MiB', '--cpus', '2', '--seed', SEED, '--out', path('plugin.kd')]), 'run with kdump-compressed');
-  expect(r.stdout).toMatch(/wrote .* kdump-compressed \(zlib, -d 31\)/);
-  expect(readFileSync(path('plugin.kd')).equals(readFileSync(path('ours31.kd')))).toBe(true);
-  const check = run(PYTHON, [CHECKER, 'libkdumpfile', path('plugin.kd'), truth]);
-  const result = JSON.parse(check.stdout);
-  expect(result.mismatched).toEqual([]);
-  expect(result.matched + result.missing.length).toBe(result.checked);
-});
+(haveKdumpfile ? test : test.skip)(
+  'the kdump-compressed writer plug-in, inside a run, writes the same file convert -d 31 writes from its ELF',
+  () => {
+    const design = JSON.parse(readFileSync(join(REPO, 'apps/cli/designs/efi-warm-reserved-memory-ideal-firmware.json'), 'utf8'));
+    design.name = 'kdump-writer-test-ideal-firmware';
+    design.components.writer = 'kdump-compressed';
+    writeFileSync(path('design.json'), JSON.stringify(design));
+    const r = ok(
+      efikdump(['run', '--design', path('design.json'), '--memory', '256MiB', '--cpus', '2', '--seed', SEED, '--out', path('plugin.kd')]),
+      'run with kdump-compressed',
+    );
+    expect(r.stdout).toMatch(/wrote .* kdump-compressed \(zlib, -d 31\)/);
+    expect(readFileSync(path('plugin.kd')).equals(readFileSync(path('ours31.kd')))).toBe(true);
+    const check = run(PYTHON, [CHECKER, 'libkdumpfile', path('plugin.kd'), truth]);
+    const result = JSON.parse(check.stdout);
+    expect(result.mismatched).toEqual([]);
+    expect(result.matched + result.missing.length).toBe(result.checked);
+  },
+);
 
-(haveMakedumpfile && haveKdumpfile ? test : test.skip)('the convert benchmark runs in its quick form and every output passes libkdumpfile\'s page-by-page check', () => {
-  const r = spawnSync(process.execPath, [join(REPO, 'tools/bench/convert/bench-convert.js'), '--quick', '--json'], { encoding: 'utf8', maxBuffer: 64 << 20, timeout: 300_000 });
-  if (r.status !== 0) throw new Error(`bench-convert --quick exited ${r.status}:\n${r.stdout}\n${r.stderr}`);
-  const result = JSON.parse(r.stdout);
-  expect(result.failures).toEqual([]);
-  expect(result.rows.map((x: { case: string }) => x.case)).toEqual(expect.arrayContaining(['makedumpfile -c -d 1', 'efikdump ELF -d 1 (zero pages dropped)']));
-  // Every row that wrote a dump was checked page by page (cp floors and start-up rows write none).
-  const dumps = result.rows.filter((x: { kind: string }) => x.kind !== 'floor' && x.kind !== 'startup');
-  expect(dumps.length).toBeGreaterThan(0);
-  for (const row of dumps) expect(row.check).toMatch(/, 0 differ,/);
-});
+(haveMakedumpfile && haveKdumpfile ? test : test.skip)(
+  "the convert benchmark runs in its quick form and every output passes libkdumpfile's page-by-page check",
+  () => {
+    const r = spawnSync(process.execPath, [join(REPO, 'tools/bench/convert/bench-convert.js'), '--quick', '--json'], {
+      encoding: 'utf8',
+      maxBuffer: 64 << 20,
+      timeout: 300_000,
+    });
+    if (r.status !== 0) throw new Error(`bench-convert --quick exited ${r.status}:\n${r.stdout}\n${r.stderr}`);
+    const result = JSON.parse(r.stdout);
+    expect(result.failures).toEqual([]);
+    expect(result.rows.map((x: { case: string }) => x.case)).toEqual(
+      expect.arrayContaining(['makedumpfile -c -d 1', 'efikdump ELF -d 1 (zero pages dropped)']),
+    );
+    // Every row that wrote a dump was checked page by page (cp floors and start-up rows write none).
+    const dumps = result.rows.filter((x: { kind: string }) => x.kind !== 'floor' && x.kind !== 'startup');
+    expect(dumps.length).toBeGreaterThan(0);
+    for (const row of dumps) expect(row.check).toMatch(/, 0 differ,/);
+  },
+);

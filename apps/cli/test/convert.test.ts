@@ -10,7 +10,25 @@ describe('efikdump convert', () => {
   const truth = join(tmp.dir, 'x.truth.json');
   beforeAll(async () => {
     const io = capture();
-    const code = await main(['run', '--design', 'efi-warm-reserved-memory-ideal-firmware', '--memory', '256MiB', '--cpus', '2', '--seed', '11', '--out', vmcore, '--truth', truth, '--json'], io);
+    const code = await main(
+      [
+        'run',
+        '--design',
+        'efi-warm-reserved-memory-ideal-firmware',
+        '--memory',
+        '256MiB',
+        '--cpus',
+        '2',
+        '--seed',
+        '11',
+        '--out',
+        vmcore,
+        '--truth',
+        truth,
+        '--json',
+      ],
+      io,
+    );
     if (code !== 0) throw new Error(io.stderr.join('\n'));
   });
   afterAll(() => tmp.cleanup());
@@ -99,7 +117,11 @@ describe('efikdump convert', () => {
       writeFileSync(cut, readFileSync(vmcore).subarray(0, 64 << 20));
       const r = efikdump(['convert', cut, '-o', join(dir.dir, 'out.kd')]);
       expect(r.status).toBe(3);
-      expect(r.stderr).toMatch(new RegExp(`^error: ${cut.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}:0x[0-9a-f]+: PT_LOAD segment: expected inside the \\d+-byte file`));
+      expect(r.stderr).toMatch(
+        new RegExp(
+          `^error: ${cut.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}:0x[0-9a-f]+: PT_LOAD segment: expected inside the \\d+-byte file`,
+        ),
+      );
       expect(r.stderr).not.toMatch(/\n\s+at /);
       expect(readdirSync(dir.dir)).toEqual(['cut.vmcore']);
     } finally {

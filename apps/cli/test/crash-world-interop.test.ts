@@ -23,7 +23,25 @@ describe.each(['classic-kexec', 'fadump', 'efi-cold-reserved-memory'])('efikdump
   const artifacts = join(tmp.dir, 'artifacts');
   let output = '';
   beforeAll(() => {
-    const r = efikdump(['run', '--design', design, '--scenario', KEEPS_RAM, '--memory', '2GiB', '--cpus', '3', '--seed', '11', '--out', vmcore, '--truth', truth, '--artifacts', artifacts]);
+    const r = efikdump([
+      'run',
+      '--design',
+      design,
+      '--scenario',
+      KEEPS_RAM,
+      '--memory',
+      '2GiB',
+      '--cpus',
+      '3',
+      '--seed',
+      '11',
+      '--out',
+      vmcore,
+      '--truth',
+      truth,
+      '--artifacts',
+      artifacts,
+    ]);
     output = r.stdout + r.stderr;
     if (r.status !== 0) throw new Error(`efikdump run exited ${r.status}:\n${output}`);
   });
@@ -49,7 +67,11 @@ describe.each(['classic-kexec', 'fadump', 'efi-cold-reserved-memory'])('efikdump
     const r = spawnSync(PYTHON, [CHECKER, 'libkdumpfile', vmcore, truth], { encoding: 'utf8', maxBuffer: 64 << 20 });
     expect(r.stderr).toBe('');
     const result = JSON.parse(r.stdout);
-    expect({ mismatched: result.mismatched, missing: result.missing, excluded: result.excluded_present }).toEqual({ mismatched: [], missing: [], excluded: [] });
+    expect({ mismatched: result.mismatched, missing: result.missing, excluded: result.excluded_present }).toEqual({
+      mismatched: [],
+      missing: [],
+      excluded: [],
+    });
     expect(result.matched).toBe(result.checked);
     expect(r.status).toBe(0);
   });

@@ -17,7 +17,13 @@ const container = createContainer();
 const OPTIONS = { truthPages: 64, truthZeroPages: 16 };
 
 function run(d: string, s: string, seed: number, ramBytes?: number): Promise<RunResult> {
-  return createRun(container, { design: design(d), scenario: scenario(s), seed, options: OPTIONS, ...(ramBytes ? { ramBytes } : {}) }).start();
+  return createRun(container, {
+    design: design(d),
+    scenario: scenario(s),
+    seed,
+    options: OPTIONS,
+    ...(ramBytes ? { ramBytes } : {}),
+  }).start();
 }
 
 /**
@@ -47,8 +53,20 @@ const CAPTURING = designs.map((d) => d.name).filter((n) => n !== 'efi-warm-with-
 const EFI_RESET_DESIGNS = designs.filter((d) => d.components.exit[0].startsWith('efi-')).map((d) => d.name);
 
 test('the RFD scenario list is there, and `efikdump scenarios` prints one line for each', async () => {
-  const wanted = ['healthy', 'iommu-inflight-dma', 'no-serial-console', 'nvram-nearly-full', 'firmware-scrubs-low-memory', 'mor-set',
-    'ecc-scrub-on-reset', 'torn-nvram-write', 'double-panic', 'forged-crash-marker', 'crashkernel-too-small', 'huge-memory-1tib'];
+  const wanted = [
+    'healthy',
+    'iommu-inflight-dma',
+    'no-serial-console',
+    'nvram-nearly-full',
+    'firmware-scrubs-low-memory',
+    'mor-set',
+    'ecc-scrub-on-reset',
+    'torn-nvram-write',
+    'double-panic',
+    'forged-crash-marker',
+    'crashkernel-too-small',
+    'huge-memory-1tib',
+  ];
   expect(scenarios.map((s) => s.name)).toEqual(expect.arrayContaining(wanted));
   const io = capture();
   expect(await main(['scenarios'], io)).toBe(0);
@@ -64,7 +82,7 @@ describe('iommu-inflight-dma over 200 seeds', () => {
   // The scenario's rate: the chance that at least one device has DMA in flight at the panic.
   const rate = 1 - s.machine.devices.reduce((p, d) => p * (1 - d.inflightRate), 1);
 
-  test('classic kexec with translation turned off fails (hang or corrupt dump) at about the scenario\'s rate, exactly when DMA was in flight', async () => {
+  test("classic kexec with translation turned off fails (hang or corrupt dump) at about the scenario's rate, exactly when DMA was in flight", async () => {
     let failures = 0;
     for (const seed of SEEDS) {
       const r = await run('classic-kexec-iommu-off', 'iommu-inflight-dma', seed, GiB);
@@ -84,20 +102,23 @@ describe('iommu-inflight-dma over 200 seeds', () => {
     expect(failures).toBeGreaterThan(0);
   });
 
-  test.each(['efi-warm-reserved-memory', 'efi-warm-efivar', 'classic-kexec'])('%s completes every run (devices reset, or old IOMMU tables kept)', async (d) => {
-    let lostSomewhere = 0;
-    for (const seed of SEEDS) {
-      const r = await runIdeal(d, 'iommu-inflight-dma', seed, GiB);
-      expect({ seed, outcome: r.outcome }).toEqual({ seed, outcome: 'dump-complete' });
-      expect(r.metrics.dmaStrayOldMemoryPages).toBe(0);
-      if ((r.metrics.pagesLost as number) > 0) {
-        lostSomewhere++;
-        expect(r.metrics.pagesLostWhere).toMatch(/DMA buffer pages/);
+  test.each(['efi-warm-reserved-memory', 'efi-warm-efivar', 'classic-kexec'])(
+    '%s completes every run (devices reset, or old IOMMU tables kept)',
+    async (d) => {
+      let lostSomewhere = 0;
+      for (const seed of SEEDS) {
+        const r = await runIdeal(d, 'iommu-inflight-dma', seed, GiB);
+        expect({ seed, outcome: r.outcome }).toEqual({ seed, outcome: 'dump-complete' });
+        expect(r.metrics.dmaStrayOldMemoryPages).toBe(0);
+        if ((r.metrics.pagesLost as number) > 0) {
+          lostSomewhere++;
+          expect(r.metrics.pagesLostWhere).toMatch(/DMA buffer pages/);
+        }
       }
-    }
-    // DMA in flight rewrote its own buffers in some runs: lost pages, reported, not corruption.
-    expect(lostSomewhere).toBeGreaterThan(0);
-  });
+      // DMA in flight rewrote its own buffers in some runs: lost pages, reported, not corruption.
+      expect(lostSomewhere).toBeGreaterThan(0);
+    },
+  );
 });
 
 describe('mor-set', () => {
@@ -180,7 +201,15 @@ describe('consoles', () => {
 describe('every design reports the same outcome and metrics', () => {
   test.each(CAPTURING)('%s on healthy', async (d) => {
     const r = await runIdeal(d, 'healthy', 4);
-    for (const key of ['fidelity', 'pagesLost', 'crashToDumpUs', 'nvramBytesWritten', 'crashkernelBytes', 'consoleSeen', 'captureMemoryNeededBytes']) {
+    for (const key of [
+      'fidelity',
+      'pagesLost',
+      'crashToDumpUs',
+      'nvramBytesWritten',
+      'crashkernelBytes',
+      'consoleSeen',
+      'captureMemoryNeededBytes',
+    ]) {
       expect({ key, present: key in r.metrics }).toEqual({ key, present: true });
     }
     expect(r.metrics.crashToDumpUs).toBeGreaterThan(0);
@@ -212,12 +241,18 @@ describe('huge-memory-1tib', () => {
     expect(r.metrics.pagesDeclaredLost).toBeGreaterThan(0);
   });
 
-  test.each(CAPTURING.filter((d) => !FOOTPRINT_AWARE.includes(d) && design(d).components.exit[0].startsWith('efi-') && ['ovmf', 'ovmf-measured'].includes(design(d).firmware?.profile ?? '')))(
-    '%s (no rescue, nothing declared) loses its dump on measured OVMF', async (d) => {
-      const r = await run(d, 'huge-memory-1tib', 1);
-      expect(r.metrics.firmwarePagesChanged).toBeGreaterThan(0);
-      expect(['no-dump', 'dump-corrupt']).toContain(r.outcome);
-    });
+  test.each(
+    CAPTURING.filter(
+      (d) =>
+        !FOOTPRINT_AWARE.includes(d) &&
+        design(d).components.exit[0].startsWith('efi-') &&
+        ['ovmf', 'ovmf-measured'].includes(design(d).firmware?.profile ?? ''),
+    ),
+  )('%s (no rescue, nothing declared) loses its dump on measured OVMF', async (d) => {
+    const r = await run(d, 'huge-memory-1tib', 1);
+    expect(r.metrics.firmwarePagesChanged).toBeGreaterThan(0);
+    expect(['no-dump', 'dump-corrupt']).toContain(r.outcome);
+  });
 });
 
 describe('efikdump run --dump-level/--compress/--threads reach the writer', () => {
@@ -225,7 +260,23 @@ describe('efikdump run --dump-level/--compress/--threads reach the writer', () =
     const { dir, cleanup } = tempDir('dump-level');
     try {
       const io = capture();
-      expect(await main(['run', '--design', 'efi-warm-reserved-memory-ideal-firmware', '--memory', '1GiB', '--dump-level', '31', '--out', join(dir, 'x.elf'), '--json'], io)).toBe(0);
+      expect(
+        await main(
+          [
+            'run',
+            '--design',
+            'efi-warm-reserved-memory-ideal-firmware',
+            '--memory',
+            '1GiB',
+            '--dump-level',
+            '31',
+            '--out',
+            join(dir, 'x.elf'),
+            '--json',
+          ],
+          io,
+        ),
+      ).toBe(0);
       const r = JSON.parse(io.stdout.join('\n'));
       expect(r.metrics.dumpLevel).toBe(31);
       expect(r.timeline.some((e: { message: string }) => /ELF core, -d 31: \d+ PT_LOADs/.test(e.message))).toBe(true);
@@ -242,10 +293,15 @@ test('a malformed crashkernel= from a scenario is an error naming the scenario f
   const { dir, cleanup } = tempDir('bad-crashkernel');
   try {
     const file = join(dir, 'bad.json');
-    writeFileSync(file, JSON.stringify({ format: 'efikdump-scenario/1', name: 'bad-ck', description: 'a broken override', kernel: { crashkernel: '12Q' } }));
+    writeFileSync(
+      file,
+      JSON.stringify({ format: 'efikdump-scenario/1', name: 'bad-ck', description: 'a broken override', kernel: { crashkernel: '12Q' } }),
+    );
     const io = capture();
     expect(await main(['run', '--scenario', file, '--out', join(dir, 'x.vmcore')], io)).toBe(2);
-    expect(io.stderr.join('\n')).toMatch(new RegExp(`^error: ${file.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}:crashkernel: crashkernel="12Q": at offset 2: expected`));
+    expect(io.stderr.join('\n')).toMatch(
+      new RegExp(`^error: ${file.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}:crashkernel: crashkernel="12Q": at offset 2: expected`),
+    );
     expect(readdirSync(dir)).toEqual(['bad.json']);
   } finally {
     cleanup();

@@ -2,7 +2,12 @@ import { spawnSync } from 'node:child_process';
 import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  buildDesignsCatalog, DESIGNS_CATALOG_FILE, designFilesHash, readDesignsCatalog, renderDesigns, type DesignsCatalog,
+  buildDesignsCatalog,
+  DESIGNS_CATALOG_FILE,
+  designFilesHash,
+  readDesignsCatalog,
+  renderDesigns,
+  type DesignsCatalog,
 } from '../src/commands/designs';
 import { designsCommand as designsFromPlugins } from '../src/commands/list';
 import { BIN, efikdump, REPO, tempDir } from './helpers';

@@ -11,7 +11,10 @@ describe('efikdump dump extract: 1 GiB round trip', () => {
   afterAll(cleanup);
 
   it('simulated RAM → encrypted dump in a GPT image → extract → verify', async () => {
-    const ram = [{ start: 0, end: 640 * MiB }, { start: 4 * GiB, end: 4 * GiB + 384 * MiB }];
+    const ram = [
+      { start: 0, end: 640 * MiB },
+      { start: 4 * GiB, end: 4 * GiB + 384 * MiB },
+    ];
     const redact = [{ start: 100 * MiB, end: 104 * MiB }];
     const key = makeCertificate(dir, 'owner');
     const dump = await firmwareDump(dir, 'big', ram, redact, key.cert, 16);

@@ -1,13 +1,31 @@
 import { spawnSync } from 'node:child_process';
 import { closeSync, existsSync, openSync, readdirSync, readFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { decodeElfHeader, decodeLostRanges, decodeProgramHeaders, LOST_RANGES_NOTE_NAME, MiB, PT_LOAD, PT_NOTE, walkNotes } from '@efikdump/core';
-import { findPartition, OFFLINE_DUMP_PARTITION_TYPE_GUID, OfflineDumpCreationError, partitionExtent, readGptImage } from '@efikdump/firmware-uefi';
+import {
+  decodeElfHeader,
+  decodeLostRanges,
+  decodeProgramHeaders,
+  LOST_RANGES_NOTE_NAME,
+  MiB,
+  PT_LOAD,
+  PT_NOTE,
+  walkNotes,
+} from '@efikdump/core';
+import {
+  findPartition,
+  OFFLINE_DUMP_PARTITION_TYPE_GUID,
+  OfflineDumpCreationError,
+  partitionExtent,
+  readGptImage,
+} from '@efikdump/firmware-uefi';
 import { efikdump, hasCommand, hasPythonModule, PYTHON, REPO, tempDir, toolAvailable } from './helpers';
 import { firmwareDump, makeCertificate, type FirmwareDumpFixture } from './dump-fixture';
 
 const CHECKER = join(REPO, 'tools/interop/check_dump.py');
-const RAM = [{ start: 0, end: 24 * MiB }, { start: 64 * MiB, end: 72 * MiB }];
+const RAM = [
+  { start: 0, end: 24 * MiB },
+  { start: 64 * MiB, end: 72 * MiB },
+];
 const REDACT = [{ start: 8 * MiB, end: 9 * MiB }];
 
 describe('efikdump dump', () => {
@@ -93,7 +111,15 @@ describe('efikdump dump', () => {
     const d = JSON.parse(info.stdout);
     expect(d.encrypted).toBe(false);
     expect(d.osData).toBe('0xc0ffee');
-    expect(d.sections.map((s: { name: string }) => s.name)).toEqual(['efikdump-ddr-ranges', 'efikdump-redacted', 'system-information', 'dump-reason', 'ddr@0x0', 'ddr@0x900000', 'ddr@0x4000000']);
+    expect(d.sections.map((s: { name: string }) => s.name)).toEqual([
+      'efikdump-ddr-ranges',
+      'efikdump-redacted',
+      'system-information',
+      'dump-reason',
+      'ddr@0x0',
+      'ddr@0x900000',
+      'ddr@0x4000000',
+    ]);
   });
 
   it('creates an empty GPT disk that sgdisk accepts, and says there is no dump on it', () => {
@@ -137,7 +163,9 @@ describe('efikdump dump', () => {
     const header = decodeElfHeader(elf);
     const phdrs = decodeProgramHeaders(elf, header);
     const noteSeg = phdrs.find((p) => p.type === PT_NOTE)!;
-    const note = walkNotes(elf.subarray(noteSeg.offset, noteSeg.offset + noteSeg.filesz)).notes.find((n) => n.name === LOST_RANGES_NOTE_NAME)!;
+    const note = walkNotes(elf.subarray(noteSeg.offset, noteSeg.offset + noteSeg.filesz)).notes.find(
+      (n) => n.name === LOST_RANGES_NOTE_NAME,
+    )!;
     const lost = decodeLostRanges(note.desc);
     const saved = phdrs.filter((p) => p.type === PT_LOAD).reduce((n, p) => n + p.filesz, 0);
     // Saved plus declared lost is exactly the RAM the firmware meant to save: nothing silently missing.

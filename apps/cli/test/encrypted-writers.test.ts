@@ -31,11 +31,20 @@ const magic = (file: string): string => {
 };
 
 function run(d: Design, seed = 4): Promise<RunResult> {
-  return createRun(container, { design: d, scenario: healthy, seed, ramBytes: GiB, options: { truthPages: 256, truthZeroPages: 32 } }).start();
+  return createRun(container, {
+    design: d,
+    scenario: healthy,
+    seed,
+    ramBytes: GiB,
+    options: { truthPages: 256, truthZeroPages: 32 },
+  }).start();
 }
 
 describe('encrypting capture writers', () => {
-  it.each([['classic-kexec', 'classic-kexec-encrypted'], ['efi-warm-reserved-memory-footprint-aware', 'efi-warm-reserved-memory-footprint-aware-encrypted']])(
+  it.each([
+    ['classic-kexec', 'classic-kexec-encrypted'],
+    ['efi-warm-reserved-memory-footprint-aware', 'efi-warm-reserved-memory-footprint-aware-encrypted'],
+  ])(
     '%s: the encrypted variant charges the encryption at the assumed throughput and changes nothing else of the outcome',
     async (plainName, encName) => {
       const plain = await run(design(plainName));
@@ -51,10 +60,23 @@ describe('encrypting capture writers', () => {
     },
   );
 
-  it('run --out seals the ELF dump; dump extract with the key gives back the plain design\'s dump byte for byte, and verify passes it', () => {
+  it("run --out seals the ELF dump; dump extract with the key gives back the plain design's dump byte for byte, and verify passes it", () => {
     const { dir, cleanup } = tempDir('sealed-run');
     try {
-      const args = (d: string, out: string) => ['run', '--design', d, '--memory', '512MiB', '--seed', '3', '--out', join(dir, out), '--truth', join(dir, `${out}.truth.json`), '--json'];
+      const args = (d: string, out: string) => [
+        'run',
+        '--design',
+        d,
+        '--memory',
+        '512MiB',
+        '--seed',
+        '3',
+        '--out',
+        join(dir, out),
+        '--truth',
+        join(dir, `${out}.truth.json`),
+        '--json',
+      ];
       const plain = efikdump(args('classic-kexec', 'plain.elf'));
       const enc = efikdump(args('classic-kexec-encrypted', 'sealed.bin'));
       expect([plain.status, enc.status]).toEqual([0, 0]);
@@ -71,7 +93,11 @@ describe('encrypting capture writers', () => {
         expect(spawnSync('readelf', ['-h', join(dir, 'x.elf')], { encoding: 'utf8' }).stdout).toMatch(/CORE \(Core file\)/);
       }
       // No plain temporary file is left beside the output.
-      expect(spawnSync('ls', ['-A', dir], { encoding: 'utf8' }).stdout.split('\n').filter((f) => f.endsWith('.tmp'))).toEqual([]);
+      expect(
+        spawnSync('ls', ['-A', dir], { encoding: 'utf8' })
+          .stdout.split('\n')
+          .filter((f) => f.endsWith('.tmp')),
+      ).toEqual([]);
     } finally {
       cleanup();
     }
@@ -87,12 +113,17 @@ describe('encrypting capture writers', () => {
         return join(dir, `${name}.json`);
       };
       const plainDesign = write('kd-plain', { name: 'kdump-compressed', options: { compress: 'lzo' } });
-      const encDesign = write('kd-sealed', { name: 'kdump-compressed', options: { compress: 'lzo', encrypt: true, certificate: 'mine.der' } });
+      const encDesign = write('kd-sealed', {
+        name: 'kdump-compressed',
+        options: { compress: 'lzo', encrypt: true, certificate: 'mine.der' },
+      });
       const args = (d: string, out: string) => ['run', '--design', d, '--memory', '512MiB', '--seed', '5', '--out', join(dir, out)];
       expect(efikdump(args(plainDesign, 'plain.kdump')).status).toBe(0);
       expect(efikdump(args(encDesign, 'sealed.bin')).status).toBe(0);
       expect(magic(join(dir, 'sealed.bin'))).toBe('Enc_Dmp!');
-      expect(efikdump(['dump', 'extract', join(dir, 'sealed.bin'), '--key', OFFLINE_DUMP_DEMO_KEY, '-o', join(dir, 'x.kdump')]).status).toBe(0);
+      expect(
+        efikdump(['dump', 'extract', join(dir, 'sealed.bin'), '--key', OFFLINE_DUMP_DEMO_KEY, '-o', join(dir, 'x.kdump')]).status,
+      ).toBe(0);
       expect(readFileSync(join(dir, 'x.kdump')).equals(readFileSync(join(dir, 'plain.kdump')))).toBe(true);
       // Tampered: one ciphertext byte flipped.
       const bytes = readFileSync(join(dir, 'sealed.bin'));
@@ -121,7 +152,10 @@ describe('encrypting capture writers', () => {
       ];
       for (const [name, options, message, code] of cases) {
         const file = join(dir, `${name}.json`);
-        writeFileSync(file, JSON.stringify({ ...base, name: `bad-${name}`, components: { ...base.components, writer: { name: 'elf', options } } }));
+        writeFileSync(
+          file,
+          JSON.stringify({ ...base, name: `bad-${name}`, components: { ...base.components, writer: { name: 'elf', options } } }),
+        );
         const r = efikdump(['run', '--design', file, '--memory', '512MiB', '--out', join(dir, `${name}.out`)]);
         expect({ name, status: r.status }).toEqual({ name, status: code });
         expect(r.stderr).toMatch(message);

@@ -1,8 +1,15 @@
 import 'reflect-metadata';
 import { injectable } from 'tsyringe';
 import {
-  ConfigError, createRun, registerPlugin, stage,
-  type CrashTrigger, type ExitStrategy, type RouteInput, type RunResult, type StageOperator,
+  ConfigError,
+  createRun,
+  registerPlugin,
+  stage,
+  type CrashTrigger,
+  type ExitStrategy,
+  type RouteInput,
+  type RunResult,
+  type StageOperator,
 } from '@efikdump/core';
 import { captureCmdline, kexecCaptureRam } from '@efikdump/kernel-crash';
 import { createContainer } from '../src/container';
@@ -22,7 +29,12 @@ class UncheckedKexecExit implements ExitStrategy {
       const kernel = ctx.state.kernel!;
       const ram = kexecCaptureRam(kernel);
       const hdr = kernel.elfcorehdr!;
-      ctx.state.capture = { via: 'kexec', cmdline: captureCmdline(kernel.cmdline, ram, hdr.paddr), ram, elfcorehdr: { paddr: hdr.paddr, size: hdr.size } };
+      ctx.state.capture = {
+        via: 'kexec',
+        cmdline: captureCmdline(kernel.cmdline, ram, hdr.paddr),
+        ram,
+        elfcorehdr: { paddr: hdr.paddr, size: hdr.size },
+      };
       ctx.metrics.testExitTaken = true;
       ctx.log.emit('test-exit', 'info', 'jump without purgatory');
     });

@@ -3,7 +3,10 @@ import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createRun, intersectRanges, mergeRanges, PAGE_SIZE, type Design, type RunResult, type Scenario } from '@efikdump/core';
 import {
-  FIRMWARE_DUMP_BYTES_PER_SECOND, FIRMWARE_DUMP_ENCRYPTED_BYTES_PER_SECOND, OFFLINE_DUMP_DEMO_KEY, OfflineDumpCreationError,
+  FIRMWARE_DUMP_BYTES_PER_SECOND,
+  FIRMWARE_DUMP_ENCRYPTED_BYTES_PER_SECOND,
+  OFFLINE_DUMP_DEMO_KEY,
+  OfflineDumpCreationError,
 } from '@efikdump/firmware-uefi';
 import { WATCHDOG_HEARTBEAT_US } from '@efikdump/kernel-crash';
 import { createContainer } from '../src/container';
@@ -25,10 +28,13 @@ function run(d: Design, s: Scenario, seed = 3): Promise<RunResult> {
   return createRun(container, { design: d, scenario: s, seed, ramBytes: GiB, options: { truthPages: 1024, truthZeroPages: 64 } }).start();
 }
 
-const changedByFirmware = (r: RunResult) => mergeRanges((r.firmware?.retention ?? []).filter((e) => e.boot === 2).flatMap((e) => e.changedRanges.map(([start, end]) => ({ start, end }))));
+const changedByFirmware = (r: RunResult) =>
+  mergeRanges(
+    (r.firmware?.retention ?? []).filter((e) => e.boot === 2).flatMap((e) => e.changedRanges.map(([start, end]) => ({ start, end }))),
+  );
 
 describe('firmware-writes-dump', () => {
-  it('writes RAM after POST\'s footprint: every undeclared difference is a page the firmware changed before it wrote', async () => {
+  it("writes RAM after POST's footprint: every undeclared difference is a page the firmware changed before it wrote", async () => {
     const r = await run(design('firmware-writes-dump'), scenario('healthy'));
     const stages = r.timeline.map((e) => e.stage);
     expect(stages).not.toContain('capture-boot');
@@ -57,25 +63,28 @@ describe('firmware-writes-dump', () => {
     expect(r.metrics.sampledPagesUndeclared).toBe(0);
   });
 
-  it.each([256 * 1024 ** 2, GiB, 4 * GiB])('a firmware that declares its measured POST footprint too gives a dump-partial with every difference declared (%d bytes)', async (ramBytes) => {
-    const d = design('firmware-writes-dump-measured-footprint');
-    expect(d.componentOptions?.firmware?.[0]).toEqual({ offlineDumpDeclares: 'own-allocations-and-measured' });
-    const opts = { seed: 5, ramBytes, options: { truthPages: 1024, truthZeroPages: 64 } };
-    const r = await createRun(container, { design: d, scenario: scenario('healthy'), ...opts }).start();
-    const naive = await createRun(container, { design: design('firmware-writes-dump'), scenario: scenario('healthy'), ...opts }).start();
-    const destroyed = r.metrics.offlineDumpPagesDestroyed as number;
-    expect(destroyed).toBeGreaterThan(0);
-    expect(destroyed).toBe(naive.metrics.offlineDumpPagesDestroyed);
-    // It declares more than the naive writer (its allocations and the prediction), at least every page POST changed.
-    expect(r.metrics.pagesDeclaredLost as number).toBeGreaterThanOrEqual(destroyed);
-    expect(r.metrics.pagesDeclaredLost as number).toBeGreaterThan(naive.metrics.pagesDeclaredLost as number);
-    expect(r.outcome).toBe('dump-partial');
-    expect(r.metrics.sampledPagesUndeclared).toBe(0);
-    expect(r.metrics.pagesChecked).toBeGreaterThan(0);
-    expect(naive.outcome).toBe('dump-corrupt');
-    // Less RAM written: the declared ranges are left out of the partition.
-    expect(r.metrics.offlineDumpBytes as number).toBeLessThan(naive.metrics.offlineDumpBytes as number);
-  });
+  it.each([256 * 1024 ** 2, GiB, 4 * GiB])(
+    'a firmware that declares its measured POST footprint too gives a dump-partial with every difference declared (%d bytes)',
+    async (ramBytes) => {
+      const d = design('firmware-writes-dump-measured-footprint');
+      expect(d.componentOptions?.firmware?.[0]).toEqual({ offlineDumpDeclares: 'own-allocations-and-measured' });
+      const opts = { seed: 5, ramBytes, options: { truthPages: 1024, truthZeroPages: 64 } };
+      const r = await createRun(container, { design: d, scenario: scenario('healthy'), ...opts }).start();
+      const naive = await createRun(container, { design: design('firmware-writes-dump'), scenario: scenario('healthy'), ...opts }).start();
+      const destroyed = r.metrics.offlineDumpPagesDestroyed as number;
+      expect(destroyed).toBeGreaterThan(0);
+      expect(destroyed).toBe(naive.metrics.offlineDumpPagesDestroyed);
+      // It declares more than the naive writer (its allocations and the prediction), at least every page POST changed.
+      expect(r.metrics.pagesDeclaredLost as number).toBeGreaterThanOrEqual(destroyed);
+      expect(r.metrics.pagesDeclaredLost as number).toBeGreaterThan(naive.metrics.pagesDeclaredLost as number);
+      expect(r.outcome).toBe('dump-partial');
+      expect(r.metrics.sampledPagesUndeclared).toBe(0);
+      expect(r.metrics.pagesChecked).toBeGreaterThan(0);
+      expect(naive.outcome).toBe('dump-corrupt');
+      // Less RAM written: the declared ranges are left out of the partition.
+      expect(r.metrics.offlineDumpBytes as number).toBeLessThan(naive.metrics.offlineDumpBytes as number);
+    },
+  );
 
   it('the encrypted variant costs more writer time at the assumed throughput and destroys the same pages', async () => {
     const plain = await run(design('firmware-writes-dump'), scenario('healthy'));
@@ -117,26 +126,29 @@ describe('firmware-writes-dump', () => {
     expect(r.metrics.offlineDumpCreationErrors).toBe(0);
   });
 
-  it.each(['firmware-writes-dump', 'firmware-writes-dump-measured-footprint'])('%s: --out writes the dump as an ELF core readelf accepts; verify gives the run\'s verdict', (name) => {
-    if (!toolAvailable(hasCommand('readelf', ['--version']), 'readelf')) return;
-    const { dir, cleanup } = tempDir('fwdump');
-    try {
-      const out = join(dir, 'dump.elf');
-      const truth = join(dir, 'truth.json');
-      const r = efikdump(['run', '--design', name, '--memory', '512MiB', '--seed', '2', '--out', out, '--truth', truth, '--json']);
-      const result = JSON.parse(r.stdout) as RunResult;
-      const elf = spawnSync('readelf', ['-h', '-l', '-n', out], { encoding: 'utf8' });
-      expect(elf.status).toBe(0);
-      expect(elf.stdout).toMatch(/CORE \(Core file\)/);
-      expect(elf.stdout).toMatch(/LOAD/);
-      expect(elf.stdout).toMatch(/EFIKDUMP/);
-      const v = efikdump(['verify', out, '--truth', truth]);
-      expect(v.status).toBe(result.outcome === 'dump-corrupt' ? 5 : result.outcome === 'dump-partial' ? 1 : 0);
-      expect(result.outcome).toBe(name === 'firmware-writes-dump' ? 'dump-corrupt' : 'dump-partial');
-    } finally {
-      cleanup();
-    }
-  });
+  it.each(['firmware-writes-dump', 'firmware-writes-dump-measured-footprint'])(
+    "%s: --out writes the dump as an ELF core readelf accepts; verify gives the run's verdict",
+    (name) => {
+      if (!toolAvailable(hasCommand('readelf', ['--version']), 'readelf')) return;
+      const { dir, cleanup } = tempDir('fwdump');
+      try {
+        const out = join(dir, 'dump.elf');
+        const truth = join(dir, 'truth.json');
+        const r = efikdump(['run', '--design', name, '--memory', '512MiB', '--seed', '2', '--out', out, '--truth', truth, '--json']);
+        const result = JSON.parse(r.stdout) as RunResult;
+        const elf = spawnSync('readelf', ['-h', '-l', '-n', out], { encoding: 'utf8' });
+        expect(elf.status).toBe(0);
+        expect(elf.stdout).toMatch(/CORE \(Core file\)/);
+        expect(elf.stdout).toMatch(/LOAD/);
+        expect(elf.stdout).toMatch(/EFIKDUMP/);
+        const v = efikdump(['verify', out, '--truth', truth]);
+        expect(v.status).toBe(result.outcome === 'dump-corrupt' ? 5 : result.outcome === 'dump-partial' ? 1 : 0);
+        expect(result.outcome).toBe(name === 'firmware-writes-dump' ? 'dump-corrupt' : 'dump-partial');
+      } finally {
+        cleanup();
+      }
+    },
+  );
 });
 
 // Each creation error of the published interface, reached from a scenario through `efikdump run`:
@@ -149,7 +161,12 @@ describe('firmware-writes-dump creation errors, through the CLI', () => {
 
   it.each([
     ['firmware-writes-dump', 'offcd-no-partition', OfflineDumpCreationError.noPartition, /no GPT partition of the dump type/],
-    ['firmware-writes-dump', 'offcd-unsupported-algorithm', OfflineDumpCreationError.unsupportedAlgorithm, /EncryptionAlgorithm 3 is not supported/],
+    [
+      'firmware-writes-dump',
+      'offcd-unsupported-algorithm',
+      OfflineDumpCreationError.unsupportedAlgorithm,
+      /EncryptionAlgorithm 3 is not supported/,
+    ],
     ['firmware-writes-dump', 'offcd-bad-certificate', OfflineDumpCreationError.badCertificate, /not an RSA X\.509 certificate/],
     ['firmware-writes-dump-encrypted', 'offcd-bad-certificate', OfflineDumpCreationError.badCertificate, /not an RSA X\.509 certificate/],
   ])('%s on %s: no dump, and the next OS is told why', (d, s, bit, why) => {
@@ -177,7 +194,9 @@ describe('firmware-writes-dump creation errors, through the CLI', () => {
     const r = runCli('firmware-writes-dump', 'offcd-partition-too-small');
     // 1 GiB partition, 512 MiB machine: it fits, so no error; the scenario's 4 GiB machine needs the cut.
     expect(r.metrics.offlineDumpCreationErrors).toBe(0);
-    const big = JSON.parse(efikdump(['run', '--design', 'firmware-writes-dump', '--scenario', 'offcd-partition-too-small', '--seed', '4', '--json']).stdout) as RunResult;
+    const big = JSON.parse(
+      efikdump(['run', '--design', 'firmware-writes-dump', '--scenario', 'offcd-partition-too-small', '--seed', '4', '--json']).stdout,
+    ) as RunResult;
     expect(big.metrics.offlineDumpCreationErrors).toBe(OfflineDumpCreationError.partitionTooSmall);
     expect(big.timeline.some((e) => /INSUFFICIENT_STORAGE/.test(e.message))).toBe(true);
   });
@@ -197,7 +216,7 @@ describe('firmware-writes-dump --artifacts: the simulated disk', () => {
     ['firmware-writes-dump', false],
     ['firmware-writes-dump-encrypted', true],
     ['firmware-writes-dump-measured-footprint', false],
-  ])('%s: sgdisk accepts disk.img, dump extract gives the run\'s dump, verify the run\'s verdict', (d, encrypted) => {
+  ])("%s: sgdisk accepts disk.img, dump extract gives the run's dump, verify the run's verdict", (d, encrypted) => {
     const { dir, cleanup } = tempDir('fwdisk');
     try {
       const art = join(dir, 'art');
@@ -231,7 +250,20 @@ describe('firmware-writes-dump --artifacts: the simulated disk', () => {
     expect(r.artifacts.disk).toBeUndefined();
     const { dir, cleanup } = tempDir('fwdisk');
     try {
-      const n = JSON.parse(efikdump(['run', '--design', 'firmware-writes-dump', '--scenario', 'offcd-no-partition', '--memory', '256MiB', '--artifacts', dir, '--json']).stdout) as RunResult;
+      const n = JSON.parse(
+        efikdump([
+          'run',
+          '--design',
+          'firmware-writes-dump',
+          '--scenario',
+          'offcd-no-partition',
+          '--memory',
+          '256MiB',
+          '--artifacts',
+          dir,
+          '--json',
+        ]).stdout,
+      ) as RunResult;
       expect(n.outcome).toBe('no-dump');
       expect(readdirSync(dir)).not.toContain('disk.img');
     } finally {
@@ -244,12 +276,32 @@ describe('compare: what the next boot learns', () => {
   it('each cell carries the firmware → OS record, and the table shows it', () => {
     const { dir, cleanup } = tempDir('fwcmp');
     try {
-      const r = efikdump(['compare', '--designs', 'firmware-writes-dump,classic-kexec', '--scenarios', 'healthy,offcd-no-partition', '--runs', '2', '--backend', 'local', '--report', dir, '--json']);
+      const r = efikdump([
+        'compare',
+        '--designs',
+        'firmware-writes-dump,classic-kexec',
+        '--scenarios',
+        'healthy,offcd-no-partition',
+        '--runs',
+        '2',
+        '--backend',
+        'local',
+        '--report',
+        dir,
+        '--json',
+      ]);
       expect(r.status).toBe(0);
-      const cells = (JSON.parse(r.stdout) as { cells: { design: string; scenario: string; nextBoot: Record<string, number> | null }[] }).cells;
+      const cells = (JSON.parse(r.stdout) as { cells: { design: string; scenario: string; nextBoot: Record<string, number> | null }[] })
+        .cells;
       const cell = (d: string, s: string) => cells.find((c) => c.design === d && c.scenario === s)!.nextBoot;
       expect(cell('firmware-writes-dump', 'healthy')).toEqual({ of: 2, abnormalReset: 2, expected: 2, written: 2, creationErrors: 0 });
-      expect(cell('firmware-writes-dump', 'offcd-no-partition')).toEqual({ of: 2, abnormalReset: 2, expected: 2, written: 0, creationErrors: OfflineDumpCreationError.noPartition });
+      expect(cell('firmware-writes-dump', 'offcd-no-partition')).toEqual({
+        of: 2,
+        abnormalReset: 2,
+        expected: 2,
+        written: 0,
+        creationErrors: OfflineDumpCreationError.noPartition,
+      });
       // kexec never goes back through the firmware: the record is the power-on one.
       expect(cell('classic-kexec', 'healthy')).toEqual({ of: 2, abnormalReset: 0, expected: 0, written: 0, creationErrors: 0 });
       expect(readFileSync(join(dir, 'report.md'), 'utf8')).toMatch(/crash 2\/2, dump expected 2, written 0; errors noPartition/);
@@ -260,7 +312,10 @@ describe('compare: what the next boot learns', () => {
 });
 
 describe('hung-machine: a hang the watchdog resets', () => {
-  const runCli = (d: string): RunResult => JSON.parse(efikdump(['run', '--design', d, '--scenario', 'hung-machine', '--memory', '512MiB', '--seed', '6', '--json']).stdout) as RunResult;
+  const runCli = (d: string): RunResult =>
+    JSON.parse(
+      efikdump(['run', '--design', d, '--scenario', 'hung-machine', '--memory', '512MiB', '--seed', '6', '--json']).stdout,
+    ) as RunResult;
 
   it.each(['classic-kexec', 'efi-warm-efivar', 'fadump'])('%s: no panic path runs, no dump', (d) => {
     const r = runCli(d);

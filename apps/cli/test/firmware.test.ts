@@ -7,36 +7,43 @@ import { tempDir } from './helpers';
 import { capture, runJson } from './in-process';
 
 describe('efikdump firmware export', () => {
-  test.each(['ovmf', 'server', 'laptop'])('--profile %s writes tables that decode with valid checksums, an efivarfs directory, and a .fd our reader round-trips', async (profile) => {
-    const tmp = tempDir('fw-export');
-    try {
-      const [a, v, fd, rsdp] = ['a', 'v', 'vars.fd', 'rsdp.bin'].map((f) => join(tmp.dir, f));
-      const io = capture();
-      expect(await main(['firmware', 'export', '--profile', profile, '--acpi', a, '--vars', v, '--fd', fd, '--rsdp', rsdp], io)).toBe(0);
-      expect(io.stderr).toEqual([]);
-      const tables = readdirSync(a).sort();
-      expect(tables).toContain('xsdt.dat');
-      for (const t of tables) expect(decodeSdt(new Uint8Array(readFileSync(join(a, t))), { file: t }).header.signature.toLowerCase()).toBe(t.slice(0, 4));
-      expect(decodeRsdp(new Uint8Array(readFileSync(rsdp))).revision).toBe(2);
-      const files = readdirSync(v);
-      expect(files.length).toBeGreaterThan(5);
-      for (const f of files) decodeEfivarfsFile(f, new Uint8Array(readFileSync(join(v, f))), f);
-      const bytes = new Uint8Array(readFileSync(fd));
-      const volume = decodeVariableStoreFv(bytes, fd);
-      expect(Buffer.from(encodeVariableStoreFv(volume)).equals(Buffer.from(bytes))).toBe(true);
-      const live = volume.records.filter((r) => r.state === 0x3f).map((r) => `${r.name}-${r.guid}`);
-      for (const f of files) expect(live).toContain(f);
-      // Nothing left behind but the outputs.
-      expect(readdirSync(tmp.dir).sort()).toEqual(['a', 'rsdp.bin', 'v', 'vars.fd']);
-    } finally {
-      tmp.cleanup();
-    }
-  });
+  test.each(['ovmf', 'server', 'laptop'])(
+    '--profile %s writes tables that decode with valid checksums, an efivarfs directory, and a .fd our reader round-trips',
+    async (profile) => {
+      const tmp = tempDir('fw-export');
+      try {
+        const [a, v, fd, rsdp] = ['a', 'v', 'vars.fd', 'rsdp.bin'].map((f) => join(tmp.dir, f));
+        const io = capture();
+        expect(await main(['firmware', 'export', '--profile', profile, '--acpi', a, '--vars', v, '--fd', fd, '--rsdp', rsdp], io)).toBe(0);
+        expect(io.stderr).toEqual([]);
+        const tables = readdirSync(a).sort();
+        expect(tables).toContain('xsdt.dat');
+        for (const t of tables)
+          expect(decodeSdt(new Uint8Array(readFileSync(join(a, t))), { file: t }).header.signature.toLowerCase()).toBe(t.slice(0, 4));
+        expect(decodeRsdp(new Uint8Array(readFileSync(rsdp))).revision).toBe(2);
+        const files = readdirSync(v);
+        expect(files.length).toBeGreaterThan(5);
+        for (const f of files) decodeEfivarfsFile(f, new Uint8Array(readFileSync(join(v, f))), f);
+        const bytes = new Uint8Array(readFileSync(fd));
+        const volume = decodeVariableStoreFv(bytes, fd);
+        expect(Buffer.from(encodeVariableStoreFv(volume)).equals(Buffer.from(bytes))).toBe(true);
+        const live = volume.records.filter((r) => r.state === 0x3f).map((r) => `${r.name}-${r.guid}`);
+        for (const f of files) expect(live).toContain(f);
+        // Nothing left behind but the outputs.
+        expect(readdirSync(tmp.dir).sort()).toEqual(['a', 'rsdp.bin', 'v', 'vars.fd']);
+      } finally {
+        tmp.cleanup();
+      }
+    },
+  );
 
-  test('the server store has 32-byte headers, and ovmf\'s is authenticated like Debian\'s OVMF_VARS', async () => {
+  test("the server store has 32-byte headers, and ovmf's is authenticated like Debian's OVMF_VARS", async () => {
     const tmp = tempDir('fw-format');
     try {
-      for (const [profile, format] of [['server', 'plain'], ['ovmf', 'authenticated']]) {
+      for (const [profile, format] of [
+        ['server', 'plain'],
+        ['ovmf', 'authenticated'],
+      ]) {
         const fd = join(tmp.dir, `${profile}.fd`);
         expect(await main(['firmware', 'export', '--profile', profile, '--fd', fd], capture())).toBe(0);
         expect(decodeVariableStoreFv(new Uint8Array(readFileSync(fd))).format).toBe(format);
@@ -68,9 +75,19 @@ describe('efikdump firmware export', () => {
   });
 
   test.each<[string, string[], number, RegExp]>([
-    ['an unknown profile', ['firmware', 'export', '--profile', 'mainframe', '--fd', '/tmp/x.fd'], 2, /^error: --profile: Unknown firmware profile: mainframe \(known: ideal, laptop, ovmf, ovmf-measured, ovmf-secboot, server\)$/],
+    [
+      'an unknown profile',
+      ['firmware', 'export', '--profile', 'mainframe', '--fd', '/tmp/x.fd'],
+      2,
+      /^error: --profile: Unknown firmware profile: mainframe \(known: ideal, laptop, ovmf, ovmf-measured, ovmf-secboot, server\)$/,
+    ],
     ['nothing to write', ['firmware', 'export', '--profile', 'ovmf'], 2, /^error: --acpi: nothing to write/],
-    ['an unknown subcommand', ['firmware', 'flash'], 2, /^error: firmware: unknown subcommand "flash" for "efikdump firmware" \(known: export, list, profiles\)$/],
+    [
+      'an unknown subcommand',
+      ['firmware', 'flash'],
+      2,
+      /^error: firmware: unknown subcommand "flash" for "efikdump firmware" \(known: export, list, profiles\)$/,
+    ],
     ['a file that is not a volume', ['firmware', 'list', '--fd', '/etc/hostname'], 3, /^error: \/etc\/hostname:0x[0-9a-f]+: /],
   ])('%s is one error line and an exit code', async (_n, argv, code, line) => {
     const io = capture();
@@ -123,12 +140,22 @@ describe('efikdump run --json: the firmware in the result', () => {
     expect(result.outcome).toBe('no-dump');
     expect(result.reason).toMatch(/VMCOREINFO note in old memory is gone/);
     const policies = result.firmware.retention.map((r: { policy: string; changedPages: number }) => [r.policy, r.changedPages > 0]);
-    expect(policies).toEqual([['firmware-scratch', true], ['mor', false], ['ecc-reinit', false], ['decay', false]]);
+    expect(policies).toEqual([
+      ['firmware-scratch', true],
+      ['mor', false],
+      ['ecc-reinit', false],
+      ['decay', false],
+    ]);
   });
 
   test.each<[string, string, string, RegExp | undefined]>([
     ['mor-set', 'efi-warm-with-firmware-retention', 'no-dump', /^memory scrubbed by firmware \(MOR ClearMemory was set\)/],
-    ['ecc-scrub-on-reset', 'efi-warm-with-firmware-retention', 'no-dump', /^memory scrubbed by firmware \(ECC initialisation writes all RAM\)/],
+    [
+      'ecc-scrub-on-reset',
+      'efi-warm-with-firmware-retention',
+      'no-dump',
+      /^memory scrubbed by firmware \(ECC initialisation writes all RAM\)/,
+    ],
     ['firmware-scrubs-low-memory', 'efi-warm-with-firmware-retention', 'dump-corrupt', /sampled pages differ/],
     ['runtime-lock-busy', 'efi-warm-reserved-memory-ideal-firmware', 'dump-complete', undefined],
     ['nvram-nearly-full', 'efi-warm-reserved-memory-ideal-firmware', 'dump-complete', undefined],
@@ -136,13 +163,23 @@ describe('efikdump run --json: the firmware in the result', () => {
     const { result } = await runJson(['--design', design, '--scenario', scenario, '--memory', '1GiB']);
     expect(result.outcome).toBe(outcome);
     if (reason) expect(result.reason).toMatch(reason);
-    if (scenario === 'runtime-lock-busy') expect(result.timeline.some((e: { message: string }) => /could not get exclusive access to the firmware/.test(e.message))).toBe(true);
+    if (scenario === 'runtime-lock-busy')
+      expect(result.timeline.some((e: { message: string }) => /could not get exclusive access to the firmware/.test(e.message))).toBe(true);
     if (scenario === 'nvram-nearly-full') expect(result.firmware.nvram.reclaims).toBeGreaterThan(0);
   });
 
   test('a 1 TiB run with every retention policy stays within memory', async () => {
     const before = process.memoryUsage().rss;
-    const { result } = await runJson(['--design', 'efi-warm-with-firmware-retention', '--scenario', 'ecc-scrub-on-reset', '--memory', '1TiB', '--cpus', '8']);
+    const { result } = await runJson([
+      '--design',
+      'efi-warm-with-firmware-retention',
+      '--scenario',
+      'ecc-scrub-on-reset',
+      '--memory',
+      '1TiB',
+      '--cpus',
+      '8',
+    ]);
     expect(result.outcome).toBe('no-dump');
     expect(result.firmware.retention[2].changedPages).toBe(result.ramBytes / 4096 - 96);
     expect(process.memoryUsage().rss - before).toBeLessThan(512 * 2 ** 20);

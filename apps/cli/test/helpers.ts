@@ -34,7 +34,10 @@ export function toolAvailable(check: () => boolean, name: string): boolean {
   return ok;
 }
 
-export const hasCommand = (cmd: string, args: string[] = ['--version']) => () => spawnSync(cmd, args, { encoding: 'utf8' }).status === 0;
+export const hasCommand =
+  (cmd: string, args: string[] = ['--version']) =>
+  () =>
+    spawnSync(cmd, args, { encoding: 'utf8' }).status === 0;
 export const hasPythonModule = (mod: string) => () => spawnSync(PYTHON, ['-c', `import ${mod}`], { encoding: 'utf8' }).status === 0;
 
 /**
@@ -44,9 +47,13 @@ export const hasPythonModule = (mod: string) => () => spawnSync(PYTHON, ['-c', `
  */
 export function keepsRamScenario(dir: string): string {
   const file = join(dir, 'healthy-ram-kept.json');
-  writeFileSync(file, JSON.stringify({
-    ...JSON.parse(readFileSync(join(REPO, 'apps/cli/scenarios/healthy.json'), 'utf8')),
-    name: 'healthy-ram-kept', firmware: { scratch: [], retention: 'ideal' },
-  }));
+  writeFileSync(
+    file,
+    JSON.stringify({
+      ...JSON.parse(readFileSync(join(REPO, 'apps/cli/scenarios/healthy.json'), 'utf8')),
+      name: 'healthy-ram-kept',
+      firmware: { scratch: [], retention: 'ideal' },
+    }),
+  );
   return file;
 }

@@ -38,7 +38,21 @@ describe.each(CASES)('efikdump run --seed $seed --memory $memory --cpus $cpus', 
   let runOutput = '';
 
   beforeAll(() => {
-    const r = efikdump(['run', '--design', 'efi-warm-reserved-memory-ideal-firmware', '--seed', String(seed), '--memory', memory, '--cpus', String(cpus), '--out', vmcore, '--truth', truthPath]);
+    const r = efikdump([
+      'run',
+      '--design',
+      'efi-warm-reserved-memory-ideal-firmware',
+      '--seed',
+      String(seed),
+      '--memory',
+      memory,
+      '--cpus',
+      String(cpus),
+      '--out',
+      vmcore,
+      '--truth',
+      truthPath,
+    ]);
     runOutput = r.stdout + r.stderr;
     if (r.status !== 0) throw new Error(`efikdump run exited ${r.status}:\n${runOutput}`);
   });
@@ -48,30 +62,34 @@ describe.each(CASES)('efikdump run --seed $seed --memory $memory --cpus $cpus', 
     expect(runOutput).toContain('outcome: dump-complete');
   });
 
-  (haveReadelf ? test : test.skip)('readelf shows ET_CORE, one PT_NOTE with every CPU and VMCOREINFO, PT_LOADs without the reservation', () => {
-    const r = spawnSync('readelf', ['-h', '-l', '-n', '-W', vmcore], { encoding: 'utf8', maxBuffer: 64 << 20 });
-    expect(r.status).toBe(0);
-    expect(r.stderr).toBe('');
-    expect(r.stdout).toMatch(/Type:\s+CORE \(Core file\)/);
-    expect(r.stdout).toMatch(/Machine:\s+Advanced Micro Devices X86-64/);
-    expect(r.stdout.match(/^\s+NOTE\s/gm)).toHaveLength(1);
-    expect(r.stdout.match(/NT_PRSTATUS/g)).toHaveLength(cpus);
-    expect(r.stdout).toMatch(/VMCOREINFO\s+0x[0-9a-f]+\s+Unknown note type: \(0x00000000\)/);
-    const truth = validateTruth(JSON.parse(readFileSync(truthPath, 'utf8')), truthPath);
-    const loads = [...r.stdout.matchAll(/^\s+LOAD\s+(0x[0-9a-f]+)\s+(0x[0-9a-f]+)\s+(0x[0-9a-f]+)\s+(0x[0-9a-f]+)\s+(0x[0-9a-f]+)/gm)]
-      .map((m) => ({ vaddr: BigInt(m[2]), paddr: Number(m[3]), size: Number(m[4]) }));
-    expect(loads.length).toBeGreaterThan(1);
-    const directMap = loads.filter((l) => l.vaddr >= 0xffff888000000000n && l.vaddr < 0xffffc88000000000n);
-    for (const [start, end] of truth.excluded) {
-      for (const l of directMap) expect(l.paddr + l.size <= start || l.paddr >= end).toBe(true);
-    }
-    const covered = directMap.reduce((s, l) => s + l.size, 0);
-    const excluded = truth.excluded.reduce((s, [a, b]) => s + b - a, 0);
-    // RAM minus the legacy hole below 1 MiB, the firmware's reserved regions and the reservation.
-    const ram = Number(memory.replace(/[^0-9]/g, '')) * (memory.endsWith('GiB') ? 1 << 30 : 1 << 20);
-    expect(covered + excluded).toBeGreaterThan(ram - 16 * (1 << 20));
-    expect(covered + excluded).toBeLessThanOrEqual(ram);
-  });
+  (haveReadelf ? test : test.skip)(
+    'readelf shows ET_CORE, one PT_NOTE with every CPU and VMCOREINFO, PT_LOADs without the reservation',
+    () => {
+      const r = spawnSync('readelf', ['-h', '-l', '-n', '-W', vmcore], { encoding: 'utf8', maxBuffer: 64 << 20 });
+      expect(r.status).toBe(0);
+      expect(r.stderr).toBe('');
+      expect(r.stdout).toMatch(/Type:\s+CORE \(Core file\)/);
+      expect(r.stdout).toMatch(/Machine:\s+Advanced Micro Devices X86-64/);
+      expect(r.stdout.match(/^\s+NOTE\s/gm)).toHaveLength(1);
+      expect(r.stdout.match(/NT_PRSTATUS/g)).toHaveLength(cpus);
+      expect(r.stdout).toMatch(/VMCOREINFO\s+0x[0-9a-f]+\s+Unknown note type: \(0x00000000\)/);
+      const truth = validateTruth(JSON.parse(readFileSync(truthPath, 'utf8')), truthPath);
+      const loads = [
+        ...r.stdout.matchAll(/^\s+LOAD\s+(0x[0-9a-f]+)\s+(0x[0-9a-f]+)\s+(0x[0-9a-f]+)\s+(0x[0-9a-f]+)\s+(0x[0-9a-f]+)/gm),
+      ].map((m) => ({ vaddr: BigInt(m[2]), paddr: Number(m[3]), size: Number(m[4]) }));
+      expect(loads.length).toBeGreaterThan(1);
+      const directMap = loads.filter((l) => l.vaddr >= 0xffff888000000000n && l.vaddr < 0xffffc88000000000n);
+      for (const [start, end] of truth.excluded) {
+        for (const l of directMap) expect(l.paddr + l.size <= start || l.paddr >= end).toBe(true);
+      }
+      const covered = directMap.reduce((s, l) => s + l.size, 0);
+      const excluded = truth.excluded.reduce((s, [a, b]) => s + b - a, 0);
+      // RAM minus the legacy hole below 1 MiB, the firmware's reserved regions and the reservation.
+      const ram = Number(memory.replace(/[^0-9]/g, '')) * (memory.endsWith('GiB') ? 1 << 30 : 1 << 20);
+      expect(covered + excluded).toBeGreaterThan(ram - 16 * (1 << 20));
+      expect(covered + excluded).toBeLessThanOrEqual(ram);
+    },
+  );
 
   (haveKdumpfile ? test : test.skip)('libkdumpfile reads every sampled page with its SHA-256', () => {
     const r = spawnSync(PYTHON, [CHECKER, 'libkdumpfile', vmcore, truthPath], { encoding: 'utf8', maxBuffer: 64 << 20 });
@@ -127,14 +145,31 @@ describe.each(['efi-warm-reserved-memory-ideal-firmware', 'classic-kexec'])('des
   const vmcore = join(tmp.dir, 'x.vmcore');
   const truthPath = join(tmp.dir, 't.json');
   beforeAll(() => {
-    const r = efikdump(['run', '--design', design, '--seed', '11', '--memory', '512MiB', '--cpus', '2', '--out', vmcore, '--truth', truthPath]);
+    const r = efikdump([
+      'run',
+      '--design',
+      design,
+      '--seed',
+      '11',
+      '--memory',
+      '512MiB',
+      '--cpus',
+      '2',
+      '--out',
+      vmcore,
+      '--truth',
+      truthPath,
+    ]);
     if (r.status !== 0) throw new Error(`efikdump run --design ${design} exited ${r.status}:\n${r.stdout}${r.stderr}`);
   });
   afterAll(() => tmp.cleanup());
 
   test('verify, libkdumpfile and drgn read every sampled page', () => {
     expect(efikdump(['verify', vmcore, '--truth', truthPath]).status).toBe(0);
-    for (const [reader, have] of [['libkdumpfile', haveKdumpfile], ['drgn', haveDrgn]] as const) {
+    for (const [reader, have] of [
+      ['libkdumpfile', haveKdumpfile],
+      ['drgn', haveDrgn],
+    ] as const) {
       if (!have) continue;
       const r = spawnSync(PYTHON, [CHECKER, reader, vmcore, truthPath], { encoding: 'utf8', maxBuffer: 64 << 20 });
       const result = JSON.parse(r.stdout);

@@ -86,7 +86,8 @@ describe('pattern pages', () => {
 
 describe('console lines', () => {
   test('parse into event and fields, past ANSI escapes, and keep free text', () => {
-    const log = 'junk\r\n\x1b[0mefikdump-loader: handoff status=valid crash-start=0x2B000000 nonce=3\r\n' +
+    const log =
+      'junk\r\n\x1b[0mefikdump-loader: handoff status=valid crash-start=0x2B000000 nonce=3\r\n' +
       'efikdump-init: dump-written status=0 uptime=17.69\nefikdump-loader: cmdline console=ttyS0 memmap=exactmap\n';
     const lines = parseLabLines(log);
     expect(lines.map((l) => `${l.source}:${l.event}`)).toEqual(['loader:handoff', 'init:dump-written', 'loader:cmdline']);
@@ -135,10 +136,20 @@ describe('footprints', () => {
 
 describe('command lines and designs', () => {
   test('the normal boot panics through EFI warm reset; the capture line carries the dump settings', () => {
-    const { cmdline, capture } = labCommandLines({ memoryBytes: 1 << 30, kaslr: false, action: 'crash', patternMiB: 256, seed: 7, dumpLevel: 1, format: 'elf' });
+    const { cmdline, capture } = labCommandLines({
+      memoryBytes: 1 << 30,
+      kaslr: false,
+      action: 'crash',
+      patternMiB: 256,
+      seed: 7,
+      dumpLevel: 1,
+      format: 'elf',
+    });
     expect(cmdline).toMatch(/reboot=efi,warm panic=1 crashkernel=256M nokaslr efikdump\.action=crash/);
     expect(capture).toMatch(/efikdump\.format=elf efikdump\.dumplevel=1/);
-    expect(labCommandLines({ memoryBytes: 1 << 30, kaslr: true, action: 'reboot', patternMiB: 0, seed: 7, dumpLevel: 1, format: 'elf' }).cmdline).not.toMatch(/nokaslr/);
+    expect(
+      labCommandLines({ memoryBytes: 1 << 30, kaslr: true, action: 'reboot', patternMiB: 0, seed: 7, dumpLevel: 1, format: 'elf' }).cmdline,
+    ).not.toMatch(/nokaslr/);
   });
 
   test('reserved-memory names a MiB-aligned zone in the middle of RAM; efivar names none', () => {

@@ -12,14 +12,20 @@ describe('workspace lint rules', () => {
     mkdirSync(join(dir, 'src'));
     writeFileSync(join(dir, 'src/a.ts'), "import { b } from './b';\nexport const a = (): number => b;\n");
     writeFileSync(join(dir, 'src/b.ts'), "import { a } from './a';\nexport const b = 1;\nexport const useA = a;\n");
-    writeFileSync(join(dir, 'src/deep.ts'), "import { parseSize } from '@efikdump/core/dist/units';\nexport const size = parseSize('1GiB');\n");
+    writeFileSync(
+      join(dir, 'src/deep.ts'),
+      "import { parseSize } from '@efikdump/core/dist/units';\nexport const size = parseSize('1GiB');\n",
+    );
     writeFileSync(join(dir, 'src/clean.ts'), "import { parseSize } from '@efikdump/core';\nexport const size = parseSize('1GiB');\n");
   });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   // ESLint loads its flat config with a dynamic import, which Jest's VM refuses: run the real command.
   function rulesFailing(file: string): string[] {
-    const r = spawnSync(process.execPath, [join(ROOT, 'node_modules/eslint/bin/eslint.js'), '--format', 'json', join(dir, 'src', file)], { cwd: ROOT, encoding: 'utf8' });
+    const r = spawnSync(process.execPath, [join(ROOT, 'node_modules/eslint/bin/eslint.js'), '--format', 'json', join(dir, 'src', file)], {
+      cwd: ROOT,
+      encoding: 'utf8',
+    });
     if (r.status !== 0 && r.status !== 1) throw new Error(`eslint exited ${r.status}: ${r.stderr}`);
     const [result] = JSON.parse(r.stdout) as { messages: { severity: number; ruleId: string | null }[] }[];
     return result.messages.filter((m) => m.severity === 2).map((m) => m.ruleId ?? 'parse');

@@ -3,7 +3,13 @@ import { join } from 'node:path';
 import { GiB, MiB, systemRamFromMemoryMap, type MemoryDescriptor } from '@efikdump/core';
 import { loadFirmwareProfile, profileMemoryMap } from '@efikdump/firmware-uefi';
 import {
-  earlyReservations, KERNEL_IMAGE_BYTES, KERNEL_PHYS, kaslrImageRange, memblockReservedAtCrashkernel, parseCrashkernel, placeCrashkernel,
+  earlyReservations,
+  KERNEL_IMAGE_BYTES,
+  KERNEL_PHYS,
+  kaslrImageRange,
+  memblockReservedAtCrashkernel,
+  parseCrashkernel,
+  placeCrashkernel,
 } from '@efikdump/kernel-crash';
 import { Rng } from '@efikdump/core';
 import { runJson } from './in-process';
@@ -13,7 +19,8 @@ const NOKASLR_IMAGE = { start: KERNEL_PHYS, end: KERNEL_PHYS + KERNEL_IMAGE_BYTE
 
 function placeOn(map: MemoryDescriptor[], crashkernel: string, image = NOKASLR_IMAGE) {
   const spec = parseCrashkernel(`ro ${crashkernel}`)!;
-  return placeCrashkernel(spec, systemRamFromMemoryMap(map), GiB, undefined, memblockReservedAtCrashkernel(earlyReservations(map, image)))!.ranges[0];
+  return placeCrashkernel(spec, systemRamFromMemoryMap(map), GiB, undefined, memblockReservedAtCrashkernel(earlyReservations(map, image)))!
+    .ranges[0];
 }
 
 describe('crashkernel= on measured OVMF lands where Linux 6.1 put it (shared/docs/real-e2e.md)', () => {
@@ -43,7 +50,7 @@ describe('crashkernel= on measured OVMF lands where Linux 6.1 put it (shared/doc
 });
 
 describe('measured firmware is the default', () => {
-  test('the default firmware changes the crashed kernel\'s pages across the reset', async () => {
+  test("the default firmware changes the crashed kernel's pages across the reset", async () => {
     const { result } = await runJson(['--design', 'efi-warm-reserved-memory', '--scenario', 'healthy', '--memory', '1GiB', '--seed', '1']);
     expect(result.metrics.firmwareProfile).toBe('ovmf');
     expect(result.metrics.firmwareModelled).toBe(false);
@@ -97,7 +104,12 @@ describe('footprint-aware designs on measured OVMF', () => {
         if (design.endsWith('-quarantine')) {
           // With quarantine and the image placed above OVMF's decompression area (kernel.imagePlacement avoid-footprint),
           // nothing of the kernel's lies where POST writes: the declared pages are all firmware memory.
-          expect([where, result.outcome, result.metrics.pagesLost, result.metrics.sampledPagesDeclaredLost]).toEqual([where, 'dump-complete', 0, 0]);
+          expect([where, result.outcome, result.metrics.pagesLost, result.metrics.sampledPagesDeclaredLost]).toEqual([
+            where,
+            'dump-complete',
+            0,
+            0,
+          ]);
           expect([where, result.metrics.kernelImageBase]).toEqual([where, 0x1800000]);
         } else {
           // Without it the kernel's text at 16 MiB and its data near the top of RAM are lost, and declared.

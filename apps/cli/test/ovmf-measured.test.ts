@@ -1,7 +1,15 @@
 import { join } from 'node:path';
 import { GiB, MiB, PAGE_SIZE, intersectRanges, systemRamFromMemoryMap, type PhysRange } from '@efikdump/core';
 import {
-  buildMemoryMap, buildPlacementReport, deriveRetentionScaling, loadFirmwareProfile, profileMemoryMap, measurementOf, predictOverwritten, readRetentionProfile, type ProfileRange,
+  buildMemoryMap,
+  buildPlacementReport,
+  deriveRetentionScaling,
+  loadFirmwareProfile,
+  profileMemoryMap,
+  measurementOf,
+  predictOverwritten,
+  readRetentionProfile,
+  type ProfileRange,
 } from '@efikdump/firmware-uefi';
 import { parseCrashkernel, placeCrashkernel } from '@efikdump/kernel-crash';
 import { main } from '../src/main';
@@ -28,7 +36,23 @@ const contains = (ranges: readonly PhysRange[], a: number) => ranges.some((r) =>
 function verdictFor(memoryBytes: number) {
   const predicted: ProfileRange[] = predictOverwritten(RULE, memoryBytes);
   const spec = parseCrashkernel(`ro ${CRASHKERNEL}`)!;
-  const profile = { ...MEASURED, memoryMaps: [], measurements: [measurementOf(memoryBytes, 'warm', [{ repeat: 1, overwritten: predicted, pages: 0, zeroPages: 0, emulatorPages: 0, post: { state: 'predicted', bdsMs: 0, idleMs: 0 }, durationMs: 0 }])] };
+  const profile = {
+    ...MEASURED,
+    memoryMaps: [],
+    measurements: [
+      measurementOf(memoryBytes, 'warm', [
+        {
+          repeat: 1,
+          overwritten: predicted,
+          pages: 0,
+          zeroPages: 0,
+          emulatorPages: 0,
+          post: { state: 'predicted', bdsMs: 0, idleMs: 0 },
+          durationMs: 0,
+        },
+      ]),
+    ],
+  };
   const [verdict] = buildPlacementReport(profile, {
     crashkernel: CRASHKERNEL,
     place: (bytes, ram) => placeCrashkernel(spec, ram, bytes)?.ranges,
@@ -48,7 +72,10 @@ describe(`design ${DESIGN}: outcomes follow from the measured OVMF ranges`, () =
 
     // The retention map: exactly the predicted ranges' System RAM frames, on the memory map the probe read from OVMF.
     const systemRam = systemRamFromMemoryMap(profileMemoryMap(loadFirmwareProfile('ovmf-measured'), memoryBytes));
-    const expected = intersectRanges(predicted.map((r) => ({ start: r.start, end: r.end })), systemRam);
+    const expected = intersectRanges(
+      predicted.map((r) => ({ start: r.start, end: r.end })),
+      systemRam,
+    );
     // The design's firmware-scratch, then the platform's own policies (MOR, ECC, decay), which change nothing on OVMF.
     expect(result.firmware.retention.map((e: { policy: string }) => e.policy)).toEqual(['firmware-scratch', 'mor', 'ecc-reinit', 'decay']);
     expect(result.firmware.retention.slice(1).every((e: { changedPages: number }) => e.changedPages === 0)).toBe(true);

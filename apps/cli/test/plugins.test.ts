@@ -9,18 +9,28 @@ const FIXTURE = join(REPO, 'tools/fixtures/efikdump-plugin-example');
 
 function designNaming(dir: string, plugins: string[], retention = 'example-keep-everything'): string {
   const file = join(dir, 'mine.json');
-  writeFileSync(file, JSON.stringify({
-    format: 'efikdump-design/1',
-    name: 'mine',
-    description: 'the efivar design with a retention policy from an out-of-tree plug-in',
-    plugins,
-    components: {
-      firmware: 'uefi', retention: [retention], kernel: 'linux', transport: 'efi-variable', exit: 'efi-warm-reset',
-      detector: 'efi-variable-flag', stub: 'linux-efi-stub', capture: 'linux-vmcore', writer: 'elf',
-    },
-    firmware: { profile: 'ovmf' },
-    kernel: { cmdline: 'root=/dev/vda1 ro console=ttyS0 nokaslr crashkernel=0M-1G:128M,1G-4G:192M,4G-64G:256M,64G-:512M' },
-  }));
+  writeFileSync(
+    file,
+    JSON.stringify({
+      format: 'efikdump-design/1',
+      name: 'mine',
+      description: 'the efivar design with a retention policy from an out-of-tree plug-in',
+      plugins,
+      components: {
+        firmware: 'uefi',
+        retention: [retention],
+        kernel: 'linux',
+        transport: 'efi-variable',
+        exit: 'efi-warm-reset',
+        detector: 'efi-variable-flag',
+        stub: 'linux-efi-stub',
+        capture: 'linux-vmcore',
+        writer: 'elf',
+      },
+      firmware: { profile: 'ovmf' },
+      kernel: { cmdline: 'root=/dev/vda1 ro console=ttyS0 nokaslr crashkernel=0M-1G:128M,1G-4G:192M,4G-64G:256M,64G-:512M' },
+    }),
+  );
   return file;
 }
 
@@ -47,7 +57,8 @@ describe('plug-ins from outside the workspace', () => {
     const viaFlag = efikdump(['run', '--design', design, '--memory', '256MiB', '--plugin', FIXTURE]);
     expect(viaFlag.stdout).toMatch(/retention example-keep-everything: 0 pages changed/);
     const viaEnv = spawnSync(process.execPath, [BIN, 'run', '--design', design, '--memory', '256MiB'], {
-      encoding: 'utf8', env: { ...process.env, EFIKDUMP_PLUGINS: FIXTURE },
+      encoding: 'utf8',
+      env: { ...process.env, EFIKDUMP_PLUGINS: FIXTURE },
     });
     expect(viaEnv.stdout).toMatch(/retention example-keep-everything: 0 pages changed/);
     const withoutIt = efikdump(['run', '--design', design, '--memory', '256MiB']);
@@ -75,7 +86,8 @@ describe('plug-ins from outside the workspace', () => {
     mkdirSync(ownCore, { recursive: true });
     cpSync(join(REPO, 'packages/core/package.json'), join(ownCore, 'package.json'));
     cpSync(join(REPO, 'packages/core/dist'), join(ownCore, 'dist'), { recursive: true });
-    for (const dep of ['reflect-metadata', 'tsyringe', 'rxjs', 'tslib']) symlinkSync(join(REPO, 'node_modules', dep), join(dir, 'node_modules', dep));
+    for (const dep of ['reflect-metadata', 'tsyringe', 'rxjs', 'tslib'])
+      symlinkSync(join(REPO, 'node_modules', dep), join(dir, 'node_modules', dep));
     const design = designNaming(dir, ['efikdump-plugin-example']);
     const r = efikdump(['run', '--design', design]);
     expect(r.status).toBe(2);
@@ -86,9 +98,26 @@ describe('plug-ins from outside the workspace', () => {
     cpSync(FIXTURE, join(dir, 'example'), { recursive: true });
     mkdirSync(join(dir, 'node_modules/@efikdump'), { recursive: true });
     symlinkSync(join(REPO, 'packages/core'), join(dir, 'node_modules/@efikdump/core'));
-    const sweep = (design: string, extra: string[], report: string) => efikdump(['compare', '--designs', design, '--scenarios', 'healthy', '--runs', '2',
-      '--backend', 'threads', '--workers', '2', '--report', join(dir, report), '--json', ...extra]);
-    const outcomes = (stdout: string) => (JSON.parse(stdout) as { cells: { design: string; runs: number; outcomes: Record<string, number> }[] }).cells;
+    const sweep = (design: string, extra: string[], report: string) =>
+      efikdump([
+        'compare',
+        '--designs',
+        design,
+        '--scenarios',
+        'healthy',
+        '--runs',
+        '2',
+        '--backend',
+        'threads',
+        '--workers',
+        '2',
+        '--report',
+        join(dir, report),
+        '--json',
+        ...extra,
+      ]);
+    const outcomes = (stdout: string) =>
+      (JSON.parse(stdout) as { cells: { design: string; runs: number; outcomes: Record<string, number> }[] }).cells;
     const named = sweep(designNaming(dir, ['./example']), [], 'named');
     expect(named.stderr).toBe('');
     expect(named.status).toBe(0);
@@ -96,7 +125,10 @@ describe('plug-ins from outside the workspace', () => {
     expect(cell.design).toBe('mine');
     expect(cell.runs).toBe(2);
     // The same design and seeds through `run`: the sweep's outcomes are the runs' outcomes.
-    const viaRun = [1, 2].map((seed) => JSON.parse(efikdump(['run', '--design', join(dir, 'mine.json'), '--seed', String(seed), '--json']).stdout).outcome as string);
+    const viaRun = [1, 2].map(
+      (seed) =>
+        JSON.parse(efikdump(['run', '--design', join(dir, 'mine.json'), '--seed', String(seed), '--json']).stdout).outcome as string,
+    );
     for (const o of new Set(viaRun)) expect(cell.outcomes[o]).toBe(viaRun.filter((x) => x === o).length);
     const other = join(dir, 'other');
     mkdirSync(other);

@@ -25,7 +25,12 @@ import {
 } from '@efikdump/firmware-uefi';
 import { tempDir } from './helpers';
 
-const range = (startPage: number, endPage: number, zeroPages = 0): ProfileRange => ({ start: startPage * PAGE_SIZE, end: endPage * PAGE_SIZE, pages: endPage - startPage, zeroPages });
+const range = (startPage: number, endPage: number, zeroPages = 0): ProfileRange => ({
+  start: startPage * PAGE_SIZE,
+  end: endPage * PAGE_SIZE,
+  pages: endPage - startPage,
+  zeroPages,
+});
 
 describe('RAM pattern and page diff', () => {
   test('every frame carries its number, the seed and the magic, and no two frames are alike', () => {
@@ -101,10 +106,18 @@ describe('q35 RAM layout', () => {
     expect(q35BelowFourGBytes(256 * MiB)).toBe(256 * MiB);
     expect(q35BelowFourGBytes(2816 * MiB - MiB)).toBe(2815 * MiB);
     expect(q35BelowFourGBytes(2816 * MiB)).toBe(2 * GiB);
-    expect(q35RamRanges(3 * GiB)).toEqual([{ start: 0, end: 2 * GiB }, { start: 4 * GiB, end: 5 * GiB }]);
+    expect(q35RamRanges(3 * GiB)).toEqual([
+      { start: 0, end: 2 * GiB },
+      { start: 4 * GiB, end: 5 * GiB },
+    ]);
     const file = [range(0, 1), { start: 2 * GiB, end: 2 * GiB + PAGE_SIZE, pages: 1, zeroPages: 0 }];
-    expect(backingRangesToPhysical(file, 3 * GiB)).toEqual([range(0, 1), { start: 4 * GiB, end: 4 * GiB + PAGE_SIZE, pages: 1, zeroPages: 0 }]);
-    expect(() => backingRangesToPhysical([{ start: 2 * GiB - PAGE_SIZE, end: 2 * GiB + PAGE_SIZE, pages: 2, zeroPages: 0 }], 3 * GiB)).toThrow('spans');
+    expect(backingRangesToPhysical(file, 3 * GiB)).toEqual([
+      range(0, 1),
+      { start: 4 * GiB, end: 4 * GiB + PAGE_SIZE, pages: 1, zeroPages: 0 },
+    ]);
+    expect(() =>
+      backingRangesToPhysical([{ start: 2 * GiB - PAGE_SIZE, end: 2 * GiB + PAGE_SIZE, pages: 2, zeroPages: 0 }], 3 * GiB),
+    ).toThrow('spans');
   });
 });
 
@@ -123,7 +136,12 @@ describe('repeats and comparison', () => {
     const same = measurementOf(256 * MiB, 'warm', [run(1, [range(0, 2)]), run(2, [range(0, 2)])]);
     expect(same.agree).toBe(true);
     expect(same.overwritten).toEqual([range(0, 2)]);
-    const differ = measurementOf(256 * MiB, 'warm', [run(1, [range(0, 2), range(10, 11)]), run(2, [range(1, 4)])], [{ start: 0, end: 3 * PAGE_SIZE }]);
+    const differ = measurementOf(
+      256 * MiB,
+      'warm',
+      [run(1, [range(0, 2), range(10, 11)]), run(2, [range(1, 4)])],
+      [{ start: 0, end: 3 * PAGE_SIZE }],
+    );
     expect(differ.agree).toBe(false);
     expect(differ.overwritten).toEqual([range(0, 4), range(10, 11)]);
     expect(differ.pages).toBe(5);
@@ -134,7 +152,13 @@ describe('repeats and comparison', () => {
   const profile = (measurements: RetentionProfile['measurements'], qemuVersion = 'QEMU 7.2'): RetentionProfile => ({
     format: 'efikdump-retention-profile/1',
     createdAt: 'now',
-    firmware: { name: 'ovmf', secureBoot: false, code: { path: 'c', sha256: 'a'.repeat(64), bytes: 1 }, vars: { path: 'v', sha256: 'b'.repeat(64), bytes: 1 }, packages: {} },
+    firmware: {
+      name: 'ovmf',
+      secureBoot: false,
+      code: { path: 'c', sha256: 'a'.repeat(64), bytes: 1 },
+      vars: { path: 'v', sha256: 'b'.repeat(64), bytes: 1 },
+      packages: {},
+    },
     qemu: { version: qemuVersion, packages: {}, machine: 'q35', accel: 'tcg', args: [] },
     pageSize: PAGE_SIZE,
     pattern: { seed: 1, layout: 'x' },
@@ -144,9 +168,17 @@ describe('repeats and comparison', () => {
   });
 
   test('comparing profiles lists pages found only on one side, and the version that changed', () => {
-    const committed = profile([measurementOf(256 * MiB, 'warm', [run(1, [range(0, 4), range(10, 12)])]), measurementOf(256 * MiB, 'cold', [run(1, [range(0, 4)])])]);
-    expect(compareRetentionProfiles(committed, profile([measurementOf(256 * MiB, 'warm', [run(1, [range(0, 4), range(10, 12)])])]))).toEqual([]);
-    const now = profile([measurementOf(256 * MiB, 'warm', [run(1, [range(0, 3), range(10, 13)])]), measurementOf(GiB, 'warm', [run(1, [range(0, 1)])])], 'QEMU 8.0');
+    const committed = profile([
+      measurementOf(256 * MiB, 'warm', [run(1, [range(0, 4), range(10, 12)])]),
+      measurementOf(256 * MiB, 'cold', [run(1, [range(0, 4)])]),
+    ]);
+    expect(
+      compareRetentionProfiles(committed, profile([measurementOf(256 * MiB, 'warm', [run(1, [range(0, 4), range(10, 12)])])])),
+    ).toEqual([]);
+    const now = profile(
+      [measurementOf(256 * MiB, 'warm', [run(1, [range(0, 3), range(10, 13)])]), measurementOf(GiB, 'warm', [run(1, [range(0, 1)])])],
+      'QEMU 8.0',
+    );
     expect(compareRetentionProfiles(committed, now)).toEqual([
       'QEMU differs: committed "QEMU 7.2", now "QEMU 8.0"',
       '256MiB warm: committed 6 pages in 2 ranges, measured 6 pages in 2 ranges',
@@ -157,8 +189,17 @@ describe('repeats and comparison', () => {
   });
 
   test('the placement report checks the reservation and its first page against the overwritten ranges', () => {
-    const p = profile([measurementOf(256 * MiB, 'warm', [run(1, [range(0x8000, 0x8001), range(0xbb8d, 0xbb9d)])]), measurementOf(256 * MiB, 'cold', [run(1, [range(0, 1)])])]);
-    p.memoryMaps.push({ memoryBytes: 256 * MiB, source: 'measured', systemRam: [{ start: MiB, end: 256 * MiB }], bootServices: [{ start: 200 * MiB, end: 256 * MiB }], other: [] });
+    const p = profile([
+      measurementOf(256 * MiB, 'warm', [run(1, [range(0x8000, 0x8001), range(0xbb8d, 0xbb9d)])]),
+      measurementOf(256 * MiB, 'cold', [run(1, [range(0, 1)])]),
+    ]);
+    p.memoryMaps.push({
+      memoryBytes: 256 * MiB,
+      source: 'measured',
+      systemRam: [{ start: MiB, end: 256 * MiB }],
+      bootServices: [{ start: 200 * MiB, end: 256 * MiB }],
+      other: [],
+    });
     const seen: unknown[] = [];
     const verdicts = buildPlacementReport(p, {
       crashkernel: 'crashkernel=96M',
@@ -172,40 +213,54 @@ describe('repeats and comparison', () => {
       [256 * MiB, [{ start: MiB, end: 256 * MiB }]],
       [256 * MiB, [{ start: MiB, end: 200 * MiB }]],
     ]);
-    expect(verdicts.map((v) => `${v.reset} ${v.variant}`)).toEqual(['warm system-ram', 'warm without-boot-services', 'cold system-ram', 'cold without-boot-services']);
+    expect(verdicts.map((v) => `${v.reset} ${v.variant}`)).toEqual([
+      'warm system-ram',
+      'warm without-boot-services',
+      'cold system-ram',
+      'cold without-boot-services',
+    ]);
     expect(verdicts[0]).toMatchObject({
       reset: 'warm',
       systemRamSource: 'measured',
       handoff: { start: 128 * MiB, end: 128 * MiB + PAGE_SIZE },
       reservationSurvives: false,
       handoffSurvives: false,
-      reservationOverwritten: [{ start: 0x8000000, end: 0x8001000 }, { start: 0xbb8d000, end: 0xbb9d000 }],
+      reservationOverwritten: [
+        { start: 0x8000000, end: 0x8001000 },
+        { start: 0xbb8d000, end: 0xbb9d000 },
+      ],
     });
     expect(verdicts[2]).toMatchObject({ reset: 'cold', reservationSurvives: true, handoffSurvives: true, reservationOverwritten: [] });
     const none = buildPlacementReport(p, { crashkernel: 'crashkernel=1G-:96M', place: () => undefined });
     expect(none[0]).toMatchObject({ reservationSurvives: false, note: 'crashkernel=1G-:96M reserves nothing for 256MiB' });
     // Without a measured memory map, the model's System RAM is the only variant.
     p.memoryMaps = [];
-    const model = buildPlacementReport(p, { crashkernel: 'crashkernel=96M', place: () => [{ start: 0, end: MiB }], modelSystemRam: { source: 'model', ranges: () => [{ start: 0, end: 256 * MiB }] } });
+    const model = buildPlacementReport(p, {
+      crashkernel: 'crashkernel=96M',
+      place: () => [{ start: 0, end: MiB }],
+      modelSystemRam: { source: 'model', ranges: () => [{ start: 0, end: 256 * MiB }] },
+    });
     expect(model.map((v) => `${v.variant} ${v.systemRamSource}`)).toEqual(['system-ram model', 'system-ram model']);
   });
 });
 
 describe('serial console', () => {
-  const shell = '\x1b[2J\x1b[01;01HBdsDxe: loading Boot0001 "EFI Internal Shell"\r\nBdsDxe: starting Boot0001\r\n\x1b[01;01HUEFI Interactive Shell v2.2\r\nPress ESC in 1 seconds\r\n\x1b[06;01H\x1b[1m\x1b[33m\x1b[40mShell> \x1b[0m';
-  test('POST ends at the shell prompt or the boot manager\'s wait, after the boot manager\'s first line', () => {
+  const shell =
+    '\x1b[2J\x1b[01;01HBdsDxe: loading Boot0001 "EFI Internal Shell"\r\nBdsDxe: starting Boot0001\r\n\x1b[01;01HUEFI Interactive Shell v2.2\r\nPress ESC in 1 seconds\r\n\x1b[06;01H\x1b[1m\x1b[33m\x1b[40mShell> \x1b[0m';
+  test("POST ends at the shell prompt or the boot manager's wait, after the boot manager's first line", () => {
     const p = findPostProgress(shell);
     expect(p.bdsAt).toBe(shell.indexOf('BdsDxe'));
     expect(p.idle).toEqual({ state: 'uefi-shell', at: shell.indexOf('Shell> ') });
     expect(findPostProgress(shell, shell.length)).toEqual({});
     expect(findPostProgress('Shell> typed before any BdsDxe')).toEqual({});
-    const sb = 'BdsDxe: failed to start Boot0001 "EFI Internal Shell": Security Violation\r\nBdsDxe: No bootable option or device was found.\r\nBdsDxe: Press any key to enter the Boot Manager Menu.\r\n';
+    const sb =
+      'BdsDxe: failed to start Boot0001 "EFI Internal Shell": Security Violation\r\nBdsDxe: No bootable option or device was found.\r\nBdsDxe: Press any key to enter the Boot Manager Menu.\r\n';
     expect(findPostProgress(sb).idle?.state).toBe('boot-manager-wait');
     expect(findPostProgress('BdsDxe: loading Boot0001\r\nUEFI Interactive Shell').idle).toBeUndefined();
     expect(stripAnsi(shell)).not.toContain('\x1b');
   });
 
-  test('the shell\'s memmap table parses into descriptors; a damaged row rejects the table', () => {
+  test("the shell's memmap table parses into descriptors; a damaged row rejects the table", () => {
     const table = [
       'memmap',
       'Type       Start            End              # Pages          Attributes',
@@ -246,7 +301,10 @@ describe('QEMU command line', () => {
     expect(after('-machine')).toEqual(['q35,accel=tcg,memory-backend=ram0']);
     expect(after('-object')).toEqual(['memory-backend-file,id=ram0,size=268435456,mem-path=/dev/shm/run,,1/ram,share=on']);
     expect(after('-m')).toEqual(['256M']);
-    expect(after('-drive')).toEqual(['if=pflash,format=raw,unit=0,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.fd', 'if=pflash,format=raw,unit=1,file=/dev/shm/run,,1/vars.fd']);
+    expect(after('-drive')).toEqual([
+      'if=pflash,format=raw,unit=0,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.fd',
+      'if=pflash,format=raw,unit=1,file=/dev/shm/run,,1/vars.fd',
+    ]);
     expect(after('-nic')).toEqual(['none']);
     expect(after('-display')).toEqual(['none']);
     expect(args).toEqual(expect.arrayContaining(['-nodefaults', '-no-user-config', '-S']));

@@ -38,24 +38,39 @@ function processesMentioning(text: string): string[] {
     tmp.cleanup();
   });
 
-  test(
-    '256 MiB, warm reset, one run: agrees with the committed profile, and stops QEMU',
-    () => {
-      const out = join(tmp.dir, 'ovmf-256-warm.json');
-      const r = spawnSync(
-        process.execPath,
-        [BIN, 'probe', 'retention', '--firmware', 'ovmf', '--memory', '256MiB', '--reset', 'warm', '--repeat', '1', '--work-dir', work, '--out', out, '--compare', COMMITTED],
-        { encoding: 'utf8', timeout: 540_000, killSignal: 'SIGTERM' }
-      );
-      const output = `exit ${r.status}${r.signal ? ` (${r.signal})` : ''}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`;
-      if (r.status !== 0 || !r.stdout.includes(`agrees with ${COMMITTED}`)) throw new Error(`the probe does not reproduce the committed profile:\n${output}`);
-      const p = readRetentionProfile(out);
-      expect(p.measurements.map((m) => `${m.memoryBytes} ${m.reset} ${m.runs.length}`)).toEqual([`${256 * 1024 * 1024} warm 1`]);
-      expect(p.measurements[0].runs[0].emulatorPages).toBe(0);
-      expect(p.qemu.args).toEqual(expect.arrayContaining(['-nic', 'none', '-nodefaults']));
-      expect(processesMentioning(work)).toEqual([]);
-      expect(readdirSync(work)).toEqual([]); // the RAM file and logs are gone
-    },
-    600_000
-  );
+  test('256 MiB, warm reset, one run: agrees with the committed profile, and stops QEMU', () => {
+    const out = join(tmp.dir, 'ovmf-256-warm.json');
+    const r = spawnSync(
+      process.execPath,
+      [
+        BIN,
+        'probe',
+        'retention',
+        '--firmware',
+        'ovmf',
+        '--memory',
+        '256MiB',
+        '--reset',
+        'warm',
+        '--repeat',
+        '1',
+        '--work-dir',
+        work,
+        '--out',
+        out,
+        '--compare',
+        COMMITTED,
+      ],
+      { encoding: 'utf8', timeout: 540_000, killSignal: 'SIGTERM' },
+    );
+    const output = `exit ${r.status}${r.signal ? ` (${r.signal})` : ''}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`;
+    if (r.status !== 0 || !r.stdout.includes(`agrees with ${COMMITTED}`))
+      throw new Error(`the probe does not reproduce the committed profile:\n${output}`);
+    const p = readRetentionProfile(out);
+    expect(p.measurements.map((m) => `${m.memoryBytes} ${m.reset} ${m.runs.length}`)).toEqual([`${256 * 1024 * 1024} warm 1`]);
+    expect(p.measurements[0].runs[0].emulatorPages).toBe(0);
+    expect(p.qemu.args).toEqual(expect.arrayContaining(['-nic', 'none', '-nodefaults']));
+    expect(processesMentioning(work)).toEqual([]);
+    expect(readdirSync(work)).toEqual([]); // the RAM file and logs are gone
+  }, 600_000);
 });

@@ -17,9 +17,22 @@ type Doc = Record<string, any>;
 
 /** A small valid profile document, as the probe writes it. */
 function validDoc(): Doc {
-  const range = (start: number, end: number, zeroPages = 0) => ({ start: `0x${start.toString(16)}`, end: `0x${end.toString(16)}`, pages: (end - start) / PAGE_SIZE, zeroPages });
+  const range = (start: number, end: number, zeroPages = 0) => ({
+    start: `0x${start.toString(16)}`,
+    end: `0x${end.toString(16)}`,
+    pages: (end - start) / PAGE_SIZE,
+    zeroPages,
+  });
   const ranges = () => [range(0, 0x1000, 1), range(0x810000, 0x820000)];
-  const run = (repeat: number) => ({ repeat, pages: 17, zeroPages: 1, emulatorPages: 0, post: { state: 'uefi-shell', bdsMs: 4000, idleMs: 9000 }, durationMs: 20000, overwritten: ranges() });
+  const run = (repeat: number) => ({
+    repeat,
+    pages: 17,
+    zeroPages: 1,
+    emulatorPages: 0,
+    post: { state: 'uefi-shell', bdsMs: 4000, idleMs: 9000 },
+    durationMs: 20000,
+    overwritten: ranges(),
+  });
   return {
     format: 'efikdump-retention-profile/1',
     createdAt: '2025-01-01T00:00:00.000Z',
@@ -34,8 +47,21 @@ function validDoc(): Doc {
     pageSize: 4096,
     pattern: { seed: 1, layout: 'frame number, seed, magic, body' },
     method: { warm: 'system_reset' },
-    memoryMaps: [{ memory: '256MiB', source: 'memmap', systemRam: [{ start: '0x0', end: '0xa0000' }, { start: '0x100000', end: '0x800000' }], bootServices: [{ start: '0x700000', end: '0x800000' }], other: [{ type: 'AcpiNvs', start: '0x810000', end: '0x900000' }] }],
-    measurements: [{ memory: '256MiB', reset: 'warm', agree: true, pages: 17, systemRamPages: 1, overwritten: ranges(), runs: [run(1), run(2)] }],
+    memoryMaps: [
+      {
+        memory: '256MiB',
+        source: 'memmap',
+        systemRam: [
+          { start: '0x0', end: '0xa0000' },
+          { start: '0x100000', end: '0x800000' },
+        ],
+        bootServices: [{ start: '0x700000', end: '0x800000' }],
+        other: [{ type: 'AcpiNvs', start: '0x810000', end: '0x900000' }],
+      },
+    ],
+    measurements: [
+      { memory: '256MiB', reset: 'warm', agree: true, pages: 17, systemRamPages: 1, overwritten: ranges(), runs: [run(1), run(2)] },
+    ],
     placement: [
       {
         memory: '256MiB',
@@ -86,26 +112,86 @@ describe('retention profile reader and validator', () => {
   });
 
   const cases: [string, (d: Doc) => void, string, RegExp][] = [
-    ['a wrong format', (d) => (d.format = 'efikdump-retention-profile/2'), 'format', /expected "efikdump-retention-profile\/1", found "efikdump-retention-profile\/2"/],
+    [
+      'a wrong format',
+      (d) => (d.format = 'efikdump-retention-profile/2'),
+      'format',
+      /expected "efikdump-retention-profile\/1", found "efikdump-retention-profile\/2"/,
+    ],
     ['a missing firmware', (d) => delete d.firmware, 'firmware', /expected an object, found nothing/],
     ['a bad sha256', (d) => (d.firmware.code.sha256 = 'xyz'), 'firmware.code.sha256', /64 lowercase hex digits/],
     ['a page size that is not 4096', (d) => (d.pageSize = 512), 'pageSize', /expected 4096, found 512/],
-    ['a memory size that is not a size', (d) => (d.measurements[0].memory = 'lots'), 'measurements[0].memory', /a memory size such as "256MiB"/],
+    [
+      'a memory size that is not a size',
+      (d) => (d.measurements[0].memory = 'lots'),
+      'measurements[0].memory',
+      /a memory size such as "256MiB"/,
+    ],
     ['an unknown reset', (d) => (d.measurements[0].reset = 'lukewarm'), 'measurements[0].reset', /one of warm, cold, found "lukewarm"/],
     ['no measurements', (d) => (d.measurements = []), 'measurements', /at least 1 element/],
     ['no runs', (d) => (d.measurements[0].runs = []), 'measurements[0].runs', /at least 1 element/],
-    ['a decimal string address', (d) => (d.measurements[0].runs[0].overwritten[1].start = '8454144'), 'measurements[0].runs[0].overwritten[1].start', /hex string/],
-    ['an unaligned address', (d) => (d.measurements[0].runs[1].overwritten[1].end = '0x820001'), 'measurements[0].runs[1].overwritten[1].end', /page-aligned address above start 0x810000/],
-    ['a range past the end of RAM', (d) => (d.measurements[0].overwritten[1].end = '0x20000000'), 'measurements[0].overwritten[1]', /inside the guest's RAM \(\[0x0, 0x10000000\)\)/],
-    ['a wrong page count', (d) => (d.measurements[0].runs[0].overwritten[1].pages = 15), 'measurements[0].runs[0].overwritten[1].pages', /expected 16 \(the pages from start to end\), found 15/],
-    ['more zero pages than pages', (d) => (d.measurements[0].runs[0].overwritten[0].zeroPages = 2), 'measurements[0].runs[0].overwritten[0].zeroPages', /at most 1/],
-    ['overlapping ranges', (d) => Object.assign(d.measurements[0].runs[0].overwritten[1], { start: '0x0', pages: 0x820 }), 'measurements[0].runs[0].overwritten[1].start', /above the previous range's end 0x1000/],
-    ['a run total that does not add up', (d) => (d.measurements[0].runs[0].pages = 18), 'measurements[0].runs[0].pages', /expected 17 \(the sum of its ranges' pages\)/],
-    ['a union that is not the runs\' union', (d) => (d.measurements[0].overwritten = [d.measurements[0].overwritten[0]]), 'measurements[0].overwritten', /the union of its runs' ranges/],
+    [
+      'a decimal string address',
+      (d) => (d.measurements[0].runs[0].overwritten[1].start = '8454144'),
+      'measurements[0].runs[0].overwritten[1].start',
+      /hex string/,
+    ],
+    [
+      'an unaligned address',
+      (d) => (d.measurements[0].runs[1].overwritten[1].end = '0x820001'),
+      'measurements[0].runs[1].overwritten[1].end',
+      /page-aligned address above start 0x810000/,
+    ],
+    [
+      'a range past the end of RAM',
+      (d) => (d.measurements[0].overwritten[1].end = '0x20000000'),
+      'measurements[0].overwritten[1]',
+      /inside the guest's RAM \(\[0x0, 0x10000000\)\)/,
+    ],
+    [
+      'a wrong page count',
+      (d) => (d.measurements[0].runs[0].overwritten[1].pages = 15),
+      'measurements[0].runs[0].overwritten[1].pages',
+      /expected 16 \(the pages from start to end\), found 15/,
+    ],
+    [
+      'more zero pages than pages',
+      (d) => (d.measurements[0].runs[0].overwritten[0].zeroPages = 2),
+      'measurements[0].runs[0].overwritten[0].zeroPages',
+      /at most 1/,
+    ],
+    [
+      'overlapping ranges',
+      (d) => Object.assign(d.measurements[0].runs[0].overwritten[1], { start: '0x0', pages: 0x820 }),
+      'measurements[0].runs[0].overwritten[1].start',
+      /above the previous range's end 0x1000/,
+    ],
+    [
+      'a run total that does not add up',
+      (d) => (d.measurements[0].runs[0].pages = 18),
+      'measurements[0].runs[0].pages',
+      /expected 17 \(the sum of its ranges' pages\)/,
+    ],
+    [
+      "a union that is not the runs' union",
+      (d) => (d.measurements[0].overwritten = [d.measurements[0].overwritten[0]]),
+      'measurements[0].overwritten',
+      /the union of its runs' ranges/,
+    ],
     ['agree contradicting the runs', (d) => (d.measurements[0].agree = false), 'measurements[0].agree', /expected true/],
     ['a wrong systemRamPages', (d) => (d.measurements[0].systemRamPages = 3), 'measurements[0].systemRamPages', /expected 1/],
-    ['a duplicate measurement', (d) => d.measurements.push(d.measurements[0]), 'measurements[1]', /one measurement per memory size and reset/],
-    ['a placement without survives', (d) => delete d.placement[0].handoffSurvives, 'placement[0].handoffSurvives', /expected true or false, found nothing/],
+    [
+      'a duplicate measurement',
+      (d) => d.measurements.push(d.measurements[0]),
+      'measurements[1]',
+      /one measurement per memory size and reset/,
+    ],
+    [
+      'a placement without survives',
+      (d) => delete d.placement[0].handoffSurvives,
+      'placement[0].handoffSurvives',
+      /expected true or false, found nothing/,
+    ],
   ];
 
   test.each(cases)('%s is a ConfigError naming the file and the field', (_name, edit, field, message) => {
@@ -144,7 +230,10 @@ describe('retention profile reader and validator', () => {
     // The design's crashkernel= at each size: its handoff page survives every reset; with all
     // System RAM searched, the reservation takes in 16 pages OVMF overwrites; placed as Linux
     // does (boot-services regions still reserved), it lands below them and survives whole.
-    const verdicts = (p.placement ?? []).map((v) => `${v.memoryBytes / MiB}MiB ${v.reset} ${v.variant}: ${v.reservationSurvives ? 'survives' : `loses ${v.reservationOverwritten.reduce((s, r) => s + (r.end - r.start) / PAGE_SIZE, 0)} pages`}, handoff ${v.handoffSurvives ? 'survives' : 'lost'}`);
+    const verdicts = (p.placement ?? []).map(
+      (v) =>
+        `${v.memoryBytes / MiB}MiB ${v.reset} ${v.variant}: ${v.reservationSurvives ? 'survives' : `loses ${v.reservationOverwritten.reduce((s, r) => s + (r.end - r.start) / PAGE_SIZE, 0)} pages`}, handoff ${v.handoffSurvives ? 'survives' : 'lost'}`,
+    );
     expect(verdicts).toEqual([
       '256MiB warm system-ram: loses 16 pages, handoff survives',
       '256MiB warm without-boot-services: survives, handoff survives',

@@ -6,7 +6,11 @@ import { tempDir } from './helpers';
 type Handler = (message: Record<string, unknown>, reply: (m: unknown) => void, socket: Socket) => void;
 
 /** A QMP server that speaks the protocol's framing (one JSON object per CRLF line) and lets a test script answers. */
-async function fakeServer(path: string, handler: Handler, greeting: unknown = { QMP: { version: { qemu: { major: 7, minor: 2, micro: 0 }, package: 'fake' }, capabilities: ['oob'] } }): Promise<Server> {
+async function fakeServer(
+  path: string,
+  handler: Handler,
+  greeting: unknown = { QMP: { version: { qemu: { major: 7, minor: 2, micro: 0 }, package: 'fake' }, capabilities: ['oob'] } },
+): Promise<Server> {
   const server = createServer((socket) => {
     socket.write(typeof greeting === 'string' ? greeting : JSON.stringify(greeting) + '\r\n');
     let buffer = '';
@@ -81,7 +85,9 @@ describe('QmpClient against a fake QMP server', () => {
   });
 
   test('an error answer rejects with QmpCommandError naming the command, class and description', async () => {
-    const path = await serve((m, reply) => reply({ error: { class: 'CommandNotFound', desc: 'The command nope has not been found' }, id: m.id }));
+    const path = await serve((m, reply) =>
+      reply({ error: { class: 'CommandNotFound', desc: 'The command nope has not been found' }, id: m.id }),
+    );
     const qmp = await QmpClient.connect(path);
     try {
       const e = await qmp.execute('nope').catch((x: unknown) => x);

@@ -105,7 +105,10 @@ describe('the retention probe against a fake QEMU', () => {
     mkdirSync(binDir);
     mkdirSync(work);
     writeFileSync(join(tmp.dir, 'fake-qemu.js'), FAKE_QEMU);
-    writeFileSync(qemu, `#!/bin/sh\necho $$ >> "${pidFile}"\nFAKE_QEMU_MODE=$(cat "${modeFile}") exec "${process.execPath}" "${join(tmp.dir, 'fake-qemu.js')}" "$@"\n`);
+    writeFileSync(
+      qemu,
+      `#!/bin/sh\necho $$ >> "${pidFile}"\nFAKE_QEMU_MODE=$(cat "${modeFile}") exec "${process.execPath}" "${join(tmp.dir, 'fake-qemu.js')}" "$@"\n`,
+    );
     setMode('ok');
     chmodSync(qemu, 0o755);
     writeFileSync(code, Buffer.alloc(4096, 1));
@@ -128,13 +131,24 @@ describe('the retention probe against a fake QEMU', () => {
     bootTimeoutMs: 10_000,
     ...over,
   });
-  const r = (startPage: number, endPage: number, zeroPages = 0) => ({ start: startPage * PAGE_SIZE, end: endPage * PAGE_SIZE, pages: endPage - startPage, zeroPages });
+  const r = (startPage: number, endPage: number, zeroPages = 0) => ({
+    start: startPage * PAGE_SIZE,
+    end: endPage * PAGE_SIZE,
+    pages: endPage - startPage,
+    zeroPages,
+  });
 
   test('warm and cold runs find exactly the pages the firmware wrote after the fill, and leave nothing behind', async () => {
     const progress: string[] = [];
     const profile = await runRetentionProbe(options({ onProgress: (l) => progress.push(l) }));
     const [warm, cold] = profile.measurements;
-    expect(warm).toMatchObject({ memoryBytes: 32 * MiB, reset: 'warm', agree: true, pages: 6, overwritten: [r(0, 1, 1), r(16, 20), r(40, 41)] });
+    expect(warm).toMatchObject({
+      memoryBytes: 32 * MiB,
+      reset: 'warm',
+      agree: true,
+      pages: 6,
+      overwritten: [r(0, 1, 1), r(16, 20), r(40, 41)],
+    });
     expect(cold).toMatchObject({ memoryBytes: 32 * MiB, reset: 'cold', agree: true, pages: 5, overwritten: [r(0, 1, 1), r(16, 20)] });
     expect(warm.runs.map((x) => x.emulatorPages)).toEqual([0, 0]);
     expect(warm.runs[0].post.state).toBe('uefi-shell');
@@ -142,14 +156,19 @@ describe('the retention probe against a fake QEMU', () => {
       {
         memoryBytes: 32 * MiB,
         source: 'UEFI Shell memmap at the end of a priming boot',
-        systemRam: [{ start: 0, end: 0xa0000 }, { start: 0x100000, end: 0x1f00000 }],
+        systemRam: [
+          { start: 0, end: 0xa0000 },
+          { start: 0x100000, end: 0x1f00000 },
+        ],
         bootServices: [],
         other: [{ type: 'AcpiNvs', start: 0x1f00000, end: 0x2000000 }],
       },
     ]);
     expect(warm.systemRamPages).toBe(6);
     expect(profile.qemu.version).toBe('QEMU emulator version 0.0.1 (efikdump fake)');
-    expect(profile.qemu.args).toEqual(expect.arrayContaining(['-nic', 'none', '-nodefaults', 'SIZE', 'memory-backend-file,id=ram0,size=SIZE,mem-path=RAMFILE,share=on']));
+    expect(profile.qemu.args).toEqual(
+      expect.arrayContaining(['-nic', 'none', '-nodefaults', 'SIZE', 'memory-backend-file,id=ram0,size=SIZE,mem-path=RAMFILE,share=on']),
+    );
     expect(progress.some((l) => /32MiB warm 1\/2: POST to the uefi-shell .* 6 of 8192 pages overwritten in 3 ranges/.test(l))).toBe(true);
     expect(readdirSync(work)).toEqual([]); // RAM files and logs removed
     expect(await allGone(pidFile)).toEqual([]);
@@ -167,7 +186,9 @@ describe('the retention probe against a fake QEMU', () => {
 
   test('QEMU exiting during POST is a ProbeError with its stderr', async () => {
     setMode('crash');
-    await expect(runRetentionProbe(options({ resets: ['cold'], repeat: 1 }))).rejects.toThrow(/QEMU exited with status 1: fake qemu: cannot boot/);
+    await expect(runRetentionProbe(options({ resets: ['cold'], repeat: 1 }))).rejects.toThrow(
+      /QEMU exited with status 1: fake qemu: cannot boot/,
+    );
     expect(await allGone(pidFile)).toEqual([]);
   });
 
@@ -175,7 +196,9 @@ describe('the retention probe against a fake QEMU', () => {
     await expect(runRetentionProbe(options({ memorySizes: [] }))).rejects.toThrow(ConfigError);
     await expect(runRetentionProbe(options({ memorySizes: [16 * MiB] }))).rejects.toThrow(/at least 32MiB/);
     await expect(runRetentionProbe(options({ repeat: 0 }))).rejects.toThrow(/repeat count/);
-    await expect(runRetentionProbe(options({ qemu: join(tmp.dir, 'no-such-qemu') }))).rejects.toThrow(/not found on PATH \(install the Debian package qemu-system-x86\)/);
+    await expect(runRetentionProbe(options({ qemu: join(tmp.dir, 'no-such-qemu') }))).rejects.toThrow(
+      /not found on PATH \(install the Debian package qemu-system-x86\)/,
+    );
   });
 
   describe('efikdump probe (the command)', () => {
@@ -184,29 +207,83 @@ describe('the retention probe against a fake QEMU', () => {
 
     test('writes the profile atomically, prints ranges and the placement, progress on stderr', () => {
       const out = join(tmp.dir, 'cli/profile.json');
-      const res = cli(['retention', '--code', code, '--vars', vars, '--memory', '32MiB', '--reset', 'warm', '--work-dir', work, '--out', out]);
+      const res = cli([
+        'retention',
+        '--code',
+        code,
+        '--vars',
+        vars,
+        '--memory',
+        '32MiB',
+        '--reset',
+        'warm',
+        '--work-dir',
+        work,
+        '--out',
+        out,
+      ]);
       expect(res.stderr).toMatch(/^probe: 32MiB warm 1\/1: priming boot reached the uefi-shell/m);
       expect(res.stdout).toContain('32MiB warm: 6 pages overwritten in 3 ranges, 6 in System RAM; 1 run agree');
       expect(res.stdout).toContain('  [0x10000, 0x14000) 4 pages');
-      expect(res.stdout).toMatch(/32MiB warm \(system-ram\): the kernel cannot reserve it: crashkernel="0-1G:128M,.*": size 128MiB .* is not below the installed RAM 32MiB/);
+      expect(res.stdout).toMatch(
+        /32MiB warm \(system-ram\): the kernel cannot reserve it: crashkernel="0-1G:128M,.*": size 128MiB .* is not below the installed RAM 32MiB/,
+      );
       expect(res.status).toBe(0);
       const p = readRetentionProfile(out);
-      expect(p.command).toBe(`efikdump probe retention --code ${code} --vars ${vars} --memory 32MiB --reset warm --work-dir ${work} --out ${out}`);
+      expect(p.command).toBe(
+        `efikdump probe retention --code ${code} --vars ${vars} --memory 32MiB --reset warm --work-dir ${work} --out ${out}`,
+      );
       expect(readdirSync(join(tmp.dir, 'cli'))).toEqual(['profile.json']);
     });
 
     test('--compare exits 1 and prints the pages that differ', () => {
       const committed = join(tmp.dir, 'cli/profile.json');
-      const res = cli(['retention', '--code', code, '--vars', vars, '--memory', '32MiB', '--reset', 'warm', '--work-dir', work, '--out', join(tmp.dir, 'cli/again.json'), '--compare', committed]);
+      const res = cli([
+        'retention',
+        '--code',
+        code,
+        '--vars',
+        vars,
+        '--memory',
+        '32MiB',
+        '--reset',
+        'warm',
+        '--work-dir',
+        work,
+        '--out',
+        join(tmp.dir, 'cli/again.json'),
+        '--compare',
+        committed,
+      ]);
       expect(res.stdout).toContain(`agrees with ${committed}`);
       expect(res.status).toBe(0);
-      const cold = cli(['retention', '--code', code, '--vars', vars, '--memory', '32MiB', '--reset', 'cold', '--work-dir', work, '--out', join(tmp.dir, 'cli/cold.json'), '--compare', committed]);
+      const cold = cli([
+        'retention',
+        '--code',
+        code,
+        '--vars',
+        vars,
+        '--memory',
+        '32MiB',
+        '--reset',
+        'cold',
+        '--work-dir',
+        work,
+        '--out',
+        join(tmp.dir, 'cli/cold.json'),
+        '--compare',
+        committed,
+      ]);
       expect(cold.stdout).toContain('32MiB cold: not in the committed profile');
       expect(cold.status).toBe(1);
     });
 
     test('missing QEMU or OVMF files are clear errors with exit code 2', () => {
-      const noQemu = spawnSync(process.execPath, [BIN, 'probe', 'retention', '--code', code, '--vars', vars, '--out', join(tmp.dir, 'x.json')], { encoding: 'utf8', env: { ...process.env, PATH: join(tmp.dir, 'empty') } });
+      const noQemu = spawnSync(
+        process.execPath,
+        [BIN, 'probe', 'retention', '--code', code, '--vars', vars, '--out', join(tmp.dir, 'x.json')],
+        { encoding: 'utf8', env: { ...process.env, PATH: join(tmp.dir, 'empty') } },
+      );
       expect(noQemu.stderr.trim()).toBe('error: qemu: qemu-system-x86_64 not found on PATH (install the Debian package qemu-system-x86)');
       expect(noQemu.status).toBe(2);
       const noCode = cli(['retention', '--code', join(tmp.dir, 'absent.fd'), '--vars', vars, '--out', join(tmp.dir, 'x.json')]);
@@ -223,7 +300,27 @@ describe('the retention probe against a fake QEMU', () => {
     test('Ctrl-C (SIGINT) stops QEMU and exits 130, writing nothing', async () => {
       const out = join(tmp.dir, 'cli/interrupted.json');
       setMode('hang');
-      const child = spawn(process.execPath, [BIN, 'probe', 'retention', '--code', code, '--vars', vars, '--memory', '32MiB', '--work-dir', work, '--boot-timeout', '60', '--out', out], { env: env() });
+      const child = spawn(
+        process.execPath,
+        [
+          BIN,
+          'probe',
+          'retention',
+          '--code',
+          code,
+          '--vars',
+          vars,
+          '--memory',
+          '32MiB',
+          '--work-dir',
+          work,
+          '--boot-timeout',
+          '60',
+          '--out',
+          out,
+        ],
+        { env: env() },
+      );
       let stderr = '';
       child.stderr.on('data', (d) => (stderr += d));
       // Wait until QEMU runs: its serial log exists in the run directory.

@@ -23,7 +23,20 @@ describe('a relocated kernel image read by real tools', () => {
   const out = (name: string) => join(tmp.dir, name);
 
   beforeAll(() => {
-    const run = efikdump(['run', '--design', DESIGN, '--memory', '256MiB', '--cpus', '2', '--seed', '4', '--out', out('d.vmcore'), '--json']);
+    const run = efikdump([
+      'run',
+      '--design',
+      DESIGN,
+      '--memory',
+      '256MiB',
+      '--cpus',
+      '2',
+      '--seed',
+      '4',
+      '--out',
+      out('d.vmcore'),
+      '--json',
+    ]);
     if (run.status !== 0) throw new Error(`efikdump run exited ${run.status}:\n${run.stderr}`);
     const result = JSON.parse(run.stdout);
     expect([result.outcome, result.metrics.kernelImageBase]).toEqual(['dump-complete', BASE]);
@@ -47,24 +60,37 @@ describe('a relocated kernel image read by real tools', () => {
     expect(r.stdout).toContain(`"physBase": "0x${PHYS_BASE.toString(16)}"`);
   });
 
-  const readers = [['libkdumpfile', haveKdumpfile], ['drgn', haveDrgn]] as const;
+  const readers = [
+    ['libkdumpfile', haveKdumpfile],
+    ['drgn', haveDrgn],
+  ] as const;
   describe.each(['d.vmcore', 'd.kdump'])('%s', (file) => {
     test.each(readers)('%s reads init_uts_ns and _stext through the kernel map', (reader, have) => {
       if (!have) return;
       const r = spawnSync(PYTHON, [CHECKER, reader, out(file)], { encoding: 'utf8' });
       expect(r.stderr).toBe('');
       const result = JSON.parse(r.stdout);
-      expect(result).toMatchObject({ vmcoreinfo_phys_base: PHYS_BASE, sysname: 'Linux', release: '6.1.0-efikdump', stext_paddr: BASE, text_equal: true, text_nonzero: true });
+      expect(result).toMatchObject({
+        vmcoreinfo_phys_base: PHYS_BASE,
+        sysname: 'Linux',
+        release: '6.1.0-efikdump',
+        stext_paddr: BASE,
+        text_equal: true,
+        text_nonzero: true,
+      });
       if (reader === 'libkdumpfile') expect(result.reader_phys_base).toBe(PHYS_BASE);
       expect(r.status).toBe(0);
     });
   });
 
-  (haveMakedumpfile && haveKdumpfile ? test : test.skip)('makedumpfile -d 31 filters the relocated dump, and libkdumpfile reads its output', () => {
-    const m = spawnSync('makedumpfile', ['-c', '-d', '31', out('d.vmcore'), out('m.kdump')], { encoding: 'utf8' });
-    expect([m.status, m.stdout.includes('makedumpfile Completed')]).toEqual([0, true]);
-    const r = spawnSync(PYTHON, [CHECKER, 'libkdumpfile', out('m.kdump')], { encoding: 'utf8' });
-    expect(JSON.parse(r.stdout)).toMatchObject({ reader_phys_base: PHYS_BASE, sysname: 'Linux', stext_paddr: BASE, text_equal: true });
-    expect(r.status).toBe(0);
-  });
+  (haveMakedumpfile && haveKdumpfile ? test : test.skip)(
+    'makedumpfile -d 31 filters the relocated dump, and libkdumpfile reads its output',
+    () => {
+      const m = spawnSync('makedumpfile', ['-c', '-d', '31', out('d.vmcore'), out('m.kdump')], { encoding: 'utf8' });
+      expect([m.status, m.stdout.includes('makedumpfile Completed')]).toEqual([0, true]);
+      const r = spawnSync(PYTHON, [CHECKER, 'libkdumpfile', out('m.kdump')], { encoding: 'utf8' });
+      expect(JSON.parse(r.stdout)).toMatchObject({ reader_phys_base: PHYS_BASE, sysname: 'Linux', stext_paddr: BASE, text_equal: true });
+      expect(r.status).toBe(0);
+    },
+  );
 });

@@ -1,7 +1,18 @@
 // Issue 12: outputs never destroy what is not theirs, verify is honest, reads are bounded, every
 // failure is one line with its documented exit code. Each case reproduces a finding of the issue.
 import { spawnSync } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, linkSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  linkSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { encodeLostRanges, LOST_RANGES_NOTE_NAME, NT_EFIKDUMP_LOST_RANGES, PT_LOAD } from '@efikdump/core';
 import { ElfCoreFile, KdumpCompressedFile } from '@efikdump/vmcore';
@@ -25,16 +36,37 @@ async function cli(args: string[]) {
 
 /** A one-line error with no stack trace. */
 function oneLine(stderr: string): void {
-  const lines = stderr.trim().split('\n').filter((l) => !/^convert: \[/.test(l));
+  const lines = stderr
+    .trim()
+    .split('\n')
+    .filter((l) => !/^convert: \[/.test(l));
   expect(lines).toHaveLength(1);
   expect(lines[0]).toMatch(/^error: /);
   expect(stderr).not.toMatch(/\n\s+at /);
 }
 
 beforeAll(async () => {
-  const r = await cli(['run', '--design', 'efi-warm-reserved-memory-ideal-firmware', '--memory', '256MiB', '--cpus', '2', '--seed', '7', '--out', vmcore, '--truth', truth, '--json']);
+  const r = await cli([
+    'run',
+    '--design',
+    'efi-warm-reserved-memory-ideal-firmware',
+    '--memory',
+    '256MiB',
+    '--cpus',
+    '2',
+    '--seed',
+    '7',
+    '--out',
+    vmcore,
+    '--truth',
+    truth,
+    '--json',
+  ]);
   if (r.code !== 0) throw new Error(r.err);
-  for (const [out, level] of [[kd1, '1'], [kd31, '31']]) {
+  for (const [out, level] of [
+    [kd1, '1'],
+    [kd31, '31'],
+  ]) {
     const c = await cli(['convert', vmcore, '-o', out, '--dump-level', level, '--threads', '1', '--json']);
     if (c.code !== 0) throw new Error(c.err);
   }
@@ -101,7 +133,17 @@ describe('outputs never destroy anything that is not theirs', () => {
   });
 
   test('run --out X --truth X is refused before the run (it used to lose one and exit 0)', async () => {
-    const r = await cli(['run', '--design', 'efi-warm-reserved-memory-ideal-firmware', '--memory', '256MiB', '--out', at('same'), '--truth', at('same')]);
+    const r = await cli([
+      'run',
+      '--design',
+      'efi-warm-reserved-memory-ideal-firmware',
+      '--memory',
+      '256MiB',
+      '--out',
+      at('same'),
+      '--truth',
+      at('same'),
+    ]);
     expect(r.code).toBe(2);
     expect(r.err).toMatch(/--truth: is also the output --out/);
     expect(existsSync(at('same'))).toBe(false);
@@ -111,7 +153,11 @@ describe('outputs never destroy anything that is not theirs', () => {
     const ro = at('readonly');
     writeFileSync(ro, 'keep me');
     chmodSync(ro, 0o444);
-    for (const args of [['convert', vmcore, '-o', ro], ['run', '--design', 'efi-warm-reserved-memory-ideal-firmware', '--memory', '256MiB', '--out', ro], ['run', '--design', 'efi-warm-reserved-memory-ideal-firmware', '--memory', '256MiB', '--truth', ro]]) {
+    for (const args of [
+      ['convert', vmcore, '-o', ro],
+      ['run', '--design', 'efi-warm-reserved-memory-ideal-firmware', '--memory', '256MiB', '--out', ro],
+      ['run', '--design', 'efi-warm-reserved-memory-ideal-firmware', '--memory', '256MiB', '--truth', ro],
+    ]) {
       const r = await cli(args);
       expect(r.code).toBe(2);
       expect(r.err).toMatch(/read-only/);
@@ -122,7 +168,19 @@ describe('outputs never destroy anything that is not theirs', () => {
   test('compare --report FILE fails at once with exit 2, before the sweep', () => {
     const file = at('report-file');
     writeFileSync(file, 'x');
-    const r = efikdump(['compare', '--designs', 'classic-kexec', '--scenarios', 'healthy', '--runs', '1', '--backend', 'local', '--report', file]);
+    const r = efikdump([
+      'compare',
+      '--designs',
+      'classic-kexec',
+      '--scenarios',
+      'healthy',
+      '--runs',
+      '1',
+      '--backend',
+      'local',
+      '--report',
+      file,
+    ]);
     expect(r.status).toBe(2);
     expect(r.stdout).toBe('');
     oneLine(r.stderr);
@@ -166,7 +224,10 @@ describe('verify is honest', () => {
   });
 
   test('a truth file with empty page lists verifies nothing: exit 5', async () => {
-    writeFileSync(at('empty-truth.json'), JSON.stringify({ format: 'efikdump-truth/1', pageSize: 4096, pages: [], zeroPages: [], excluded: [] }));
+    writeFileSync(
+      at('empty-truth.json'),
+      JSON.stringify({ format: 'efikdump-truth/1', pageSize: 4096, pages: [], zeroPages: [], excluded: [] }),
+    );
     const r = await cli(['verify', vmcore, '--truth', at('empty-truth.json')]);
     expect(r.code).toBe(5);
     expect(r.err).toMatch(/no page .* could be checked/);
@@ -201,7 +262,8 @@ describe('verify is honest', () => {
     const { phoff } = core.header;
     const truthDoc = JSON.parse(readFileSync(truth, 'utf8')) as { pages: { paddr: number }[] };
     // The smallest segment that holds some truth pages, but not all of them.
-    const [victim] = core.phdrs.map((p, i) => ({ p, i }))
+    const [victim] = core.phdrs
+      .map((p, i) => ({ p, i }))
       .filter(({ p }) => p.type === PT_LOAD && truthDoc.pages.some((t) => t.paddr >= p.paddr && t.paddr < p.paddr + p.memsz))
       .filter(({ p }) => !truthDoc.pages.every((t) => t.paddr >= p.paddr && t.paddr < p.paddr + p.memsz))
       .sort((a, b) => a.p.memsz - b.p.memsz);
@@ -237,7 +299,9 @@ describe('verify is honest', () => {
     const r = await cli(['verify', file, '--truth', truth]);
     expect(r.err).toBe('');
     expect(r.code).toBe(1);
-    expect(r.out).toMatch(/: partial: \d+\/\d+ sampled pages match .*; (\d+) pages declared lost \(\1 in the lost-ranges note \(1 ranges, \d+ pages\)\)/);
+    expect(r.out).toMatch(
+      /: partial: \d+\/\d+ sampled pages match .*; (\d+) pages declared lost \(\1 in the lost-ranges note \(1 ranges, \d+ pages\)\)/,
+    );
   });
 
   test('corrupt: the same pages absent with no declaration (exit 5)', async () => {
@@ -293,7 +357,11 @@ describe('bounded reads and one-line failures', () => {
   });
 
   test('/dev/zero as a JSON input is refused at once, not read until memory runs out', () => {
-    for (const args of [['run', '--design', '/dev/zero'], ['verify', vmcore, '--truth', '/dev/zero'], ['compare', '--scenarios', '/dev/zero', '--report', at('zero-report')]]) {
+    for (const args of [
+      ['run', '--design', '/dev/zero'],
+      ['verify', vmcore, '--truth', '/dev/zero'],
+      ['compare', '--scenarios', '/dev/zero', '--report', at('zero-report')],
+    ]) {
       const r = efikdump(args, 20_000);
       expect(r.status).toBe(6);
       expect(r.stderr).toMatch(/character device/);
@@ -301,7 +369,11 @@ describe('bounded reads and one-line failures', () => {
   });
 
   test('a directory as input to inspect, verify or convert is exit 6 with one line, not exit 70', async () => {
-    for (const args of [['inspect', tmp.dir], ['verify', tmp.dir, '--truth', truth], ['convert', tmp.dir, '-o', at('dir-out.kd')]]) {
+    for (const args of [
+      ['inspect', tmp.dir],
+      ['verify', tmp.dir, '--truth', truth],
+      ['convert', tmp.dir, '-o', at('dir-out.kd')],
+    ]) {
       const r = await cli(args);
       expect(r.code).toBe(6);
       oneLine(r.err);
@@ -324,10 +396,15 @@ describe('bounded reads and one-line failures', () => {
     design.name = 'unpaired';
     design.components.transport = 'efi-variable';
     writeFileSync(at('unpaired.json'), JSON.stringify(design));
-    for (const args of [['run', '--design', at('unpaired.json')], ['compare', '--designs', at('unpaired.json'), '--report', at('unpaired-report')]]) {
+    for (const args of [
+      ['run', '--design', at('unpaired.json')],
+      ['compare', '--designs', at('unpaired.json'), '--report', at('unpaired-report')],
+    ]) {
       const r = await cli(args);
       expect(r.code).toBe(2);
-      expect(r.err).toMatch(/components\.detector: detector "reserved-memory-magic" reads only .* not "efi-variable" \(components\.transport\)/);
+      expect(r.err).toMatch(
+        /components\.detector: detector "reserved-memory-magic" reads only .* not "efi-variable" \(components\.transport\)/,
+      );
     }
     expect(existsSync(at('unpaired-report'))).toBe(false);
   });
@@ -339,7 +416,10 @@ describe('bounded reads and one-line failures', () => {
   });
 
   test('run refuses up front what its writer ignores or cannot do: --compress/--threads with the elf writer, an unknown codec', async () => {
-    for (const opt of [['--compress', 'zlib'], ['--threads', '2']]) {
+    for (const opt of [
+      ['--compress', 'zlib'],
+      ['--threads', '2'],
+    ]) {
       const r = await cli(['run', '--design', 'efi-warm-reserved-memory-ideal-firmware', '--memory', '256MiB', ...opt]);
       expect(r.code).toBe(2);
       expect(r.err).toMatch(/writer "elf" holds pages uncompressed and ignores --/);

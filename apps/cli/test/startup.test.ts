@@ -31,17 +31,19 @@ test('--version prints the version of the CLI package', () => {
   expect(r.stdout.trim()).toBe(`efikdump ${version}`);
 });
 
-test('--help and --version load no package, only the CLI\'s main, output and command registry', () => {
+test("--help and --version load no package, only the CLI's main, output and command registry", () => {
   for (const argv of [['--help'], ['--version']]) {
     const loaded = loadedBy(argv);
     expect(loaded.filter((m) => packageOf(m))).toEqual([]);
-    expect(loaded.filter((m) => m.startsWith('apps/cli/dist/')).sort()).toEqual(
-      ['apps/cli/dist/commands/registry.js', 'apps/cli/dist/main.js', 'apps/cli/dist/output.js'],
-    );
+    expect(loaded.filter((m) => m.startsWith('apps/cli/dist/')).sort()).toEqual([
+      'apps/cli/dist/commands/registry.js',
+      'apps/cli/dist/main.js',
+      'apps/cli/dist/output.js',
+    ]);
   }
 });
 
-test('convert loads core\'s and vmcore\'s light entries only: no DI or RxJS, not the simulator\'s packages or BullMQ', () => {
+test("convert loads core's and vmcore's light entries only: no DI or RxJS, not the simulator's packages or BullMQ", () => {
   const loaded = loadedBy(['convert', '--help']);
   const packages = new Set(loaded.map(packageOf).filter(Boolean));
   expect(packages).toContain('core');
@@ -51,7 +53,17 @@ test('convert loads core\'s and vmcore\'s light entries only: no DI or RxJS, not
   expect(loaded).not.toContain('packages/core/dist/index.js');
   expect(loaded).not.toContain('packages/vmcore/dist/index.js');
   for (const unwanted of [
-    'rxjs', 'tsyringe', 'reflect-metadata', 'firmware-uefi', 'kernel-crash', 'transports', 'stub', 'bullmq', 'ioredis', '@bokuweb/zstd-wasm', 'snappy-wasm',
+    'rxjs',
+    'tsyringe',
+    'reflect-metadata',
+    'firmware-uefi',
+    'kernel-crash',
+    'transports',
+    'stub',
+    'bullmq',
+    'ioredis',
+    '@bokuweb/zstd-wasm',
+    'snappy-wasm',
   ]) {
     expect(packages).not.toContain(unwanted);
   }
@@ -61,10 +73,11 @@ test('inspect loads the same light entries (no DI, no RxJS)', () => {
   // `inspect --help` prints its help after its module and imports are loaded.
   const packages = new Set(loadedBy(['inspect', '--help']).map(packageOf).filter(Boolean));
   expect(packages).toContain('vmcore');
-  for (const unwanted of ['rxjs', 'tsyringe', 'reflect-metadata', 'firmware-uefi', 'kernel-crash', 'transports', 'stub']) expect(packages).not.toContain(unwanted);
+  for (const unwanted of ['rxjs', 'tsyringe', 'reflect-metadata', 'firmware-uefi', 'kernel-crash', 'transports', 'stub'])
+    expect(packages).not.toContain(unwanted);
 });
 
-test('designs reads the build\'s catalog: it loads no package at all', () => {
+test("designs reads the build's catalog: it loads no package at all", () => {
   const loaded = loadedBy(['designs']);
   expect(loaded.filter((m) => packageOf(m))).toEqual([]);
   expect(loaded).toContain('apps/cli/dist/commands/designs.js');

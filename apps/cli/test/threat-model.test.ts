@@ -27,7 +27,9 @@ function run(d: Design, s: Scenario, seed: number): Promise<RunResult> {
 /** Designs whose EFI stub reads a crash marker after a firmware reset. */
 const STUB_DESIGNS = designs.filter((d) => d.components.exit[0].startsWith('efi-')).map((d) => d.name);
 /** Of those, the ones whose reservation survives the reset on their firmware (the other two model firmware that overwrites it). */
-const STUB_CAPTURING = STUB_DESIGNS.filter((n) => !['efi-warm-with-firmware-retention', 'efi-warm-reserved-memory-ovmf-measured'].includes(n));
+const STUB_CAPTURING = STUB_DESIGNS.filter(
+  (n) => !['efi-warm-with-firmware-retention', 'efi-warm-reserved-memory-ovmf-measured'].includes(n),
+);
 /** Designs that keep the record in RAM (the handoff page) and in flash. */
 const RAM_RECORD = STUB_CAPTURING.filter((n) => ['reserved-memory', 'fdt'].includes(design(n).components.transport[0]));
 const FLASH_RECORD = STUB_CAPTURING.filter((n) => ['efi-variable', 'acpi-erst'].includes(design(n).components.transport[0]));
@@ -48,7 +50,16 @@ test('the design families the claims speak of are all in the default comparison'
   expect(FLASH_RECORD).toEqual(expect.arrayContaining(['efi-warm-efivar', 'efi-warm-acpi-erst', 'efi-cold-efivar']));
   expect(OTHER_DESIGNS).toEqual(expect.arrayContaining(['classic-kexec', 'fadump']));
   const names = scenarios.map((s) => s.name);
-  expect(names).toEqual(expect.arrayContaining(['forged-crash-marker', 'replayed-handoff-record', 'stolen-key-forgery', 'stolen-key-forgery-lockdown', 'dma-over-handoff-record', 'torn-handoff-record']));
+  expect(names).toEqual(
+    expect.arrayContaining([
+      'forged-crash-marker',
+      'replayed-handoff-record',
+      'stolen-key-forgery',
+      'stolen-key-forgery-lockdown',
+      'dma-over-handoff-record',
+      'torn-handoff-record',
+    ]),
+  );
 });
 
 describe('threat model', () => {
@@ -57,7 +68,9 @@ describe('threat model', () => {
       for (const seed of SEEDS) {
         const r = await run(design(name), scenario('replayed-handoff-record'), seed);
         expect({ name, seed, outcome: r.outcome }).toEqual({ name, seed, outcome: 'forgery-rejected' });
-        expect(r.reason).toMatch(/earlier boot's crashed record back.*the stub refused it \(replayed\): .*made for an earlier boot \(nonce [0-9a-f]{16}, 3 boots ago\)/);
+        expect(r.reason).toMatch(
+          /earlier boot's crashed record back.*the stub refused it \(replayed\): .*made for an earlier boot \(nonce [0-9a-f]{16}, 3 boots ago\)/,
+        );
         expect(r.metrics.handoffRejectedReplayed).toBe(1);
         expect(r.metrics.handoffRejectedForged).toBe(0);
       }
@@ -123,7 +136,10 @@ describe('threat model', () => {
         const r = await run(design(name), s, seed);
         expect(r.metrics.handoffFaultLanded).toBe(true);
         expect(['handoff-rejected', dumped(name)]).toContain(r.outcome);
-        if (r.outcome === 'handoff-rejected') expect(r.reason).toMatch(/^the handoff record was damaged \(dma-during-reset: nic0 wrote \d+ bytes at 0x[0-9a-f]+, inside the handoff page, during the reset\); the stub refused it \((corrupt|truncated|forged)\)/);
+        if (r.outcome === 'handoff-rejected')
+          expect(r.reason).toMatch(
+            /^the handoff record was damaged \(dma-during-reset: nic0 wrote \d+ bytes at 0x[0-9a-f]+, inside the handoff page, during the reset\); the stub refused it \((corrupt|truncated|forged)\)/,
+          );
         outcomes.add(r.outcome);
       }
       expect(outcomes).toContain('handoff-rejected');
@@ -134,7 +150,7 @@ describe('threat model', () => {
     }
   });
 
-  it('torn write of the record: the record the stub finds is part new, part armed; it is refused (or repaired by the zone\'s parity and verified), never trusted torn', async () => {
+  it("torn write of the record: the record the stub finds is part new, part armed; it is refused (or repaired by the zone's parity and verified), never trusted torn", async () => {
     const s = scenario('torn-handoff-record');
     for (const name of RAM_RECORD) {
       for (const seed of SEEDS) {
@@ -151,7 +167,9 @@ describe('threat model', () => {
   });
 
   it('every attack scenario declares rejection (or a dump) as success, so the default comparison colours a trusted forgery red', () => {
-    for (const s of ['forged-crash-marker', 'replayed-handoff-record', 'stolen-key-forgery', 'stolen-key-forgery-lockdown']) expect(scenario(s).success).toEqual(['forgery-rejected']);
-    for (const s of ['dma-over-handoff-record', 'torn-handoff-record']) expect(scenario(s).success).toEqual(['dump-complete', 'dump-partial', 'handoff-rejected']);
+    for (const s of ['forged-crash-marker', 'replayed-handoff-record', 'stolen-key-forgery', 'stolen-key-forgery-lockdown'])
+      expect(scenario(s).success).toEqual(['forgery-rejected']);
+    for (const s of ['dma-over-handoff-record', 'torn-handoff-record'])
+      expect(scenario(s).success).toEqual(['dump-complete', 'dump-partial', 'handoff-rejected']);
   });
 });

@@ -62,7 +62,9 @@ describe('efikdump run --artifacts, read by the real tools', () => {
     const r = spawnSync(PYTHON, [join(REPO, 'tools/interop/check_efivarfs.py'), join(dir, 'efivarfs')], { encoding: 'utf8' });
     const result = JSON.parse(r.stdout);
     expect(result.problems).toEqual([]);
-    expect(result.variables).toEqual([{ name: 'EfikdumpHandoff0000', guid: expect.any(String), attributes: 7, size: readFileSync(join(dir, 'handoff-record.bin')).length }]);
+    expect(result.variables).toEqual([
+      { name: 'EfikdumpHandoff0000', guid: expect.any(String), attributes: 7, size: readFileSync(join(dir, 'handoff-record.bin')).length },
+    ]);
     expect(readdirSync(join(dir, 'efivarfs'))).toHaveLength(1);
     expect(r.status).toBe(0);
   });

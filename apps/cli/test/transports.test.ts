@@ -35,9 +35,31 @@ describe.each(DESIGNS)('efikdump run --design %s', (design, transport, files) =>
   const dir = join(tmp.dir, 'artifacts');
   const out = join(tmp.dir, 'dump.vmcore');
   const truth = join(tmp.dir, 'truth.json');
-  let result: { outcome: string; metrics: Record<string, unknown>; artifacts: Record<string, string>; timeline: { stage: string; message: string }[] };
+  let result: {
+    outcome: string;
+    metrics: Record<string, unknown>;
+    artifacts: Record<string, string>;
+    timeline: { stage: string; message: string }[];
+  };
   beforeAll(async () => {
-    const r = await run(['--design', design, '--scenario', KEEPS_RAM, '--memory', '1GiB', '--seed', '3', '--out', out, '--truth', truth, '--artifacts', dir, '--truth-pages', '256']);
+    const r = await run([
+      '--design',
+      design,
+      '--scenario',
+      KEEPS_RAM,
+      '--memory',
+      '1GiB',
+      '--seed',
+      '3',
+      '--out',
+      out,
+      '--truth',
+      truth,
+      '--artifacts',
+      dir,
+      '--truth-pages',
+      '256',
+    ]);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     result = r.result;
@@ -47,17 +69,23 @@ describe.each(DESIGNS)('efikdump run --design %s', (design, transport, files) =>
   test('completes a dump that verify accepts, through this transport', async () => {
     expect(result.outcome).toBe('dump-complete');
     expect(result.metrics).toMatchObject({ handoffTransport: transport, handoffFailed: false, captureBoots: 1, handoffRejectedForged: 0 });
-    expect(result.timeline.filter((e) => e.stage === 'stub').map((e) => e.message)).toContainEqual(expect.stringMatching(/^crashed boot detected/));
+    expect(result.timeline.filter((e) => e.stage === 'stub').map((e) => e.message)).toContainEqual(
+      expect.stringMatching(/^crashed boot detected/),
+    );
     const io = capture();
     expect(await main(['verify', out, '--truth', truth], io)).toBe(0);
   });
 
-  test('--artifacts writes the transport\'s files atomically (nothing else left beside them)', () => {
+  test("--artifacts writes the transport's files atomically (nothing else left beside them)", () => {
     expect(result.artifacts.handoff).toBe(dir);
     expect(readdirSync(dir).sort()).toEqual(files);
     expect(readdirSync(tmp.dir).sort()).toEqual(['artifacts', 'dump.vmcore', 'truth.json']);
     const summary = JSON.parse(readFileSync(join(dir, 'handoff.json'), 'utf8'));
-    expect(summary).toMatchObject({ format: 'efikdump-handoff-artifacts/1', transport, stub: { boot: 2, crashedBoot: true, rejected: [] } });
+    expect(summary).toMatchObject({
+      format: 'efikdump-handoff-artifacts/1',
+      transport,
+      stub: { boot: 2, crashedBoot: true, rejected: [] },
+    });
     const record = decodeHandoffRecord(new Uint8Array(readFileSync(join(dir, 'handoff-record.bin'))), 'handoff-record.bin');
     expect(record.reason).toBe('sysrq: Trigger a crash');
     expect(record.info.bootNonce).toBe(summary.persisted.resetData.split(' ').pop());
@@ -86,12 +114,29 @@ describe('a transport that cannot store the record says so, and the run ends wit
     const tmp = tempDir('efivar-full');
     try {
       const dir = join(tmp.dir, 'a');
-      const { code, result } = await run(['--design', 'efi-warm-efivar', '--scenario', 'nvram-nearly-full', '--memory', '1GiB', '--artifacts', dir]);
+      const { code, result } = await run([
+        '--design',
+        'efi-warm-efivar',
+        '--scenario',
+        'nvram-nearly-full',
+        '--memory',
+        '1GiB',
+        '--artifacts',
+        dir,
+      ]);
       expect(code).toBe(1);
       expect(result.outcome).toBe('no-dump');
-      expect(result.reason).toMatch(/^the stub booted normally: no EfikdumpHandoff0000 variable under [0-9a-f-]+ \(the handoff was never stored: efi-variable: SetVariable\(EfikdumpHandoff0000\) returned EFI_OUT_OF_RESOURCES: the variable store is full/);
+      expect(result.reason).toMatch(
+        /^the stub booted normally: no EfikdumpHandoff0000 variable under [0-9a-f-]+ \(the handoff was never stored: efi-variable: SetVariable\(EfikdumpHandoff0000\) returned EFI_OUT_OF_RESOURCES: the variable store is full/,
+      );
       expect(result.metrics).toMatchObject({ handoffFailed: true, handoffFailure: expect.stringContaining('EFI_OUT_OF_RESOURCES') });
-      expect(result.timeline).toContainEqual(expect.objectContaining({ stage: 'handoff-persist', kind: 'warn', message: expect.stringMatching(/^handoff not stored: efi-variable: .*EFI_OUT_OF_RESOURCES/) }));
+      expect(result.timeline).toContainEqual(
+        expect.objectContaining({
+          stage: 'handoff-persist',
+          kind: 'warn',
+          message: expect.stringMatching(/^handoff not stored: efi-variable: .*EFI_OUT_OF_RESOURCES/),
+        }),
+      );
       expect(readdirSync(dir)).toEqual(['handoff.json']);
       expect(JSON.parse(readFileSync(join(dir, 'handoff.json'), 'utf8')).persisted.failure).toMatch(/EFI_OUT_OF_RESOURCES/);
     } finally {
@@ -116,8 +161,10 @@ describe('a transport that cannot store the record says so, and the run ends wit
   test('the same seed writes the same artifacts', async () => {
     const tmp = tempDir('artifacts-determinism');
     try {
-      for (const n of ['x', 'y']) await run(['--design', 'efi-warm-fdt', '--memory', '512MiB', '--seed', '9', '--artifacts', join(tmp.dir, n)]);
-      for (const f of ['handoff.dtb', 'handoff-record.bin', 'handoff.json']) expect(readFileSync(join(tmp.dir, 'x', f))).toEqual(readFileSync(join(tmp.dir, 'y', f)));
+      for (const n of ['x', 'y'])
+        await run(['--design', 'efi-warm-fdt', '--memory', '512MiB', '--seed', '9', '--artifacts', join(tmp.dir, n)]);
+      for (const f of ['handoff.dtb', 'handoff-record.bin', 'handoff.json'])
+        expect(readFileSync(join(tmp.dir, 'x', f))).toEqual(readFileSync(join(tmp.dir, 'y', f)));
       expect(existsSync(join(tmp.dir, 'x'))).toBe(true);
     } finally {
       tmp.cleanup();

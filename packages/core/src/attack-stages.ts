@@ -22,17 +22,35 @@ export function forgeCrashMarker(kind: CrashMarkerAttack = 'forged'): StageOpera
   return stage('attack', (ctx) => {
     const stolen = kind === 'stolen-key' && ctx.state.bootSecret !== undefined && bootSecretReadable(ctx.scenario);
     if (stolen) {
-      ctx.log.emit('attack', 'warn', 'root reads the boot secret out of kernel memory (no Secure Boot + lockdown=confidentiality to stop /proc/kcore, BPF or /dev/mem)');
+      ctx.log.emit(
+        'attack',
+        'warn',
+        'root reads the boot secret out of kernel memory (no Secure Boot + lockdown=confidentiality to stop /proc/kcore, BPF or /dev/mem)',
+      );
     } else {
-      if (kind === 'stolen-key') ctx.log.emit('attack', 'info', 'Secure Boot with lockdown=confidentiality: kernel memory is unreadable to root, the key cannot be stolen; root makes one up');
+      if (kind === 'stolen-key')
+        ctx.log.emit(
+          'attack',
+          'info',
+          'Secure Boot with lockdown=confidentiality: kernel memory is unreadable to root, the key cannot be stolen; root makes one up',
+        );
       const rng = new Rng(ctx.seed, hashString('attacker-key'));
       const key = new Uint8Array(32);
       rng.fill(key);
       ctx.state.bootSecret = { keyHex: Buffer.from(key).toString('hex'), nonce: ctx.state.bootSecret?.nonce ?? '0'.repeat(16) };
     }
     ctx.state.forgery = { kind, ...(kind === 'stolen-key' ? { keyStolen: stolen } : {}) };
-    ctx.state.panic = { cpu: 0, unixTime: EPOCH_UNIX + Math.floor(ctx.clock.nowUs / 1e6), reason: `forged crash marker (root, no panic; ${kind})`, tUs: ctx.clock.nowUs };
-    ctx.log.emit('attack', 'warn', `root forges a crash marker (${kind}${stolen ? ', with the stolen key' : ''}) through the handoff transport and reboots (no panic)`);
+    ctx.state.panic = {
+      cpu: 0,
+      unixTime: EPOCH_UNIX + Math.floor(ctx.clock.nowUs / 1e6),
+      reason: `forged crash marker (root, no panic; ${kind})`,
+      tUs: ctx.clock.nowUs,
+    };
+    ctx.log.emit(
+      'attack',
+      'warn',
+      `root forges a crash marker (${kind}${stolen ? ', with the stolen key' : ''}) through the handoff transport and reboots (no panic)`,
+    );
   });
 }
 
@@ -56,7 +74,11 @@ export function replayRoute(parts: {
   let saved: { bootSecret: NonNullable<RunContext['state']['bootSecret']>; panic: NonNullable<RunContext['state']['panic']> } | undefined;
   const keep = stage('attack', (ctx) => {
     if (ctx.state.bootSecret && ctx.state.panic) saved = { bootSecret: { ...ctx.state.bootSecret }, panic: { ...ctx.state.panic } };
-    ctx.log.emit('attack', 'info', `root will keep a copy of boot #${ctx.state.bootCount}'s crashed handoff record (${ctx.state.handoff?.location ?? 'nowhere'})`);
+    ctx.log.emit(
+      'attack',
+      'info',
+      `root will keep a copy of boot #${ctx.state.bootCount}'s crashed handoff record (${ctx.state.handoff?.location ?? 'nowhere'})`,
+    );
   });
   const reboot = stage('reboot', (ctx) => {
     // The capture environment saves the dump and reboots into a normal boot (the capture kernel itself is not simulated here).
@@ -71,7 +93,11 @@ export function replayRoute(parts: {
       ctx.log.emit('attack', 'warn', 'the earlier crash stored no signed record; root replays what it has');
     }
     ctx.state.forgery = { kind: 'replayed' };
-    ctx.log.emit('attack', 'warn', `root writes the crashed record of an earlier boot (nonce ${saved?.bootSecret.nonce ?? 'none'}) back through the handoff transport and reboots (no panic)`);
+    ctx.log.emit(
+      'attack',
+      'warn',
+      `root writes the crashed record of an earlier boot (nonce ${saved?.bootSecret.nonce ?? 'none'}) back through the handoff transport and reboots (no panic)`,
+    );
   });
   const attackerReboot = stage('reboot', (ctx) => {
     ctx.clock.advance(seconds(1));
@@ -79,9 +105,20 @@ export function replayRoute(parts: {
   });
   // The genuine crash's panic and persist run before this route (the trigger, then the runner's persist).
   return [
-    keep, parts.exit, parts.firmware.resetAndPost(), parts.stub, parts.consume,
-    reboot, parts.firmware.resetAndPost(), parts.stub, parts.prepare,
-    writeBack, parts.persist, attackerReboot, parts.firmware.resetAndPost(), parts.stub,
+    keep,
+    parts.exit,
+    parts.firmware.resetAndPost(),
+    parts.stub,
+    parts.consume,
+    reboot,
+    parts.firmware.resetAndPost(),
+    parts.stub,
+    parts.prepare,
+    writeBack,
+    parts.persist,
+    attackerReboot,
+    parts.firmware.resetAndPost(),
+    parts.stub,
   ];
 }
 
@@ -114,8 +151,14 @@ export function handoffRecordFault(kind: HandoffRecordFault | undefined): { befo
   const damage = stage('handoff-fault', (ctx) => {
     const slot = recordPage(ctx);
     if (slot === undefined) {
-      const where = ctx.state.handoff?.failure ? 'no record was stored' : `the record is at ${ctx.state.handoff?.location ?? 'no location'}, not in RAM`;
-      ctx.state.handoffFault = { kind, landed: false, detail: `${where}: out of reach of a ${kind === 'torn-write' ? 'torn RAM write' : "device's DMA"}` };
+      const where = ctx.state.handoff?.failure
+        ? 'no record was stored'
+        : `the record is at ${ctx.state.handoff?.location ?? 'no location'}, not in RAM`;
+      ctx.state.handoffFault = {
+        kind,
+        landed: false,
+        detail: `${where}: out of reach of a ${kind === 'torn-write' ? 'torn RAM write' : "device's DMA"}`,
+      };
       ctx.metrics.handoffFaultLanded = false;
       ctx.log.emit('handoff-fault', 'info', `${kind}: ${ctx.state.handoffFault.detail}`);
       return;
@@ -128,13 +171,21 @@ export function handoffRecordFault(kind: HandoffRecordFault | undefined): { befo
       const old = armed ?? new Uint8Array(PAGE_SIZE);
       const changed: number[] = [];
       for (let l = 0; l < PAGE_SIZE / LINE; l++) {
-        for (let i = l * LINE; i < (l + 1) * LINE; i++) if (page[i] !== old[i]) { changed.push(l); break; }
+        for (let i = l * LINE; i < (l + 1) * LINE; i++)
+          if (page[i] !== old[i]) {
+            changed.push(l);
+            break;
+          }
       }
       const lost = changed.filter(() => rng.next() < 0.5);
       if (changed.length && !lost.length) lost.push(changed[rng.below(changed.length)]);
       for (const l of lost) page.set(old.subarray(l * LINE, (l + 1) * LINE), l * LINE);
       ctx.machine.memory.write(slot, page);
-      ctx.state.handoffFault = { kind, landed: lost.length > 0, detail: `${lost.length} of the record's ${changed.length} changed cache lines never reached DRAM before the reset` };
+      ctx.state.handoffFault = {
+        kind,
+        landed: lost.length > 0,
+        detail: `${lost.length} of the record's ${changed.length} changed cache lines never reached DRAM before the reset`,
+      };
     } else {
       // A device still running after ResetSystem writes one burst (64 B to 2 KiB) into the handoff page before POST resets it.
       const bytes = LINE * (1 + rng.below(32));
@@ -144,7 +195,11 @@ export function handoffRecordFault(kind: HandoffRecordFault | undefined): { befo
       page.set(burst, at);
       ctx.machine.memory.write(slot, page);
       const device = ctx.scenario.machine.devices[0]?.name ?? 'a DMA-capable device';
-      ctx.state.handoffFault = { kind, landed: true, detail: `${device} wrote ${bytes} bytes at ${hex(slot + at)}, inside the handoff page, during the reset` };
+      ctx.state.handoffFault = {
+        kind,
+        landed: true,
+        detail: `${device} wrote ${bytes} bytes at ${hex(slot + at)}, inside the handoff page, during the reset`,
+      };
     }
     ctx.metrics.handoffFaultLanded = ctx.state.handoffFault.landed;
     ctx.log.emit('handoff-fault', 'warn', `${kind}: ${ctx.state.handoffFault.detail}`);

@@ -14,7 +14,15 @@ function runtimeImports(file: string): string[] {
     if (m[1]) continue;
     // `import { type A, type B } from` has no value either.
     const names = /\{([^}]*)\}/.exec(m[0])?.[1];
-    if (names !== undefined && names.split(',').map((n) => n.trim()).filter(Boolean).every((n) => n.startsWith('type '))) continue;
+    if (
+      names !== undefined &&
+      names
+        .split(',')
+        .map((n) => n.trim())
+        .filter(Boolean)
+        .every((n) => n.startsWith('type '))
+    )
+      continue;
     found.push(m[2].startsWith('.') ? resolve(dirname(file), `${m[2]}.ts`) : m[2]);
   }
   return found;
@@ -50,6 +58,7 @@ test('base reaches no RxJS, tsyringe or reflect-metadata, and none of the pipeli
 test('everything base exports is the same value through @efikdump/core', () => {
   const names = Object.keys(base);
   expect(names.length).toBeGreaterThan(50);
-  for (const name of names) expect([name, (core as Record<string, unknown>)[name]]).toEqual([name, (base as Record<string, unknown>)[name]]);
+  for (const name of names)
+    expect([name, (core as Record<string, unknown>)[name]]).toEqual([name, (base as Record<string, unknown>)[name]]);
   expect(base.FormatError).toBe(core.FormatError);
 });

@@ -121,7 +121,10 @@ describe('checkAgainstTruth', () => {
     dump.pages.delete(0x5000);
     dump.pages.delete(0x100000);
     dump.pages.delete(0x2000);
-    const check = checkAgainstTruth(truth, dump.read, [{ start: 0x100000, end: 0x200000, reason: 'firmware-footprint' }, { start: 0x5000, end: 0x6000, reason: 'dma' }]);
+    const check = checkAgainstTruth(truth, dump.read, [
+      { start: 0x100000, end: 0x200000, reason: 'firmware-footprint' },
+      { start: 0x5000, end: 0x6000, reason: 'dma' },
+    ]);
     expect(check.declaredLost).toEqual([0x5000, 0x100000]);
     expect(check.missing).toEqual([0x2000]);
     expect(check.matched).toBe(check.checked - 3);
@@ -144,6 +147,13 @@ describe('checkAgainstTruth', () => {
 
   it('checks nothing for an empty manifest', () => {
     const empty: TruthManifest = { format: 'efikdump-truth/1', pageSize: PAGE_SIZE, pages: [], zeroPages: [], excluded: [] };
-    expect(checkAgainstTruth(empty, () => true)).toEqual({ checked: 0, matched: 0, missing: [], declaredLost: [], mismatched: [], excludedPresent: [] });
+    expect(checkAgainstTruth(empty, () => true)).toEqual({
+      checked: 0,
+      matched: 0,
+      missing: [],
+      declaredLost: [],
+      mismatched: [],
+      excludedPresent: [],
+    });
   });
 });

@@ -77,7 +77,11 @@ export function captureTruth(excludeReservation = true): StageOperator {
 }
 
 /** Pages of the kernel's stable memory the firmware's retention map changed, that the dump holds and does not declare lost. */
-function undeclaredFirmwareChanges(ctx: RunContext, view: { fileOffsetOf(paddr: number): number | undefined }, declared: readonly PhysRange[]): { pages: number; first?: number } {
+function undeclaredFirmwareChanges(
+  ctx: RunContext,
+  view: { fileOffsetOf(paddr: number): number | undefined },
+  declared: readonly PhysRange[],
+): { pages: number; first?: number } {
   const entries = ctx.state.firmware?.retention ?? [];
   if (!entries.length || !ctx.state.kernel) return { pages: 0 };
   const changed = mergeRanges(entries.flatMap((e) => e.changedRanges.map(([start, end]) => ({ start, end }))));
@@ -108,12 +112,16 @@ export function verifyAgainstTruth(): StageOperator {
     const truth = ctx.state.truth;
     if (!view || !truth) throw new SimulationError('verify needs a vmcore view and a truth manifest');
     const declared = view.declaredLost ?? [];
-    const check = checkAgainstTruth(truth, (paddr, dst) => {
-      const off = view.fileOffsetOf(paddr);
-      if (off === undefined) return false;
-      view.read(off, dst);
-      return true;
-    }, declared);
+    const check = checkAgainstTruth(
+      truth,
+      (paddr, dst) => {
+        const off = view.fileOffsetOf(paddr);
+        if (off === undefined) return false;
+        view.read(off, dst);
+        return true;
+      },
+      declared,
+    );
     ctx.state.verify = { checked: check.checked, matched: check.matched, firstMismatch: check.mismatched[0] ?? check.missing[0] };
     ctx.metrics.pagesChecked = check.checked;
     ctx.metrics.pagesMatched = check.matched;
@@ -129,11 +137,20 @@ export function verifyAgainstTruth(): StageOperator {
     if (check.excludedPresent.length) {
       ctx.outcome = { outcome: 'dump-corrupt', reason: `excluded page ${hex(check.excludedPresent[0])} is in the dump` };
     } else if (check.mismatched.length) {
-      ctx.outcome = { outcome: 'dump-corrupt', reason: `${check.mismatched.length} sampled pages differ from the truth and are not declared lost, first at ${hex(check.mismatched[0])}` };
+      ctx.outcome = {
+        outcome: 'dump-corrupt',
+        reason: `${check.mismatched.length} sampled pages differ from the truth and are not declared lost, first at ${hex(check.mismatched[0])}`,
+      };
     } else if (check.missing.length) {
-      ctx.outcome = { outcome: 'dump-corrupt', reason: `${check.missing.length} sampled pages are missing and not declared lost, first at ${hex(check.missing[0])}` };
+      ctx.outcome = {
+        outcome: 'dump-corrupt',
+        reason: `${check.missing.length} sampled pages are missing and not declared lost, first at ${hex(check.missing[0])}`,
+      };
     } else if (undeclaredChanged.pages) {
-      ctx.outcome = { outcome: 'dump-corrupt', reason: `${undeclaredChanged.pages} pages the firmware changed across the reset are in the dump as if intact and not declared lost, first at ${hex(undeclaredChanged.first!)} (the retention map; the ${check.checked} sampled pages missed them)` };
+      ctx.outcome = {
+        outcome: 'dump-corrupt',
+        reason: `${undeclaredChanged.pages} pages the firmware changed across the reset are in the dump as if intact and not declared lost, first at ${hex(undeclaredChanged.first!)} (the retention map; the ${check.checked} sampled pages missed them)`,
+      };
     } else if (declared.length) {
       // Declared pages that held the kernel's memory (not the reservation, not quarantined firmware memory) are lost to the dump.
       const k = ctx.state.kernel;
@@ -141,11 +158,22 @@ export function verifyAgainstTruth(): StageOperator {
       const lost = totalSize(intersectRanges(declared, kernelMemory)) / PAGE_SIZE;
       ctx.metrics.pagesLost = lost;
       const n = lostPageCount(declared);
-      ctx.outcome = lost || check.declaredLost.length
-        ? { outcome: 'dump-partial', reason: `every difference from the truth is declared: ${lost} pages of the kernel's memory lost (${n} pages declared, ${check.declaredLost.length} sampled pages among them)` }
-        : { outcome: 'dump-complete', reason: `every sampled page matches the truth; the ${n} pages declared lost are firmware memory the kernel never used` };
+      ctx.outcome =
+        lost || check.declaredLost.length
+          ? {
+              outcome: 'dump-partial',
+              reason: `every difference from the truth is declared: ${lost} pages of the kernel's memory lost (${n} pages declared, ${check.declaredLost.length} sampled pages among them)`,
+            }
+          : {
+              outcome: 'dump-complete',
+              reason: `every sampled page matches the truth; the ${n} pages declared lost are firmware memory the kernel never used`,
+            };
     }
-    ctx.log.emit('verify', 'info', `${check.matched}/${check.checked} sampled pages match the truth${declared.length ? `; ${check.declaredLost.length} sampled pages in the ${lostPageCount(declared)} pages declared lost` : ''}`);
+    ctx.log.emit(
+      'verify',
+      'info',
+      `${check.matched}/${check.checked} sampled pages match the truth${declared.length ? `; ${check.declaredLost.length} sampled pages in the ${lostPageCount(declared)} pages declared lost` : ''}`,
+    );
   });
 }
 
@@ -159,12 +187,19 @@ export function judgeBoot(): StageOperator {
   return stage('judge', (ctx) => {
     const stub = ctx.state.stub;
     if (!stub || stub.boot !== ctx.state.bootCount) throw new SimulationError(`no stub verdict for boot #${ctx.state.bootCount}`);
-    const refusal = () => `the stub refused it (${[...new Set(stub.rejected!.map((r) => r.category))].join(', ')}): ${stub.rejected![0].source}: ${stub.rejected![0].reason}`;
+    const refusal = () =>
+      `the stub refused it (${[...new Set(stub.rejected!.map((r) => r.category))].join(', ')}): ${stub.rejected![0].source}: ${stub.rejected![0].reason}`;
     const forgery = ctx.state.forgery;
     if (forgery) {
-      const what = forgery.kind === 'replayed' ? 'root wrote an earlier boot\'s crashed record back' : `root forged a crash marker${forgery.keyStolen ? ' with the stolen key' : ''}`;
+      const what =
+        forgery.kind === 'replayed'
+          ? "root wrote an earlier boot's crashed record back"
+          : `root forged a crash marker${forgery.keyStolen ? ' with the stolen key' : ''}`;
       if (stub.crashedBoot) {
-        ctx.outcome = { outcome: 'false-crash-boot', reason: `the stub took a forged crash marker for a crashed boot (${what}): ${stub.reason}` };
+        ctx.outcome = {
+          outcome: 'false-crash-boot',
+          reason: `the stub took a forged crash marker for a crashed boot (${what}): ${stub.reason}`,
+        };
       } else {
         const refused = stub.rejected?.length ? refusal() : `no marker reached the stub's check: ${stub.reason}`;
         ctx.outcome = { outcome: 'forgery-rejected', reason: `${what} and rebooted; boot #${stub.boot} was a normal boot: ${refused}` };
@@ -172,7 +207,11 @@ export function judgeBoot(): StageOperator {
       return;
     }
     if (!ctx.state.panic) {
-      if (stub.crashedBoot) ctx.outcome = { outcome: 'false-crash-boot', reason: `the stub took boot #${stub.boot}, before any panic, for a crashed boot: ${stub.reason}` };
+      if (stub.crashedBoot)
+        ctx.outcome = {
+          outcome: 'false-crash-boot',
+          reason: `the stub took boot #${stub.boot}, before any panic, for a crashed boot: ${stub.reason}`,
+        };
       return;
     }
     const scrubbed = scrubbedOutcome(ctx);
@@ -182,12 +221,18 @@ export function judgeBoot(): StageOperator {
     }
     const fault = ctx.state.handoffFault;
     if (!stub.crashedBoot && fault?.landed && stub.rejected?.some((r) => r.category !== 'loop')) {
-      ctx.outcome = { outcome: 'handoff-rejected', reason: `the handoff record was damaged (${fault.kind}: ${fault.detail}); ${refusal()}` };
+      ctx.outcome = {
+        outcome: 'handoff-rejected',
+        reason: `the handoff record was damaged (${fault.kind}: ${fault.detail}); ${refusal()}`,
+      };
       return;
     }
     if (!stub.crashedBoot) {
       const failure = ctx.state.handoff?.failure;
-      ctx.outcome = { outcome: 'no-dump', reason: `the stub booted normally: ${stub.reason}${failure ? ` (the handoff was never stored: ${failure})` : ''}` };
+      ctx.outcome = {
+        outcome: 'no-dump',
+        reason: `the stub booted normally: ${stub.reason}${failure ? ` (the handoff was never stored: ${failure})` : ''}`,
+      };
       return;
     }
     ctx.state.capture = captureEntryOfStub(stub);
@@ -197,7 +242,9 @@ export function judgeBoot(): StageOperator {
 /** What the stub's crashed-boot verdict gives the capture kernel: its command line, RAM and elfcorehdr. */
 export function captureEntryOfStub(stub: StubState): CaptureEntry {
   return {
-    via: 'efi-stub', cmdline: stub.captureCmdline ?? '', ram: stub.captureRam ?? [],
+    via: 'efi-stub',
+    cmdline: stub.captureCmdline ?? '',
+    ram: stub.captureRam ?? [],
     ...(stub.handoff ? { elfcorehdr: { paddr: stub.handoff.elfcorehdr.paddr, size: stub.handoff.elfcorehdr.size } } : {}),
     ...(stub.declaredLost?.length ? { declaredLost: stub.declaredLost } : {}),
   };
@@ -237,14 +284,27 @@ export function writeHandoffArtifacts(transport: HandoffTransport): StageOperato
           format: 'efikdump-handoff-artifacts/1',
           transport: transport.name,
           persisted: ctx.state.handoff ?? null,
-          stub: stub ? { boot: stub.boot, crashedBoot: stub.crashedBoot, detector: stub.detector, reason: stub.reason, record: stub.record, rejected: stub.rejected ?? [] } : null,
+          stub: stub
+            ? {
+                boot: stub.boot,
+                crashedBoot: stub.crashedBoot,
+                detector: stub.detector,
+                reason: stub.reason,
+                record: stub.record,
+                rejected: stub.rejected ?? [],
+              }
+            : null,
           files: files.map((f) => ({ path: f.path, bytes: f.bytes.length })),
         };
-        writeDirectoryAtomic(dir, [...files, { path: 'handoff.json', bytes: new Uint8Array(Buffer.from(JSON.stringify(summary, null, 2) + '\n', 'utf8')) }].map((f) => [f.path, f.bytes] as const));
+        writeDirectoryAtomic(
+          dir,
+          [...files, { path: 'handoff.json', bytes: new Uint8Array(Buffer.from(JSON.stringify(summary, null, 2) + '\n', 'utf8')) }].map(
+            (f) => [f.path, f.bytes] as const,
+          ),
+        );
         ctx.artifacts.handoff = dir;
         ctx.log.emit('artifacts', 'info', `${files.length + 1} handoff artifact files written to ${dir}`);
         return ctx;
       }),
     );
 }
-

@@ -69,7 +69,10 @@ describe('VirtualClock', () => {
     clock.advance(seconds(40));
     log.emit('post', 'end', 'post');
     log.emit('post', 'progress', '50%');
-    expect(log.timeline.map((e) => [e.tUs, e.kind])).toEqual([[0, 'start'], [40_000_000, 'end']]);
+    expect(log.timeline.map((e) => [e.tUs, e.kind])).toEqual([
+      [0, 'start'],
+      [40_000_000, 'end'],
+    ]);
   });
 });
 

@@ -26,18 +26,40 @@ function root() {
   registerPlugin(c, 'writer', 'squeeze', SqueezeWriter, 'test writer with options', { options: SQUEEZE_OPTIONS });
   registerPlugin(c, 'retention', 'fade', FadeRetention, 'test retention with options', { options: FADE_OPTIONS });
   // The other slots' names only need to be known (nothing here resolves them).
-  for (const [slot, name] of [['kernel', 'linux'], ['transport', 'none'], ['exit', 'halt'], ['detector', 'none'], ['stub', 'stub'], ['capture', 'capture']] as const) {
+  for (const [slot, name] of [
+    ['kernel', 'linux'],
+    ['transport', 'none'],
+    ['exit', 'halt'],
+    ['detector', 'none'],
+    ['stub', 'stub'],
+    ['capture', 'capture'],
+  ] as const) {
     registerPlugin(c, slot, name, PlainFirmware, 'a name for the catalog');
   }
   return c;
 }
 
 function design(writer: unknown, retention: unknown = ['fade'], kernel = 'linux') {
-  return parseDesign({
-    format: 'efikdump-design/1', name: 'mine', description: 'component options',
-    components: { firmware: 'plain', retention, kernel, transport: 'none', exit: 'halt', detector: 'none', stub: 'stub', capture: 'capture', writer },
-    kernel: { cmdline: 'ro' },
-  }, FILE);
+  return parseDesign(
+    {
+      format: 'efikdump-design/1',
+      name: 'mine',
+      description: 'component options',
+      components: {
+        firmware: 'plain',
+        retention,
+        kernel,
+        transport: 'none',
+        exit: 'halt',
+        detector: 'none',
+        stub: 'stub',
+        capture: 'capture',
+        writer,
+      },
+      kernel: { cmdline: 'ro' },
+    },
+    FILE,
+  );
 }
 
 /** A run container with the slots the fixtures fill bound as the design says. */
@@ -60,8 +82,14 @@ describe('resolveOptions', () => {
   const place = { file: FILE, field: 'components.writer.options' };
   it('fills the defaults, keeps what is given, leaves out what has no default', () => {
     expect(resolveOptions(schema, undefined, place, 'w')).toEqual({ level: 3, mode: 'fast', on: true });
-    expect(resolveOptions(schema, { level: 22, rate: 0.25, mode: 'small', tag: 'abc', note: '', on: false }, place, 'w'))
-      .toEqual({ level: 22, rate: 0.25, mode: 'small', tag: 'abc', note: '', on: false });
+    expect(resolveOptions(schema, { level: 22, rate: 0.25, mode: 'small', tag: 'abc', note: '', on: false }, place, 'w')).toEqual({
+      level: 22,
+      rate: 0.25,
+      mode: 'small',
+      tag: 'abc',
+      note: '',
+      on: false,
+    });
   });
   it.each<[string, Record<string, unknown>, string, string]>([
     ['a string for an integer', { level: 'x' }, 'level', 'expected an integer from 1 to 22, found "x"'],
@@ -72,32 +100,47 @@ describe('resolveOptions', () => {
     ['a string not matching its pattern', { tag: 'A1' }, 'tag', 'expected a string matching /^[a-z]+$/, found "A1"'],
     ['a string too long', { note: 'abcde' }, 'note', 'expected a string of 0 to 4 characters, found "abcde"'],
     ['a number for a boolean', { on: 1 }, 'on', 'expected true or false, found 1'],
-    ['an option the schema does not have', { levle: 3 }, 'levle', 'expected one of the options of "w": level, rate, mode, tag, note, on, found "levle"'],
+    [
+      'an option the schema does not have',
+      { levle: 3 },
+      'levle',
+      'expected one of the options of "w": level, rate, mode, tag, note, on, found "levle"',
+    ],
   ])('refuses %s, naming the file and the option', (_n, raw, option, message) => {
     const e = configError(() => resolveOptions(schema, raw, place, 'w'));
     expect(e.describe()).toBe(`${FILE}:components.writer.options.${option}: ${message}`);
   });
   it('refuses options for a plug-in that takes none, and options that are not an object', () => {
-    expect(configError(() => resolveOptions(undefined, { x: 1 }, place, 'w')).describe()).toBe(`${FILE}:components.writer.options.x: expected no options ("w" takes none), found "x"`);
-    expect(configError(() => resolveOptions(schema, [1], place, 'w')).describe()).toBe(`${FILE}:components.writer.options: expected an object of options, found [1]`);
+    expect(configError(() => resolveOptions(undefined, { x: 1 }, place, 'w')).describe()).toBe(
+      `${FILE}:components.writer.options.x: expected no options ("w" takes none), found "x"`,
+    );
+    expect(configError(() => resolveOptions(schema, [1], place, 'w')).describe()).toBe(
+      `${FILE}:components.writer.options: expected an object of options, found [1]`,
+    );
     expect(resolveOptions(undefined, {}, place, 'w')).toEqual({});
   });
 });
 
 describe('a schema is checked when the plug-in registers', () => {
   it.each<[string, OptionsSchema, RegExp]>([
-    ['a default outside the range', { level: { type: 'integer', min: 1, max: 9, default: 10 } }, /its default 10 is not an integer from 1 to 9/],
+    [
+      'a default outside the range',
+      { level: { type: 'integer', min: 1, max: 9, default: 10 } },
+      /its default 10 is not an integer from 1 to 9/,
+    ],
     ['min above max', { level: { type: 'number', min: 2, max: 1 } }, /expected finite min <= max/],
     ['an empty enum', { mode: { type: 'enum', values: [] } }, /non-empty list of values/],
     ['a kebab-case option name', { 'dump-level': { type: 'boolean' } }, /camelCase/],
   ])('refuses %s', (_n, schema, message) => {
     expect(() => checkOptionsSchema(schema, 'writer "w"')).toThrow(message);
-    expect(() => registerPlugin(container.createChildContainer(), 'writer', 'w', SqueezeWriter, 'w', { options: schema })).toThrow(ConfigError);
+    expect(() => registerPlugin(container.createChildContainer(), 'writer', 'w', SqueezeWriter, 'w', { options: schema })).toThrow(
+      ConfigError,
+    );
   });
 });
 
 describe('a plug-in resolved from a design receives its options by constructor injection', () => {
-  it('gives each component its own options, defaults filled in, and the run\'s other slots as before', () => {
+  it("gives each component its own options, defaults filled in, and the run's other slots as before", () => {
     const d = design({ name: 'squeeze', options: { level: 19, label: 'nightly' } }, [{ name: 'fade', options: { fraction: 0.5 } }, 'fade']);
     const run = runOf(d);
     const writer = run.resolve(WRITER) as SqueezeWriter;
@@ -108,7 +151,10 @@ describe('a plug-in resolved from a design receives its options by constructor i
     expect(run.resolve(WRITER)).toBe(writer);
     // Two components of one multiple slot, each with its own options.
     const policies = run.resolveAll(RETENTION) as FadeRetention[];
-    expect(policies.map((p) => p.options)).toEqual([{ fraction: 0.5, cold: false }, { fraction: 0, cold: false }]);
+    expect(policies.map((p) => p.options)).toEqual([
+      { fraction: 0.5, cold: false },
+      { fraction: 0, cold: false },
+    ]);
     expect(run.resolveAll(RETENTION)).toEqual(policies);
     expect(run.resolveAll(RETENTION)[0]).toBe(policies[0]);
     // Outside a component nothing holds options.
@@ -121,9 +167,13 @@ describe('a plug-in resolved from a design receives its options by constructor i
     const atLoad = configError(() => checkComponents(catalogOf(base), d));
     expect(atLoad.describe()).toBe(`${FILE}:components.writer.options.level: expected an integer from 1 to 22, found "x"`);
     expect(atLoad.exitCode).toBe(2);
-    const atBind = configError(() => bindSlot(base.createChildContainer(), catalogOf(base), 'writer', componentRefsOf(d, 'writer'), d.source));
+    const atBind = configError(() =>
+      bindSlot(base.createChildContainer(), catalogOf(base), 'writer', componentRefsOf(d, 'writer'), d.source),
+    );
     expect([atBind.file, atBind.field]).toEqual([FILE, 'components.writer.options.level']);
-    const inList = configError(() => checkComponents(catalogOf(base), design('squeeze', ['fade', { name: 'fade', options: { cold: 'yes' } }])));
+    const inList = configError(() =>
+      checkComponents(catalogOf(base), design('squeeze', ['fade', { name: 'fade', options: { cold: 'yes' } }])),
+    );
     expect([inList.file, inList.field]).toEqual([FILE, 'components.retention[1].options.cold']);
   });
 
@@ -140,7 +190,14 @@ describe('a plug-in resolved from a design receives its options by constructor i
     const a = resolveComponent<RetentionPolicy>(run, 'retention', { name: 'fade', options: { fraction: 1 } });
     expect((a as FadeRetention).options).toEqual({ fraction: 1, cold: false });
     expect(resolveComponent(run, 'retention', 'fade')).not.toBe(a);
-    const e = configError(() => resolveComponent(run, 'retention', { name: 'fade', options: { fraction: 2 }, file: 'profiles/x.json', field: 'platformRetention[0]' }));
+    const e = configError(() =>
+      resolveComponent(run, 'retention', {
+        name: 'fade',
+        options: { fraction: 2 },
+        file: 'profiles/x.json',
+        field: 'platformRetention[0]',
+      }),
+    );
     expect(e.describe()).toBe('profiles/x.json:platformRetention[0].options.fraction: expected a number from 0 to 1, found 2');
   });
 });

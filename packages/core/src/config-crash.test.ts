@@ -16,8 +16,15 @@ function validDesign(extra: Json = {}): Json {
     name: 'crash-test',
     description: 'classic kexec with a command-line handoff',
     components: {
-      firmware: 'uefi', retention: ['retain-all'], kernel: 'linux', transport: 'cmdline', exit: 'classic-kexec',
-      detector: 'none', stub: 'linux-efi-stub', capture: 'linux-vmcore', writer: 'elf',
+      firmware: 'uefi',
+      retention: ['retain-all'],
+      kernel: 'linux',
+      transport: 'cmdline',
+      exit: 'classic-kexec',
+      detector: 'none',
+      stub: 'linux-efi-stub',
+      capture: 'linux-vmcore',
+      writer: 'elf',
     },
     kernel: { cmdline: 'ro console=ttyS0 crashkernel=0M-1G:96M,1G-4G:192M,4G-64G:256M,64G-:512M quiet' },
     ...extra,
@@ -34,7 +41,6 @@ function validScenario(extra: Json = {}, machine: Json = {}): Json {
     ...extra,
   };
 }
-
 
 const scenarioError = (doc: Json): ConfigError => configErrorOf(() => parseScenario(doc, SCENARIO_FILE));
 const deviceError = (devices: unknown): ConfigError => scenarioError(validScenario({}, { devices }));
@@ -53,7 +59,7 @@ describe('parseScenario: the crash world', () => {
     expect(parseScenario(validScenario({}, { iommu }), SCENARIO_FILE).machine.iommu).toBe(iommu);
   });
 
-  it('fills a device named only by kind with that kind\'s defaults', () => {
+  it("fills a device named only by kind with that kind's defaults", () => {
     const s = parseScenario(validScenario({}, { devices: DEVICE_KINDS.map((kind) => ({ name: `${kind}0`, kind })) }), SCENARIO_FILE);
     expect(s.machine.devices.map((d) => [d.name, d.kind])).toEqual(DEVICE_KINDS.map((k) => [`${k}0`, k]));
     for (const d of s.machine.devices) {
@@ -76,27 +82,63 @@ describe('parseScenario: the crash world', () => {
   });
 
   it('explicit device fields override the kind defaults (sizes as text)', () => {
-    const s = parseScenario(validScenario({}, {
-      iommu: 'off',
-      devices: [{
-        name: 'bmc-nic', kind: 'nic', inflightRate: 1, bufferPages: 8, dmaPagesPerSecond: 0, iovaSpan: '64MiB',
-        warmReset: false, captureDriver: false, probeResetFailRate: 0.25,
-      }],
-    }), SCENARIO_FILE);
-    expect(s.machine.devices).toEqual([{
-      name: 'bmc-nic', kind: 'nic', inflightRate: 1, bufferPages: 8, dmaPagesPerSecond: 0, iovaSpanBytes: 64 * MiB,
-      warmReset: false, captureDriver: false, probeResetFailRate: 0.25,
-    }]);
+    const s = parseScenario(
+      validScenario(
+        {},
+        {
+          iommu: 'off',
+          devices: [
+            {
+              name: 'bmc-nic',
+              kind: 'nic',
+              inflightRate: 1,
+              bufferPages: 8,
+              dmaPagesPerSecond: 0,
+              iovaSpan: '64MiB',
+              warmReset: false,
+              captureDriver: false,
+              probeResetFailRate: 0.25,
+            },
+          ],
+        },
+      ),
+      SCENARIO_FILE,
+    );
+    expect(s.machine.devices).toEqual([
+      {
+        name: 'bmc-nic',
+        kind: 'nic',
+        inflightRate: 1,
+        bufferPages: 8,
+        dmaPagesPerSecond: 0,
+        iovaSpanBytes: 64 * MiB,
+        warmReset: false,
+        captureDriver: false,
+        probeResetFailRate: 0.25,
+      },
+    ]);
   });
 
   it('reads kernel.crashkernel, faults.capturePanicRate and attack.crashMarker', () => {
-    for (const crashMarker of ['forged', 'stolen-key', 'replayed']) expect(parseScenario(validScenario({ attack: { crashMarker } }), SCENARIO_FILE).attack).toEqual({ crashMarker });
-    const t = parseScenario(validScenario({ faults: { handoffRecord: 'torn-write' }, security: { secureBoot: true }, success: ['forgery-rejected', 'forgery-rejected'], expected: [{ when: { exit: ['efi-warm-reset'] }, outcomes: ['false-crash-boot'], why: 'root reads the key' }] }), SCENARIO_FILE);
+    for (const crashMarker of ['forged', 'stolen-key', 'replayed'])
+      expect(parseScenario(validScenario({ attack: { crashMarker } }), SCENARIO_FILE).attack).toEqual({ crashMarker });
+    const t = parseScenario(
+      validScenario({
+        faults: { handoffRecord: 'torn-write' },
+        security: { secureBoot: true },
+        success: ['forgery-rejected', 'forgery-rejected'],
+        expected: [{ when: { exit: ['efi-warm-reset'] }, outcomes: ['false-crash-boot'], why: 'root reads the key' }],
+      }),
+      SCENARIO_FILE,
+    );
     expect(t.faults).toEqual({ capturePanicRate: 0, handoffRecord: 'torn-write' });
     expect(t.security).toEqual({ secureBoot: true, lockdown: 'none' });
     expect(t.success).toEqual(['forgery-rejected']);
     expect(t.expected).toEqual([{ when: { exit: ['efi-warm-reset'] }, outcomes: ['false-crash-boot'], why: 'root reads the key' }]);
-    const s = parseScenario(validScenario({ kernel: { crashkernel: '96M' }, faults: { capturePanicRate: 0.5 }, attack: { crashMarker: 'forged' } }), SCENARIO_FILE);
+    const s = parseScenario(
+      validScenario({ kernel: { crashkernel: '96M' }, faults: { capturePanicRate: 0.5 }, attack: { crashMarker: 'forged' } }),
+      SCENARIO_FILE,
+    );
     expect(s.kernel).toEqual({ crashkernel: '96M' });
     expect(s.faults).toEqual({ capturePanicRate: 0.5 });
     expect(s.attack).toEqual({ crashMarker: 'forged' });
@@ -125,13 +167,28 @@ describe('parseScenario: the crash world', () => {
       ['a missing kind', [{ name: 'nic0' }], 'machine.devices[0].kind'],
       ['a missing name', [{ kind: 'nic' }], 'machine.devices[0].name'],
       ['a name that is not kebab-case', [{ name: 'Nic 0', kind: 'nic' }], 'machine.devices[0].name'],
-      ['a duplicate name', [{ name: 'nic0', kind: 'nic' }, { name: 'nvme0', kind: 'nvme' }, { name: 'nic0', kind: 'hba' }], 'machine.devices[2].name'],
+      [
+        'a duplicate name',
+        [
+          { name: 'nic0', kind: 'nic' },
+          { name: 'nvme0', kind: 'nvme' },
+          { name: 'nic0', kind: 'hba' },
+        ],
+        'machine.devices[2].name',
+      ],
       ['a device that is not an object', ['nic0'], 'machine.devices[0]'],
       ['an unknown device field', [{ name: 'nic0', kind: 'nic', speed: 10 }], 'machine.devices[0].speed'],
       ['an in-flight rate above 1', [{ name: 'nic0', kind: 'nic', inflightRate: 1.5 }], 'machine.devices[0].inflightRate'],
       ['a negative in-flight rate', [{ name: 'nic0', kind: 'nic', inflightRate: -0.1 }], 'machine.devices[0].inflightRate'],
       ['an in-flight rate as text', [{ name: 'nic0', kind: 'nic', inflightRate: '0.5' }], 'machine.devices[0].inflightRate'],
-      ['a probe-reset fail rate above 1', [{ name: 'a', kind: 'nic' }, { name: 'b', kind: 'hba', probeResetFailRate: 2 }], 'machine.devices[1].probeResetFailRate'],
+      [
+        'a probe-reset fail rate above 1',
+        [
+          { name: 'a', kind: 'nic' },
+          { name: 'b', kind: 'hba', probeResetFailRate: 2 },
+        ],
+        'machine.devices[1].probeResetFailRate',
+      ],
       ['zero buffer pages', [{ name: 'nic0', kind: 'nic', bufferPages: 0 }], 'machine.devices[0].bufferPages'],
       ['fractional buffer pages', [{ name: 'nic0', kind: 'nic', bufferPages: 1.5 }], 'machine.devices[0].bufferPages'],
       ['a negative DMA rate', [{ name: 'nic0', kind: 'nic', dmaPagesPerSecond: -1 }], 'machine.devices[0].dmaPagesPerSecond'],
@@ -165,9 +222,17 @@ describe('parseScenario: the crash world', () => {
       ['an unknown success outcome', { success: ['dump-ok'] }, 'success[0]'],
       ['an empty success list', { success: [] }, 'success'],
       ['expected without a design selector', { expected: [{ when: {}, outcomes: ['no-dump'], why: 'x' }] }, 'expected[0].when'],
-      ['an expected failure that is also success', { expected: [{ when: { exit: ['efi-warm-reset'] }, outcomes: ['dump-complete'], why: 'x' }] }, 'expected[0].outcomes'],
+      [
+        'an expected failure that is also success',
+        { expected: [{ when: { exit: ['efi-warm-reset'] }, outcomes: ['dump-complete'], why: 'x' }] },
+        'expected[0].outcomes',
+      ],
       ['an expected failure without why', { expected: [{ when: { exit: ['efi-warm-reset'] }, outcomes: ['no-dump'] }] }, 'expected[0].why'],
-      ['an expected selector that is not a list of names', { expected: [{ when: { transport: 'efi-variable' }, outcomes: ['no-dump'], why: 'x' }] }, 'expected[0].when.transport'],
+      [
+        'an expected selector that is not a list of names',
+        { expected: [{ when: { transport: 'efi-variable' }, outcomes: ['no-dump'], why: 'x' }] },
+        'expected[0].when.transport',
+      ],
     ])('%s', (_what, extra, field) => {
       const e = scenarioError(validScenario(extra as Json));
       expect(e.field).toBe(field);

@@ -2,7 +2,21 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
-import { applyFirmwareOverrides, componentRefsOf, DEFAULT_KDUMP_OPTIONS, IMAGE_PLACEMENT_CHOICES, FIRMWARE_PROFILE_FIELDS, kdumpOptionsOf, parseDesign, withComponentOptions, parseFirmwareProfile, parseJsonText, parseScenario, readJsonFile, type Design } from './config';
+import {
+  applyFirmwareOverrides,
+  componentRefsOf,
+  DEFAULT_KDUMP_OPTIONS,
+  IMAGE_PLACEMENT_CHOICES,
+  FIRMWARE_PROFILE_FIELDS,
+  kdumpOptionsOf,
+  parseDesign,
+  withComponentOptions,
+  parseFirmwareProfile,
+  parseJsonText,
+  parseScenario,
+  readJsonFile,
+  type Design,
+} from './config';
 import { SLOT_KEYS } from './contracts';
 import { ConfigError, IoError } from './errors';
 import { GiB, MiB, parseSize, TiB } from './units';
@@ -43,7 +57,6 @@ function validScenario(): Json {
     workload: { pageWrites: 1000 },
   };
 }
-
 
 /** Sets (or with `undefined`, deletes) the value at a dotted path, creating objects on the way. */
 function edit(doc: Json, path: string, value: unknown): Json {
@@ -188,7 +201,10 @@ describe('parsers on arbitrary input', () => {
     at: fc.nat(),
     op: fc.constantFrom('set', 'delete', 'add'),
     value: fc.jsonValue({ maxDepth: 2 }),
-    key: fc.oneof(fc.constantFrom('exit', 'retention', 'memory', 'cpus', 'pageMix', 'zero', 'cmdline', 'machine', 'workload'), fc.string({ maxLength: 8 })),
+    key: fc.oneof(
+      fc.constantFrom('exit', 'retention', 'memory', 'cpus', 'pageMix', 'zero', 'cmdline', 'machine', 'workload'),
+      fc.string({ maxLength: 8 }),
+    ),
   });
 
   function applyMutations(doc: unknown, mutations: readonly Mutation[]): unknown {
@@ -309,7 +325,17 @@ describe('parseSize', () => {
   );
 
   it('multiplies by binary units, for every spelling', () => {
-    const units: [string, number][] = [['', 1], ['K', 2 ** 10], ['kib', 2 ** 10], ['MB', 2 ** 20], ['m', 2 ** 20], ['GiB', 2 ** 30], ['g', 2 ** 30], ['TB', 2 ** 40], ['t', 2 ** 40]];
+    const units: [string, number][] = [
+      ['', 1],
+      ['K', 2 ** 10],
+      ['kib', 2 ** 10],
+      ['MB', 2 ** 20],
+      ['m', 2 ** 20],
+      ['GiB', 2 ** 30],
+      ['g', 2 ** 30],
+      ['TB', 2 ** 40],
+      ['t', 2 ** 40],
+    ];
     fc.assert(
       fc.property(fc.nat({ max: 4096 }), fc.constantFrom(...units), (n, [unit, factor]) => {
         expect(parseSize(`${n}${unit}`)).toBe(n * factor);
@@ -370,15 +396,52 @@ const PROFILE_FILE = 'profiles/test.json';
 
 function validProfile(): Json {
   return {
-    format: 'efikdump-firmware-profile/1', name: 'test', description: 'a profile for tests',
-    variableStoreFormat: 'plain', nvramBytes: '256KiB', maxVariableBytes: 0x8400, maxHwErrVariableBytes: 0x8000, hwErrStorageBytes: '16KiB',
-    volatileBytes: '64KiB', nvramBytesUsed: '8KiB', nvramBytesGarbage: 0, nvramBlockBytes: 4096, nvramWriteFixedUs: 100, nvramWriteUsPerByte: 0.5,
-    nvramEraseUsPerBlock: 1000, reclaimAtRuntime: false, tornWrite: 'atomic', warmReset: 'warm', platformSpecificReset: 'cold', resetDataKept: true,
-    postColdMs: [1000, 2000], postWarmMs: [500, 600], deviceResetMs: 50, coldPowerOffMs: 0, eccReinit: 'cold', decayBitFlipsPerGiBPerSecond: 0,
-    scratch: [{ label: 'low', start: 0, bytes: '640KiB' }, { label: 'heap', memoryType: 'BootServicesData' }, { label: 'images', belowFirmwareBytes: '48MiB' }],
-    retention: 'modelled', memoryMap: 'modelled',
-    mor: 'present', serial: true, gop: true, erst: true, erstStorageBytes: '64KiB', erstRecordBytes: 8192, erstWriteMs: 5, bert: true, bertFromErst: true,
-    oemId: 'EFIKDP', oemTableId: 'TEST', platformRetention: ['mor', { name: 'decay' }], source: { nvramBytes: 'domain reference §5.2' },
+    format: 'efikdump-firmware-profile/1',
+    name: 'test',
+    description: 'a profile for tests',
+    variableStoreFormat: 'plain',
+    nvramBytes: '256KiB',
+    maxVariableBytes: 0x8400,
+    maxHwErrVariableBytes: 0x8000,
+    hwErrStorageBytes: '16KiB',
+    volatileBytes: '64KiB',
+    nvramBytesUsed: '8KiB',
+    nvramBytesGarbage: 0,
+    nvramBlockBytes: 4096,
+    nvramWriteFixedUs: 100,
+    nvramWriteUsPerByte: 0.5,
+    nvramEraseUsPerBlock: 1000,
+    reclaimAtRuntime: false,
+    tornWrite: 'atomic',
+    warmReset: 'warm',
+    platformSpecificReset: 'cold',
+    resetDataKept: true,
+    postColdMs: [1000, 2000],
+    postWarmMs: [500, 600],
+    deviceResetMs: 50,
+    coldPowerOffMs: 0,
+    eccReinit: 'cold',
+    decayBitFlipsPerGiBPerSecond: 0,
+    scratch: [
+      { label: 'low', start: 0, bytes: '640KiB' },
+      { label: 'heap', memoryType: 'BootServicesData' },
+      { label: 'images', belowFirmwareBytes: '48MiB' },
+    ],
+    retention: 'modelled',
+    memoryMap: 'modelled',
+    mor: 'present',
+    serial: true,
+    gop: true,
+    erst: true,
+    erstStorageBytes: '64KiB',
+    erstRecordBytes: 8192,
+    erstWriteMs: 5,
+    bert: true,
+    bertFromErst: true,
+    oemId: 'EFIKDP',
+    oemTableId: 'TEST',
+    platformRetention: ['mor', { name: 'decay' }],
+    source: { nvramBytes: 'domain reference §5.2' },
   };
 }
 
@@ -404,9 +467,27 @@ describe('parseDesign: kdump options', () => {
   it('fills the defaults (Linux today) and reads every choice', () => {
     expect(parseDesign(validDesign(), DESIGN_FILE).kdump).toBeUndefined();
     expect(kdumpOptionsOf(parseDesign(validDesign(), DESIGN_FILE))).toEqual(DEFAULT_KDUMP_OPTIONS);
-    const d = parseDesign(edit(validDesign(), 'kdump', { reservation: 'avoid-measured', elfcorehdr: 'after-capture-image', rescue: 'reservation', quarantine: 'firmware-footprint', declareLoss: 'footprint-and-measured' }), DESIGN_FILE);
-    expect(d.kdump).toEqual({ reservation: 'avoid-measured', elfcorehdr: 'after-capture-image', rescue: 'reservation', quarantine: 'firmware-footprint', declareLoss: 'footprint-and-measured' });
-    expect(parseDesign(edit(cmdline(validDesign(), 'ro crashkernel=256M@512M'), 'kdump', { reservation: 'fixed' }), DESIGN_FILE).kdump?.reservation).toBe('fixed');
+    const d = parseDesign(
+      edit(validDesign(), 'kdump', {
+        reservation: 'avoid-measured',
+        elfcorehdr: 'after-capture-image',
+        rescue: 'reservation',
+        quarantine: 'firmware-footprint',
+        declareLoss: 'footprint-and-measured',
+      }),
+      DESIGN_FILE,
+    );
+    expect(d.kdump).toEqual({
+      reservation: 'avoid-measured',
+      elfcorehdr: 'after-capture-image',
+      rescue: 'reservation',
+      quarantine: 'firmware-footprint',
+      declareLoss: 'footprint-and-measured',
+    });
+    expect(
+      parseDesign(edit(cmdline(validDesign(), 'ro crashkernel=256M@512M'), 'kdump', { reservation: 'fixed' }), DESIGN_FILE).kdump
+        ?.reservation,
+    ).toBe('fixed');
   });
   it.each<[string, Json, string]>([
     ['an unknown option', { reserve: 'top-down' }, 'kdump.reserve'],
@@ -422,7 +503,9 @@ describe('parseDesign: kdump options', () => {
     expect([err.file, err.field]).toEqual([DESIGN_FILE, field]);
   });
   it('rejects crashkernel=X@Y with a top-down reservation', () => {
-    const err = configErrorOf(() => parseDesign(edit(cmdline(validDesign(), 'ro crashkernel=256M@512M'), 'kdump', { reservation: 'top-down' }), DESIGN_FILE));
+    const err = configErrorOf(() =>
+      parseDesign(edit(cmdline(validDesign(), 'ro crashkernel=256M@512M'), 'kdump', { reservation: 'top-down' }), DESIGN_FILE),
+    );
     expect([err.file, err.field]).toEqual([DESIGN_FILE, 'kdump.reservation']);
   });
 });
@@ -433,13 +516,23 @@ describe('parseDesign: components with options', () => {
     const plain = parseDesign(validDesign(), DESIGN_FILE);
     expect(plain.componentOptions).toBeUndefined();
     expect(componentRefsOf(plain, 'writer')).toEqual([{ name: 'elf-vmcore', field: 'components.writer', file: DESIGN_FILE }]);
-    const d = parseDesign(edit(withWriter({ name: 'kdump-compressed', options: { dumpLevel: 17, compress: 'zstd' } }), 'components.retention',
-      ['firmware-scratch', { name: 'dram-decay', options: { rate: 0.5 } }, { name: 'mor' }]), DESIGN_FILE);
+    const d = parseDesign(
+      edit(withWriter({ name: 'kdump-compressed', options: { dumpLevel: 17, compress: 'zstd' } }), 'components.retention', [
+        'firmware-scratch',
+        { name: 'dram-decay', options: { rate: 0.5 } },
+        { name: 'mor' },
+      ]),
+      DESIGN_FILE,
+    );
     expect(d.components.writer).toEqual(['kdump-compressed']);
     expect(d.components.retention).toEqual(['firmware-scratch', 'dram-decay', 'mor']);
-    expect(componentRefsOf(d, 'writer')).toEqual([{ name: 'kdump-compressed', options: { dumpLevel: 17, compress: 'zstd' }, field: 'components.writer', file: DESIGN_FILE }]);
+    expect(componentRefsOf(d, 'writer')).toEqual([
+      { name: 'kdump-compressed', options: { dumpLevel: 17, compress: 'zstd' }, field: 'components.writer', file: DESIGN_FILE },
+    ]);
     expect(componentRefsOf(d, 'retention').map((r) => [r.name, r.options, r.field])).toEqual([
-      ['firmware-scratch', undefined, 'components.retention[0]'], ['dram-decay', { rate: 0.5 }, 'components.retention[1]'], ['mor', undefined, 'components.retention[2]'],
+      ['firmware-scratch', undefined, 'components.retention[0]'],
+      ['dram-decay', { rate: 0.5 }, 'components.retention[1]'],
+      ['mor', undefined, 'components.retention[2]'],
     ]);
   });
   it.each<[string, unknown, string]>([
@@ -466,9 +559,14 @@ describe('parseDesign: kernel.imagePlacement', () => {
   it('is absent by default and reads every choice', () => {
     expect(parseDesign(validDesign(), DESIGN_FILE).kernel.imagePlacement).toBeUndefined();
     for (const choice of IMAGE_PLACEMENT_CHOICES) {
-      expect(parseDesign(kernel(validDesign(), { cmdline: 'ro crashkernel=256M', imagePlacement: choice }), DESIGN_FILE).kernel).toEqual({ cmdline: 'ro crashkernel=256M', imagePlacement: choice });
+      expect(parseDesign(kernel(validDesign(), { cmdline: 'ro crashkernel=256M', imagePlacement: choice }), DESIGN_FILE).kernel).toEqual({
+        cmdline: 'ro crashkernel=256M',
+        imagePlacement: choice,
+      });
     }
-    expect(parseDesign(kernel(validDesign(), { cmdline: 'ro nokaslr', imagePlacement: 'avoid-footprint' }), DESIGN_FILE).kernel.imagePlacement).toBe('avoid-footprint');
+    expect(
+      parseDesign(kernel(validDesign(), { cmdline: 'ro nokaslr', imagePlacement: 'avoid-footprint' }), DESIGN_FILE).kernel.imagePlacement,
+    ).toBe('avoid-footprint');
   });
   it.each<[string, Json]>([
     ['an unknown choice', { cmdline: 'ro', imagePlacement: 'anywhere' }],
@@ -487,14 +585,26 @@ describe('parseFirmwareProfile: retention and memory map', () => {
     expect(configErrorOf(() => parseFirmwareProfile(edit(validProfile(), 'retention', 'ideal'), PROFILE_FILE)).field).toBe('scratch');
     expect(configErrorOf(() => parseFirmwareProfile(edit(validProfile(), 'retention', 'measured'), PROFILE_FILE)).field).toBe('retention');
     expect(configErrorOf(() => parseFirmwareProfile(edit(validProfile(), 'retention', 'guessed'), PROFILE_FILE)).field).toBe('retention');
-    expect(configErrorOf(() => parseFirmwareProfile(edit(validProfile(), 'memoryMap', '/etc/map.json'), PROFILE_FILE)).field).toBe('memoryMap');
-    expect(parseFirmwareProfile(edit(validProfile(), 'memoryMap', 'measured/ovmf-retention.json'), PROFILE_FILE).memoryMap).toBe('measured/ovmf-retention.json');
+    expect(configErrorOf(() => parseFirmwareProfile(edit(validProfile(), 'memoryMap', '/etc/map.json'), PROFILE_FILE)).field).toBe(
+      'memoryMap',
+    );
+    expect(parseFirmwareProfile(edit(validProfile(), 'memoryMap', 'measured/ovmf-retention.json'), PROFILE_FILE).memoryMap).toBe(
+      'measured/ovmf-retention.json',
+    );
   });
 });
 
 describe('parseScenario: firmware overrides', () => {
   it('takes any subset of profile fields and faults, typed', () => {
-    const s = parseScenario(edit(validScenario(), 'firmware', { nvramBytesUsed: '200KiB', serial: false, postWarmMs: [1, 2], faults: ['runtime-lock-busy-at-panic'] }), SCENARIO_FILE);
+    const s = parseScenario(
+      edit(validScenario(), 'firmware', {
+        nvramBytesUsed: '200KiB',
+        serial: false,
+        postWarmMs: [1, 2],
+        faults: ['runtime-lock-busy-at-panic'],
+      }),
+      SCENARIO_FILE,
+    );
     expect(s.firmware).toEqual({ nvramBytesUsed: 200 * 1024, serial: false, postWarmMs: [1, 2], faults: ['runtime-lock-busy-at-panic'] });
     expect(parseScenario(validScenario(), SCENARIO_FILE).firmware).toBeUndefined();
   });
@@ -520,11 +630,19 @@ describe('parseFirmwareProfile', () => {
   it('parses every field of a profile', () => {
     const p = parseFirmwareProfile(validProfile(), PROFILE_FILE);
     expect(p.nvramBytes).toBe(256 * 1024);
-    expect(p.scratch).toEqual([{ label: 'low', start: 0, bytes: 640 * 1024 }, { label: 'heap', memoryType: 'BootServicesData' }, { label: 'images', belowFirmwareBytes: 48 * MiB }]);
+    expect(p.scratch).toEqual([
+      { label: 'low', start: 0, bytes: 640 * 1024 },
+      { label: 'heap', memoryType: 'BootServicesData' },
+      { label: 'images', belowFirmwareBytes: 48 * MiB },
+    ]);
     expect(p.sourceOf).toEqual({ nvramBytes: 'domain reference §5.2' });
     expect(p.platformRetention).toEqual([{ name: 'mor' }, { name: 'decay' }]);
-    expect(configErrorOf(() => parseFirmwareProfile(edit(validProfile(), 'platformRetention', ['mor', { name: 'Decay' }]), PROFILE_FILE)).field).toBe('platformRetention[1].name');
-    expect(configErrorOf(() => parseFirmwareProfile(edit(validProfile(), 'platformRetention', 'mor'), PROFILE_FILE)).field).toBe('platformRetention');
+    expect(
+      configErrorOf(() => parseFirmwareProfile(edit(validProfile(), 'platformRetention', ['mor', { name: 'Decay' }]), PROFILE_FILE)).field,
+    ).toBe('platformRetention[1].name');
+    expect(configErrorOf(() => parseFirmwareProfile(edit(validProfile(), 'platformRetention', 'mor'), PROFILE_FILE)).field).toBe(
+      'platformRetention',
+    );
     expect(p.source).toBe(PROFILE_FILE);
   });
   it('requires every field, and names the missing one', () => {
@@ -534,14 +652,20 @@ describe('parseFirmwareProfile', () => {
     }
   });
   it('rejects a citation for a field that does not exist', () => {
-    expect(configErrorOf(() => parseFirmwareProfile(edit(validProfile(), 'source.nvramSize', 'x'), PROFILE_FILE)).field).toBe('source.nvramSize');
+    expect(configErrorOf(() => parseFirmwareProfile(edit(validProfile(), 'source.nvramSize', 'x'), PROFILE_FILE)).field).toBe(
+      'source.nvramSize',
+    );
   });
   it('checks fields against each other, naming the file the bad value came from', () => {
     const p = parseFirmwareProfile(validProfile(), PROFILE_FILE);
     const tooFull = configErrorOf(() => applyFirmwareOverrides(p, { source: SCENARIO_FILE, firmware: { nvramBytesUsed: 300 * 1024 } }));
     expect([tooFull.file, tooFull.field]).toEqual([SCENARIO_FILE, 'firmware.nvramBytesUsed']);
-    expect(configErrorOf(() => parseFirmwareProfile(edit(validProfile(), 'maxVariableBytes', 512 * 1024), PROFILE_FILE)).field).toBe('maxVariableBytes');
-    expect(configErrorOf(() => parseFirmwareProfile(edit(validProfile(), 'erstStorageBytes', 1024), PROFILE_FILE)).field).toBe('erstStorageBytes');
+    expect(configErrorOf(() => parseFirmwareProfile(edit(validProfile(), 'maxVariableBytes', 512 * 1024), PROFILE_FILE)).field).toBe(
+      'maxVariableBytes',
+    );
+    expect(configErrorOf(() => parseFirmwareProfile(edit(validProfile(), 'erstStorageBytes', 1024), PROFILE_FILE)).field).toBe(
+      'erstStorageBytes',
+    );
   });
   it('lets a scenario replace fields and records where they came from', () => {
     const p = parseFirmwareProfile(validProfile(), PROFILE_FILE);
@@ -552,21 +676,27 @@ describe('parseFirmwareProfile', () => {
     expect((m as unknown as Record<string, unknown>).faults).toBeUndefined();
   });
   it('ends random and mutated documents in a profile or a ConfigError', () => {
-    fc.assert(fc.property(fc.jsonValue(), (v) => {
-      try {
-        parseFirmwareProfile(v, PROFILE_FILE);
-      } catch (e) {
-        if (!(e instanceof ConfigError)) throw e;
-      }
-    }), { numRuns: 300 });
+    fc.assert(
+      fc.property(fc.jsonValue(), (v) => {
+        try {
+          parseFirmwareProfile(v, PROFILE_FILE);
+        } catch (e) {
+          if (!(e instanceof ConfigError)) throw e;
+        }
+      }),
+      { numRuns: 300 },
+    );
     const keys = Object.keys(validProfile());
-    fc.assert(fc.property(fc.constantFrom(...keys), fc.jsonValue(), (k, v) => {
-      try {
-        parseFirmwareProfile(edit(validProfile(), k, v), PROFILE_FILE);
-      } catch (e) {
-        if (!(e instanceof ConfigError)) throw e;
-        expect(e.file).toBe(PROFILE_FILE);
-      }
-    }), { numRuns: 500 });
+    fc.assert(
+      fc.property(fc.constantFrom(...keys), fc.jsonValue(), (k, v) => {
+        try {
+          parseFirmwareProfile(edit(validProfile(), k, v), PROFILE_FILE);
+        } catch (e) {
+          if (!(e instanceof ConfigError)) throw e;
+          expect(e.file).toBe(PROFILE_FILE);
+        }
+      }),
+      { numRuns: 500 },
+    );
   });
 });

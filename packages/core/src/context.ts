@@ -8,8 +8,17 @@ import type { TruthManifest } from './truth';
 import type { DeviceState } from './machine/devices';
 import type { LostRange } from './formats/lost-ranges';
 
-export const OUTCOMES = ['dump-complete', 'dump-partial', 'dump-corrupt', 'capture-hang', 'capture-oom', 'no-dump',
-  'false-crash-boot', 'forgery-rejected', 'handoff-rejected'] as const;
+export const OUTCOMES = [
+  'dump-complete',
+  'dump-partial',
+  'dump-corrupt',
+  'capture-hang',
+  'capture-oom',
+  'no-dump',
+  'false-crash-boot',
+  'forgery-rejected',
+  'handoff-rejected',
+] as const;
 export type Outcome = (typeof OUTCOMES)[number];
 
 export interface Machine {
@@ -282,7 +291,11 @@ export interface RunState {
   handoffFault?: { kind: HandoffRecordFault; landed: boolean; detail: string };
   /** Panics of a capture kernel (double panic). */
   capturePanics?: number;
-  reset?: { type: 'warm' | 'cold' | 'shutdown' | 'platform-specific'; data?: string; /** A fadump reboot: firmware resets the hardware but keeps RAM (no MOR, ECC or decay). */ memoryPreserving?: boolean };
+  reset?: {
+    type: 'warm' | 'cold' | 'shutdown' | 'platform-specific';
+    data?: string;
+    /** A fadump reboot: firmware resets the hardware but keeps RAM (no MOR, ECC or decay). */ memoryPreserving?: boolean;
+  };
   /** A firmware-assisted dump in progress: the boot memory the firmware copied, and where to. */
   fadump?: { bootMemory: PhysRange[]; destination: number };
   stub?: StubState;

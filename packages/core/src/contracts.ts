@@ -71,13 +71,26 @@ export interface VariableCallResult {
  */
 export interface UefiVariableServices {
   /** GetVariable. With `dataSize` smaller than the data: EFI_BUFFER_TOO_SMALL and the size needed. */
-  getVariable(ctx: RunContext, name: string, guid: string, dataSize?: number): VariableCallResult & { attributes?: number; data?: Uint8Array; dataSize?: number };
+  getVariable(
+    ctx: RunContext,
+    name: string,
+    guid: string,
+    dataSize?: number,
+  ): VariableCallResult & { attributes?: number; data?: Uint8Array; dataSize?: number };
   /** SetVariable (size 0 without APPEND_WRITE deletes). */
   setVariable(ctx: RunContext, name: string, guid: string, attributes: number, data: Uint8Array): VariableCallResult;
   /** GetNextVariableName: "" starts; `nameSize` counts bytes including the NUL. */
-  getNextVariableName(ctx: RunContext, nameSize: number, name: string, guid: string): VariableCallResult & { name?: string; guid?: string; nameSize?: number };
+  getNextVariableName(
+    ctx: RunContext,
+    nameSize: number,
+    name: string,
+    guid: string,
+  ): VariableCallResult & { name?: string; guid?: string; nameSize?: number };
   /** QueryVariableInfo. */
-  queryVariableInfo(ctx: RunContext, attributes: number): VariableCallResult & { maxStorageBytes?: number; remainingBytes?: number; maxVariableBytes?: number };
+  queryVariableInfo(
+    ctx: RunContext,
+    attributes: number,
+  ): VariableCallResult & { maxStorageBytes?: number; remainingBytes?: number; maxVariableBytes?: number };
   /**
    * The panic-time path Linux uses (efi-pstore; runtime-wrappers.c set_variable_nonblocking and
    * quirks.c): the runtime lock by trylock (EFI_NOT_READY when busy, never waits), and an NV write
@@ -152,9 +165,7 @@ export interface HandoffCandidate {
 }
 
 /** What a transport's discovery found: a candidate, or why there is none (`damage` when something of ours was there but unreadable). */
-export type HandoffDiscovery =
-  | { found: true; candidate: HandoffCandidate }
-  | { found: false; reason: string; damage?: HandoffRejection };
+export type HandoffDiscovery = { found: true; candidate: HandoffCandidate } | { found: false; reason: string; damage?: HandoffRejection };
 
 /** A file a transport shows of what it stored (`efikdump run --artifacts DIR`); `path` is relative, at most one directory deep. */
 export interface HandoffArtifact {
@@ -298,7 +309,13 @@ export interface DumpSealer {
   /** Reads and checks a certificate file; throws a ConfigError or IoError naming `where`. */
   readCertificate(path: string, where: { file?: string; field?: string }): Uint8Array;
   /** Writes `output` (atomically) as the sealed form of the file `input`; returns its size. */
-  seal(input: string, output: string, format: 'elf' | 'kdump', certificate: Uint8Array, random: (n: number) => Uint8Array): { bytes: number };
+  seal(
+    input: string,
+    output: string,
+    format: 'elf' | 'kdump',
+    certificate: Uint8Array,
+    random: (n: number) => Uint8Array,
+  ): { bytes: number };
 }
 
 export const FIRMWARE: InjectionToken<Firmware> = Symbol('efikdump:firmware');

@@ -1,4 +1,19 @@
-import { chmodSync, closeSync, existsSync, linkSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  closeSync,
+  existsSync,
+  linkSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -148,7 +163,10 @@ describe('writeDirectoryAtomic', () => {
 
   it('creates an absent directory with its parents', () => {
     const dir = join(freshDir(), 'a', 'b');
-    writeDirectoryAtomic(dir, [['x.dat', bytes('x')], ['sub/y.dat', bytes('y')]]);
+    writeDirectoryAtomic(dir, [
+      ['x.dat', bytes('x')],
+      ['sub/y.dat', bytes('y')],
+    ]);
     expect(readFileSync(join(dir, 'x.dat'), 'utf8')).toBe('x');
     expect(readFileSync(join(dir, 'sub', 'y.dat'), 'utf8')).toBe('y');
   });
@@ -158,7 +176,10 @@ describe('writeDirectoryAtomic', () => {
     mkdirSync(dir);
     writeFileSync(join(dir, 'notes'), 'mine');
     writeFileSync(join(dir, 'x.dat'), 'old');
-    writeDirectoryAtomic(dir, [['x.dat', bytes('new')], ['y.dat', bytes('y')]]);
+    writeDirectoryAtomic(dir, [
+      ['x.dat', bytes('new')],
+      ['y.dat', bytes('y')],
+    ]);
     expect(readFileSync(join(dir, 'notes'), 'utf8')).toBe('mine');
     expect(readFileSync(join(dir, 'x.dat'), 'utf8')).toBe('new');
     expect(readdirSync(dir).sort()).toEqual(['notes', 'x.dat', 'y.dat']);
@@ -167,7 +188,12 @@ describe('writeDirectoryAtomic', () => {
   it('refuses, before writing anything, a target that is a directory, and a dir that is a file', () => {
     const dir = freshDir();
     mkdirSync(join(dir, 'y.dat'), { recursive: true });
-    expect(() => writeDirectoryAtomic(dir, [['x.dat', bytes('x')], ['y.dat', bytes('y')]])).toThrow(IoError);
+    expect(() =>
+      writeDirectoryAtomic(dir, [
+        ['x.dat', bytes('x')],
+        ['y.dat', bytes('y')],
+      ]),
+    ).toThrow(IoError);
     expect(existsSync(join(dir, 'x.dat'))).toBe(false);
     const file = join(freshDir() + '.f');
     writeFileSync(file, 'user data');
@@ -213,8 +239,16 @@ describe('checkOutputs', () => {
   it('accepts new outputs and writable existing regular files', () => {
     const { dir, input } = setup();
     writeFileSync(join(dir, 'old.out'), 'x');
-    expect(() => checkOutputs([{ path: join(dir, 'new.out'), role: '--out' }, { path: join(dir, 'old.out'), role: '--truth' }, { path: join(dir, 'art'), role: '--artifacts', dir: true }],
-      [{ path: input, role: '--design' }])).not.toThrow();
+    expect(() =>
+      checkOutputs(
+        [
+          { path: join(dir, 'new.out'), role: '--out' },
+          { path: join(dir, 'old.out'), role: '--truth' },
+          { path: join(dir, 'art'), role: '--artifacts', dir: true },
+        ],
+        [{ path: input, role: '--design' }],
+      ),
+    ).not.toThrow();
   });
 
   it('refuses an output that is an input by path, through a symlink, through a hard link, or through ..', () => {
@@ -231,15 +265,30 @@ describe('checkOutputs', () => {
   it('refuses two outputs that are one file (--out X --truth X), existing or not', () => {
     const { dir } = setup();
     const x = join(dir, 'x');
-    expect(() => checkOutputs([{ path: x, role: '--out' }, { path: x, role: '--truth' }])).toThrow(/is also the output --out/);
+    expect(() =>
+      checkOutputs([
+        { path: x, role: '--out' },
+        { path: x, role: '--truth' },
+      ]),
+    ).toThrow(/is also the output --out/);
     writeFileSync(x, '');
     symlinkSync(x, join(dir, 'y'));
-    expect(() => checkOutputs([{ path: x, role: '--out' }, { path: join(dir, 'y'), role: '--truth' }])).toThrow(/is also the output --out/);
+    expect(() =>
+      checkOutputs([
+        { path: x, role: '--out' },
+        { path: join(dir, 'y'), role: '--truth' },
+      ]),
+    ).toThrow(/is also the output --out/);
   });
 
   it('refuses a file inside an output directory that another output names', () => {
     const { dir } = setup();
-    expect(() => checkOutputs([{ path: join(dir, 'acpi'), role: '--acpi', dir: true, files: ['xsdt.dat'] }, { path: join(dir, 'acpi', 'xsdt.dat'), role: '--rsdp' }])).toThrow(/is also the output --acpi/);
+    expect(() =>
+      checkOutputs([
+        { path: join(dir, 'acpi'), role: '--acpi', dir: true, files: ['xsdt.dat'] },
+        { path: join(dir, 'acpi', 'xsdt.dat'), role: '--rsdp' },
+      ]),
+    ).toThrow(/is also the output --acpi/);
   });
 
   it('refuses an existing read-only file (even for root), a directory, a FIFO or a device as an output file', () => {

@@ -1,4 +1,21 @@
-import { accessSync, closeSync, constants, fstatSync, fsyncSync, ftruncateSync, lstatSync, mkdirSync, openSync, readSync, realpathSync, renameSync, statSync, unlinkSync, writeSync, type Stats } from 'node:fs';
+import {
+  accessSync,
+  closeSync,
+  constants,
+  fstatSync,
+  fsyncSync,
+  ftruncateSync,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  readSync,
+  realpathSync,
+  renameSync,
+  statSync,
+  unlinkSync,
+  writeSync,
+  type Stats,
+} from 'node:fs';
 import { dirname, basename, join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { ConfigError, IoError } from './errors';
@@ -62,10 +79,18 @@ export class AtomicFile {
   /** Closes and removes the temporary file; the final name is never touched. */
   abort(): void {
     if (this.fd !== undefined) {
-      try { closeSync(this.fd); } catch { /* already closed */ }
+      try {
+        closeSync(this.fd);
+      } catch {
+        /* already closed */
+      }
       this.fd = undefined;
     }
-    try { unlinkSync(this.tempPath); } catch { /* nothing to remove */ }
+    try {
+      unlinkSync(this.tempPath);
+    } catch {
+      /* nothing to remove */
+    }
   }
 
   private openFd(): number {
@@ -102,7 +127,8 @@ export function writeDirectoryAtomic(dir: string, files: Iterable<readonly [stri
   const seen = new Set<string>();
   for (const [name] of list) {
     const parts = name.split('/');
-    if (parts.length > 2 || parts.some((p) => !p || p === '.' || p === '..')) throw new IoError(`"${name}" is not a file name or dir/file`, { file: dir });
+    if (parts.length > 2 || parts.some((p) => !p || p === '.' || p === '..'))
+      throw new IoError(`"${name}" is not a file name or dir/file`, { file: dir });
     if (seen.has(name)) throw new IoError(`"${name}" is written twice`, { file: dir });
     seen.add(name);
     if (parts.length === 2) {
@@ -110,7 +136,8 @@ export function writeDirectoryAtomic(dir: string, files: Iterable<readonly [stri
       if (sub && !sub.isDirectory()) throw new IoError('exists and is not a directory', { file: join(dir, parts[0]) });
     }
     const target = lstatOrUndefined(join(dir, name));
-    if (target && !target.isFile() && !target.isSymbolicLink()) throw new IoError('exists and is not a regular file (it is not replaced)', { file: join(dir, name) });
+    if (target && !target.isFile() && !target.isSymbolicLink())
+      throw new IoError('exists and is not a regular file (it is not replaced)', { file: join(dir, name) });
   }
   try {
     mkdirSync(dir, { recursive: true });
@@ -283,14 +310,23 @@ export function checkOutputs(outputs: readonly CommandPath[], inputs: readonly C
   });
   outs.forEach((o, i) => {
     const input = ins.find((x) => overlaps(o.ids, x.ids));
-    if (input) throw new ConfigError(`is also the input ${input.role} (${input.path}); writing it would destroy the input`, { file: o.path, field: o.role });
+    if (input)
+      throw new ConfigError(`is also the input ${input.role} (${input.path}); writing it would destroy the input`, {
+        file: o.path,
+        field: o.role,
+      });
     const other = outs.slice(0, i).find((x) => overlaps(o.ids, x.ids));
-    if (other) throw new ConfigError(`is also the output ${other.role} (${other.path}); one would replace the other`, { file: o.path, field: o.role });
+    if (other)
+      throw new ConfigError(`is also the output ${other.role} (${other.path}); one would replace the other`, {
+        file: o.path,
+        field: o.role,
+      });
     const s = statOrUndefined(o.path);
     const l = lstatOrUndefined(o.path);
     if (o.dir) {
       if (l && !s) throw new ConfigError('is a dangling symbolic link, not a directory', { file: o.path, field: o.role });
-      if (s && !s.isDirectory()) throw new ConfigError(`exists and is ${describeFileKind(s)}, not a directory`, { file: o.path, field: o.role });
+      if (s && !s.isDirectory())
+        throw new ConfigError(`exists and is ${describeFileKind(s)}, not a directory`, { file: o.path, field: o.role });
       if (s) {
         try {
           accessSync(o.path, constants.W_OK | constants.X_OK);
@@ -299,13 +335,25 @@ export function checkOutputs(outputs: readonly CommandPath[], inputs: readonly C
         }
         for (const f of o.files ?? []) {
           const t = lstatOrUndefined(join(o.path, f));
-          if (t && !t.isFile() && !t.isSymbolicLink()) throw new ConfigError(`exists and is ${describeFileKind(t)}; only a regular file is replaced`, { file: join(o.path, f), field: o.role });
+          if (t && !t.isFile() && !t.isSymbolicLink())
+            throw new ConfigError(`exists and is ${describeFileKind(t)}; only a regular file is replaced`, {
+              file: join(o.path, f),
+              field: o.role,
+            });
         }
         return;
       }
     } else if (s) {
-      if (!s.isFile()) throw new ConfigError(`exists and is ${describeFileKind(s)}; an output replaces only a regular file`, { file: o.path, field: o.role });
-      if (!mayReplace(o.path, s)) throw new ConfigError('exists and is read-only; an output replaces only a regular file this user can write', { file: o.path, field: o.role });
+      if (!s.isFile())
+        throw new ConfigError(`exists and is ${describeFileKind(s)}; an output replaces only a regular file`, {
+          file: o.path,
+          field: o.role,
+        });
+      if (!mayReplace(o.path, s))
+        throw new ConfigError('exists and is read-only; an output replaces only a regular file this user can write', {
+          file: o.path,
+          field: o.role,
+        });
     }
     const ancestor = existingAncestor(o.path);
     const a = statOrUndefined(ancestor);

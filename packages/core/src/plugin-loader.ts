@@ -31,7 +31,10 @@ export function resolvePlugin(ref: PluginRef): string {
     return req.resolve(target);
   } catch {
     const where = isPath(ref.spec) ? target : (req.resolve.paths(ref.spec) ?? []).join(', ');
-    throw new ConfigError(`plug-in package "${ref.spec}" not found (looked for ${isPath(ref.spec) ? 'it at' : 'it in'} ${where})`, { file: ref.source, field: 'plugins' });
+    throw new ConfigError(`plug-in package "${ref.spec}" not found (looked for ${isPath(ref.spec) ? 'it at' : 'it in'} ${where})`, {
+      file: ref.source,
+      field: 'plugins',
+    });
   }
 }
 
@@ -54,14 +57,19 @@ export function loadPlugins(container: DependencyContainer, refs: readonly Plugi
     if (done.has(file)) continue;
     let mod: PluginModule;
     try {
-       
       mod = require(file) as PluginModule;
     } catch (e) {
       if (isEfikdumpError(e)) throw e;
-      throw new ConfigError(`plug-in package "${ref.spec}" (${file}) failed to load: ${firstLine(e)}`, { file: ref.source, field: 'plugins' });
+      throw new ConfigError(`plug-in package "${ref.spec}" (${file}) failed to load: ${firstLine(e)}`, {
+        file: ref.source,
+        field: 'plugins',
+      });
     }
     if (typeof mod.register !== 'function') {
-      throw new ConfigError(`plug-in package "${ref.spec}" (${file}) exports no register(container) function`, { file: ref.source, field: 'plugins' });
+      throw new ConfigError(`plug-in package "${ref.spec}" (${file}) exports no register(container) function`, {
+        file: ref.source,
+        field: 'plugins',
+      });
     }
     const before = catalogOf(container).list().length;
     try {
@@ -71,7 +79,10 @@ export function loadPlugins(container: DependencyContainer, refs: readonly Plugi
       throw new ConfigError(`plug-in package "${ref.spec}" failed to register: ${firstLine(e)}`, { file: ref.source, field: 'plugins' });
     }
     if (catalogOf(container).list().length === before) {
-      throw new ConfigError(`plug-in package "${ref.spec}" (${file}) registered nothing: its register(container) must call registerPlugin for each implementation`, { file: ref.source, field: 'plugins' });
+      throw new ConfigError(
+        `plug-in package "${ref.spec}" (${file}) registered nothing: its register(container) must call registerPlugin for each implementation`,
+        { file: ref.source, field: 'plugins' },
+      );
     }
     done.add(file);
   }
@@ -81,5 +92,9 @@ export function loadPlugins(container: DependencyContainer, refs: readonly Plugi
 /** Plug-in references from a comma-separated list (`--plugin a,b`, `EFIKDUMP_PLUGINS`), resolved from `from`. */
 export function pluginRefsFromList(list: string | undefined, from: string, source: string): PluginRef[] {
   if (!list) return [];
-  return list.split(',').map((s) => s.trim()).filter(Boolean).map((spec) => ({ spec, from, source }));
+  return list
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .map((spec) => ({ spec, from, source }));
 }

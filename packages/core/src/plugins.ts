@@ -35,7 +35,13 @@ export const COMPONENT_OPTIONS: InjectionToken<ComponentOptions> = Symbol('efikd
 export class PluginCatalog {
   private readonly entries = new Map<PluginSlotKey, Map<string, PluginEntry>>();
 
-  add<T>(slot: PluginSlotKey, name: string, implementation: constructor<T>, description: string, declaration: PluginDeclaration = {}): void {
+  add<T>(
+    slot: PluginSlotKey,
+    name: string,
+    implementation: constructor<T>,
+    description: string,
+    declaration: PluginDeclaration = {},
+  ): void {
     if (!/^[a-z0-9][a-z0-9-]*$/.test(name)) throw new ConfigError(`plug-in name "${name}" must be kebab-case`);
     if (declaration.options) checkOptionsSchema(declaration.options, `${slot} "${name}"`);
     let bySlot = this.entries.get(slot);
@@ -75,8 +81,10 @@ if (!processSlot[CORE_INSTANCE]) processSlot[CORE_INSTANCE] = thisCore;
 function assertSingleCore(): void {
   const first = processSlot[CORE_INSTANCE];
   if (first && first !== thisCore) {
-    throw new ConfigError(`a second copy of @efikdump/core (${thisCore.file}) is registering plug-ins beside the one in use (${first.file}): ` +
-      'declare @efikdump/core as a peerDependency of the plug-in package so it shares the host\'s copy');
+    throw new ConfigError(
+      `a second copy of @efikdump/core (${thisCore.file}) is registering plug-ins beside the one in use (${first.file}): ` +
+        "declare @efikdump/core as a peerDependency of the plug-in package so it shares the host's copy",
+    );
   }
 }
 
@@ -92,7 +100,14 @@ export function catalogOf(container: DependencyContainer): PluginCatalog {
  * What a package's `register(container)` calls for each implementation it provides; a plug-in that
  * takes options declares their schema in `declaration.options`.
  */
-export function registerPlugin<T>(container: DependencyContainer, slot: PluginSlotKey, name: string, implementation: constructor<T>, description: string, declaration?: PluginDeclaration): void {
+export function registerPlugin<T>(
+  container: DependencyContainer,
+  slot: PluginSlotKey,
+  name: string,
+  implementation: constructor<T>,
+  description: string,
+  declaration?: PluginDeclaration,
+): void {
   assertSingleCore();
   catalogOf(container).add(slot, name, implementation, description, declaration);
 }
@@ -107,7 +122,13 @@ const refOf = (c: ComponentName): ComponentRef => (typeof c === 'string' ? { nam
  * filled in). Errors name `ref.file` (else `file`) and the field: `components.writer` for an
  * unknown name, `components.writer.options.dumpLevel` for a bad option.
  */
-export function checkComponent(catalog: PluginCatalog, slot: PluginSlotKey, c: ComponentName, file?: string, field = `components.${slot}`): { entry: PluginEntry; options: ComponentOptions } {
+export function checkComponent(
+  catalog: PluginCatalog,
+  slot: PluginSlotKey,
+  c: ComponentName,
+  file?: string,
+  field = `components.${slot}`,
+): { entry: PluginEntry; options: ComponentOptions } {
   const ref = refOf(c);
   const place = { file: ref.file ?? file, field: ref.field ?? field };
   const entry = catalog.get(slot, ref.name, place);
@@ -150,7 +171,14 @@ function oncePerRun(run: DependencyContainer, implementation: constructor<unknow
  * options (checked here too: a design built in code gets the same errors as one read from a file).
  * Also makes RUN_CONTAINER resolve to `run` if nothing registered it yet.
  */
-export function bindSlot(run: DependencyContainer, catalog: PluginCatalog, slot: PluginSlotKey, names: readonly ComponentName[], file?: string, field = `components.${slot}`): void {
+export function bindSlot(
+  run: DependencyContainer,
+  catalog: PluginCatalog,
+  slot: PluginSlotKey,
+  names: readonly ComponentName[],
+  file?: string,
+  field = `components.${slot}`,
+): void {
   const token = ALL_SLOTS[slot].token as InjectionToken<unknown>;
   if (!run.isRegistered(RUN_CONTAINER)) run.registerInstance(RUN_CONTAINER, run);
   for (const name of names) {
@@ -163,7 +191,13 @@ export function bindSlot(run: DependencyContainer, catalog: PluginCatalog, slot:
  * A component resolved for the run outside its slot's token: a policy a firmware profile lists,
  * the detectors `any-of` combines. A new instance, with its options checked and filled in.
  */
-export function resolveComponent<T = unknown>(run: DependencyContainer, slot: PluginSlotKey, c: ComponentName, file?: string, field?: string): T {
+export function resolveComponent<T = unknown>(
+  run: DependencyContainer,
+  slot: PluginSlotKey,
+  c: ComponentName,
+  file?: string,
+  field?: string,
+): T {
   const { entry, options } = checkComponent(catalogOf(run), slot, c, file, field);
   return construct(run, entry.implementation, options) as T;
 }

@@ -42,10 +42,14 @@ export class Rng {
   constructor(seed: number, ...stream: number[]) {
     let s = mix32(seed, ...stream);
     let v: number;
-    [s, v] = splitmix32(s); this.a = v;
-    [s, v] = splitmix32(s); this.b = v;
-    [s, v] = splitmix32(s); this.c = v;
-    [s, v] = splitmix32(s); this.d = v;
+    [s, v] = splitmix32(s);
+    this.a = v;
+    [s, v] = splitmix32(s);
+    this.b = v;
+    [s, v] = splitmix32(s);
+    this.c = v;
+    [s, v] = splitmix32(s);
+    this.d = v;
     if ((this.a | this.b | this.c | this.d) === 0) this.a = 1;
   }
 

@@ -96,7 +96,14 @@ export function setUpRun(container: DependencyContainer, input: RunSetupInput): 
   run.registerInstance(RUN_CONTAINER, run);
 
   if (slots.includes('trigger')) {
-    bindSlot(run, catalog, 'trigger', [triggerNameOf(scenario)], scenario.source, scenario.trigger ? 'trigger' : scenario.attack ? 'attack.crashMarker' : 'trigger');
+    bindSlot(
+      run,
+      catalog,
+      'trigger',
+      [triggerNameOf(scenario)],
+      scenario.source,
+      scenario.trigger ? 'trigger' : scenario.attack ? 'attack.crashMarker' : 'trigger',
+    );
   }
   return { run, ctx };
 }

@@ -4,7 +4,19 @@ import { captureTruth, consumeHandoff, judgeBoot, verifyAgainstTruth, writeHando
 import { dumpOnDisk } from './crash-stages';
 import { handoffRecordFault } from './attack-stages';
 import type { Design, Scenario } from './config';
-import { CAPTURE, DETECTOR, EXIT, FIRMWARE, KERNEL, STUB, TRANSPORT, TRIGGER, WRITER, type RouteInput, type StageOperator } from './contracts';
+import {
+  CAPTURE,
+  DETECTOR,
+  EXIT,
+  FIRMWARE,
+  KERNEL,
+  STUB,
+  TRANSPORT,
+  TRIGGER,
+  WRITER,
+  type RouteInput,
+  type StageOperator,
+} from './contracts';
 import type { RunContext, RunResult } from './context';
 import type { RunEvent } from './events';
 import { setUpRun, type RunInput } from './run-setup';
@@ -42,7 +54,13 @@ export function createRun(container: DependencyContainer, input: RunInput): Run 
   // The scenario's damage to the stored record: the armed page kept before persist, the damage after it (torn) or while the machine is in flight (DMA during the reset).
   const fault = handoffRecordFault(scenario.faults?.handoffRecord);
   const slots: RouteInput = {
-    firmware, kernel, transport, exit, detector, stub, capture,
+    firmware,
+    kernel,
+    transport,
+    exit,
+    detector,
+    stub,
+    capture,
     writer: run.resolve(WRITER),
     inFlight: fault && scenario.faults?.handoffRecord === 'dma-during-reset' ? [fault.damage] : [],
   };
@@ -57,7 +75,12 @@ export function createRun(container: DependencyContainer, input: RunInput): Run 
     captureTruth(exit.dumpExcludesReservation !== false),
   ];
   const trigger = run.resolve(TRIGGER);
-  const persist: StageOperator[] = trigger.persists === false ? [] : fault ? [fault.before, transport.persist(), ...(scenario.faults?.handoffRecord === 'torn-write' ? [fault.damage] : [])] : [transport.persist()];
+  const persist: StageOperator[] =
+    trigger.persists === false
+      ? []
+      : fault
+        ? [fault.before, transport.persist(), ...(scenario.faults?.handoffRecord === 'torn-write' ? [fault.damage] : [])]
+        : [transport.persist()];
   const route = trigger.route?.(slots) ?? exit.route(slots);
   const save: StageOperator[] = [slots.writer.operator(), dumpOnDisk(), writeHandoffArtifacts(transport), consumeHandoff(transport)];
   const stages: StageOperator[] = [...boot, ...trigger.stages(slots), ...persist, ...route, ...save, verifyAgainstTruth()];

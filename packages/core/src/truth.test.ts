@@ -4,7 +4,15 @@ import { join } from 'node:path';
 import { MAX_RAM, readJsonFile } from './config';
 import { ConfigError, IoError } from './errors';
 import { MAX_JSON_BYTES } from './io';
-import { MAX_TRUTH_BYTES, readTruthFile, TRUTH_MAX_EXCLUDED, TRUTH_MAX_PAGES, TRUTH_MAX_ZERO_PAGES, validateTruth, type TruthManifest } from './truth';
+import {
+  MAX_TRUTH_BYTES,
+  readTruthFile,
+  TRUTH_MAX_EXCLUDED,
+  TRUTH_MAX_PAGES,
+  TRUTH_MAX_ZERO_PAGES,
+  validateTruth,
+  type TruthManifest,
+} from './truth';
 
 let root: string;
 beforeAll(() => {
@@ -43,16 +51,40 @@ describe('truth manifest size cap', () => {
 });
 
 describe('validateTruth', () => {
-  const valid = () => ({ format: 'efikdump-truth/1', pageSize: 4096, pages: [{ paddr: 4096, sha256: 'a'.repeat(64) }], zeroPages: [8192], excluded: [[0, 4096]] });
+  const valid = () => ({
+    format: 'efikdump-truth/1',
+    pageSize: 4096,
+    pages: [{ paddr: 4096, sha256: 'a'.repeat(64) }],
+    zeroPages: [8192],
+    excluded: [[0, 4096]],
+  });
 
   it('accepts a valid manifest', () => {
     expect(validateTruth(valid(), 't.json').pages).toHaveLength(1);
   });
 
   it.each([
-    ['too many pages', (d: ReturnType<typeof valid>) => { d.pages = Array.from({ length: TRUTH_MAX_PAGES + 1 }, () => d.pages[0]); }, 'pages'],
-    ['an address past 2^47', (d: ReturnType<typeof valid>) => { d.zeroPages = [2 ** 47]; }, 'zeroPages[0]'],
-    ['a negative excluded start', (d: ReturnType<typeof valid>) => { d.excluded = [[-4096, 0]]; }, 'excluded[0]'],
+    [
+      'too many pages',
+      (d: ReturnType<typeof valid>) => {
+        d.pages = Array.from({ length: TRUTH_MAX_PAGES + 1 }, () => d.pages[0]);
+      },
+      'pages',
+    ],
+    [
+      'an address past 2^47',
+      (d: ReturnType<typeof valid>) => {
+        d.zeroPages = [2 ** 47];
+      },
+      'zeroPages[0]',
+    ],
+    [
+      'a negative excluded start',
+      (d: ReturnType<typeof valid>) => {
+        d.excluded = [[-4096, 0]];
+      },
+      'excluded[0]',
+    ],
   ])('refuses %s, naming the field', (_, mutate, field) => {
     const d = valid();
     mutate(d);

@@ -33,7 +33,8 @@ export function readTruthFile(file: string): TruthManifest {
 }
 
 const MAX_PADDR = 2 ** 47;
-const pageAddress = (a: unknown): a is number => Number.isSafeInteger(a) && (a as number) >= 0 && (a as number) < MAX_PADDR && (a as number) % 4096 === 0;
+const pageAddress = (a: unknown): a is number =>
+  Number.isSafeInteger(a) && (a as number) >= 0 && (a as number) < MAX_PADDR && (a as number) % 4096 === 0;
 
 /** Validates a parsed truth manifest; errors name the file and the field. */
 export function validateTruth(doc: unknown, file: string): TruthManifest {
@@ -51,13 +52,16 @@ export function validateTruth(doc: unknown, file: string): TruthManifest {
     if (!pageAddress(e.paddr)) fail(`pages[${i}].paddr`, 'a page-aligned address below 2^47');
     if (typeof e.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(e.sha256)) fail(`pages[${i}].sha256`, '64 lowercase hex digits');
   });
-  if (!Array.isArray(d.zeroPages) || d.zeroPages.length > TRUTH_MAX_ZERO_PAGES) fail('zeroPages', `an array of at most ${TRUTH_MAX_ZERO_PAGES} entries`);
+  if (!Array.isArray(d.zeroPages) || d.zeroPages.length > TRUTH_MAX_ZERO_PAGES)
+    fail('zeroPages', `an array of at most ${TRUTH_MAX_ZERO_PAGES} entries`);
   (d.zeroPages as unknown[]).forEach((a, i) => {
     if (!pageAddress(a)) fail(`zeroPages[${i}]`, 'a page-aligned address below 2^47');
   });
-  if (!Array.isArray(d.excluded) || d.excluded.length > TRUTH_MAX_EXCLUDED) fail('excluded', `an array of at most ${TRUTH_MAX_EXCLUDED} ranges`);
+  if (!Array.isArray(d.excluded) || d.excluded.length > TRUTH_MAX_EXCLUDED)
+    fail('excluded', `an array of at most ${TRUTH_MAX_EXCLUDED} ranges`);
   (d.excluded as unknown[]).forEach((r, i) => {
-    if (!Array.isArray(r) || r.length !== 2 || !r.every((x) => Number.isSafeInteger(x) && x >= 0 && x <= MAX_PADDR) || r[0] > r[1]) fail(`excluded[${i}]`, 'a [start, end] pair of addresses up to 2^47');
+    if (!Array.isArray(r) || r.length !== 2 || !r.every((x) => Number.isSafeInteger(x) && x >= 0 && x <= MAX_PADDR) || r[0] > r[1])
+      fail(`excluded[${i}]`, 'a [start, end] pair of addresses up to 2^47');
   });
   return d as unknown as TruthManifest;
 }

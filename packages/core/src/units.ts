@@ -25,11 +25,20 @@ export const alignUp = (x: number, a: number): number => Math.ceil(x / a) * a;
 export const alignDown = (x: number, a: number): number => Math.floor(x / a) * a;
 
 const SIZE_UNITS: Record<string, number> = {
-  '': 1, b: 1,
-  k: KiB, kb: KiB, kib: KiB,
-  m: MiB, mb: MiB, mib: MiB,
-  g: GiB, gb: GiB, gib: GiB,
-  t: TiB, tb: TiB, tib: TiB,
+  '': 1,
+  b: 1,
+  k: KiB,
+  kb: KiB,
+  kib: KiB,
+  m: MiB,
+  mb: MiB,
+  mib: MiB,
+  g: GiB,
+  gb: GiB,
+  gib: GiB,
+  t: TiB,
+  tb: TiB,
+  tib: TiB,
 };
 
 /** Parses "4GiB", "512M", "0x1000", "1048576" into bytes (binary units, as the kernel does). */
@@ -48,7 +57,12 @@ export function parseSize(text: string, field = 'size'): number {
 
 /** 4294967296 → "4GiB"; 3145728 → "3MiB"; 1536 → "1.5KiB". */
 export function formatSize(bytes: number): string {
-  const units: [number, string][] = [[TiB, 'TiB'], [GiB, 'GiB'], [MiB, 'MiB'], [KiB, 'KiB']];
+  const units: [number, string][] = [
+    [TiB, 'TiB'],
+    [GiB, 'GiB'],
+    [MiB, 'MiB'],
+    [KiB, 'KiB'],
+  ];
   for (const [size, name] of units) {
     if (bytes >= size) {
       const v = bytes / size;

@@ -1,11 +1,24 @@
 import {
-  EFI_VARIABLE as A, type FirmwareFault, type FirmwareProfile, type FirmwareReport, type FirmwareState, type NvVariable,
+  EFI_VARIABLE as A,
+  type FirmwareFault,
+  type FirmwareProfile,
+  type FirmwareReport,
+  type FirmwareState,
+  type NvVariable,
 } from '@efikdump/core';
 import { emptyErstStore } from './acpi/erst-store';
 import { emptyNvram, recordFootprint, VariableStore } from './variables/variable-store';
 import {
-  EFIKDUMP_PLATFORM_GUID, EFI_GLOBAL_VARIABLE_GUID, encodeUcs2, MEMORY_OVERWRITE_CONTROL_GUID, MEMORY_OVERWRITE_CONTROL_LOCK_GUID,
-  MOR_LOCK_NAME, MOR_NAME, MTC_VENDOR_GUID, VAR_ADDED, VAR_DELETED,
+  EFIKDUMP_PLATFORM_GUID,
+  EFI_GLOBAL_VARIABLE_GUID,
+  encodeUcs2,
+  MEMORY_OVERWRITE_CONTROL_GUID,
+  MEMORY_OVERWRITE_CONTROL_LOCK_GUID,
+  MOR_LOCK_NAME,
+  MOR_NAME,
+  MTC_VENDOR_GUID,
+  VAR_ADDED,
+  VAR_DELETED,
 } from './variables/well-known';
 
 const NV_BS_RT = A.NON_VOLATILE | A.BOOTSERVICE_ACCESS | A.RUNTIME_ACCESS;
@@ -59,7 +72,13 @@ export function prefillStore(store: VariableStore, profile: FirmwareProfile): vo
     const overhead = recordFootprint(fmt, name, 0);
     if (room < overhead + 4) break;
     const dataBytes = Math.min(profile.maxVariableBytes - overhead, room - overhead) & ~3;
-    garbage.push({ name, guid: EFIKDUMP_PLATFORM_GUID, attributes: NV_BS, data: new Uint8Array(dataBytes).fill(0x5a), state: VAR_ADDED & VAR_DELETED });
+    garbage.push({
+      name,
+      guid: EFIKDUMP_PLATFORM_GUID,
+      attributes: NV_BS,
+      data: new Uint8Array(dataBytes).fill(0x5a),
+      state: VAR_ADDED & VAR_DELETED,
+    });
     g += recordFootprint(fmt, name, dataBytes);
   }
   nv.records.push(...garbage);
@@ -84,7 +103,11 @@ export function prefillStore(store: VariableStore, profile: FirmwareProfile): vo
 }
 
 /** The firmware's state at power-on: a store pre-filled as the profile says, empty ERST, no reset yet. */
-export function createFirmwareState(profile: FirmwareProfile, faults: readonly FirmwareFault[], finish: (fw: FirmwareState) => FirmwareReport): FirmwareState {
+export function createFirmwareState(
+  profile: FirmwareProfile,
+  faults: readonly FirmwareFault[],
+  finish: (fw: FirmwareState) => FirmwareReport,
+): FirmwareState {
   const nvram = emptyNvram(profile);
   prefillStore(new VariableStore(nvram, profile), profile);
   const state: FirmwareState = {
@@ -124,7 +147,12 @@ export function firmwareReport(fw: FirmwareState): FirmwareReport {
       eraseCounts: [...fw.nvram.eraseCounts],
     },
     erst: { present: fw.profile.erst, records: fw.erst.records.length, bytesWritten: fw.erst.bytesWritten },
-    consoles: { serial: fw.consoles.serial, gop: fw.consoles.gop, captureOutputSeen: fw.consoles.captureOutputSeen ?? false, via: fw.consoles.via ?? 'none' },
+    consoles: {
+      serial: fw.consoles.serial,
+      gop: fw.consoles.gop,
+      captureOutputSeen: fw.consoles.captureOutputSeen ?? false,
+      via: fw.consoles.via ?? 'none',
+    },
     acpi: { rsdp: fw.acpi?.rsdp ?? 0, tables: (fw.acpi?.tables ?? []).map((t) => ({ ...t })) },
   };
 }

@@ -7,7 +7,11 @@ import { MorRetention } from './retention/mor.retention';
 import { FirmwareScratchRetention } from './retention/firmware-scratch.retention';
 import { EccReinitRetention } from './retention/ecc-reinit.retention';
 import { DecayRetention } from './retention/decay.retention';
-import { FirmwareWritesDumpExit, OffcdVariablesEncryptedTransport, OffcdVariablesPlainTransport } from './offline-dump/firmware-writes-dump.exit';
+import {
+  FirmwareWritesDumpExit,
+  OffcdVariablesEncryptedTransport,
+  OffcdVariablesPlainTransport,
+} from './offline-dump/firmware-writes-dump.exit';
 import { OFFCD_DUMP_SEALER } from './offline-dump/sealed-file';
 
 export { UefiFirmware, runProfile, UEFI_FIRMWARE_OPTIONS, type UefiFirmwareOptions } from './uefi.firmware';
@@ -19,7 +23,15 @@ export { FirmwareScratchRetention, resolveScratchRanges } from './retention/firm
 export { EccReinitRetention } from './retention/ecc-reinit.retention';
 export { DecayRetention, MAX_EXACT_FLIPS } from './retention/decay.retention';
 export { buildMemoryMap, platformRam, profileMemoryMap } from './memory-map/platform-memory-map';
-export { describeRetention, measuredMemoryMap, measuredMoment, measuredMomentFile, measuredOverwritten, type RetentionMoment, type RetentionMomentFile } from './profiles/measured-retention';
+export {
+  describeRetention,
+  measuredMemoryMap,
+  measuredMoment,
+  measuredMomentFile,
+  measuredOverwritten,
+  type RetentionMoment,
+  type RetentionMomentFile,
+} from './profiles/measured-retention';
 export * from './memory-map/memory-map.codec';
 export * from './memory-map/kernel-view';
 export * from './variables/well-known';
@@ -41,22 +53,61 @@ export { writeDirectoryAtomic } from './io/write-directory-atomic';
  * reason) for whichever run resolves it, taken from the run's firmware.
  */
 export function register(container: DependencyContainer): void {
-  registerPlugin(container, 'firmware', 'uefi', UefiFirmware, 'UEFI platform: profile, variable store, POST, ResetSystem, ACPI, consoles, boot into the EFI stub', { options: UEFI_FIRMWARE_OPTIONS });
+  registerPlugin(
+    container,
+    'firmware',
+    'uefi',
+    UefiFirmware,
+    'UEFI platform: profile, variable store, POST, ResetSystem, ACPI, consoles, boot into the EFI stub',
+    { options: UEFI_FIRMWARE_OPTIONS },
+  );
   registerPlugin(container, 'retention', 'retain-all', RetainAllRetention, 'all memory survives the reset');
   registerPlugin(container, 'retention', 'scrub-all', ScrubAllRetention, 'firmware clears all RAM on every reset');
   registerPlugin(container, 'retention', 'mor', MorRetention, 'all RAM cleared when MemoryOverwriteRequestControl bit 0 is set');
-  registerPlugin(container, 'retention', 'firmware-scratch', FirmwareScratchRetention, 'POST overwrites the profile\'s working ranges (low memory, heaps, loaded images)');
-  registerPlugin(container, 'retention', 'ecc-reinit', EccReinitRetention, 'all RAM zeroed to initialise ECC (cold, or as the profile says)');
+  registerPlugin(
+    container,
+    'retention',
+    'firmware-scratch',
+    FirmwareScratchRetention,
+    "POST overwrites the profile's working ranges (low memory, heaps, loaded images)",
+  );
+  registerPlugin(
+    container,
+    'retention',
+    'ecc-reinit',
+    EccReinitRetention,
+    'all RAM zeroed to initialise ECC (cold, or as the profile says)',
+  );
   registerPlugin(container, 'retention', 'decay', DecayRetention, 'seeded DRAM bit flips for the time a cold reset keeps RAM unpowered');
-  registerPlugin(container, 'exit', 'firmware-writes-dump', FirmwareWritesDumpExit, 'warm reset with a reason; the firmware\'s next POST writes RAM to the GPT dump partition (Offline Crash Dump) and boots normally');
-  registerPlugin(container, 'transport', 'offline-dump-variables', OffcdVariablesPlainTransport, 'the OffCD variables set at boot: dump after an abnormal reset, unencrypted');
-  registerPlugin(container, 'transport', 'offline-dump-variables-encrypted', OffcdVariablesEncryptedTransport, 'the OffCD variables set at boot: AES-128-CTR, key wrapped to the certificate variable');
+  registerPlugin(
+    container,
+    'exit',
+    'firmware-writes-dump',
+    FirmwareWritesDumpExit,
+    "warm reset with a reason; the firmware's next POST writes RAM to the GPT dump partition (Offline Crash Dump) and boots normally",
+  );
+  registerPlugin(
+    container,
+    'transport',
+    'offline-dump-variables',
+    OffcdVariablesPlainTransport,
+    'the OffCD variables set at boot: dump after an abnormal reset, unencrypted',
+  );
+  registerPlugin(
+    container,
+    'transport',
+    'offline-dump-variables-encrypted',
+    OffcdVariablesEncryptedTransport,
+    'the OffCD variables set at boot: AES-128-CTR, key wrapped to the certificate variable',
+  );
   container.register(DUMP_SEALER, { useValue: OFFCD_DUMP_SEALER });
   container.register(FIRMWARE_SERVICES, {
     useFactory: (run): FirmwareServices => {
       const firmware = run.resolve(FIRMWARE);
       if (firmware instanceof UefiFirmware) return firmware.services;
-      throw new ConfigError('the design\'s firmware offers no UEFI services (FIRMWARE_SERVICES needs firmware "uefi")', { field: 'components.firmware' });
+      throw new ConfigError('the design\'s firmware offers no UEFI services (FIRMWARE_SERVICES needs firmware "uefi")', {
+        field: 'components.firmware',
+      });
     },
   });
 }

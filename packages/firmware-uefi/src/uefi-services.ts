@@ -1,6 +1,13 @@
 import {
-  EFI_VARIABLE as A, SimulationError,
-  type AcpiServices, type FirmwareServices, type FirmwareState, type ResetReason, type RunContext, type UefiVariableServices, type VariableCallResult,
+  EFI_VARIABLE as A,
+  SimulationError,
+  type AcpiServices,
+  type FirmwareServices,
+  type FirmwareState,
+  type ResetReason,
+  type RunContext,
+  type UefiVariableServices,
+  type VariableCallResult,
 } from '@efikdump/core';
 import { erstClear, erstRead, erstWrite } from './acpi/erst-store';
 import type { AuthVerifier } from './variables/variable-auth';
@@ -16,7 +23,10 @@ export function firmwareState(ctx: RunContext): FirmwareState {
 /** Whether another CPU holds the EFI runtime lock now: the fault names the panic, until the reset. */
 export function runtimeLockBusy(ctx: RunContext): boolean {
   const fw = firmwareState(ctx);
-  return fw.runtimeLockBusy || (fw.faults.includes('runtime-lock-busy-at-panic') && ctx.state.panic !== undefined && ctx.state.reset === undefined);
+  return (
+    fw.runtimeLockBusy ||
+    (fw.faults.includes('runtime-lock-busy-at-panic') && ctx.state.panic !== undefined && ctx.state.reset === undefined)
+  );
 }
 
 const charge = (ctx: RunContext, costUs: number) => {
@@ -45,7 +55,8 @@ export class UefiVariableServicesImpl implements UefiVariableServices {
     const { fw, store } = this.store(ctx);
     const r = store.set(name, guid, attributes, data, { atRuntime: fw.atRuntime, verifier: this.verifier });
     charge(ctx, r.costUs);
-    if (r.reclaimed) ctx.log.emit('firmware', 'info', `variable store reclaimed during SetVariable(${name}) (${Math.round(r.costUs / 1000)} ms)`);
+    if (r.reclaimed)
+      ctx.log.emit('firmware', 'info', `variable store reclaimed during SetVariable(${name}) (${Math.round(r.costUs / 1000)} ms)`);
     return { status: r.status, costUs: r.costUs };
   }
 
@@ -72,12 +83,20 @@ export class UefiVariableServicesImpl implements UefiVariableServices {
       if (q.status !== 'EFI_SUCCESS') return { status: q.status, costUs: 0 };
       if (q.remainingBytes! - (data.length + nameSize(name)) < EFI_MIN_RESERVE) return { status: 'EFI_OUT_OF_RESOURCES', costUs: 0 };
     }
-    const tear = fw.faults.includes('power-loss-during-panic-nv-write') && ctx.state.panic !== undefined && !fw.powerLost && Boolean(attributes & A.NON_VOLATILE);
+    const tear =
+      fw.faults.includes('power-loss-during-panic-nv-write') &&
+      ctx.state.panic !== undefined &&
+      !fw.powerLost &&
+      Boolean(attributes & A.NON_VOLATILE);
     const r = store.set(name, guid, attributes, data, { atRuntime: fw.atRuntime, verifier: this.verifier, tornAt: tear ? 0.5 : undefined });
     charge(ctx, r.costUs);
     if (r.torn) {
       fw.powerLost = true;
-      ctx.log.emit('firmware', 'warn', `power lost while SetVariable(${name}) was writing the flash (torn write, profile: ${fw.profile.tornWrite})`);
+      ctx.log.emit(
+        'firmware',
+        'warn',
+        `power lost while SetVariable(${name}) was writing the flash (torn write, profile: ${fw.profile.tornWrite})`,
+      );
     }
     return { status: r.status, costUs: r.costUs };
   }

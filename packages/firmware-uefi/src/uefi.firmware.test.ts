@@ -1,8 +1,20 @@
 import { lastValueFrom, of } from 'rxjs';
 import { container as globalContainer } from 'tsyringe';
 import {
-  bindSlot, catalogOf, ConfigError, decodeRsdp, decodeSdt, EFI_VARIABLE as A, FIRMWARE, FIRMWARE_SERVICES, GiB, PAGE_SIZE,
-  type FirmwareOverrides, type RetentionPolicy, type RunContext, type StageOperator,
+  bindSlot,
+  catalogOf,
+  ConfigError,
+  decodeRsdp,
+  decodeSdt,
+  EFI_VARIABLE as A,
+  FIRMWARE,
+  FIRMWARE_SERVICES,
+  GiB,
+  PAGE_SIZE,
+  type FirmwareOverrides,
+  type RetentionPolicy,
+  type RunContext,
+  type StageOperator,
 } from '@efikdump/core';
 import { register } from './index';
 import { firmwareContext } from './testing/firmware-context';
@@ -19,7 +31,12 @@ const NV_BS_RT = A.NON_VOLATILE | A.BOOTSERVICE_ACCESS | A.RUNTIME_ACCESS;
 const plugins = globalContainer.createChildContainer();
 register(plugins);
 
-async function powered(profile = 'ovmf', overrides?: FirmwareOverrides, policies: RetentionPolicy[] = [new FirmwareScratchRetention(), new DecayRetention()], cmdline?: string) {
+async function powered(
+  profile = 'ovmf',
+  overrides?: FirmwareOverrides,
+  policies: RetentionPolicy[] = [new FirmwareScratchRetention(), new DecayRetention()],
+  cmdline?: string,
+) {
   const t = firmwareContext({ profile, overrides, ramBytes: 4 * GiB, cmdline });
   t.ctx.state.firmware = undefined;
   t.ctx.state.bootCount = 0;
@@ -29,7 +46,7 @@ async function powered(profile = 'ovmf', overrides?: FirmwareOverrides, policies
 }
 
 describe('power-on', () => {
-  it('creates the firmware state from the design\'s profile and the scenario\'s overrides, builds the map, and starts boot #1 with boot services up', async () => {
+  it("creates the firmware state from the design's profile and the scenario's overrides, builds the map, and starts boot #1 with boot services up", async () => {
     const { ctx } = await powered('server', { serial: false });
     const fw = ctx.state.firmware!;
     expect(fw.profile.name).toBe('server');
@@ -54,7 +71,12 @@ describe('power-on', () => {
   it('names the design file and field for an unknown profile', async () => {
     const { ctx } = firmwareContext();
     (ctx.design as { firmware?: { profile: string } }).firmware = { profile: 'mainframe' };
-    await expect(run(ctx, new UefiFirmware([]).powerOn())).rejects.toThrow(new ConfigError('Unknown firmware profile: mainframe (known: ideal, laptop, ovmf, ovmf-measured, ovmf-secboot, server)', { file: 'test-design.json', field: 'firmware.profile' }));
+    await expect(run(ctx, new UefiFirmware([]).powerOn())).rejects.toThrow(
+      new ConfigError('Unknown firmware profile: mainframe (known: ideal, laptop, ovmf, ovmf-measured, ovmf-secboot, server)', {
+        file: 'test-design.json',
+        field: 'firmware.profile',
+      }),
+    );
   });
 
   it('lets the OS set MOR ClearMemory on every boot where the profile says so (laptop)', async () => {
@@ -70,7 +92,9 @@ describe('UEFI 2.10 §8.5.1 ResetSystem', () => {
     expect(vars.setVariable(ctx, 'Kept', LINUX_EFI_CRASH_GUID, NV_BS_RT, Uint8Array.of(1)).status).toBe('EFI_SUCCESS');
     fw.services.variables.exitBootServices(ctx);
     ctx.state.firmware!.atRuntime = false;
-    expect(vars.setVariable(ctx, 'Gone', LINUX_EFI_CRASH_GUID, A.BOOTSERVICE_ACCESS | A.RUNTIME_ACCESS, Uint8Array.of(1)).status).toBe('EFI_SUCCESS');
+    expect(vars.setVariable(ctx, 'Gone', LINUX_EFI_CRASH_GUID, A.BOOTSERVICE_ACCESS | A.RUNTIME_ACCESS, Uint8Array.of(1)).status).toBe(
+      'EFI_SUCCESS',
+    );
     fw.resetSystem(ctx, 'warm');
     const t = ctx.clock.nowUs;
     await run(ctx, fw.resetAndPost());
@@ -82,7 +106,10 @@ describe('UEFI 2.10 §8.5.1 ResetSystem', () => {
     expect(ctx.metrics.resetType).toBe('warm');
     // The design's policies, then the platform's own it did not name (MOR, ECC initialisation): no-ops on this profile.
     expect(ctx.state.firmware!.retention.map((r) => [r.policy, r.reset, r.boot, r.changedPages > 0])).toEqual([
-      ['firmware-scratch', 'warm', 2, true], ['decay', 'warm', 2, false], ['mor', 'warm', 2, false], ['ecc-reinit', 'warm', 2, false],
+      ['firmware-scratch', 'warm', 2, true],
+      ['decay', 'warm', 2, false],
+      ['mor', 'warm', 2, false],
+      ['ecc-reinit', 'warm', 2, false],
     ]);
     expect(ctx.metrics.retentionChangedPages).toBe(ctx.state.firmware!.retention[0].changedPages);
     expect(ctx.state.bootCount).toBe(2);
@@ -107,7 +134,10 @@ describe('UEFI 2.10 §8.5.1 ResetSystem', () => {
     s.fw.resetSystem(s.ctx, 'platform-specific', { reason: 'kdump', guid: LINUX_EFI_CRASH_GUID });
     await run(s.ctx, s.fw.resetAndPost());
     expect(s.fw.services.resetReason(s.ctx)).toEqual({
-      type: 'platform-specific', effective: 'cold', reason: 'kdump', guid: LINUX_EFI_CRASH_GUID,
+      type: 'platform-specific',
+      effective: 'cold',
+      reason: 'kdump',
+      guid: LINUX_EFI_CRASH_GUID,
       dataHex: '6b00640075006d0070000000' + '79fcc8cf2ebedc4d97f09f98bfe298a0',
     });
     const o = await powered('ovmf');
@@ -128,7 +158,9 @@ describe('UEFI 2.10 §8.5.1 ResetSystem', () => {
   it('a power loss during a panic-time NV write makes the next reset a power cycle', async () => {
     const { ctx, fw } = await powered('laptop', { faults: ['power-loss-during-panic-nv-write'] });
     ctx.state.panic = { cpu: 0, unixTime: 0, reason: 'test' };
-    expect(fw.services.variables.setVariableNonBlocking(ctx, 'dump-type0-1-1', LINUX_EFI_CRASH_GUID, NV_BS_RT, new Uint8Array(256)).status).toBe('EFI_DEVICE_ERROR');
+    expect(
+      fw.services.variables.setVariableNonBlocking(ctx, 'dump-type0-1-1', LINUX_EFI_CRASH_GUID, NV_BS_RT, new Uint8Array(256)).status,
+    ).toBe('EFI_DEVICE_ERROR');
     fw.resetSystem(ctx, 'warm');
     await run(ctx, fw.resetAndPost());
     expect(ctx.metrics.resetType).toBe('cold');
@@ -159,20 +191,23 @@ describe('retention through a reset', () => {
   });
 });
 
-describe('the retention policies a reset applies: the design\'s, then the profile\'s platformRetention', () => {
-  it('lists them in the report with who named each, skipping the profile\'s that the design names', async () => {
+describe("the retention policies a reset applies: the design's, then the profile's platformRetention", () => {
+  it("lists them in the report with who named each, skipping the profile's that the design names", async () => {
     const { ctx, fw } = await powered('ovmf', undefined, [new DecayRetention(), new FirmwareScratchRetention()]);
     expect(ctx.state.firmware!.profile.platformRetention.map((p) => p.name)).toEqual(['mor', 'firmware-scratch', 'ecc-reinit', 'decay']);
     fw.resetSystem(ctx, 'warm');
     await run(ctx, fw.resetAndPost());
     const report = ctx.state.firmware!.finish();
     expect(report.retentionPolicies).toEqual([
-      { policy: 'decay', from: 'design' }, { policy: 'firmware-scratch', from: 'design' }, { policy: 'mor', from: 'profile' }, { policy: 'ecc-reinit', from: 'profile' },
+      { policy: 'decay', from: 'design' },
+      { policy: 'firmware-scratch', from: 'design' },
+      { policy: 'mor', from: 'profile' },
+      { policy: 'ecc-reinit', from: 'profile' },
     ]);
     expect(report.retention.map((r) => r.policy)).toEqual(['decay', 'firmware-scratch', 'mor', 'ecc-reinit']);
   });
 
-  it('applies only what the list names: a scenario that empties it keeps MOR from wiping the laptop\'s RAM', async () => {
+  it("applies only what the list names: a scenario that empties it keeps MOR from wiping the laptop's RAM", async () => {
     const listed = await powered('laptop', undefined, []);
     listed.fw.resetSystem(listed.ctx, 'warm');
     await run(listed.ctx, listed.fw.resetAndPost());
@@ -189,10 +224,14 @@ describe('the retention policies a reset applies: the design\'s, then the profil
   it('names the file and the field of a policy the catalog does not know, or of a bad option, at power-on', async () => {
     const unknown = await powered('ovmf', { platformRetention: [{ name: 'mor' }, { name: 'cosmic-rays' }] }, []).catch((e: unknown) => e);
     expect(unknown).toBeInstanceOf(ConfigError);
-    expect((unknown as ConfigError).describe()).toBe('test-scenario.json:firmware.platformRetention[1]: Unknown retention: cosmic-rays (known: decay, ecc-reinit, firmware-scratch, mor, retain-all, scrub-all)');
+    expect((unknown as ConfigError).describe()).toBe(
+      'test-scenario.json:firmware.platformRetention[1]: Unknown retention: cosmic-rays (known: decay, ecc-reinit, firmware-scratch, mor, retain-all, scrub-all)',
+    );
     const bad = await powered('ovmf', { platformRetention: [{ name: 'decay', options: { rate: 2 } }] }, []).catch((e: unknown) => e);
     expect(bad).toBeInstanceOf(ConfigError);
-    expect((bad as ConfigError).describe()).toBe('test-scenario.json:firmware.platformRetention[0].options.rate: expected no options ("decay" takes none), found "rate"');
+    expect((bad as ConfigError).describe()).toBe(
+      'test-scenario.json:firmware.platformRetention[0].options.rate: expected no options ("decay" takes none), found "rate"',
+    );
   });
 });
 
@@ -212,12 +251,24 @@ describe('consoles (domain reference §8)', () => {
 });
 
 describe('register', () => {
-  it('binds the firmware, six retention policies, the offline-dump exit and its transports, and FIRMWARE_SERVICES to the run\'s firmware', () => {
+  it("binds the firmware, six retention policies, the offline-dump exit and its transports, and FIRMWARE_SERVICES to the run's firmware", () => {
     const root = globalContainer.createChildContainer();
     register(root);
-    const names = catalogOf(root).list().map((e) => `${e.slot}:${e.name}`);
-    expect(names).toEqual(['exit:firmware-writes-dump', 'firmware:uefi', 'retention:decay', 'retention:ecc-reinit', 'retention:firmware-scratch', 'retention:mor', 'retention:retain-all', 'retention:scrub-all',
-      'transport:offline-dump-variables', 'transport:offline-dump-variables-encrypted']);
+    const names = catalogOf(root)
+      .list()
+      .map((e) => `${e.slot}:${e.name}`);
+    expect(names).toEqual([
+      'exit:firmware-writes-dump',
+      'firmware:uefi',
+      'retention:decay',
+      'retention:ecc-reinit',
+      'retention:firmware-scratch',
+      'retention:mor',
+      'retention:retain-all',
+      'retention:scrub-all',
+      'transport:offline-dump-variables',
+      'transport:offline-dump-variables-encrypted',
+    ]);
     const child = root.createChildContainer();
     bindSlot(child, catalogOf(root), 'retention', ['mor', 'decay']);
     bindSlot(child, catalogOf(root), 'firmware', ['uefi']);

@@ -1,9 +1,35 @@
 import { inject, injectable, injectAll, type DependencyContainer } from 'tsyringe';
 import {
-  applyFirmwareOverrides, COMPONENT_OPTIONS, defineOptions, hashString, intersectRanges, recordCaptureConsole, resetDevices, resolveComponent, runDma, mergeRanges, ms, RETENTION, RUN_CONTAINER, Rng, SimulationError, stage, formatDuration, totalSize,
-  EFI_VARIABLE as A, PAGE_SIZE,
-  type Firmware, type FirmwareProfile, type FirmwareState, type ResetData, type ResetReason, type RetentionMapEntry,
-  type OptionsOf, type RetentionPolicy, type RunContext, type StageOperator,
+  applyFirmwareOverrides,
+  COMPONENT_OPTIONS,
+  defineOptions,
+  hashString,
+  intersectRanges,
+  recordCaptureConsole,
+  resetDevices,
+  resolveComponent,
+  runDma,
+  mergeRanges,
+  ms,
+  RETENTION,
+  RUN_CONTAINER,
+  Rng,
+  SimulationError,
+  stage,
+  formatDuration,
+  totalSize,
+  EFI_VARIABLE as A,
+  PAGE_SIZE,
+  type Firmware,
+  type FirmwareProfile,
+  type FirmwareState,
+  type ResetData,
+  type ResetReason,
+  type RetentionMapEntry,
+  type OptionsOf,
+  type RetentionPolicy,
+  type RunContext,
+  type StageOperator,
 } from '@efikdump/core';
 import { buildAcpiTables, bootErrorEntries } from './acpi/acpi-tables';
 import { createFirmwareState, firmwareReport } from './firmware-state';
@@ -15,9 +41,7 @@ import { publishOfflineDumpRecord, runFirmwareDumpWriter } from './offline-dump/
 import { offlineDumpConfiguration } from './offline-dump/offline-dump.writer';
 import { firmwareState, runtimeLockBusy, UefiFirmwareServices } from './uefi-services';
 import { VariableStore } from './variables/variable-store';
-import {
-  MEMORY_OVERWRITE_CONTROL_GUID, MOR_CLEAR_MEMORY, MOR_NAME, MTC_VENDOR_GUID,
-} from './variables/well-known';
+import { MEMORY_OVERWRITE_CONTROL_GUID, MOR_CLEAR_MEMORY, MOR_NAME, MTC_VENDOR_GUID } from './variables/well-known';
 
 /** The profile a run uses: the design's (or the default), with the scenario's fields over it. */
 export function runProfile(ctx: Pick<RunContext, 'design' | 'scenario'>): FirmwareProfile {
@@ -35,8 +59,11 @@ export function runProfile(ctx: Pick<RunContext, 'design' | 'scenario'>): Firmwa
  */
 export const UEFI_FIRMWARE_OPTIONS = defineOptions({
   offlineDumpDeclares: {
-    type: 'enum', values: ['own-allocations', 'own-allocations-and-measured'], default: 'own-allocations',
-    description: "what the offline crash dump writer declares lost: its live allocations, or those and the profile's measured POST footprint",
+    type: 'enum',
+    values: ['own-allocations', 'own-allocations-and-measured'],
+    default: 'own-allocations',
+    description:
+      "what the offline crash dump writer declares lost: its live allocations, or those and the profile's measured POST footprint",
   },
 });
 export type UefiFirmwareOptions = OptionsOf<typeof UEFI_FIRMWARE_OPTIONS>;
@@ -105,7 +132,9 @@ export class UefiFirmware implements Firmware {
       ctx.metrics.pagesDeclaredLost = 0;
       publishOfflineDumpRecord(ctx, offlineDumpConfiguration(false, {}, undefined));
       const map = profileMemoryMap(profile, ctx.machine.ramBytes);
-      fw.postPrediction = mergeRanges(resolveScratchRanges(profile.scratch, map, ctx.machine.memory.ram, ctx.machine.ramBytes, 'warm').flatMap((r) => r.ranges));
+      fw.postPrediction = mergeRanges(
+        resolveScratchRanges(profile.scratch, map, ctx.machine.memory.ram, ctx.machine.ramBytes, 'warm').flatMap((r) => r.ranges),
+      );
       ctx.log.emit('power-on', 'info', `firmware profile ${profile.name}: cold POST ${formatDuration(postUs)}`);
       this.bootServicesPhase(ctx, fw);
       this.enterOsLoader(ctx, 'cold boot');
@@ -121,20 +150,32 @@ export class UefiFirmware implements Firmware {
       // without ResetData (on OVMF the same port 0x64 reset, domain reference §5.5) [analysis].
       ctx.log.emit('exit', 'warn', 'efi: could not get exclusive access to the firmware; rebooting through the keyboard controller');
       ctx.state.reset = { type: 'warm' };
-      fw.resets.push({ type: 'warm', effective: fw.powerLost ? 'cold' : 'warm', reason: 'keyboard-controller reset (EFI runtime lock busy)' });
+      fw.resets.push({
+        type: 'warm',
+        effective: fw.powerLost ? 'cold' : 'warm',
+        reason: 'keyboard-controller reset (EFI runtime lock busy)',
+      });
       return;
     }
-    let effective: ResetReason['effective'] = type === 'warm' ? fw.profile.warmReset : type === 'platform-specific' ? fw.profile.platformSpecificReset : type;
+    let effective: ResetReason['effective'] =
+      type === 'warm' ? fw.profile.warmReset : type === 'platform-specific' ? fw.profile.platformSpecificReset : type;
     if (fw.powerLost && effective !== 'shutdown') effective = 'cold';
     const reason: ResetReason = { type, effective };
     if (resetData) {
       reason.reason = resetData.reason;
       if (resetData.guid) reason.guid = resetData.guid;
-      reason.dataHex = Buffer.from(encodeResetData(type === 'platform-specific' ? resetData : { reason: resetData.reason })).toString('hex');
+      reason.dataHex = Buffer.from(encodeResetData(type === 'platform-specific' ? resetData : { reason: resetData.reason })).toString(
+        'hex',
+      );
     }
     fw.resets.push(reason);
     ctx.state.reset = resetData ? { type, data: resetData.reason } : { type };
-    const name = { warm: 'EfiResetWarm', cold: 'EfiResetCold', shutdown: 'EfiResetShutdown', 'platform-specific': 'EfiResetPlatformSpecific' }[type];
+    const name = {
+      warm: 'EfiResetWarm',
+      cold: 'EfiResetCold',
+      shutdown: 'EfiResetShutdown',
+      'platform-specific': 'EfiResetPlatformSpecific',
+    }[type];
     const becomes = effective !== type ? ` (the platform does a ${effective} reset)` : '';
     ctx.log.emit('exit', 'info', `ResetSystem(${name}${resetData ? `, "${resetData.reason}"` : ''})${becomes}`);
   }
@@ -157,7 +198,10 @@ export class UefiFirmware implements Firmware {
       const reset = ctx.state.reset;
       if (!reset) throw new SimulationError('POST after a reset that was never requested');
       const fw = firmwareState(ctx);
-      const pending = fw.resets[fw.resets.length - 1] ?? { type: reset.type, effective: reset.type === 'platform-specific' ? fw.profile.platformSpecificReset : reset.type };
+      const pending = fw.resets[fw.resets.length - 1] ?? {
+        type: reset.type,
+        effective: reset.type === 'platform-specific' ? fw.profile.platformSpecificReset : reset.type,
+      };
       if (pending.effective === 'shutdown') {
         ctx.outcome = { outcome: 'no-dump', reason: 'the machine was shut down' };
         return;
@@ -180,12 +224,19 @@ export class UefiFirmware implements Firmware {
       for (const policy of this.policiesFor(preserving)) {
         const report = policy.apply(ctx, kind);
         const entry: RetentionMapEntry = {
-          policy: report.policy, reset: kind, boot, changedPages: report.changedPages,
+          policy: report.policy,
+          reset: kind,
+          boot,
+          changedPages: report.changedPages,
           changedRanges: report.changedRanges.map((r) => [r.start, r.end] as [number, number]),
         };
         if (report.note) entry.note = report.note;
         entries.push(entry);
-        ctx.log.emit('firmware-post', 'info', `retention ${report.policy}: ${report.changedPages} pages changed${report.note ? ` (${report.note})` : ''}`);
+        ctx.log.emit(
+          'firmware-post',
+          'info',
+          `retention ${report.policy}: ${report.changedPages} pages changed${report.note ? ` (${report.note})` : ''}`,
+        );
         const why = SCRUBBING_POLICIES[report.policy];
         if (why && report.changedPages > 0 && !ctx.state.scrubbed) ctx.state.scrubbed = { policy: report.policy, boot, why };
       }
@@ -193,8 +244,11 @@ export class UefiFirmware implements Firmware {
       const union = mergeRanges(entries.flatMap((e) => e.changedRanges.map(([start, end]) => ({ start, end }))));
       ctx.metrics.retentionChangedPages = totalSize(union) / PAGE_SIZE;
       // Of those, the crashed kernel's RAM (what a dump stands for) that POST's own writes changed.
-      const posted = mergeRanges(entries.filter((e) => e.policy === 'firmware-scratch').flatMap((e) => e.changedRanges.map(([start, end]) => ({ start, end }))));
-      ctx.metrics.firmwarePagesChanged = totalSize(intersectRanges(posted, ctx.state.kernel?.systemRam ?? ctx.machine.memory.ram)) / PAGE_SIZE;
+      const posted = mergeRanges(
+        entries.filter((e) => e.policy === 'firmware-scratch').flatMap((e) => e.changedRanges.map(([start, end]) => ({ start, end }))),
+      );
+      ctx.metrics.firmwarePagesChanged =
+        totalSize(intersectRanges(posted, ctx.state.kernel?.systemRam ?? ctx.machine.memory.ram)) / PAGE_SIZE;
       ctx.metrics.retentionChangedRanges = union.length;
       ctx.metrics.resetType = kind;
 
@@ -205,7 +259,15 @@ export class UefiFirmware implements Firmware {
       ctx.metrics.postUs = postUs;
       ctx.log.emit('firmware-post', 'info', `${kind} POST ${formatDuration(postUs)}`);
       // DXE's offline crash dump writer (OffCD), before BDS loads any OS: RAM as POST has left it so far.
-      runFirmwareDumpWriter(ctx, fw, pending, boot, entries, profileMemoryMap(fw.profile, ctx.machine.ramBytes), this.options.offlineDumpDeclares);
+      runFirmwareDumpWriter(
+        ctx,
+        fw,
+        pending,
+        boot,
+        entries,
+        profileMemoryMap(fw.profile, ctx.machine.ramBytes),
+        this.options.offlineDumpDeclares,
+      );
       // The firmware keeps ResetData for the next boot only where the profile says it does (OVMF ignores it).
       fw.resetReason = fw.profile.resetDataKept ? pending : undefined;
       this.bootServicesPhase(ctx, fw);
@@ -234,13 +296,21 @@ export class UefiFirmware implements Firmware {
     const named = new Set(this.retention.map((p) => p.name));
     const listed = profile.platformRetention.filter((p) => !named.has(p.name));
     if (!listed.length) return [];
-    if (!this.run) throw new SimulationError('the uefi firmware was built without its run container: it cannot resolve the profile\'s platformRetention policies');
+    if (!this.run)
+      throw new SimulationError(
+        "the uefi firmware was built without its run container: it cannot resolve the profile's platformRetention policies",
+      );
     const fromScenario = ctx.scenario.firmware?.platformRetention !== undefined;
     const file = fromScenario ? ctx.scenario.source : profile.source;
     const field = fromScenario ? 'firmware.platformRetention' : 'platformRetention';
-    return listed.map((p) => resolveComponent<RetentionPolicy>(this.run!, 'retention', {
-      name: p.name, ...(p.options ? { options: p.options } : {}), file, field: `${field}[${profile.platformRetention.indexOf(p)}]`,
-    }));
+    return listed.map((p) =>
+      resolveComponent<RetentionPolicy>(this.run!, 'retention', {
+        name: p.name,
+        ...(p.options ? { options: p.options } : {}),
+        file,
+        field: `${field}[${profile.platformRetention.indexOf(p)}]`,
+      }),
+    );
   }
 
   /**
@@ -251,18 +321,33 @@ export class UefiFirmware implements Firmware {
   private bootServicesPhase(ctx: RunContext, fw: FirmwareState): void {
     const store = new VariableStore(fw.nvram, fw.profile);
     const u = store.usage();
-    const low = store.commonSpace - u.common < fw.profile.maxVariableBytes || (store.hwErrSpace > 0 && store.hwErrSpace - u.hwErr < fw.profile.maxHwErrVariableBytes);
+    const low =
+      store.commonSpace - u.common < fw.profile.maxVariableBytes ||
+      (store.hwErrSpace > 0 && store.hwErrSpace - u.hwErr < fw.profile.maxHwErrVariableBytes);
     if (low && store.reclaimableBytes() > 0) {
       const us = store.reclaim();
       ctx.clock.advance(us);
-      ctx.log.emit(ctx.state.bootCount === 0 ? 'power-on' : 'firmware-post', 'info', `variable store reclaimed at boot (${formatDuration(Math.round(us))})`);
+      ctx.log.emit(
+        ctx.state.bootCount === 0 ? 'power-on' : 'firmware-post',
+        'info',
+        `variable store reclaimed at boot (${formatDuration(Math.round(us))})`,
+      );
     }
     const mor = store.find(MOR_NAME, MEMORY_OVERWRITE_CONTROL_GUID);
-    if (mor && mor.record.data[0] & MOR_CLEAR_MEMORY) ctx.clock.advance(store.set(MOR_NAME, MEMORY_OVERWRITE_CONTROL_GUID, mor.record.attributes, Uint8Array.of(mor.record.data[0] & ~MOR_CLEAR_MEMORY), { atRuntime: false }).costUs);
+    if (mor && mor.record.data[0] & MOR_CLEAR_MEMORY)
+      ctx.clock.advance(
+        store.set(MOR_NAME, MEMORY_OVERWRITE_CONTROL_GUID, mor.record.attributes, Uint8Array.of(mor.record.data[0] & ~MOR_CLEAR_MEMORY), {
+          atRuntime: false,
+        }).costUs,
+      );
     const mtc = store.find('MTC', MTC_VENDOR_GUID);
     if (mtc) {
       const next = new Uint8Array(4);
-      new DataView(next.buffer).setUint32(0, (new DataView(mtc.record.data.buffer, mtc.record.data.byteOffset).getUint32(0, true) + 1) >>> 0, true);
+      new DataView(next.buffer).setUint32(
+        0,
+        (new DataView(mtc.record.data.buffer, mtc.record.data.byteOffset).getUint32(0, true) + 1) >>> 0,
+        true,
+      );
       ctx.clock.advance(store.set('MTC', MTC_VENDOR_GUID, mtc.record.attributes, next, { atRuntime: false }).costUs);
     }
     const map = profileMemoryMap(fw.profile, ctx.machine.ramBytes);
@@ -278,12 +363,25 @@ export class UefiFirmware implements Firmware {
     const fw = firmwareState(ctx);
     ctx.state.memoryMap = profileMemoryMap(fw.profile, ctx.machine.ramBytes);
     ctx.state.bootCount++;
-    ctx.log.emit(ctx.state.bootCount === 1 ? 'power-on' : 'firmware-post', 'info',
-      `POST done after ${why}; boot #${ctx.state.bootCount} loads the kernel's EFI stub`);
+    ctx.log.emit(
+      ctx.state.bootCount === 1 ? 'power-on' : 'firmware-post',
+      'info',
+      `POST done after ${why}; boot #${ctx.state.bootCount} loads the kernel's EFI stub`,
+    );
     if (fw.profile.mor === 'set-by-os') {
       // Linux CONFIG_RESET_ATTACK_MITIGATION: the stub sets ClearMemory on every boot (domain reference §5.8).
-      const r = this.services.variables.setVariable(ctx, MOR_NAME, MEMORY_OVERWRITE_CONTROL_GUID, NV_BS_RT, Uint8Array.of(MOR_CLEAR_MEMORY));
-      ctx.log.emit(ctx.state.bootCount === 1 ? 'power-on' : 'firmware-post', 'info', `the EFI stub sets MemoryOverwriteRequestControl.ClearMemory (${r.status})`);
+      const r = this.services.variables.setVariable(
+        ctx,
+        MOR_NAME,
+        MEMORY_OVERWRITE_CONTROL_GUID,
+        NV_BS_RT,
+        Uint8Array.of(MOR_CLEAR_MEMORY),
+      );
+      ctx.log.emit(
+        ctx.state.bootCount === 1 ? 'power-on' : 'firmware-post',
+        'info',
+        `the EFI stub sets MemoryOverwriteRequestControl.ClearMemory (${r.status})`,
+      );
     }
   }
 

@@ -2,14 +2,43 @@ import { createHash } from 'node:crypto';
 import path from 'node:path';
 import fc from 'fast-check';
 import {
-  createRun, GiB, hex, MiB, PAGE_SIZE, pageAlignUp, parseScenario, readJsonFile, Rng, systemRamFromMemoryMap, totalSize,
-  type HandoffInfo, type PhysRange, type RunContext,
+  createRun,
+  GiB,
+  hex,
+  MiB,
+  PAGE_SIZE,
+  pageAlignUp,
+  parseScenario,
+  readJsonFile,
+  Rng,
+  systemRamFromMemoryMap,
+  totalSize,
+  type HandoffInfo,
+  type PhysRange,
+  type RunContext,
 } from '@efikdump/core';
 import { runCrashkernel } from '@efikdump/kernel-crash';
 import { decodeHandoffRecord, decodeZone, encodeHandoffRecord, encodeZone } from '@efikdump/transports';
-import { CAPTURE_CMDLINE_EXTRA, checkHandoff, LinuxEfiStub, MAX_ELFCOREHDR_BYTES, ReservedMemoryMagicDetector, validateHandoff } from './index';
 import {
-  bootAndArm, cleanWarmResetToStub, crashedBoot, designWith, machine, panicAndReset, rootContainer, runStages, stubAndJudge, warnings, type Sim,
+  CAPTURE_CMDLINE_EXTRA,
+  checkHandoff,
+  LinuxEfiStub,
+  MAX_ELFCOREHDR_BYTES,
+  ReservedMemoryMagicDetector,
+  validateHandoff,
+} from './index';
+import {
+  bootAndArm,
+  cleanWarmResetToStub,
+  crashedBoot,
+  designWith,
+  machine,
+  panicAndReset,
+  rootContainer,
+  runStages,
+  stubAndJudge,
+  warnings,
+  type Sim,
 } from './testing/harness';
 
 // The stub runs on every boot (it issues the boot secret on the first); the judge decides what its verdict means.
@@ -23,7 +52,12 @@ function slotOf(ctx: RunContext): number {
 
 /** A normal boot: the stub's verdict, and no outcome unless a panic happened before it. */
 function expectNormalBoot(ctx: RunContext, reason: RegExp): void {
-  expect(ctx.state.stub).toMatchObject({ crashedBoot: false, detector: 'reserved-memory-magic', reason: expect.stringMatching(reason), boot: ctx.state.bootCount });
+  expect(ctx.state.stub).toMatchObject({
+    crashedBoot: false,
+    detector: 'reserved-memory-magic',
+    reason: expect.stringMatching(reason),
+    boot: ctx.state.bootCount,
+  });
   if (ctx.state.panic) expect(ctx.outcome).toEqual({ outcome: 'no-dump', reason: expect.stringMatching(/^the stub booted normally: /) });
   else expect(ctx.outcome).toBeUndefined();
 }
@@ -34,7 +68,10 @@ const seedArb = fc.integer({ min: 0, max: 0xffffffff });
 
 /** `memmap=<n>K@<s>K` arguments of a command line, as ranges. */
 function memmapRanges(cmdline: string): PhysRange[] {
-  return [...cmdline.matchAll(/(?:^| )memmap=(\d+)K@(\d+)K(?= |$)/g)].map((m) => ({ start: Number(m[2]) * 1024, end: (Number(m[2]) + Number(m[1])) * 1024 }));
+  return [...cmdline.matchAll(/(?:^| )memmap=(\d+)K@(\d+)K(?= |$)/g)].map((m) => ({
+    start: Number(m[2]) * 1024,
+    end: (Number(m[2]) + Number(m[1])) * 1024,
+  }));
 }
 
 const overlapsAny = (ranges: readonly PhysRange[], r: PhysRange): boolean => ranges.some((x) => x.start < r.end && r.start < x.end);
@@ -47,7 +84,10 @@ describe('LinuxEfiStub: a clean boot is never taken for a crashed one', () => {
     await runStages(sim.ctx, sim.firmware.powerOn());
     await stubAndJudge(sim);
     expectNormalBoot(sim.ctx, /^no persistent zone at 0x[0-9a-f]+: persistent zone signature: .*; no device tree blob at /);
-    expect(sim.ctx.state.bootSecret).toEqual({ keyHex: expect.stringMatching(/^[0-9a-f]{64}$/), nonce: expect.stringMatching(/^[0-9a-f]{16}$/) });
+    expect(sim.ctx.state.bootSecret).toEqual({
+      keyHex: expect.stringMatching(/^[0-9a-f]{64}$/),
+      nonce: expect.stringMatching(/^[0-9a-f]{16}$/),
+    });
     expect(sim.ctx.state.firmware!.atRuntime).toBe(true);
     expect(sim.ctx.log.timeline.some((e) => e.stage === 'stub' && e.message === 'no boot secret was issued before this boot')).toBe(true);
   });
@@ -137,7 +177,12 @@ describe('LinuxEfiStub: after a panic and a warm reset', () => {
       crashTimeUnix: ctx.state.panic!.unixTime,
       cpus: ctx.machine.cpus,
     });
-    expect(stub.record).toEqual({ source: 'reserved-memory', location: hex(kernel.handoffSlot), reason: 'sysrq: Trigger a crash', logTail: expect.stringContaining('Kernel panic - not syncing') });
+    expect(stub.record).toEqual({
+      source: 'reserved-memory',
+      location: hex(kernel.handoffSlot),
+      reason: 'sysrq: Trigger a crash',
+      logTail: expect.stringContaining('Kernel panic - not syncing'),
+    });
     expect(ctx.metrics.captureBoots).toBe(1);
 
     const ram = stub.captureRam!;
@@ -161,7 +206,9 @@ describe('LinuxEfiStub: after a panic and a warm reset', () => {
     expect(cmdline.split(' ')).toContain('memmap=exactmap');
     expect(cmdline.indexOf('memmap=exactmap')).toBeLessThan(cmdline.search(/memmap=\d/));
     expect(memmapRanges(cmdline)).toEqual(ram);
-    expect(ctx.log.timeline.some((e) => e.stage === 'stub' && e.kind === 'info' && e.message.startsWith('crashed boot detected'))).toBe(true);
+    expect(ctx.log.timeline.some((e) => e.stage === 'stub' && e.kind === 'info' && e.message.startsWith('crashed boot detected'))).toBe(
+      true,
+    );
   }
 
   it('detects the crashed boot and limits the capture kernel to the reservation (any seed, size, CPU count)', async () => {
@@ -198,12 +245,27 @@ describe('LinuxEfiStub: after a panic and a warm reset', () => {
     const scenarioDoc = readJsonFile(path.resolve(__dirname, '../../../apps/cli/scenarios/healthy.json'));
     // On firmware that keeps RAM: measured OVMF's losses are tested end to end in apps/cli (measured-firmware.test.ts).
     const scenario = parseScenario({ ...(scenarioDoc as object), firmware: { scratch: [] } }, 'healthy.json');
-    for (const [seed, mib] of [[1, 256], [2, 1024], [3, 4096], [4, 8192]] as const) {
-      const result = await createRun(rootContainer(), { design: DESIGN, scenario, seed, ramBytes: mib * MiB, options: { truthPages: 128, truthZeroPages: 32 } }).start();
+    for (const [seed, mib] of [
+      [1, 256],
+      [2, 1024],
+      [3, 4096],
+      [4, 8192],
+    ] as const) {
+      const result = await createRun(rootContainer(), {
+        design: DESIGN,
+        scenario,
+        seed,
+        ramBytes: mib * MiB,
+        options: { truthPages: 128, truthZeroPages: 32 },
+      }).start();
       expect({ mib, outcome: result.outcome }).toEqual({ mib, outcome: 'dump-complete' });
       const stubEvents = result.timeline.filter((e) => e.stage === 'stub' && e.kind === 'info').map((e) => e.message);
       expect(stubEvents).toContainEqual(expect.stringMatching(/^boot #1 is a normal boot: /));
-      expect(stubEvents).toContainEqual(expect.stringMatching(/^crashed boot detected \(reserved-memory record at 0x[0-9a-f]+\); booting the capture kernel with elfcorehdr=\d+K$/));
+      expect(stubEvents).toContainEqual(
+        expect.stringMatching(
+          /^crashed boot detected \(reserved-memory record at 0x[0-9a-f]+\); booting the capture kernel with elfcorehdr=\d+K$/,
+        ),
+      );
       expect(result.timeline.filter((e) => e.stage === 'judge' && e.kind === 'start')).toHaveLength(2);
     }
   });
@@ -229,11 +291,16 @@ describe('LinuxEfiStub: a handoff that does not check out is rejected', () => {
         const why = `elfcorehdr at ${hex(hdr.paddr)} does not match its SHA-256`;
         const where_ = `reserved-memory at ${hex(sim.ctx.state.kernel!.handoffSlot)}`;
         expect(sim.ctx.state.stub).toEqual({
-          crashedBoot: false, detector: 'reserved-memory-magic', boot: 2,
+          crashedBoot: false,
+          detector: 'reserved-memory-magic',
+          boot: 2,
           reason: `handoff rejected (corrupt): ${where_}: ${why}`,
           rejected: [{ category: 'corrupt', source: where_, reason: why }],
         });
-        expect(sim.ctx.outcome).toEqual({ outcome: 'no-dump', reason: `the stub booted normally: handoff rejected (corrupt): ${where_}: ${why}` });
+        expect(sim.ctx.outcome).toEqual({
+          outcome: 'no-dump',
+          reason: `the stub booted normally: handoff rejected (corrupt): ${where_}: ${why}`,
+        });
         expect(sim.ctx.metrics.handoffRejectedCorrupt).toBe(1);
       }),
       { numRuns: 30 },
@@ -292,10 +359,13 @@ describe('validateHandoff', () => {
     ['above the top of RAM', () => ({ start: 12 * GiB, end: 12 * GiB + 256 * MiB })],
     ['in the PCI hole', () => ({ start: 3 * GiB, end: 3 * GiB + 256 * MiB })],
     ['running past the end of low RAM', () => ({ start: 2 * GiB - 128 * MiB, end: 2 * GiB + 128 * MiB })],
-    ['over firmware reserved, ACPI and runtime memory (RAM, but not System RAM)', () => {
-      const fw = sim.ctx.state.memoryMap!.find((d) => d.type === 0)!; // EfiReservedMemoryType
-      return { start: fw.start - 16 * MiB, end: fw.start + fw.pages * PAGE_SIZE };
-    }],
+    [
+      'over firmware reserved, ACPI and runtime memory (RAM, but not System RAM)',
+      () => {
+        const fw = sim.ctx.state.memoryMap!.find((d) => d.type === 0)!; // EfiReservedMemoryType
+        return { start: fw.start - 16 * MiB, end: fw.start + fw.pages * PAGE_SIZE };
+      },
+    ],
     ['in the legacy hole below 1 MiB', () => ({ start: 0x90000, end: 0x110000 })],
   ])('rejects a crashkernel range %s', (_, range) => {
     const r = range();
@@ -318,11 +388,17 @@ describe('validateHandoff', () => {
     const hdr = new Uint8Array(size);
     sim.ctx.machine.memory.read(paddr, hdr);
     sim.ctx.machine.memory.write(copyAt, hdr);
-    expect(check({ elfcorehdr: { paddr: copyAt, size, sha256: info.elfcorehdr.sha256 } })).toBe(`elfcorehdr ${hex(copyAt)}+${size} is outside the reservation`);
+    expect(check({ elfcorehdr: { paddr: copyAt, size, sha256: info.elfcorehdr.sha256 } })).toBe(
+      `elfcorehdr ${hex(copyAt)}+${size} is outside the reservation`,
+    );
     const straddle = r.end - PAGE_SIZE;
     const long = PAGE_SIZE + 64;
-    expect(check({ elfcorehdr: { paddr: straddle, size: long, sha256: sha(straddle - PAGE_SIZE, long) } })).toBe(`elfcorehdr ${hex(straddle)}+${long} is outside the reservation`);
-    expect(check({ elfcorehdr: { paddr: 6 * GiB, size, sha256: sha(6 * GiB, size) } })).toBe(`elfcorehdr ${hex(6 * GiB)}+${size} is outside the reservation`);
+    expect(check({ elfcorehdr: { paddr: straddle, size: long, sha256: sha(straddle - PAGE_SIZE, long) } })).toBe(
+      `elfcorehdr ${hex(straddle)}+${long} is outside the reservation`,
+    );
+    expect(check({ elfcorehdr: { paddr: 6 * GiB, size, sha256: sha(6 * GiB, size) } })).toBe(
+      `elfcorehdr ${hex(6 * GiB)}+${size} is outside the reservation`,
+    );
   });
 
   it('rejects sizes below 64 and above MAX_ELFCOREHDR_BYTES, and accepts both limits when the digest matches', () => {
@@ -338,7 +414,9 @@ describe('validateHandoff', () => {
 
   it('rejects a digest that does not match, and an implausible CPU count', () => {
     const { paddr } = info.elfcorehdr;
-    expect(check({ elfcorehdr: { ...info.elfcorehdr, sha256: '0'.repeat(64) } })).toBe(`elfcorehdr at ${hex(paddr)} does not match its SHA-256`);
+    expect(check({ elfcorehdr: { ...info.elfcorehdr, sha256: '0'.repeat(64) } })).toBe(
+      `elfcorehdr at ${hex(paddr)} does not match its SHA-256`,
+    );
     expect(check({ cpus: 0 })).toBe('CPU count 0 is implausible');
     expect(check({ cpus: 8193 })).toBe('CPU count 8193 is implausible');
     expect(check({ cpus: 1 })).toBeUndefined();
@@ -354,15 +432,26 @@ describe('validateHandoff', () => {
 
   it('checkHandoff gives each refusal its category: the reservation, or a corrupt handoff', () => {
     const r = reservation();
-    expect(checkHandoff({ ...info, crashkernel: [{ start: r.start - 16 * MiB, end: r.end }] }, systemRam, sim.ctx.machine.memory, info.crashkernel)?.category).toBe('wrong-reservation');
-    expect(checkHandoff({ ...info, crashkernel: [{ start: 3 * GiB, end: 3 * GiB + MiB }] }, systemRam, sim.ctx.machine.memory)?.category).toBe('wrong-reservation');
-    expect(checkHandoff({ ...info, elfcorehdr: { ...info.elfcorehdr, sha256: '0'.repeat(64) } }, systemRam, sim.ctx.machine.memory)?.category).toBe('corrupt');
+    expect(
+      checkHandoff(
+        { ...info, crashkernel: [{ start: r.start - 16 * MiB, end: r.end }] },
+        systemRam,
+        sim.ctx.machine.memory,
+        info.crashkernel,
+      )?.category,
+    ).toBe('wrong-reservation');
+    expect(
+      checkHandoff({ ...info, crashkernel: [{ start: 3 * GiB, end: 3 * GiB + MiB }] }, systemRam, sim.ctx.machine.memory)?.category,
+    ).toBe('wrong-reservation');
+    expect(
+      checkHandoff({ ...info, elfcorehdr: { ...info.elfcorehdr, sha256: '0'.repeat(64) } }, systemRam, sim.ctx.machine.memory)?.category,
+    ).toBe('corrupt');
     expect(checkHandoff(info, systemRam, sim.ctx.machine.memory, info.crashkernel)).toBeUndefined();
   });
 });
 
 describe('wiring', () => {
-  it('the stub gets the design\'s detector, and the detector its transports, by injection', () => {
+  it("the stub gets the design's detector, and the detector its transports, by injection", () => {
     const sim = machine(51, 1 * GiB);
     expect(sim.stub).toBeInstanceOf(LinuxEfiStub);
     expect(sim.detector).toBeInstanceOf(ReservedMemoryMagicDetector);

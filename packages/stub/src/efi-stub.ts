@@ -1,9 +1,30 @@
 import { inject, injectable } from 'tsyringe';
 import {
-  SimulationError, DETECTOR, FIRMWARE_SERVICES, ms, PAGE_SIZE, pageAlignUp, stage, subtractRanges, systemRamFromMemoryMap,
-  formatSize, intersectRanges, kdumpOptionsOf, lostPageCount, mergeRanges, type LostRange,
-  type CrashDetector, type EfiStub, type FirmwareServices, type HandoffCandidate, type HandoffInfo, type HandoffRejection,
-  type PhysRange, type RunContext, type StageOperator, type StubState,
+  SimulationError,
+  DETECTOR,
+  FIRMWARE_SERVICES,
+  ms,
+  PAGE_SIZE,
+  pageAlignUp,
+  stage,
+  subtractRanges,
+  systemRamFromMemoryMap,
+  formatSize,
+  intersectRanges,
+  kdumpOptionsOf,
+  lostPageCount,
+  mergeRanges,
+  type LostRange,
+  type CrashDetector,
+  type EfiStub,
+  type FirmwareServices,
+  type HandoffCandidate,
+  type HandoffInfo,
+  type HandoffRejection,
+  type PhysRange,
+  type RunContext,
+  type StageOperator,
+  type StubState,
 } from '@efikdump/core';
 import { bootServicesFootprint, CAPTURE_CMDLINE_EXTRA, memmapArgs, notesInReservation, runCrashkernel } from '@efikdump/kernel-crash';
 import { freshBootSecret, readBootSecret, storeBootSecret, type BootSecret } from './trust/boot-secret';
@@ -12,8 +33,19 @@ import { validateCandidate } from './trust/validate-candidate';
 export { CAPTURE_CMDLINE_EXTRA, memmapArgs };
 
 /** The metric counting rejections of a category: handoffRejectedForged, handoffRejectedWrongReservation, ... */
-export const rejectionMetric = (c: HandoffRejection): string => `handoffRejected${c.split('-').map((w) => w[0].toUpperCase() + w.slice(1)).join('')}`;
-export const REJECTION_CATEGORIES: readonly HandoffRejection[] = ['forged', 'replayed', 'truncated', 'corrupt', 'wrong-reservation', 'loop'];
+export const rejectionMetric = (c: HandoffRejection): string =>
+  `handoffRejected${c
+    .split('-')
+    .map((w) => w[0].toUpperCase() + w.slice(1))
+    .join('')}`;
+export const REJECTION_CATEGORIES: readonly HandoffRejection[] = [
+  'forged',
+  'replayed',
+  'truncated',
+  'corrupt',
+  'wrong-reservation',
+  'loop',
+];
 
 /**
  * The kernel's EFI stub, on every boot, with the RFD's hook after the command line is parsed and
@@ -56,14 +88,22 @@ export class LinuxEfiStub implements EfiStub {
         ctx.state.bootSecret = { keyHex: Buffer.from(next.key).toString('hex'), nonce: next.nonce };
       } else {
         delete ctx.state.bootSecret;
-        ctx.log.emit('stub', 'warn', `SetVariable(EfikdumpBootSecret) returned ${status}: no boot secret for this boot; a crash of it cannot be captured`);
+        ctx.log.emit(
+          'stub',
+          'warn',
+          `SetVariable(EfikdumpBootSecret) returned ${status}: no boot secret for this boot; a crash of it cannot be captured`,
+        );
       }
-      ctx.metrics.captureBoots = (ctx.metrics.captureBoots as number | undefined ?? 0) + (verdict.accepted ? 1 : 0);
+      ctx.metrics.captureBoots = ((ctx.metrics.captureBoots as number | undefined) ?? 0) + (verdict.accepted ? 1 : 0);
       ctx.state.stub = verdict.state;
       this.fw.variables.exitBootServices(ctx);
-      ctx.log.emit('stub', 'info', verdict.accepted
-        ? `crashed boot detected (${verdict.state.reason}); booting the capture kernel with elfcorehdr=${verdict.accepted.elfcorehdr.paddr / 1024}K`
-        : `boot #${boot} is a normal boot: ${verdict.state.reason}`);
+      ctx.log.emit(
+        'stub',
+        'info',
+        verdict.accepted
+          ? `crashed boot detected (${verdict.state.reason}); booting the capture kernel with elfcorehdr=${verdict.accepted.elfcorehdr.paddr / 1024}K`
+          : `boot #${boot} is a normal boot: ${verdict.state.reason}`,
+      );
     });
   }
 
@@ -79,7 +119,9 @@ export class LinuxEfiStub implements EfiStub {
       ctx.log.emit('stub', 'warn', `handoff rejected (${category}): ${source}: ${reason}`);
     };
     for (const d of detection.damaged ?? []) refuse(d.category, d.source, d.reason);
-    const normal = (reason: string): { state: StubState } => ({ state: { crashedBoot: false, detector: this.detector.name, reason, boot, ...(rejected.length ? { rejected } : {}) } });
+    const normal = (reason: string): { state: StubState } => ({
+      state: { crashedBoot: false, detector: this.detector.name, reason, boot, ...(rejected.length ? { rejected } : {}) },
+    });
     const firstRejection = () => `handoff rejected (${rejected[0].category}): ${rejected[0].source}: ${rejected[0].reason}`;
     if (!detection.crashed) return normal(rejected.length ? firstRejection() : detection.reason);
 
@@ -88,7 +130,7 @@ export class LinuxEfiStub implements EfiStub {
     const placement = map ? runCrashkernel(ctx, systemRam).placement : undefined;
     let armed: string | undefined;
     for (const c of detection.candidates) {
-      ctx.metrics.handoffCandidates = (ctx.metrics.handoffCandidates as number | undefined ?? 0) + 1;
+      ctx.metrics.handoffCandidates = ((ctx.metrics.handoffCandidates as number | undefined) ?? 0) + 1;
       if (!placement) {
         refuse('wrong-reservation', c.source, 'crashkernel= reserves nothing on this machine');
         continue;
@@ -98,11 +140,18 @@ export class LinuxEfiStub implements EfiStub {
       else if (v.kind === 'armed') armed ??= v.reason;
       else return this.captureBoot(ctx, c, v.info, v.record.reason, v.record.logTail, rejected);
     }
-    return normal(rejected.length ? firstRejection() : armed ?? detection.evidence);
+    return normal(rejected.length ? firstRejection() : (armed ?? detection.evidence));
   }
 
   /** The capture kernel may use the reservation except the handoff page and the elfcorehdr. */
-  private captureBoot(ctx: RunContext, c: HandoffCandidate, info: HandoffInfo, crashReason: string, logTail: string, rejected: NonNullable<StubState['rejected']>): { state: StubState; accepted: HandoffInfo } {
+  private captureBoot(
+    ctx: RunContext,
+    c: HandoffCandidate,
+    info: HandoffInfo,
+    crashReason: string,
+    logTail: string,
+    rejected: NonNullable<StubState['rejected']>,
+  ): { state: StubState; accepted: HandoffInfo } {
     const reserved: PhysRange[] = [
       { start: info.crashkernel[0].start, end: info.crashkernel[0].start + PAGE_SIZE },
       { start: info.elfcorehdr.paddr, end: info.elfcorehdr.paddr + pageAlignUp(info.elfcorehdr.size) },
@@ -113,16 +162,30 @@ export class LinuxEfiStub implements EfiStub {
     const captureCmdline = `${CAPTURE_CMDLINE_EXTRA} ${memmapArgs(captureRam)} elfcorehdr=${info.elfcorehdr.paddr / 1024}K`;
     if (c.correctedBytes) {
       ctx.metrics.handoffCorrectedBytes = c.correctedBytes;
-      ctx.log.emit('stub', 'info', `${c.source}: error correction repaired ${c.correctedBytes} bytes of the record's container at ${c.location}`);
+      ctx.log.emit(
+        'stub',
+        'info',
+        `${c.source}: error correction repaired ${c.correctedBytes} bytes of the record's container at ${c.location}`,
+      );
     }
     if (crashReason) ctx.log.emit('stub', 'info', `the crashed kernel said: ${crashReason}`);
     const declaredLost = declaredLoss(ctx, info.crashkernel);
-    if (declaredLost.length) ctx.log.emit('stub', 'info', `old memory the firmware may have written since the crash: ${lostPageCount(declaredLost)} pages (${formatSize(lostPageCount(declaredLost) * PAGE_SIZE)}) in ${declaredLost.length} ranges, declared lost to the capture kernel`);
+    if (declaredLost.length)
+      ctx.log.emit(
+        'stub',
+        'info',
+        `old memory the firmware may have written since the crash: ${lostPageCount(declaredLost)} pages (${formatSize(lostPageCount(declaredLost) * PAGE_SIZE)}) in ${declaredLost.length} ranges, declared lost to the capture kernel`,
+      );
     return {
       accepted: info,
       state: {
-        crashedBoot: true, detector: this.detector.name, reason: `${c.source} record at ${c.location}`, boot: ctx.state.bootCount,
-        handoff: info, captureCmdline, captureRam,
+        crashedBoot: true,
+        detector: this.detector.name,
+        reason: `${c.source} record at ${c.location}`,
+        boot: ctx.state.bootCount,
+        handoff: info,
+        captureCmdline,
+        captureRam,
         ...(declaredLost.length ? { declaredLost } : {}),
         record: { source: c.source, location: c.location, reason: crashReason, logTail },
         ...(rejected.length ? { rejected } : {}),
@@ -130,8 +193,6 @@ export class LinuxEfiStub implements EfiStub {
     };
   }
 }
-
-
 
 /**
  * What the stub declares lost (kdump.declareLoss): old System RAM, outside the reservation, that
@@ -148,5 +209,8 @@ export function declaredLoss(ctx: RunContext, crashkernel: readonly PhysRange[])
   if (choice === 'measured' || choice === 'footprint-and-measured') parts.push(...(ctx.state.firmware?.postPrediction ?? []));
   const oldRam = ctx.state.kernel?.systemRam ?? systemRamFromMemoryMap(map);
   const pageAligned = mergeRanges(parts).map((r) => ({ start: Math.floor(r.start / PAGE_SIZE) * PAGE_SIZE, end: pageAlignUp(r.end) }));
-  return subtractRanges(intersectRanges(mergeRanges(pageAligned), oldRam), crashkernel).map((r) => ({ ...r, reason: 'firmware-footprint' as const }));
+  return subtractRanges(intersectRanges(mergeRanges(pageAligned), oldRam), crashkernel).map((r) => ({
+    ...r,
+    reason: 'firmware-footprint' as const,
+  }));
 }

@@ -19,7 +19,14 @@ export { validateHandoff, checkHandoff, MAX_ELFCOREHDR_BYTES } from './validate-
 export { validateCandidate, peekNonce, type CandidateVerdict, type TrustInputs } from './trust/validate-candidate';
 export { detectionOf } from './detectors/discovery';
 export {
-  BOOT_SECRET_VARIABLE, BOOT_SECRET_ATTRIBUTES, NONCE_HISTORY, decodeBootSecret, encodeBootSecret, freshBootSecret, readBootSecret, storeBootSecret,
+  BOOT_SECRET_VARIABLE,
+  BOOT_SECRET_ATTRIBUTES,
+  NONCE_HISTORY,
+  decodeBootSecret,
+  encodeBootSecret,
+  freshBootSecret,
+  readBootSecret,
+  storeBootSecret,
   type BootSecret,
 } from './trust/boot-secret';
 
@@ -28,11 +35,41 @@ export {
  * `efi-variable-flag`, `bert-record`, `reset-reason`, `any-of`.
  */
 export function register(container: DependencyContainer): void {
-  registerPlugin(container, 'stub', 'linux-efi-stub', LinuxEfiStub, 'Linux EFI stub on every boot: boot secret, crashed-boot hook before the e820 map is built, record validation');
-  registerPlugin(container, 'detector', 'reserved-memory-magic', ReservedMemoryMagicDetector, 'a persistent zone or a handoff device tree, by its magic, in the reservation\'s first page');
-  registerPlugin(container, 'detector', 'efi-variable-flag', EfiVariableFlagDetector, 'efikdump\'s handoff variables in the EFI variable store');
-  registerPlugin(container, 'detector', 'bert-record', BertRecordDetector, 'a CPER section of efikdump\'s type in BERT\'s boot error region');
-  registerPlugin(container, 'detector', 'reset-reason', ResetReasonDetector, 'ResetData "efikdump: crash <nonce>" kept by the firmware across the warm reset');
-  registerPlugin(container, 'detector', 'none', NoDetector, 'no crashed-boot detection (classic kexec, fadump): every boot through the firmware is normal');
+  registerPlugin(
+    container,
+    'stub',
+    'linux-efi-stub',
+    LinuxEfiStub,
+    'Linux EFI stub on every boot: boot secret, crashed-boot hook before the e820 map is built, record validation',
+  );
+  registerPlugin(
+    container,
+    'detector',
+    'reserved-memory-magic',
+    ReservedMemoryMagicDetector,
+    "a persistent zone or a handoff device tree, by its magic, in the reservation's first page",
+  );
+  registerPlugin(
+    container,
+    'detector',
+    'efi-variable-flag',
+    EfiVariableFlagDetector,
+    "efikdump's handoff variables in the EFI variable store",
+  );
+  registerPlugin(container, 'detector', 'bert-record', BertRecordDetector, "a CPER section of efikdump's type in BERT's boot error region");
+  registerPlugin(
+    container,
+    'detector',
+    'reset-reason',
+    ResetReasonDetector,
+    'ResetData "efikdump: crash <nonce>" kept by the firmware across the warm reset',
+  );
+  registerPlugin(
+    container,
+    'detector',
+    'none',
+    NoDetector,
+    'no crashed-boot detection (classic kexec, fadump): every boot through the firmware is normal',
+  );
   registerPlugin(container, 'detector', 'any-of', AnyOfDetector, 'every other registered detector, in order; the first valid record wins');
 }

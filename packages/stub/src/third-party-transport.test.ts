@@ -2,15 +2,39 @@
 // would, on the packages' public exports only, carry a crash through the EFI stub.
 import { inject, injectable } from 'tsyringe';
 import {
-  DETECTOR, EXIT, FIRMWARE, hex, judgeBoot, KERNEL, PAGE_SIZE, registerPlugin, stage, STUB, TRANSPORT,
-  type CrashDetection, type CrashDetector, type HandoffDiscovery, type HandoffTransport, type RunContext, type StageOperator,
+  DETECTOR,
+  EXIT,
+  FIRMWARE,
+  hex,
+  judgeBoot,
+  KERNEL,
+  PAGE_SIZE,
+  registerPlugin,
+  stage,
+  STUB,
+  TRANSPORT,
+  type CrashDetection,
+  type CrashDetector,
+  type HandoffDiscovery,
+  type HandoffTransport,
+  type RunContext,
+  type StageOperator,
 } from '@efikdump/core';
 import { createTestRun, pluginContainer, testDesign, testScenario } from '@efikdump/core/testing';
 import { register as registerFirmware } from '@efikdump/firmware-uefi';
 import { register as registerKernel } from '@efikdump/kernel-crash';
 import {
-  buildHandoffRecord, clearHandoffSlot, FLAG_ARMED, FLAG_CRASHED, readHandoffSlot, RECORD_MAGIC, register as registerTransports,
-  reportPersisted, reportPersistFailure, startPersist, warnUnsigned,
+  buildHandoffRecord,
+  clearHandoffSlot,
+  FLAG_ARMED,
+  FLAG_CRASHED,
+  readHandoffSlot,
+  RECORD_MAGIC,
+  register as registerTransports,
+  reportPersisted,
+  reportPersistFailure,
+  startPersist,
+  warnUnsigned,
 } from '@efikdump/transports';
 import { register as registerVmcore } from '@efikdump/vmcore';
 import { detectionOf, register } from './index';
@@ -40,7 +64,8 @@ class RawPageTransport implements HandoffTransport {
   discover(ctx: RunContext): HandoffDiscovery {
     const where = readHandoffSlot(ctx);
     if (!('slot' in where)) return { found: false, reason: where.reason };
-    if (Buffer.from(where.page.subarray(0, 8)).toString('latin1') !== RECORD_MAGIC) return { found: false, reason: `no record at ${hex(where.slot)}` };
+    if (Buffer.from(where.page.subarray(0, 8)).toString('latin1') !== RECORD_MAGIC)
+      return { found: false, reason: `no record at ${hex(where.slot)}` };
     // The record says its own length: the rest of the page is ignored.
     return { found: true, candidate: { source: this.name, location: hex(where.slot), record: where.page } };
   }
@@ -70,7 +95,7 @@ class DesignTransportDetector implements CrashDetector {
 
 const plugins = pluginContainer(registerFirmware, registerKernel, registerTransports, registerVmcore, register, (c) => {
   registerPlugin(c, 'transport', 'raw-page', RawPageTransport, 'the bare record in the handoff page');
-  registerPlugin(c, 'detector', 'design-transport', DesignTransportDetector, 'asks the design\'s transport');
+  registerPlugin(c, 'detector', 'design-transport', DesignTransportDetector, "asks the design's transport");
 });
 
 describe('a third-party transport and detector on the public exports', () => {
@@ -82,7 +107,11 @@ describe('a third-party transport and detector on the public exports', () => {
       seed: 11,
       slots: ['firmware', 'retention', 'kernel', 'transport', 'exit', 'detector', 'stub'],
     });
-    const fw = t.resolve(FIRMWARE), kernel = t.resolve(KERNEL), transport = t.resolve(TRANSPORT), exit = t.resolve(EXIT), stub = t.resolve(STUB);
+    const fw = t.resolve(FIRMWARE),
+      kernel = t.resolve(KERNEL),
+      transport = t.resolve(TRANSPORT),
+      exit = t.resolve(EXIT),
+      stub = t.resolve(STUB);
     expect(t.resolve(DETECTOR).name).toBe('design-transport');
     await t.stages(fw.powerOn(), stub.operator(), judgeBoot(), kernel.boot(), transport.prepare(), kernel.workload());
     await t.stages(kernel.panic(), transport.persist(), exit.leave(), fw.resetAndPost(), stub.operator(), judgeBoot());

@@ -9,15 +9,22 @@ export const MAX_ELFCOREHDR_BYTES = 128 * 1024;
  * one `crashkernel=` places, the elfcorehdr inside it and matching the digest taken when it was
  * built. Returns why it is not valid, with the rejection category, or undefined.
  */
-export function checkHandoff(info: HandoffInfo, systemRam: readonly PhysRange[], memory: PhysicalMemory, expectedReservation?: readonly PhysRange[]): { category: HandoffRejection; reason: string } | undefined {
+export function checkHandoff(
+  info: HandoffInfo,
+  systemRam: readonly PhysRange[],
+  memory: PhysicalMemory,
+  expectedReservation?: readonly PhysRange[],
+): { category: HandoffRejection; reason: string } | undefined {
   const wrong = (reason: string) => ({ category: 'wrong-reservation' as const, reason });
   const corrupt = (reason: string) => ({ category: 'corrupt' as const, reason });
   for (const r of info.crashkernel) {
     if (r.start % 4096 || r.end % 4096) return wrong(`crashkernel range ${hex(r.start)}-${hex(r.end)} is not page aligned`);
-    if (!systemRam.some((ram) => containsRange(ram, r))) return wrong(`crashkernel range ${hex(r.start)}-${hex(r.end)} is not inside System RAM`);
+    if (!systemRam.some((ram) => containsRange(ram, r)))
+      return wrong(`crashkernel range ${hex(r.start)}-${hex(r.end)} is not inside System RAM`);
   }
   if (expectedReservation) {
-    const same = expectedReservation.length === info.crashkernel.length &&
+    const same =
+      expectedReservation.length === info.crashkernel.length &&
       expectedReservation.every((r, i) => r.start === info.crashkernel[i].start && r.end === info.crashkernel[i].end);
     if (!same) return wrong('the record names a reservation other than the one crashkernel= places');
   }
@@ -33,6 +40,11 @@ export function checkHandoff(info: HandoffInfo, systemRam: readonly PhysRange[],
 }
 
 /** `checkHandoff`'s reason alone: why the handoff is not valid, or undefined. */
-export function validateHandoff(info: HandoffInfo, systemRam: readonly PhysRange[], memory: PhysicalMemory, expectedReservation?: readonly PhysRange[]): string | undefined {
+export function validateHandoff(
+  info: HandoffInfo,
+  systemRam: readonly PhysRange[],
+  memory: PhysicalMemory,
+  expectedReservation?: readonly PhysRange[],
+): string | undefined {
   return checkHandoff(info, systemRam, memory, expectedReservation)?.reason;
 }

@@ -38,25 +38,34 @@ function typedAndBounded(size: number, decode: () => unknown, perByte = 32, fixe
 
 function mutated(valid: Uint8Array): fc.Arbitrary<Uint8Array> {
   const word = fc.constantFrom(0, 1, 0x7f, 0xff, 0x7fffffff, 0x80000000, 0xffffffff);
-  return fc.tuple(
-    fc.array(fc.tuple(fc.nat({ max: valid.length - 1 }), fc.integer({ min: 0, max: 255 })), { maxLength: 6 }),
-    fc.array(fc.tuple(fc.nat({ max: (valid.length >> 2) - 1 }), word, fc.boolean()), { maxLength: 3 }),
-    fc.option(fc.nat({ max: valid.length }), { nil: undefined }),
-  ).map(([bytes, words, cut]) => {
-    const b = Uint8Array.from(valid);
-    const v = new DataView(b.buffer);
-    for (const [pos, value] of bytes) b[pos] = value;
-    // Words both byte orders: the FDT is big-endian, the rest little-endian.
-    for (const [slot, value, big] of words) v.setUint32(slot * 4, value, !big);
-    return cut === undefined ? b : b.subarray(0, cut);
-  });
+  return fc
+    .tuple(
+      fc.array(fc.tuple(fc.nat({ max: valid.length - 1 }), fc.integer({ min: 0, max: 255 })), { maxLength: 6 }),
+      fc.array(fc.tuple(fc.nat({ max: (valid.length >> 2) - 1 }), word, fc.boolean()), { maxLength: 3 }),
+      fc.option(fc.nat({ max: valid.length }), { nil: undefined }),
+    )
+    .map(([bytes, words, cut]) => {
+      const b = Uint8Array.from(valid);
+      const v = new DataView(b.buffer);
+      for (const [pos, value] of bytes) b[pos] = value;
+      // Words both byte orders: the FDT is big-endian, the rest little-endian.
+      for (const [slot, value, big] of words) v.setUint32(slot * 4, value, !big);
+      return cut === undefined ? b : b.subarray(0, cut);
+    });
 }
 
 const inputs = (...valid: Uint8Array[]) => fc.oneof(fc.uint8Array({ maxLength: 4096 }), ...valid.map(mutated));
 
 const record = {
   flags: FLAG_ARMED | FLAG_CRASHED,
-  info: { version: 2, bootNonce: '00000000cafef00d', crashkernel: [{ start: 0x9000000, end: 0xf000000 }], elfcorehdr: { paddr: 0xefff000, size: 512, sha256: '11'.repeat(32) }, crashTimeUnix: 1767225689, cpus: 2 },
+  info: {
+    version: 2,
+    bootNonce: '00000000cafef00d',
+    crashkernel: [{ start: 0x9000000, end: 0xf000000 }],
+    elfcorehdr: { paddr: 0xefff000, size: 512, sha256: '11'.repeat(32) },
+    crashTimeUnix: 1767225689,
+    cpus: 2,
+  },
   reason: 'sysrq: Trigger a crash',
   logTail: 'Kernel panic - not syncing: sysrq triggered crash\n',
 };
@@ -74,20 +83,32 @@ test('the samples are valid (mutations start from real records)', () => {
 });
 
 test('handoff record', () => {
-  fc.assert(fc.property(inputs(encoded), (b) => typedAndBounded(b.length, () => decodeHandoffRecord(b, 'record'))), { numRuns: RUNS(500) });
+  fc.assert(
+    fc.property(inputs(encoded), (b) => typedAndBounded(b.length, () => decodeHandoffRecord(b, 'record'))),
+    { numRuns: RUNS(500) },
+  );
 });
 
 test('persistent zone (Reed-Solomon corrected)', () => {
-  fc.assert(fc.property(inputs(zone), (b) => typedAndBounded(b.length, () => decodeZone(b, 'zone'))), { numRuns: RUNS(300) });
+  fc.assert(
+    fc.property(inputs(zone), (b) => typedAndBounded(b.length, () => decodeZone(b, 'zone'))),
+    { numRuns: RUNS(300) },
+  );
 });
 
 test('device tree blob and the handoff device tree', () => {
-  fc.assert(fc.property(inputs(fdt), (b) => {
-    typedAndBounded(b.length, () => decodeFdt(b, 'fdt'));
-    typedAndBounded(b.length, () => decodeHandoffFdt(b, 'fdt'));
-  }), { numRuns: RUNS(500) });
+  fc.assert(
+    fc.property(inputs(fdt), (b) => {
+      typedAndBounded(b.length, () => decodeFdt(b, 'fdt'));
+      typedAndBounded(b.length, () => decodeHandoffFdt(b, 'fdt'));
+    }),
+    { numRuns: RUNS(500) },
+  );
 });
 
 test('the CPER record of the acpi-erst transport', () => {
-  fc.assert(fc.property(inputs(cper), (b) => typedAndBounded(b.length, () => handoffSectionOf(b, 'cper'))), { numRuns: RUNS(400) });
+  fc.assert(
+    fc.property(inputs(cper), (b) => typedAndBounded(b.length, () => handoffSectionOf(b, 'cper'))),
+    { numRuns: RUNS(400) },
+  );
 });

@@ -10,7 +10,13 @@ export { ReservedMemoryTransport } from './reserved-memory/reserved-memory.trans
 export { EfiVariableTransport, HANDOFF_VARIABLE_ATTRIBUTES, MAX_HANDOFF_VARIABLES } from './efi-variable/efi-variable.transport';
 export { AcpiErstTransport } from './acpi-erst/acpi-erst.transport';
 export { FdtTransport, FDT_MAX_BLOB_BYTES, buildHandoffBlob } from './fdt/fdt.transport';
-export { CmdlineTransport, NoTransport, CMDLINE_LOCATION, CMDLINE_TRANSPORT_OPTIONS, type CmdlineTransportOptions } from './cmdline/cmdline.transport';
+export {
+  CmdlineTransport,
+  NoTransport,
+  CMDLINE_LOCATION,
+  CMDLINE_TRANSPORT_OPTIONS,
+  type CmdlineTransportOptions,
+} from './cmdline/cmdline.transport';
 export * from './record/handoff-record.codec';
 export * from './reserved-memory/persistent-zone.codec';
 export * from './fdt/fdt.codec';
@@ -20,16 +26,52 @@ export * from './common/handoff-ids';
 export { buildHandoffRecord, currentHandoffInfo, panicLogTail, NO_NONCE } from './common/build-record';
 export { locateHandoffSlot, readHandoffSlot, clearHandoffSlot } from './common/handoff-slot';
 export {
-  PERSIST_METRICS, startPersist, reportPersisted, reportPersistFailure, warnUnsigned, type PersistCost, type PersistMetric,
+  PERSIST_METRICS,
+  startPersist,
+  reportPersisted,
+  reportPersistFailure,
+  warnUnsigned,
+  type PersistCost,
+  type PersistMetric,
 } from './common/persist-report';
 
 /** Binds this package's plug-ins: transports `reserved-memory`, `efi-variable`, `acpi-erst`, `fdt`, `cmdline`, `none`. */
 export function register(container: DependencyContainer): void {
-  registerPlugin(container, 'transport', 'reserved-memory', ReservedMemoryTransport, 'the record in a Reed-Solomon protected persistent zone in the first page of the crashkernel reservation');
-  registerPlugin(container, 'transport', 'efi-variable', EfiVariableTransport, 'the record split across NV|BS|RT EFI variables, written on the non-blocking panic path');
-  registerPlugin(container, 'transport', 'acpi-erst', AcpiErstTransport, 'the record as a CPER record written through ERST, found in BERT (or the ERST store) on the next boot');
-  registerPlugin(container, 'transport', 'cmdline', CmdlineTransport,
-    'classic kexec: elfcorehdr= and memmap= on the command line loaded with the capture kernel (no reset survives it)', { options: CMDLINE_TRANSPORT_OPTIONS });
+  registerPlugin(
+    container,
+    'transport',
+    'reserved-memory',
+    ReservedMemoryTransport,
+    'the record in a Reed-Solomon protected persistent zone in the first page of the crashkernel reservation',
+  );
+  registerPlugin(
+    container,
+    'transport',
+    'efi-variable',
+    EfiVariableTransport,
+    'the record split across NV|BS|RT EFI variables, written on the non-blocking panic path',
+  );
+  registerPlugin(
+    container,
+    'transport',
+    'acpi-erst',
+    AcpiErstTransport,
+    'the record as a CPER record written through ERST, found in BERT (or the ERST store) on the next boot',
+  );
+  registerPlugin(
+    container,
+    'transport',
+    'cmdline',
+    CmdlineTransport,
+    'classic kexec: elfcorehdr= and memmap= on the command line loaded with the capture kernel (no reset survives it)',
+    { options: CMDLINE_TRANSPORT_OPTIONS },
+  );
   registerPlugin(container, 'transport', 'none', NoTransport, 'nothing stored: the platform keeps the dump registration (fadump)');
-  registerPlugin(container, 'transport', 'fdt', FdtTransport, 'the record as a Kexec-HandOver style device tree blob in the first page of the reservation');
+  registerPlugin(
+    container,
+    'transport',
+    'fdt',
+    FdtTransport,
+    'the record as a Kexec-HandOver style device tree blob in the first page of the reservation',
+  );
 }

@@ -10,7 +10,10 @@ const plugins = pluginContainer(registerFirmware, registerKernel, register);
 const NONCE = '0123456789abcdef';
 
 /** Boots, arms, panics and persists with `transport`: the metric keys the persist stage added, and the run. */
-async function persistWith(transport: string, profile: string): Promise<{ added: string[]; ctx: RunContext; messages: (stage: string, kind?: string) => string[] }> {
+async function persistWith(
+  transport: string,
+  profile: string,
+): Promise<{ added: string[]; ctx: RunContext; messages: (stage: string, kind?: string) => string[] }> {
   const t = createTestRun({
     container: plugins,
     design: testDesign({ components: { transport }, firmware: { profile } }),
@@ -19,14 +22,22 @@ async function persistWith(transport: string, profile: string): Promise<{ added:
     seed: 5,
     slots: ['firmware', 'retention', 'kernel', 'transport', 'exit'],
   });
-  const fw = t.resolve(FIRMWARE), kernel = t.resolve(KERNEL), tr = t.resolve(TRANSPORT);
+  const fw = t.resolve(FIRMWARE),
+    kernel = t.resolve(KERNEL),
+    tr = t.resolve(TRANSPORT);
   await t.stages(fw.powerOn());
   // What the EFI stub would have handed this boot's kernel.
   t.ctx.state.bootSecret = { keyHex: '5a'.repeat(32), nonce: NONCE };
   await t.stages(kernel.boot(), tr.prepare(), kernel.workload(), kernel.panic());
   const before = new Set(Object.keys(t.ctx.metrics));
   await t.stages(tr.persist());
-  return { added: Object.keys(t.ctx.metrics).filter((k) => !before.has(k)).sort(), ctx: t.ctx, messages: t.messages };
+  return {
+    added: Object.keys(t.ctx.metrics)
+      .filter((k) => !before.has(k))
+      .sort(),
+    ctx: t.ctx,
+    messages: t.messages,
+  };
 }
 
 const sorted = (names: readonly string[]) => [...names].sort();
@@ -38,19 +49,24 @@ describe('the persist report', () => {
     ['fdt', 'ovmf', []],
     ['efi-variable', 'ovmf', ['handoffVariables']],
     ['acpi-erst', 'server', ['handoffErstRecordId']],
-  ])('%s on %s sets exactly PERSIST_METRICS.stored (and its details %j), the state and an info event', async (transport, profile, details) => {
-    const { added, ctx, messages } = await persistWith(transport, profile);
-    expect(added).toEqual(sorted([...PERSIST_METRICS.stored, ...details]));
-    expect(ctx.metrics.handoffTransport).toBe(transport);
-    expect(ctx.metrics.handoffFailed).toBe(false);
-    const h = ctx.state.handoff!;
-    expect(h.transport).toBe(transport);
-    expect(h.failure).toBeUndefined();
-    expect(h.bytes).toBe(ctx.metrics.handoffBytes);
-    expect(h.bytes).toBeLessThanOrEqual(ctx.metrics.handoffStoredBytes as number);
-    expect(h.resetData).toBe(`${RESET_DATA_PREFIX}${NONCE}`);
-    expect(messages('handoff-persist', 'info')).toEqual([expect.stringContaining(`${transport}: ${h.bytes}-byte record stored at ${h.location}`)]);
-  });
+  ])(
+    '%s on %s sets exactly PERSIST_METRICS.stored (and its details %j), the state and an info event',
+    async (transport, profile, details) => {
+      const { added, ctx, messages } = await persistWith(transport, profile);
+      expect(added).toEqual(sorted([...PERSIST_METRICS.stored, ...details]));
+      expect(ctx.metrics.handoffTransport).toBe(transport);
+      expect(ctx.metrics.handoffFailed).toBe(false);
+      const h = ctx.state.handoff!;
+      expect(h.transport).toBe(transport);
+      expect(h.failure).toBeUndefined();
+      expect(h.bytes).toBe(ctx.metrics.handoffBytes);
+      expect(h.bytes).toBeLessThanOrEqual(ctx.metrics.handoffStoredBytes as number);
+      expect(h.resetData).toBe(`${RESET_DATA_PREFIX}${NONCE}`);
+      expect(messages('handoff-persist', 'info')).toEqual([
+        expect.stringContaining(`${transport}: ${h.bytes}-byte record stored at ${h.location}`),
+      ]);
+    },
+  );
 
   it('a record that cannot be stored sets exactly PERSIST_METRICS.failed, a failure in the state and a warning', async () => {
     // OVMF publishes no ERST: acpi-erst has nowhere to write.
@@ -59,7 +75,11 @@ describe('the persist report', () => {
     expect(ctx.metrics.handoffFailed).toBe(true);
     expect(ctx.metrics.handoffBytes).toBe(0);
     expect(ctx.state.handoff).toEqual({
-      transport: 'acpi-erst', location: 'none', bytes: 0, failure: ctx.metrics.handoffFailure, resetData: `${RESET_DATA_PREFIX}${NONCE}`,
+      transport: 'acpi-erst',
+      location: 'none',
+      bytes: 0,
+      failure: ctx.metrics.handoffFailure,
+      resetData: `${RESET_DATA_PREFIX}${NONCE}`,
     });
     expect(ctx.metrics.handoffFailure).toMatch(/^acpi-erst: the firmware publishes no ERST table/);
     expect(messages('handoff-persist')).toEqual([`handoff not stored: ${ctx.metrics.handoffFailure}`]);

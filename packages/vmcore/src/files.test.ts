@@ -12,7 +12,15 @@ function runtimeImports(file: string): string[] {
   for (const m of text.matchAll(/^(?:import|export)\s+(type\s+)?(?:[^;]*?\sfrom\s+)?'([^']+)';/gms)) {
     if (m[1]) continue;
     const names = /\{([^}]*)\}/.exec(m[0])?.[1];
-    if (names !== undefined && names.split(',').map((n) => n.trim()).filter(Boolean).every((n) => n.startsWith('type '))) continue;
+    if (
+      names !== undefined &&
+      names
+        .split(',')
+        .map((n) => n.trim())
+        .filter(Boolean)
+        .every((n) => n.startsWith('type '))
+    )
+      continue;
     found.push(m[2].startsWith('.') ? resolve(dirname(file), `${m[2]}.ts`) : m[2]);
   }
   return found;
@@ -33,12 +41,15 @@ test('files reaches @efikdump/core/base and Node only (codec packages are loaded
   }
   expect([...packages].filter((p) => !p.startsWith('node:')).sort()).toEqual(['@efikdump/core/base']);
   const names = [...seen].map((f) => f.slice(__dirname.length + 1));
-  expect(names).toEqual(expect.arrayContaining(['convert/convert.ts', 'reader/elf-core-file.ts', 'writers/kdump-compressed/kdump-compressed.writer.ts']));
+  expect(names).toEqual(
+    expect.arrayContaining(['convert/convert.ts', 'reader/elf-core-file.ts', 'writers/kdump-compressed/kdump-compressed.writer.ts']),
+  );
   expect(names.filter((n) => n.startsWith('capture/'))).toEqual([]);
 });
 
 test('everything files exports is the same value through @efikdump/vmcore', () => {
   const names = Object.keys(files);
   expect(names.length).toBeGreaterThan(30);
-  for (const name of names) expect([name, (vmcore as Record<string, unknown>)[name]]).toEqual([name, (files as Record<string, unknown>)[name]]);
+  for (const name of names)
+    expect([name, (vmcore as Record<string, unknown>)[name]]).toEqual([name, (files as Record<string, unknown>)[name]]);
 });

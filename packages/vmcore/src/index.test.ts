@@ -11,10 +11,12 @@ describe('register', () => {
     expect(catalog.list().map((e) => `${e.slot}:${e.name}`)).toEqual(['capture:linux-vmcore', 'writer:elf', 'writer:kdump-compressed']);
     expect(catalog.get('writer', 'elf').implementation).toBe(ElfDumpWriter);
     expect(catalog.get('writer', 'kdump-compressed').implementation).toBe(KdumpCompressedDumpWriter);
-    expect(() => catalog.get('writer', 'kdump')).toThrow(new ConfigError('Unknown writer: kdump (known: elf, kdump-compressed)', { field: 'components.writer' }));
+    expect(() => catalog.get('writer', 'kdump')).toThrow(
+      new ConfigError('Unknown writer: kdump (known: elf, kdump-compressed)', { field: 'components.writer' }),
+    );
   });
 
-  it('resolves both by constructor injection of the run context in a run\'s child container', () => {
+  it("resolves both by constructor injection of the run context in a run's child container", () => {
     const root = globalContainer.createChildContainer();
     register(root);
     const run = root.createChildContainer();

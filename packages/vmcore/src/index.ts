@@ -36,22 +36,48 @@ export { KdumpCompressedFile, type FrameState } from './reader/kdump-compressed-
 export { openDumpFile, detectDumpFormat, declaredLostOf, type DumpFile } from './reader/dump-file';
 export * from './writers/kdump-compressed/diskdump.codec';
 export {
-  COMPRESSIONS, WRITABLE_COMPRESSIONS, ZLIB_LEVEL, ZSTD_LEVEL, compressionFlag, compressionLevel, decompressPage, parseCompression, type CompressionName,
+  COMPRESSIONS,
+  WRITABLE_COMPRESSIONS,
+  ZLIB_LEVEL,
+  ZSTD_LEVEL,
+  compressionFlag,
+  compressionLevel,
+  decompressPage,
+  parseCompression,
+  type CompressionName,
 } from './writers/kdump-compressed/compression';
 export { lzo1xDecompress } from './writers/kdump-compressed/lzo1x';
 export { lzo1x1Compress, lzo1xBound, LZO1X1_DICT_ENTRIES } from './writers/kdump-compressed/lzo1x-compress';
 export {
-  writeKdumpCompressed, defaultThreads, WINDOW_FRAMES, BATCH_PAGES, type KdumpWriteOptions, type KdumpWriteResult,
+  writeKdumpCompressed,
+  defaultThreads,
+  WINDOW_FRAMES,
+  BATCH_PAGES,
+  type KdumpWriteOptions,
+  type KdumpWriteResult,
 } from './writers/kdump-compressed/kdump-compressed.writer';
 export { KdumpCompressedDumpWriter, MODELLED_ZLIB_US_PER_PAGE } from './writers/kdump-compressed/kdump-compressed.dump-writer';
 export { DUMP_ENCRYPT_BYTES_PER_SECOND, DUMP_ENCRYPTION_OPTIONS, dumpEncryptionOf, type DumpEncryption } from './writers/dump-encryption';
 export { writeFilteredElf, PFN_EXCLUDED, type ElfFilterOptions, type ElfFilterResult } from './writers/elf-filtered.writer';
 export {
-  procVmcoreSource, ELF_WRITER_OPTIONS, KDUMP_COMPRESSED_WRITER_OPTIONS, type ElfWriterOptions, type KdumpCompressedWriterOptions,
+  procVmcoreSource,
+  ELF_WRITER_OPTIONS,
+  KDUMP_COMPRESSED_WRITER_OPTIONS,
+  type ElfWriterOptions,
+  type KdumpCompressedWriterOptions,
 } from './writers/dump-writer-options';
 export {
-  DL_EXCLUDE_ZERO, DL_EXCLUDE_CACHE, DL_EXCLUDE_CACHE_PRI, DL_EXCLUDE_USER_DATA, DL_EXCLUDE_FREE, MAX_DUMP_LEVEL,
-  Excluded, EXCLUDED_NAMES, parseDumpLevel, needsClassification, type PageClassifier,
+  DL_EXCLUDE_ZERO,
+  DL_EXCLUDE_CACHE,
+  DL_EXCLUDE_CACHE_PRI,
+  DL_EXCLUDE_USER_DATA,
+  DL_EXCLUDE_FREE,
+  MAX_DUMP_LEVEL,
+  Excluded,
+  EXCLUDED_NAMES,
+  parseDumpLevel,
+  needsClassification,
+  type PageClassifier,
 } from './dump-level/dump-level';
 export { PageKindClassifier } from './dump-level/page-kind-classifier';
 export { StructPageClassifier } from './dump-level/struct-page-classifier';
@@ -59,17 +85,38 @@ export { type PageSource, type PfnRange, vmcoreinfoNumber } from './source/page-
 export { ElfImageSource, FileReader, type PositionalReader, type ElfLoad } from './source/elf-image-source';
 export { KdumpFileSource } from './source/kdump-source';
 export {
-  convertDump, parseConvertOptions, parseOutputFormat, OUTPUT_FORMATS, type ConvertOptions, type ConvertResult, type OutputFormat,
+  convertDump,
+  parseConvertOptions,
+  parseOutputFormat,
+  OUTPUT_FORMATS,
+  type ConvertOptions,
+  type ConvertResult,
+  type OutputFormat,
 } from './convert/convert';
 
 /** Binds this package's plug-ins: the `linux-vmcore` capture kernel and the `elf` and `kdump-compressed` dump writers. */
 export function register(container: DependencyContainer): void {
-  registerPlugin(container, 'capture', 'linux-vmcore', LinuxCaptureKernel,
-    'Linux capture kernel: boots in the capture RAM, parses elfcorehdr=, merges notes and exports /proc/vmcore (fs/proc/vmcore.c)');
-  registerPlugin(container, 'writer', 'elf', ElfDumpWriter,
+  registerPlugin(
+    container,
+    'capture',
+    'linux-vmcore',
+    LinuxCaptureKernel,
+    'Linux capture kernel: boots in the capture RAM, parses elfcorehdr=, merges notes and exports /proc/vmcore (fs/proc/vmcore.c)',
+  );
+  registerPlugin(
+    container,
+    'writer',
+    'elf',
+    ElfDumpWriter,
     'ELF core writer: copies /proc/vmcore to --out as a sparse file, renamed into place when complete; with a dumpLevel option, drops excluded pages as makedumpfile -E',
-    { options: ELF_WRITER_OPTIONS });
-  registerPlugin(container, 'writer', 'kdump-compressed', KdumpCompressedDumpWriter,
-    'makedumpfile\'s kdump-compressed format: zlib per page on worker threads, -d 31 by default (dumpLevel, compress, threads options)',
-    { options: KDUMP_COMPRESSED_WRITER_OPTIONS });
+    { options: ELF_WRITER_OPTIONS },
+  );
+  registerPlugin(
+    container,
+    'writer',
+    'kdump-compressed',
+    KdumpCompressedDumpWriter,
+    "makedumpfile's kdump-compressed format: zlib per page on worker threads, -d 31 by default (dumpLevel, compress, threads options)",
+    { options: KDUMP_COMPRESSED_WRITER_OPTIONS },
+  );
 }

@@ -50,36 +50,77 @@ function samplePages(file, want) {
   return out;
 }
 
-const tryRequire = (name) => { try { return require(require.resolve(name, { paths: [REPO, process.cwd()] })); } catch { return undefined; } };
+const tryRequire = (name) => {
+  try {
+    return require(require.resolve(name, { paths: [REPO, process.cwd()] }));
+  } catch {
+    return undefined;
+  }
+};
 
 async function candidates() {
   const list = [];
-  const { lzo1x1Compress, LZO1X1_DICT_ENTRIES, lzo1xBound } = require(join(REPO, 'packages/vmcore/dist/writers/kdump-compressed/lzo1x-compress.js'));
+  const { lzo1x1Compress, LZO1X1_DICT_ENTRIES, lzo1xBound } = require(
+    join(REPO, 'packages/vmcore/dist/writers/kdump-compressed/lzo1x-compress.js'),
+  );
   const dict = new Int32Array(LZO1X1_DICT_ENTRIES);
   const lzoOut = Buffer.alloc(lzo1xBound(PAGE));
   let base = 1;
-  list.push({ name: 'lzo1x-1 (efikdump, TypeScript)', codec: 'lzo', run: (src, at) => {
-    if (base > 0x7fff0000) { dict.fill(0); base = 1; }
-    const n = lzo1x1Compress(src, at, PAGE, lzoOut, dict, base);
-    base += PAGE;
-    return n;
-  } });
-  list.push({ name: 'zlib level 1 deflateSync (Node)', codec: 'zlib', run: (src, at) => zlib.deflateSync(src.subarray(at, at + PAGE), { level: 1 }).length });
+  list.push({
+    name: 'lzo1x-1 (efikdump, TypeScript)',
+    codec: 'lzo',
+    run: (src, at) => {
+      if (base > 0x7fff0000) {
+        dict.fill(0);
+        base = 1;
+      }
+      const n = lzo1x1Compress(src, at, PAGE, lzoOut, dict, base);
+      base += PAGE;
+      return n;
+    },
+  });
+  list.push({
+    name: 'zlib level 1 deflateSync (Node)',
+    codec: 'zlib',
+    run: (src, at) => zlib.deflateSync(src.subarray(at, at + PAGE), { level: 1 }).length,
+  });
   const snappy = tryRequire('snappy');
-  if (snappy) list.push({ name: 'snappy (napi-rs native) compressSync', codec: 'snappy', run: (src, at) => snappy.compressSync(src.subarray(at, at + PAGE)).length });
+  if (snappy)
+    list.push({
+      name: 'snappy (napi-rs native) compressSync',
+      codec: 'snappy',
+      run: (src, at) => snappy.compressSync(src.subarray(at, at + PAGE)).length,
+    });
   const snappyjs = tryRequire('snappyjs');
-  if (snappyjs) list.push({ name: 'snappyjs (pure JS)', codec: 'snappy', run: (src, at) => snappyjs.compress(src.subarray(at, at + PAGE)).length });
+  if (snappyjs)
+    list.push({ name: 'snappyjs (pure JS)', codec: 'snappy', run: (src, at) => snappyjs.compress(src.subarray(at, at + PAGE)).length });
   const snappyWasm = tryRequire('snappy-wasm');
-  if (snappyWasm?.compress_raw) list.push({ name: 'snappy-wasm compress_raw', codec: 'snappy', run: (src, at) => snappyWasm.compress_raw(src.subarray(at, at + PAGE)).length });
+  if (snappyWasm?.compress_raw)
+    list.push({
+      name: 'snappy-wasm compress_raw',
+      codec: 'snappy',
+      run: (src, at) => snappyWasm.compress_raw(src.subarray(at, at + PAGE)).length,
+    });
   const bokuweb = tryRequire('@bokuweb/zstd-wasm');
   if (bokuweb) {
     await bokuweb.init();
-    const { Module } = require(join(require('node:path').dirname(require.resolve('@bokuweb/zstd-wasm', { paths: [REPO, process.cwd()] })), 'module.js'));
-    for (const level of [1, 3]) list.push({ name: `@bokuweb/zstd-wasm compress level ${level}`, codec: 'zstd', run: (src, at) => bokuweb.compress(src.subarray(at, at + PAGE), level).length });
+    const { Module } = require(
+      join(require('node:path').dirname(require.resolve('@bokuweb/zstd-wasm', { paths: [REPO, process.cwd()] })), 'module.js'),
+    );
+    for (const level of [1, 3])
+      list.push({
+        name: `@bokuweb/zstd-wasm compress level ${level}`,
+        codec: 'zstd',
+        run: (src, at) => bokuweb.compress(src.subarray(at, at + PAGE), level).length,
+      });
     {
       const cctx = bokuweb.createCCtx();
       const empty = new Uint8Array(0);
-      list.push({ name: '@bokuweb/zstd-wasm compressUsingDict (public API), reused CCtx, level 1', codec: 'zstd', run: (src, at) => bokuweb.compressUsingDict(cctx, src.subarray(at, at + PAGE), empty, 1).length });
+      list.push({
+        name: '@bokuweb/zstd-wasm compressUsingDict (public API), reused CCtx, level 1',
+        codec: 'zstd',
+        run: (src, at) => bokuweb.compressUsingDict(cctx, src.subarray(at, at + PAGE), empty, 1).length,
+      });
     }
     if (Module) {
       // The same WebAssembly build called directly: one CCtx and one input/output area for all pages.
@@ -88,10 +129,14 @@ async function candidates() {
       const srcPtr = Module._malloc(PAGE);
       const dstPtr = Module._malloc(bound);
       for (const level of [1, 3]) {
-        list.push({ name: `@bokuweb/zstd-wasm, reused CCtx, level ${level}`, codec: 'zstd', run: (src, at) => {
-          Module.HEAPU8.set(src.subarray(at, at + PAGE), srcPtr);
-          return Module._ZSTD_compress_usingDict(cctx, dstPtr, bound, srcPtr, PAGE, 0, 0, level);
-        } });
+        list.push({
+          name: `@bokuweb/zstd-wasm, reused CCtx, level ${level}`,
+          codec: 'zstd',
+          run: (src, at) => {
+            Module.HEAPU8.set(src.subarray(at, at + PAGE), srcPtr);
+            return Module._ZSTD_compress_usingDict(cctx, dstPtr, bound, srcPtr, PAGE, 0, 0, level);
+          },
+        });
       }
     }
   }
@@ -99,8 +144,15 @@ async function candidates() {
     const url = require('node:url').pathToFileURL(require.resolve('@hpcc-js/wasm-zstd', { paths: [REPO, process.cwd()] })).href;
     const { Zstd } = await import(url);
     const z = await Zstd.load();
-    for (const level of [1, 3]) list.push({ name: `@hpcc-js/wasm-zstd level ${level}`, codec: 'zstd', run: (src, at) => z.compress(src.subarray(at, at + PAGE), level).length });
-  } catch { /* not installed */ }
+    for (const level of [1, 3])
+      list.push({
+        name: `@hpcc-js/wasm-zstd level ${level}`,
+        codec: 'zstd',
+        run: (src, at) => z.compress(src.subarray(at, at + PAGE), level).length,
+      });
+  } catch {
+    /* not installed */
+  }
   return list;
 }
 
@@ -125,11 +177,25 @@ async function main() {
     }
   }
   console.log(`${count} pages (non-zero, not random-looking) of ${o.file}; node ${process.version}; ${o.rounds} rounds`);
-  console.table(list.map((c) => {
-    const t = times.get(c).slice().sort((a, b) => a - b);
-    const med = t[Math.floor(t.length / 2)];
-    return { codec: c.codec, implementation: c.name, 'µs/page (median)': med.toFixed(1), 'MB/s': (PAGE / med).toFixed(0), 'output/input': (sizes.get(c) / pages.length).toFixed(3) };
-  }));
+  console.table(
+    list.map((c) => {
+      const t = times
+        .get(c)
+        .slice()
+        .sort((a, b) => a - b);
+      const med = t[Math.floor(t.length / 2)];
+      return {
+        codec: c.codec,
+        implementation: c.name,
+        'µs/page (median)': med.toFixed(1),
+        'MB/s': (PAGE / med).toFixed(0),
+        'output/input': (sizes.get(c) / pages.length).toFixed(3),
+      };
+    }),
+  );
 }
 
-main().catch((e) => { console.error(e); process.exit(1); });
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});

@@ -37,7 +37,15 @@ const PYTHON = '/usr/bin/python3';
 const MiB = 1024 * 1024;
 
 function parseArgs(argv) {
-  const o = { size: '1GiB', mix: 'zero=0.5,text=0.2,semi=0.15,random=0.15', threads: String(availableParallelism()), seed: '1', repeat: '3', quick: false, json: false };
+  const o = {
+    size: '1GiB',
+    mix: 'zero=0.5,text=0.2,semi=0.15,random=0.15',
+    threads: String(availableParallelism()),
+    seed: '1',
+    repeat: '3',
+    quick: false,
+    json: false,
+  };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--quick') o.quick = true;
@@ -63,12 +71,24 @@ function ramFor(size) {
 }
 
 function mixScenario(mix, ram) {
-  const parts = Object.fromEntries(mix.split(',').map((kv) => { const [k, v] = kv.split('='); return [k.trim(), Number(v)]; }));
-  for (const k of Object.keys(parts)) if (!['zero', 'text', 'semi', 'random'].includes(k)) throw new Error(`--mix: unknown kind ${k} (zero, text, semi, random)`);
+  const parts = Object.fromEntries(
+    mix.split(',').map((kv) => {
+      const [k, v] = kv.split('=');
+      return [k.trim(), Number(v)];
+    }),
+  );
+  for (const k of Object.keys(parts))
+    if (!['zero', 'text', 'semi', 'random'].includes(k)) throw new Error(`--mix: unknown kind ${k} (zero, text, semi, random)`);
   const semi = parts.semi ?? 0;
   return {
-    format: 'efikdump-scenario/1', name: 'bench-convert', description: `benchmark mix ${mix}`,
-    machine: { memory: ram, cpus: 2, pageMix: { zero: parts.zero ?? 0, 'page-cache': parts.text ?? 0, 'kernel-text': semi / 2, slab: semi / 2, anon: parts.random ?? 0 } },
+    format: 'efikdump-scenario/1',
+    name: 'bench-convert',
+    description: `benchmark mix ${mix}`,
+    machine: {
+      memory: ram,
+      cpus: 2,
+      pageMix: { zero: parts.zero ?? 0, 'page-cache': parts.text ?? 0, 'kernel-text': semi / 2, slab: semi / 2, anon: parts.random ?? 0 },
+    },
     workload: { pageWrites: 0 },
   };
 }
@@ -84,8 +104,16 @@ function measure(argv) {
 function check(input, output) {
   const r = spawnSync(PYTHON, [CHECKER, 'compare', input, output], { encoding: 'utf8', maxBuffer: 16 * MiB });
   let result;
-  try { result = JSON.parse(r.stdout); } catch { return { ok: false, text: `checker failed: ${r.stderr.slice(-500)}` }; }
-  return { ok: r.status === 0 && result.differ_count === 0, text: `${result.equal} equal, ${result.differ_count} differ, ${result.absent_in_output} left out`, result };
+  try {
+    result = JSON.parse(r.stdout);
+  } catch {
+    return { ok: false, text: `checker failed: ${r.stderr.slice(-500)}` };
+  }
+  return {
+    ok: r.status === 0 && result.differ_count === 0,
+    text: `${result.equal} equal, ${result.differ_count} differ, ${result.absent_in_output} left out`,
+    result,
+  };
 }
 
 function main() {
@@ -93,7 +121,10 @@ function main() {
   const dir = o.keep ? resolve(o.keep) : mkdtempSync(join(tmpdir(), 'efikdump-bench-convert-'));
   mkdirSync(dir, { recursive: true });
   const file = (n) => join(dir, n);
-  const fresh = (n) => { if (existsSync(file(n))) unlinkSync(file(n)); return file(n); };
+  const fresh = (n) => {
+    if (existsSync(file(n))) unlinkSync(file(n));
+    return file(n);
+  };
   const log = (s) => process.stderr.write(s + '\n');
   const rows = [];
   const failures = [];
@@ -103,7 +134,24 @@ function main() {
     const input = file('input.vmcore');
     if (!existsSync(input)) {
       log(`making the vmcore: efikdump run --memory ${ram} --scenario (mix ${o.mix})`);
-      const r = spawnSync(process.execPath, [CLI, 'run', '--design', 'efi-warm-reserved-memory-ideal-firmware', '--scenario', file('scenario.json'), '--memory', ram, '--seed', o.seed, '--out', input], { encoding: 'utf8', maxBuffer: 64 * MiB });
+      const r = spawnSync(
+        process.execPath,
+        [
+          CLI,
+          'run',
+          '--design',
+          'efi-warm-reserved-memory-ideal-firmware',
+          '--scenario',
+          file('scenario.json'),
+          '--memory',
+          ram,
+          '--seed',
+          o.seed,
+          '--out',
+          input,
+        ],
+        { encoding: 'utf8', maxBuffer: 64 * MiB },
+      );
       if (r.status !== 0) throw new Error(`efikdump run failed:\n${r.stdout}\n${r.stderr}`);
     }
     const inputBytes = statSync(input).size;
@@ -112,38 +160,150 @@ function main() {
     const efik = (args, out) => [process.execPath, CLI, 'convert', input, '-o', fresh(out), ...args];
     const T = threads;
     // The distributions' default collector (Fedora/RHEL kdump: makedumpfile -l --message-level 7 -d 31) is the headline.
-    const headline = 'makedumpfile -l --message-level 7 -d 31 (distributions\' default)';
+    const headline = "makedumpfile -l --message-level 7 -d 31 (distributions' default)";
     const codecCases = [];
     for (const level of [31, 1]) {
       for (const codec of ['lzo', 'snappy', 'zstd']) {
         for (const t of o.quick ? [T] : [...new Set([1, T])]) {
           const out = `e-${codec}${level}-t${t}.kd`;
-          codecCases.push({ name: `efikdump kdump ${codec} -d ${level} --threads ${t}`, kind: `kdump${level}`, codec, threads: t, argv: () => efik(['--compress', codec, '--dump-level', String(level), '--threads', String(t)], out), out });
+          codecCases.push({
+            name: `efikdump kdump ${codec} -d ${level} --threads ${t}`,
+            kind: `kdump${level}`,
+            codec,
+            threads: t,
+            argv: () => efik(['--compress', codec, '--dump-level', String(level), '--threads', String(t)], out),
+            out,
+          });
         }
       }
-      if (level === 31) codecCases.push({ name: headline, kind: 'kdump31', codec: 'lzo', threads: 1, peer: true, argv: () => ['makedumpfile', '-l', '--message-level', '7', '-d', '31', input, fresh('m-l31.kd')], out: 'm-l31.kd' });
-      else codecCases.push({ name: 'makedumpfile -l -d 1', kind: 'kdump1', codec: 'lzo', threads: 1, peer: true, argv: () => ['makedumpfile', '-l', '-d', '1', input, fresh('m-l1.kd')], out: 'm-l1.kd' });
+      if (level === 31)
+        codecCases.push({
+          name: headline,
+          kind: 'kdump31',
+          codec: 'lzo',
+          threads: 1,
+          peer: true,
+          argv: () => ['makedumpfile', '-l', '--message-level', '7', '-d', '31', input, fresh('m-l31.kd')],
+          out: 'm-l31.kd',
+        });
+      else
+        codecCases.push({
+          name: 'makedumpfile -l -d 1',
+          kind: 'kdump1',
+          codec: 'lzo',
+          threads: 1,
+          peer: true,
+          argv: () => ['makedumpfile', '-l', '-d', '1', input, fresh('m-l1.kd')],
+          out: 'm-l1.kd',
+        });
     }
     let cases = [
       { name: 'cp (floor)', kind: 'floor', argv: () => ['cp', input, fresh('cp.vmcore')], out: 'cp.vmcore' },
-      { name: 'cp + sync of the copy', kind: 'floor', argv: () => ['sh', '-c', `cp "${input}" "${fresh('cps.vmcore')}" && sync "${file('cps.vmcore')}"`], out: 'cps.vmcore' },
+      {
+        name: 'cp + sync of the copy',
+        kind: 'floor',
+        argv: () => ['sh', '-c', `cp "${input}" "${fresh('cps.vmcore')}" && sync "${file('cps.vmcore')}"`],
+        out: 'cps.vmcore',
+      },
       { name: 'node -e 0 (bare Node.js)', kind: 'startup', argv: () => [process.execPath, '-e', '0'] },
       // What every efikdump case pays before it reads a byte: Node, the CLI and the modules the command loads.
       { name: 'efikdump start-up only (--help)', kind: 'startup', argv: () => [process.execPath, CLI, '--help'] },
       { name: 'efikdump --version', kind: 'startup', argv: () => [process.execPath, CLI, '--version'] },
       { name: 'efikdump designs', kind: 'startup', argv: () => [process.execPath, CLI, 'designs'] },
-      { name: 'efikdump convert --help (convert\'s modules loaded)', kind: 'startup', argv: () => [process.execPath, CLI, 'convert', '--help'] },
+      {
+        name: "efikdump convert --help (convert's modules loaded)",
+        kind: 'startup',
+        argv: () => [process.execPath, CLI, 'convert', '--help'],
+      },
       // The process from its start to its first read of the input (a preload exits there): the issue's 0.2 s target.
-      { name: 'efikdump convert, start to first read of the input', kind: 'startup', argv: () => ['env', `EFIKDUMP_FIRST_READ_OF=${input}`, process.execPath, '-r', FIRST_READ, CLI, 'convert', input, '-o', fresh('first-read.kd'), '--compress', 'lzo', '--dump-level', '31', '--threads', '1'] },
+      {
+        name: 'efikdump convert, start to first read of the input',
+        kind: 'startup',
+        argv: () => [
+          'env',
+          `EFIKDUMP_FIRST_READ_OF=${input}`,
+          process.execPath,
+          '-r',
+          FIRST_READ,
+          CLI,
+          'convert',
+          input,
+          '-o',
+          fresh('first-read.kd'),
+          '--compress',
+          'lzo',
+          '--dump-level',
+          '31',
+          '--threads',
+          '1',
+        ],
+      },
       ...codecCases,
-      { name: 'efikdump kdump zlib -d 1 --threads 1', kind: 'kdump1', codec: 'zlib', threads: 1, argv: () => efik(['--compress', 'zlib', '--dump-level', '1', '--threads', '1'], 'e-z1-t1.kd'), out: 'e-z1-t1.kd' },
-      { name: `efikdump kdump zlib -d 1 --threads ${T}`, kind: 'kdump1', codec: 'zlib', threads: T, argv: () => efik(['--compress', 'zlib', '--dump-level', '1', '--threads', String(T)], 'e-z1.kd'), out: 'e-z1.kd' },
-      { name: 'makedumpfile -c -d 1', kind: 'kdump1', codec: 'zlib', threads: 1, peer: true, argv: () => ['makedumpfile', '-c', '-d', '1', input, fresh('m-z1.kd')], out: 'm-z1.kd' },
-      { name: `makedumpfile -c -d 1 --num-threads ${T}`, kind: 'kdump1', codec: 'zlib', threads: T, peer: true, slow: true, argv: () => ['makedumpfile', '-c', '-d', '1', '--num-threads', String(T), input, fresh('m-z1-t.kd')], out: 'm-z1-t.kd' },
-      { name: 'efikdump ELF -d 1 (zero pages dropped)', kind: 'elf1', argv: () => efik(['--format', 'elf', '--dump-level', '1'], 'e-elf1.vmcore'), out: 'e-elf1.vmcore' },
-      { name: 'makedumpfile -E -d 1', kind: 'elf1', peer: true, argv: () => ['makedumpfile', '-E', '-d', '1', input, fresh('m-elf1.vmcore')], out: 'm-elf1.vmcore' },
-      { name: `efikdump kdump zlib -d 31 --threads ${T}`, kind: 'kdump31', codec: 'zlib', threads: T, argv: () => efik(['--compress', 'zlib', '--dump-level', '31', '--threads', String(T)], 'e-z31.kd'), out: 'e-z31.kd' },
-      { name: 'makedumpfile -c -d 31', kind: 'kdump31', codec: 'zlib', threads: 1, peer: true, argv: () => ['makedumpfile', '-c', '-d', '31', input, fresh('m-z31.kd')], out: 'm-z31.kd' },
+      {
+        name: 'efikdump kdump zlib -d 1 --threads 1',
+        kind: 'kdump1',
+        codec: 'zlib',
+        threads: 1,
+        argv: () => efik(['--compress', 'zlib', '--dump-level', '1', '--threads', '1'], 'e-z1-t1.kd'),
+        out: 'e-z1-t1.kd',
+      },
+      {
+        name: `efikdump kdump zlib -d 1 --threads ${T}`,
+        kind: 'kdump1',
+        codec: 'zlib',
+        threads: T,
+        argv: () => efik(['--compress', 'zlib', '--dump-level', '1', '--threads', String(T)], 'e-z1.kd'),
+        out: 'e-z1.kd',
+      },
+      {
+        name: 'makedumpfile -c -d 1',
+        kind: 'kdump1',
+        codec: 'zlib',
+        threads: 1,
+        peer: true,
+        argv: () => ['makedumpfile', '-c', '-d', '1', input, fresh('m-z1.kd')],
+        out: 'm-z1.kd',
+      },
+      {
+        name: `makedumpfile -c -d 1 --num-threads ${T}`,
+        kind: 'kdump1',
+        codec: 'zlib',
+        threads: T,
+        peer: true,
+        slow: true,
+        argv: () => ['makedumpfile', '-c', '-d', '1', '--num-threads', String(T), input, fresh('m-z1-t.kd')],
+        out: 'm-z1-t.kd',
+      },
+      {
+        name: 'efikdump ELF -d 1 (zero pages dropped)',
+        kind: 'elf1',
+        argv: () => efik(['--format', 'elf', '--dump-level', '1'], 'e-elf1.vmcore'),
+        out: 'e-elf1.vmcore',
+      },
+      {
+        name: 'makedumpfile -E -d 1',
+        kind: 'elf1',
+        peer: true,
+        argv: () => ['makedumpfile', '-E', '-d', '1', input, fresh('m-elf1.vmcore')],
+        out: 'm-elf1.vmcore',
+      },
+      {
+        name: `efikdump kdump zlib -d 31 --threads ${T}`,
+        kind: 'kdump31',
+        codec: 'zlib',
+        threads: T,
+        argv: () => efik(['--compress', 'zlib', '--dump-level', '31', '--threads', String(T)], 'e-z31.kd'),
+        out: 'e-z31.kd',
+      },
+      {
+        name: 'makedumpfile -c -d 31',
+        kind: 'kdump31',
+        codec: 'zlib',
+        threads: 1,
+        peer: true,
+        argv: () => ['makedumpfile', '-c', '-d', '31', input, fresh('m-z31.kd')],
+        out: 'm-z31.kd',
+      },
     ].filter((c) => (haveMakedumpfile || !c.argv()[0].startsWith('makedumpfile')) && !(o.quick && c.slow));
     if (o.only) {
       const words = o.only.split(',');
@@ -160,7 +320,10 @@ function main() {
     const rounds = Number(o.repeat);
     // Load averages (1, 5, 15 min) at the start of each round and at the end: the conditions of the figures.
     const loads = [];
-    const loadNow = () => loadavg().map((x) => x.toFixed(2)).join(' ');
+    const loadNow = () =>
+      loadavg()
+        .map((x) => x.toFixed(2))
+        .join(' ');
     for (let k = 0; k < rounds; k++) {
       loads.push(`round ${k + 1} start: ${loadNow()} (${new Date().toISOString().slice(11, 19)} UTC)`);
       for (const c of cases) {
@@ -187,11 +350,26 @@ function main() {
       const runs = runsOf.get(c);
       const walls = runs.map((x) => x.wall_s).sort((a, b) => a - b);
       const cpu = runs.map((x) => x.user_s + x.sys_s).sort((a, b) => a - b);
-      const m = { wall_s: walls[Math.floor(walls.length / 2)], cpu_s: cpu[Math.floor(cpu.length / 2)], max_rss_bytes: Math.max(...runs.map((x) => x.max_rss_bytes)), walls };
+      const m = {
+        wall_s: walls[Math.floor(walls.length / 2)],
+        cpu_s: cpu[Math.floor(cpu.length / 2)],
+        max_rss_bytes: Math.max(...runs.map((x) => x.max_rss_bytes)),
+        walls,
+      };
       const size = c.out ? statSync(file(c.out)).size : 0;
       const row = {
-        case: c.name, kind: c.kind, codec: c.codec, threads: c.threads, peer: !!c.peer, wall_s: m.wall_s, cpu_s: m.cpu_s, walls: m.walls,
-        rounds: runs.map((x) => x.wall_s), mb_s: inputBytes / 1e6 / m.wall_s, output_bytes: size, peak_rss_mib: m.max_rss_bytes / MiB,
+        case: c.name,
+        kind: c.kind,
+        codec: c.codec,
+        threads: c.threads,
+        peer: !!c.peer,
+        wall_s: m.wall_s,
+        cpu_s: m.cpu_s,
+        walls: m.walls,
+        rounds: runs.map((x) => x.wall_s),
+        mb_s: inputBytes / 1e6 / m.wall_s,
+        output_bytes: size,
+        peak_rss_mib: m.max_rss_bytes / MiB,
       };
       if (c.out && c.kind !== 'floor') {
         const v = check(input, file(c.out));
@@ -199,13 +377,22 @@ function main() {
         if (!v.ok) failures.push(`${c.name}: ${v.text}`);
       }
       rows.push(row);
-      if (!o.keep && c.out && c.kind !== 'floor' && existsSync(file(c.out)) && !['m-z1.kd', 'e-z1.kd', 'e-z1-t1.kd', 'e-elf1.vmcore'].includes(c.out)) unlinkSync(file(c.out));
+      if (
+        !o.keep &&
+        c.out &&
+        c.kind !== 'floor' &&
+        existsSync(file(c.out)) &&
+        !['m-z1.kd', 'e-z1.kd', 'e-z1-t1.kd', 'e-elf1.vmcore'].includes(c.out)
+      )
+        unlinkSync(file(c.out));
     }
     const failedRows = rows.filter((r) => r.failed);
     for (const r of failedRows) rows.splice(rows.indexOf(r), 1);
     const find = (name) => rows.find((r) => r.case === name);
     const ratios = [];
-    const push = (target, ours, peer, ratio, limit) => { if (ours && peer) ratios.push({ target, ours: ours.case, peer: peer.case, ratio: ratio(ours, peer), limit }); };
+    const push = (target, ours, peer, ratio, limit) => {
+      if (ours && peer) ratios.push({ target, ours: ours.case, peer: peer.case, ratio: ratio(ours, peer), limit });
+    };
     const wall = (a, b) => a.wall_s / b.wall_s;
     const size = (a, b) => a.output_bytes / b.output_bytes;
     const ourRow = (codec, level, t) => rows.find((x) => !x.peer && x.codec === codec && x.kind === `kdump${level}` && x.threads === t);
@@ -216,7 +403,9 @@ function main() {
     // Issue 17: the distributions' default.
     push('lzo -d 31 wall ≤ 0.9 × makedumpfile -l -d 31, one thread', ourRow('lzo', 31, 1), mdfL31, wall, 0.9);
     push('lzo -d 31 output within 5 % of makedumpfile -l -d 31', ourRow('lzo', 31, 1), mdfL31, size, [0.95, 1.05]);
-    const fastest31 = rows.filter((x) => !x.peer && x.kind === 'kdump31' && x.threads === threads && ['lzo', 'snappy', 'zstd'].includes(x.codec)).sort((a, b) => a.wall_s - b.wall_s)[0];
+    const fastest31 = rows
+      .filter((x) => !x.peer && x.kind === 'kdump31' && x.threads === threads && ['lzo', 'snappy', 'zstd'].includes(x.codec))
+      .sort((a, b) => a.wall_s - b.wall_s)[0];
     if (threads > 1) {
       push(`fastest codec at ${threads} threads -d 31 wall ≤ 0.6 × makedumpfile -l -d 31`, fastest31, mdfL31, wall, 0.6);
       push(`the same, output no larger than makedumpfile -l -d 31`, fastest31, mdfL31, size, 1);
@@ -243,15 +432,32 @@ function main() {
       push('ELF zero pages dropped ≤ 1.3 × cp', elf, find('cp (floor)'), wall, 1.3);
       push('ELF zero pages dropped vs cp + sync (informative: convert fsyncs, cp does not)', elf, find('cp + sync of the copy'), wall);
       const startup = find('efikdump start-up only (--help)');
-      if (startup) ratios.push({ target: 'ELF zero pages dropped less our start-up vs cp (informative: the work alone)', ours: elf.case, peer: 'cp (floor)', ratio: (elf.wall_s - startup.wall_s) / find('cp (floor)').wall_s });
+      if (startup)
+        ratios.push({
+          target: 'ELF zero pages dropped less our start-up vs cp (informative: the work alone)',
+          ours: elf.case,
+          peer: 'cp (floor)',
+          ratio: (elf.wall_s - startup.wall_s) / find('cp (floor)').wall_s,
+        });
     }
-    push('kdump zlib -d 31 (informative)', rows.find((x) => x.kind === 'kdump31' && !x.peer && x.codec === 'zlib'), mdfC31, wall);
+    push(
+      'kdump zlib -d 31 (informative)',
+      rows.find((x) => x.kind === 'kdump31' && !x.peer && x.codec === 'zlib'),
+      mdfC31,
+      wall,
+    );
     // Start-up (issue 17): seconds, not ratios.
-    for (const [name, limit] of [['efikdump start-up only (--help)', 0.15], ['efikdump --version', 0.15], ['efikdump designs', 0.15], ['efikdump convert, start to first read of the input', 0.2]]) {
+    for (const [name, limit] of [
+      ['efikdump start-up only (--help)', 0.15],
+      ['efikdump --version', 0.15],
+      ['efikdump designs', 0.15],
+      ['efikdump convert, start to first read of the input', 0.2],
+    ]) {
       const r = find(name);
       if (r) ratios.push({ target: `start-up wall s ≤ ${limit}`, ours: r.case, peer: '-', ratio: r.wall_s, limit });
     }
-    for (const r of rows.filter((x) => x.case.startsWith('efikdump'))) ratios.push({ target: 'peak RSS ≤ 256 MiB', ours: r.case, peer: '-', ratio: r.peak_rss_mib, limit: 256 });
+    for (const r of rows.filter((x) => x.case.startsWith('efikdump')))
+      ratios.push({ target: 'peak RSS ≤ 256 MiB', ours: r.case, peer: '-', ratio: r.peak_rss_mib, limit: 256 });
     // Per-round ratios of wall times (both cases ran in the same round, minutes apart at most).
     const paired = (a, b) => {
       const ra = find(a)?.rounds;
@@ -265,16 +471,49 @@ function main() {
     }
     for (const r of ratios) {
       if (r.limit === undefined) r.met = '-';
-      else r.met = Array.isArray(r.limit) ? (r.ratio >= r.limit[0] && r.ratio <= r.limit[1] ? 'yes' : 'NO') : (r.ratio <= r.limit ? 'yes' : 'NO');
+      else
+        r.met = Array.isArray(r.limit)
+          ? r.ratio >= r.limit[0] && r.ratio <= r.limit[1]
+            ? 'yes'
+            : 'NO'
+          : r.ratio <= r.limit
+            ? 'yes'
+            : 'NO';
     }
     const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'CPU'}, node ${process.version}`;
     if (o.json) {
-      console.log(JSON.stringify({ machine, loads, input: { bytes: inputBytes, ram, mix: o.mix }, rows, ratios, failures, peersFailed: failedRows }, null, 2));
+      console.log(
+        JSON.stringify(
+          { machine, loads, input: { bytes: inputBytes, ram, mix: o.mix }, rows, ratios, failures, peersFailed: failedRows },
+          null,
+          2,
+        ),
+      );
     } else {
       console.log(`input: ${(inputBytes / MiB).toFixed(0)} MiB ELF vmcore (RAM ${ram}, mix ${o.mix}); ${machine}`);
       console.log(`load average (1 5 15 min): ${loads.join('; ')}`);
-      console.table(rows.map((r) => ({ case: r.case, 'wall s (median)': r.wall_s.toFixed(2), 'runs (by round)': r.rounds.map((w) => w.toFixed(2)).join(' '), 'CPU s': r.cpu_s.toFixed(2), 'MB/s': r.mb_s.toFixed(0), 'output MiB': (r.output_bytes / MiB).toFixed(1), 'peak RSS MiB': r.peak_rss_mib.toFixed(0), check: r.check ?? '' })));
-      console.table(ratios.map((r) => ({ target: r.target, ours: r.ours, peer: r.peer, ratio: r.ratio.toFixed(3), 'per round': r.rounds ? r.rounds.map((x) => x.toFixed(2)).join(' ') : '', met: r.met })));
+      console.table(
+        rows.map((r) => ({
+          case: r.case,
+          'wall s (median)': r.wall_s.toFixed(2),
+          'runs (by round)': r.rounds.map((w) => w.toFixed(2)).join(' '),
+          'CPU s': r.cpu_s.toFixed(2),
+          'MB/s': r.mb_s.toFixed(0),
+          'output MiB': (r.output_bytes / MiB).toFixed(1),
+          'peak RSS MiB': r.peak_rss_mib.toFixed(0),
+          check: r.check ?? '',
+        })),
+      );
+      console.table(
+        ratios.map((r) => ({
+          target: r.target,
+          ours: r.ours,
+          peer: r.peer,
+          ratio: r.ratio.toFixed(3),
+          'per round': r.rounds ? r.rounds.map((x) => x.toFixed(2)).join(' ') : '',
+          met: r.met,
+        })),
+      );
       for (const r of failedRows) console.log(`peer failed (not counted): ${r.case}: ${r.failed}`);
       if (failures.length) console.log('FAILED CHECKS:\n' + failures.join('\n'));
     }

@@ -27,7 +27,9 @@ export const DESIGNS_CATALOG_FILE = join(PACKAGE_DIR, 'dist', 'designs-catalog.j
 /** sha256 over the names and bytes of the built-in design files, in name order. */
 export function designFilesHash(dir: string = join(PACKAGE_DIR, 'designs')): string {
   const hash = createHash('sha256');
-  for (const name of readdirSync(dir).filter((f) => f.endsWith('.json')).sort()) {
+  for (const name of readdirSync(dir)
+    .filter((f) => f.endsWith('.json'))
+    .sort()) {
     const bytes = readFileSync(join(dir, name));
     hash.update(`${name}\0${bytes.length}\0`).update(bytes);
   }
@@ -53,7 +55,10 @@ export function buildDesignsCatalog(): DesignsCatalog {
     })),
     pluginsHeader: list.PLUGINS_HEADER,
     // The built-in plug-ins only: plug-ins from outside (EFIKDUMP_PLUGINS) take the slow path.
-    plugins: core.catalogOf(createContainer([])).list().map((p) => ({ slot: p.slot, name: p.name, description: p.description, options: list.optionTexts(p.options) })),
+    plugins: core
+      .catalogOf(createContainer([]))
+      .list()
+      .map((p) => ({ slot: p.slot, name: p.name, description: p.description, options: list.optionTexts(p.options) })),
   };
 }
 
@@ -68,7 +73,13 @@ export function readDesignsCatalog(file: string = DESIGNS_CATALOG_FILE, designsD
   } catch {
     return undefined;
   }
-  if (catalog?.format !== CATALOG_FORMAT || !Array.isArray(catalog.designs) || !Array.isArray(catalog.plugins) || typeof catalog.pluginsHeader !== 'string') return undefined;
+  if (
+    catalog?.format !== CATALOG_FORMAT ||
+    !Array.isArray(catalog.designs) ||
+    !Array.isArray(catalog.plugins) ||
+    typeof catalog.pluginsHeader !== 'string'
+  )
+    return undefined;
   if (!catalog.plugins.every((p) => Array.isArray(p?.options))) return undefined;
   return catalog.designsHash === designFilesHash(designsDir) ? catalog : undefined;
 }

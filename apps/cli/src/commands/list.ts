@@ -13,7 +13,8 @@ export function firmwareText(profileName: string | undefined): string {
 /** The lines `efikdump designs` prints under a plug-in, one an option (without the indent). */
 export function optionTexts(options: Readonly<Record<string, OptionSpec>> | undefined): string[] {
   return Object.entries(options ?? {}).map(
-    ([name, spec]) => `option ${name}: ${describeOption(spec)}${spec.default !== undefined ? `, default ${JSON.stringify(spec.default)}` : ''}${spec.description ? ` — ${spec.description}` : ''}`,
+    ([name, spec]) =>
+      `option ${name}: ${describeOption(spec)}${spec.default !== undefined ? `, default ${JSON.stringify(spec.default)}` : ''}${spec.description ? ` — ${spec.description}` : ''}`,
   );
 }
 

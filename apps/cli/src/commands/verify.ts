@@ -1,6 +1,13 @@
 import {
-  checkAgainstTruth, decodeLostRanges, hex, LOST_RANGES_NOTE_NAME, lostPageCount, NT_EFIKDUMP_LOST_RANGES, readTruthFile,
-  VerifyError, type LostRange,
+  checkAgainstTruth,
+  decodeLostRanges,
+  hex,
+  LOST_RANGES_NOTE_NAME,
+  lostPageCount,
+  NT_EFIKDUMP_LOST_RANGES,
+  readTruthFile,
+  VerifyError,
+  type LostRange,
 } from '@efikdump/core';
 import { ElfCoreFile, openDumpFile, type DumpFile } from '@efikdump/vmcore';
 import { commandHelp, parseArgs, type CommandSpec } from '../args';
@@ -12,16 +19,17 @@ export const VERIFY_PARTIAL_EXIT = 1;
 export const verifySpec: CommandSpec = {
   name: 'verify',
   usage: 'efikdump verify DUMP --truth FILE',
-  summary: 'Checks a dump (ELF or kdump-compressed) against a truth manifest: every sampled page by SHA-256, zero pages, '
-    + 'and every page of the excluded ranges (through the segments or the bitmap). The dump\'s notes are validated as inspect does. '
-    + 'A truth page the dump lacks counts only where the dump itself says why: a kdump-compressed dump level that excludes that kind of page '
-    + '(bitmap consistent with the level), the EFIKDUMP lost-ranges note, a frame of an INCOMPLETE dump, or an ELF segment with no bytes there '
-    + '(p_filesz < p_memsz, as makedumpfile -E filters; an ELF records no dump level, so such a dump is at best partial, though zero pages '
-    + 'there read as zeros and match). Three verdicts, three exit codes: '
-    + '0 complete (every page the dump should hold matches; pages its dump level leaves out are counted, not checked); '
-    + `${VERIFY_PARTIAL_EXIT} partial (every difference from the truth is declared: N pages declared lost); `
-    + '5 corrupt (a page differs, is missing without a declared reason, an excluded page is present, or no truth page could be read from the dump\'s bytes). '
-    + 'Other errors: 2 usage, 3 malformed dump, 6 unreadable file (a directory, a FIFO, a device).',
+  summary:
+    'Checks a dump (ELF or kdump-compressed) against a truth manifest: every sampled page by SHA-256, zero pages, ' +
+    "and every page of the excluded ranges (through the segments or the bitmap). The dump's notes are validated as inspect does. " +
+    'A truth page the dump lacks counts only where the dump itself says why: a kdump-compressed dump level that excludes that kind of page ' +
+    '(bitmap consistent with the level), the EFIKDUMP lost-ranges note, a frame of an INCOMPLETE dump, or an ELF segment with no bytes there ' +
+    '(p_filesz < p_memsz, as makedumpfile -E filters; an ELF records no dump level, so such a dump is at best partial, though zero pages ' +
+    'there read as zeros and match). Three verdicts, three exit codes: ' +
+    '0 complete (every page the dump should hold matches; pages its dump level leaves out are counted, not checked); ' +
+    `${VERIFY_PARTIAL_EXIT} partial (every difference from the truth is declared: N pages declared lost); ` +
+    "5 corrupt (a page differs, is missing without a declared reason, an excluded page is present, or no truth page could be read from the dump's bytes). " +
+    'Other errors: 2 usage, 3 malformed dump, 6 unreadable file (a directory, a FIFO, a device).',
   positionals: [1, 1],
   options: [
     { name: 'truth', value: 'FILE', help: 'truth manifest written by efikdump run --truth (a regular file of at most 16 MiB)' },
@@ -104,15 +112,23 @@ export function verifyCommand(argv: string[], io: Output): number {
     const compared = check.matched + check.mismatched.length;
     const corrupt = (what: string) => new VerifyError(`corrupt: ${what}`, { file });
 
-    if (check.mismatched.length) throw corrupt(`${check.mismatched.length} of ${compared} checked pages differ from the truth; first at physical ${hex(check.mismatched[0])}`);
+    if (check.mismatched.length)
+      throw corrupt(
+        `${check.mismatched.length} of ${compared} checked pages differ from the truth; first at physical ${hex(check.mismatched[0])}`,
+      );
     if (counts.undeclared.length) {
       const p = counts.undeclared[0];
-      const why = dump instanceof ElfCoreFile ? 'in no PT_LOAD' : `${dump.frameState(Math.floor(p / dump.pageSize))} in the bitmaps, dump level ${level}`;
+      const why =
+        dump instanceof ElfCoreFile
+          ? 'in no PT_LOAD'
+          : `${dump.frameState(Math.floor(p / dump.pageSize))} in the bitmaps, dump level ${level}`;
       throw corrupt(`${counts.undeclared.length} truth pages are missing without a declared reason; first at physical ${hex(p)} (${why})`);
     }
     if (check.excludedPresent.length) throw corrupt(`excluded page at physical ${hex(check.excludedPresent[0])} is present`);
     if (fromBytes === 0) {
-      throw corrupt(`no page of ${truthPath} could be checked against bytes of the dump (${check.checked} truth pages, ${check.missing.length + check.declaredLost.length} absent from it): nothing is verified`);
+      throw corrupt(
+        `no page of ${truthPath} could be checked against bytes of the dump (${check.checked} truth pages, ${check.missing.length + check.declaredLost.length} absent from it): nothing is verified`,
+      );
     }
 
     const declared = check.declaredLost.length + counts.incomplete.length + counts['no-bytes'].length;
@@ -122,11 +138,17 @@ export function verifyCommand(argv: string[], io: Output): number {
       return 0;
     }
     const parts = [
-      check.declaredLost.length ? `${check.declaredLost.length} in the lost-ranges note (${lost.length} ranges, ${lostPageCount(lost)} pages)` : '',
+      check.declaredLost.length
+        ? `${check.declaredLost.length} in the lost-ranges note (${lost.length} ranges, ${lostPageCount(lost)} pages)`
+        : '',
       counts.incomplete.length ? `${counts.incomplete.length} frames of an INCOMPLETE dump` : '',
-      counts['no-bytes'].length ? `${counts['no-bytes'].length} with no bytes in the ELF's segments (p_filesz < p_memsz; an ELF records no dump level)` : '',
+      counts['no-bytes'].length
+        ? `${counts['no-bytes'].length} with no bytes in the ELF's segments (p_filesz < p_memsz; an ELF records no dump level)`
+        : '',
     ].filter(Boolean);
-    io.out(`${file}: partial: ${check.matched}/${compared} sampled pages match ${truthPath}; ${declared} pages declared lost (${parts.join(', ')})${leftOut}; excluded ranges absent`);
+    io.out(
+      `${file}: partial: ${check.matched}/${compared} sampled pages match ${truthPath}; ${declared} pages declared lost (${parts.join(', ')})${leftOut}; excluded ranges absent`,
+    );
     return VERIFY_PARTIAL_EXIT;
   } finally {
     dump.close();

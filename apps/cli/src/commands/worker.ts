@@ -15,8 +15,12 @@ export const workerSpec: CommandSpec = {
     { name: 'redis', value: 'URL', help: 'Redis server, e.g. redis://127.0.0.1:6379' },
     { name: 'queue', value: 'NAME', help: 'queue name', default: DEFAULT_QUEUE },
     { name: 'concurrency', value: 'N', help: 'jobs in flight in this process', default: '1' },
-    { name: 'lock-ms', value: 'N', help: 'job lock; a dead worker\'s job is retried by another after about this long', default: '10000' },
-    { name: 'plugin', value: 'PKG[,PKG]', help: 'load plug-in packages (names or paths) for every job besides those each job carries from its coordinator; also EFIKDUMP_PLUGINS' },
+    { name: 'lock-ms', value: 'N', help: "job lock; a dead worker's job is retried by another after about this long", default: '10000' },
+    {
+      name: 'plugin',
+      value: 'PKG[,PKG]',
+      help: 'load plug-in packages (names or paths) for every job besides those each job carries from its coordinator; also EFIKDUMP_PLUGINS',
+    },
     { name: 'verbose', help: 'one stderr line per job started and finished (worker: start ID / worker: done ID)' },
     { name: 'help', help: 'show this help' },
   ],
@@ -35,10 +39,10 @@ export async function workerCommand(argv: string[], io: Output): Promise<number>
   const lockDuration = integerOption(options.get('lock-ms'), 'lock-ms', 500, 3_600_000) ?? 10_000;
 
   // Loaded on demand, as in the backend factory: other commands do not pay for bullmq's start-up.
-   
+
   const { Worker } = require('bullmq') as typeof import('bullmq');
   const { redisConnection } = require('../compare/bullmq.backend') as typeof import('../compare/bullmq.backend');
-   
+
   const runner = new JobRunner(pluginsFromCommandLine(options.get('plugin')));
   const connection = redisConnection(redis);
   let done = 0;
@@ -51,16 +55,25 @@ export async function workerCommand(argv: string[], io: Output): Promise<number>
     autorun: false,
   });
   const verbose = options.has('verbose');
-  worker.on('active', (job) => { if (verbose) io.err(`worker: start ${job.id}`); });
+  worker.on('active', (job) => {
+    if (verbose) io.err(`worker: start ${job.id}`);
+  });
   worker.on('completed', (job) => {
     done++;
     if (verbose) io.err(`worker: done ${job.id}`);
   });
   worker.on('failed', (job, err) => io.err(`worker: ${job?.id ?? '?'} failed: ${err.message}`));
   await worker.waitUntilReady();
-  io.err(`worker: ready on queue ${queueName} at ${redis.replace(/\/\/[^@]*@/, '//***@')} (pid ${process.pid}, concurrency ${concurrency})`);
+  io.err(
+    `worker: ready on queue ${queueName} at ${redis.replace(/\/\/[^@]*@/, '//***@')} (pid ${process.pid}, concurrency ${concurrency})`,
+  );
   const stopped = new Promise<void>((resolve) => {
-    const stop = () => { void worker.close().then(() => { connection.disconnect(); resolve(); }); };
+    const stop = () => {
+      void worker.close().then(() => {
+        connection.disconnect();
+        resolve();
+      });
+    };
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
   });

@@ -28,7 +28,10 @@ export const DEFAULT_RULE: CellRule = { success: SUCCESS_DEFAULT, expected: null
  */
 export type CellStatus = 'pass' | 'expected' | 'loss';
 
-export interface MetricSummary { median: number; max: number }
+export interface MetricSummary {
+  median: number;
+  max: number;
+}
 
 /** One (design, scenario) cell of the sweep. */
 export interface CellSummary {
@@ -70,7 +73,16 @@ function metric(values: (number | null)[]): MetricSummary | null {
 export function summarizeDistribution(values: number[]): DistributionSummary | null {
   if (values.length === 0) return null;
   const v = [...values].sort((a, b) => a - b);
-  return { count: v.length, min: v[0], q1: percentile(v, 0.25), median: median(v), q3: percentile(v, 0.75), p95: percentile(v, 0.95), max: v[v.length - 1], values: v };
+  return {
+    count: v.length,
+    min: v[0],
+    q1: percentile(v, 0.25),
+    median: median(v),
+    q3: percentile(v, 0.75),
+    p95: percentile(v, 0.95),
+    max: v[v.length - 1],
+    values: v,
+  };
 }
 
 /** Aggregates the results of one cell; `results` may come in any order. */
@@ -98,7 +110,9 @@ export function summarizeCell(design: string, scenario: string, results: JobResu
     success: { count: ok, rate: n ? round6(ok / n) : 0, wilson95: [round6(lo), round6(hi)] },
     status: loss ? 'loss' : expectedCount ? 'expected' : 'pass',
     firstLoss: loss ? { seed: loss.seed, outcome: loss.outcome, reason: loss.reason } : null,
-    fidelity: fid.length ? { count: fid.length, mean: round6(fid.reduce((a, b) => a + b, 0) / fid.length), min: round6(Math.min(...fid)) } : null,
+    fidelity: fid.length
+      ? { count: fid.length, mean: round6(fid.reduce((a, b) => a + b, 0) / fid.length), min: round6(Math.min(...fid)) }
+      : null,
     crashToDumpUs: summarizeDistribution(rs.map((r) => r.crashToDumpUs).filter((x): x is number => x !== null)),
     nvramBytesWritten: metric(rs.map((r) => r.nvramBytesWritten)),
     consoleSeen: cons.length ? { seen: cons.filter(Boolean).length, of: cons.length } : null,
@@ -125,7 +139,10 @@ function nextBootSummary(rs: JobResult[]): CellSummary['nextBoot'] {
 const byText = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
 /** Every cell of the matrix, sorted by design then scenario (code-unit order, not locale). */
-export function aggregate(results: Iterable<JobResult>, ruleOf: (design: string, scenario: string) => CellRule = () => DEFAULT_RULE): CellSummary[] {
+export function aggregate(
+  results: Iterable<JobResult>,
+  ruleOf: (design: string, scenario: string) => CellRule = () => DEFAULT_RULE,
+): CellSummary[] {
   const cells = new Map<string, JobResult[]>();
   for (const r of results) {
     const k = `${r.design}\u0000${r.scenario}`;
@@ -181,14 +198,18 @@ export function designVerdicts(cells: CellSummary[]): DesignVerdict[] {
     const dumpOnMeasuredFirmware = firmwareModelled === null ? 'unreported' : firmwareModelled ? 'modelled' : dumped ? 'yes' : 'no';
     return {
       design,
-      losses: own.filter((c) => c.status === 'loss').map((c) => ({
-        scenario: c.scenario,
-        failed: c.runs - c.success.count - (c.expected?.count ?? 0),
-        runs: c.runs,
-        outcome: c.firstLoss!.outcome,
-        reason: c.firstLoss!.reason,
-      })),
-      expected: own.filter((c) => c.status === 'expected').map((c) => ({ scenario: c.scenario, count: c.expected!.count, runs: c.runs, why: c.expected!.why })),
+      losses: own
+        .filter((c) => c.status === 'loss')
+        .map((c) => ({
+          scenario: c.scenario,
+          failed: c.runs - c.success.count - (c.expected?.count ?? 0),
+          runs: c.runs,
+          outcome: c.firstLoss!.outcome,
+          reason: c.firstLoss!.reason,
+        })),
+      expected: own
+        .filter((c) => c.status === 'expected')
+        .map((c) => ({ scenario: c.scenario, count: c.expected!.count, runs: c.runs, why: c.expected!.why })),
       passed: own.filter((c) => c.status === 'pass').length,
       dumpOnMeasuredFirmware,
       firmwareModelled,

@@ -16,7 +16,7 @@ export function createBackend(name: string, opts: { workers?: number; redis?: st
     case 'bullmq': {
       if (!opts.redis) throw new ConfigError('--backend bullmq needs --redis URL', { field: '--redis' });
       // Loaded on demand: bullmq and ioredis cost ~0.4 s of start-up that other commands should not pay.
-       
+
       const { BullmqBackend } = require('./bullmq.backend') as typeof import('./bullmq.backend');
       return new BullmqBackend({ redis: opts.redis, queue: opts.queue });
     }

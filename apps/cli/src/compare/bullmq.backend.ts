@@ -1,8 +1,16 @@
 import { ConfigError } from '@efikdump/core';
 import { Queue, type Job } from 'bullmq';
 import IORedis from 'ioredis';
-import { DEFAULT_QUEUE, jobKey, type BackendProgress, type JobResult, type SweepBackend, type SweepInfo, type SweepJob, type SweepMatrix } from './types';
-
+import {
+  DEFAULT_QUEUE,
+  jobKey,
+  type BackendProgress,
+  type JobResult,
+  type SweepBackend,
+  type SweepInfo,
+  type SweepJob,
+  type SweepMatrix,
+} from './types';
 
 export { DEFAULT_QUEUE };
 
@@ -30,7 +38,10 @@ const SWEEP_ID = /^[0-9a-f]{16}$/;
 
 /** The matrix a sweep was started with, read back from Redis; a ConfigError when the queue holds no such sweep. */
 export async function loadSweepMatrix(redis: string, queue: string, id: string): Promise<SweepMatrix> {
-  if (!SWEEP_ID.test(id)) throw new ConfigError(`--resume expects a sweep id of 16 hex digits (printed when the sweep started), found "${id}"`, { field: '--resume' });
+  if (!SWEEP_ID.test(id))
+    throw new ConfigError(`--resume expects a sweep id of 16 hex digits (printed when the sweep started), found "${id}"`, {
+      field: '--resume',
+    });
   const connection = redisConnection(redis);
   try {
     const text = await connection.get(sweepKey(queue, id));
@@ -64,7 +75,11 @@ export class BullmqBackend implements SweepBackend {
     const results = new Map<string, JobResult>();
     try {
       await queue.waitUntilReady();
-      if (sweep) await connection.set(sweepKey(queueName, sweep.id), JSON.stringify({ format: 'efikdump-sweep/1', id: sweep.id, matrix: sweep.matrix }));
+      if (sweep)
+        await connection.set(
+          sweepKey(queueName, sweep.id),
+          JSON.stringify({ format: 'efikdump-sweep/1', id: sweep.id, matrix: sweep.matrix }),
+        );
       // Failed leftovers from an earlier coordinator get a fresh set of attempts; anything else that exists is kept.
       for (const j of jobs) {
         const existing = await queue.getJob(idOf(j));
@@ -72,11 +87,13 @@ export class BullmqBackend implements SweepBackend {
       }
       const attempts = this.opts.attempts ?? 3;
       for (let i = 0; i < jobs.length; i += 500) {
-        await queue.addBulk(jobs.slice(i, i + 500).map((j) => ({
-          name: 'run',
-          data: j,
-          opts: { jobId: idOf(j), attempts, backoff: { type: 'fixed', delay: 200 }, removeOnComplete: false, removeOnFail: false },
-        })));
+        await queue.addBulk(
+          jobs.slice(i, i + 500).map((j) => ({
+            name: 'run',
+            data: j,
+            opts: { jobId: idOf(j), attempts, backoff: { type: 'fixed', delay: 200 }, removeOnComplete: false, removeOnFail: false },
+          })),
+        );
       }
       const pending = new Map(jobs.map((j) => [idOf(j), jobKey(j)]));
       const pollMs = this.opts.pollMs ?? 100;

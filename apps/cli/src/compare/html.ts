@@ -18,28 +18,56 @@ const EXPECTED_COLOUR = 'hsl(215, 16%, 52%)';
 /** A cell's colour: its success rate, or slate when every failure was expected. */
 const cellColour = (c: CellSummary) => (c.status === 'expected' ? EXPECTED_COLOUR : rateColour(c.success.rate));
 
-const STAGE_COLOURS = ['#4e79a7', '#f28e2b', '#e15759', '#76b7b2', '#59a14f', '#edc948', '#b07aa1', '#ff9da7', '#9c755f', '#bab0ac', '#1f77b4', '#d62728', '#2ca02c', '#9467bd'];
+const STAGE_COLOURS = [
+  '#4e79a7',
+  '#f28e2b',
+  '#e15759',
+  '#76b7b2',
+  '#59a14f',
+  '#edc948',
+  '#b07aa1',
+  '#ff9da7',
+  '#9c755f',
+  '#bab0ac',
+  '#1f77b4',
+  '#d62728',
+  '#2ca02c',
+  '#9467bd',
+];
 
 function heatmap(r: CompareReport): string {
   const { designs, scenarios } = r.matrix;
-  const left = 250, top = 150, cw = 96, ch = 40;
+  const left = 250,
+    top = 150,
+    cw = 96,
+    ch = 40;
   const h = top + ch * designs.length + 20;
   const parts: string[] = [];
-  scenarios.forEach((s, i) => parts.push(`<text x="${left + cw * i + cw / 2}" y="${top - 8}" transform="rotate(-35 ${left + cw * i + cw / 2} ${top - 8})" class="lbl">${esc(s)}</text>`));
+  scenarios.forEach((s, i) =>
+    parts.push(
+      `<text x="${left + cw * i + cw / 2}" y="${top - 8}" transform="rotate(-35 ${left + cw * i + cw / 2} ${top - 8})" class="lbl">${esc(s)}</text>`,
+    ),
+  );
   const w0 = left + cw * scenarios.length + 150;
   designs.forEach((d, j) => {
     parts.push(`<text x="${left - 8}" y="${top + ch * j + ch / 2 + 4}" text-anchor="end" class="lbl">${esc(d)}</text>`);
     scenarios.forEach((s, i) => {
       const c = r.cells.find((x) => x.design === d && x.scenario === s);
       if (!c) return;
-      const counts = Object.entries(c.outcomes).filter(([, n]) => n > 0).map(([o, n]) => `${o}: ${n}`).join('\n');
+      const counts = Object.entries(c.outcomes)
+        .filter(([, n]) => n > 0)
+        .map(([o, n]) => `${o}: ${n}`)
+        .join('\n');
       const expected = c.expected ? `\nexpected of this design: ${c.expected.outcomes.join(', ')} (${c.expected.why})` : '';
-      const modelled = c.firmwareModelled ? '\nmodelled: the firmware profile\'s retention is modelled, not measured' : '';
+      const modelled = c.firmwareModelled ? "\nmodelled: the firmware profile's retention is modelled, not measured" : '';
       const tip = `${d} × ${s}${modelled}\nsuccess = ${c.successOutcomes.join(' or ')}: ${(100 * c.success.rate).toFixed(1)} % (95 % CI ${(100 * c.success.wilson95[0]).toFixed(1)}–${(100 * c.success.wilson95[1]).toFixed(1)} %)${expected}\n${counts}`;
-      const x = left + cw * i, y = top + ch * j;
+      const x = left + cw * i,
+        y = top + ch * j;
       const label = c.status === 'expected' ? 'expected' : `${c.success.count}/${c.runs}`;
-      parts.push(`<g class="cell" data-status="${c.status}"><title>${esc(tip)}</title><rect x="${x + 1}" y="${y + 1}" width="${cw - 2}" height="${ch - 2}" rx="3" fill="${cellColour(c)}"/>` +
-        `<text x="${x + cw / 2}" y="${y + ch / 2 + 5}" text-anchor="middle" class="val">${label}</text></g>`);
+      parts.push(
+        `<g class="cell" data-status="${c.status}"><title>${esc(tip)}</title><rect x="${x + 1}" y="${y + 1}" width="${cw - 2}" height="${ch - 2}" rx="3" fill="${cellColour(c)}"/>` +
+          `<text x="${x + cw / 2}" y="${y + ch / 2 + 5}" text-anchor="middle" class="val">${label}</text></g>`,
+      );
     });
   });
   return `<svg data-chart="heatmap" viewBox="0 0 ${w0} ${h}" width="${w0}" height="${h}" role="img" aria-label="outcome heatmap">${parts.join('')}</svg>`;
@@ -68,14 +96,21 @@ function distributions(r: CompareReport): string {
   const cells = r.cells;
   const all = cells.flatMap((c) => c.crashToDumpUs?.values ?? []).filter((v) => v > 0);
   // A log axis: one scenario (a 1 TiB machine) takes ~200× longer than the rest, and every run spends seconds in POST and boot.
-  const loUs = all.length ? Math.min(...all) / 1.25 : 1, hiUs = all.length ? Math.max(...all) * 1.25 : 10;
+  const loUs = all.length ? Math.min(...all) / 1.25 : 1,
+    hiUs = all.length ? Math.max(...all) * 1.25 : 10;
   const span = Math.max(Math.log10(hiUs) - Math.log10(loUs), 0.1);
-  const left = 420, width = 560, rowH = 26, top = 20;
-  const h = top + rowH * cells.length + 40, w = left + width + 30;
+  const left = 420,
+    width = 560,
+    rowH = 26,
+    top = 20;
+  const h = top + rowH * cells.length + 40,
+    w = left + width + 30;
   const x = (us: number) => left + ((Math.log10(Math.max(us, loUs)) - Math.log10(loUs)) / span) * width;
   const parts: string[] = [];
   for (const us of logTicks(loUs, hiUs)) {
-    parts.push(`<line x1="${f1(x(us))}" x2="${f1(x(us))}" y1="${top - 5}" y2="${h - 30}" class="grid"/><text x="${f1(x(us))}" y="${h - 14}" text-anchor="middle" class="tick">${esc(formatDuration(Math.round(us)))}</text>`);
+    parts.push(
+      `<line x1="${f1(x(us))}" x2="${f1(x(us))}" y1="${top - 5}" y2="${h - 30}" class="grid"/><text x="${f1(x(us))}" y="${h - 14}" text-anchor="middle" class="tick">${esc(formatDuration(Math.round(us)))}</text>`,
+    );
   }
   cells.forEach((c, k) => {
     const y = top + rowH * k + rowH / 2;
@@ -85,7 +120,9 @@ function distributions(r: CompareReport): string {
       parts.push(`<text x="${left + 4}" y="${y + 4}" class="none">no dump in ${c.runs} runs</text>`);
       return;
     }
-    const g = [`<title>${esc(`${c.design} × ${c.scenario}: median ${formatDuration(d.median)}, p95 ${formatDuration(d.p95)}, ${d.count} dumps`)}</title>`];
+    const g = [
+      `<title>${esc(`${c.design} × ${c.scenario}: median ${formatDuration(d.median)}, p95 ${formatDuration(d.p95)}, ${d.count} dumps`)}</title>`,
+    ];
     g.push(`<line x1="${f1(x(d.min))}" x2="${f1(x(d.max))}" y1="${y}" y2="${y}" class="whisker"/>`);
     g.push(`<rect x="${f1(x(d.q1))}" y="${y - 8}" width="${f1(Math.max(1, x(d.q3) - x(d.q1)))}" height="16" class="box"/>`);
     g.push(`<line x1="${f1(x(d.median))}" x2="${f1(x(d.median))}" y1="${y - 9}" y2="${y + 9}" class="median"/>`);
@@ -99,31 +136,50 @@ function gantt(r: CompareReport): string {
   const stageNames = [...new Set(r.representatives.flatMap((x) => x.stages.map((s) => s.stage)))];
   const colour = (s: string) => STAGE_COLOURS[stageNames.indexOf(s) % STAGE_COLOURS.length];
   const maxUs = Math.max(1, ...r.representatives.flatMap((x) => x.stages.map((s) => s.endUs)));
-  const left = 260, width = 720, rowH = 16, top = 20;
+  const left = 260,
+    width = 720,
+    rowH = 16,
+    top = 20;
   const parts: string[] = [];
   let y = top;
   const x = (us: number) => left + (us / maxUs) * width;
   for (const rep of r.representatives) {
-    parts.push(`<text x="8" y="${y + 12}" class="head">${esc(rep.design)}</text><text x="${left}" y="${y + 12}" class="sub">${esc(`${rep.scenario}, seed ${rep.seed}: ${rep.outcome}`)}</text>`);
+    parts.push(
+      `<text x="8" y="${y + 12}" class="head">${esc(rep.design)}</text><text x="${left}" y="${y + 12}" class="sub">${esc(`${rep.scenario}, seed ${rep.seed}: ${rep.outcome}`)}</text>`,
+    );
     y += rowH + 4;
     for (const s of rep.stages) {
       const bw = Math.max(1.5, x(s.endUs) - x(s.startUs));
-      parts.push(`<g class="bar"><title>${esc(`${s.stage}: ${formatDuration(s.startUs)} → ${formatDuration(s.endUs)} (${formatDuration(s.endUs - s.startUs)})`)}</title>` +
-        `<text x="${left - 8}" y="${y + 11}" text-anchor="end" class="lbl">${esc(s.stage)}</text>` +
-        `<rect x="${f1(x(s.startUs))}" y="${y + 2}" width="${f1(bw)}" height="${rowH - 4}" fill="${colour(s.stage)}"/></g>`);
+      parts.push(
+        `<g class="bar"><title>${esc(`${s.stage}: ${formatDuration(s.startUs)} → ${formatDuration(s.endUs)} (${formatDuration(s.endUs - s.startUs)})`)}</title>` +
+          `<text x="${left - 8}" y="${y + 11}" text-anchor="end" class="lbl">${esc(s.stage)}</text>` +
+          `<rect x="${f1(x(s.startUs))}" y="${y + 2}" width="${f1(bw)}" height="${rowH - 4}" fill="${colour(s.stage)}"/></g>`,
+      );
       y += rowH;
     }
-    if (rep.panicUs !== null) parts.push(`<line x1="${f1(x(rep.panicUs))}" x2="${f1(x(rep.panicUs))}" y1="${y - rowH * rep.stages.length}" y2="${y}" class="panic"><title>panic</title></line>`);
+    if (rep.panicUs !== null)
+      parts.push(
+        `<line x1="${f1(x(rep.panicUs))}" x2="${f1(x(rep.panicUs))}" y1="${y - rowH * rep.stages.length}" y2="${y}" class="panic"><title>panic</title></line>`,
+      );
     y += 10;
   }
-  for (let t = 0; t <= 5; t++) parts.push(`<text x="${f1(x((maxUs * t) / 5))}" y="${y + 12}" text-anchor="middle" class="tick">${esc(formatDuration(Math.round((maxUs * t) / 5)))}</text>`);
-  const h = y + 24, w = left + width + 40;
+  for (let t = 0; t <= 5; t++)
+    parts.push(
+      `<text x="${f1(x((maxUs * t) / 5))}" y="${y + 12}" text-anchor="middle" class="tick">${esc(formatDuration(Math.round((maxUs * t) / 5)))}</text>`,
+    );
+  const h = y + 24,
+    w = left + width + 40;
   return `<svg data-chart="timeline" viewBox="0 0 ${w} ${h}" width="${w}" height="${h}" role="img" aria-label="timeline of one run per design">${parts.join('')}</svg>`;
 }
 
 function retentionMap(r: CompareReport): string {
-  const top = Math.max(1, ...r.representatives.flatMap((x) => [x.ramBytes, ...x.retention.flatMap((p) => p.changedRanges.map(([, e]) => e))]));
-  const left = 260, width = 720, rowH = 22;
+  const top = Math.max(
+    1,
+    ...r.representatives.flatMap((x) => [x.ramBytes, ...x.retention.flatMap((p) => p.changedRanges.map(([, e]) => e))]),
+  );
+  const left = 260,
+    width = 720,
+    rowH = 22;
   const x = (a: number) => left + (a / top) * width;
   const parts: string[] = [];
   let y = 10;
@@ -135,10 +191,17 @@ function retentionMap(r: CompareReport): string {
       y += rowH;
     }
     for (const p of rep.retention) {
-      parts.push(`<text x="${left - 8}" y="${y + 14}" text-anchor="end" class="lbl">${esc(`${p.policy} (${p.reset}, boot ${p.boot})`)}</text>`);
-      const g = [`<title>${esc(`${p.policy}: ${p.changedPages} pages changed in ${p.changedRanges.length} ranges`)}</title>`,
-        `<rect x="${left}" y="${y + 3}" width="${width}" height="${rowH - 6}" class="ram"/>`];
-      for (const [s, e] of p.changedRanges) g.push(`<rect x="${f1(x(s))}" y="${y + 3}" width="${f1(Math.max(1, x(e) - x(s)))}" height="${rowH - 6}" class="changed"><title>${esc(`0x${s.toString(16)}–0x${e.toString(16)} (${formatSize(e - s)})`)}</title></rect>`);
+      parts.push(
+        `<text x="${left - 8}" y="${y + 14}" text-anchor="end" class="lbl">${esc(`${p.policy} (${p.reset}, boot ${p.boot})`)}</text>`,
+      );
+      const g = [
+        `<title>${esc(`${p.policy}: ${p.changedPages} pages changed in ${p.changedRanges.length} ranges`)}</title>`,
+        `<rect x="${left}" y="${y + 3}" width="${width}" height="${rowH - 6}" class="ram"/>`,
+      ];
+      for (const [s, e] of p.changedRanges)
+        g.push(
+          `<rect x="${f1(x(s))}" y="${y + 3}" width="${f1(Math.max(1, x(e) - x(s)))}" height="${rowH - 6}" class="changed"><title>${esc(`0x${s.toString(16)}–0x${e.toString(16)} (${formatSize(e - s)})`)}</title></rect>`,
+        );
       parts.push(`<g class="policy">${g.join('')}</g>`);
       y += rowH;
     }
@@ -148,7 +211,8 @@ function retentionMap(r: CompareReport): string {
     const a = Math.round((top * t) / 8);
     parts.push(`<text x="${f1(x(a))}" y="${y + 12}" text-anchor="middle" class="tick">${esc(t === 0 ? '0' : formatSize(a))}</text>`);
   }
-  const h = y + 24, w = left + width + 40;
+  const h = y + 24,
+    w = left + width + 40;
   return `<svg data-chart="retention" viewBox="0 0 ${w} ${h}" width="${w}" height="${h}" role="img" aria-label="retention map">${parts.join('')}</svg>`;
 }
 
@@ -169,8 +233,17 @@ table{border-collapse:collapse;font-size:12.5px;background:#fff}th,td{border:1px
 function verdictSection(report: CompareReport): string {
   const v = verdictRows(report);
   const table = `<table data-table="verdict"><thead><tr>${v.header.map((h) => `<th>${esc(h)}</th>`).join('')}</tr></thead><tbody>${v.rows.map((r) => `<tr>${r.map((c) => `<td>${esc(c)}</td>`).join('')}</tr>`).join('')}</tbody></table>`;
-  const lists = report.verdict.map((d) => `<div class="design" data-design="${esc(d.design)}"><h3>${esc(d.design)}</h3><ul>${verdictLines(d).map((l) => `<li class="${l.kind}">${esc(l.text)}</li>`).join('')}</ul></div>`).join('');
-  return `<section data-section="verdict"><h2>Verdict</h2>${measuredSummary(report).map((t) => `<p class="measured">${esc(t)}</p>`).join('')}<div class="chart">${table}</div>${lists}</section>`;
+  const lists = report.verdict
+    .map(
+      (d) =>
+        `<div class="design" data-design="${esc(d.design)}"><h3>${esc(d.design)}</h3><ul>${verdictLines(d)
+          .map((l) => `<li class="${l.kind}">${esc(l.text)}</li>`)
+          .join('')}</ul></div>`,
+    )
+    .join('');
+  return `<section data-section="verdict"><h2>Verdict</h2>${measuredSummary(report)
+    .map((t) => `<p class="measured">${esc(t)}</p>`)
+    .join('')}<div class="chart">${table}</div>${lists}</section>`;
 }
 
 /** A self-contained page (inline CSS and SVG, no network): verdict, heatmap, distributions, timelines, retention map, table. */

@@ -2,7 +2,12 @@ import type { Output } from '../output';
 
 export type ProgressMode = 'tty' | 'plain' | 'silent';
 
-const fmtSeconds = (s: number) => (!Number.isFinite(s) ? '?' : s >= 90 ? `${Math.floor(s / 60)}m${String(Math.round(s % 60)).padStart(2, '0')}s` : `${s.toFixed(s < 10 ? 1 : 0)}s`);
+const fmtSeconds = (s: number) =>
+  !Number.isFinite(s)
+    ? '?'
+    : s >= 90
+      ? `${Math.floor(s / 60)}m${String(Math.round(s % 60)).padStart(2, '0')}s`
+      : `${s.toFixed(s < 10 ? 1 : 0)}s`;
 
 /**
  * Sweep progress on stderr: a redrawn bar with rate and ETA on a terminal, a plain line per 10 %
@@ -14,7 +19,11 @@ export class SweepProgress {
   private lastDecile = -1;
   private drawn = false;
 
-  constructor(private readonly io: Output, private readonly mode: ProgressMode, private readonly now: () => number = Date.now) {
+  constructor(
+    private readonly io: Output,
+    private readonly mode: ProgressMode,
+    private readonly now: () => number = Date.now,
+  ) {
     this.t0 = now();
   }
 
@@ -27,7 +36,9 @@ export class SweepProgress {
       const decile = Math.floor((10 * done) / total);
       if (decile === this.lastDecile && done !== total) return;
       this.lastDecile = decile;
-      this.io.err(`compare: ${done}/${total} runs (${Math.floor((100 * done) / total)} %), ${rate.toFixed(1)} runs/s, ETA ${fmtSeconds(eta)}`);
+      this.io.err(
+        `compare: ${done}/${total} runs (${Math.floor((100 * done) / total)} %), ${rate.toFixed(1)} runs/s, ETA ${fmtSeconds(eta)}`,
+      );
       return;
     }
     const t = this.now();

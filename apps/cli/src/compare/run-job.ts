@@ -32,12 +32,15 @@ export function summarize(job: SweepJob, r: RunResult): JobResult {
     pagesDeclaredLost: num(r.metrics.pagesDeclaredLost),
     ramWithheldBytes: num(r.metrics.ramWithheldBytes),
     firmwareModelled: typeof r.metrics.firmwareModelled === 'boolean' ? r.metrics.firmwareModelled : null,
-    nextBoot: typeof r.metrics.offlineDumpAbnormalReset === 'boolean' ? {
-      abnormalReset: r.metrics.offlineDumpAbnormalReset,
-      expected: r.metrics.offlineDumpExpected === true,
-      written: typeof r.metrics.offlineDumpBytes === 'number',
-      creationErrors: num(r.metrics.offlineDumpCreationErrors) ?? 0,
-    } : null,
+    nextBoot:
+      typeof r.metrics.offlineDumpAbnormalReset === 'boolean'
+        ? {
+            abnormalReset: r.metrics.offlineDumpAbnormalReset,
+            expected: r.metrics.offlineDumpExpected === true,
+            written: typeof r.metrics.offlineDumpBytes === 'number',
+            creationErrors: num(r.metrics.offlineDumpCreationErrors) ?? 0,
+          }
+        : null,
   };
 }
 
@@ -76,7 +79,11 @@ export class JobRunner {
   async runFull(job: SweepJob): Promise<RunResult> {
     // No --out: the run verifies through the /proc/vmcore view and writes nothing.
     const design = this.design(job.design, job.plugins);
-    return createRun(this.containerFor(design, job.plugins ?? []), { design, scenario: this.scenario(job.scenario), seed: job.seed }).start();
+    return createRun(this.containerFor(design, job.plugins ?? []), {
+      design,
+      scenario: this.scenario(job.scenario),
+      seed: job.seed,
+    }).start();
   }
 
   async run(job: SweepJob): Promise<JobResult> {

@@ -6,7 +6,7 @@ import { JobRunner } from './run-job';
 import { jobKey, type BackendProgress, type JobResult, type SweepBackend, type SweepInfo, type SweepJob, type SweepMatrix } from './types';
 
 /** The CLI's version: a result made by another version is not reused. */
- 
+
 const CLI_VERSION = (require('../../package.json') as { version: string }).version;
 
 /**
@@ -23,7 +23,11 @@ export function sweepId(m: SweepMatrix, designs: Design[], scenarios: Scenario[]
 export const REPORT_FORMAT = 'efikdump-compare/1';
 
 /** One stage of a representative run, in virtual µs. */
-export interface StageSpan { stage: string; startUs: number; endUs: number }
+export interface StageSpan {
+  stage: string;
+  startUs: number;
+  endUs: number;
+}
 
 /** One run per design, re-run in-process for its timeline and the firmware's retention map. */
 export interface RepresentativeRun {
@@ -59,11 +63,13 @@ export interface SweepTiming {
 
 /** Every (design, scenario, seed) job in a fixed order: design, scenario, then seed BASE + i. */
 export function buildJobs(m: SweepMatrix): SweepJob[] {
-  if (!Number.isSafeInteger(m.runs) || m.runs < 1) throw new ConfigError(`--runs expects a positive integer, found ${m.runs}`, { field: '--runs' });
+  if (!Number.isSafeInteger(m.runs) || m.runs < 1)
+    throw new ConfigError(`--runs expects a positive integer, found ${m.runs}`, { field: '--runs' });
   if (m.seedBase + m.runs - 1 > 0xffffffff) throw new ConfigError(`--seed + --runs must stay below 2^32`, { field: '--seed' });
   const jobs: SweepJob[] = [];
   const plugins = m.plugins?.length ? { plugins: m.plugins } : {};
-  for (const design of m.designs) for (const scenario of m.scenarios) for (let i = 0; i < m.runs; i++) jobs.push({ design, scenario, seed: m.seedBase + i, ...plugins });
+  for (const design of m.designs)
+    for (const scenario of m.scenarios) for (let i = 0; i < m.runs; i++) jobs.push({ design, scenario, seed: m.seedBase + i, ...plugins });
   return jobs;
 }
 
@@ -86,12 +92,16 @@ function uniqueNames(kind: string, specs: string[], nameOf: (s: string) => strin
  * that matches contributes its outcomes and reason).
  */
 export function cellRule(design: Pick<Design, 'components'>, scenario: Pick<Scenario, 'success' | 'expected'>): CellRule {
-  const matches = (scenario.expected ?? []).filter((e) =>
-    (!e.when.exit || design.components.exit.some((x) => e.when.exit!.includes(x))) &&
-    (!e.when.transport || design.components.transport.some((x) => e.when.transport!.includes(x))));
+  const matches = (scenario.expected ?? []).filter(
+    (e) =>
+      (!e.when.exit || design.components.exit.some((x) => e.when.exit!.includes(x))) &&
+      (!e.when.transport || design.components.transport.some((x) => e.when.transport!.includes(x))),
+  );
   return {
     success: scenario.success ?? SUCCESS_DEFAULT,
-    expected: matches.length ? { outcomes: [...new Set(matches.flatMap((e) => e.outcomes))], why: matches.map((e) => e.why).join('; ') } : null,
+    expected: matches.length
+      ? { outcomes: [...new Set(matches.flatMap((e) => e.outcomes))], why: matches.map((e) => e.why).join('; ') }
+      : null,
   };
 }
 
@@ -121,22 +131,45 @@ async function representative(runner: JobRunner, job: SweepJob, designName: stri
     ramBytes: r.ramBytes,
     stages,
     panicUs: panic ? panic.tUs : null,
-    retention: (r.firmware?.retention ?? []).map((x) => ({ policy: x.policy, reset: x.reset, boot: x.boot, changedPages: x.changedPages, changedRanges: x.changedRanges })),
+    retention: (r.firmware?.retention ?? []).map((x) => ({
+      policy: x.policy,
+      reset: x.reset,
+      boot: x.boot,
+      changedPages: x.changedPages,
+      changedRanges: x.changedRanges,
+    })),
   };
 }
 
 /** Runs the matrix on a backend and builds the report and its timing. Unknown names fail before any run. */
-export async function runSweep(m: SweepMatrix, backend: SweepBackend, onProgress: BackendProgress = () => {}, hooks: { onSweep?: (sweep: SweepInfo) => void; expectId?: string } = {}): Promise<{ report: CompareReport; timing: SweepTiming; results: JobResult[]; sweep: SweepInfo }> {
+export async function runSweep(
+  m: SweepMatrix,
+  backend: SweepBackend,
+  onProgress: BackendProgress = () => {},
+  hooks: { onSweep?: (sweep: SweepInfo) => void; expectId?: string } = {},
+): Promise<{ report: CompareReport; timing: SweepTiming; results: JobResult[]; sweep: SweepInfo }> {
   const runner = new JobRunner(m.plugins ?? []);
   const designNames = uniqueNames('design', m.designs, (s) => runner.design(s).name);
   const scenarioNames = uniqueNames('scenario', m.scenarios, (s) => runner.scenario(s).name);
   const jobs = buildJobs(m);
   const rules = new Map<string, CellRule>();
-  for (const d of m.designs) for (const sc of m.scenarios) rules.set(`${designNames.get(d)}\u0000${scenarioNames.get(sc)}`, cellRule(runner.design(d), runner.scenario(sc)));
+  for (const d of m.designs)
+    for (const sc of m.scenarios)
+      rules.set(`${designNames.get(d)}\u0000${scenarioNames.get(sc)}`, cellRule(runner.design(d), runner.scenario(sc)));
 
-  const sweep: SweepInfo = { id: sweepId(m, m.designs.map((d) => runner.design(d)), m.scenarios.map((sc) => runner.scenario(sc))), matrix: m };
+  const sweep: SweepInfo = {
+    id: sweepId(
+      m,
+      m.designs.map((d) => runner.design(d)),
+      m.scenarios.map((sc) => runner.scenario(sc)),
+    ),
+    matrix: m,
+  };
   if (hooks.expectId !== undefined && hooks.expectId !== sweep.id) {
-    throw new ConfigError(`sweep ${hooks.expectId} cannot be resumed: its designs or scenarios (or the efikdump version) changed since it started (they now make sweep ${sweep.id})`, { field: '--resume' });
+    throw new ConfigError(
+      `sweep ${hooks.expectId} cannot be resumed: its designs or scenarios (or the efikdump version) changed since it started (they now make sweep ${sweep.id})`,
+      { field: '--resume' },
+    );
   }
   hooks.onSweep?.(sweep);
   const t0 = process.hrtime.bigint();
@@ -174,6 +207,12 @@ export async function runSweep(m: SweepMatrix, backend: SweepBackend, onProgress
     representatives,
   };
   report.verdict = designVerdicts(report.cells);
-  const timing: SweepTiming = { backend: backend.name, workers: backend.workers, jobs: jobs.length, wallSeconds, runsPerSecond: jobs.length / wallSeconds };
+  const timing: SweepTiming = {
+    backend: backend.name,
+    workers: backend.workers,
+    jobs: jobs.length,
+    wallSeconds,
+    runsPerSecond: jobs.length / wallSeconds,
+  };
   return { report, timing, results, sweep };
 }

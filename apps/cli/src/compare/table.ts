@@ -13,10 +13,27 @@ export const STATUS_LABEL: Record<CellStatus, string> = { pass: 'pass', expected
 export function tableRows(report: CompareReport): { header: string[]; rows: string[][]; rates: number[]; statuses: CellStatus[] } {
   const fw = hasFirmwareMetrics(report);
   const nb = report.cells.some((c) => c.nextBoot);
-  const header = ['design', 'scenario', 'runs', 'complete', 'success (95 % CI)', 'verdict', 'crash→dump median', 'p95', 'fidelity', 'NVRAM bytes', 'console',
-    ...(fw ? ['fw pages changed', 'pages declared lost', 'RAM withheld'] : []), ...(nb ? ['next boot learns'] : []), 'other outcomes'];
+  const header = [
+    'design',
+    'scenario',
+    'runs',
+    'complete',
+    'success (95 % CI)',
+    'verdict',
+    'crash→dump median',
+    'p95',
+    'fidelity',
+    'NVRAM bytes',
+    'console',
+    ...(fw ? ['fw pages changed', 'pages declared lost', 'RAM withheld'] : []),
+    ...(nb ? ['next boot learns'] : []),
+    'other outcomes',
+  ];
   const rows = report.cells.map((c: CellSummary) => {
-    const other = Object.entries(c.outcomes).filter(([o, n]) => o !== 'dump-complete' && n > 0).map(([o, n]) => `${o} ${n}`).join(', ');
+    const other = Object.entries(c.outcomes)
+      .filter(([o, n]) => o !== 'dump-complete' && n > 0)
+      .map(([o, n]) => `${o} ${n}`)
+      .join(', ');
     const modelled = c.firmwareModelled ? ' (modelled)' : '';
     return [
       c.design,
@@ -30,11 +47,13 @@ export function tableRows(report: CompareReport): { header: string[]; rows: stri
       c.fidelity ? c.fidelity.mean.toFixed(4) : '—',
       c.nvramBytesWritten ? String(c.nvramBytesWritten.median) : '—',
       c.consoleSeen ? `${c.consoleSeen.seen}/${c.consoleSeen.of}` : '—',
-      ...(fw ? [
-        c.firmwarePagesChanged ? `${c.firmwarePagesChanged.median}${modelled}` : '—',
-        c.pagesDeclaredLost ? `${c.pagesDeclaredLost.median}${modelled}` : '—',
-        c.ramWithheldBytes ? formatSize(c.ramWithheldBytes.median) : '—',
-      ] : []),
+      ...(fw
+        ? [
+            c.firmwarePagesChanged ? `${c.firmwarePagesChanged.median}${modelled}` : '—',
+            c.pagesDeclaredLost ? `${c.pagesDeclaredLost.median}${modelled}` : '—',
+            c.ramWithheldBytes ? formatSize(c.ramWithheldBytes.median) : '—',
+          ]
+        : []),
       ...(nb ? [nextBootText(c)] : []),
       other || '—',
     ];
@@ -59,9 +78,22 @@ function ansiOf(status: CellStatus, rate: number): number {
 
 function plainTable(header: string[], rows: string[][], paint?: (row: number, col: number, text: string) => string): string[] {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd();
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => c.padEnd(widths[i]))
+      .join('  ')
+      .trimEnd();
   const out = [line(header), widths.map((w) => '-'.repeat(w)).join('  ')];
-  rows.forEach((r, k) => out.push(paint ? r.map((c, i) => paint(k, i, c.padEnd(widths[i]))).join('  ').trimEnd() : line(r)));
+  rows.forEach((r, k) =>
+    out.push(
+      paint
+        ? r
+            .map((c, i) => paint(k, i, c.padEnd(widths[i])))
+            .join('  ')
+            .trimEnd()
+        : line(r),
+    ),
+  );
   return out;
 }
 
@@ -70,7 +102,9 @@ export function terminalTable(report: CompareReport, colour: boolean): string {
   const { header, rows, rates, statuses } = tableRows(report);
   const v = verdictRows(report);
   const out = ['verdict', ...plainTable(v.header, v.rows), ...measuredSummary(report), ''];
-  const paint = colour ? (k: number, i: number, text: string) => (i === 4 || i === 5 ? `\x1b[${ansiOf(statuses[k], rates[k])}m${text}\x1b[0m` : text) : undefined;
+  const paint = colour
+    ? (k: number, i: number, text: string) => (i === 4 || i === 5 ? `\x1b[${ansiOf(statuses[k], rates[k])}m${text}\x1b[0m` : text)
+    : undefined;
   out.push(...plainTable(header, rows, paint));
   return out.join('\n');
 }
@@ -79,7 +113,19 @@ export function terminalTable(report: CompareReport, colour: boolean): string {
 export function markdownReport(report: CompareReport): string {
   const { header, rows } = tableRows(report);
   const esc = (s: string) => s.replace(/\|/g, '\\|');
-  const numeric = new Set(['runs', 'complete', 'crash→dump median', 'p95', 'fidelity', 'NVRAM bytes', 'console', 'fw pages changed', 'pages declared lost', 'RAM withheld', 'passes']);
+  const numeric = new Set([
+    'runs',
+    'complete',
+    'crash→dump median',
+    'p95',
+    'fidelity',
+    'NVRAM bytes',
+    'console',
+    'fw pages changed',
+    'pages declared lost',
+    'RAM withheld',
+    'passes',
+  ]);
   const mdTable = (h: string[], rs: string[][]) => [
     `| ${h.map(esc).join(' | ')} |`,
     `|${h.map((x) => (numeric.has(x) ? ' ---: ' : ' --- ')).join('|')}|`,
@@ -107,7 +153,10 @@ export function markdownReport(report: CompareReport): string {
     '',
     '## Representative runs',
     '',
-    ...report.representatives.map((r) => `- **${r.design}**: scenario ${r.scenario}, seed ${r.seed}, ${r.outcome}; retention: ${r.retention.map((x) => `${x.policy} ${x.changedPages} pages`).join(', ') || 'none'}`),
+    ...report.representatives.map(
+      (r) =>
+        `- **${r.design}**: scenario ${r.scenario}, seed ${r.seed}, ${r.outcome}; retention: ${r.retention.map((x) => `${x.policy} ${x.changedPages} pages`).join(', ') || 'none'}`,
+    ),
     '',
   ].join('\n');
 }

@@ -9,8 +9,18 @@ import type { LabEnvironment } from './lab-environment';
 
 /** The compiler flags for the loader (gnu-efi x86_64, as shared/docs/real-e2e.md records them). */
 export const LOADER_CFLAGS = [
-  '-O2', '-Wall', '-Werror', '-fpic', '-fshort-wchar', '-mno-red-zone', '-fno-stack-protector', '-ffreestanding',
-  '-maccumulate-outgoing-args', '-DGNU_EFI_USE_MS_ABI', '-I/usr/include/efi', '-I/usr/include/efi/x86_64',
+  '-O2',
+  '-Wall',
+  '-Werror',
+  '-fpic',
+  '-fshort-wchar',
+  '-mno-red-zone',
+  '-fno-stack-protector',
+  '-ffreestanding',
+  '-maccumulate-outgoing-args',
+  '-DGNU_EFI_USE_MS_ABI',
+  '-I/usr/include/efi',
+  '-I/usr/include/efi/x86_64',
 ];
 const LOADER_SECTIONS = ['.text', '.sdata', '.data', '.dynamic', '.dynsym', '.rel', '.rela', '.rel.*', '.rela.*', '.reloc'];
 const GUEST_CFLAGS = ['-static', '-O2', '-Wall', '-Werror'];
@@ -65,8 +75,30 @@ export function buildLoader(env: LabEnvironment, cacheDir: string): BuiltPiece {
       const obj = join(work, 'loader.o');
       const so = join(work, 'loader.so');
       run('gcc', [...LOADER_CFLAGS, '-c', source, '-o', obj], 'compiling the loader');
-      run('ld', ['-nostdlib', '-znocombreloc', '-T', env.gnuEfi.lds, '-shared', '-Bsymbolic', `-L${env.gnuEfi.libDir}`, env.gnuEfi.crt0, obj, '-o', so, '-lefi', '-lgnuefi'], 'linking the loader');
-      run('objcopy', [...LOADER_SECTIONS.flatMap((s) => ['-j', s]), '--target=efi-app-x86_64', '--subsystem=10', so, tmp], 'objcopy of the loader');
+      run(
+        'ld',
+        [
+          '-nostdlib',
+          '-znocombreloc',
+          '-T',
+          env.gnuEfi.lds,
+          '-shared',
+          '-Bsymbolic',
+          `-L${env.gnuEfi.libDir}`,
+          env.gnuEfi.crt0,
+          obj,
+          '-o',
+          so,
+          '-lefi',
+          '-lgnuefi',
+        ],
+        'linking the loader',
+      );
+      run(
+        'objcopy',
+        [...LOADER_SECTIONS.flatMap((s) => ['-j', s]), '--target=efi-app-x86_64', '--subsystem=10', so, tmp],
+        'objcopy of the loader',
+      );
     } finally {
       rmSync(work, { recursive: true, force: true });
     }
@@ -89,10 +121,23 @@ export function resolveModules(modulesDir: string, wanted: readonly string[]): s
   for (const line of readFileSync(join(modulesDir, 'modules.dep'), 'utf8').split('\n')) {
     const colon = line.indexOf(':');
     if (colon < 0) continue;
-    deps.set(line.slice(0, colon), line.slice(colon + 1).trim().split(/\s+/).filter(Boolean));
+    deps.set(
+      line.slice(0, colon),
+      line
+        .slice(colon + 1)
+        .trim()
+        .split(/\s+/)
+        .filter(Boolean),
+    );
   }
   const byName = new Map<string, string>();
-  for (const path of deps.keys()) byName.set(basename(path).replace(/\.ko(\.xz|\.zst|\.gz)?$/, '').replace(/-/g, '_'), path);
+  for (const path of deps.keys())
+    byName.set(
+      basename(path)
+        .replace(/\.ko(\.xz|\.zst|\.gz)?$/, '')
+        .replace(/-/g, '_'),
+      path,
+    );
   const order: string[] = [];
   const visit = (path: string) => {
     if (order.includes(path)) return;
@@ -104,7 +149,11 @@ export function resolveModules(modulesDir: string, wanted: readonly string[]): s
     if (!path) throw new IoError(`module ${name} is not in modules.dep`, { file: join(modulesDir, 'modules.dep') });
     visit(path);
   }
-  for (const p of order) if (!p.endsWith('.ko')) throw new IoError(`module ${p} is compressed; the lab's initramfs loads plain .ko files with busybox insmod`, { file: join(modulesDir, p) });
+  for (const p of order)
+    if (!p.endsWith('.ko'))
+      throw new IoError(`module ${p} is compressed; the lab's initramfs loads plain .ko files with busybox insmod`, {
+        file: join(modulesDir, p),
+      });
   return order;
 }
 
@@ -178,7 +227,11 @@ export function buildEsp(env: LabEnvironment, loader: BuiltPiece, initrd: BuiltP
   const r = cached(out, (tmp) => {
     const payload = statSync(env.kernel).size + statSync(initrd.path).size + statSync(loader.path).size;
     const sizeMiB = Math.max(64, Math.ceil((payload * 1.25) / MiB) + 16);
-    run('mkfs.vfat', ['-F', '32', '-n', 'EFIKDUMP', '-i', '0efd0001', '--invariant', '-C', tmp, String(sizeMiB * 1024)], 'formatting the ESP');
+    run(
+      'mkfs.vfat',
+      ['-F', '32', '-n', 'EFIKDUMP', '-i', '0efd0001', '--invariant', '-C', tmp, String(sizeMiB * 1024)],
+      'formatting the ESP',
+    );
     const mtoolsEnv = { ...process.env, MTOOLS_SKIP_CHECK: '1' };
     run('mmd', ['-i', tmp, '::/EFI', '::/EFI/BOOT', '::/efikdump'], 'mmd', mtoolsEnv);
     const staging = `${tmp}.d`;

@@ -86,7 +86,12 @@ export interface LabFootprint {
   timings: { resetToLoaderMs?: number; bootToLoaderMs?: number };
 }
 
-export function footprintDocument(ranges: readonly ChangedRange[], memoryBytes: number, firmware: string, timings: LabFootprint['timings']): LabFootprint {
+export function footprintDocument(
+  ranges: readonly ChangedRange[],
+  memoryBytes: number,
+  firmware: string,
+  timings: LabFootprint['timings'],
+): LabFootprint {
   return {
     format: LAB_FOOTPRINT_FORMAT,
     moment: 'loader-entry',

@@ -46,7 +46,8 @@ function pageSet(ranges: readonly [number, number][]): Set<number> {
   return s;
 }
 
-const pct = (sim: number, real: number) => (real === 0 ? (sim === 0 ? 'agree' : 'differ') : `${sim >= real ? '+' : ''}${Math.round(((sim - real) / real) * 100)} %`);
+const pct = (sim: number, real: number) =>
+  real === 0 ? (sim === 0 ? 'agree' : 'differ') : `${sim >= real ? '+' : ''}${Math.round(((sim - real) / real) * 100)} %`;
 
 /**
  * Runs the simulator on the real run's machine (design, RAM, one CPU, scenario healthy) and puts
@@ -59,7 +60,14 @@ export async function compareWithSimulator(resultPath: string, simulatedDesign?:
   const design = loadDesign(simulatedDesign ?? real.design);
   const footprintFile = join(dir, 'footprint.json');
   const footprint: LabFootprint | undefined = existsSync(footprintFile) ? readFootprint(footprintFile) : undefined;
-  const run = createRun(createContainer(), { design, scenario: loadScenario('healthy'), seed, ramBytes: real.memoryBytes, cpus: 1, options: {} });
+  const run = createRun(createContainer(), {
+    design,
+    scenario: loadScenario('healthy'),
+    seed,
+    ramBytes: real.memoryBytes,
+    cpus: 1,
+    options: {},
+  });
   const sim: RunResult = await run.start();
   const m = sim.metrics;
 
@@ -74,7 +82,12 @@ export async function compareWithSimulator(resultPath: string, simulatedDesign?:
   if (real.pattern) {
     const simFidelity = Number(m.fidelity ?? NaN);
     const realFidelity = real.pattern.intact / real.pattern.pages;
-    rows.push({ what: 'sampled pages intact', simulated: Number.isFinite(simFidelity) ? simFidelity.toFixed(4) : '-', real: realFidelity.toFixed(4), agreement: Number.isFinite(simFidelity) ? pct(simFidelity, realFidelity) : 'n/a' });
+    rows.push({
+      what: 'sampled pages intact',
+      simulated: Number.isFinite(simFidelity) ? simFidelity.toFixed(4) : '-',
+      real: realFidelity.toFixed(4),
+      agreement: Number.isFinite(simFidelity) ? pct(simFidelity, realFidelity) : 'n/a',
+    });
   }
   let footprintOverlap: LabComparison['footprintOverlap'];
   if (footprint) {
@@ -82,20 +95,52 @@ export async function compareWithSimulator(resultPath: string, simulatedDesign?:
     const simPages = pageSet(simChanged);
     let both = 0;
     for (const p of realPages) if (simPages.has(p)) both++;
-    footprintOverlap = { realPages: realPages.size, simulatedPages: simPages.size, bothPages: both, missedPages: realPages.size - both, extraPages: simPages.size - both };
-    rows.push({ what: 'pages the firmware changed (reset → loader)', simulated: simPages.size, real: realPages.size, agreement: pct(simPages.size, realPages.size) });
-    rows.push({ what: '… of the real ones, predicted where they are', simulated: both, real: realPages.size, agreement: pct(both, realPages.size) });
+    footprintOverlap = {
+      realPages: realPages.size,
+      simulatedPages: simPages.size,
+      bothPages: both,
+      missedPages: realPages.size - both,
+      extraPages: simPages.size - both,
+    };
+    rows.push({
+      what: 'pages the firmware changed (reset → loader)',
+      simulated: simPages.size,
+      real: realPages.size,
+      agreement: pct(simPages.size, realPages.size),
+    });
+    rows.push({
+      what: '… of the real ones, predicted where they are',
+      simulated: both,
+      real: realPages.size,
+      agreement: pct(both, realPages.size),
+    });
   }
   const simPostMs = Number(m.postUs ?? NaN) / 1000;
   if (real.durations.resetToLoaderMs !== undefined && Number.isFinite(simPostMs)) {
-    rows.push({ what: 'POST, reset to loader (ms; real = TCG wall clock)', simulated: Math.round(simPostMs), real: real.durations.resetToLoaderMs, agreement: 'n/a' });
+    rows.push({
+      what: 'POST, reset to loader (ms; real = TCG wall clock)',
+      simulated: Math.round(simPostMs),
+      real: real.durations.resetToLoaderMs,
+      agreement: 'n/a',
+    });
   }
   const simCrashToDumpMs = Number(m.crashToDumpUs ?? NaN) / 1000;
   if (real.durations.panicToDumpMs !== undefined && Number.isFinite(simCrashToDumpMs)) {
-    rows.push({ what: 'crash to dump written (ms; real = TCG wall clock)', simulated: Math.round(simCrashToDumpMs), real: real.durations.panicToDumpMs, agreement: 'n/a' });
+    rows.push({
+      what: 'crash to dump written (ms; real = TCG wall clock)',
+      simulated: Math.round(simCrashToDumpMs),
+      real: real.durations.panicToDumpMs,
+      agreement: 'n/a',
+    });
   }
   const comparison: LabComparison = {
-    format: LAB_COMPARE_FORMAT, realRun: dir, simulatedDesign: design.name, memoryBytes: real.memoryBytes, seed, rows, ...(footprintOverlap ? { footprintOverlap } : {}),
+    format: LAB_COMPARE_FORMAT,
+    realRun: dir,
+    simulatedDesign: design.name,
+    memoryBytes: real.memoryBytes,
+    seed,
+    rows,
+    ...(footprintOverlap ? { footprintOverlap } : {}),
   };
   writeFileAtomic(join(dir, 'compare.json'), JSON.stringify(comparison, null, 2) + '\n');
   return comparison;

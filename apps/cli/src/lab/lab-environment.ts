@@ -7,7 +7,16 @@ import { findQemu, resolveFirmwareFiles, type FirmwareFiles } from '@efikdump/fi
 
 /** Debian packages the lab uses (.ci/run installs them). */
 export const LAB_APT_PACKAGES = [
-  'linux-image-amd64', 'busybox-static', 'gnu-efi', 'gcc', 'binutils', 'mtools', 'dosfstools', 'ovmf', 'qemu-system-x86', 'makedumpfile',
+  'linux-image-amd64',
+  'busybox-static',
+  'gnu-efi',
+  'gcc',
+  'binutils',
+  'mtools',
+  'dosfstools',
+  'ovmf',
+  'qemu-system-x86',
+  'makedumpfile',
 ] as const;
 
 /** Everything a lab run needs from the host, found once. */
@@ -77,7 +86,12 @@ export function probeLabEnvironment(): LabEnvironment {
   const makedumpfile = ['/usr/bin/makedumpfile', '/usr/sbin/makedumpfile'].find(executable);
   if (!makedumpfile) missing.push('makedumpfile');
   for (const tool of ['gcc', 'ld', 'objcopy', 'mkfs.vfat', 'mcopy', 'mmd', 'ldd']) if (!onPath(tool)) missing.push(tool);
-  const gnuEfi = { crt0: '/usr/lib/crt0-efi-x86_64.o', lds: '/usr/lib/elf_x86_64_efi.lds', libDir: '/usr/lib', include: '/usr/include/efi' };
+  const gnuEfi = {
+    crt0: '/usr/lib/crt0-efi-x86_64.o',
+    lds: '/usr/lib/elf_x86_64_efi.lds',
+    libDir: '/usr/lib',
+    include: '/usr/include/efi',
+  };
   if (!existsSync(gnuEfi.crt0) || !existsSync(gnuEfi.lds) || !existsSync(join(gnuEfi.include, 'efi.h'))) missing.push('gnu-efi');
   if (!existsSync('/usr/lib/x86_64-linux-gnu/libc.a') && !existsSync('/usr/lib/libc.a')) missing.push('a static libc (libc6-dev)');
   let qemu = '';

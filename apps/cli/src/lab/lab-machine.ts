@@ -42,10 +42,14 @@ export function labQemuArgs(c: LabMachineConfig): string[] {
   });
   return [
     ...base,
-    '-drive', `if=none,id=esp,format=raw,readonly=on,file=${optValue(c.espImage)}`,
-    '-device', 'virtio-blk-pci,drive=esp,bootindex=1,addr=0x4',
-    '-drive', `if=none,id=data,format=raw,cache=unsafe,file=${optValue(c.dataDisk)}`,
-    '-device', 'virtio-blk-pci,drive=data,addr=0x5',
+    '-drive',
+    `if=none,id=esp,format=raw,readonly=on,file=${optValue(c.espImage)}`,
+    '-device',
+    'virtio-blk-pci,drive=esp,bootindex=1,addr=0x4',
+    '-drive',
+    `if=none,id=data,format=raw,cache=unsafe,file=${optValue(c.dataDisk)}`,
+    '-device',
+    'virtio-blk-pci,drive=data,addr=0x5',
   ];
 }
 
@@ -67,7 +71,10 @@ export class LabMachine {
   readonly exitPromise: Promise<void>;
   private client: QmpClient | undefined;
 
-  private constructor(readonly config: LabMachineConfig, private readonly child: ChildProcess) {
+  private constructor(
+    readonly config: LabMachineConfig,
+    private readonly child: ChildProcess,
+  ) {
     this.serial = new SerialLog(join(config.runDir, `${config.label}.serial.log`));
     const keep = (chunk: Buffer) => {
       this.stderrTail = (this.stderrTail + chunk.toString('utf8')).slice(-4096);
@@ -95,7 +102,10 @@ export class LabMachine {
       process.on('exit', () => killAllLabMachines());
     }
     const limitS = Math.max(1, Math.ceil(config.hardLimitMs / 1000));
-    const child = spawn('timeout', ['-s', 'KILL', String(limitS), config.qemu, ...labQemuArgs(config)], { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('timeout', ['-s', 'KILL', String(limitS), config.qemu, ...labQemuArgs(config)], {
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     const machine = new LabMachine(config, child);
     live.add(machine);
     const socket = join(config.runDir, `${config.label}.qmp`);

@@ -1,8 +1,35 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { closeSync, copyFileSync, createReadStream, existsSync, mkdirSync, mkdtempSync, openSync, readSync, renameSync, rmSync, statSync, statfsSync, truncateSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  copyFileSync,
+  createReadStream,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readSync,
+  renameSync,
+  rmSync,
+  statSync,
+  statfsSync,
+  truncateSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
-import { ConfigError, GiB, MiB, decodeLostRanges, formatSize, hex, writeFileAtomic, LOST_RANGES_NOTE_NAME, NT_EFIKDUMP_LOST_RANGES, type LostRange, type TruthManifest } from '@efikdump/core';
+import {
+  ConfigError,
+  GiB,
+  MiB,
+  decodeLostRanges,
+  formatSize,
+  hex,
+  writeFileAtomic,
+  LOST_RANGES_NOTE_NAME,
+  NT_EFIKDUMP_LOST_RANGES,
+  type LostRange,
+  type TruthManifest,
+} from '@efikdump/core';
 import type { QmpEvent } from '@efikdump/firmware-uefi';
 import { openDumpFile } from '@efikdump/vmcore';
 import { buildLabImages, type LabImages } from './build-images';
@@ -115,7 +142,9 @@ export function labDesignFile(design: LabDesign, memoryBytes: number): string {
 }
 
 /** The normal boot's and the capture boot's base command lines. */
-export function labCommandLines(o: Pick<LabRunOptions, 'memoryBytes' | 'kaslr' | 'action' | 'patternMiB' | 'seed' | 'dumpLevel' | 'format'>): { cmdline: string; capture: string } {
+export function labCommandLines(
+  o: Pick<LabRunOptions, 'memoryBytes' | 'kaslr' | 'action' | 'patternMiB' | 'seed' | 'dumpLevel' | 'format'>,
+): { cmdline: string; capture: string } {
   const common = 'console=ttyS0,115200 initrd=\\initrd.img loglevel=6';
   const cmdline = [
     common,
@@ -125,7 +154,9 @@ export function labCommandLines(o: Pick<LabRunOptions, 'memoryBytes' | 'kaslr' |
     `efikdump.action=${o.action}`,
     `efikdump.pattern=${o.patternMiB}`,
     `efikdump.seed=${o.seed}`,
-  ].filter(Boolean).join(' ');
+  ]
+    .filter(Boolean)
+    .join(' ');
   const capture = [common, 'panic=1', `efikdump.format=${o.format}`, `efikdump.dumplevel=${o.dumpLevel}`].join(' ');
   return { cmdline, capture };
 }
@@ -239,21 +270,32 @@ export async function runLabCycle(o: LabRunOptions): Promise<LabResult> {
   const progress = o.onProgress ?? (() => undefined);
   const env: LabEnvironment = probeLabEnvironment();
   if (o.memoryBytes % MiB || o.memoryBytes < 512 * MiB || o.memoryBytes > 2 * GiB) {
-    throw new ConfigError(`--memory must be a whole number of MiB from 512MiB to 2GiB, found ${formatSize(o.memoryBytes)}`, { field: '--memory' });
+    throw new ConfigError(`--memory must be a whole number of MiB from 512MiB to 2GiB, found ${formatSize(o.memoryBytes)}`, {
+      field: '--memory',
+    });
   }
-  if (o.patternMiB * MiB > o.memoryBytes / 2) throw new ConfigError(`--pattern must be at most half the guest RAM (${formatSize(o.memoryBytes / 2)})`, { field: '--pattern' });
+  if (o.patternMiB * MiB > o.memoryBytes / 2)
+    throw new ConfigError(`--pattern must be at most half the guest RAM (${formatSize(o.memoryBytes / 2)})`, { field: '--pattern' });
   mkdirSync(o.outDir, { recursive: true });
   const lines = labCommandLines(o);
   progress(`images: building or reusing in ${o.cacheDir}`);
-  const predictionFile = o.footprintFrom === 'none' ? undefined : o.footprintFrom ?? defaultFootprintFile(env, o.memoryBytes);
+  const predictionFile = o.footprintFrom === 'none' ? undefined : (o.footprintFrom ?? defaultFootprintFile(env, o.memoryBytes));
   let prediction: string | undefined;
   if (predictionFile) {
     const doc = readFootprint(predictionFile);
-    if (doc.memoryBytes !== o.memoryBytes) throw new ConfigError(`the footprint was measured with ${formatSize(doc.memoryBytes)} of RAM, the run has ${formatSize(o.memoryBytes)}`, { file: predictionFile, field: 'memoryBytes' });
+    if (doc.memoryBytes !== o.memoryBytes)
+      throw new ConfigError(
+        `the footprint was measured with ${formatSize(doc.memoryBytes)} of RAM, the run has ${formatSize(o.memoryBytes)}`,
+        { file: predictionFile, field: 'memoryBytes' },
+      );
     prediction = footprintPrediction(doc);
     progress(`footprint: the loader declares ${prediction.split('\n').filter(Boolean).length} ranges measured in ${predictionFile} lost`);
   }
-  const images: LabImages = buildLabImages(env, { ...lines, design: labDesignFile(o.design, o.memoryBytes), snapshot: o.footprint, footprint: prediction }, o.cacheDir);
+  const images: LabImages = buildLabImages(
+    env,
+    { ...lines, design: labDesignFile(o.design, o.memoryBytes), snapshot: o.footprint, footprint: prediction },
+    o.cacheDir,
+  );
   for (const [name, piece] of Object.entries(images)) progress(`images: ${name} ${piece.built ? 'built' : 'cached'} (${piece.path})`);
 
   mkdirSync(o.workDir, { recursive: true });
@@ -269,10 +311,22 @@ export async function runLabCycle(o: LabRunOptions): Promise<LabResult> {
   const timeline: TimelineEntry[] = [];
   const loaderLines: Record<string, string>[] = [];
   const result: LabResult = {
-    format: LAB_RESULT_FORMAT, design: o.design, memoryBytes: o.memoryBytes, kaslr: o.kaslr, action: o.action,
-    outcome: 'no-dump', reason: '', timeline, loader: loaderLines, lostRanges: [], files: {}, durations: { total: 0 },
+    format: LAB_RESULT_FORMAT,
+    design: o.design,
+    memoryBytes: o.memoryBytes,
+    kaslr: o.kaslr,
+    action: o.action,
+    outcome: 'no-dump',
+    reason: '',
+    timeline,
+    loader: loaderLines,
+    lostRanges: [],
+    files: {},
+    durations: { total: 0 },
     images: Object.fromEntries(Object.entries(images).map(([k, v]) => [k, { path: v.path, built: v.built }])),
-    ...(predictionFile && prediction ? { prediction: { file: predictionFile, ranges: prediction.split('\n').filter(Boolean).length } } : {}),
+    ...(predictionFile && prediction
+      ? { prediction: { file: predictionFile, ranges: prediction.split('\n').filter(Boolean).length } }
+      : {}),
   };
   const started = Date.now();
   const at = () => Date.now() - started;
@@ -286,8 +340,16 @@ export async function runLabCycle(o: LabRunOptions): Promise<LabResult> {
   let footprint: LabFootprint | undefined;
   try {
     machine = await LabMachine.start({
-      qemu: env.qemu, firmware: env.firmware, memoryBytes: o.memoryBytes, ramFile, varsFile, runDir: work, label: 'lab',
-      espImage: images.esp.path, dataDisk, hardLimitMs: o.timeoutMs + 60_000,
+      qemu: env.qemu,
+      firmware: env.firmware,
+      memoryBytes: o.memoryBytes,
+      ramFile,
+      varsFile,
+      runDir: work,
+      label: 'lab',
+      espImage: images.esp.path,
+      dataDisk,
+      hardLimitMs: o.timeoutMs + 60_000,
     });
     const m = machine;
     const events: QmpEvent[] = [];
@@ -317,7 +379,8 @@ export async function runLabCycle(o: LabRunOptions): Promise<LabResult> {
       const segment = text.slice(offset);
       const found: { at: number; phase: string; detail: string }[] = [];
       for (const marker of KERNEL_MARKERS) {
-        for (const f of segment.matchAll(new RegExp(marker.pattern.source, 'g'))) found.push({ at: f.index ?? 0, phase: marker.name, detail: f[0].trim() });
+        for (const f of segment.matchAll(new RegExp(marker.pattern.source, 'g')))
+          found.push({ at: f.index ?? 0, phase: marker.name, detail: f[0].trim() });
       }
       const fresh: LabLine[] = parseLabLines(segment);
       offset = text.length;
@@ -341,7 +404,10 @@ export async function runLabCycle(o: LabRunOptions): Promise<LabResult> {
         if (l.source === 'loader' && l.event === 'boot') {
           if (l.fields.mode === 'normal') normalBoots++;
           mark(l.fields.mode === 'capture' ? 'loader-capture' : 'loader-normal', l.rest);
-        } else if (l.source === 'loader' && (['handoff', 'claim', 'elfcorehdr', 'crash-records', 'records-consumed', 'zone', 'error'].includes(l.event))) {
+        } else if (
+          l.source === 'loader' &&
+          ['handoff', 'claim', 'elfcorehdr', 'crash-records', 'records-consumed', 'zone', 'error'].includes(l.event)
+        ) {
           mark(`loader-${l.event}`, l.rest);
         } else if (l.source === 'loader' && l.event === 'lost') {
           result.lostRanges.push({ start: l.fields.start, end: l.fields.end, reason: l.fields.reason });
@@ -356,7 +422,8 @@ export async function runLabCycle(o: LabRunOptions): Promise<LabResult> {
           if (l.event === 'start' && l.fields.mode === 'normal' && resets > 0) {
             // Back in a normal 1st kernel after the reset: no capture happened.
             result.outcome = o.action === 'reboot' ? 'normal-boot' : 'no-dump';
-            result.reason = o.action === 'reboot' ? 'a clean reboot booted normally: no capture' : 'the loader booted normally after the crash';
+            result.reason =
+              o.action === 'reboot' ? 'a clean reboot booted normally: no capture' : 'the loader booted normally after the crash';
             done = true;
           }
         }
@@ -469,7 +536,9 @@ export async function runLabCycle(o: LabRunOptions): Promise<LabResult> {
         result.reason = `${p.declaredLost} of ${p.pages} pattern pages in ${lost.length} declared lost ranges; the other ${p.intact} match the truth`;
       } else {
         result.outcome = 'dump-complete';
-        result.reason = p ? `all ${p.intact} pattern pages match the truth; the panic line is in the dump's dmesg` : 'the panic line is in the dump\'s dmesg';
+        result.reason = p
+          ? `all ${p.intact} pattern pages match the truth; the panic line is in the dump's dmesg`
+          : "the panic line is in the dump's dmesg";
       }
     }
   } else if (written) {

@@ -40,10 +40,15 @@ export function decodePatternFrames(bytes: Uint8Array, file: string): PatternFra
   const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (bytes.length < 16) throw new FormatError('pattern frame list', 'at least 16 bytes', `${bytes.length} bytes`, { file, offset: 0 });
   const magic = v.getBigUint64(0, true);
-  if (magic !== PFN_LIST_MAGIC) throw new FormatError('pattern frame list magic', '"EKDPFN01"', `0x${magic.toString(16)}`, { file, offset: 0 });
+  if (magic !== PFN_LIST_MAGIC)
+    throw new FormatError('pattern frame list magic', '"EKDPFN01"', `0x${magic.toString(16)}`, { file, offset: 0 });
   const count = v.getUint32(8, true);
   const seed = v.getUint32(12, true);
-  if (16 + 8 * count > bytes.length) throw new FormatError('pattern frame list', `${count} entries`, `${Math.floor((bytes.length - 16) / 8)} entries in the bytes read`, { file, offset: 8 });
+  if (16 + 8 * count > bytes.length)
+    throw new FormatError('pattern frame list', `${count} entries`, `${Math.floor((bytes.length - 16) / 8)} entries in the bytes read`, {
+      file,
+      offset: 8,
+    });
   const pfns: number[] = [];
   for (let i = 0; i < count; i++) pfns.push(Number(v.getBigUint64(16 + 8 * i, true)));
   return { seed, pfns };
@@ -69,7 +74,12 @@ export function patternTruth(frames: PatternFrames, sampleSize: number, excluded
   const page = new Uint8Array(PAGE_BYTES);
   const pages = sampleIndices(frames.pfns.length, sampleSize, frames.seed)
     .filter((i) => frames.pfns[i] !== 0)
-    .map((i) => ({ paddr: frames.pfns[i] * PAGE_BYTES, sha256: createHash('sha256').update(patternPage(frames.seed, i, page)).digest('hex') }))
+    .map((i) => ({
+      paddr: frames.pfns[i] * PAGE_BYTES,
+      sha256: createHash('sha256')
+        .update(patternPage(frames.seed, i, page))
+        .digest('hex'),
+    }))
     .sort((a, b) => a.paddr - b.paddr);
   return { format: 'efikdump-truth/1', pageSize: PAGE_BYTES, pages, zeroPages: [], excluded };
 }

@@ -7,5 +7,8 @@ import type { Gauge } from './gauge';
 /** Mixes an interface-typed dependency (by token) with a class-typed one (by metadata). */
 @injectable()
 export class Dashboard {
-  constructor(@inject(GAUGE) readonly speed: Gauge, readonly engine: Engine) {}
+  constructor(
+    @inject(GAUGE) readonly speed: Gauge,
+    readonly engine: Engine,
+  ) {}
 }

@@ -14,7 +14,10 @@ export const SQUEEZE_OPTIONS = defineOptions({
 @injectable()
 export class SqueezeWriter implements DumpWriter {
   readonly name = 'squeeze';
-  constructor(@inject(COMPONENT_OPTIONS) readonly options: OptionsOf<typeof SQUEEZE_OPTIONS>, @inject(FIRMWARE) readonly firmware: Firmware) {}
+  constructor(
+    @inject(COMPONENT_OPTIONS) readonly options: OptionsOf<typeof SQUEEZE_OPTIONS>,
+    @inject(FIRMWARE) readonly firmware: Firmware,
+  ) {}
   operator(): StageOperator {
     return (source) => source;
   }

@@ -54,18 +54,21 @@ export type OptionsSchema = Readonly<Record<string, OptionSpec>>;
 /** The options a component receives: validated, defaults filled in. */
 export type ComponentOptions = Readonly<Record<string, unknown>>;
 
-type ValueOf<S> = S extends { type: 'integer' | 'number' } ? number
-  : S extends { type: 'boolean' } ? boolean
-  : S extends { type: 'enum'; values: readonly (infer V)[] } ? V
-  : string;
+type ValueOf<S> = S extends { type: 'integer' | 'number' }
+  ? number
+  : S extends { type: 'boolean' }
+    ? boolean
+    : S extends { type: 'enum'; values: readonly (infer V)[] }
+      ? V
+      : string;
 
 /**
  * The TypeScript type of the options a schema describes: an option with a default is always
  * there, one without may be absent.
  */
-export type OptionsOf<S extends OptionsSchema> =
-  { readonly [K in keyof S as S[K] extends { default: unknown } ? K : never]: ValueOf<S[K]> } &
-  { readonly [K in keyof S as S[K] extends { default: unknown } ? never : K]?: ValueOf<S[K]> };
+export type OptionsOf<S extends OptionsSchema> = {
+  readonly [K in keyof S as S[K] extends { default: unknown } ? K : never]: ValueOf<S[K]>;
+} & { readonly [K in keyof S as S[K] extends { default: unknown } ? never : K]?: ValueOf<S[K]> };
 
 /** Declares a schema keeping its literal types (so `OptionsOf<typeof schema>` knows enum values and defaults). */
 export function defineOptions<const S extends OptionsSchema>(schema: S): S {
@@ -74,7 +77,7 @@ export function defineOptions<const S extends OptionsSchema>(schema: S): S {
 
 const OPTION_NAME = /^[a-z][A-Za-z0-9]{0,63}$/;
 const shown = (v: unknown): string => {
-  const s = v === undefined ? 'nothing' : JSON.stringify(v) ?? String(v);
+  const s = v === undefined ? 'nothing' : (JSON.stringify(v) ?? String(v));
   return s.length > 60 ? s.slice(0, 57) + '...' : s;
 };
 
@@ -86,7 +89,10 @@ export function describeOption(spec: OptionSpec): string {
     case 'number':
       return `a number from ${spec.min} to ${spec.max}`;
     case 'string':
-      return spec.expected ?? (spec.pattern ? `a string matching ${spec.pattern}` : `a string of ${spec.minLength ?? 1} to ${spec.maxLength ?? 4096} characters`);
+      return (
+        spec.expected ??
+        (spec.pattern ? `a string matching ${spec.pattern}` : `a string of ${spec.minLength ?? 1} to ${spec.maxLength ?? 4096} characters`)
+      );
     case 'enum':
       return `one of ${spec.values.map((x) => JSON.stringify(x)).join(', ')}`;
     case 'boolean':
@@ -101,7 +107,12 @@ function fits(spec: OptionSpec, v: unknown): boolean {
     case 'number':
       return typeof v === 'number' && Number.isFinite(v) && v >= spec.min && v <= spec.max;
     case 'string':
-      return typeof v === 'string' && v.length >= (spec.minLength ?? 1) && v.length <= (spec.maxLength ?? 4096) && (!spec.pattern || spec.pattern.test(v));
+      return (
+        typeof v === 'string' &&
+        v.length >= (spec.minLength ?? 1) &&
+        v.length <= (spec.maxLength ?? 4096) &&
+        (!spec.pattern || spec.pattern.test(v))
+      );
     case 'enum':
       return typeof v === 'string' && spec.values.includes(v);
     case 'boolean':
@@ -117,14 +128,23 @@ export function checkOptionsSchema(schema: OptionsSchema, owner: string): void {
   for (const [name, spec] of Object.entries(schema)) {
     const where = `${owner}: option ${JSON.stringify(name)}`;
     if (!OPTION_NAME.test(name)) throw new ConfigError(`${where}: option names are camelCase (letters and digits, starting lower-case)`);
-    if (typeof spec !== 'object' || spec === null || !['integer', 'number', 'string', 'enum', 'boolean'].includes((spec as OptionSpec).type)) {
+    if (
+      typeof spec !== 'object' ||
+      spec === null ||
+      !['integer', 'number', 'string', 'enum', 'boolean'].includes((spec as OptionSpec).type)
+    ) {
       throw new ConfigError(`${where}: expected a spec with type integer, number, string, enum or boolean`);
     }
-    if ((spec.type === 'integer' || spec.type === 'number') && !(Number.isFinite(spec.min) && Number.isFinite(spec.max) && spec.min <= spec.max)) {
+    if (
+      (spec.type === 'integer' || spec.type === 'number') &&
+      !(Number.isFinite(spec.min) && Number.isFinite(spec.max) && spec.min <= spec.max)
+    ) {
       throw new ConfigError(`${where}: expected finite min <= max`);
     }
-    if (spec.type === 'enum' && (!Array.isArray(spec.values) || spec.values.length === 0)) throw new ConfigError(`${where}: expected a non-empty list of values`);
-    if (spec.default !== undefined && !fits(spec, spec.default)) throw new ConfigError(`${where}: its default ${shown(spec.default)} is not ${describeOption(spec)}`);
+    if (spec.type === 'enum' && (!Array.isArray(spec.values) || spec.values.length === 0))
+      throw new ConfigError(`${where}: expected a non-empty list of values`);
+    if (spec.default !== undefined && !fits(spec, spec.default))
+      throw new ConfigError(`${where}: its default ${shown(spec.default)} is not ${describeOption(spec)}`);
   }
 }
 
@@ -133,7 +153,12 @@ export function checkOptionsSchema(schema: OptionsSchema, owner: string): void {
  * `field` is where the options object sits in `file` (`components.writer.options`); an error names
  * the option under it. A plug-in without a schema takes no options.
  */
-export function resolveOptions(schema: OptionsSchema | undefined, raw: unknown, place: { file?: string; field: string }, component: string): ComponentOptions {
+export function resolveOptions(
+  schema: OptionsSchema | undefined,
+  raw: unknown,
+  place: { file?: string; field: string },
+  component: string,
+): ComponentOptions {
   const fail = (field: string, expected: string, found: unknown): never => {
     throw new ConfigError(`expected ${expected}, found ${shown(found)}`, { file: place.file, field });
   };
@@ -145,7 +170,11 @@ export function resolveOptions(schema: OptionsSchema | undefined, raw: unknown, 
     const spec = schema && Object.prototype.hasOwnProperty.call(schema, key) ? schema[key] : undefined;
     if (!spec) {
       const known = schema ? Object.keys(schema) : [];
-      fail(`${place.field}.${label}`, known.length ? `one of the options of "${component}": ${known.join(', ')}` : `no options ("${component}" takes none)`, key);
+      fail(
+        `${place.field}.${label}`,
+        known.length ? `one of the options of "${component}": ${known.join(', ')}` : `no options ("${component}" takes none)`,
+        key,
+      );
     }
     const v = given[key];
     if (!fits(spec!, v)) fail(`${place.field}.${label}`, describeOption(spec!), v);

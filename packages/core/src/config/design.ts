@@ -58,7 +58,13 @@ export interface KdumpOptions {
 }
 
 /** What a design that says nothing gets: Linux and kexec-tools as they are. */
-export const DEFAULT_KDUMP_OPTIONS: Readonly<KdumpOptions> = { reservation: 'top-down', elfcorehdr: 'reservation-end', rescue: 'none', quarantine: 'none', declareLoss: 'none' };
+export const DEFAULT_KDUMP_OPTIONS: Readonly<KdumpOptions> = {
+  reservation: 'top-down',
+  elfcorehdr: 'reservation-end',
+  rescue: 'none',
+  quarantine: 'none',
+  declareLoss: 'none',
+};
 
 /** The design's kdump options with the defaults filled in. */
 export function kdumpOptionsOf(design: Pick<Design, 'kdump'>): KdumpOptions {
@@ -112,7 +118,8 @@ export function parseDesign(doc: unknown, source: string): Design {
     const c = r.object(d.capture, 'capture');
     r.only(c, 'capture', ['iommu']);
     const iommu = c.iommu;
-    if (typeof iommu !== 'string' || !(CAPTURE_IOMMU_CHOICES as readonly string[]).includes(iommu)) r.fail('capture.iommu', `one of ${CAPTURE_IOMMU_CHOICES.map((x) => JSON.stringify(x)).join(', ')}`, iommu);
+    if (typeof iommu !== 'string' || !(CAPTURE_IOMMU_CHOICES as readonly string[]).includes(iommu))
+      r.fail('capture.iommu', `one of ${CAPTURE_IOMMU_CHOICES.map((x) => JSON.stringify(x)).join(', ')}`, iommu);
     design.capture = { iommu: iommu as CaptureIommuChoice };
   }
   if (d.kdump !== undefined) design.kdump = readKdumpOptions(r, r.object(d.kdump, 'kdump'), cmdline);
@@ -121,10 +128,13 @@ export function parseDesign(doc: unknown, source: string): Design {
 
 function readImagePlacement(r: Reader, v: unknown, cmdline: string): ImagePlacementChoice {
   const field = 'kernel.imagePlacement';
-  if (typeof v !== 'string' || !(IMAGE_PLACEMENT_CHOICES as readonly string[]).includes(v)) r.fail(field, `one of ${IMAGE_PLACEMENT_CHOICES.map((x) => JSON.stringify(x)).join(', ')}`, v);
+  if (typeof v !== 'string' || !(IMAGE_PLACEMENT_CHOICES as readonly string[]).includes(v))
+    r.fail(field, `one of ${IMAGE_PLACEMENT_CHOICES.map((x) => JSON.stringify(x)).join(', ')}`, v);
   const choice = v as ImagePlacementChoice;
-  if (choice === 'kaslr' && /(^|\s)nokaslr(\s|$)/.test(cmdline)) r.fail(field, '"kaslr" only with physical KASLR on (no nokaslr on kernel.cmdline)', choice);
-  if (choice !== 'fixed-16m' && /(^|\s)fadump=on(\s|$)/.test(cmdline)) r.fail(field, '"fixed-16m" with fadump=on (fadump boots the kernel in boot memory)', choice);
+  if (choice === 'kaslr' && /(^|\s)nokaslr(\s|$)/.test(cmdline))
+    r.fail(field, '"kaslr" only with physical KASLR on (no nokaslr on kernel.cmdline)', choice);
+  if (choice !== 'fixed-16m' && /(^|\s)fadump=on(\s|$)/.test(cmdline))
+    r.fail(field, '"fixed-16m" with fadump=on (fadump boots the kernel in boot memory)', choice);
   return choice;
 }
 
@@ -132,7 +142,8 @@ function readKdumpOptions(r: Reader, o: Obj, cmdline: string): KdumpOptions {
   r.only(o, 'kdump', ['reservation', 'elfcorehdr', 'rescue', 'quarantine', 'declareLoss']);
   const choice = <T extends string>(key: keyof KdumpOptions, values: readonly T[]): T => {
     const v = o[key] ?? DEFAULT_KDUMP_OPTIONS[key];
-    if (typeof v !== 'string' || !(values as readonly string[]).includes(v)) r.fail(`kdump.${key}`, `one of ${values.map((x) => JSON.stringify(x)).join(', ')}`, v);
+    if (typeof v !== 'string' || !(values as readonly string[]).includes(v))
+      r.fail(`kdump.${key}`, `one of ${values.map((x) => JSON.stringify(x)).join(', ')}`, v);
     return v as T;
   };
   const k: KdumpOptions = {
@@ -144,8 +155,10 @@ function readKdumpOptions(r: Reader, o: Obj, cmdline: string): KdumpOptions {
   };
   // crashkernel=X@Y is how a fixed reservation is asked for; top-down placement must not carry an offset.
   const fixed = /(^|\s)crashkernel=[^\s]*@[^\s]+/.test(cmdline) && !/(^|\s)crashkernel=[^\s]*@0(\s|$)/.test(cmdline);
-  if (k.reservation === 'fixed' && !fixed) r.fail('kdump.reservation', '"fixed" only with crashkernel=SIZE@OFFSET on kernel.cmdline', k.reservation);
-  if (k.reservation !== 'fixed' && fixed) r.fail('kdump.reservation', '"fixed" for a kernel.cmdline with crashkernel=SIZE@OFFSET', k.reservation);
+  if (k.reservation === 'fixed' && !fixed)
+    r.fail('kdump.reservation', '"fixed" only with crashkernel=SIZE@OFFSET on kernel.cmdline', k.reservation);
+  if (k.reservation !== 'fixed' && fixed)
+    r.fail('kdump.reservation', '"fixed" for a kernel.cmdline with crashkernel=SIZE@OFFSET', k.reservation);
   return k;
 }
 

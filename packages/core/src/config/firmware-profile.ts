@@ -139,7 +139,17 @@ type FieldSpec =
   | { kind: 'components' };
 
 const KB = 1024;
-export const EFI_MEMORY_TYPE_NAMES_FOR_SCRATCH = ['BootServicesCode', 'BootServicesData', 'LoaderCode', 'LoaderData', 'Reserved', 'AcpiReclaim', 'AcpiNvs', 'RuntimeServicesCode', 'RuntimeServicesData'] as const;
+export const EFI_MEMORY_TYPE_NAMES_FOR_SCRATCH = [
+  'BootServicesCode',
+  'BootServicesData',
+  'LoaderCode',
+  'LoaderData',
+  'Reserved',
+  'AcpiReclaim',
+  'AcpiNvs',
+  'RuntimeServicesCode',
+  'RuntimeServicesData',
+] as const;
 
 export const FIRMWARE_PROFILE_FIELDS: Readonly<Record<keyof FirmwareProfileFields, FieldSpec>> = {
   variableStoreFormat: { kind: 'enum', values: ['authenticated', 'plain'] },
@@ -214,14 +224,19 @@ function readScratch(r: Reader, v: unknown, field: string): ScratchRangeSpec[] {
     if ('measured' in o) {
       r.only(o, f, ['label', 'measured', 'reset']);
       const measured = r.string(o, 'measured', `${f}.measured`);
-      if (!/^measured\/[A-Za-z0-9._-]+\.json$/.test(measured)) r.fail(`${f}.measured`, 'a committed retention profile such as "measured/ovmf-retention.json"', measured);
+      if (!/^measured\/[A-Za-z0-9._-]+\.json$/.test(measured))
+        r.fail(`${f}.measured`, 'a committed retention profile such as "measured/ovmf-retention.json"', measured);
       // "as-reset": the measurement of the reset the run does (warm or cold).
-      if (o.reset !== 'warm' && o.reset !== 'cold' && o.reset !== 'as-reset') r.fail(`${f}.reset`, 'one of "warm", "cold", "as-reset"', o.reset);
+      if (o.reset !== 'warm' && o.reset !== 'cold' && o.reset !== 'as-reset')
+        r.fail(`${f}.reset`, 'one of "warm", "cold", "as-reset"', o.reset);
       return { label, measured, reset: o.reset as 'warm' | 'cold' | 'as-reset' };
     }
     if ('belowFirmwareBytes' in o) {
       r.only(o, f, ['label', 'belowFirmwareBytes']);
-      return { label, belowFirmwareBytes: readBytesField(r, o.belowFirmwareBytes, `${f}.belowFirmwareBytes`, { min: 4096, max: MAX_RAM, page: true }) };
+      return {
+        label,
+        belowFirmwareBytes: readBytesField(r, o.belowFirmwareBytes, `${f}.belowFirmwareBytes`, { min: 4096, max: MAX_RAM, page: true }),
+      };
     }
     r.only(o, f, ['label', 'start', 'bytes']);
     if (o.start === undefined) r.fail(f, 'start and bytes, memoryType, belowFirmwareBytes, or measured and reset', Object.keys(o));
@@ -237,35 +252,48 @@ function readField(r: Reader, name: keyof FirmwareProfileFields, v: unknown, fie
     case 'bytes':
       return readBytesField(r, v, field, spec);
     case 'number':
-      if (typeof v !== 'number' || !Number.isFinite(v) || v < spec.min || v > spec.max) r.fail(field, `a number from ${spec.min} to ${spec.max}`, v);
+      if (typeof v !== 'number' || !Number.isFinite(v) || v < spec.min || v > spec.max)
+        r.fail(field, `a number from ${spec.min} to ${spec.max}`, v);
       return v;
     case 'boolean':
       if (typeof v !== 'boolean') r.fail(field, 'true or false', v);
       return v;
     case 'enum':
-      if (typeof v !== 'string' || !spec.values.includes(v)) r.fail(field, `one of ${spec.values.map((x) => JSON.stringify(x)).join(', ')}`, v);
+      if (typeof v !== 'string' || !spec.values.includes(v))
+        r.fail(field, `one of ${spec.values.map((x) => JSON.stringify(x)).join(', ')}`, v);
       return v;
     case 'ms-range': {
-      const ok = Array.isArray(v) && v.length === 2 && v.every((x) => typeof x === 'number' && Number.isFinite(x) && x >= 0 && x <= spec.max) && v[0] <= v[1];
+      const ok =
+        Array.isArray(v) &&
+        v.length === 2 &&
+        v.every((x) => typeof x === 'number' && Number.isFinite(x) && x >= 0 && x <= spec.max) &&
+        v[0] <= v[1];
       if (!ok) r.fail(field, `[min, max] milliseconds with 0 <= min <= max <= ${spec.max}`, v);
       return [v[0], v[1]];
     }
     case 'scratch':
       return readScratch(r, v, field);
     case 'memory-map':
-      if (v !== 'modelled' && (typeof v !== 'string' || !/^measured\/[A-Za-z0-9._-]+\.json$/.test(v))) r.fail(field, '"modelled" or a committed retention profile with memory maps, such as "measured/ovmf-retention.json"', v);
+      if (v !== 'modelled' && (typeof v !== 'string' || !/^measured\/[A-Za-z0-9._-]+\.json$/.test(v)))
+        r.fail(field, '"modelled" or a committed retention profile with memory maps, such as "measured/ovmf-retention.json"', v);
       return v;
     case 'components':
       if (!Array.isArray(v) || v.length > 64) r.fail(field, 'a list of retention plug-in names or {"name": ..., "options": {...}}', v);
       return (v as unknown[]).map((item, i) => readComponent(r, item, `${field}[${i}]`));
     case 'ascii':
-      if (typeof v !== 'string' || v.length > spec.max || !/^[\x20-\x7e]*$/.test(v)) r.fail(field, `at most ${spec.max} printable ASCII characters`, v);
+      if (typeof v !== 'string' || v.length > spec.max || !/^[\x20-\x7e]*$/.test(v))
+        r.fail(field, `at most ${spec.max} printable ASCII characters`, v);
       return v;
   }
 }
 
 /** Reads the profile fields of `o` (all of them for a profile, any subset plus faults for overrides). For scenario.ts; not public. */
-export function readFirmwareFields(r: Reader, o: Obj, prefix: string, mode: 'profile' | 'overrides'): Partial<FirmwareProfileFields> & { faults?: FirmwareFault[] } {
+export function readFirmwareFields(
+  r: Reader,
+  o: Obj,
+  prefix: string,
+  mode: 'profile' | 'overrides',
+): Partial<FirmwareProfileFields> & { faults?: FirmwareFault[] } {
   const path = (k: string) => (prefix ? `${prefix}.${k}` : k);
   const out: Record<string, unknown> = {};
   for (const k of Object.keys(o)) {
@@ -273,7 +301,8 @@ export function readFirmwareFields(r: Reader, o: Obj, prefix: string, mode: 'pro
       const v = o.faults;
       if (!Array.isArray(v)) r.fail(path('faults'), `a list of ${FIRMWARE_FAULTS.join(', ')}`, v);
       (v as unknown[]).forEach((f, i) => {
-        if (typeof f !== 'string' || !(FIRMWARE_FAULTS as readonly string[]).includes(f)) r.fail(`${path('faults')}[${i}]`, `one of ${FIRMWARE_FAULTS.join(', ')}`, f);
+        if (typeof f !== 'string' || !(FIRMWARE_FAULTS as readonly string[]).includes(f))
+          r.fail(`${path('faults')}[${i}]`, `one of ${FIRMWARE_FAULTS.join(', ')}`, f);
       });
       out.faults = [...new Set(v as FirmwareFault[])];
       continue;
@@ -305,7 +334,14 @@ export function parseFirmwareProfile(doc: unknown, source: string): FirmwareProf
   }
   const { format: _f, name: _n, description: _d, source: _s, ...rest } = d;
   const fields = readFirmwareFields(r, rest, '', 'profile') as FirmwareProfileFields;
-  const profile: FirmwareProfile = { format: 'efikdump-firmware-profile/1', name, description, sourceOf: src as Record<string, string>, ...fields, source };
+  const profile: FirmwareProfile = {
+    format: 'efikdump-firmware-profile/1',
+    name,
+    description,
+    sourceOf: src as Record<string, string>,
+    ...fields,
+    source,
+  };
   checkFirmwareProfile(profile, (field) => ({ file: source, field }));
   return profile;
 }
@@ -326,27 +362,40 @@ export function applyFirmwareOverrides(profile: FirmwareProfile, scenario?: Pick
     merged.sourceOf.retention = `scenario ${scenario!.source} (its scratch ranges)`;
   }
   checkFirmwareProfile(merged, (field) =>
-    scenario?.firmware && field in scenario.firmware ? { file: scenario.source, field: `firmware.${field}` } : { file: profile.source, field });
+    scenario?.firmware && field in scenario.firmware
+      ? { file: scenario.source, field: `firmware.${field}` }
+      : { file: profile.source, field },
+  );
   return merged;
 }
 
 /** Relations between fields: the store must hold its headers, the pre-filled bytes and one largest variable's header. */
-function checkFirmwareProfile(p: FirmwareProfileFields, where: (field: keyof FirmwareProfileFields) => { file: string; field: string }): void {
+function checkFirmwareProfile(
+  p: FirmwareProfileFields,
+  where: (field: keyof FirmwareProfileFields) => { file: string; field: string },
+): void {
   const fail = (field: keyof FirmwareProfileFields, expected: string, found: unknown): never => {
     const w = where(field);
     throw new ConfigError(`expected ${expected}, found ${JSON.stringify(found)}`, w);
   };
   // 0x48 firmware volume header + 0x1c VARIABLE_STORE_HEADER (edk2 layout, §5.2).
   const storeData = p.nvramBytes - 0x48 - 0x1c;
-  if (p.hwErrStorageBytes > storeData / 2) fail('hwErrStorageBytes', `at most half of the store (${Math.floor(storeData / 2)} bytes)`, p.hwErrStorageBytes);
+  if (p.hwErrStorageBytes > storeData / 2)
+    fail('hwErrStorageBytes', `at most half of the store (${Math.floor(storeData / 2)} bytes)`, p.hwErrStorageBytes);
   const common = storeData - p.hwErrStorageBytes;
   if (p.maxVariableBytes > common) fail('maxVariableBytes', `at most the store's common space (${common} bytes)`, p.maxVariableBytes);
   if (p.nvramBytesUsed + p.nvramBytesGarbage > common) {
-    fail(p.nvramBytesGarbage > 0 && p.nvramBytesUsed <= common ? 'nvramBytesGarbage' : 'nvramBytesUsed',
-      `nvramBytesUsed + nvramBytesGarbage at most the store's common space (${common} bytes)`, p.nvramBytesUsed + p.nvramBytesGarbage);
+    fail(
+      p.nvramBytesGarbage > 0 && p.nvramBytesUsed <= common ? 'nvramBytesGarbage' : 'nvramBytesUsed',
+      `nvramBytesUsed + nvramBytesGarbage at most the store's common space (${common} bytes)`,
+      p.nvramBytesUsed + p.nvramBytesGarbage,
+    );
   }
   if (p.nvramBytes % p.nvramBlockBytes) fail('nvramBlockBytes', `a divisor of nvramBytes (${p.nvramBytes})`, p.nvramBlockBytes);
-  if (p.erst && p.erstStorageBytes < p.erstRecordBytes) fail('erstStorageBytes', `at least erstRecordBytes (${p.erstRecordBytes})`, p.erstStorageBytes);
-  if (p.retention === 'ideal' && p.scratch.length) fail('scratch', 'no ranges for the ideal firmware (retention "ideal" keeps all RAM)', p.scratch.length);
-  if (p.retention === 'measured' && !p.scratch.some((s) => 'measured' in s)) fail('retention', '"measured" only with a measured scratch entry', p.retention);
+  if (p.erst && p.erstStorageBytes < p.erstRecordBytes)
+    fail('erstStorageBytes', `at least erstRecordBytes (${p.erstRecordBytes})`, p.erstStorageBytes);
+  if (p.retention === 'ideal' && p.scratch.length)
+    fail('scratch', 'no ranges for the ideal firmware (retention "ideal" keeps all RAM)', p.scratch.length);
+  if (p.retention === 'measured' && !p.scratch.some((s) => 'measured' in s))
+    fail('retention', '"measured" only with a measured scratch entry', p.retention);
 }

@@ -9,7 +9,16 @@ export * from './component-options';
 export * from './design';
 export * from './scenario';
 export {
-  FIRMWARE_FAULTS, FIRMWARE_PROFILE_FIELDS, EFI_MEMORY_TYPE_NAMES_FOR_SCRATCH, parseFirmwareProfile, applyFirmwareOverrides,
-  type ScratchRangeSpec, type PlatformRetentionSpec, type FirmwareFault, type FirmwareProfileFields, type FirmwareProfile, type FirmwareOverrides,
+  FIRMWARE_FAULTS,
+  FIRMWARE_PROFILE_FIELDS,
+  EFI_MEMORY_TYPE_NAMES_FOR_SCRATCH,
+  parseFirmwareProfile,
+  applyFirmwareOverrides,
+  type ScratchRangeSpec,
+  type PlatformRetentionSpec,
+  type FirmwareFault,
+  type FirmwareProfileFields,
+  type FirmwareProfile,
+  type FirmwareOverrides,
 } from './firmware-profile';
 export * from './run-options';

@@ -15,7 +15,10 @@ export class Reader {
 
   fail(field: string, expected: string, found: unknown): never {
     const shown = found === undefined ? 'nothing' : JSON.stringify(found);
-    throw new ConfigError(`expected ${expected}, found ${shown && shown.length > 60 ? shown.slice(0, 57) + '...' : shown}`, { file: this.file, field });
+    throw new ConfigError(`expected ${expected}, found ${shown && shown.length > 60 ? shown.slice(0, 57) + '...' : shown}`, {
+      file: this.file,
+      field,
+    });
   }
 
   object(v: unknown, field: string): Obj {
@@ -59,7 +62,8 @@ export class Reader {
   }
 
   oneOf<T extends string>(v: unknown, field: string, values: readonly T[]): T {
-    if (typeof v !== 'string' || !(values as readonly string[]).includes(v)) this.fail(field, `one of ${values.map((x) => JSON.stringify(x)).join(', ')}`, v);
+    if (typeof v !== 'string' || !(values as readonly string[]).includes(v))
+      this.fail(field, `one of ${values.map((x) => JSON.stringify(x)).join(', ')}`, v);
     return v as T;
   }
 
@@ -72,7 +76,8 @@ export class Reader {
     } catch {
       return this.fail(field, 'a size such as "4GiB"', v);
     }
-    if (!Number.isSafeInteger(bytes) || bytes < min || bytes > max || bytes % 4096) this.fail(field, `a page-multiple size from ${min} to ${max} bytes`, v);
+    if (!Number.isSafeInteger(bytes) || bytes < min || bytes > max || bytes % 4096)
+      this.fail(field, `a page-multiple size from ${min} to ${max} bytes`, v);
     return bytes;
   }
 }

@@ -87,7 +87,22 @@ export function bootSecretReadable(s: Pick<Scenario, 'security'>): boolean {
 export function parseScenario(doc: unknown, source: string): Scenario {
   const r = new Reader(source);
   const d = r.object(doc, '(document)');
-  r.only(d, '', ['format', 'name', 'description', 'machine', 'workload', 'firmware', 'kernel', 'faults', 'attack', 'trigger', 'security', 'success', 'expected', 'offlineDump']);
+  r.only(d, '', [
+    'format',
+    'name',
+    'description',
+    'machine',
+    'workload',
+    'firmware',
+    'kernel',
+    'faults',
+    'attack',
+    'trigger',
+    'security',
+    'success',
+    'expected',
+    'offlineDump',
+  ]);
   if (d.format !== 'efikdump-scenario/1') r.fail('format', '"efikdump-scenario/1"', d.format);
   const name = r.string(d, 'name', 'name');
   if (!NAME.test(name)) r.fail('name', 'a kebab-case name', name);
@@ -106,12 +121,20 @@ export function parseScenario(doc: unknown, source: string): Scenario {
     pageMix[k] = v as number;
   }
   const iommu = m.iommu ?? 'translated';
-  if (typeof iommu !== 'string' || !(IOMMU_MODES as readonly string[]).includes(iommu)) r.fail('machine.iommu', `one of ${IOMMU_MODES.map((x) => JSON.stringify(x)).join(', ')}`, iommu);
+  if (typeof iommu !== 'string' || !(IOMMU_MODES as readonly string[]).includes(iommu))
+    r.fail('machine.iommu', `one of ${IOMMU_MODES.map((x) => JSON.stringify(x)).join(', ')}`, iommu);
   const devices = readDevices(r, m.devices ?? [], 'machine.devices');
   const w = r.object(d.workload ?? {}, 'workload');
   r.only(w, 'workload', ['pageWrites']);
   const pageWrites = r.integer(w, 'pageWrites', 'workload.pageWrites', 0, 1_000_000, 256);
-  const scenario: Scenario = { format: 'efikdump-scenario/1', name, description, machine: { ramBytes, cpus, pageMix, iommu: iommu as IommuMode, devices }, workload: { pageWrites }, source };
+  const scenario: Scenario = {
+    format: 'efikdump-scenario/1',
+    name,
+    description,
+    machine: { ramBytes, cpus, pageMix, iommu: iommu as IommuMode, devices },
+    workload: { pageWrites },
+    source,
+  };
   if (d.kernel !== undefined) {
     const k = r.object(d.kernel, 'kernel');
     r.only(k, 'kernel', ['crashkernel']);
@@ -123,7 +146,8 @@ export function parseScenario(doc: unknown, source: string): Scenario {
     const f = r.object(d.faults, 'faults');
     r.only(f, 'faults', ['capturePanicRate', 'handoffRecord']);
     scenario.faults = { capturePanicRate: r.rate(f, 'capturePanicRate', 'faults.capturePanicRate', 0) };
-    if (f.handoffRecord !== undefined) scenario.faults.handoffRecord = r.oneOf(f.handoffRecord, 'faults.handoffRecord', HANDOFF_RECORD_FAULTS);
+    if (f.handoffRecord !== undefined)
+      scenario.faults.handoffRecord = r.oneOf(f.handoffRecord, 'faults.handoffRecord', HANDOFF_RECORD_FAULTS);
   }
   if (d.attack !== undefined) {
     const a = r.object(d.attack, 'attack');
@@ -156,7 +180,8 @@ export function parseScenario(doc: unknown, source: string): Scenario {
       for (const k of ['exit', 'transport'] as const) {
         if (w[k] === undefined) continue;
         const names = w[k];
-        if (!Array.isArray(names) || names.length === 0 || names.some((n) => typeof n !== 'string' || !NAME.test(n))) r.fail(`${f}.when.${k}`, 'a non-empty list of plug-in names', names);
+        if (!Array.isArray(names) || names.length === 0 || names.some((n) => typeof n !== 'string' || !NAME.test(n)))
+          r.fail(`${f}.when.${k}`, 'a non-empty list of plug-in names', names);
         when[k] = [...(names as string[])];
       }
       if (!when.exit && !when.transport) r.fail(`${f}.when`, 'exit or transport: which designs the failure is expected of', w);
@@ -167,14 +192,16 @@ export function parseScenario(doc: unknown, source: string): Scenario {
       return { when, outcomes, why: r.string(o, 'why', `${f}.why`) };
     });
   }
-  if (d.firmware !== undefined) scenario.firmware = readFirmwareFields(r, r.object(d.firmware, 'firmware'), 'firmware', 'overrides') as FirmwareOverrides;
+  if (d.firmware !== undefined)
+    scenario.firmware = readFirmwareFields(r, r.object(d.firmware, 'firmware'), 'firmware', 'overrides') as FirmwareOverrides;
   if (d.offlineDump !== undefined) {
     const o = r.object(d.offlineDump, 'offlineDump');
     r.only(o, 'offlineDump', ['partition', 'encryptionAlgorithm', 'certificate']);
     const setup: OfflineDumpSetup = {};
     if (o.partition === 'none') setup.partition = 'none';
     else if (o.partition !== undefined) setup.partition = r.size(o, 'partition', 'offlineDump.partition', 0, MAX_RAM * 2, 0);
-    if (o.encryptionAlgorithm !== undefined) setup.encryptionAlgorithm = r.integer(o, 'encryptionAlgorithm', 'offlineDump.encryptionAlgorithm', 0, 0xffffffff, 0);
+    if (o.encryptionAlgorithm !== undefined)
+      setup.encryptionAlgorithm = r.integer(o, 'encryptionAlgorithm', 'offlineDump.encryptionAlgorithm', 0, 0xffffffff, 0);
     if (o.certificate !== undefined) setup.certificate = r.oneOf(o.certificate, 'offlineDump.certificate', OFFLINE_DUMP_CERTIFICATES);
     scenario.offlineDump = setup;
   }
@@ -190,10 +217,42 @@ function readOutcomes(r: Reader, v: unknown, field: string): Outcome[] {
 
 /** The defaults of a device a scenario names by kind: what its driver sets up and how it behaves. */
 const DEVICE_DEFAULTS: Record<DeviceKind, Omit<DeviceSpec, 'name' | 'kind'>> = {
-  nic: { inflightRate: 0, bufferPages: 256, dmaPagesPerSecond: 20000, iovaSpanBytes: 2 ** 30, warmReset: true, captureDriver: true, probeResetFailRate: 0 },
-  nvme: { inflightRate: 0, bufferPages: 64, dmaPagesPerSecond: 50000, iovaSpanBytes: 256 * 2 ** 20, warmReset: true, captureDriver: true, probeResetFailRate: 0 },
-  gpu: { inflightRate: 0, bufferPages: 512, dmaPagesPerSecond: 15000, iovaSpanBytes: 2 ** 31, warmReset: true, captureDriver: false, probeResetFailRate: 0 },
-  hba: { inflightRate: 0, bufferPages: 128, dmaPagesPerSecond: 30000, iovaSpanBytes: 512 * 2 ** 20, warmReset: true, captureDriver: true, probeResetFailRate: 0 },
+  nic: {
+    inflightRate: 0,
+    bufferPages: 256,
+    dmaPagesPerSecond: 20000,
+    iovaSpanBytes: 2 ** 30,
+    warmReset: true,
+    captureDriver: true,
+    probeResetFailRate: 0,
+  },
+  nvme: {
+    inflightRate: 0,
+    bufferPages: 64,
+    dmaPagesPerSecond: 50000,
+    iovaSpanBytes: 256 * 2 ** 20,
+    warmReset: true,
+    captureDriver: true,
+    probeResetFailRate: 0,
+  },
+  gpu: {
+    inflightRate: 0,
+    bufferPages: 512,
+    dmaPagesPerSecond: 15000,
+    iovaSpanBytes: 2 ** 31,
+    warmReset: true,
+    captureDriver: false,
+    probeResetFailRate: 0,
+  },
+  hba: {
+    inflightRate: 0,
+    bufferPages: 128,
+    dmaPagesPerSecond: 30000,
+    iovaSpanBytes: 512 * 2 ** 20,
+    warmReset: true,
+    captureDriver: true,
+    probeResetFailRate: 0,
+  },
 };
 
 function readDevices(r: Reader, v: unknown, field: string): DeviceSpec[] {
@@ -204,13 +263,24 @@ function readDevices(r: Reader, v: unknown, field: string): DeviceSpec[] {
   return list.map((item, i) => {
     const f = `${field}[${i}]`;
     const o = r.object(item, f);
-    r.only(o, f, ['name', 'kind', 'inflightRate', 'bufferPages', 'dmaPagesPerSecond', 'iovaSpan', 'warmReset', 'captureDriver', 'probeResetFailRate']);
+    r.only(o, f, [
+      'name',
+      'kind',
+      'inflightRate',
+      'bufferPages',
+      'dmaPagesPerSecond',
+      'iovaSpan',
+      'warmReset',
+      'captureDriver',
+      'probeResetFailRate',
+    ]);
     const name = r.string(o, 'name', `${f}.name`);
     if (!NAME.test(name)) r.fail(`${f}.name`, 'a kebab-case device name', name);
     if (names.has(name)) r.fail(`${f}.name`, 'a name no other device has', name);
     names.add(name);
     const kind = o.kind;
-    if (typeof kind !== 'string' || !(DEVICE_KINDS as readonly string[]).includes(kind)) r.fail(`${f}.kind`, `one of ${DEVICE_KINDS.map((x) => JSON.stringify(x)).join(', ')}`, kind);
+    if (typeof kind !== 'string' || !(DEVICE_KINDS as readonly string[]).includes(kind))
+      r.fail(`${f}.kind`, `one of ${DEVICE_KINDS.map((x) => JSON.stringify(x)).join(', ')}`, kind);
     const dflt = DEVICE_DEFAULTS[kind as DeviceKind];
     const spec: DeviceSpec = {
       name,
@@ -223,7 +293,12 @@ function readDevices(r: Reader, v: unknown, field: string): DeviceSpec[] {
       captureDriver: r.boolean(o, 'captureDriver', `${f}.captureDriver`, dflt.captureDriver),
       probeResetFailRate: r.rate(o, 'probeResetFailRate', `${f}.probeResetFailRate`, dflt.probeResetFailRate),
     };
-    if (spec.iovaSpanBytes < spec.bufferPages * 4096) r.fail(`${f}.iovaSpan`, `at least bufferPages × 4 KiB (${spec.bufferPages * 4096} bytes): one IOVA per buffer page`, o.iovaSpan ?? spec.iovaSpanBytes);
+    if (spec.iovaSpanBytes < spec.bufferPages * 4096)
+      r.fail(
+        `${f}.iovaSpan`,
+        `at least bufferPages × 4 KiB (${spec.bufferPages * 4096} bytes): one IOVA per buffer page`,
+        o.iovaSpan ?? spec.iovaSpanBytes,
+      );
     return spec;
   });
 }

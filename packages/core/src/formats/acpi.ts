@@ -45,7 +45,8 @@ const SIGNATURE = /^[\x20-\x7e]{4}$/;
 /** Encodes header + body with Length and Checksum filled in (all bytes sum to 0 mod 256). */
 export function encodeSdt(t: SdtTable): Uint8Array {
   const h = t.header;
-  if (!SIGNATURE.test(h.signature)) throw new FormatError('ACPI table signature', '4 printable ASCII characters', JSON.stringify(h.signature));
+  if (!SIGNATURE.test(h.signature))
+    throw new FormatError('ACPI table signature', '4 printable ASCII characters', JSON.stringify(h.signature));
   if (!SIGNATURE.test(h.creatorId)) throw new FormatError('ACPI Creator ID', '4 printable ASCII characters', JSON.stringify(h.creatorId));
   const out = new Uint8Array(SDT_HEADER_SIZE + t.body.length);
   const v = viewOf(out);
@@ -67,7 +68,8 @@ export function decodeSdt(buf: Uint8Array, place: Place = {}, expectSignature?: 
   need(buf, 0, SDT_HEADER_SIZE, 'ACPI table header', place);
   const v = viewOf(buf);
   const signature = String.fromCharCode(...buf.subarray(0, 4));
-  if (!SIGNATURE.test(signature)) throw new FormatError('ACPI table signature', '4 printable ASCII characters', JSON.stringify(signature), at(place, 0));
+  if (!SIGNATURE.test(signature))
+    throw new FormatError('ACPI table signature', '4 printable ASCII characters', JSON.stringify(signature), at(place, 0));
   if (expectSignature !== undefined && signature !== expectSignature) {
     throw new FormatError('ACPI table signature', JSON.stringify(expectSignature), JSON.stringify(signature), at(place, 0));
   }
@@ -78,7 +80,8 @@ export function decodeSdt(buf: Uint8Array, place: Place = {}, expectSignature?: 
   const sum = acpiByteSum(table);
   if (sum !== 0) throw new FormatError(`${signature} checksum`, 'bytes summing to 0 mod 256', `sum 0x${sum.toString(16)}`, at(place, 9));
   const creatorId = String.fromCharCode(...buf.subarray(28, 32));
-  if (!SIGNATURE.test(creatorId)) throw new FormatError(`${signature} Creator ID`, '4 printable ASCII characters', JSON.stringify(creatorId), at(place, 28));
+  if (!SIGNATURE.test(creatorId))
+    throw new FormatError(`${signature} Creator ID`, '4 printable ASCII characters', JSON.stringify(creatorId), at(place, 28));
   return {
     header: {
       signature,
@@ -127,9 +130,22 @@ export function decodeRsdp(buf: Uint8Array, place: Place = {}): Rsdp {
   const revision = buf[15];
   if (revision < 2) throw new FormatError('RSDP Revision', 'at least 2 (ACPI 2.0+, with an XSDT)', String(revision), at(place, 15));
   const length = v.getUint32(20, true);
-  if (length < RSDP_SIZE || length > buf.length) throw new FormatError('RSDP Length', `${RSDP_SIZE} to ${buf.length}`, String(length), at(place, 20));
-  if (acpiByteSum(buf.subarray(0, RSDP_V1_SIZE)) !== 0) throw new FormatError('RSDP checksum', 'first 20 bytes summing to 0', `sum 0x${acpiByteSum(buf.subarray(0, RSDP_V1_SIZE)).toString(16)}`, at(place, 8));
-  if (acpiByteSum(buf.subarray(0, length)) !== 0) throw new FormatError('RSDP extended checksum', `${length} bytes summing to 0`, `sum 0x${acpiByteSum(buf.subarray(0, length)).toString(16)}`, at(place, 32));
+  if (length < RSDP_SIZE || length > buf.length)
+    throw new FormatError('RSDP Length', `${RSDP_SIZE} to ${buf.length}`, String(length), at(place, 20));
+  if (acpiByteSum(buf.subarray(0, RSDP_V1_SIZE)) !== 0)
+    throw new FormatError(
+      'RSDP checksum',
+      'first 20 bytes summing to 0',
+      `sum 0x${acpiByteSum(buf.subarray(0, RSDP_V1_SIZE)).toString(16)}`,
+      at(place, 8),
+    );
+  if (acpiByteSum(buf.subarray(0, length)) !== 0)
+    throw new FormatError(
+      'RSDP extended checksum',
+      `${length} bytes summing to 0`,
+      `sum 0x${acpiByteSum(buf.subarray(0, length)).toString(16)}`,
+      at(place, 32),
+    );
   return { oemId: readAsciiField(buf, 9, 6), revision, rsdtAddress: v.getUint32(16, true), xsdtAddress: v.getBigUint64(24, true) };
 }
 
@@ -168,7 +184,13 @@ export function writeGas(out: Uint8Array, off: number, g: GenericAddress): void 
 }
 
 export function readGas(buf: Uint8Array, off: number): GenericAddress {
-  return { spaceId: buf[off], bitWidth: buf[off + 1], bitOffset: buf[off + 2], accessSize: buf[off + 3], address: viewOf(buf).getBigUint64(off + 4, true) };
+  return {
+    spaceId: buf[off],
+    bitWidth: buf[off + 1],
+    bitOffset: buf[off + 2],
+    accessSize: buf[off + 3],
+    address: viewOf(buf).getBigUint64(off + 4, true),
+  };
 }
 
 // BERT (ACPI 6.5 §18.3.1; domain reference §6.3): BootErrorRegionLength u32 @36, BootErrorRegion u64 @40.
@@ -187,7 +209,8 @@ export function encodeBertBody(b: BertBody): Uint8Array {
 }
 
 export function decodeBertBody(body: Uint8Array, place: Place = {}): BertBody {
-  if (body.length !== BERT_BODY_SIZE) throw new FormatError('BERT body', `${BERT_BODY_SIZE} bytes`, `${body.length} bytes`, at(place, SDT_HEADER_SIZE));
+  if (body.length !== BERT_BODY_SIZE)
+    throw new FormatError('BERT body', `${BERT_BODY_SIZE} bytes`, `${body.length} bytes`, at(place, SDT_HEADER_SIZE));
   const v = viewOf(body);
   return { regionLength: v.getUint32(0, true), regionAddress: v.getBigUint64(4, true) };
 }
@@ -198,21 +221,55 @@ export const ERST_BODY_HEADER_SIZE = 12;
 export const ERST_ENTRY_SIZE = 32;
 
 export const ErstAction = {
-  BeginWrite: 0x0, BeginRead: 0x1, BeginClear: 0x2, End: 0x3, SetRecordOffset: 0x4, ExecuteOperation: 0x5,
-  CheckBusyStatus: 0x6, GetCommandStatus: 0x7, GetRecordIdentifier: 0x8, SetRecordIdentifier: 0x9, GetRecordCount: 0xa,
-  BeginDummyWrite: 0xb, GetErrorLogAddressRange: 0xd, GetErrorLogAddressRangeLength: 0xe,
-  GetErrorLogAddressRangeAttributes: 0xf, GetExecuteOperationTimings: 0x10,
+  BeginWrite: 0x0,
+  BeginRead: 0x1,
+  BeginClear: 0x2,
+  End: 0x3,
+  SetRecordOffset: 0x4,
+  ExecuteOperation: 0x5,
+  CheckBusyStatus: 0x6,
+  GetCommandStatus: 0x7,
+  GetRecordIdentifier: 0x8,
+  SetRecordIdentifier: 0x9,
+  GetRecordCount: 0xa,
+  BeginDummyWrite: 0xb,
+  GetErrorLogAddressRange: 0xd,
+  GetErrorLogAddressRangeLength: 0xe,
+  GetErrorLogAddressRangeAttributes: 0xf,
+  GetExecuteOperationTimings: 0x10,
 } as const;
 
 export const ErstInstruction = {
-  ReadRegister: 0x00, ReadRegisterValue: 0x01, WriteRegister: 0x02, WriteRegisterValue: 0x03, Noop: 0x04,
-  LoadVar1: 0x05, LoadVar2: 0x06, StoreVar1: 0x07, Add: 0x08, Subtract: 0x09, AddValue: 0x0a, SubtractValue: 0x0b,
-  Stall: 0x0c, StallWhileTrue: 0x0d, SkipNextIfTrue: 0x0e, Goto: 0x0f, SetSrcAddressBase: 0x10, SetDstAddressBase: 0x11,
+  ReadRegister: 0x00,
+  ReadRegisterValue: 0x01,
+  WriteRegister: 0x02,
+  WriteRegisterValue: 0x03,
+  Noop: 0x04,
+  LoadVar1: 0x05,
+  LoadVar2: 0x06,
+  StoreVar1: 0x07,
+  Add: 0x08,
+  Subtract: 0x09,
+  AddValue: 0x0a,
+  SubtractValue: 0x0b,
+  Stall: 0x0c,
+  StallWhileTrue: 0x0d,
+  SkipNextIfTrue: 0x0e,
+  Goto: 0x0f,
+  SetSrcAddressBase: 0x10,
+  SetDstAddressBase: 0x11,
   MoveData: 0x12,
 } as const;
 
 /** ERST command status values (domain reference §6.2). */
-export const ErstStatus = { Success: 0, NotEnoughSpace: 1, HardwareNotAvailable: 2, Failed: 3, RecordStoreEmpty: 4, RecordNotFound: 5 } as const;
+export const ErstStatus = {
+  Success: 0,
+  NotEnoughSpace: 1,
+  HardwareNotAvailable: 2,
+  Failed: 3,
+  RecordStoreEmpty: 4,
+  RecordNotFound: 5,
+} as const;
 /** Record identifier meaning "no record". */
 export const ERST_NO_RECORD_ID = 0xffffffffffffffffn;
 
@@ -253,12 +310,24 @@ export function decodeErstBody(body: Uint8Array, place: Place = {}): ErstBody {
   const count = v.getUint32(8, true);
   const want = ERST_BODY_HEADER_SIZE + count * ERST_ENTRY_SIZE;
   if (body.length !== want) {
-    throw new FormatError('ERST instruction entries', `${want - ERST_BODY_HEADER_SIZE} bytes for ${count} entries`, `${body.length - ERST_BODY_HEADER_SIZE} bytes`, at(place, SDT_HEADER_SIZE + 8));
+    throw new FormatError(
+      'ERST instruction entries',
+      `${want - ERST_BODY_HEADER_SIZE} bytes for ${count} entries`,
+      `${body.length - ERST_BODY_HEADER_SIZE} bytes`,
+      at(place, SDT_HEADER_SIZE + 8),
+    );
   }
   const entries: ErstEntry[] = [];
   for (let i = 0; i < count; i++) {
     const o = ERST_BODY_HEADER_SIZE + i * ERST_ENTRY_SIZE;
-    entries.push({ action: body[o], instruction: body[o + 1], flags: body[o + 2], register: readGas(body, o + 4), value: v.getBigUint64(o + 16, true), mask: v.getBigUint64(o + 24, true) });
+    entries.push({
+      action: body[o],
+      instruction: body[o + 1],
+      flags: body[o + 2],
+      register: readGas(body, o + 4),
+      value: v.getBigUint64(o + 16, true),
+      mask: v.getBigUint64(o + 24, true),
+    });
   }
   return { serializationHeaderSize: v.getUint32(0, true), entries };
 }
@@ -302,12 +371,22 @@ export function encodeSpcrBody(s: SpcrBody): Uint8Array {
 }
 
 export function decodeSpcrBody(body: Uint8Array, place: Place = {}): SpcrBody {
-  if (body.length < SPCR_BODY_SIZE) throw new FormatError('SPCR body', `${SPCR_BODY_SIZE} bytes`, `${body.length} bytes`, at(place, SDT_HEADER_SIZE));
+  if (body.length < SPCR_BODY_SIZE)
+    throw new FormatError('SPCR body', `${SPCR_BODY_SIZE} bytes`, `${body.length} bytes`, at(place, SDT_HEADER_SIZE));
   const v = viewOf(body);
   return {
-    interfaceType: body[0], baseAddress: readGas(body, 4), interruptType: body[16], irq: body[17],
-    globalSystemInterrupt: v.getUint32(18, true), baudRate: body[22], parity: body[23], stopBits: body[24],
-    flowControl: body[25], terminalType: body[26], pciDeviceId: v.getUint16(28, true), pciVendorId: v.getUint16(30, true),
+    interfaceType: body[0],
+    baseAddress: readGas(body, 4),
+    interruptType: body[16],
+    irq: body[17],
+    globalSystemInterrupt: v.getUint32(18, true),
+    baudRate: body[22],
+    parity: body[23],
+    stopBits: body[24],
+    flowControl: body[25],
+    terminalType: body[26],
+    pciDeviceId: v.getUint16(28, true),
+    pciVendorId: v.getUint16(30, true),
   };
 }
 
@@ -343,15 +422,20 @@ export interface GenericErrorStatusBlock {
   entries: GenericErrorDataEntry[];
 }
 
-const entryHeaderSize = (revision: number) => (revision >= GENERIC_ERROR_DATA_REVISION ? GENERIC_ERROR_DATA_ENTRY_SIZE_V300 : GENERIC_ERROR_DATA_ENTRY_SIZE_V2);
+const entryHeaderSize = (revision: number) =>
+  revision >= GENERIC_ERROR_DATA_REVISION ? GENERIC_ERROR_DATA_ENTRY_SIZE_V300 : GENERIC_ERROR_DATA_ENTRY_SIZE_V2;
 
 /** BlockStatus for a block of `entries`: valid bits from their severities, count in bits 4-13. */
 export function genericErrorBlockStatus(entries: readonly { severity: number }[]): number {
   const uncorrectable = entries.filter((e) => e.severity === 0 || e.severity === 1).length;
   const correctable = entries.filter((e) => e.severity === 2).length;
-  return (uncorrectable ? BLOCK_STATUS_UNCORRECTABLE : 0) | (correctable ? BLOCK_STATUS_CORRECTABLE : 0) |
-    (uncorrectable > 1 ? BLOCK_STATUS_MULTIPLE_UNCORRECTABLE : 0) | (correctable > 1 ? BLOCK_STATUS_MULTIPLE_CORRECTABLE : 0) |
-    ((Math.min(entries.length, 0x3ff) & 0x3ff) << 4);
+  return (
+    (uncorrectable ? BLOCK_STATUS_UNCORRECTABLE : 0) |
+    (correctable ? BLOCK_STATUS_CORRECTABLE : 0) |
+    (uncorrectable > 1 ? BLOCK_STATUS_MULTIPLE_UNCORRECTABLE : 0) |
+    (correctable > 1 ? BLOCK_STATUS_MULTIPLE_CORRECTABLE : 0) |
+    ((Math.min(entries.length, 0x3ff) & 0x3ff) << 4)
+  );
 }
 
 export function genericErrorStatusBlockLength(b: Pick<GenericErrorStatusBlock, 'entries' | 'rawData'>): number {
@@ -395,10 +479,20 @@ export function decodeGenericErrorStatusBlock(buf: Uint8Array, place: Place = {}
   const rawLength = v.getUint32(8, true);
   const dataLength = v.getUint32(12, true);
   if (GENERIC_ERROR_STATUS_SIZE + dataLength > buf.length) {
-    throw new FormatError('Generic Error Status Block DataLength', `at most ${buf.length - GENERIC_ERROR_STATUS_SIZE}`, String(dataLength), at(place, 12));
+    throw new FormatError(
+      'Generic Error Status Block DataLength',
+      `at most ${buf.length - GENERIC_ERROR_STATUS_SIZE}`,
+      String(dataLength),
+      at(place, 12),
+    );
   }
   if (rawLength && (rawOffset < GENERIC_ERROR_STATUS_SIZE + dataLength || rawOffset + rawLength > buf.length)) {
-    throw new FormatError('Generic Error Status Block raw data', `inside the block after the entries`, `[${rawOffset}, ${rawOffset + rawLength})`, at(place, 4));
+    throw new FormatError(
+      'Generic Error Status Block raw data',
+      `inside the block after the entries`,
+      `[${rawOffset}, ${rawOffset + rawLength})`,
+      at(place, 4),
+    );
   }
   const entries: GenericErrorDataEntry[] = [];
   const end = GENERIC_ERROR_STATUS_SIZE + dataLength;
@@ -409,7 +503,8 @@ export function decodeGenericErrorStatusBlock(buf: Uint8Array, place: Place = {}
     const size = entryHeaderSize(revision);
     need(buf.subarray(0, end), o, size, 'Generic Error Data Entry', place);
     const length = v.getUint32(o + 24, true);
-    if (o + size + length > end) throw new FormatError('Generic Error Data Entry ErrorDataLength', `at most ${end - o - size}`, String(length), at(place, o + 24));
+    if (o + size + length > end)
+      throw new FormatError('Generic Error Data Entry ErrorDataLength', `at most ${end - o - size}`, String(length), at(place, o + 24));
     entries.push({
       sectionType: readGuid(buf, o),
       severity: v.getUint32(o + 16, true),

@@ -1,8 +1,16 @@
 import fc from 'fast-check';
 import { FormatError } from '../errors';
 import {
-  cperTimestamp, CPER_GUIDS, CPER_HEADER_SIZE, CPER_SECTION_DESCRIPTOR_SIZE, decodeCperRecord, encodeCperRecord, encodeGuid,
-  normalizeGuid, readGuid, type CperRecord,
+  cperTimestamp,
+  CPER_GUIDS,
+  CPER_HEADER_SIZE,
+  CPER_SECTION_DESCRIPTOR_SIZE,
+  decodeCperRecord,
+  encodeCperRecord,
+  encodeGuid,
+  normalizeGuid,
+  readGuid,
+  type CperRecord,
 } from './cper';
 
 const u8 = fc.nat({ max: 0xff });
@@ -10,15 +18,31 @@ const u16 = fc.nat({ max: 0xffff });
 const u32 = fc.nat({ max: 0xffffffff });
 const u64 = fc.bigInt({ min: 0n, max: 2n ** 64n - 1n });
 const guidArb = fc.uuid().map((u) => u.toLowerCase());
-const asciiArb = (max: number) => fc.string({ unit: fc.integer({ min: 0x20, max: 0x7e }).map((c) => String.fromCharCode(c)), maxLength: max });
+const asciiArb = (max: number) =>
+  fc.string({ unit: fc.integer({ min: 0x20, max: 0x7e }).map((c) => String.fromCharCode(c)), maxLength: max });
 
 const sectionArb = fc.record({
-  revision: u16, validationBits: u8, flags: u32, sectionType: guidArb, fruId: guidArb, severity: u32,
-  fruText: asciiArb(20), body: fc.uint8Array({ maxLength: 300 }),
+  revision: u16,
+  validationBits: u8,
+  flags: u32,
+  sectionType: guidArb,
+  fruId: guidArb,
+  severity: u32,
+  fruText: asciiArb(20),
+  body: fc.uint8Array({ maxLength: 300 }),
 });
 const recordArb: fc.Arbitrary<CperRecord> = fc.record({
-  revision: u16, severity: u32, validationBits: u32, timestamp: u64, platformId: guidArb, partitionId: guidArb,
-  creatorId: guidArb, notificationType: guidArb, recordId: u64, flags: u32, persistenceInfo: u64,
+  revision: u16,
+  severity: u32,
+  validationBits: u32,
+  timestamp: u64,
+  platformId: guidArb,
+  partitionId: guidArb,
+  creatorId: guidArb,
+  notificationType: guidArb,
+  recordId: u64,
+  flags: u32,
+  persistenceInfo: u64,
   sections: fc.array(sectionArb, { maxLength: 5 }),
 });
 
@@ -41,15 +65,38 @@ describe('UEFI 2.10 Appendix A EFI_GUID', () => {
 
 describe('UEFI 2.10 Appendix N CPER record', () => {
   it('round-trips: decode(encode(x)) == x', () => {
-    fc.assert(fc.property(recordArb, (r) => expect(decodeCperRecord(encodeCperRecord(r))).toEqual(r)), { numRuns: 300 });
+    fc.assert(
+      fc.property(recordArb, (r) => expect(decodeCperRecord(encodeCperRecord(r))).toEqual(r)),
+      { numRuns: 300 },
+    );
   });
 
   it('lays out the header and descriptors at the spec offsets', () => {
     const body = new TextEncoder().encode('Kernel panic');
     const bytes = encodeCperRecord({
-      revision: 0x0101, severity: 1, validationBits: 2, timestamp: 1767225600n, platformId: CPER_GUIDS.notifyMce, partitionId: CPER_GUIDS.notifyBoot,
-      creatorId: CPER_GUIDS.creatorLinuxPstore, notificationType: CPER_GUIDS.notifyMce, recordId: 0x1122334455667788n, flags: 2, persistenceInfo: 0n,
-      sections: [{ revision: 0x100, validationBits: 0, flags: 1, sectionType: CPER_GUIDS.sectionDmesg, fruId: CPER_GUIDS.notifyBoot, severity: 1, fruText: 'dmesg', body }],
+      revision: 0x0101,
+      severity: 1,
+      validationBits: 2,
+      timestamp: 1767225600n,
+      platformId: CPER_GUIDS.notifyMce,
+      partitionId: CPER_GUIDS.notifyBoot,
+      creatorId: CPER_GUIDS.creatorLinuxPstore,
+      notificationType: CPER_GUIDS.notifyMce,
+      recordId: 0x1122334455667788n,
+      flags: 2,
+      persistenceInfo: 0n,
+      sections: [
+        {
+          revision: 0x100,
+          validationBits: 0,
+          flags: 1,
+          sectionType: CPER_GUIDS.sectionDmesg,
+          fruId: CPER_GUIDS.notifyBoot,
+          severity: 1,
+          fruText: 'dmesg',
+          body,
+        },
+      ],
     });
     const v = new DataView(bytes.buffer);
     expect(String.fromCharCode(...bytes.subarray(0, 4))).toBe('CPER');
@@ -73,7 +120,12 @@ describe('UEFI 2.10 Appendix N CPER record', () => {
   });
 
   it('refuses a wrong signature, end marker, short record and out-of-record sections, naming the offset', () => {
-    const good = encodeCperRecord(fc.sample(recordArb.filter((r) => r.sections.length > 0), 1)[0]);
+    const good = encodeCperRecord(
+      fc.sample(
+        recordArb.filter((r) => r.sections.length > 0),
+        1,
+      )[0],
+    );
     const bad = (mutate: (b: Uint8Array, v: DataView) => void): FormatError => {
       const b = good.slice();
       mutate(b, new DataView(b.buffer));
@@ -92,7 +144,10 @@ describe('UEFI 2.10 Appendix N CPER record', () => {
   });
 
   it('throws only FormatError on random and mutated input', () => {
-    fc.assert(fc.property(fc.uint8Array({ maxLength: 600 }), (b) => onlyFormatErrors(() => decodeCperRecord(b))), { numRuns: 500 });
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 600 }), (b) => onlyFormatErrors(() => decodeCperRecord(b))),
+      { numRuns: 500 },
+    );
     fc.assert(
       fc.property(recordArb, fc.array(fc.record({ at: fc.nat(), value: u8 }), { maxLength: 8 }), fc.nat(), (r, pokes, keep) => {
         const b = encodeCperRecord(r);

@@ -18,7 +18,10 @@ const viewOf = (b: Uint8Array) => new DataView(b.buffer, b.byteOffset, b.byteLen
 
 /** Lower-case canonical text of a GUID ("8be4df61-93ca-11d2-aa0d-00e098032b8c"); accepts any case, with or without braces. */
 export function normalizeGuid(text: string): string {
-  const t = text.trim().replace(/^\{(.*)\}$/, '$1').toLowerCase();
+  const t = text
+    .trim()
+    .replace(/^\{(.*)\}$/, '$1')
+    .toLowerCase();
   if (!GUID_TEXT.test(t)) throw new FormatError('GUID', 'xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx', JSON.stringify(text));
   return t;
 }
@@ -56,7 +59,8 @@ export function readGuid(buf: Uint8Array, off: number, place: Place = {}): strin
 /** Fixed-width ASCII field, NUL padded (CPER FRU text, ACPI OEM IDs). */
 export function writeAsciiField(out: Uint8Array, off: number, width: number, text: string, what: string): void {
   // eslint-disable-next-line no-control-regex -- the field is ASCII, NUL included
-  if (text.length > width || !/^[\x00-\x7f]*$/.test(text)) throw new FormatError(what, `at most ${width} ASCII characters`, JSON.stringify(text));
+  if (text.length > width || !/^[\x00-\x7f]*$/.test(text))
+    throw new FormatError(what, `at most ${width} ASCII characters`, JSON.stringify(text));
   out.fill(0, off, off + width);
   for (let i = 0; i < text.length; i++) out[off + i] = text.charCodeAt(i);
 }
@@ -140,8 +144,14 @@ const bcd = (n: number) => ((Math.floor(n / 10) % 10) << 4) | (n % 10);
 /** The UEFI Appendix N timestamp of a date (BCD seconds, minutes, hours, flags, day, month, year, century). */
 export function cperTimestamp(date: Date, precise = true): bigint {
   const bytes = [
-    bcd(date.getUTCSeconds()), bcd(date.getUTCMinutes()), bcd(date.getUTCHours()), precise ? 1 : 0,
-    bcd(date.getUTCDate()), bcd(date.getUTCMonth() + 1), bcd(date.getUTCFullYear() % 100), bcd(Math.floor(date.getUTCFullYear() / 100)),
+    bcd(date.getUTCSeconds()),
+    bcd(date.getUTCMinutes()),
+    bcd(date.getUTCHours()),
+    precise ? 1 : 0,
+    bcd(date.getUTCDate()),
+    bcd(date.getUTCMonth() + 1),
+    bcd(date.getUTCFullYear() % 100),
+    bcd(Math.floor(date.getUTCFullYear() / 100)),
   ];
   return bytes.reduceRight((acc, b) => (acc << 8n) | BigInt(b), 0n);
 }
@@ -205,7 +215,8 @@ export function decodeCperRecord(buf: Uint8Array, place: Place = {}): CperRecord
   const count = v.getUint16(10, true);
   const length = v.getUint32(20, true);
   const tableEnd = CPER_HEADER_SIZE + count * CPER_SECTION_DESCRIPTOR_SIZE;
-  if (length < tableEnd) throw new FormatError('CPER RecordLength', `at least ${tableEnd} for ${count} sections`, String(length), at(place, 20));
+  if (length < tableEnd)
+    throw new FormatError('CPER RecordLength', `at least ${tableEnd} for ${count} sections`, String(length), at(place, 20));
   if (length > buf.length) throw new FormatError('CPER record', `${length} bytes (RecordLength)`, `${buf.length} bytes`, at(place, 20));
   const sections: CperSection[] = [];
   for (let i = 0; i < count; i++) {
@@ -213,7 +224,12 @@ export function decodeCperRecord(buf: Uint8Array, place: Place = {}): CperRecord
     const offset = v.getUint32(d, true);
     const size = v.getUint32(d + 4, true);
     if (offset < tableEnd || offset + size > length) {
-      throw new FormatError(`CPER section ${i}`, `inside the record after its descriptors [${tableEnd}, ${length})`, `[${offset}, ${offset + size})`, at(place, d));
+      throw new FormatError(
+        `CPER section ${i}`,
+        `inside the record after its descriptors [${tableEnd}, ${length})`,
+        `[${offset}, ${offset + size})`,
+        at(place, d),
+      );
     }
     sections.push({
       revision: v.getUint16(d + 8, true),

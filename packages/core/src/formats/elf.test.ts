@@ -106,9 +106,11 @@ function mutate(valid: Uint8Array, m: { pokes: { at: number; value: number }[]; 
 
 describe('ELF header', () => {
   it('round-trips', () => {
-    fc.assert(fc.property(elfHeaderArb, (h) => {
-      expect(decodeElfHeader(encodeElfHeader(h))).toEqual(h);
-    }));
+    fc.assert(
+      fc.property(elfHeaderArb, (h) => {
+        expect(decodeElfHeader(encodeElfHeader(h))).toEqual(h);
+      }),
+    );
   });
 
   it('lays out an ELF64 little-endian header as the ELF spec says', () => {
@@ -150,7 +152,10 @@ describe('ELF header', () => {
   });
 
   it('throws only FormatError on random bytes', () => {
-    fc.assert(fc.property(fc.uint8Array({ maxLength: 200 }), (bytes) => onlyFormatErrors(() => decodeElfHeader(bytes))), { numRuns: 500 });
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 200 }), (bytes) => onlyFormatErrors(() => decodeElfHeader(bytes))),
+      { numRuns: 500 },
+    );
   });
 
   it('throws only FormatError on mutated valid images (header and program headers)', () => {
@@ -166,23 +171,36 @@ describe('ELF header', () => {
 
 describe('program headers', () => {
   it('round-trip one by one', () => {
-    fc.assert(fc.property(programHeaderArb, (p) => {
-      const buf = encodeProgramHeader(p);
-      expect(buf.length).toBe(PHDR_SIZE);
-      expect(decodeProgramHeader(buf, 0)).toEqual(p);
-    }));
+    fc.assert(
+      fc.property(programHeaderArb, (p) => {
+        const buf = encodeProgramHeader(p);
+        expect(buf.length).toBe(PHDR_SIZE);
+        expect(decodeProgramHeader(buf, 0)).toEqual(p);
+      }),
+    );
   });
 
   it('round-trip as the table of an image', () => {
-    fc.assert(fc.property(fc.array(programHeaderArb, { minLength: 1, maxLength: 8 }), (phdrs) => {
-      const image = elfImage(phdrs);
-      expect(image.length).toBe(EHDR_SIZE + phdrs.length * PHDR_SIZE);
-      expect(decodeProgramHeaders(image, decodeElfHeader(image))).toEqual(phdrs);
-    }));
+    fc.assert(
+      fc.property(fc.array(programHeaderArb, { minLength: 1, maxLength: 8 }), (phdrs) => {
+        const image = elfImage(phdrs);
+        expect(image.length).toBe(EHDR_SIZE + phdrs.length * PHDR_SIZE);
+        expect(decodeProgramHeaders(image, decodeElfHeader(image))).toEqual(phdrs);
+      }),
+    );
   });
 
   it('lays out Elf64_Phdr fields at their spec offsets', () => {
-    const p: ProgramHeader = { type: PT_LOAD, flags: PF_R | PF_W, offset: 0x2000, vaddr: 0xffff888000100000n, paddr: 0x100000, filesz: 0x3000, memsz: 0x4000, align: 0 };
+    const p: ProgramHeader = {
+      type: PT_LOAD,
+      flags: PF_R | PF_W,
+      offset: 0x2000,
+      vaddr: 0xffff888000100000n,
+      paddr: 0x100000,
+      filesz: 0x3000,
+      memsz: 0x4000,
+      align: 0,
+    };
     const v = new DataView(encodeProgramHeader(p).buffer);
     expect(v.getUint32(0, true)).toBe(1);
     expect(v.getUint32(4, true)).toBe(6);
@@ -203,9 +221,13 @@ describe('program headers', () => {
 
   it('throws only FormatError for random headers over random bytes', () => {
     fc.assert(
-      fc.property(fc.uint8Array({ maxLength: 400 }), fc.record({ phoff: fc.nat({ max: 500 }), phnum: fc.integer({ min: 1, max: 10 }) }), (bytes, h) => {
-        onlyFormatErrors(() => decodeProgramHeaders(bytes, { type: ET_CORE, machine: EM_X86_64, flags: 0, ...h }));
-      }),
+      fc.property(
+        fc.uint8Array({ maxLength: 400 }),
+        fc.record({ phoff: fc.nat({ max: 500 }), phnum: fc.integer({ min: 1, max: 10 }) }),
+        (bytes, h) => {
+          onlyFormatErrors(() => decodeProgramHeaders(bytes, { type: ET_CORE, machine: EM_X86_64, flags: 0, ...h }));
+        },
+      ),
       { numRuns: 500 },
     );
   });
@@ -219,12 +241,14 @@ describe('notes', () => {
     expect(noteSize('CORE', 336)).toBe(12 + 8 + 336);
     expect(noteSize('VMCOREINFO', 5)).toBe(12 + 12 + 8);
     expect(noteSize('', 0)).toBe(16);
-    fc.assert(fc.property(noteArb, ({ name, type, desc }) => {
-      const encoded = encodeNote(name, type, desc);
-      expect(encoded.length).toBe(expectedSize(name, desc.length));
-      expect(noteSize(name, desc.length)).toBe(encoded.length);
-      expect(encoded.length % 4).toBe(0);
-    }));
+    fc.assert(
+      fc.property(noteArb, ({ name, type, desc }) => {
+        const encoded = encodeNote(name, type, desc);
+        expect(encoded.length).toBe(expectedSize(name, desc.length));
+        expect(noteSize(name, desc.length)).toBe(encoded.length);
+        expect(encoded.length % 4).toBe(0);
+      }),
+    );
   });
 
   it('pads with zeros and terminates the name with NUL', () => {
@@ -235,21 +259,23 @@ describe('notes', () => {
   });
 
   it('round-trip through walkNotes, with offsets and the total size', () => {
-    fc.assert(fc.property(fc.array(noteArb, { maxLength: 6 }), fc.boolean(), (notes, terminated) => {
-      const encoded = notes.map((n) => encodeNote(n.name, n.type, n.desc));
-      // Either the buffer ends with the last note, or an all-zero header ends the list.
-      const buf = concat([...encoded, terminated ? new Uint8Array(12) : new Uint8Array(0)]);
-      const { notes: got, size } = walkNotes(buf);
-      expect(got.map((n) => ({ name: n.name, type: n.type, desc: Array.from(n.desc) }))).toEqual(
-        notes.map((n) => ({ name: n.name, type: n.type, desc: Array.from(n.desc) })),
-      );
-      let off = 0;
-      got.forEach((n, i) => {
-        expect(n.offset).toBe(off);
-        off += expectedSize(notes[i].name, notes[i].desc.length);
-      });
-      expect(size).toBe(off);
-    }));
+    fc.assert(
+      fc.property(fc.array(noteArb, { maxLength: 6 }), fc.boolean(), (notes, terminated) => {
+        const encoded = notes.map((n) => encodeNote(n.name, n.type, n.desc));
+        // Either the buffer ends with the last note, or an all-zero header ends the list.
+        const buf = concat([...encoded, terminated ? new Uint8Array(12) : new Uint8Array(0)]);
+        const { notes: got, size } = walkNotes(buf);
+        expect(got.map((n) => ({ name: n.name, type: n.type, desc: Array.from(n.desc) }))).toEqual(
+          notes.map((n) => ({ name: n.name, type: n.type, desc: Array.from(n.desc) })),
+        );
+        let off = 0;
+        got.forEach((n, i) => {
+          expect(n.offset).toBe(off);
+          off += expectedSize(notes[i].name, notes[i].desc.length);
+        });
+        expect(size).toBe(off);
+      }),
+    );
   });
 
   it('stops at a trailing fragment shorter than a note header', () => {
@@ -286,7 +312,10 @@ describe('notes', () => {
   });
 
   it('throws only FormatError on random bytes and on mutated valid note lists', () => {
-    fc.assert(fc.property(fc.uint8Array({ maxLength: 300 }), (bytes) => onlyFormatErrors(() => walkNotes(bytes))), { numRuns: 500 });
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 300 }), (bytes) => onlyFormatErrors(() => walkNotes(bytes))),
+      { numRuns: 500 },
+    );
     fc.assert(
       fc.property(fc.array(noteArb, { minLength: 1, maxLength: 4 }), mutationArb, (notes, m) => {
         const bytes = mutate(concat(notes.map((n) => encodeNote(n.name, n.type, n.desc))), m);
@@ -318,11 +347,13 @@ describe('NT_PRSTATUS (x86-64)', () => {
   });
 
   it('round-trips', () => {
-    fc.assert(fc.property(prstatusArb, (p) => {
-      const desc = encodePrStatus(p);
-      expect(desc.length).toBe(PRSTATUS_SIZE_X86_64);
-      expect(decodePrStatus(desc)).toEqual(p);
-    }));
+    fc.assert(
+      fc.property(prstatusArb, (p) => {
+        const desc = encodePrStatus(p);
+        expect(desc.length).toBe(PRSTATUS_SIZE_X86_64);
+        expect(decodePrStatus(desc)).toEqual(p);
+      }),
+    );
   });
 
   it('puts pr_pid and pr_reg where struct elf_prstatus has them', () => {
@@ -355,14 +386,20 @@ describe('VMCOREINFO', () => {
   const valueArb = fc.string({ unit: 'grapheme-ascii', maxLength: 40 }); // may contain '=', never '\n'
 
   it('round-trips KEY=VALUE entries', () => {
-    fc.assert(fc.property(fc.uniqueArray(fc.tuple(keyArb, valueArb), { selector: ([k]) => k, maxLength: 20 }), (entries) => {
-      const text = formatVmcoreinfo(entries);
-      expect(parseVmcoreinfo(text)).toEqual(new Map(entries));
-    }));
+    fc.assert(
+      fc.property(fc.uniqueArray(fc.tuple(keyArb, valueArb), { selector: ([k]) => k, maxLength: 20 }), (entries) => {
+        const text = formatVmcoreinfo(entries);
+        expect(parseVmcoreinfo(text)).toEqual(new Map(entries));
+      }),
+    );
   });
 
   it('formats one line per entry and ignores lines without a key', () => {
-    const text = formatVmcoreinfo([['OSRELEASE', '6.8.0'], ['PAGESIZE', '4096'], ['SYMBOL(swapper_pg_dir)', 'ffffffff82a0a000']]);
+    const text = formatVmcoreinfo([
+      ['OSRELEASE', '6.8.0'],
+      ['PAGESIZE', '4096'],
+      ['SYMBOL(swapper_pg_dir)', 'ffffffff82a0a000'],
+    ]);
     expect(text).toBe('OSRELEASE=6.8.0\nPAGESIZE=4096\nSYMBOL(swapper_pg_dir)=ffffffff82a0a000\n');
     const parsed = parseVmcoreinfo(`${text}garbage line\n=nokey\nCRASHTIME=1700000000`);
     expect([...parsed.keys()]).toEqual(['OSRELEASE', 'PAGESIZE', 'SYMBOL(swapper_pg_dir)', 'CRASHTIME']);
@@ -371,7 +408,11 @@ describe('VMCOREINFO', () => {
 
   it('travels in a VMCOREINFO note and reads back through decodeAscii', () => {
     const text = formatVmcoreinfo([['PAGESIZE', '4096']]);
-    const note = encodeNote('VMCOREINFO', NT_VMCOREINFO, Uint8Array.from(text, (c) => c.charCodeAt(0)));
+    const note = encodeNote(
+      'VMCOREINFO',
+      NT_VMCOREINFO,
+      Uint8Array.from(text, (c) => c.charCodeAt(0)),
+    );
     const [got] = walkNotes(note).notes;
     expect(got.name).toBe('VMCOREINFO');
     expect(parseVmcoreinfo(decodeAscii(got.desc)).get('PAGESIZE')).toBe('4096');

@@ -76,7 +76,12 @@ export function decodeElfHeader(buf: Uint8Array, place: Place = {}): ElfHeader {
   const v = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   for (let i = 0; i < 4; i++) {
     if (buf[i] !== ELF_MAGIC[i]) {
-      throw new FormatError('ELF magic', '7f 45 4c 46', Array.from(buf.subarray(0, 4), (b) => b.toString(16).padStart(2, '0')).join(' '), at(place, 0));
+      throw new FormatError(
+        'ELF magic',
+        '7f 45 4c 46',
+        Array.from(buf.subarray(0, 4), (b) => b.toString(16).padStart(2, '0')).join(' '),
+        at(place, 0),
+      );
     }
   }
   if (buf[4] !== ELFCLASS64) throw new FormatError('ELF class', 'ELFCLASS64 (2)', String(buf[4]), at(place, 4));
@@ -178,7 +183,12 @@ export function walkNotes(buf: Uint8Array, place: Place = {}): { notes: ElfNote[
     const descLen = align4(descsz);
     const total = NOTE_HEADER_SIZE + nameLen + descLen;
     if (namesz > buf.length || descsz > buf.length || off + total > buf.length) {
-      throw new FormatError('ELF note', `a note that fits in the ${buf.length - off} bytes left`, `namesz ${namesz}, descsz ${descsz}`, at(place, off));
+      throw new FormatError(
+        'ELF note',
+        `a note that fits in the ${buf.length - off} bytes left`,
+        `namesz ${namesz}, descsz ${descsz}`,
+        at(place, off),
+      );
     }
     const nameBytes = buf.subarray(off + NOTE_HEADER_SIZE, off + NOTE_HEADER_SIZE + namesz);
     const end = nameBytes.indexOf(0);
@@ -195,8 +205,35 @@ export function walkNotes(buf: Uint8Array, place: Place = {}): { notes: ElfNote[
 export const PRSTATUS_SIZE_X86_64 = 336;
 export const PRSTATUS_PID_OFFSET = 32;
 export const PRSTATUS_REG_OFFSET = 112;
-export const X86_64_REGS = ['r15', 'r14', 'r13', 'r12', 'rbp', 'rbx', 'r11', 'r10', 'r9', 'r8', 'rax', 'rcx', 'rdx',
-  'rsi', 'rdi', 'orig_rax', 'rip', 'cs', 'eflags', 'rsp', 'ss', 'fs_base', 'gs_base', 'ds', 'es', 'fs', 'gs'] as const;
+export const X86_64_REGS = [
+  'r15',
+  'r14',
+  'r13',
+  'r12',
+  'rbp',
+  'rbx',
+  'r11',
+  'r10',
+  'r9',
+  'r8',
+  'rax',
+  'rcx',
+  'rdx',
+  'rsi',
+  'rdi',
+  'orig_rax',
+  'rip',
+  'cs',
+  'eflags',
+  'rsp',
+  'ss',
+  'fs_base',
+  'gs_base',
+  'ds',
+  'es',
+  'fs',
+  'gs',
+] as const;
 export type X86Reg = (typeof X86_64_REGS)[number];
 
 export interface PrStatus {
@@ -215,7 +252,12 @@ export function encodePrStatus(p: PrStatus): Uint8Array {
 
 export function decodePrStatus(desc: Uint8Array, place: Place = {}): PrStatus {
   if (desc.length < PRSTATUS_SIZE_X86_64) {
-    throw new FormatError('NT_PRSTATUS descriptor', `${PRSTATUS_SIZE_X86_64} bytes (x86-64 elf_prstatus)`, `${desc.length} bytes`, at(place, 0));
+    throw new FormatError(
+      'NT_PRSTATUS descriptor',
+      `${PRSTATUS_SIZE_X86_64} bytes (x86-64 elf_prstatus)`,
+      `${desc.length} bytes`,
+      at(place, 0),
+    );
   }
   const v = new DataView(desc.buffer, desc.byteOffset, desc.byteLength);
   return {

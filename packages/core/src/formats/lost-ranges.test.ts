@@ -18,13 +18,20 @@ const rangesArb = fc
 
 describe('lost-ranges note', () => {
   it('round-trips any sorted list of page ranges', () => {
-    fc.assert(fc.property(rangesArb, (ranges) => {
-      expect(decodeLostRanges(encodeLostRanges(ranges))).toEqual(ranges);
-    }));
+    fc.assert(
+      fc.property(rangesArb, (ranges) => {
+        expect(decodeLostRanges(encodeLostRanges(ranges))).toEqual(ranges);
+      }),
+    );
   });
 
   it('counts pages', () => {
-    expect(lostPageCount([{ start: 0x1000, end: 0x4000, reason: 'dma' }, { start: 0x10000, end: 0x11000, reason: 'firmware-footprint' }])).toBe(4);
+    expect(
+      lostPageCount([
+        { start: 0x1000, end: 0x4000, reason: 'dma' },
+        { start: 0x10000, end: 0x11000, reason: 'firmware-footprint' },
+      ]),
+    ).toBe(4);
   });
 
   it('refuses a count the buffer does not hold, naming the offset', () => {
@@ -35,7 +42,10 @@ describe('lost-ranges note', () => {
   });
 
   it('refuses unsorted, unaligned or unknown-reason entries', () => {
-    const two = encodeLostRanges([{ start: 0, end: 0x1000, reason: 'dma' }, { start: 0x2000, end: 0x3000, reason: 'dma' }]);
+    const two = encodeLostRanges([
+      { start: 0, end: 0x1000, reason: 'dma' },
+      { start: 0x2000, end: 0x3000, reason: 'dma' },
+    ]);
     const v = new DataView(two.buffer);
     const swapped = two.slice();
     new DataView(swapped.buffer).setBigUint64(8 + 24, 0n, true);
@@ -48,8 +58,14 @@ describe('lost-ranges note', () => {
   });
 
   it('never throws anything but FormatError on arbitrary bytes', () => {
-    fc.assert(fc.property(fc.uint8Array({ maxLength: 200 }), (bytes) => {
-      try { decodeLostRanges(bytes); } catch (e) { expect(e).toBeInstanceOf(FormatError); }
-    }));
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 200 }), (bytes) => {
+        try {
+          decodeLostRanges(bytes);
+        } catch (e) {
+          expect(e).toBeInstanceOf(FormatError);
+        }
+      }),
+    );
   });
 });

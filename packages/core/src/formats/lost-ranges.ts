@@ -40,9 +40,7 @@ export interface LostRange {
   reason: LostReason;
 }
 
-const REASON_BY_CODE = new Map<number, LostReason>(
-  Object.entries(LOST_REASONS).map(([name, code]) => [code, name as LostReason]),
-);
+const REASON_BY_CODE = new Map<number, LostReason>(Object.entries(LOST_REASONS).map(([name, code]) => [code, name as LostReason]));
 
 const PAGE = 4096;
 
@@ -55,7 +53,9 @@ export function encodeLostRanges(ranges: readonly LostRange[]): Uint8Array {
   let prevEnd = -1;
   ranges.forEach((r, i) => {
     if (r.start % PAGE || r.end % PAGE || r.end <= r.start || r.start < prevEnd) {
-      throw new RangeError(`lost range ${i} [0x${r.start.toString(16)}, 0x${r.end.toString(16)}) is not page aligned, empty, or out of order`);
+      throw new RangeError(
+        `lost range ${i} [0x${r.start.toString(16)}, 0x${r.end.toString(16)}) is not page aligned, empty, or out of order`,
+      );
     }
     prevEnd = r.end;
     const o = LOST_RANGES_HEADER_BYTES + i * LOST_RANGE_ENTRY_BYTES;
@@ -97,9 +97,15 @@ export function decodeLostRanges(desc: Uint8Array, place: Place = {}): LostRange
     const s = Number(start);
     const e = Number(end);
     if (s % PAGE || e % PAGE || e <= s || s < prevEnd) {
-      throw new FormatError(`lost range ${i}`, 'a page-aligned, non-empty range after the previous one', `[0x${s.toString(16)}, 0x${e.toString(16)})`, where(o));
+      throw new FormatError(
+        `lost range ${i}`,
+        'a page-aligned, non-empty range after the previous one',
+        `[0x${s.toString(16)}, 0x${e.toString(16)})`,
+        where(o),
+      );
     }
-    if (!reason) throw new FormatError(`lost range ${i} reason`, `one of ${[...REASON_BY_CODE.keys()].join(', ')}`, `${code}`, where(o + 16));
+    if (!reason)
+      throw new FormatError(`lost range ${i} reason`, `one of ${[...REASON_BY_CODE.keys()].join(', ')}`, `${code}`, where(o + 16));
     prevEnd = e;
     ranges.push({ start: s, end: e, reason });
   }

@@ -27,7 +27,7 @@ describe('captureMemoryNeeded', () => {
   it("grows makedumpfile's bitmaps with old memory and caps them at 64 MiB", () => {
     const at = (oldRamBytes: number) => bitmapBytes(captureMemoryNeeded({ oldRamBytes, captureRamBytes: 256 * MiB, drivers: [] }));
     // Two bitmaps of one bit per 4 KiB page.
-    expect(at(4 * GiB)).toBe(2 * (4 * GiB) / 4096 / 8);
+    expect(at(4 * GiB)).toBe((2 * (4 * GiB)) / 4096 / 8);
     expect(at(8 * GiB)).toBe(2 * at(4 * GiB));
     expect(at(64 * GiB)).toBeLessThan(64 * MiB);
     expect(at(1 * TiB)).toBe(64 * MiB);
@@ -73,16 +73,22 @@ describe('captureMemoryNeeded', () => {
 
   describe('the x86_64 distribution defaults leave room', () => {
     it('4 GiB with a NIC and an NVMe fits in the 192 MiB default', () => {
-      expect(captureMemoryNeeded({ oldRamBytes: 4 * GiB, captureRamBytes: 192 * MiB, drivers: ['nic', 'nvme'] }).bytes).toBeLessThan(192 * MiB);
+      expect(captureMemoryNeeded({ oldRamBytes: 4 * GiB, captureRamBytes: 192 * MiB, drivers: ['nic', 'nvme'] }).bytes).toBeLessThan(
+        192 * MiB,
+      );
     });
 
     it('1 TiB with a NIC and an NVMe fits in the 512 MiB default', () => {
-      expect(captureMemoryNeeded({ oldRamBytes: 1 * TiB, captureRamBytes: 512 * MiB, drivers: ['nic', 'nvme'] }).bytes).toBeLessThan(512 * MiB);
+      expect(captureMemoryNeeded({ oldRamBytes: 1 * TiB, captureRamBytes: 512 * MiB, drivers: ['nic', 'nvme'] }).bytes).toBeLessThan(
+        512 * MiB,
+      );
     });
 
     it('96 MiB is too small at 4 GiB, even with no driver', () => {
       expect(captureMemoryNeeded({ oldRamBytes: 4 * GiB, captureRamBytes: 96 * MiB, drivers: [] }).bytes).toBeGreaterThan(96 * MiB);
-      expect(captureMemoryNeeded({ oldRamBytes: 4 * GiB, captureRamBytes: 96 * MiB, drivers: ['nic', 'nvme'] }).bytes).toBeGreaterThan(96 * MiB);
+      expect(captureMemoryNeeded({ oldRamBytes: 4 * GiB, captureRamBytes: 96 * MiB, drivers: ['nic', 'nvme'] }).bytes).toBeGreaterThan(
+        96 * MiB,
+      );
     });
   });
 });

@@ -39,17 +39,32 @@ export const CAPTURE_IMAGE_AND_INITRAMFS_BYTES = 48 * MiB;
  * - `struct page` for the capture kernel's own RAM: 64 bytes per 4 KiB page (1/64);
  * - each driver (CAPTURE_DRIVER_BYTES).
  */
-export function captureMemoryNeeded(input: { oldRamBytes: number; captureRamBytes: number; captureCpus?: number; drivers: readonly DeviceKind[] }): { bytes: number; parts: CaptureNeedPart[] } {
+export function captureMemoryNeeded(input: {
+  oldRamBytes: number;
+  captureRamBytes: number;
+  captureCpus?: number;
+  drivers: readonly DeviceKind[];
+}): { bytes: number; parts: CaptureNeedPart[] } {
   const cpus = input.captureCpus ?? 1;
   const bitmaps = Math.min(64 * MiB, Math.ceil(input.oldRamBytes / 4096 / 8) * 2);
   const parts: CaptureNeedPart[] = [
-    { label: 'capture kernel image and kdump initramfs', bytes: CAPTURE_IMAGE_AND_INITRAMFS_BYTES, source: 'kdump-utils trimmed initramfs [modelled]' },
+    {
+      label: 'capture kernel image and kdump initramfs',
+      bytes: CAPTURE_IMAGE_AND_INITRAMFS_BYTES,
+      source: 'kdump-utils trimmed initramfs [modelled]',
+    },
     { label: 'kernel early allocations, slab and page tables', bytes: 40 * MiB, source: '[modelled]' },
     { label: 'user space while saving (init, makedumpfile)', bytes: 24 * MiB, source: '[modelled]' },
     { label: `per-CPU areas (${cpus} CPU${cpus === 1 ? '' : 's'}, nr_cpus=1)`, bytes: cpus * MiB, source: 'domain reference §1.4, §9.1' },
     { label: "makedumpfile's page bitmaps (cyclic, at most 64 MiB)", bytes: bitmaps, source: 'makedumpfile --cyclic-buffer [modelled]' },
-    { label: 'struct page for the capture RAM', bytes: Math.ceil(input.captureRamBytes / 64), source: '64-byte struct page per 4 KiB page' },
-    ...[...input.drivers].sort().map((kind) => ({ label: `${kind} driver`, bytes: CAPTURE_DRIVER_BYTES[kind], source: 'domain reference §9.1 [modelled]' })),
+    {
+      label: 'struct page for the capture RAM',
+      bytes: Math.ceil(input.captureRamBytes / 64),
+      source: '64-byte struct page per 4 KiB page',
+    },
+    ...[...input.drivers]
+      .sort()
+      .map((kind) => ({ label: `${kind} driver`, bytes: CAPTURE_DRIVER_BYTES[kind], source: 'domain reference §9.1 [modelled]' })),
   ];
   return { bytes: parts.reduce((s, p) => s + p.bytes, 0), parts };
 }

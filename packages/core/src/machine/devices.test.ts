@@ -33,8 +33,16 @@ function makeContext(ram: PhysRange[], seed = 7): RunContext {
 
 function spec(name: string, over: Partial<DeviceSpec> = {}): DeviceSpec {
   return {
-    name, kind: 'nic', inflightRate: 1, bufferPages: 32, dmaPagesPerSecond: 1000, iovaSpanBytes: 64 * MiB,
-    warmReset: true, captureDriver: true, probeResetFailRate: 0, ...over,
+    name,
+    kind: 'nic',
+    inflightRate: 1,
+    bufferPages: 32,
+    dmaPagesPerSecond: 1000,
+    iovaSpanBytes: 64 * MiB,
+    warmReset: true,
+    captureDriver: true,
+    probeResetFailRate: 0,
+    ...over,
   };
 }
 
@@ -42,9 +50,17 @@ function spec(name: string, over: Partial<DeviceSpec> = {}): DeviceSpec {
 function setKernel(ctx: RunContext, k: { systemRam: PhysRange[]; crashkernel: PhysRange[]; panicWrites?: PhysRange[] }): KernelState {
   const bufs = (ctx.state.devices?.devices ?? []).flatMap((d) => d.bufferPages.map((p) => ({ start: p, end: p + PAGE_SIZE })));
   const kernel = {
-    cmdline: 'ro', osrelease: 'test', systemRam: k.systemRam, crashkernel: k.crashkernel,
-    kernelText: { paddr: 16 * MiB, vaddr: 0xffffffff81000000n, size: 0 }, crashNotes: [], crashNotesBytes: 0,
-    vmcoreinfo: { paddr: 0, size: 0 }, panicWrites: k.panicWrites ?? [], handoffSlot: k.crashkernel[0]?.start ?? 0, dmaBuffers: bufs,
+    cmdline: 'ro',
+    osrelease: 'test',
+    systemRam: k.systemRam,
+    crashkernel: k.crashkernel,
+    kernelText: { paddr: 16 * MiB, vaddr: 0xffffffff81000000n, size: 0 },
+    crashNotes: [],
+    crashNotesBytes: 0,
+    vmcoreinfo: { paddr: 0, size: 0 },
+    panicWrites: k.panicWrites ?? [],
+    handoffSlot: k.crashkernel[0]?.start ?? 0,
+    dmaBuffers: bufs,
   } as KernelState;
   ctx.state.kernel = kernel;
   return kernel;
@@ -62,16 +78,30 @@ const sorted = (xs: number[]): number[] => [...xs].sort((a, b) => a - b);
 const emptyTruth = (): TruthManifest => ({ format: 'efikdump-truth/1', pageSize: PAGE_SIZE, pages: [], zeroPages: [], excluded: [] });
 
 describe('attachDevices', () => {
-  const RAM: PhysRange[] = [{ start: 0x100000, end: 2 * GiB }, { start: FOUR_GIB, end: FOUR_GIB + GiB }];
+  const RAM: PhysRange[] = [
+    { start: 0x100000, end: 2 * GiB },
+    { start: FOUR_GIB, end: FOUR_GIB + GiB },
+  ];
 
   it('gives each device its buffer pages, page aligned, in free RAM, outside the avoided ranges and not shared', () => {
     const ctx = makeContext(RAM);
     const avoid: PhysRange[] = [
-      { start: 0x100000, end: 64 * MiB }, { start: 100 * MiB, end: 900 * MiB }, { start: 1000 * MiB, end: 2 * GiB }, { start: FOUR_GIB, end: FOUR_GIB + 512 * MiB },
+      { start: 0x100000, end: 64 * MiB },
+      { start: 100 * MiB, end: 900 * MiB },
+      { start: 1000 * MiB, end: 2 * GiB },
+      { start: FOUR_GIB, end: FOUR_GIB + 512 * MiB },
     ];
     // Free RAM computed by hand: RAM minus avoid.
-    const free: PhysRange[] = [{ start: 64 * MiB, end: 100 * MiB }, { start: 900 * MiB, end: 1000 * MiB }, { start: FOUR_GIB + 512 * MiB, end: FOUR_GIB + GiB }];
-    const specs = [spec('nic0', { bufferPages: 256 }), spec('nvme0', { kind: 'nvme', bufferPages: 64 }), spec('gpu0', { kind: 'gpu', bufferPages: 37 })];
+    const free: PhysRange[] = [
+      { start: 64 * MiB, end: 100 * MiB },
+      { start: 900 * MiB, end: 1000 * MiB },
+      { start: FOUR_GIB + 512 * MiB, end: FOUR_GIB + GiB },
+    ];
+    const specs = [
+      spec('nic0', { bufferPages: 256 }),
+      spec('nvme0', { kind: 'nvme', bufferPages: 64 }),
+      spec('gpu0', { kind: 'gpu', bufferPages: 37 }),
+    ];
     const state = attachDevices(ctx, specs, 'off', free);
     expect(ctx.state.devices).toBe(state);
     expect(state.devices.map((d) => d.spec.name)).toEqual(['nic0', 'nvme0', 'gpu0']);
@@ -103,8 +133,12 @@ describe('attachDevices', () => {
   it('is deterministic per seed', () => {
     const specs = [spec('nic0', { bufferPages: 100 }), spec('nvme0', { bufferPages: 20 })];
     const free: PhysRange[] = [{ start: 0x100000, end: 2 * GiB }];
-    const place = (seed: number) => attachDevices(makeContext(RAM, seed), specs, 'translated', free).devices
-      .map((d) => ({ pages: d.bufferPages, dma: d.dmaAddresses, head: d.ringHead }));
+    const place = (seed: number) =>
+      attachDevices(makeContext(RAM, seed), specs, 'translated', free).devices.map((d) => ({
+        pages: d.bufferPages,
+        dma: d.dmaAddresses,
+        head: d.ringHead,
+      }));
     expect(place(11)).toEqual(place(11));
     expect(place(11).map((d) => d.pages)).not.toEqual(place(12).map((d) => d.pages));
   });
@@ -112,7 +146,9 @@ describe('attachDevices', () => {
   it('under a translated IOMMU gives DMA addresses below 4 GiB inside the IOVA span, even for buffers above 4 GiB', () => {
     const ctx = makeContext(RAM);
     const span = 256 * MiB;
-    const state = attachDevices(ctx, [spec('nic0', { bufferPages: 200, iovaSpanBytes: span })], 'translated', [{ start: FOUR_GIB, end: FOUR_GIB + GiB }]);
+    const state = attachDevices(ctx, [spec('nic0', { bufferPages: 200, iovaSpanBytes: span })], 'translated', [
+      { start: FOUR_GIB, end: FOUR_GIB + GiB },
+    ]);
     const d = state.devices[0];
     expect(d.dmaAddresses).toHaveLength(d.bufferPages.length);
     for (const p of d.bufferPages) expect(p).toBeGreaterThanOrEqual(FOUR_GIB);
@@ -125,12 +161,20 @@ describe('attachDevices', () => {
 
   it('maps each buffer page to its own IOVA, even when the span is exactly as large as the buffers, and refuses a smaller span', () => {
     for (let seed = 1; seed <= 50; seed++) {
-      const d = attachDevices(makeContext(RAM, seed), [spec('nic0', { bufferPages: 256, iovaSpanBytes: GiB })], 'translated', [{ start: 0x100000, end: GiB }]).devices[0];
+      const d = attachDevices(makeContext(RAM, seed), [spec('nic0', { bufferPages: 256, iovaSpanBytes: GiB })], 'translated', [
+        { start: 0x100000, end: GiB },
+      ]).devices[0];
       expect(new Set(d.dmaAddresses).size).toBe(256);
     }
-    const tight = attachDevices(makeContext(RAM), [spec('nic0', { bufferPages: 64, iovaSpanBytes: 64 * PAGE_SIZE })], 'translated', [{ start: 0x100000, end: GiB }]).devices[0];
+    const tight = attachDevices(makeContext(RAM), [spec('nic0', { bufferPages: 64, iovaSpanBytes: 64 * PAGE_SIZE })], 'translated', [
+      { start: 0x100000, end: GiB },
+    ]).devices[0];
     expect(sorted(tight.dmaAddresses)).toEqual(Array.from({ length: 64 }, (_, i) => FOUR_GIB - (64 - i) * PAGE_SIZE));
-    expect(() => attachDevices(makeContext(RAM), [spec('nic0', { bufferPages: 64, iovaSpanBytes: 63 * PAGE_SIZE })], 'translated', [{ start: 0x100000, end: GiB }])).toThrow(/cannot map 64 buffer pages/);
+    expect(() =>
+      attachDevices(makeContext(RAM), [spec('nic0', { bufferPages: 64, iovaSpanBytes: 63 * PAGE_SIZE })], 'translated', [
+        { start: 0x100000, end: GiB },
+      ]),
+    ).toThrow(/cannot map 64 buffer pages/);
   });
 
   it.each(['off', 'passthrough'] as const)('under iommu %s uses the physical addresses as DMA addresses', (iommu) => {
@@ -141,8 +185,9 @@ describe('attachDevices', () => {
 
   it('fails with a SimulationError when free RAM cannot hold the buffers', () => {
     const ctx = makeContext(RAM);
-    expect(() => attachDevices(ctx, [spec('big', { bufferPages: 64 })], 'off', [{ start: 0x100000, end: 0x100000 + 32 * PAGE_SIZE }]))
-      .toThrow(SimulationError);
+    expect(() =>
+      attachDevices(ctx, [spec('big', { bufferPages: 64 })], 'off', [{ start: 0x100000, end: 0x100000 + 32 * PAGE_SIZE }]),
+    ).toThrow(SimulationError);
   });
 });
 
@@ -155,7 +200,12 @@ describe('dmaInFlightAtPanic', () => {
 
   it('with rate 0 no device runs; with rate 1 every device runs and the panic says so', () => {
     const ctx = makeContext(RAM);
-    attachDevices(ctx, [spec('quiet', { inflightRate: 0 }), spec('busy', { inflightRate: 1 }), spec('busy2', { inflightRate: 1 })], 'off', RAM);
+    attachDevices(
+      ctx,
+      [spec('quiet', { inflightRate: 0 }), spec('busy', { inflightRate: 1 }), spec('busy2', { inflightRate: 1 })],
+      'off',
+      RAM,
+    );
     const running = dmaInFlightAtPanic(ctx);
     expect(running.map((d) => d.spec.name)).toEqual(['busy', 'busy2']);
     expect(ctx.state.devices!.devices.map((d) => d.running)).toEqual([false, true, true]);
@@ -237,17 +287,25 @@ describe('runDma', () => {
   describe("with 'none' translation under a translated IOMMU", () => {
     // RAM below 3.5 GiB and above 4 GiB; the IOVA span is [3 GiB, 4 GiB): a quarter in the reservation,
     // a sixteenth in memory the panic path writes (not dumped), three sixteenths in dumped old memory, half in the hole.
-    const RAM: PhysRange[] = [{ start: 0x100000, end: 3.5 * GiB }, { start: FOUR_GIB, end: FOUR_GIB + GiB }];
+    const RAM: PhysRange[] = [
+      { start: 0x100000, end: 3.5 * GiB },
+      { start: FOUR_GIB, end: FOUR_GIB + GiB },
+    ];
     const CRASHKERNEL: PhysRange[] = [{ start: 3 * GiB, end: 3.25 * GiB }];
     const PANIC_WRITES: PhysRange[] = [{ start: 3.25 * GiB, end: 3.25 * GiB + 64 * MiB }];
     const DUMPED_IN_SPAN: PhysRange = { start: 3.25 * GiB + 64 * MiB, end: 3.5 * GiB };
 
     function setUp(seed: number) {
       const ctx = makeContext(RAM, seed);
-      const state = attachDevices(ctx, [
-        spec('nic0', { bufferPages: 256, dmaPagesPerSecond: 10_000, iovaSpanBytes: GiB }),
-        spec('idle', { bufferPages: 16, inflightRate: 0, iovaSpanBytes: GiB }),
-      ], 'translated', [{ start: 0x100000, end: GiB }]);
+      const state = attachDevices(
+        ctx,
+        [
+          spec('nic0', { bufferPages: 256, dmaPagesPerSecond: 10_000, iovaSpanBytes: GiB }),
+          spec('idle', { bufferPages: 16, inflightRate: 0, iovaSpanBytes: GiB }),
+        ],
+        'translated',
+        [{ start: 0x100000, end: GiB }],
+      );
       setKernel(ctx, { systemRam: RAM, crashkernel: CRASHKERNEL, panicWrites: PANIC_WRITES });
       const unrelated = { paddr: 0x200000, sha256: 'a'.repeat(64) };
       ctx.state.truth = { ...emptyTruth(), pages: [unrelated] };
@@ -328,7 +386,8 @@ describe('resetDevices', () => {
     dmaInFlightAtPanic(ctx);
     return ctx;
   }
-  const byName = (ctx: RunContext) => Object.fromEntries(ctx.state.devices!.devices.map((d) => [d.spec.name, { running: d.running, stoppedBy: d.stoppedBy }]));
+  const byName = (ctx: RunContext) =>
+    Object.fromEntries(ctx.state.devices!.devices.map((d) => [d.spec.name, { running: d.running, stoppedBy: d.stoppedBy }]));
 
   it('a warm reset stops only the devices that follow it', () => {
     const ctx = running([spec('nic0'), spec('bmc-nic', { warmReset: false }), spec('off', { inflightRate: 0 })]);

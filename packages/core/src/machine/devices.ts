@@ -89,7 +89,11 @@ const DMA_LIMIT_32 = 2 ** 32;
 export function attachDevices(ctx: RunContext, specs: readonly DeviceSpec[], iommu: IommuMode, freeRam: readonly PhysRange[]): DeviceState {
   const rng = new Rng(ctx.seed, hashString('devices'));
   const devices: DeviceRuntime[] = [];
-  let free = mergeRanges(freeRam.map((r) => ({ start: Math.ceil(r.start / PAGE_SIZE) * PAGE_SIZE, end: Math.floor(r.end / PAGE_SIZE) * PAGE_SIZE })).filter((r) => r.end > r.start));
+  let free = mergeRanges(
+    freeRam
+      .map((r) => ({ start: Math.ceil(r.start / PAGE_SIZE) * PAGE_SIZE, end: Math.floor(r.end / PAGE_SIZE) * PAGE_SIZE }))
+      .filter((r) => r.end > r.start),
+  );
   for (const spec of specs) {
     const pages: number[] = [];
     while (pages.length < spec.bufferPages) {
@@ -100,7 +104,10 @@ export function attachDevices(ctx: RunContext, specs: readonly DeviceSpec[], iom
       let start = -1;
       for (const r of free) {
         const size = r.end - r.start;
-        if (off + chunk * PAGE_SIZE <= size) { start = r.start + off; break; }
+        if (off + chunk * PAGE_SIZE <= size) {
+          start = r.start + off;
+          break;
+        }
         off = Math.max(0, off - size);
       }
       if (start < 0) start = free.find((r) => r.end - r.start >= chunk * PAGE_SIZE)?.start ?? -1;
@@ -111,19 +118,25 @@ export function attachDevices(ctx: RunContext, specs: readonly DeviceSpec[], iom
     const span = Math.max(PAGE_SIZE, Math.floor(spec.iovaSpanBytes / PAGE_SIZE) * PAGE_SIZE);
     // Distinct IOVAs: one mapping per buffer page (the parser keeps the span at least that large).
     const slots = span / PAGE_SIZE;
-    if (iommu === 'translated' && slots < pages.length) throw new SimulationError(`${spec.name}: an IOVA span of ${span} bytes cannot map ${pages.length} buffer pages`);
+    if (iommu === 'translated' && slots < pages.length)
+      throw new SimulationError(`${spec.name}: an IOVA span of ${span} bytes cannot map ${pages.length} buffer pages`);
     const taken = new Set<number>();
-    const dmaAddresses = iommu === 'translated'
-      ? pages.map(() => {
-        let slot = rng.below(slots);
-        while (taken.has(slot)) slot = (slot + 1) % slots;
-        taken.add(slot);
-        return DMA_LIMIT_32 - PAGE_SIZE - slot * PAGE_SIZE;
-      })
-      : [...pages];
+    const dmaAddresses =
+      iommu === 'translated'
+        ? pages.map(() => {
+            let slot = rng.below(slots);
+            while (taken.has(slot)) slot = (slot + 1) % slots;
+            taken.add(slot);
+            return DMA_LIMIT_32 - PAGE_SIZE - slot * PAGE_SIZE;
+          })
+        : [...pages];
     devices.push({ spec, bufferPages: pages, dmaAddresses, ringHead: rng.below(Math.max(1, pages.length)), running: false });
   }
-  const state: DeviceState = { iommu, devices, damage: { bufferPages: 0, oldMemoryPages: [], captureMemoryPages: [], holeWrites: [], strayDevices: [] } };
+  const state: DeviceState = {
+    iommu,
+    devices,
+    damage: { bufferPages: 0, oldMemoryPages: [], captureMemoryPages: [], holeWrites: [], strayDevices: [] },
+  };
   ctx.state.devices = state;
   return state;
 }
@@ -136,7 +149,12 @@ export function dmaInFlightAtPanic(ctx: RunContext): DeviceRuntime[] {
   for (const d of state.devices) d.running = rng.next() < d.spec.inflightRate;
   const running = state.devices.filter((d) => d.running);
   ctx.metrics.dmaDevicesInFlight = running.length;
-  if (running.length) ctx.log.emit('panic', 'info', `DMA in flight at the panic: ${running.map((d) => d.spec.name).join(', ')} (devices are not shut down on the panic path)`);
+  if (running.length)
+    ctx.log.emit(
+      'panic',
+      'info',
+      `DMA in flight at the panic: ${running.map((d) => d.spec.name).join(', ')} (devices are not shut down on the panic path)`,
+    );
   return running;
 }
 
@@ -185,7 +203,12 @@ export function runDma(ctx: RunContext, durationUs: number, translation: 'kernel
     }
     d.ringHead = (d.ringHead + writes) % d.bufferPages.length;
     if (stray && !state.damage.strayDevices.includes(d.spec.name)) state.damage.strayDevices.push(d.spec.name);
-    if (writes) ctx.log.emit('dma', 'info', `${d.spec.name}: ${writes} DMA page writes ${during}${translation === 'none' && state.iommu === 'translated' ? ' with IOMMU translation off: IOVAs used as physical addresses' : ''}`);
+    if (writes)
+      ctx.log.emit(
+        'dma',
+        'info',
+        `${d.spec.name}: ${writes} DMA page writes ${during}${translation === 'none' && state.iommu === 'translated' ? ' with IOMMU translation off: IOVAs used as physical addresses' : ''}`,
+      );
   }
   publishDamage(ctx);
   if (truthChanged && ctx.options.truth && ctx.state.truth) writeFileAtomic(ctx.options.truth, JSON.stringify(ctx.state.truth) + '\n');
@@ -230,7 +253,9 @@ function publishDamage(ctx: RunContext): void {
   const where = [
     dmg.bufferPages ? `${dmg.bufferPages} DMA buffer pages` : '',
     dmg.oldMemoryPages.length ? `${dmg.oldMemoryPages.length} old-memory pages from ${hex(Math.min(...dmg.oldMemoryPages))}` : '',
-  ].filter(Boolean).join('; ');
+  ]
+    .filter(Boolean)
+    .join('; ');
   if (where) ctx.metrics.pagesLostWhere = where;
 }
 

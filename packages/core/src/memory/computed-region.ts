@@ -20,7 +20,14 @@ export interface ComputedRegion extends PhysRange {
 
 /** [start, end) of `r`, computed as `r` computes it (works for class instances as for literals). */
 function piece(r: ComputedRegion, start: number, end: number): ComputedRegion {
-  return { start, end, kind: r.kind, label: r.label, generate: (pfn, dst) => r.generate(pfn, dst), ...(r.kindAt ? { kindAt: (pfn: number) => r.kindAt!(pfn) } : {}) };
+  return {
+    start,
+    end,
+    kind: r.kind,
+    label: r.label,
+    generate: (pfn, dst) => r.generate(pfn, dst),
+    ...(r.kindAt ? { kindAt: (pfn: number) => r.kindAt!(pfn) } : {}),
+  };
 }
 
 /** The computed regions of one machine, sorted and disjoint; a later `fill` of memory trims them. */

@@ -100,7 +100,10 @@ describe('PhysicalMemory.copyRange', () => {
   it('copies a computed region of the source as it generates', () => {
     const mem = new PhysicalMemory({ seed: 2, ram: RAM });
     mem.compute({
-      start: SRC.start, end: SRC.start + 16 * PAGE_SIZE, kind: 'slab', label: 'computed',
+      start: SRC.start,
+      end: SRC.start + 16 * PAGE_SIZE,
+      kind: 'slab',
+      label: 'computed',
       generate: (pfn, dst) => dst.fill(pfn & 0xff),
     });
     const want = snapshot(mem, SRC);
@@ -128,7 +131,7 @@ describe('PhysicalMemory.copyRange', () => {
     expect(mem.overlayPages).toBeLessThanOrEqual(before);
     // Reading the copy does not materialise it either.
     const page = new Uint8Array(PAGE_SIZE);
-    for (let pfn = 256 * MiB / PAGE_SIZE; pfn < 384 * MiB / PAGE_SIZE; pfn += 257) mem.readPage(pfn, page);
+    for (let pfn = (256 * MiB) / PAGE_SIZE; pfn < (384 * MiB) / PAGE_SIZE; pfn += 257) mem.readPage(pfn, page);
     expect(mem.overlayPages).toBeLessThanOrEqual(before);
   });
 

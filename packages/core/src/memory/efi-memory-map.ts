@@ -22,9 +22,7 @@ export const EfiMemoryType = {
   Unaccepted: 15,
 } as const;
 
-export const EFI_MEMORY_TYPE_NAMES: Record<number, string> = Object.fromEntries(
-  Object.entries(EfiMemoryType).map(([k, v]) => [v, k]),
-);
+export const EFI_MEMORY_TYPE_NAMES: Record<number, string> = Object.fromEntries(Object.entries(EfiMemoryType).map(([k, v]) => [v, k]));
 
 // EFI memory attributes (UEFI 2.10 §7.2).
 export const EFI_MEMORY_WB = 0x8n;
@@ -35,13 +33,14 @@ export const EFI_MEMORY_RUNTIME = 1n << 63n;
  * setup_e820: loader and boot-services memory become free after ExitBootServices).
  */
 const E820_RAM_TYPES: ReadonlySet<number> = new Set([
-  EfiMemoryType.LoaderCode, EfiMemoryType.LoaderData, EfiMemoryType.BootServicesCode,
-  EfiMemoryType.BootServicesData, EfiMemoryType.Conventional,
+  EfiMemoryType.LoaderCode,
+  EfiMemoryType.LoaderData,
+  EfiMemoryType.BootServicesCode,
+  EfiMemoryType.BootServicesData,
+  EfiMemoryType.Conventional,
 ]);
 
 /** System RAM as Linux sees it from an EFI memory map. */
 export function systemRamFromMemoryMap(map: readonly MemoryDescriptor[]): PhysRange[] {
-  return mergeRanges(
-    map.filter((d) => E820_RAM_TYPES.has(d.type)).map((d) => ({ start: d.start, end: d.start + d.pages * PAGE_SIZE })),
-  );
+  return mergeRanges(map.filter((d) => E820_RAM_TYPES.has(d.type)).map((d) => ({ start: d.start, end: d.start + d.pages * PAGE_SIZE })));
 }

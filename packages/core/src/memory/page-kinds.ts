@@ -31,7 +31,7 @@ function buildCodeCorpus(): Uint8Array {
   for (let i = 0; i < out.length; i++) {
     const r = next();
     if ((r & 0x3f) === 0) {
-      const run = Math.min(out.length - i, 4 + (r >>> 8) % 12);
+      const run = Math.min(out.length - i, 4 + ((r >>> 8) % 12));
       out.fill(0xcc, i, i + run);
       i += run - 1;
     } else if ((r & 3) === 0) {
@@ -45,9 +45,44 @@ function buildCodeCorpus(): Uint8Array {
 
 /** Text such as a page cache holds: words, spaces, newlines. */
 function buildTextCorpus(): Uint8Array {
-  const words = ['the', 'kernel', 'memory', 'page', 'dump', 'crash', 'firmware', 'reset', 'device', 'driver',
-    'config', 'return', 'static', 'struct', 'include', 'linux', 'efi', 'boot', 'error', 'value', 'of', 'and', 'to',
-    'in', 'is', 'for', 'with', 'that', 'this', 'data', 'file', 'system', 'user', 'process', 'int', 'void'];
+  const words = [
+    'the',
+    'kernel',
+    'memory',
+    'page',
+    'dump',
+    'crash',
+    'firmware',
+    'reset',
+    'device',
+    'driver',
+    'config',
+    'return',
+    'static',
+    'struct',
+    'include',
+    'linux',
+    'efi',
+    'boot',
+    'error',
+    'value',
+    'of',
+    'and',
+    'to',
+    'in',
+    'is',
+    'for',
+    'with',
+    'that',
+    'this',
+    'data',
+    'file',
+    'system',
+    'user',
+    'process',
+    'int',
+    'void',
+  ];
   const out = new Uint8Array(CORPUS_SIZE);
   let s = 0x7e57;
   let i = 0;
@@ -76,14 +111,21 @@ function fillRandom(h: number, dst: Uint8Array): void {
   const view = dst.byteOffset % 4 === 0 ? new Uint32Array(dst.buffer, dst.byteOffset, n >>> 2) : undefined;
   if (view) {
     for (let i = 0; i < view.length; i++) {
-      x ^= x << 13; x ^= x >>> 17; x ^= x << 5;
+      x ^= x << 13;
+      x ^= x >>> 17;
+      x ^= x << 5;
       view[i] = x;
     }
     return;
   }
   for (let i = 0; i < n; i += 4) {
-    x ^= x << 13; x ^= x >>> 17; x ^= x << 5;
-    dst[i] = x & 0xff; dst[i + 1] = (x >>> 8) & 0xff; dst[i + 2] = (x >>> 16) & 0xff; dst[i + 3] = x >>> 24;
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    dst[i] = x & 0xff;
+    dst[i + 1] = (x >>> 8) & 0xff;
+    dst[i + 2] = (x >>> 16) & 0xff;
+    dst[i + 3] = x >>> 24;
   }
 }
 
@@ -93,7 +135,9 @@ function fillSlab(h: number, dst: Uint8Array): void {
   const view = new DataView(dst.buffer, dst.byteOffset, dst.length);
   let x = h | 1;
   for (let obj = 0; obj < PAGE_SIZE; obj += 64) {
-    x ^= x << 13; x ^= x >>> 17; x ^= x << 5;
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
     // a pointer into the direct map (0xffff8880_xxxxxxxx), a refcount, and a flags word
     view.setUint32(obj, (x & 0xfffffff0) >>> 0, true);
     view.setUint32(obj + 4, 0xffff8880, true);
@@ -128,6 +172,12 @@ export function generatePage(kind: GeneratedKind, seed: number, pfn: number, sal
   }
   const lo = pfn >>> 0;
   const hi = Math.floor(pfn / 0x100000000);
-  dst[0] = lo & 0xff; dst[1] = (lo >>> 8) & 0xff; dst[2] = (lo >>> 16) & 0xff; dst[3] = lo >>> 24;
-  dst[4] = hi & 0xff; dst[5] = (hi >>> 8) & 0xff; dst[6] = h & 0xff; dst[7] = (h >>> 8) | 1;
+  dst[0] = lo & 0xff;
+  dst[1] = (lo >>> 8) & 0xff;
+  dst[2] = (lo >>> 16) & 0xff;
+  dst[3] = lo >>> 24;
+  dst[4] = hi & 0xff;
+  dst[5] = (hi >>> 8) & 0xff;
+  dst[6] = h & 0xff;
+  dst[7] = (h >>> 8) | 1;
 }

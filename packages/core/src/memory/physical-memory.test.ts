@@ -70,7 +70,10 @@ describe('PhysicalMemory: generated content', () => {
     mem.fill({ start: 8 * MiB, end: 16 * MiB }, 'page-cache', 0, 'page cache');
     const digests = new Set<string>();
     let nonZero = 0;
-    const pfns = [...Array.from({ length: (16 * MiB) / PAGE_SIZE }, (_, i) => i), ...samplePfns(2000, 3).filter((p) => p >= (16 * MiB) / PAGE_SIZE)];
+    const pfns = [
+      ...Array.from({ length: (16 * MiB) / PAGE_SIZE }, (_, i) => i),
+      ...samplePfns(2000, 3).filter((p) => p >= (16 * MiB) / PAGE_SIZE),
+    ];
     for (const pfn of new Set(pfns)) {
       const p = page(mem, pfn);
       if (allZero(p)) continue;

@@ -214,7 +214,8 @@ export class PhysicalMemory {
       throw new SimulationError(`copy ${hex(src.start)}-${hex(src.end)} to ${hex(dstStart)} is not page aligned`);
     }
     const dst = { start: dstStart, end: dstStart + size };
-    if (dst.start < src.end && src.start < dst.end) throw new SimulationError(`copy ${hex(src.start)}-${hex(src.end)} overlaps its destination ${hex(dst.start)}`);
+    if (dst.start < src.end && src.start < dst.end)
+      throw new SimulationError(`copy ${hex(src.start)}-${hex(src.end)} overlaps its destination ${hex(dst.start)}`);
     const deltaPages = (dst.start - src.start) / PAGE_SIZE;
     const written = new Map<number, Uint8Array>();
     for (const [pfn, page] of this.overlay) if (pfn * PAGE_SIZE >= src.start && pfn * PAGE_SIZE < src.end) written.set(pfn, page.slice());
@@ -231,7 +232,10 @@ export class PhysicalMemory {
       return fill ? fill.kind : this.mixKind(from);
     };
     this.computed.add({
-      start: dst.start, end: dst.end, kind: 'slab', label,
+      start: dst.start,
+      end: dst.end,
+      kind: 'slab',
+      label,
       kindAt: (pfn) => sourceKind(pfn - deltaPages),
       generate: (pfn, out) => {
         const from = pfn - deltaPages;
@@ -255,9 +259,7 @@ export class PhysicalMemory {
 
   /** Frame numbers currently in the overlay inside `range` (sorted). */
   writtenFrames(range: PhysRange): number[] {
-    return [...this.overlay.keys()]
-      .filter((pfn) => pfn * PAGE_SIZE >= range.start && pfn * PAGE_SIZE < range.end)
-      .sort((a, b) => a - b);
+    return [...this.overlay.keys()].filter((pfn) => pfn * PAGE_SIZE >= range.start && pfn * PAGE_SIZE < range.end).sort((a, b) => a - b);
   }
 
   /**
@@ -293,4 +295,3 @@ export class PhysicalMemory {
     }
   }
 }
-

@@ -20,7 +20,10 @@ export function overlaps(a: PhysRange, b: PhysRange): boolean {
 
 /** Sorts and merges touching or overlapping ranges. */
 export function mergeRanges(ranges: readonly PhysRange[]): PhysRange[] {
-  const sorted = ranges.filter((r) => r.end > r.start).slice().sort((a, b) => a.start - b.start);
+  const sorted = ranges
+    .filter((r) => r.end > r.start)
+    .slice()
+    .sort((a, b) => a.start - b.start);
   const out: PhysRange[] = [];
   for (const r of sorted) {
     const last = out[out.length - 1];

@@ -27,8 +27,15 @@ export function pluginContainer(...packages: RegisterFunction[]): DependencyCont
 
 /** The components of the test design when a test names none: the built-in reserved-memory design's. */
 export const TEST_COMPONENTS: Readonly<Record<string, string | string[]>> = {
-  firmware: 'uefi', retention: ['retain-all'], kernel: 'linux', transport: 'reserved-memory', exit: 'efi-warm-reset',
-  detector: 'reserved-memory-magic', stub: 'linux-efi-stub', capture: 'linux-vmcore', writer: 'elf',
+  firmware: 'uefi',
+  retention: ['retain-all'],
+  kernel: 'linux',
+  transport: 'reserved-memory',
+  exit: 'efi-warm-reset',
+  detector: 'reserved-memory-magic',
+  stub: 'linux-efi-stub',
+  capture: 'linux-vmcore',
+  writer: 'elf',
 };
 
 /** The kernel command line of the test design when a test names none. */
@@ -42,12 +49,18 @@ export const TEST_CMDLINE = 'ro console=ttyS0 nokaslr crashkernel=0M-1G:128M,1G-
  */
 export function testDesign(overrides: { components?: Record<string, string | string[]> } & Record<string, unknown> = {}): Design {
   const { components, ...rest } = overrides;
-  return parseDesign({
-    format: 'efikdump-design/1', name: 'test-design', description: 'a design under test',
-    kernel: { cmdline: TEST_CMDLINE }, firmware: { profile: 'ovmf' },
-    ...rest,
-    components: { ...TEST_COMPONENTS, ...(components ?? {}) },
-  }, String(rest.source ?? 'test-design.json'));
+  return parseDesign(
+    {
+      format: 'efikdump-design/1',
+      name: 'test-design',
+      description: 'a design under test',
+      kernel: { cmdline: TEST_CMDLINE },
+      firmware: { profile: 'ovmf' },
+      ...rest,
+      components: { ...TEST_COMPONENTS, ...(components ?? {}) },
+    },
+    String(rest.source ?? 'test-design.json'),
+  );
 }
 
 /**
@@ -55,13 +68,22 @@ export function testDesign(overrides: { components?: Record<string, string | str
  * workload, `machine` fields merged, other fields (`firmware`, `faults`, `attack`, `trigger`, ...)
  * as given.
  */
-export function testScenario(overrides: { machine?: Record<string, unknown> } & Record<string, unknown> = {}, source = 'test-scenario.json'): Scenario {
+export function testScenario(
+  overrides: { machine?: Record<string, unknown> } & Record<string, unknown> = {},
+  source = 'test-scenario.json',
+): Scenario {
   const { machine, ...rest } = overrides;
-  return parseScenario({
-    format: 'efikdump-scenario/1', name: 'test-scenario', description: 'a machine under test', workload: { pageWrites: 8 },
-    ...rest,
-    machine: { memory: 1024 ** 3, cpus: 2, ...(machine ?? {}) },
-  }, source);
+  return parseScenario(
+    {
+      format: 'efikdump-scenario/1',
+      name: 'test-scenario',
+      description: 'a machine under test',
+      workload: { pageWrites: 8 },
+      ...rest,
+      machine: { memory: 1024 ** 3, cpus: 2, ...(machine ?? {}) },
+    },
+    source,
+  );
 }
 
 export interface TestRunInput {

@@ -1,6 +1,20 @@
 import {
-  CPER_GUIDS, CperSeverity, decodeBertBody, decodeErstBody, decodeGenericErrorStatusBlock, decodeRsdp, decodeSdt, decodeXsdtBody,
-  encodeCperRecord, ErstAction, ErstStatus, ERST_NO_RECORD_ID, GiB, NULL_GUID, parseFirmwareProfile, readJsonFile,
+  CPER_GUIDS,
+  CperSeverity,
+  decodeBertBody,
+  decodeErstBody,
+  decodeGenericErrorStatusBlock,
+  decodeRsdp,
+  decodeSdt,
+  decodeXsdtBody,
+  encodeCperRecord,
+  ErstAction,
+  ErstStatus,
+  ERST_NO_RECORD_ID,
+  GiB,
+  NULL_GUID,
+  parseFirmwareProfile,
+  readJsonFile,
 } from '@efikdump/core';
 import { join } from 'node:path';
 import { buildMemoryMap } from '../memory-map/platform-memory-map';
@@ -9,11 +23,32 @@ import { bootErrorEntries, buildAcpiTables } from './acpi-tables';
 import { emptyErstStore, erstClear, erstRead, erstWrite } from './erst-store';
 
 const server = parseFirmwareProfile(readJsonFile(join(PROFILES_DIR, 'server.json')), 'server');
-const record = (id: bigint, text: string) => encodeCperRecord({
-  revision: 0x101, severity: CperSeverity.Fatal, validationBits: 0, timestamp: 0n, platformId: NULL_GUID, partitionId: NULL_GUID,
-  creatorId: CPER_GUIDS.creatorLinuxPstore, notificationType: CPER_GUIDS.notifyMce, recordId: id, flags: 2, persistenceInfo: 0n,
-  sections: [{ revision: 0x100, validationBits: 0, flags: 1, sectionType: CPER_GUIDS.sectionDmesg, fruId: NULL_GUID, severity: CperSeverity.Fatal, fruText: '', body: new TextEncoder().encode(text) }],
-});
+const record = (id: bigint, text: string) =>
+  encodeCperRecord({
+    revision: 0x101,
+    severity: CperSeverity.Fatal,
+    validationBits: 0,
+    timestamp: 0n,
+    platformId: NULL_GUID,
+    partitionId: NULL_GUID,
+    creatorId: CPER_GUIDS.creatorLinuxPstore,
+    notificationType: CPER_GUIDS.notifyMce,
+    recordId: id,
+    flags: 2,
+    persistenceInfo: 0n,
+    sections: [
+      {
+        revision: 0x100,
+        validationBits: 0,
+        flags: 1,
+        sectionType: CPER_GUIDS.sectionDmesg,
+        fruId: NULL_GUID,
+        severity: CperSeverity.Fatal,
+        fruText: '',
+        body: new TextEncoder().encode(text),
+      },
+    ],
+  });
 
 describe('ACPI 6.5 §5.2.5 RSDP → XSDT → tables', () => {
   it('chains from the RSDP through the XSDT to every table, each with a valid checksum', () => {
@@ -26,20 +61,27 @@ describe('ACPI 6.5 §5.2.5 RSDP → XSDT → tables', () => {
     for (const t of build.tables.slice(1)) expect(decodeSdt(t.bytes).header.signature).toBe(t.signature);
     const map = buildMemoryMap(4 * GiB);
     const reclaim = map.find((d) => d.type === 9)!;
-    for (const t of build.tables) expect(t.paddr >= reclaim.start && t.paddr + t.bytes.length <= reclaim.start + reclaim.pages * 4096).toBe(true);
+    for (const t of build.tables)
+      expect(t.paddr >= reclaim.start && t.paddr + t.bytes.length <= reclaim.start + reclaim.pages * 4096).toBe(true);
   });
 
   it('omits SPCR without a serial port and BERT/ERST where the profile has none', () => {
-    const tables = buildAcpiTables({ ...server, serial: false, bert: false, erst: false }, buildMemoryMap(GiB), []).tables.map((t) => t.signature);
+    const tables = buildAcpiTables({ ...server, serial: false, bert: false, erst: false }, buildMemoryMap(GiB), []).tables.map(
+      (t) => t.signature,
+    );
     expect(tables).toEqual(['RSD PTR ', 'XSDT']);
   });
 });
 
 describe('ACPI 6.5 §18.3.1 BERT boot error region', () => {
-  it('holds the boot errors, and the previous boot\'s ERST records when the profile republishes them', () => {
+  it("holds the boot errors, and the previous boot's ERST records when the profile republishes them", () => {
     const erst = emptyErstStore();
     expect(erstWrite(erst, server, record(7n, 'Kernel panic - not syncing')).status).toBe(ErstStatus.Success);
-    const build = buildAcpiTables(server, buildMemoryMap(4 * GiB), bootErrorEntries(server, [{ sectionType: CPER_GUIDS.sectionMce, severity: 2, data: new Uint8Array(16) }], erst));
+    const build = buildAcpiTables(
+      server,
+      buildMemoryMap(4 * GiB),
+      bootErrorEntries(server, [{ sectionType: CPER_GUIDS.sectionMce, severity: 2, data: new Uint8Array(16) }], erst),
+    );
     const bert = decodeBertBody(decodeSdt(build.tables.find((t) => t.signature === 'BERT')!.bytes).body);
     expect(Number(bert.regionAddress)).toBe(build.bootErrorRegion.paddr);
     expect(bert.regionLength).toBe(build.bootErrorRegion.bytes.length);
@@ -62,10 +104,12 @@ describe('ACPI 6.5 §18.5 ERST', () => {
     expect(erst.serializationHeaderSize).toBe(48);
     const actions = new Set(erst.entries.map((e) => e.action));
     for (const a of Object.values(ErstAction)) expect(actions.has(a)).toBe(true);
-    expect(new Set(erst.entries.map((e) => Number(e.register.address)))).toEqual(new Set([build.erst!.actionRegister, build.erst!.valueRegister]));
+    expect(new Set(erst.entries.map((e) => Number(e.register.address)))).toEqual(
+      new Set([build.erst!.actionRegister, build.erst!.valueRegister]),
+    );
   });
 
-  it('stores CPER records by RecordID in the firmware\'s persistent store, with its capacity and statuses', () => {
+  it("stores CPER records by RecordID in the firmware's persistent store, with its capacity and statuses", () => {
     const s = emptyErstStore();
     expect(erstRead(s, server)).toMatchObject({ status: ErstStatus.RecordStoreEmpty });
     expect(erstWrite(s, server, record(5n, 'a'))).toMatchObject({ status: ErstStatus.Success, id: 5n, costUs: 5000 });
@@ -80,7 +124,8 @@ describe('ACPI 6.5 §18.5 ERST', () => {
     expect(erstClear(s, server, 6n).status).toBe(ErstStatus.Success);
     expect(erstClear(s, server, 6n).status).toBe(ErstStatus.RecordNotFound);
     let last = ErstStatus.Success as number;
-    for (let i = 0; i < 20 && last === ErstStatus.Success; i++) last = erstWrite(s, server, record(BigInt(100 + i), 'y'.repeat(7000))).status;
+    for (let i = 0; i < 20 && last === ErstStatus.Success; i++)
+      last = erstWrite(s, server, record(BigInt(100 + i), 'y'.repeat(7000))).status;
     expect(last).toBe(ErstStatus.NotEnoughSpace);
     expect(erstWrite(emptyErstStore(), { ...server, erst: false }, record(1n, 'z')).status).toBe(ErstStatus.HardwareNotAvailable);
   });

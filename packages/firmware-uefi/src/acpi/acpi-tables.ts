@@ -1,9 +1,32 @@
 import {
-  AcpiAddressSpace, CperSeverity, decodeCperRecord, EfiMemoryType, encodeBertBody, encodeErstBody, encodeGenericErrorStatusBlock,
-  encodeRsdp, encodeSdt, encodeSpcrBody, encodeXsdtBody, ErstAction as Act, ErstInstruction as Ins, FormatError,
-  GENERIC_ERROR_DATA_ENTRY_SIZE_V300, GENERIC_ERROR_DATA_REVISION, GENERIC_ERROR_STATUS_SIZE, genericErrorBlockStatus, NULL_GUID,
-  PAGE_SIZE, SimulationError, type ErstEntry, type ErstStoreState, type FirmwareProfileFields, type GenericAddress,
-  type GenericErrorDataEntry, type MemoryDescriptor, type SdtHeader,
+  AcpiAddressSpace,
+  CperSeverity,
+  decodeCperRecord,
+  EfiMemoryType,
+  encodeBertBody,
+  encodeErstBody,
+  encodeGenericErrorStatusBlock,
+  encodeRsdp,
+  encodeSdt,
+  encodeSpcrBody,
+  encodeXsdtBody,
+  ErstAction as Act,
+  ErstInstruction as Ins,
+  FormatError,
+  GENERIC_ERROR_DATA_ENTRY_SIZE_V300,
+  GENERIC_ERROR_DATA_REVISION,
+  GENERIC_ERROR_STATUS_SIZE,
+  genericErrorBlockStatus,
+  NULL_GUID,
+  PAGE_SIZE,
+  SimulationError,
+  type ErstEntry,
+  type ErstStoreState,
+  type FirmwareProfileFields,
+  type GenericAddress,
+  type GenericErrorDataEntry,
+  type MemoryDescriptor,
+  type SdtHeader,
 } from '@efikdump/core';
 
 /** ACPI tables firmware installs (ACPI 6.5 §5.2), with their physical addresses. */
@@ -34,10 +57,22 @@ export const ERST_RANGE_SLOW = 0x4;
 export const ERST_EXECUTE_MAGIC = 0x9cn;
 
 const header = (p: FirmwareProfileFields, signature: string, revision: number): SdtHeader => ({
-  signature, revision, oemId: p.oemId, oemTableId: p.oemTableId, oemRevision: 1, creatorId: CREATOR_ID, creatorRevision: CREATOR_REVISION,
+  signature,
+  revision,
+  oemId: p.oemId,
+  oemTableId: p.oemTableId,
+  oemRevision: 1,
+  creatorId: CREATOR_ID,
+  creatorRevision: CREATOR_REVISION,
 });
 
-const gas64 = (address: number): GenericAddress => ({ spaceId: AcpiAddressSpace.SystemMemory, bitWidth: 64, bitOffset: 0, accessSize: 4, address: BigInt(address) });
+const gas64 = (address: number): GenericAddress => ({
+  spaceId: AcpiAddressSpace.SystemMemory,
+  bitWidth: 64,
+  bitOffset: 0,
+  accessSize: 4,
+  address: BigInt(address),
+});
 const ALL64 = 0xffffffffffffffffn;
 
 /**
@@ -47,7 +82,14 @@ const ALL64 = 0xffffffffffffffffn;
 export function erstInstructions(actionRegister: number, valueRegister: number): ErstEntry[] {
   const act = gas64(actionRegister);
   const val = gas64(valueRegister);
-  const e = (action: number, instruction: number, register: GenericAddress, value = 0n, mask = ALL64): ErstEntry => ({ action, instruction, flags: 0, register, value, mask });
+  const e = (action: number, instruction: number, register: GenericAddress, value = 0n, mask = ALL64): ErstEntry => ({
+    action,
+    instruction,
+    flags: 0,
+    register,
+    value,
+    mask,
+  });
   const writeAction = (a: number) => e(a, Ins.WriteRegisterValue, act, BigInt(a));
   const readValue = (a: number) => [writeAction(a), e(a, Ins.ReadRegister, val)];
   return [
@@ -55,12 +97,16 @@ export function erstInstructions(actionRegister: number, valueRegister: number):
     writeAction(Act.BeginRead),
     writeAction(Act.BeginClear),
     writeAction(Act.End),
-    e(Act.SetRecordOffset, Ins.WriteRegister, val), writeAction(Act.SetRecordOffset),
-    writeAction(Act.ExecuteOperation), e(Act.ExecuteOperation, Ins.WriteRegisterValue, val, ERST_EXECUTE_MAGIC),
-    writeAction(Act.CheckBusyStatus), e(Act.CheckBusyStatus, Ins.ReadRegisterValue, val, 1n, 1n),
+    e(Act.SetRecordOffset, Ins.WriteRegister, val),
+    writeAction(Act.SetRecordOffset),
+    writeAction(Act.ExecuteOperation),
+    e(Act.ExecuteOperation, Ins.WriteRegisterValue, val, ERST_EXECUTE_MAGIC),
+    writeAction(Act.CheckBusyStatus),
+    e(Act.CheckBusyStatus, Ins.ReadRegisterValue, val, 1n, 1n),
     ...readValue(Act.GetCommandStatus),
     ...readValue(Act.GetRecordIdentifier),
-    e(Act.SetRecordIdentifier, Ins.WriteRegister, val), writeAction(Act.SetRecordIdentifier),
+    e(Act.SetRecordIdentifier, Ins.WriteRegister, val),
+    writeAction(Act.SetRecordIdentifier),
     ...readValue(Act.GetRecordCount),
     writeAction(Act.BeginDummyWrite),
     ...readValue(Act.GetErrorLogAddressRange),
@@ -71,17 +117,38 @@ export function erstInstructions(actionRegister: number, valueRegister: number):
 }
 
 /** The BERT region's data entries for the boot errors, and for ERST records when the profile republishes them. */
-export function bootErrorEntries(p: FirmwareProfileFields, errors: readonly { sectionType: string; severity: number; data: Uint8Array }[], erst?: ErstStoreState): GenericErrorDataEntry[] {
+export function bootErrorEntries(
+  p: FirmwareProfileFields,
+  errors: readonly { sectionType: string; severity: number; data: Uint8Array }[],
+  erst?: ErstStoreState,
+): GenericErrorDataEntry[] {
   const entries: GenericErrorDataEntry[] = errors.map((e) => ({
-    sectionType: e.sectionType, severity: e.severity, revision: GENERIC_ERROR_DATA_REVISION, validationBits: 0, flags: 0,
-    fruId: NULL_GUID, fruText: '', timestamp: 0n, data: e.data,
+    sectionType: e.sectionType,
+    severity: e.severity,
+    revision: GENERIC_ERROR_DATA_REVISION,
+    validationBits: 0,
+    flags: 0,
+    fruId: NULL_GUID,
+    fruText: '',
+    timestamp: 0n,
+    data: e.data,
   }));
   if (p.bertFromErst && erst) {
     for (const r of erst.records) {
       try {
         const rec = decodeCperRecord(r.bytes);
         for (const s of rec.sections) {
-          entries.push({ sectionType: s.sectionType, severity: s.severity, revision: GENERIC_ERROR_DATA_REVISION, validationBits: 0, flags: s.flags & 0xff, fruId: s.fruId, fruText: s.fruText, timestamp: 0n, data: s.body });
+          entries.push({
+            sectionType: s.sectionType,
+            severity: s.severity,
+            revision: GENERIC_ERROR_DATA_REVISION,
+            validationBits: 0,
+            flags: s.flags & 0xff,
+            fruId: s.fruId,
+            fruText: s.fruText,
+            timestamp: 0n,
+            data: s.body,
+          });
         }
       } catch (e) {
         if (!(e instanceof FormatError)) throw e;
@@ -118,12 +185,17 @@ export function buildAcpiTables(p: FirmwareProfileFields, map: readonly MemoryDe
 
   // As many boot errors as the region holds, oldest first.
   let kept = errors;
-  const size = (es: GenericErrorDataEntry[]) => GENERIC_ERROR_STATUS_SIZE + es.reduce((s, e) => s + GENERIC_ERROR_DATA_ENTRY_SIZE_V300 + e.data.length, 0);
+  const size = (es: GenericErrorDataEntry[]) =>
+    GENERIC_ERROR_STATUS_SIZE + es.reduce((s, e) => s + GENERIC_ERROR_DATA_ENTRY_SIZE_V300 + e.data.length, 0);
   while (kept.length && size(kept) > bertMax) kept = kept.slice(0, -1);
   const severities = kept.map((e) => e.severity);
   const block = encodeGenericErrorStatusBlock({
     blockStatus: kept.length ? genericErrorBlockStatus(kept) : 0,
-    errorSeverity: kept.length ? (severities.includes(CperSeverity.Fatal) ? CperSeverity.Fatal : Math.min(...severities)) : CperSeverity.Informational,
+    errorSeverity: kept.length
+      ? severities.includes(CperSeverity.Fatal)
+        ? CperSeverity.Fatal
+        : Math.min(...severities)
+      : CperSeverity.Informational,
     rawData: new Uint8Array(0),
     entries: kept,
   });
@@ -131,14 +203,40 @@ export function buildAcpiTables(p: FirmwareProfileFields, map: readonly MemoryDe
   const bodies: { signature: string; fileName: string; revision: number; body: Uint8Array }[] = [];
   if (p.serial) {
     // COM1 as QEMU and most PCs have it: 16550 at I/O 0x3f8, IRQ 4, 115200 8n1, VT100.
-    bodies.push({ signature: 'SPCR', fileName: 'spcr.dat', revision: 2, body: encodeSpcrBody({
-      interfaceType: 0, baseAddress: { spaceId: AcpiAddressSpace.SystemIo, bitWidth: 8, bitOffset: 0, accessSize: 1, address: 0x3f8n },
-      interruptType: 1, irq: 4, globalSystemInterrupt: 4, baudRate: 7, parity: 0, stopBits: 1, flowControl: 0, terminalType: 0,
-      pciDeviceId: 0xffff, pciVendorId: 0xffff,
-    }) });
+    bodies.push({
+      signature: 'SPCR',
+      fileName: 'spcr.dat',
+      revision: 2,
+      body: encodeSpcrBody({
+        interfaceType: 0,
+        baseAddress: { spaceId: AcpiAddressSpace.SystemIo, bitWidth: 8, bitOffset: 0, accessSize: 1, address: 0x3f8n },
+        interruptType: 1,
+        irq: 4,
+        globalSystemInterrupt: 4,
+        baudRate: 7,
+        parity: 0,
+        stopBits: 1,
+        flowControl: 0,
+        terminalType: 0,
+        pciDeviceId: 0xffff,
+        pciVendorId: 0xffff,
+      }),
+    });
   }
-  if (p.bert) bodies.push({ signature: 'BERT', fileName: 'bert.dat', revision: 1, body: encodeBertBody({ regionLength: block.length, regionAddress: BigInt(bertStart) }) });
-  if (p.erst) bodies.push({ signature: 'ERST', fileName: 'erst.dat', revision: 1, body: encodeErstBody({ serializationHeaderSize: 48, entries: erstInstructions(actionRegister, valueRegister) }) });
+  if (p.bert)
+    bodies.push({
+      signature: 'BERT',
+      fileName: 'bert.dat',
+      revision: 1,
+      body: encodeBertBody({ regionLength: block.length, regionAddress: BigInt(bertStart) }),
+    });
+  if (p.erst)
+    bodies.push({
+      signature: 'ERST',
+      fileName: 'erst.dat',
+      revision: 1,
+      body: encodeErstBody({ serializationHeaderSize: 48, entries: erstInstructions(actionRegister, valueRegister) }),
+    });
 
   const rsdpAt = reclaim.start;
   const xsdtAt = rsdpAt + 64;
@@ -150,8 +248,18 @@ export function buildAcpiTables(p: FirmwareProfileFields, map: readonly MemoryDe
     return t;
   });
   if (next > reclaim.end) throw new SimulationError('the ACPI tables do not fit the ACPI reclaim region');
-  const xsdt: AcpiTable = { signature: 'XSDT', fileName: 'xsdt.dat', paddr: xsdtAt, bytes: encodeSdt({ header: header(p, 'XSDT', 1), body: encodeXsdtBody(placed.map((t) => BigInt(t.paddr))) }) };
-  const rsdp: AcpiTable = { signature: 'RSD PTR ', fileName: 'rsdp.dat', paddr: rsdpAt, bytes: encodeRsdp({ oemId: p.oemId, revision: 2, rsdtAddress: 0, xsdtAddress: BigInt(xsdtAt) }) };
+  const xsdt: AcpiTable = {
+    signature: 'XSDT',
+    fileName: 'xsdt.dat',
+    paddr: xsdtAt,
+    bytes: encodeSdt({ header: header(p, 'XSDT', 1), body: encodeXsdtBody(placed.map((t) => BigInt(t.paddr))) }),
+  };
+  const rsdp: AcpiTable = {
+    signature: 'RSD PTR ',
+    fileName: 'rsdp.dat',
+    paddr: rsdpAt,
+    bytes: encodeRsdp({ oemId: p.oemId, revision: 2, rsdtAddress: 0, xsdtAddress: BigInt(xsdtAt) }),
+  };
   return {
     tables: [rsdp, xsdt, ...placed],
     rsdp: rsdpAt,

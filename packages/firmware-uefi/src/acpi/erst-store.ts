@@ -1,6 +1,10 @@
 import {
-  decodeCperRecord, ErstStatus, ERST_NO_RECORD_ID, FormatError,
-  type ErstStoreState, type FirmwareProfileFields,
+  decodeCperRecord,
+  ErstStatus,
+  ERST_NO_RECORD_ID,
+  FormatError,
+  type ErstStoreState,
+  type FirmwareProfileFields,
 } from '@efikdump/core';
 
 /** An empty ERST store; record identifiers the firmware hands out start at 1. */
@@ -15,7 +19,11 @@ const used = (s: ErstStoreState) => s.records.reduce((n, r) => n + r.bytes.lengt
  * address range and the firmware persists it under the record's RecordID (a record with the same
  * ID is replaced). Costs the profile's erstWriteMs.
  */
-export function erstWrite(s: ErstStoreState, p: FirmwareProfileFields, record: Uint8Array): { status: number; id?: bigint; costUs: number } {
+export function erstWrite(
+  s: ErstStoreState,
+  p: FirmwareProfileFields,
+  record: Uint8Array,
+): { status: number; id?: bigint; costUs: number } {
   if (!p.erst) return { status: ErstStatus.HardwareNotAvailable, costUs: 0 };
   if (record.length > p.erstRecordBytes) return { status: ErstStatus.Failed, costUs: 0 };
   let id: bigint;
@@ -27,7 +35,8 @@ export function erstWrite(s: ErstStoreState, p: FirmwareProfileFields, record: U
   }
   if (id === 0n || id === ERST_NO_RECORD_ID) id = s.nextId++;
   const others = s.records.filter((r) => r.id !== id);
-  if (others.reduce((n, r) => n + r.bytes.length, 0) + record.length > p.erstStorageBytes) return { status: ErstStatus.NotEnoughSpace, costUs: 0 };
+  if (others.reduce((n, r) => n + r.bytes.length, 0) + record.length > p.erstStorageBytes)
+    return { status: ErstStatus.NotEnoughSpace, costUs: 0 };
   s.records = [...others, { id, bytes: record.slice() }];
   s.bytesWritten += record.length;
   if (id >= s.nextId) s.nextId = id + 1n;
@@ -35,7 +44,11 @@ export function erstWrite(s: ErstStoreState, p: FirmwareProfileFields, record: U
 }
 
 /** ERST read: the record with `id`, or the first one; nextId is the identifier after it (or "no record"). */
-export function erstRead(s: ErstStoreState, p: FirmwareProfileFields, id?: bigint): { status: number; record?: Uint8Array; id?: bigint; nextId?: bigint } {
+export function erstRead(
+  s: ErstStoreState,
+  p: FirmwareProfileFields,
+  id?: bigint,
+): { status: number; record?: Uint8Array; id?: bigint; nextId?: bigint } {
   if (!p.erst) return { status: ErstStatus.HardwareNotAvailable };
   if (s.records.length === 0) return { status: ErstStatus.RecordStoreEmpty, nextId: ERST_NO_RECORD_ID };
   const i = id === undefined || id === 0n || id === ERST_NO_RECORD_ID ? 0 : s.records.findIndex((r) => r.id === id);

@@ -1,6 +1,11 @@
 import {
-  EfiMemoryType as T, EFI_MEMORY_RUNTIME, mergeRanges, intersectRanges, PAGE_SIZE,
-  type MemoryDescriptor, type PhysRange,
+  EfiMemoryType as T,
+  EFI_MEMORY_RUNTIME,
+  mergeRanges,
+  intersectRanges,
+  PAGE_SIZE,
+  type MemoryDescriptor,
+  type PhysRange,
 } from '@efikdump/core';
 
 /** EFI "specific purpose" memory: Linux keeps it out of System RAM unless efi=nosoftreserve (UEFI §7.2). */
@@ -16,13 +21,22 @@ export interface E820Entry extends PhysRange {
 /** The e820 type the Linux EFI stub gives an EFI memory type (drivers/firmware/efi/libstub/x86-stub.c setup_e820). */
 export function e820TypeOf(d: MemoryDescriptor): number {
   switch (d.type) {
-    case T.LoaderCode: case T.LoaderData: case T.BootServicesCode: case T.BootServicesData: case T.Conventional:
+    case T.LoaderCode:
+    case T.LoaderData:
+    case T.BootServicesCode:
+    case T.BootServicesData:
+    case T.Conventional:
       return d.attribute & EFI_MEMORY_SP ? E820.SOFT_RESERVED : E820.RAM;
-    case T.AcpiReclaim: return E820.ACPI;
-    case T.AcpiNvs: return E820.NVS;
-    case T.Unusable: return E820.UNUSABLE;
-    case T.Persistent: return E820.PMEM;
-    default: return E820.RESERVED;
+    case T.AcpiReclaim:
+      return E820.ACPI;
+    case T.AcpiNvs:
+      return E820.NVS;
+    case T.Unusable:
+      return E820.UNUSABLE;
+    case T.Persistent:
+      return E820.PMEM;
+    default:
+      return E820.RESERVED;
   }
 }
 
@@ -45,8 +59,13 @@ export function runtimeRegions(map: readonly MemoryDescriptor[]): MemoryDescript
 }
 
 const IOMEM_NAMES: Record<number, string> = {
-  [E820.RAM]: 'System RAM', [E820.RESERVED]: 'Reserved', [E820.ACPI]: 'ACPI Tables', [E820.NVS]: 'ACPI Non-volatile Storage',
-  [E820.UNUSABLE]: 'Unusable memory', [E820.PMEM]: 'Persistent Memory', [E820.SOFT_RESERVED]: 'Soft Reserved',
+  [E820.RAM]: 'System RAM',
+  [E820.RESERVED]: 'Reserved',
+  [E820.ACPI]: 'ACPI Tables',
+  [E820.NVS]: 'ACPI Non-volatile Storage',
+  [E820.UNUSABLE]: 'Unusable memory',
+  [E820.PMEM]: 'Persistent Memory',
+  [E820.SOFT_RESERVED]: 'Soft Reserved',
 };
 
 export interface IomemEntry extends PhysRange {
@@ -70,10 +89,14 @@ export function iomemView(map: readonly MemoryDescriptor[], crashkernel: readonl
 }
 
 /** How the firmware's map after a reset describes the kernel's reservation: the EFI types over each part of it. */
-export function reservationInFirmwareMap(map: readonly MemoryDescriptor[], crashkernel: readonly PhysRange[]): { start: number; end: number; type: number }[] {
+export function reservationInFirmwareMap(
+  map: readonly MemoryDescriptor[],
+  crashkernel: readonly PhysRange[],
+): { start: number; end: number; type: number }[] {
   const out: { start: number; end: number; type: number }[] = [];
   for (const d of map) {
-    for (const r of intersectRanges([{ start: d.start, end: d.start + d.pages * PAGE_SIZE }], mergeRanges(crashkernel))) out.push({ ...r, type: d.type });
+    for (const r of intersectRanges([{ start: d.start, end: d.start + d.pages * PAGE_SIZE }], mergeRanges(crashkernel)))
+      out.push({ ...r, type: d.type });
   }
   return out.sort((a, b) => a.start - b.start);
 }

@@ -1,20 +1,36 @@
 import fc from 'fast-check';
-import { EfiMemoryType, EFI_MEMORY_RUNTIME, FormatError, GiB, MiB, PAGE_SIZE, systemRamFromMemoryMap, type MemoryDescriptor } from '@efikdump/core';
+import {
+  EfiMemoryType,
+  EFI_MEMORY_RUNTIME,
+  FormatError,
+  GiB,
+  MiB,
+  PAGE_SIZE,
+  systemRamFromMemoryMap,
+  type MemoryDescriptor,
+} from '@efikdump/core';
 import { decodeMemoryMap, DESCRIPTOR_SIZE, encodeMemoryMap, getMemoryMap } from './memory-map.codec';
 import { E820, e820FromMemoryMap, iomemView, reservationInFirmwareMap, runtimeRegions } from './kernel-view';
 import { buildMemoryMap } from './platform-memory-map';
 
-const descriptorArb: fc.Arbitrary<MemoryDescriptor> = fc.record({
-  type: fc.nat({ max: 15 }),
-  start: fc.nat({ max: 2 ** 30 }).map((p) => p * PAGE_SIZE),
-  pages: fc.nat({ max: 2 ** 20 }),
-  attribute: fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }),
-  virtualStart: fc.bigInt({ min: 1n, max: 2n ** 64n - 1n }),
-}).map((d) => (d.virtualStart % 3n === 0n ? { type: d.type, start: d.start, pages: d.pages, attribute: d.attribute } : d));
+const descriptorArb: fc.Arbitrary<MemoryDescriptor> = fc
+  .record({
+    type: fc.nat({ max: 15 }),
+    start: fc.nat({ max: 2 ** 30 }).map((p) => p * PAGE_SIZE),
+    pages: fc.nat({ max: 2 ** 20 }),
+    attribute: fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }),
+    virtualStart: fc.bigInt({ min: 1n, max: 2n ** 64n - 1n }),
+  })
+  .map((d) => (d.virtualStart % 3n === 0n ? { type: d.type, start: d.start, pages: d.pages, attribute: d.attribute } : d));
 
 describe('UEFI 2.10 §7.2 GetMemoryMap', () => {
   it('encodes 48-byte descriptors, version 1, byte for byte at the spec offsets', () => {
-    const d: MemoryDescriptor = { type: EfiMemoryType.RuntimeServicesData, start: 0x7f000000, pages: 256, attribute: 0x8n | EFI_MEMORY_RUNTIME };
+    const d: MemoryDescriptor = {
+      type: EfiMemoryType.RuntimeServicesData,
+      start: 0x7f000000,
+      pages: 256,
+      attribute: 0x8n | EFI_MEMORY_RUNTIME,
+    };
     const b = encodeMemoryMap([d, d]);
     expect(b.length).toBe(2 * DESCRIPTOR_SIZE);
     const v = new DataView(b.buffer);
@@ -29,13 +45,16 @@ describe('UEFI 2.10 §7.2 GetMemoryMap', () => {
 
   it('round-trips, and throws only FormatError on random input', () => {
     fc.assert(fc.property(fc.array(descriptorArb, { maxLength: 20 }), (m) => expect(decodeMemoryMap(encodeMemoryMap(m))).toEqual(m)));
-    fc.assert(fc.property(fc.uint8Array({ maxLength: 300 }), fc.constantFrom(40, 48, 56), (b, size) => {
-      try {
-        decodeMemoryMap(b, size);
-      } catch (e) {
-        if (!(e instanceof FormatError)) throw e;
-      }
-    }), { numRuns: 300 });
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 300 }), fc.constantFrom(40, 48, 56), (b, size) => {
+        try {
+          decodeMemoryMap(b, size);
+        } catch (e) {
+          if (!(e instanceof FormatError)) throw e;
+        }
+      }),
+      { numRuns: 300 },
+    );
   });
 
   it('returns EFI_BUFFER_TOO_SMALL with the size needed', () => {
@@ -46,7 +65,7 @@ describe('UEFI 2.10 §7.2 GetMemoryMap', () => {
   });
 });
 
-describe('the kernel\'s view of the map (Linux x86-stub.c setup_e820, /proc/iomem)', () => {
+describe("the kernel's view of the map (Linux x86-stub.c setup_e820, /proc/iomem)", () => {
   const map = buildMemoryMap(4 * GiB);
   it('turns loader, boot-services and conventional memory into RAM, and the rest into reserved, ACPI and NVS', () => {
     const e820 = e820FromMemoryMap(map);
@@ -57,7 +76,11 @@ describe('the kernel\'s view of the map (Linux x86-stub.c setup_e820, /proc/iome
     for (let i = 1; i < e820.length; i++) expect(e820[i].start).toBeGreaterThanOrEqual(e820[i - 1].end);
   });
   it('lists the runtime regions, which SetVirtualAddressMap maps', () => {
-    expect(runtimeRegions(map).map((d) => d.type).sort()).toEqual([EfiMemoryType.RuntimeServicesCode, EfiMemoryType.RuntimeServicesData]);
+    expect(
+      runtimeRegions(map)
+        .map((d) => d.type)
+        .sort(),
+    ).toEqual([EfiMemoryType.RuntimeServicesCode, EfiMemoryType.RuntimeServicesData]);
   });
   it('shows the crashkernel reservation as the kernel leaves it: a "Crash kernel" child of System RAM, conventional memory to the firmware', () => {
     const crash = [{ start: 0x6f000000, end: 0x7f000000 }];

@@ -1,7 +1,15 @@
 import fc from 'fast-check';
 import {
-  EfiMemoryType, EFI_MEMORY_RUNTIME, EFI_MEMORY_WB, GiB, MiB, PAGE_SIZE, systemRamFromMemoryMap, TiB,
-  type MemoryDescriptor, type PhysRange,
+  EfiMemoryType,
+  EFI_MEMORY_RUNTIME,
+  EFI_MEMORY_WB,
+  GiB,
+  MiB,
+  PAGE_SIZE,
+  systemRamFromMemoryMap,
+  TiB,
+  type MemoryDescriptor,
+  type PhysRange,
 } from '@efikdump/core';
 import { buildMemoryMap, platformRam } from './platform-memory-map';
 
@@ -20,9 +28,17 @@ function coalesce(rs: readonly PhysRange[]): PhysRange[] {
 }
 
 const NOT_SYSTEM_RAM: ReadonlySet<number> = new Set([
-  EfiMemoryType.Reserved, EfiMemoryType.RuntimeServicesCode, EfiMemoryType.RuntimeServicesData, EfiMemoryType.Unusable,
-  EfiMemoryType.AcpiReclaim, EfiMemoryType.AcpiNvs, EfiMemoryType.MemoryMappedIo, EfiMemoryType.MemoryMappedIoPortSpace,
-  EfiMemoryType.PalCode, EfiMemoryType.Persistent, EfiMemoryType.Unaccepted,
+  EfiMemoryType.Reserved,
+  EfiMemoryType.RuntimeServicesCode,
+  EfiMemoryType.RuntimeServicesData,
+  EfiMemoryType.Unusable,
+  EfiMemoryType.AcpiReclaim,
+  EfiMemoryType.AcpiNvs,
+  EfiMemoryType.MemoryMappedIo,
+  EfiMemoryType.MemoryMappedIoPortSpace,
+  EfiMemoryType.PalCode,
+  EfiMemoryType.Persistent,
+  EfiMemoryType.Unaccepted,
 ]);
 const RUNTIME_TYPES: ReadonlySet<number> = new Set([EfiMemoryType.RuntimeServicesCode, EfiMemoryType.RuntimeServicesData]);
 
@@ -45,14 +61,67 @@ function expectWellFormed(ramBytes: number): MemoryDescriptor[] {
 
 describe('platformRam', () => {
   it.each([
-    ['256MiB', 256 * MiB, [[0, 0xa0000], [0x100000, 256 * MiB]]],
-    ['2GiB', 2 * GiB, [[0, 0xa0000], [0x100000, 2 * GiB]]],
+    [
+      '256MiB',
+      256 * MiB,
+      [
+        [0, 0xa0000],
+        [0x100000, 256 * MiB],
+      ],
+    ],
+    [
+      '2GiB',
+      2 * GiB,
+      [
+        [0, 0xa0000],
+        [0x100000, 2 * GiB],
+      ],
+    ],
     // QEMU's pc_q35.c splits at 2 GiB once ram_size >= 0xb0000000 (2.75 GiB).
-    ['2.75GiB - 1MiB', 2815 * MiB, [[0, 0xa0000], [0x100000, 2815 * MiB]]],
-    ['2.75GiB', 2816 * MiB, [[0, 0xa0000], [0x100000, 2 * GiB], [4 * GiB, 4 * GiB + 768 * MiB]]],
-    ['2.75GiB + 1MiB', 2817 * MiB, [[0, 0xa0000], [0x100000, 2 * GiB], [4 * GiB, 4 * GiB + 769 * MiB]]],
-    ['3GiB', 3 * GiB, [[0, 0xa0000], [0x100000, 2 * GiB], [4 * GiB, 5 * GiB]]],
-    ['1TiB', 1 * TiB, [[0, 0xa0000], [0x100000, 2 * GiB], [4 * GiB, 4 * GiB + 1 * TiB - 2 * GiB]]],
+    [
+      '2.75GiB - 1MiB',
+      2815 * MiB,
+      [
+        [0, 0xa0000],
+        [0x100000, 2815 * MiB],
+      ],
+    ],
+    [
+      '2.75GiB',
+      2816 * MiB,
+      [
+        [0, 0xa0000],
+        [0x100000, 2 * GiB],
+        [4 * GiB, 4 * GiB + 768 * MiB],
+      ],
+    ],
+    [
+      '2.75GiB + 1MiB',
+      2817 * MiB,
+      [
+        [0, 0xa0000],
+        [0x100000, 2 * GiB],
+        [4 * GiB, 4 * GiB + 769 * MiB],
+      ],
+    ],
+    [
+      '3GiB',
+      3 * GiB,
+      [
+        [0, 0xa0000],
+        [0x100000, 2 * GiB],
+        [4 * GiB, 5 * GiB],
+      ],
+    ],
+    [
+      '1TiB',
+      1 * TiB,
+      [
+        [0, 0xa0000],
+        [0x100000, 2 * GiB],
+        [4 * GiB, 4 * GiB + 1 * TiB - 2 * GiB],
+      ],
+    ],
   ])('lays out %s below and above the PCI hole', (_, ramBytes, ranges) => {
     expect(platformRam(ramBytes)).toEqual(ranges.map(([start, e]) => ({ start, end: e })));
   });
@@ -100,35 +169,45 @@ describe('buildMemoryMap', () => {
 });
 
 describe('systemRamFromMemoryMap', () => {
-  it.each([256 * MiB, 2 * GiB, 2816 * MiB, 3 * GiB, 1 * TiB])('is the platform RAM minus runtime, ACPI and reserved memory (%d bytes)', (ramBytes) => {
-    const map = buildMemoryMap(ramBytes);
-    const systemRam = systemRamFromMemoryMap(map);
-    const excluded = map.filter((d) => NOT_SYSTEM_RAM.has(d.type));
-    for (const d of excluded) {
-      expect(systemRam.some((r) => r.start < end(d) && d.start < r.end)).toBe(false);
-    }
-    for (const r of systemRam) expect(platformRam(ramBytes).some((p) => r.start >= p.start && r.end <= p.end)).toBe(true);
-    expect(total(systemRam)).toBe(total(platformRam(ramBytes)) - excluded.reduce((s, d) => s + d.pages * PAGE_SIZE, 0));
-    // edk2's 4 MiB of runtime, ACPI and reserved regions.
-    expect(total(platformRam(ramBytes)) - total(systemRam)).toBe(4 * MiB);
-  });
+  it.each([256 * MiB, 2 * GiB, 2816 * MiB, 3 * GiB, 1 * TiB])(
+    'is the platform RAM minus runtime, ACPI and reserved memory (%d bytes)',
+    (ramBytes) => {
+      const map = buildMemoryMap(ramBytes);
+      const systemRam = systemRamFromMemoryMap(map);
+      const excluded = map.filter((d) => NOT_SYSTEM_RAM.has(d.type));
+      for (const d of excluded) {
+        expect(systemRam.some((r) => r.start < end(d) && d.start < r.end)).toBe(false);
+      }
+      for (const r of systemRam) expect(platformRam(ramBytes).some((p) => r.start >= p.start && r.end <= p.end)).toBe(true);
+      expect(total(systemRam)).toBe(total(platformRam(ramBytes)) - excluded.reduce((s, d) => s + d.pages * PAGE_SIZE, 0));
+      // edk2's 4 MiB of runtime, ACPI and reserved regions.
+      expect(total(platformRam(ramBytes)) - total(systemRam)).toBe(4 * MiB);
+    },
+  );
 
   it('keeps loader and boot-services memory (free after ExitBootServices) and drops every other type', () => {
     const types = Object.values(EfiMemoryType);
     const map: MemoryDescriptor[] = types.map((type, i) => ({ type, start: i * 16 * MiB, pages: 1024, attribute: EFI_MEMORY_WB }));
-    const kept = new Set<number>([EfiMemoryType.LoaderCode, EfiMemoryType.LoaderData, EfiMemoryType.BootServicesCode,
-      EfiMemoryType.BootServicesData, EfiMemoryType.Conventional]);
-    expect(systemRamFromMemoryMap(map)).toEqual(
-      map.filter((d) => kept.has(d.type)).map((d) => ({ start: d.start, end: end(d) })),
-    );
+    const kept = new Set<number>([
+      EfiMemoryType.LoaderCode,
+      EfiMemoryType.LoaderData,
+      EfiMemoryType.BootServicesCode,
+      EfiMemoryType.BootServicesData,
+      EfiMemoryType.Conventional,
+    ]);
+    expect(systemRamFromMemoryMap(map)).toEqual(map.filter((d) => kept.has(d.type)).map((d) => ({ start: d.start, end: end(d) })));
     for (const type of NOT_SYSTEM_RAM) {
       expect(systemRamFromMemoryMap([{ type, start: 0, pages: 16, attribute: EFI_MEMORY_WB | EFI_MEMORY_RUNTIME }])).toEqual([]);
     }
   });
 
   it('merges touching RAM descriptors and sorts an unsorted map', () => {
-    const d = (type: number, startMiB: number, endMiB: number): MemoryDescriptor =>
-      ({ type, start: startMiB * MiB, pages: ((endMiB - startMiB) * MiB) / PAGE_SIZE, attribute: EFI_MEMORY_WB });
+    const d = (type: number, startMiB: number, endMiB: number): MemoryDescriptor => ({
+      type,
+      start: startMiB * MiB,
+      pages: ((endMiB - startMiB) * MiB) / PAGE_SIZE,
+      attribute: EFI_MEMORY_WB,
+    });
     const map = [
       d(EfiMemoryType.Conventional, 64, 128),
       d(EfiMemoryType.BootServicesCode, 1, 32),
@@ -136,6 +215,9 @@ describe('systemRamFromMemoryMap', () => {
       d(EfiMemoryType.AcpiNvs, 128, 129),
       d(EfiMemoryType.Conventional, 129, 256),
     ];
-    expect(systemRamFromMemoryMap(map)).toEqual([{ start: 1 * MiB, end: 128 * MiB }, { start: 129 * MiB, end: 256 * MiB }]);
+    expect(systemRamFromMemoryMap(map)).toEqual([
+      { start: 1 * MiB, end: 128 * MiB },
+      { start: 129 * MiB, end: 256 * MiB },
+    ]);
   });
 });

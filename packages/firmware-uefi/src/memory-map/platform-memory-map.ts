@@ -1,4 +1,14 @@
-import { EfiMemoryType, EFI_MEMORY_RUNTIME, EFI_MEMORY_WB, GiB, MiB, type FirmwareProfile, type MemoryDescriptor, type PhysRange, PAGE_SIZE } from '@efikdump/core';
+import {
+  EfiMemoryType,
+  EFI_MEMORY_RUNTIME,
+  EFI_MEMORY_WB,
+  GiB,
+  MiB,
+  type FirmwareProfile,
+  type MemoryDescriptor,
+  type PhysRange,
+  PAGE_SIZE,
+} from '@efikdump/core';
 import { measuredMemoryMap } from '../profiles/measured-retention';
 
 /**
@@ -8,7 +18,10 @@ import { measuredMemoryMap } from '../profiles/measured-retention';
  */
 export function platformRam(ramBytes: number): PhysRange[] {
   const lowTop = ramBytes < 2816 * MiB ? ramBytes : 2 * GiB;
-  const ranges: PhysRange[] = [{ start: 0, end: 0xa0000 }, { start: 0x100000, end: lowTop }];
+  const ranges: PhysRange[] = [
+    { start: 0, end: 0xa0000 },
+    { start: 0x100000, end: lowTop },
+  ];
   if (ramBytes > lowTop) ranges.push({ start: 4 * GiB, end: 4 * GiB + (ramBytes - lowTop) });
   return ranges;
 }
@@ -30,14 +43,20 @@ export function buildMemoryMap(ramBytes: number): MemoryDescriptor[] {
   const low = ram[1];
   const map: MemoryDescriptor[] = [];
   const add = (type: number, start: number, end: number, runtime = false) => {
-    if (end > start) map.push({ type, start, pages: (end - start) / PAGE_SIZE, attribute: EFI_MEMORY_WB | (runtime ? EFI_MEMORY_RUNTIME : 0n) });
+    if (end > start)
+      map.push({ type, start, pages: (end - start) / PAGE_SIZE, attribute: EFI_MEMORY_WB | (runtime ? EFI_MEMORY_RUNTIME : 0n) });
   };
   add(EfiMemoryType.BootServicesData, 0, PAGE_SIZE);
   add(EfiMemoryType.Conventional, PAGE_SIZE, ram[0].end);
   let top = low.end;
   const regions: MemoryDescriptor[] = [];
   for (const r of FIRMWARE_REGIONS) {
-    regions.unshift({ type: r.type, start: top - r.bytes, pages: r.bytes / PAGE_SIZE, attribute: EFI_MEMORY_WB | (r.runtime ? EFI_MEMORY_RUNTIME : 0n) });
+    regions.unshift({
+      type: r.type,
+      start: top - r.bytes,
+      pages: r.bytes / PAGE_SIZE,
+      attribute: EFI_MEMORY_WB | (r.runtime ? EFI_MEMORY_RUNTIME : 0n),
+    });
     top -= r.bytes;
   }
   add(EfiMemoryType.Conventional, low.start, top);

@@ -1,4 +1,13 @@
-import { constants, createCipheriv, createDecipheriv, publicEncrypt, privateDecrypt, randomBytes, X509Certificate, type KeyObject } from 'node:crypto';
+import {
+  constants,
+  createCipheriv,
+  createDecipheriv,
+  publicEncrypt,
+  privateDecrypt,
+  randomBytes,
+  X509Certificate,
+  type KeyObject,
+} from 'node:crypto';
 import { FormatError, type ErrorPlace } from '@efikdump/core';
 import { children, DER, explicit, expectTag, octets, oid, readTlv, seq, setOf, smallInt, tlv, type DerNode } from './der';
 
@@ -12,10 +21,7 @@ export const OID_MGF1 = '1.2.840.113549.1.1.8';
 export const OID_SHA256 = '2.16.840.1.101.3.4.2.1';
 export const OID_AES128_CBC = '2.16.840.1.101.3.4.1.2';
 
-const oaepParams = (): Uint8Array => seq(
-  explicit(0, seq(oid(OID_SHA256))),
-  explicit(1, seq(oid(OID_MGF1), seq(oid(OID_SHA256)))),
-);
+const oaepParams = (): Uint8Array => seq(explicit(0, seq(oid(OID_SHA256))), explicit(1, seq(oid(OID_MGF1), seq(oid(OID_SHA256)))));
 
 /** The issuer Name and serialNumber INTEGER (whole TLVs) of a DER certificate (RFC 5280 §4.1). */
 export function certificateIssuerAndSerial(der: Uint8Array, place: ErrorPlace = {}): { issuer: Uint8Array; serial: Uint8Array } {
@@ -37,12 +43,17 @@ export function loadRsaCertificate(certificate: Uint8Array, place: ErrorPlace = 
   } catch (e) {
     throw new FormatError('X.509 certificate', 'a DER or PEM certificate', (e as Error).message, place);
   }
-  if (cert.publicKey.asymmetricKeyType !== 'rsa') throw new FormatError('certificate public key', 'RSA', `${cert.publicKey.asymmetricKeyType}`, place);
+  if (cert.publicKey.asymmetricKeyType !== 'rsa')
+    throw new FormatError('certificate public key', 'RSA', `${cert.publicKey.asymmetricKeyType}`, place);
   return { cert, der: new Uint8Array(cert.raw) };
 }
 
 /** Wraps `content` (the dump key) for the holder of `certificate`'s private key. */
-export function encodeEnvelopedData(content: Uint8Array, certificate: Uint8Array, random: (n: number) => Uint8Array = (n) => randomBytes(n)): Uint8Array {
+export function encodeEnvelopedData(
+  content: Uint8Array,
+  certificate: Uint8Array,
+  random: (n: number) => Uint8Array = (n) => randomBytes(n),
+): Uint8Array {
   const { cert, der } = loadRsaCertificate(certificate);
   const { issuer, serial } = certificateIssuerAndSerial(der);
   const cek = random(16);
@@ -50,12 +61,7 @@ export function encodeEnvelopedData(content: Uint8Array, certificate: Uint8Array
   const cipher = createCipheriv('aes-128-cbc', cek, iv);
   const encryptedContent = Buffer.concat([cipher.update(content), cipher.final()]);
   const encryptedKey = publicEncrypt({ key: cert.publicKey, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' }, cek);
-  const ktri = seq(
-    smallInt(0),
-    seq(issuer, serial),
-    seq(oid(OID_RSAES_OAEP), oaepParams()),
-    octets(encryptedKey),
-  );
+  const ktri = seq(smallInt(0), seq(issuer, serial), seq(oid(OID_RSAES_OAEP), oaepParams()), octets(encryptedKey));
   const envelopedData = seq(
     smallInt(0),
     setOf(ktri),
@@ -102,12 +108,22 @@ export function decodeEnvelopedData(der: Uint8Array, privateKey: KeyObject, plac
   try {
     cek = privateDecrypt({ key: privateKey, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' }, encryptedKey);
   } catch {
-    throw new WrongKeyError('dump key envelope', 'the private key of the certificate the dump was encrypted to', 'a key that cannot decrypt it (wrong key)', place);
+    throw new WrongKeyError(
+      'dump key envelope',
+      'the private key of the certificate the dump was encrypted to',
+      'a key that cannot decrypt it (wrong key)',
+      place,
+    );
   }
   try {
     const d = createDecipheriv('aes-128-cbc', cek, iv);
     return new Uint8Array(Buffer.concat([d.update(encryptedContent), d.final()]));
   } catch {
-    throw new WrongKeyError('dump key envelope content', 'AES-128-CBC content that decrypts with the transported key', 'bad padding', place);
+    throw new WrongKeyError(
+      'dump key envelope content',
+      'AES-128-CBC content that decrypts with the transported key',
+      'bad padding',
+      place,
+    );
   }
 }

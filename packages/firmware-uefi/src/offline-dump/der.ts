@@ -87,6 +87,7 @@ export function children(node: DerNode, place: ErrorPlace = {}): DerNode[] {
 }
 
 export function expectTag(node: DerNode | undefined, tag: number, what: string, place: ErrorPlace = {}): DerNode {
-  if (!node || node.tag !== tag) throw new FormatError(what, `DER tag 0x${tag.toString(16)}`, node ? `0x${node.tag.toString(16)}` : 'nothing', place);
+  if (!node || node.tag !== tag)
+    throw new FormatError(what, `DER tag 0x${tag.toString(16)}`, node ? `0x${node.tag.toString(16)}` : 'nothing', place);
   return node;
 }

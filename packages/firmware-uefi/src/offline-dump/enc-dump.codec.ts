@@ -35,13 +35,28 @@ export function encodeEncDumpHeader(h: EncDumpHeader): Uint8Array {
 }
 
 export function decodeEncDumpHeader(buf: Uint8Array, place: ErrorPlace = {}): EncDumpHeader {
-  if (buf.length < ENC_DUMP_HEADER_BYTES) throw new FormatError('ENC_DUMP_HEADER', `${ENC_DUMP_HEADER_BYTES} bytes`, `${buf.length} bytes`, place);
+  if (buf.length < ENC_DUMP_HEADER_BYTES)
+    throw new FormatError('ENC_DUMP_HEADER', `${ENC_DUMP_HEADER_BYTES} bytes`, `${buf.length} bytes`, place);
   const v = new DataView(buf.buffer, buf.byteOffset, buf.length);
-  if (v.getBigUint64(0, true) !== ENC_DUMP_SIGNATURE) throw new FormatError('ENC_DUMP_HEADER Signature', '"Enc_Dmp!"', JSON.stringify(Buffer.from(buf.subarray(0, 8)).toString('latin1')), place);
+  if (v.getBigUint64(0, true) !== ENC_DUMP_SIGNATURE)
+    throw new FormatError(
+      'ENC_DUMP_HEADER Signature',
+      '"Enc_Dmp!"',
+      JSON.stringify(Buffer.from(buf.subarray(0, 8)).toString('latin1')),
+      place,
+    );
   const h = { headerSize: v.getUint32(8, true), keyInfoOffset: v.getUint32(12, true), rawDumpOffset: v.getUint32(16, true) };
-  if (h.headerSize < ENC_DUMP_HEADER_BYTES) throw new FormatError('ENC_DUMP_HEADER HeaderSize', `>= ${ENC_DUMP_HEADER_BYTES}`, `${h.headerSize}`, at(place, 8));
-  if (h.keyInfoOffset < h.headerSize) throw new FormatError('ENC_DUMP_HEADER KeyInfoOffset', `>= HeaderSize ${h.headerSize}`, `${h.keyInfoOffset}`, at(place, 12));
-  if (h.rawDumpOffset < h.keyInfoOffset + ENC_DUMP_KEY_INFO_BYTES) throw new FormatError('ENC_DUMP_HEADER RawDumpOffset', `>= ${h.keyInfoOffset + ENC_DUMP_KEY_INFO_BYTES}`, `${h.rawDumpOffset}`, at(place, 16));
+  if (h.headerSize < ENC_DUMP_HEADER_BYTES)
+    throw new FormatError('ENC_DUMP_HEADER HeaderSize', `>= ${ENC_DUMP_HEADER_BYTES}`, `${h.headerSize}`, at(place, 8));
+  if (h.keyInfoOffset < h.headerSize)
+    throw new FormatError('ENC_DUMP_HEADER KeyInfoOffset', `>= HeaderSize ${h.headerSize}`, `${h.keyInfoOffset}`, at(place, 12));
+  if (h.rawDumpOffset < h.keyInfoOffset + ENC_DUMP_KEY_INFO_BYTES)
+    throw new FormatError(
+      'ENC_DUMP_HEADER RawDumpOffset',
+      `>= ${h.keyInfoOffset + ENC_DUMP_KEY_INFO_BYTES}`,
+      `${h.rawDumpOffset}`,
+      at(place, 16),
+    );
   return h;
 }
 
@@ -63,16 +78,24 @@ export function encodeEncDumpKeyInfo(k: EncDumpKeyInfo): Uint8Array {
 }
 
 export function decodeEncDumpKeyInfo(buf: Uint8Array, place: ErrorPlace = {}): EncDumpKeyInfo {
-  if (buf.length < ENC_DUMP_KEY_INFO_BYTES) throw new FormatError('ENC_DUMP_KEY_INFO', `${ENC_DUMP_KEY_INFO_BYTES} bytes`, `${buf.length} bytes`, place);
+  if (buf.length < ENC_DUMP_KEY_INFO_BYTES)
+    throw new FormatError('ENC_DUMP_KEY_INFO', `${ENC_DUMP_KEY_INFO_BYTES} bytes`, `${buf.length} bytes`, place);
   const v = new DataView(buf.buffer, buf.byteOffset, buf.length);
   const blockSize = v.getUint32(0, true);
   const algorithm = v.getUint32(4, true);
   const ivSize = v.getUint32(8, true);
   const cmsSize = v.getUint32(12, true);
   if (blockSize % 8) throw new FormatError('ENC_DUMP_KEY_INFO BlockSize', 'a multiple of 8', `${blockSize}`, place);
-  if (ivSize !== CTR_IV_BYTES) throw new FormatError('ENC_DUMP_KEY_INFO InitializationVectorSize', `${CTR_IV_BYTES}`, `${ivSize}`, at(place, 8));
+  if (ivSize !== CTR_IV_BYTES)
+    throw new FormatError('ENC_DUMP_KEY_INFO InitializationVectorSize', `${CTR_IV_BYTES}`, `${ivSize}`, at(place, 8));
   const end = ENC_DUMP_KEY_INFO_BYTES + ivSize + cmsSize;
-  if (end > blockSize || blockSize > buf.length) throw new FormatError('ENC_DUMP_KEY_INFO extent', `IV + CMS (${end} bytes) inside BlockSize inside the buffer (${buf.length})`, `BlockSize ${blockSize}`, place);
+  if (end > blockSize || blockSize > buf.length)
+    throw new FormatError(
+      'ENC_DUMP_KEY_INFO extent',
+      `IV + CMS (${end} bytes) inside BlockSize inside the buffer (${buf.length})`,
+      `BlockSize ${blockSize}`,
+      place,
+    );
   return {
     blockSize,
     algorithm,
@@ -91,13 +114,17 @@ export class OffcdCtr {
   private counters = new Uint8Array(0);
   private words = new Uint32Array(0);
 
-  constructor(private readonly key: Uint8Array, private readonly iv: Uint8Array) {
+  constructor(
+    private readonly key: Uint8Array,
+    private readonly iv: Uint8Array,
+  ) {
     if (key.length !== 16) throw new FormatError('AES-128 key', '16 bytes', `${key.length} bytes`);
     if (iv.length !== CTR_IV_BYTES) throw new FormatError('AES-CTR IV', `${CTR_IV_BYTES} bytes`, `${iv.length} bytes`);
   }
 
   xorCtr(data: Uint8Array, rawOffset: number): void {
-    if (!Number.isSafeInteger(rawOffset) || rawOffset < 0) throw new FormatError('AES-CTR offset', 'a non-negative integer', `${rawOffset}`);
+    if (!Number.isSafeInteger(rawOffset) || rawOffset < 0)
+      throw new FormatError('AES-CTR offset', 'a non-negative integer', `${rawOffset}`);
     const skip = rawOffset % AES_BLOCK_BYTES;
     const first = (rawOffset - skip) / AES_BLOCK_BYTES;
     const blocks = Math.ceil((skip + data.length) / AES_BLOCK_BYTES);
@@ -164,9 +191,17 @@ export function encodeMacTrailer(mac: Uint8Array): Uint8Array {
 }
 
 export function decodeMacTrailer(buf: Uint8Array, place: ErrorPlace = {}): Uint8Array {
-  if (buf.length < MAC_TRAILER_BYTES) throw new FormatError('efikdump MAC trailer', `${MAC_TRAILER_BYTES} bytes`, `${buf.length} bytes`, place);
+  if (buf.length < MAC_TRAILER_BYTES)
+    throw new FormatError('efikdump MAC trailer', `${MAC_TRAILER_BYTES} bytes`, `${buf.length} bytes`, place);
   const v = new DataView(buf.buffer, buf.byteOffset, buf.length);
-  if (v.getBigUint64(0, true) !== MAC_TRAILER_SIGNATURE) throw new FormatError('efikdump MAC trailer signature', '"EfkMac01" (the dump is not authenticated, or DumpSize was altered)', JSON.stringify(Buffer.from(buf.subarray(0, 8)).toString('latin1')), place);
-  if (v.getUint32(12, true) !== MAC_ALGORITHM_HMAC_SHA256) throw new FormatError('efikdump MAC trailer algorithm', '1 (HMAC-SHA256)', `${v.getUint32(12, true)}`, at(place, 12));
+  if (v.getBigUint64(0, true) !== MAC_TRAILER_SIGNATURE)
+    throw new FormatError(
+      'efikdump MAC trailer signature',
+      '"EfkMac01" (the dump is not authenticated, or DumpSize was altered)',
+      JSON.stringify(Buffer.from(buf.subarray(0, 8)).toString('latin1')),
+      place,
+    );
+  if (v.getUint32(12, true) !== MAC_ALGORITHM_HMAC_SHA256)
+    throw new FormatError('efikdump MAC trailer algorithm', '1 (HMAC-SHA256)', `${v.getUint32(12, true)}`, at(place, 12));
   return buf.slice(16, 48);
 }

@@ -1,12 +1,32 @@
 import {
-  formatDuration, formatSize, intersectRanges, mergeRanges, ms, PAGE_SIZE, totalSize,
+  formatDuration,
+  formatSize,
+  intersectRanges,
+  mergeRanges,
+  ms,
+  PAGE_SIZE,
+  totalSize,
   EfiMemoryType,
-  type FirmwareState, type LostRange, type MemoryDescriptor, type PhysRange, type ResetReason, type RetentionMapEntry, type RunContext,
+  type FirmwareState,
+  type LostRange,
+  type MemoryDescriptor,
+  type PhysRange,
+  type ResetReason,
+  type RetentionMapEntry,
+  type RunContext,
 } from '@efikdump/core';
 import { VariableStore } from '../variables/variable-store';
 import {
-  decodeEncryptionAlgorithm, decodeOsData, decodeUseCapability, OFFLINE_DUMP_ALGORITHM, OFFLINE_DUMP_VARIABLE_GUID, OFFLINE_DUMP_VARIABLES,
-  OfflineDumpCreationError, creationErrorNames, USE_CAPABILITY_GPT_SCAN, type OfflineDumpConfiguration,
+  decodeEncryptionAlgorithm,
+  decodeOsData,
+  decodeUseCapability,
+  OFFLINE_DUMP_ALGORITHM,
+  OFFLINE_DUMP_VARIABLE_GUID,
+  OFFLINE_DUMP_VARIABLES,
+  OfflineDumpCreationError,
+  creationErrorNames,
+  USE_CAPABILITY_GPT_SCAN,
+  type OfflineDumpConfiguration,
 } from './offline-dump-config.codec';
 import { offlineDumpConfiguration, offlineDumpLayout, type OfflineDumpVariables } from './offline-dump.writer';
 import { encodeEnvelopedData, loadRsaCertificate } from './cms-envelope';
@@ -129,7 +149,12 @@ function firmwareAllocations(map: readonly MemoryDescriptor[]): PhysRange[] {
  *   profile's predicted POST ranges (`FirmwareState.postPrediction`) are left out and declared too.
  */
 export function runFirmwareDumpWriter(
-  ctx: RunContext, fw: FirmwareState, reset: ResetReason, boot: number, entries: readonly RetentionMapEntry[], map: readonly MemoryDescriptor[],
+  ctx: RunContext,
+  fw: FirmwareState,
+  reset: ResetReason,
+  boot: number,
+  entries: readonly RetentionMapEntry[],
+  map: readonly MemoryDescriptor[],
   declares: 'own-allocations' | 'own-allocations-and-measured' = 'own-allocations',
 ): FirmwareDumpRecord {
   // The OS's panic path passed a reason, or the firmware's own watchdog status says it reset a hung machine.
@@ -137,8 +162,17 @@ export function runFirmwareDumpWriter(
   const variables = readVariables(fw);
   const enabled = ((variables.useCapability ?? 0) & USE_CAPABILITY_GPT_SCAN) !== 0;
   const rec: FirmwareDumpRecord = {
-    boot, abnormalReset, variables, config: offlineDumpConfiguration(abnormalReset, variables, undefined),
-    written: false, encrypted: false, saved: [], declaredLost: [], bytes: 0, writeUs: 0, pagesDestroyed: 0,
+    boot,
+    abnormalReset,
+    variables,
+    config: offlineDumpConfiguration(abnormalReset, variables, undefined),
+    written: false,
+    encrypted: false,
+    saved: [],
+    declaredLost: [],
+    bytes: 0,
+    writeUs: 0,
+    pagesDestroyed: 0,
   };
   records.set(ctx, rec);
   const kernelRam = ctx.state.kernel?.systemRam ?? ctx.machine.memory.ram;
@@ -154,10 +188,17 @@ export function runFirmwareDumpWriter(
   };
   if (!enabled) return fail(0, 'OfflineMemoryDumpUseCapability does not ask for a dump');
   if (!abnormalReset) return fail(0, `the reset was a normal one (${reset.reason ?? 'no reset reason'}): no dump expected`);
-  if (ctx.state.scrubbed?.boot === boot) return fail(OfflineDumpCreationError.memoryOverwriteRequested, `memory was scrubbed at this reset (${ctx.state.scrubbed.why}): no dump`);
+  if (ctx.state.scrubbed?.boot === boot)
+    return fail(
+      OfflineDumpCreationError.memoryOverwriteRequested,
+      `memory was scrubbed at this reset (${ctx.state.scrubbed.why}): no dump`,
+    );
   const algorithm = variables.encryptionAlgorithm ?? OFFLINE_DUMP_ALGORITHM.none;
   if (algorithm !== OFFLINE_DUMP_ALGORITHM.none && algorithm !== OFFLINE_DUMP_ALGORITHM.aes128Ctr) {
-    return fail(OfflineDumpCreationError.unsupportedAlgorithm, `OfflineMemoryDumpEncryptionAlgorithm ${algorithm} is not supported: no dump`);
+    return fail(
+      OfflineDumpCreationError.unsupportedAlgorithm,
+      `OfflineMemoryDumpEncryptionAlgorithm ${algorithm} is not supported: no dump`,
+    );
   }
   const encrypted = algorithm === OFFLINE_DUMP_ALGORITHM.aes128Ctr;
   if (encrypted) {
@@ -165,21 +206,39 @@ export function runFirmwareDumpWriter(
       if (!variables.encryptionPublicKey) throw new Error('missing');
       loadRsaCertificate(variables.encryptionPublicKey);
     } catch {
-      return fail(OfflineDumpCreationError.badCertificate, 'OfflineMemoryDumpEncryptionPublicKey is missing or not an RSA X.509 certificate: no dump');
+      return fail(
+        OfflineDumpCreationError.badCertificate,
+        'OfflineMemoryDumpEncryptionPublicKey is missing or not an RSA X.509 certificate: no dump',
+      );
     }
   }
   const setup = ctx.scenario.offlineDump;
-  if (setup?.partition === 'none') return fail(OfflineDumpCreationError.noPartition, 'no GPT partition of the dump type on the disk: no dump');
+  if (setup?.partition === 'none')
+    return fail(OfflineDumpCreationError.noPartition, 'no GPT partition of the dump type on the disk: no dump');
   const ram = mergeRanges(ctx.machine.memory.ram);
-  const known = declares === 'own-allocations-and-measured' ? mergeRanges([...firmwareAllocations(map), ...(fw.postPrediction ?? [])]) : firmwareAllocations(map);
+  const known =
+    declares === 'own-allocations-and-measured'
+      ? mergeRanges([...firmwareAllocations(map), ...(fw.postPrediction ?? [])])
+      : firmwareAllocations(map);
   const own = intersectRanges(known, ram);
   const partition = setup?.partition ?? ctx.machine.ramBytes + DUMP_PARTITION_SLACK_BYTES;
   // The same layout writeOfflineDump gives the dump (plan, the firmware's own allocations, system information, one section per RAM range).
-  const layout = offlineDumpLayout({
-    ddrRanges: ram, firmwareAllocations: own, prefixBytes: encrypted ? encryptedPrefixBytes(variables.encryptionPublicKey!) : 0,
-    systemInformation: SYSTEM_INFORMATION, dumpReason: [0, 0, 0, 0],
-  }, partition, encrypted);
-  if (!layout) return fail(OfflineDumpCreationError.partitionTooSmall, `the dump partition (${formatSize(partition)}) cannot hold even the dump's headers: no dump`);
+  const layout = offlineDumpLayout(
+    {
+      ddrRanges: ram,
+      firmwareAllocations: own,
+      prefixBytes: encrypted ? encryptedPrefixBytes(variables.encryptionPublicKey!) : 0,
+      systemInformation: SYSTEM_INFORMATION,
+      dumpReason: [0, 0, 0, 0],
+    },
+    partition,
+    encrypted,
+  );
+  if (!layout)
+    return fail(
+      OfflineDumpCreationError.partitionTooSmall,
+      `the dump partition (${formatSize(partition)}) cannot hold even the dump's headers: no dump`,
+    );
   rec.partitionBytes = partition;
   rec.saved = layout.written;
   rec.declaredLost = [
@@ -194,11 +253,17 @@ export function runFirmwareDumpWriter(
   }
   const rate = encrypted ? FIRMWARE_DUMP_ENCRYPTED_BYTES_PER_SECOND : FIRMWARE_DUMP_BYTES_PER_SECOND;
   rec.writeUs = FIRMWARE_DUMP_SETUP_US + Math.round((rec.bytes / rate) * 1e6);
-  ctx.log.emit('firmware-post', 'info', `offline dump: abnormal reset, writing ${formatSize(totalSize(rec.saved))} of RAM${encrypted ? ' (AES-128-CTR, key wrapped to the certificate)' : ''} to the dump partition; ${rec.pagesDestroyed} pages of the crashed kernel's RAM were already changed by POST`);
+  ctx.log.emit(
+    'firmware-post',
+    'info',
+    `offline dump: abnormal reset, writing ${formatSize(totalSize(rec.saved))} of RAM${encrypted ? ' (AES-128-CTR, key wrapped to the certificate)' : ''} to the dump partition; ${rec.pagesDestroyed} pages of the crashed kernel's RAM were already changed by POST`,
+  );
   const step = Math.round((rec.writeUs - FIRMWARE_DUMP_SETUP_US) / FIRMWARE_DUMP_PROGRESS_STEPS);
   ctx.clock.advance(FIRMWARE_DUMP_SETUP_US);
   for (let i = 1; i <= FIRMWARE_DUMP_PROGRESS_STEPS; i++) {
-    ctx.clock.advance(i === FIRMWARE_DUMP_PROGRESS_STEPS ? rec.writeUs - FIRMWARE_DUMP_SETUP_US - step * (FIRMWARE_DUMP_PROGRESS_STEPS - 1) : step);
+    ctx.clock.advance(
+      i === FIRMWARE_DUMP_PROGRESS_STEPS ? rec.writeUs - FIRMWARE_DUMP_SETUP_US - step * (FIRMWARE_DUMP_PROGRESS_STEPS - 1) : step,
+    );
     ctx.log.emit('firmware-post', 'info', `offline dump progress: ${Math.round((100 * i) / FIRMWARE_DUMP_PROGRESS_STEPS)}%`);
   }
   rec.written = true;
@@ -208,7 +273,11 @@ export function runFirmwareDumpWriter(
   ctx.metrics.offlineDumpWriteUs = rec.writeUs;
   ctx.metrics.offlineDumpWriterBytesPerSecond = rate;
   ctx.metrics.offlineDumpWriterThroughputAssumed = true;
-  ctx.log.emit('firmware-post', 'info', `offline dump written: ${formatSize(rec.bytes)} in ${formatDuration(rec.writeUs)}; ${own.length ? `${totalSize(own) / PAGE_SIZE} pages left out and declared lost (${declares === 'own-allocations' ? "the firmware's own allocations" : "the firmware's own allocations and its measured POST footprint"})` : 'no firmware allocation left out'}`);
+  ctx.log.emit(
+    'firmware-post',
+    'info',
+    `offline dump written: ${formatSize(rec.bytes)} in ${formatDuration(rec.writeUs)}; ${own.length ? `${totalSize(own) / PAGE_SIZE} pages left out and declared lost (${declares === 'own-allocations' ? "the firmware's own allocations" : "the firmware's own allocations and its measured POST footprint"})` : 'no firmware allocation left out'}`,
+  );
   return rec;
 }
 

@@ -2,16 +2,59 @@ import { mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { inject, injectable } from 'tsyringe';
 import {
-  EHDR_SIZE, EM_X86_64, encodeElfHeader, encodeLostRanges, encodeNote, encodeProgramHeader, ET_CORE, FIRMWARE, FIRMWARE_SERVICES, formatSize,
-  hashString, hex, LOST_RANGES_NOTE_NAME, lostPageCount, ms, NT_EFIKDUMP_LOST_RANGES, PAGE_SIZE, pageAlignUp, PF_R, PF_W, PF_X, PHDR_SIZE, PT_LOAD, PT_NOTE,
-  Rng, runDma, scrubbedOutcome, SimulationError, stage, totalSize,
-  type ExitStrategy, type Firmware, type FirmwareServices, type HandoffDiscovery, type HandoffTransport, type LostRange, type PhysicalMemory,
-  type PhysRange, type RouteInput, type RunContext, type StageOperator, type VmcoreView,
+  EHDR_SIZE,
+  EM_X86_64,
+  encodeElfHeader,
+  encodeLostRanges,
+  encodeNote,
+  encodeProgramHeader,
+  ET_CORE,
+  FIRMWARE,
+  FIRMWARE_SERVICES,
+  formatSize,
+  hashString,
+  hex,
+  LOST_RANGES_NOTE_NAME,
+  lostPageCount,
+  ms,
+  NT_EFIKDUMP_LOST_RANGES,
+  PAGE_SIZE,
+  pageAlignUp,
+  PF_R,
+  PF_W,
+  PF_X,
+  PHDR_SIZE,
+  PT_LOAD,
+  PT_NOTE,
+  Rng,
+  runDma,
+  scrubbedOutcome,
+  SimulationError,
+  stage,
+  totalSize,
+  type ExitStrategy,
+  type Firmware,
+  type FirmwareServices,
+  type HandoffDiscovery,
+  type HandoffTransport,
+  type LostRange,
+  type PhysicalMemory,
+  type PhysRange,
+  type RouteInput,
+  type RunContext,
+  type StageOperator,
+  type VmcoreView,
 } from '@efikdump/core';
 import { PROFILES_DIR } from '../profiles/firmware-profiles';
 import {
-  encodeEncryptionAlgorithm, encodeOsData, encodeUseCapability, OFFLINE_DUMP_ALGORITHM, OFFLINE_DUMP_VARIABLE_ATTRIBUTES, OFFLINE_DUMP_VARIABLE_GUID,
-  OFFLINE_DUMP_VARIABLES, USE_CAPABILITY_GPT_SCAN,
+  encodeEncryptionAlgorithm,
+  encodeOsData,
+  encodeUseCapability,
+  OFFLINE_DUMP_ALGORITHM,
+  OFFLINE_DUMP_VARIABLE_ATTRIBUTES,
+  OFFLINE_DUMP_VARIABLE_GUID,
+  OFFLINE_DUMP_VARIABLES,
+  USE_CAPABILITY_GPT_SCAN,
 } from './offline-dump-config.codec';
 import { creationErrorText, lastFirmwareDump, SYSTEM_INFORMATION, type FirmwareDumpRecord } from './firmware-dump-writer';
 import { createGptImage } from './gpt-image';
@@ -77,17 +120,29 @@ abstract class OffcdVariablesTransport implements HandoffTransport {
       }
       ctx.metrics.offlineDumpVariableBytes = bytes;
       const kept = offcdState.get(ctx) ?? {};
-      offcdState.set(ctx, { ...kept, failure: failed.length ? `the OffCD variables were not all set at boot (${failed.join('; ')})` : undefined });
-      ctx.log.emit('handoff-prepare', failed.length ? 'warn' : 'info', failed.length
-        ? `${this.name}: ${failed.join('; ')}`
-        : `${this.name}: ${vars.length} OffCD variables set (${bytes} bytes, algorithm ${algorithm})`);
+      offcdState.set(ctx, {
+        ...kept,
+        failure: failed.length ? `the OffCD variables were not all set at boot (${failed.join('; ')})` : undefined,
+      });
+      ctx.log.emit(
+        'handoff-prepare',
+        failed.length ? 'warn' : 'info',
+        failed.length
+          ? `${this.name}: ${failed.join('; ')}`
+          : `${this.name}: ${vars.length} OffCD variables set (${bytes} bytes, algorithm ${algorithm})`,
+      );
     });
   }
 
   persist(): StageOperator {
     return stage('handoff-persist', (ctx) => {
       const failure = offcdState.get(ctx)?.failure;
-      ctx.state.handoff = { transport: this.name, location: `OffCD variables under ${OFFLINE_DUMP_VARIABLE_GUID} (set at boot)`, bytes: 0, ...(failure ? { failure } : {}) };
+      ctx.state.handoff = {
+        transport: this.name,
+        location: `OffCD variables under ${OFFLINE_DUMP_VARIABLE_GUID} (set at boot)`,
+        bytes: 0,
+        ...(failure ? { failure } : {}),
+      };
     });
   }
 
@@ -140,7 +195,11 @@ class OfflineDumpView implements VmcoreView {
   private readonly header: Uint8Array;
   private readonly loads: { paddr: number; offset: number; size: number }[];
 
-  constructor(private readonly memory: PhysicalMemory, saved: readonly PhysRange[], lost: readonly LostRange[]) {
+  constructor(
+    private readonly memory: PhysicalMemory,
+    saved: readonly PhysRange[],
+    lost: readonly LostRange[],
+  ) {
     this.declaredLost = lost;
     const note = lost.length ? encodeNote(LOST_RANGES_NOTE_NAME, NT_EFIKDUMP_LOST_RANGES, encodeLostRanges(lost)) : undefined;
     const phnum = saved.length + (note ? 1 : 0);
@@ -155,18 +214,43 @@ class OfflineDumpView implements VmcoreView {
     const header = new Uint8Array(this.loads.length ? this.loads[0].offset : offset);
     header.set(encodeElfHeader({ type: ET_CORE, machine: EM_X86_64, flags: 0, phoff: EHDR_SIZE, phnum }), 0);
     if (note) {
-      header.set(encodeProgramHeader({ type: PT_NOTE, flags: 0, offset: noteOffset, vaddr: 0n, paddr: 0, filesz: note.length, memsz: note.length, align: 4 }), EHDR_SIZE);
+      header.set(
+        encodeProgramHeader({
+          type: PT_NOTE,
+          flags: 0,
+          offset: noteOffset,
+          vaddr: 0n,
+          paddr: 0,
+          filesz: note.length,
+          memsz: note.length,
+          align: 4,
+        }),
+        EHDR_SIZE,
+      );
       header.set(note, noteOffset);
     }
     const first = note ? 1 : 0;
-    this.loads.forEach((l, i) => header.set(encodeProgramHeader({
-      type: PT_LOAD, flags: PF_R | PF_W | PF_X, offset: l.offset, vaddr: 0xffff888000000000n + BigInt(l.paddr), paddr: l.paddr, filesz: l.size, memsz: l.size, align: PAGE_SIZE,
-    }), EHDR_SIZE + (first + i) * PHDR_SIZE));
+    this.loads.forEach((l, i) =>
+      header.set(
+        encodeProgramHeader({
+          type: PT_LOAD,
+          flags: PF_R | PF_W | PF_X,
+          offset: l.offset,
+          vaddr: 0xffff888000000000n + BigInt(l.paddr),
+          paddr: l.paddr,
+          filesz: l.size,
+          memsz: l.size,
+          align: PAGE_SIZE,
+        }),
+        EHDR_SIZE + (first + i) * PHDR_SIZE,
+      ),
+    );
     this.header = header;
   }
 
   read(offset: number, dst: Uint8Array): void {
-    if (!Number.isSafeInteger(offset) || offset < 0 || offset + dst.length > this.size) throw new SimulationError(`read of ${dst.length} bytes at ${hex(offset)} is outside the offline dump (${this.size} bytes)`);
+    if (!Number.isSafeInteger(offset) || offset < 0 || offset + dst.length > this.size)
+      throw new SimulationError(`read of ${dst.length} bytes at ${hex(offset)} is outside the offline dump (${this.size} bytes)`);
     let done = 0;
     while (done < dst.length) {
       const pos = offset + done;
@@ -234,7 +318,10 @@ export class FirmwareWritesDumpExit implements ExitStrategy {
       }
       const rec = lastFirmwareDump(ctx);
       if (!rec || rec.boot !== ctx.state.bootCount || !rec.written) {
-        ctx.outcome = { outcome: 'no-dump', reason: `the firmware wrote no offline dump: ${rec?.why ?? 'no POST considered one'} (creation errors: ${creationErrorText(rec?.config.creationErrors ?? 0)})` };
+        ctx.outcome = {
+          outcome: 'no-dump',
+          reason: `the firmware wrote no offline dump: ${rec?.why ?? 'no POST considered one'} (creation errors: ${creationErrorText(rec?.config.creationErrors ?? 0)})`,
+        };
         return;
       }
       const view = new OfflineDumpView(ctx.machine.memory, rec.saved, rec.declaredLost);
@@ -247,9 +334,11 @@ export class FirmwareWritesDumpExit implements ExitStrategy {
 }
 
 function describe(rec: FirmwareDumpRecord, view: OfflineDumpView): string {
-  return `configuration table: abnormal reset, dump expected, creation errors ${creationErrorText(rec.config.creationErrors)}; `
-    + `the dump partition holds ${formatSize(totalSize(rec.saved))} of RAM in ${rec.saved.length} ranges${rec.encrypted ? ' (encrypted)' : ''}, read as a ${formatSize(view.size)} ELF core`
-    + `${rec.declaredLost.length ? `; ${lostPageCount(rec.declaredLost)} pages declared lost (what the firmware knows it wrote)` : ''}`;
+  return (
+    `configuration table: abnormal reset, dump expected, creation errors ${creationErrorText(rec.config.creationErrors)}; ` +
+    `the dump partition holds ${formatSize(totalSize(rec.saved))} of RAM in ${rec.saved.length} ranges${rec.encrypted ? ' (encrypted)' : ''}, read as a ${formatSize(view.size)} ELF core` +
+    `${rec.declaredLost.length ? `; ${lostPageCount(rec.declaredLost)} pages declared lost (what the firmware knows it wrote)` : ''}`
+  );
 }
 
 /** The simulated disk's EFI system partition. */
@@ -269,9 +358,17 @@ export function writeDiskArtifact(): StageOperator {
     const dir = ctx.options.artifactsDir;
     const rec = lastFirmwareDump(ctx);
     if (!dir || !rec || rec.boot !== ctx.state.bootCount) return;
-    const partition = ctx.scenario.offlineDump?.partition === 'none' ? undefined : rec.partitionBytes ?? ctx.scenario.offlineDump?.partition ?? ctx.machine.ramBytes + 64 * 1024 * 1024;
+    const partition =
+      ctx.scenario.offlineDump?.partition === 'none'
+        ? undefined
+        : (rec.partitionBytes ?? ctx.scenario.offlineDump?.partition ?? ctx.machine.ramBytes + 64 * 1024 * 1024);
     const partitions = [{ typeGuid: ESP_TYPE_GUID, name: 'EFI system partition', sizeBytes: DISK_ESP_BYTES }];
-    if (partition !== undefined) partitions.push({ typeGuid: OFFLINE_DUMP_PARTITION_TYPE_GUID, name: 'offline crash dump', sizeBytes: Math.ceil(partition / 512) * 512 });
+    if (partition !== undefined)
+      partitions.push({
+        typeGuid: OFFLINE_DUMP_PARTITION_TYPE_GUID,
+        name: 'offline crash dump',
+        sizeBytes: Math.ceil(partition / 512) * 512,
+      });
     const size = DISK_ESP_BYTES + (partition !== undefined ? Math.ceil(partition / (1024 * 1024)) * 1024 * 1024 : 0) + 4 * 1024 * 1024;
     mkdirSync(dir, { recursive: true });
     const tmp = join(dir, `.${DISK_ARTIFACT_NAME}.${process.pid}.${ctx.seed}.tmp`);
@@ -282,11 +379,19 @@ export function writeDiskArtifact(): StageOperator {
         const random = (n: number) => rng.bytes(n);
         const ram = ctx.machine.memory.ram;
         const result = await writeOfflineDump({
-          image: tmp, memory: ctx.machine.memory, ddrRanges: ram, firmwareAllocations: rec.declaredLost.filter((r) => r.reason === 'firmware-footprint'),
-          variables: rec.variables, systemInformation: SYSTEM_INFORMATION, dumpReason: [0, 0, 0, 0], random,
+          image: tmp,
+          memory: ctx.machine.memory,
+          ddrRanges: ram,
+          firmwareAllocations: rec.declaredLost.filter((r) => r.reason === 'firmware-footprint'),
+          variables: rec.variables,
+          systemInformation: SYSTEM_INFORMATION,
+          dumpReason: [0, 0, 0, 0],
+          random,
         });
         if (!result.written || result.creationErrors !== rec.config.creationErrors) {
-          throw new SimulationError(`the disk's writer disagrees with the simulated firmware: written ${result.written}, creation errors ${creationErrorText(result.creationErrors)} (simulated: ${creationErrorText(rec.config.creationErrors)})`);
+          throw new SimulationError(
+            `the disk's writer disagrees with the simulated firmware: written ${result.written}, creation errors ${creationErrorText(result.creationErrors)} (simulated: ${creationErrorText(rec.config.creationErrors)})`,
+          );
         }
       }
       renameSync(tmp, join(dir, DISK_ARTIFACT_NAME));
@@ -294,6 +399,10 @@ export function writeDiskArtifact(): StageOperator {
       rmSync(tmp, { force: true });
     }
     ctx.artifacts.disk = join(dir, DISK_ARTIFACT_NAME);
-    ctx.log.emit('artifacts', 'info', `simulated disk written to ${ctx.artifacts.disk} (${formatSize(size)} GPT image${rec.written ? `, the dump partition holds the ${rec.encrypted ? 'encrypted ' : ''}offline dump` : ', no dump in it'})`);
+    ctx.log.emit(
+      'artifacts',
+      'info',
+      `simulated disk written to ${ctx.artifacts.disk} (${formatSize(size)} GPT image${rec.written ? `, the dump partition holds the ${rec.encrypted ? 'encrypted ' : ''}offline dump` : ', no dump in it'})`,
+    );
   });
 }

@@ -1,6 +1,16 @@
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { AtomicFile, FormatError, IoError } from '@efikdump/core';
-import { decodeGptEntries, decodeGptHeader, encodeGptRegions, GPT_ENTRY_BYTES, LBA_BYTES, planGptLayout, type GptLayout, type GptPartition, type GptPartitionRequest } from './gpt.codec';
+import {
+  decodeGptEntries,
+  decodeGptHeader,
+  encodeGptRegions,
+  GPT_ENTRY_BYTES,
+  LBA_BYTES,
+  planGptLayout,
+  type GptLayout,
+  type GptPartition,
+  type GptPartitionRequest,
+} from './gpt.codec';
 
 /** Reads `length` bytes at `position`; short reads are an error naming the file. */
 export function readExactly(fd: number, file: string, position: number, length: number): Uint8Array {
@@ -15,7 +25,11 @@ export function readExactly(fd: number, file: string, position: number, length: 
   } catch (e) {
     throw new IoError(`read of ${length} bytes failed: ${(e as Error).message}`, { file, offset: position });
   }
-  if (done < length) throw new FormatError('disk image', `${length} bytes at this offset`, `${done} bytes before the end`, { file, offset: position + done });
+  if (done < length)
+    throw new FormatError('disk image', `${length} bytes at this offset`, `${done} bytes before the end`, {
+      file,
+      offset: position + done,
+    });
   return out;
 }
 
@@ -53,7 +67,8 @@ export function readGptImage(path: string): GptReadResult {
     const sizeBytes = fstatSync(fd).size;
     const read = (lba: number): GptReadResult => {
       const header = decodeGptHeader(readExactly(fd, path, lba * LBA_BYTES, LBA_BYTES), path, lba * LBA_BYTES);
-      if (header.myLba !== lba) throw new FormatError('GPT MyLBA', `${lba}`, `${header.myLba}`, { file: path, offset: lba * LBA_BYTES + 24 });
+      if (header.myLba !== lba)
+        throw new FormatError('GPT MyLBA', `${lba}`, `${header.myLba}`, { file: path, offset: lba * LBA_BYTES + 24 });
       const arrayBytes = header.entryCount * Math.max(header.entryBytes, GPT_ENTRY_BYTES);
       const entries = decodeGptEntries(readExactly(fd, path, header.entriesLba * LBA_BYTES, arrayBytes), header, path);
       return { sizeBytes, diskGuid: header.diskGuid, partitions: entries, source: lba === 1 ? 'primary' : 'backup' };

@@ -75,7 +75,8 @@ export function encodeGptEntry(p: Omit<GptPartition, 'index'>): Uint8Array {
   v.setBigUint64(32, BigInt(p.firstLba), true);
   v.setBigUint64(40, BigInt(p.lastLba), true);
   v.setBigUint64(48, p.attributes, true);
-  if (p.name.length > PARTITION_NAME_CHARS) throw new FormatError('GPT partition name', `at most ${PARTITION_NAME_CHARS} UTF-16 units`, `${p.name.length}`);
+  if (p.name.length > PARTITION_NAME_CHARS)
+    throw new FormatError('GPT partition name', `at most ${PARTITION_NAME_CHARS} UTF-16 units`, `${p.name.length}`);
   for (let i = 0; i < p.name.length; i++) v.setUint16(56 + 2 * i, p.name.charCodeAt(i), true);
   return out;
 }
@@ -115,20 +116,25 @@ const u64 = (v: DataView, off: number, what: string, p: ErrorPlace): number => {
 
 /** Decodes and checks a GPT header LBA (signature, size, CRC32); `file`/`base` place errors. */
 export function decodeGptHeader(buf: Uint8Array, file?: string, base = LBA_BYTES): GptHeader {
-  if (buf.length < GPT_HEADER_BYTES) throw new FormatError('GPT header', `${GPT_HEADER_BYTES} bytes`, `${buf.length} bytes`, place(file, base));
+  if (buf.length < GPT_HEADER_BYTES)
+    throw new FormatError('GPT header', `${GPT_HEADER_BYTES} bytes`, `${buf.length} bytes`, place(file, base));
   const sig = Buffer.from(buf.subarray(0, 8)).toString('latin1');
-  if (sig !== GPT_SIGNATURE) throw new FormatError('GPT header signature', JSON.stringify(GPT_SIGNATURE), JSON.stringify(sig), place(file, base));
+  if (sig !== GPT_SIGNATURE)
+    throw new FormatError('GPT header signature', JSON.stringify(GPT_SIGNATURE), JSON.stringify(sig), place(file, base));
   const v = new DataView(buf.buffer, buf.byteOffset, buf.length);
   const size = v.getUint32(12, true);
-  if (size < GPT_HEADER_BYTES || size > Math.min(LBA_BYTES, buf.length)) throw new FormatError('GPT HeaderSize', `${GPT_HEADER_BYTES}..${LBA_BYTES}`, `${size}`, place(file, base + 12));
+  if (size < GPT_HEADER_BYTES || size > Math.min(LBA_BYTES, buf.length))
+    throw new FormatError('GPT HeaderSize', `${GPT_HEADER_BYTES}..${LBA_BYTES}`, `${size}`, place(file, base + 12));
   const stored = v.getUint32(16, true);
   const copy = Uint8Array.from(buf.subarray(0, size));
   copy.fill(0, 16, 20);
   const computed = crc32(copy);
-  if (computed !== stored) throw new FormatError('GPT HeaderCRC32', `0x${computed.toString(16)}`, `0x${stored.toString(16)}`, place(file, base + 16));
+  if (computed !== stored)
+    throw new FormatError('GPT HeaderCRC32', `0x${computed.toString(16)}`, `0x${stored.toString(16)}`, place(file, base + 16));
   const entryCount = v.getUint32(80, true);
   const entryBytes = v.getUint32(84, true);
-  if (entryBytes < 128 || entryBytes % 8) throw new FormatError('GPT SizeOfPartitionEntry', 'a multiple of 8, at least 128', `${entryBytes}`, place(file, base + 84));
+  if (entryBytes < 128 || entryBytes % 8)
+    throw new FormatError('GPT SizeOfPartitionEntry', 'a multiple of 8, at least 128', `${entryBytes}`, place(file, base + 84));
   if (entryCount > 4096) throw new FormatError('GPT NumberOfPartitionEntries', 'at most 4096', `${entryCount}`, place(file, base + 80));
   const p = place(file, base);
   return {
@@ -150,7 +156,13 @@ export function decodeGptEntries(buf: Uint8Array, header: GptHeader, file?: stri
   const bytes = header.entryCount * header.entryBytes;
   if (buf.length < bytes) throw new FormatError('GPT partition entry array', `${bytes} bytes`, `${buf.length} bytes`, place(file, base));
   const computed = crc32(buf.subarray(0, bytes));
-  if (computed !== header.entriesCrc32) throw new FormatError('GPT PartitionEntryArrayCRC32', `0x${header.entriesCrc32.toString(16)}`, `0x${computed.toString(16)}`, place(file, base));
+  if (computed !== header.entriesCrc32)
+    throw new FormatError(
+      'GPT PartitionEntryArrayCRC32',
+      `0x${header.entriesCrc32.toString(16)}`,
+      `0x${computed.toString(16)}`,
+      place(file, base),
+    );
   const v = new DataView(buf.buffer, buf.byteOffset, buf.length);
   const out: GptPartition[] = [];
   for (let i = 0; i < header.entryCount; i++) {
@@ -173,7 +185,12 @@ export function decodeGptEntries(buf: Uint8Array, header: GptHeader, file?: stri
       index: i,
     };
     if (entry.lastLba < entry.firstLba || entry.firstLba < header.firstUsableLba || entry.lastLba > header.lastUsableLba) {
-      throw new FormatError(`GPT entry ${i} LBAs`, `${header.firstUsableLba} <= first <= last <= ${header.lastUsableLba}`, `${entry.firstLba}..${entry.lastLba}`, p);
+      throw new FormatError(
+        `GPT entry ${i} LBAs`,
+        `${header.firstUsableLba} <= first <= last <= ${header.lastUsableLba}`,
+        `${entry.firstLba}..${entry.lastLba}`,
+        p,
+      );
     }
     out.push(entry);
   }
@@ -194,7 +211,8 @@ export interface GptLayout {
 
 /** Places partitions one after the other on 1 MiB boundaries; GUIDs come from `seed` (same seed, same disk). */
 export function planGptLayout(sizeBytes: number, requests: readonly GptPartitionRequest[], seed = 0): GptLayout {
-  if (!Number.isSafeInteger(sizeBytes) || sizeBytes % LBA_BYTES) throw new FormatError('disk size', `a multiple of ${LBA_BYTES}`, `${sizeBytes}`);
+  if (!Number.isSafeInteger(sizeBytes) || sizeBytes % LBA_BYTES)
+    throw new FormatError('disk size', `a multiple of ${LBA_BYTES}`, `${sizeBytes}`);
   const totalLbas = sizeBytes / LBA_BYTES;
   const lastUsable = totalLbas - 2 - GPT_ARRAY_LBAS;
   let next = GPT_ALIGN_LBAS;
@@ -202,7 +220,12 @@ export function planGptLayout(sizeBytes: number, requests: readonly GptPartition
     const lbas = Math.ceil(r.sizeBytes / LBA_BYTES);
     const firstLba = next;
     const lastLba = firstLba + lbas - 1;
-    if (lbas <= 0 || lastLba > lastUsable) throw new FormatError(`partition ${JSON.stringify(r.name)}`, `1..${(lastUsable - firstLba + 1) * LBA_BYTES} bytes`, `${r.sizeBytes} bytes`);
+    if (lbas <= 0 || lastLba > lastUsable)
+      throw new FormatError(
+        `partition ${JSON.stringify(r.name)}`,
+        `1..${(lastUsable - firstLba + 1) * LBA_BYTES} bytes`,
+        `${r.sizeBytes} bytes`,
+      );
     next = Math.ceil((lastLba + 1) / GPT_ALIGN_LBAS) * GPT_ALIGN_LBAS;
     return { typeGuid: r.typeGuid, uniqueGuid: seededGuid(seed, `part${i}`), firstLba, lastLba, attributes: 0n, name: r.name };
   });
@@ -215,7 +238,12 @@ export function encodeGptRegions(layout: GptLayout): { offset: number; bytes: Ui
   const lastLba = totalLbas - 1;
   const entries = encodeGptEntries(layout.partitions);
   const entriesCrc32 = crc32(entries);
-  const common = { firstUsableLba: 2 + GPT_ARRAY_LBAS, lastUsableLba: lastLba - 1 - GPT_ARRAY_LBAS, diskGuid: layout.diskGuid, entriesCrc32 };
+  const common = {
+    firstUsableLba: 2 + GPT_ARRAY_LBAS,
+    lastUsableLba: lastLba - 1 - GPT_ARRAY_LBAS,
+    diskGuid: layout.diskGuid,
+    entriesCrc32,
+  };
   const primary = encodeGptHeader({ ...common, myLba: 1, alternateLba: lastLba, entriesLba: 2 });
   const backupArrayLba = lastLba - GPT_ARRAY_LBAS;
   const backup = encodeGptHeader({ ...common, myLba: lastLba, alternateLba: 1, entriesLba: backupArrayLba });

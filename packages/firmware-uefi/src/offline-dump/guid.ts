@@ -26,7 +26,9 @@ export function decodeGuid(buf: Uint8Array, off = 0, place: ErrorPlace = {}): st
 
 /** A version-4-shaped GUID derived from `seed` and `label`, so the same inputs give the same disk. */
 export function seededGuid(seed: number, label: string): string {
-  const d = createHash('sha256').update(`efikdump-guid:${seed >>> 0}:${label}`).digest();
+  const d = createHash('sha256')
+    .update(`efikdump-guid:${seed >>> 0}:${label}`)
+    .digest();
   d[6] = (d[6] & 0x0f) | 0x40;
   d[8] = (d[8] & 0x3f) | 0x80;
   const x = d.subarray(0, 16).toString('hex');

@@ -9,4 +9,11 @@ export * from './offline-dump.writer';
 export * from './offline-dump.reader';
 export * from './sealed-file';
 export * from './firmware-dump-writer';
-export { FirmwareWritesDumpExit, OffcdVariablesPlainTransport, OffcdVariablesEncryptedTransport, OFFLINE_DUMP_DEMO_CERTIFICATE, OFFLINE_DUMP_DEMO_KEY, OFFLINE_DUMP_RESET_REASON } from './firmware-writes-dump.exit';
+export {
+  FirmwareWritesDumpExit,
+  OffcdVariablesPlainTransport,
+  OffcdVariablesEncryptedTransport,
+  OFFLINE_DUMP_DEMO_CERTIFICATE,
+  OFFLINE_DUMP_DEMO_KEY,
+  OFFLINE_DUMP_RESET_REASON,
+} from './firmware-writes-dump.exit';

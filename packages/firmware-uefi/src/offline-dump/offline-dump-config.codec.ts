@@ -93,8 +93,10 @@ export function decodeOfflineDumpConfiguration(buf: Uint8Array, place: ErrorPlac
   if (buf.length < 4) throw new FormatError('offline dump configuration table', 'at least 4 bytes', `${buf.length} bytes`, place);
   const v = new DataView(buf.buffer, buf.byteOffset, buf.length);
   const version = v.getUint32(0, true);
-  if (version < OFFLINE_DUMP_CONFIG_VERSION) throw new FormatError('offline dump configuration Version', `>= ${OFFLINE_DUMP_CONFIG_VERSION}`, `${version}`, place);
-  if (buf.length < OFFLINE_DUMP_CONFIG_V3_BYTES) throw new FormatError('offline dump configuration table', `${OFFLINE_DUMP_CONFIG_V3_BYTES} bytes`, `${buf.length} bytes`, place);
+  if (version < OFFLINE_DUMP_CONFIG_VERSION)
+    throw new FormatError('offline dump configuration Version', `>= ${OFFLINE_DUMP_CONFIG_VERSION}`, `${version}`, place);
+  if (buf.length < OFFLINE_DUMP_CONFIG_V3_BYTES)
+    throw new FormatError('offline dump configuration table', `${OFFLINE_DUMP_CONFIG_V3_BYTES} bytes`, `${buf.length} bytes`, place);
   return {
     version,
     abnormalResetOccurred: v.getUint32(4, true) !== 0,
@@ -125,4 +127,5 @@ function fixed(buf: Uint8Array, bytes: number, name: string): DataView {
 }
 export const decodeUseCapability = (buf: Uint8Array): number => fixed(buf, 1, OFFLINE_DUMP_VARIABLES.useCapability.name).getUint8(0);
 export const decodeOsData = (buf: Uint8Array): bigint => fixed(buf, 8, OFFLINE_DUMP_VARIABLES.osData.name).getBigUint64(0, true);
-export const decodeEncryptionAlgorithm = (buf: Uint8Array): number => fixed(buf, 4, OFFLINE_DUMP_VARIABLES.encryptionAlgorithm.name).getUint32(0, true);
+export const decodeEncryptionAlgorithm = (buf: Uint8Array): number =>
+  fixed(buf, 4, OFFLINE_DUMP_VARIABLES.encryptionAlgorithm.name).getUint32(0, true);

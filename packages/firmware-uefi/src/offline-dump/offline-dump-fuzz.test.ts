@@ -5,8 +5,22 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EfikdumpError, MiB, PhysicalMemory, Rng } from '@efikdump/core';
 import {
-  createGptImage, decodeGptEntries, decodeGptHeader, decodeRawDumpSection, encodeGptRegions, encodeRawDumpSection, findPartition, LBA_BYTES,
-  OFFLINE_DUMP_PARTITION_TYPE_GUID, OfflineDumpReader, partitionExtent, planGptLayout, readGptImage, SectionType, writeOfflineDump, type RawDumpSection,
+  createGptImage,
+  decodeGptEntries,
+  decodeGptHeader,
+  decodeRawDumpSection,
+  encodeGptRegions,
+  encodeRawDumpSection,
+  findPartition,
+  LBA_BYTES,
+  OFFLINE_DUMP_PARTITION_TYPE_GUID,
+  OfflineDumpReader,
+  partitionExtent,
+  planGptLayout,
+  readGptImage,
+  SectionType,
+  writeOfflineDump,
+  type RawDumpSection,
 } from '../index';
 
 const dir = mkdtempSync(join(tmpdir(), 'offcd-fuzz-'));
@@ -18,11 +32,28 @@ describe('codec round trips over seeded random values', () => {
     for (let i = 0; i < 500; i++) {
       const type = 1 + rng.below(5);
       const information: RawDumpSection['information'] =
-        type === SectionType.ddrRange ? { kind: 'ddr-range', base: rng.below(2 ** 40) * 4096 }
-          : type === SectionType.dumpReason ? { kind: 'dump-reason', parameters: [rng.below(2 ** 32), rng.below(2 ** 32), rng.below(2 ** 32), rng.below(2 ** 32)] }
-            : type === SectionType.systemInformation ? { kind: 'system-information', vendor: 'AB'.slice(0, rng.below(3)), platform: 'PLATFORM'.slice(0, rng.below(9)), architecture: rng.below(2) }
+        type === SectionType.ddrRange
+          ? { kind: 'ddr-range', base: rng.below(2 ** 40) * 4096 }
+          : type === SectionType.dumpReason
+            ? { kind: 'dump-reason', parameters: [rng.below(2 ** 32), rng.below(2 ** 32), rng.below(2 ** 32), rng.below(2 ** 32)] }
+            : type === SectionType.systemInformation
+              ? {
+                  kind: 'system-information',
+                  vendor: 'AB'.slice(0, rng.below(3)),
+                  platform: 'PLATFORM'.slice(0, rng.below(9)),
+                  architecture: rng.below(2),
+                }
               : { kind: 'none' };
-      const s: RawDumpSection = { flags: rng.below(4), major: rng.below(3), minor: rng.below(3), type, offset: rng.below(2 ** 45), size: rng.below(2 ** 45), information, name: 'n'.repeat(rng.below(21)) };
+      const s: RawDumpSection = {
+        flags: rng.below(4),
+        major: rng.below(3),
+        minor: rng.below(3),
+        type,
+        offset: rng.below(2 ** 45),
+        size: rng.below(2 ** 45),
+        information,
+        name: 'n'.repeat(rng.below(21)),
+      };
       expect(decodeRawDumpSection(encodeRawDumpSection(s), 0)).toEqual(s);
     }
   });
@@ -31,7 +62,11 @@ describe('codec round trips over seeded random values', () => {
     const rng = new Rng(9);
     for (let i = 0; i < 20; i++) {
       const n = 1 + rng.below(6);
-      const parts = Array.from({ length: n }, (_, k) => ({ typeGuid: OFFLINE_DUMP_PARTITION_TYPE_GUID, name: `p${k}`, sizeBytes: (1 + rng.below(8)) * MiB }));
+      const parts = Array.from({ length: n }, (_, k) => ({
+        typeGuid: OFFLINE_DUMP_PARTITION_TYPE_GUID,
+        name: `p${k}`,
+        sizeBytes: (1 + rng.below(8)) * MiB,
+      }));
       const layout = planGptLayout(64 * MiB, parts, i);
       const regions = encodeGptRegions(layout);
       const header = decodeGptHeader(regions[1].bytes);
@@ -46,7 +81,13 @@ describe('damaged dumps', () => {
     const ram = [{ start: 0, end: 2 * MiB }];
     const image = join(dir, 'base.img');
     createGptImage(image, 8 * MiB, [{ typeGuid: OFFLINE_DUMP_PARTITION_TYPE_GUID, name: 'dump', sizeBytes: 4 * MiB }], 3);
-    await writeOfflineDump({ image, memory: new PhysicalMemory({ ram, seed: 1 }), ddrRanges: ram, variables: { useCapability: 1 }, dumpReason: [1, 2, 3, 4] });
+    await writeOfflineDump({
+      image,
+      memory: new PhysicalMemory({ ram, seed: 1 }),
+      ddrRanges: ram,
+      variables: { useCapability: 1 },
+      dumpReason: [1, 2, 3, 4],
+    });
     const { offset } = partitionExtent(findPartition(readGptImage(image), OFFLINE_DUMP_PARTITION_TYPE_GUID)!);
     const original = Buffer.alloc(offset + 512);
     const fd0 = openSync(image, 'r');
@@ -78,14 +119,39 @@ describe('damaged dumps', () => {
     expect(typed).toBeGreaterThan(0);
   });
 
-  it('any flipped byte in the encrypted container\'s headers, IV or CMS is refused with a typed error', async () => {
+  it("any flipped byte in the encrypted container's headers, IV or CMS is refused with a typed error", async () => {
     const keyPath = join(dir, 'k.pem');
     const certPath = join(dir, 'c.der');
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', keyPath, '-outform', 'DER', '-out', certPath, '-subj', '/CN=fuzz', '-days', '1'], { stdio: 'ignore' });
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'rsa:2048',
+        '-nodes',
+        '-keyout',
+        keyPath,
+        '-outform',
+        'DER',
+        '-out',
+        certPath,
+        '-subj',
+        '/CN=fuzz',
+        '-days',
+        '1',
+      ],
+      { stdio: 'ignore' },
+    );
     const ram = [{ start: 0, end: 1 * MiB }];
     const image = join(dir, 'enc.img');
     createGptImage(image, 8 * MiB, [{ typeGuid: OFFLINE_DUMP_PARTITION_TYPE_GUID, name: 'dump', sizeBytes: 4 * MiB }], 3);
-    await writeOfflineDump({ image, memory: new PhysicalMemory({ ram, seed: 1 }), ddrRanges: ram, variables: { useCapability: 1, encryptionAlgorithm: 1, encryptionPublicKey: readFileSync(certPath) } });
+    await writeOfflineDump({
+      image,
+      memory: new PhysicalMemory({ ram, seed: 1 }),
+      ddrRanges: ram,
+      variables: { useCapability: 1, encryptionAlgorithm: 1, encryptionPublicKey: readFileSync(certPath) },
+    });
     const key = createPrivateKey(readFileSync(keyPath));
     const { offset } = partitionExtent(findPartition(readGptImage(image), OFFLINE_DUMP_PARTITION_TYPE_GUID)!);
     const first = OfflineDumpReader.open(image);

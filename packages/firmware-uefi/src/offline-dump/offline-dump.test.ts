@@ -5,12 +5,36 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FormatError, MiB, PAGE_SIZE, PhysicalMemory } from '@efikdump/core';
 import {
-  createGptImage, decodeGuid, encodeGuid, ESP_TYPE_GUID, findPartition, readGptImage, LBA_BYTES,
-  OFFLINE_DUMP_PARTITION_TYPE_GUID, OfflineDumpCreationError, creationErrorNames,
-  decodeOfflineDumpConfiguration, encodeOfflineDumpConfiguration, offlineDumpConfiguration,
-  decodeRawDumpHeaders, encodeRawDumpHeader, encodeRawDumpSection, RawDumpFlags, SectionFlags, SectionType,
-  decodeEncDumpHeader, decodeEncDumpKeyInfo, encodeEncDumpHeader, encodeEncDumpKeyInfo, OffcdCtr,
-  writeOfflineDump, OfflineDumpReader, decodeRedactedRanges, DumpAuthenticationError, WrongKeyError, partitionExtent,
+  createGptImage,
+  decodeGuid,
+  encodeGuid,
+  ESP_TYPE_GUID,
+  findPartition,
+  readGptImage,
+  LBA_BYTES,
+  OFFLINE_DUMP_PARTITION_TYPE_GUID,
+  OfflineDumpCreationError,
+  creationErrorNames,
+  decodeOfflineDumpConfiguration,
+  encodeOfflineDumpConfiguration,
+  offlineDumpConfiguration,
+  decodeRawDumpHeaders,
+  encodeRawDumpHeader,
+  encodeRawDumpSection,
+  RawDumpFlags,
+  SectionFlags,
+  SectionType,
+  decodeEncDumpHeader,
+  decodeEncDumpKeyInfo,
+  encodeEncDumpHeader,
+  encodeEncDumpKeyInfo,
+  OffcdCtr,
+  writeOfflineDump,
+  OfflineDumpReader,
+  decodeRedactedRanges,
+  DumpAuthenticationError,
+  WrongKeyError,
+  partitionExtent,
 } from '../index';
 import { createCipheriv } from 'node:crypto';
 
@@ -20,7 +44,27 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 function makeKeyPair(name: string): { cert: Uint8Array; keyPem: string; keyPath: string } {
   const keyPath = join(dir, `${name}.key.pem`);
   const certPath = join(dir, `${name}.cert.der`);
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', keyPath, '-outform', 'DER', '-out', certPath, '-subj', `/CN=efikdump ${name}`, '-days', '1'], { stdio: 'ignore' });
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-keyout',
+      keyPath,
+      '-outform',
+      'DER',
+      '-out',
+      certPath,
+      '-subj',
+      `/CN=efikdump ${name}`,
+      '-days',
+      '1',
+    ],
+    { stdio: 'ignore' },
+  );
   return { cert: new Uint8Array(readFileSync(certPath)), keyPem: readFileSync(keyPath, 'utf8'), keyPath };
 }
 
@@ -29,14 +73,22 @@ function seededRandom(seed: number): (n: number) => Uint8Array {
   return (n) => new Uint8Array(createHash('sha256').update(`${seed}:${counter++}`).digest().subarray(0, n));
 }
 
-const RAM = [{ start: 0, end: 8 * MiB }, { start: 16 * MiB, end: 20 * MiB }];
+const RAM = [
+  { start: 0, end: 8 * MiB },
+  { start: 16 * MiB, end: 20 * MiB },
+];
 
 function disk(name: string, dumpBytes = 32 * MiB): string {
   const path = join(dir, name);
-  createGptImage(path, 64 * MiB, [
-    { typeGuid: ESP_TYPE_GUID, name: 'EFI system', sizeBytes: 8 * MiB },
-    { typeGuid: OFFLINE_DUMP_PARTITION_TYPE_GUID, name: 'offline dump', sizeBytes: dumpBytes },
-  ], 7);
+  createGptImage(
+    path,
+    64 * MiB,
+    [
+      { typeGuid: ESP_TYPE_GUID, name: 'EFI system', sizeBytes: 8 * MiB },
+      { typeGuid: OFFLINE_DUMP_PARTITION_TYPE_GUID, name: 'offline dump', sizeBytes: dumpBytes },
+    ],
+    7,
+  );
   return path;
 }
 
@@ -55,7 +107,10 @@ describe('GPT image', () => {
     expect(verify).toMatch(/No problems found/);
     const info = execFileSync('sgdisk', ['-i', '2', path], { encoding: 'utf8' });
     expect(info).toMatch(new RegExp(`Partition GUID code: ${OFFLINE_DUMP_PARTITION_TYPE_GUID}`, 'i'));
-    const fdisk = execFileSync('fdisk', ['-l', '-o', 'Device,Start,End,Type-UUID', path], { encoding: 'utf8', env: { ...process.env, LC_ALL: 'C' } });
+    const fdisk = execFileSync('fdisk', ['-l', '-o', 'Device,Start,End,Type-UUID', path], {
+      encoding: 'utf8',
+      env: { ...process.env, LC_ALL: 'C' },
+    });
     expect(fdisk).toMatch(/Disklabel type: gpt/);
     expect(fdisk).toMatch(new RegExp(OFFLINE_DUMP_PARTITION_TYPE_GUID, 'i'));
     const gpt = readGptImage(path);
@@ -86,15 +141,54 @@ describe('codecs', () => {
 
   it('round-trip raw headers and sections, and refuse a section beyond DumpSize', () => {
     const sections = [
-      { flags: SectionFlags.valid, major: 1, minor: 0, type: SectionType.ddrRange, offset: 4096, size: 8192, information: { kind: 'ddr-range' as const, base: 0x100000 }, name: 'ddr@0x100000' },
-      { flags: SectionFlags.valid, major: 1, minor: 0, type: SectionType.systemInformation, offset: 184, size: 0, information: { kind: 'system-information' as const, vendor: 'EFKD', platform: 'SIMX64', architecture: 1 }, name: 'system-information' },
-      { flags: SectionFlags.valid, major: 1, minor: 0, type: SectionType.dumpReason, offset: 184, size: 0, information: { kind: 'dump-reason' as const, parameters: [1, 2, 3, 0xffffffff] as [number, number, number, number] }, name: 'dump-reason' },
+      {
+        flags: SectionFlags.valid,
+        major: 1,
+        minor: 0,
+        type: SectionType.ddrRange,
+        offset: 4096,
+        size: 8192,
+        information: { kind: 'ddr-range' as const, base: 0x100000 },
+        name: 'ddr@0x100000',
+      },
+      {
+        flags: SectionFlags.valid,
+        major: 1,
+        minor: 0,
+        type: SectionType.systemInformation,
+        offset: 184,
+        size: 0,
+        information: { kind: 'system-information' as const, vendor: 'EFKD', platform: 'SIMX64', architecture: 1 },
+        name: 'system-information',
+      },
+      {
+        flags: SectionFlags.valid,
+        major: 1,
+        minor: 0,
+        type: SectionType.dumpReason,
+        offset: 184,
+        size: 0,
+        information: { kind: 'dump-reason' as const, parameters: [1, 2, 3, 0xffffffff] as [number, number, number, number] },
+        name: 'dump-reason',
+      },
     ];
-    const header = { major: 1, minor: 0, flags: RawDumpFlags.dumpValid, osData: 0xfeedn, cpuContext: 0n, resetTrigger: 0, dumpSize: 12288, totalDumpSizeRequired: 12288, sectionsCount: 3 };
+    const header = {
+      major: 1,
+      minor: 0,
+      flags: RawDumpFlags.dumpValid,
+      osData: 0xfeedn,
+      cpuContext: 0n,
+      resetTrigger: 0,
+      dumpSize: 12288,
+      totalDumpSizeRequired: 12288,
+      sectionsCount: 3,
+    };
     const buf = Buffer.concat([encodeRawDumpHeader(header), ...sections.map(encodeRawDumpSection)]);
     expect(buf.length).toBe(56 + 3 * 64);
     expect(decodeRawDumpHeaders(buf)).toEqual({ header, sections });
-    expect(() => decodeRawDumpHeaders(Buffer.concat([encodeRawDumpHeader({ ...header, dumpSize: 100 }), ...sections.map(encodeRawDumpSection)]))).toThrow(/inside DumpSize/);
+    expect(() =>
+      decodeRawDumpHeaders(Buffer.concat([encodeRawDumpHeader({ ...header, dumpSize: 100 }), ...sections.map(encodeRawDumpSection)])),
+    ).toThrow(/inside DumpSize/);
     expect(() => decodeRawDumpHeaders(buf.subarray(0, 100))).toThrow(FormatError);
   });
 
@@ -132,9 +226,14 @@ describe('writeOfflineDump', () => {
     const path = disk('plain.img');
     const progress: number[] = [];
     const r = await writeOfflineDump({
-      image: path, memory, ddrRanges: RAM, redact: [{ start: 4 * MiB, end: 5 * MiB }],
-      variables: { useCapability: 1, osData: 0x1234n }, dumpReason: [0xdead, 1, 2, 3],
-      systemInformation: { vendor: 'EFKD', platform: 'SIM', architecture: 1 }, onProgress: (p) => progress.push(p.doneBytes),
+      image: path,
+      memory,
+      ddrRanges: RAM,
+      redact: [{ start: 4 * MiB, end: 5 * MiB }],
+      variables: { useCapability: 1, osData: 0x1234n },
+      dumpReason: [0xdead, 1, 2, 3],
+      systemInformation: { vendor: 'EFKD', platform: 'SIM', architecture: 1 },
+      onProgress: (p) => progress.push(p.doneBytes),
     });
     expect(r.written).toBe(true);
     expect(r.creationErrors).toBe(0);
@@ -147,10 +246,14 @@ describe('writeOfflineDump', () => {
     expect(header.osData).toBe(0x1234n);
     expect(header.flags & RawDumpFlags.dumpValid).toBeTruthy();
     const ddr = sections.filter((s) => s.type === SectionType.ddrRange);
-    expect(ddr.map((s) => s.information)).toEqual([{ kind: 'ddr-range', base: 0 }, { kind: 'ddr-range', base: 5 * MiB }, { kind: 'ddr-range', base: 16 * MiB }]);
+    expect(ddr.map((s) => s.information)).toEqual([
+      { kind: 'ddr-range', base: 0 },
+      { kind: 'ddr-range', base: 5 * MiB },
+      { kind: 'ddr-range', base: 16 * MiB },
+    ]);
     for (const s of ddr) {
       const base = (s.information as { base: number }).base;
-      for (const off of [0, s.size - PAGE_SIZE, PAGE_SIZE * 37 % s.size]) {
+      for (const off of [0, s.size - PAGE_SIZE, (PAGE_SIZE * 37) % s.size]) {
         expect(Buffer.from(reader.readRaw(s.offset + off, PAGE_SIZE)).equals(page(base + off))).toBe(true);
       }
     }
@@ -160,7 +263,13 @@ describe('writeOfflineDump', () => {
   it('encrypts with AES-128-CTR, the key in a CMS envelope openssl opens, authenticated by the trailer', async () => {
     const { cert, keyPem, keyPath } = makeKeyPair('enc');
     const path = disk('enc.img');
-    const r = await writeOfflineDump({ image: path, memory, ddrRanges: RAM, variables: { useCapability: 1, encryptionAlgorithm: 1, encryptionPublicKey: cert }, random: seededRandom(1) });
+    const r = await writeOfflineDump({
+      image: path,
+      memory,
+      ddrRanges: RAM,
+      variables: { useCapability: 1, encryptionAlgorithm: 1, encryptionPublicKey: cert },
+      random: seededRandom(1),
+    });
     expect(r.written && r.encrypted).toBe(true);
     const reader = OfflineDumpReader.open(path);
     expect(reader.encrypted).toBe(true);
@@ -194,11 +303,22 @@ describe('writeOfflineDump', () => {
     const path = disk('errors.img');
     const base = { image: path, memory, ddrRanges: RAM };
     expect((await writeOfflineDump({ ...base, variables: { useCapability: 0 } })).creationErrors).toBe(OfflineDumpCreationError.notEnabled);
-    expect((await writeOfflineDump({ ...base, variables: { useCapability: 1, encryptionAlgorithm: 7 } })).creationErrors).toBe(OfflineDumpCreationError.unsupportedAlgorithm);
-    expect((await writeOfflineDump({ ...base, variables: { useCapability: 1, encryptionAlgorithm: 1, encryptionPublicKey: Uint8Array.of(1, 2, 3) } })).creationErrors).toBe(OfflineDumpCreationError.badCertificate);
+    expect((await writeOfflineDump({ ...base, variables: { useCapability: 1, encryptionAlgorithm: 7 } })).creationErrors).toBe(
+      OfflineDumpCreationError.unsupportedAlgorithm,
+    );
+    expect(
+      (
+        await writeOfflineDump({
+          ...base,
+          variables: { useCapability: 1, encryptionAlgorithm: 1, encryptionPublicKey: Uint8Array.of(1, 2, 3) },
+        })
+      ).creationErrors,
+    ).toBe(OfflineDumpCreationError.badCertificate);
     const noPart = join(dir, 'nopart.img');
     createGptImage(noPart, 16 * MiB, [{ typeGuid: ESP_TYPE_GUID, name: 'EFI system', sizeBytes: 4 * MiB }]);
-    expect((await writeOfflineDump({ ...base, image: noPart, variables: { useCapability: 1 } })).creationErrors).toBe(OfflineDumpCreationError.noPartition);
+    expect((await writeOfflineDump({ ...base, image: noPart, variables: { useCapability: 1 } })).creationErrors).toBe(
+      OfflineDumpCreationError.noPartition,
+    );
 
     const small = disk('small.img', 6 * MiB);
     const r = await writeOfflineDump({ ...base, image: small, variables: { useCapability: 1 } });
@@ -219,6 +339,13 @@ describe('writeOfflineDump', () => {
     expect(second.size).toBe(0);
     expect(Buffer.from(reader.readRaw(first.offset + first.size - PAGE_SIZE, PAGE_SIZE)).equals(page(first.size - PAGE_SIZE))).toBe(true);
     reader.close();
-    expect(offlineDumpConfiguration(true, { useCapability: 1 }, r)).toEqual({ version: 3, abnormalResetOccurred: true, capable: 0x11, enabled: true, expected: true, creationErrors: OfflineDumpCreationError.partitionTooSmall });
+    expect(offlineDumpConfiguration(true, { useCapability: 1 }, r)).toEqual({
+      version: 3,
+      abnormalResetOccurred: true,
+      capable: 0x11,
+      enabled: true,
+      expected: true,
+      creationErrors: OfflineDumpCreationError.partitionTooSmall,
+    });
   });
 });

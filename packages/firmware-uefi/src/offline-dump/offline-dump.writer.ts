@@ -1,18 +1,55 @@
 import { closeSync, fstatSync, openSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { AtomicFile, FormatError, hex, intersectRanges, IoError, mergeRanges, MiB, PAGE_SIZE, pageAlignDown, pageAlignUp, subtractRanges, totalSize, type PhysRange } from '@efikdump/core';
+import {
+  AtomicFile,
+  FormatError,
+  hex,
+  intersectRanges,
+  IoError,
+  mergeRanges,
+  MiB,
+  PAGE_SIZE,
+  pageAlignDown,
+  pageAlignUp,
+  subtractRanges,
+  totalSize,
+  type PhysRange,
+} from '@efikdump/core';
 import { findPartition, partitionExtent, readExactly, readGptImage } from './gpt-image';
 import type { GptPartition } from './gpt.codec';
 import {
-  OFFLINE_DUMP_ALGORITHM, OFFLINE_DUMP_CAPABLE, OFFLINE_DUMP_CONFIG_VERSION, OFFLINE_DUMP_PARTITION_TYPE_GUID,
-  OfflineDumpCreationError, USE_CAPABILITY_GPT_SCAN, type OfflineDumpConfiguration,
+  OFFLINE_DUMP_ALGORITHM,
+  OFFLINE_DUMP_CAPABLE,
+  OFFLINE_DUMP_CONFIG_VERSION,
+  OFFLINE_DUMP_PARTITION_TYPE_GUID,
+  OfflineDumpCreationError,
+  USE_CAPABILITY_GPT_SCAN,
+  type OfflineDumpConfiguration,
 } from './offline-dump-config.codec';
 import {
-  encodeRawDumpHeader, encodeRawDumpSection, RAW_DUMP_MAJOR, RAW_DUMP_MINOR, rawDumpHeadersBytes, RawDumpFlags, SectionFlags, SectionType,
-  type RawDumpHeader, type RawDumpSection, type SectionInformation,
+  encodeRawDumpHeader,
+  encodeRawDumpSection,
+  RAW_DUMP_MAJOR,
+  RAW_DUMP_MINOR,
+  rawDumpHeadersBytes,
+  RawDumpFlags,
+  SectionFlags,
+  SectionType,
+  type RawDumpHeader,
+  type RawDumpSection,
+  type SectionInformation,
 } from './raw-dump.codec';
 import {
-  createDumpMac, CTR_IV_BYTES, deriveMacKey, ENC_DUMP_HEADER_BYTES, encodeEncDumpHeader, encodeEncDumpKeyInfo, encodeMacTrailer, keyInfoBlockSize, MAC_TRAILER_BYTES, OffcdCtr,
+  createDumpMac,
+  CTR_IV_BYTES,
+  deriveMacKey,
+  ENC_DUMP_HEADER_BYTES,
+  encodeEncDumpHeader,
+  encodeEncDumpKeyInfo,
+  encodeMacTrailer,
+  keyInfoBlockSize,
+  MAC_TRAILER_BYTES,
+  OffcdCtr,
 } from './enc-dump.codec';
 import { encodeEnvelopedData, loadRsaCertificate } from './cms-envelope';
 
@@ -82,7 +119,11 @@ export const OFFLINE_DUMP_CHUNK_BYTES = 1 * MiB;
 export const OFFLINE_DUMP_PROGRESS_EVERY_BYTES = 64 * MiB;
 
 /** The configuration table the next boot publishes after `result` (AbnormalResetOccurred as POST saw it). */
-export function offlineDumpConfiguration(abnormalResetOccurred: boolean, variables: OfflineDumpVariables, result: OfflineDumpResult | undefined): OfflineDumpConfiguration {
+export function offlineDumpConfiguration(
+  abnormalResetOccurred: boolean,
+  variables: OfflineDumpVariables,
+  result: OfflineDumpResult | undefined,
+): OfflineDumpConfiguration {
   const enabled = ((variables.useCapability ?? 0) & USE_CAPABILITY_GPT_SCAN) !== 0;
   return {
     version: OFFLINE_DUMP_CONFIG_VERSION,
@@ -132,7 +173,13 @@ export function decodeRedactedRanges(buf: Uint8Array): PhysRange[] {
   return out;
 }
 
-function planSections(o: OfflineDumpLayoutInput, plan: readonly PhysRange[], ddr: readonly PhysRange[], redacted: readonly PhysRange[], own: readonly PhysRange[]): { planned: PlannedSection[]; required: number } {
+function planSections(
+  o: OfflineDumpLayoutInput,
+  plan: readonly PhysRange[],
+  ddr: readonly PhysRange[],
+  redacted: readonly PhysRange[],
+  own: readonly PhysRange[],
+): { planned: PlannedSection[]; required: number } {
   const entries: { type: number; name: string; size: number; information: SectionInformation; ddrBase?: number; data?: Uint8Array }[] = [];
   if (plan.length) {
     const data = encodeRedactedRanges(plan);
@@ -146,15 +193,50 @@ function planSections(o: OfflineDumpLayoutInput, plan: readonly PhysRange[], ddr
     const data = encodeRedactedRanges(redacted);
     entries.push({ type: SectionType.svSpecific, name: REDACTED_SECTION_NAME, size: data.length, information: { kind: 'none' }, data });
   }
-  if (o.systemInformation) entries.push({ type: SectionType.systemInformation, name: 'system-information', size: 0, information: { kind: 'system-information', ...o.systemInformation } });
-  if (o.dumpReason) entries.push({ type: SectionType.dumpReason, name: 'dump-reason', size: 0, information: { kind: 'dump-reason', parameters: o.dumpReason } });
-  if (o.cpuContext) entries.push({ type: SectionType.cpuContext, name: 'cpu-context', size: o.cpuContext.length, information: { kind: 'none' }, data: o.cpuContext });
-  for (const r of ddr) entries.push({ type: SectionType.ddrRange, name: ddrName(r.start), size: r.end - r.start, information: { kind: 'ddr-range', base: r.start }, ddrBase: r.start });
+  if (o.systemInformation)
+    entries.push({
+      type: SectionType.systemInformation,
+      name: 'system-information',
+      size: 0,
+      information: { kind: 'system-information', ...o.systemInformation },
+    });
+  if (o.dumpReason)
+    entries.push({
+      type: SectionType.dumpReason,
+      name: 'dump-reason',
+      size: 0,
+      information: { kind: 'dump-reason', parameters: o.dumpReason },
+    });
+  if (o.cpuContext)
+    entries.push({
+      type: SectionType.cpuContext,
+      name: 'cpu-context',
+      size: o.cpuContext.length,
+      information: { kind: 'none' },
+      data: o.cpuContext,
+    });
+  for (const r of ddr)
+    entries.push({
+      type: SectionType.ddrRange,
+      name: ddrName(r.start),
+      size: r.end - r.start,
+      information: { kind: 'ddr-range', base: r.start },
+      ddrBase: r.start,
+    });
   let offset = rawDumpHeadersBytes(entries.length);
   const planned = entries.map((e) => {
     // RAM sections start on page boundaries so the extractor copies whole pages.
     if (e.ddrBase !== undefined) offset = pageAlignUp(offset);
-    const section: RawDumpSection = { flags: SectionFlags.valid, major: RAW_DUMP_MAJOR, minor: RAW_DUMP_MINOR, type: e.type, offset, size: e.size, information: e.information, name: e.name };
+    const section: RawDumpSection = {
+      flags: SectionFlags.valid,
+      major: RAW_DUMP_MAJOR,
+      minor: RAW_DUMP_MINOR,
+      type: e.type,
+      offset,
+      size: e.size,
+      information: e.information,
+      name: e.name,
+    };
     offset += e.size;
     return { section, ddrBase: e.ddrBase, data: e.data };
   });
@@ -204,7 +286,10 @@ function copyImageExceptPartition(src: string, file: AtomicFile, skip: { offset:
 }
 
 /** What the layout of a dump depends on: the RAM to save and leave out, the optional sections, and the encrypted container's prefix. */
-export type OfflineDumpLayoutInput = Pick<WriteOfflineDumpOptions, 'ddrRanges' | 'redact' | 'firmwareAllocations' | 'cpuContext' | 'dumpReason' | 'systemInformation'> & {
+export type OfflineDumpLayoutInput = Pick<
+  WriteOfflineDumpOptions,
+  'ddrRanges' | 'redact' | 'firmwareAllocations' | 'cpuContext' | 'dumpReason' | 'systemInformation'
+> & {
   /** Bytes of the Enc_Dmp! header and key-info block before the raw dump (0 for a plain dump). */
   prefixBytes: number;
 };
@@ -234,7 +319,8 @@ export interface OfflineDumpLayout {
  */
 export function offlineDumpLayout(o: OfflineDumpLayoutInput, partitionBytes: number, encrypted: boolean): OfflineDumpLayout | undefined {
   for (const r of [...o.ddrRanges, ...(o.redact ?? []), ...(o.firmwareAllocations ?? [])]) {
-    if (r.start % PAGE_SIZE || r.end % PAGE_SIZE || r.end <= r.start) throw new FormatError('offline dump range', 'page-aligned [start, end)', `${hex(r.start)}-${hex(r.end)}`, { field: 'ddrRanges' });
+    if (r.start % PAGE_SIZE || r.end % PAGE_SIZE || r.end <= r.start)
+      throw new FormatError('offline dump range', 'page-aligned [start, end)', `${hex(r.start)}-${hex(r.end)}`, { field: 'ddrRanges' });
   }
   const all = mergeRanges(o.ddrRanges);
   const kept = subtractRanges(all, mergeRanges(o.redact ?? []));
@@ -247,10 +333,21 @@ export function offlineDumpLayout(o: OfflineDumpLayoutInput, partitionBytes: num
   if (capacity < rawDumpHeadersBytes(planned.length)) return undefined;
   const insufficient = required > capacity;
   const dumpSize = insufficient ? fitSections(planned, capacity) : required;
-  const written = mergeRanges(planned.filter((p) => p.ddrBase !== undefined && p.section.size > 0).map((p) => ({ start: p.ddrBase!, end: p.ddrBase! + p.section.size })));
+  const written = mergeRanges(
+    planned
+      .filter((p) => p.ddrBase !== undefined && p.section.size > 0)
+      .map((p) => ({ start: p.ddrBase!, end: p.ddrBase! + p.section.size })),
+  );
   const cut = subtractRanges(ddr, written);
   return {
-    planned, required, dumpSize, insufficient, written, ownLeftOut, cut, redactedPages,
+    planned,
+    required,
+    dumpSize,
+    insufficient,
+    written,
+    ownLeftOut,
+    cut,
+    redactedPages,
     partitionBytesUsed: o.prefixBytes + dumpSize + (encrypted ? MAC_TRAILER_BYTES : 0),
   };
 }
@@ -267,10 +364,18 @@ export function offlineDumpLayout(o: OfflineDumpLayoutInput, partitionBytes: num
 export async function writeOfflineDump(o: WriteOfflineDumpOptions): Promise<OfflineDumpResult> {
   const random = o.random ?? ((n: number) => new Uint8Array(randomBytes(n)));
   const v = o.variables;
-  const none = (creationErrors: number, partition?: GptPartition): OfflineDumpResult => ({ written: false, creationErrors, encrypted: false, partition, bytesWritten: 0, redactedPages: 0 });
+  const none = (creationErrors: number, partition?: GptPartition): OfflineDumpResult => ({
+    written: false,
+    creationErrors,
+    encrypted: false,
+    partition,
+    bytesWritten: 0,
+    redactedPages: 0,
+  });
   if (!hasFlag(v.useCapability ?? 0, USE_CAPABILITY_GPT_SCAN)) return none(OfflineDumpCreationError.notEnabled);
   const algorithm = v.encryptionAlgorithm ?? OFFLINE_DUMP_ALGORITHM.none;
-  if (algorithm !== OFFLINE_DUMP_ALGORITHM.none && algorithm !== OFFLINE_DUMP_ALGORITHM.aes128Ctr) return none(OfflineDumpCreationError.unsupportedAlgorithm);
+  if (algorithm !== OFFLINE_DUMP_ALGORITHM.none && algorithm !== OFFLINE_DUMP_ALGORITHM.aes128Ctr)
+    return none(OfflineDumpCreationError.unsupportedAlgorithm);
   const encrypted = algorithm === OFFLINE_DUMP_ALGORITHM.aes128Ctr;
   if (encrypted) {
     try {
@@ -300,7 +405,10 @@ export async function writeOfflineDump(o: WriteOfflineDumpOptions): Promise<Offl
     const cms = encodeEnvelopedData(key, v.encryptionPublicKey!, random);
     const keyInfo = encodeEncDumpKeyInfo({ blockSize: keyInfoBlockSize(cms.length), algorithm, iv, encryptedKeyCms: cms });
     const rawDumpOffset = ENC_DUMP_HEADER_BYTES + keyInfo.length;
-    prefix = Buffer.concat([encodeEncDumpHeader({ headerSize: ENC_DUMP_HEADER_BYTES, keyInfoOffset: ENC_DUMP_HEADER_BYTES, rawDumpOffset }), keyInfo]);
+    prefix = Buffer.concat([
+      encodeEncDumpHeader({ headerSize: ENC_DUMP_HEADER_BYTES, keyInfoOffset: ENC_DUMP_HEADER_BYTES, rawDumpOffset }),
+      keyInfo,
+    ]);
     ctr = new OffcdCtr(key, iv);
     macKey = deriveMacKey(key, iv);
     layoutInput.prefixBytes = prefix.length;
@@ -313,8 +421,15 @@ export async function writeOfflineDump(o: WriteOfflineDumpOptions): Promise<Offl
   if (insufficient) flags |= RawDumpFlags.insufficientStorage;
   if (o.ddrCacheFlushed) flags |= RawDumpFlags.ddrCacheFlushed;
   const header: RawDumpHeader = {
-    major: RAW_DUMP_MAJOR, minor: RAW_DUMP_MINOR, flags, osData: v.osData ?? 0n, cpuContext: 0n, resetTrigger: 0,
-    dumpSize, totalDumpSizeRequired: required, sectionsCount: planned.length,
+    major: RAW_DUMP_MAJOR,
+    minor: RAW_DUMP_MINOR,
+    flags,
+    osData: v.osData ?? 0n,
+    cpuContext: 0n,
+    resetTrigger: 0,
+    dumpSize,
+    totalDumpSizeRequired: required,
+    sectionsCount: planned.length,
   };
   const sections = planned.map((p) => p.section);
   const headers = Buffer.concat([encodeRawDumpHeader(header), ...sections.map(encodeRawDumpSection)]);

@@ -62,7 +62,8 @@ export interface RawDumpSection {
 }
 
 function need(buf: Uint8Array, off: number, size: number, what: string, place: ErrorPlace): void {
-  if (off < 0 || off + size > buf.length) throw new FormatError(what, `${size} bytes`, `${Math.max(0, buf.length - off)} bytes`, { ...place, offset: (place.offset ?? 0) + off });
+  if (off < 0 || off + size > buf.length)
+    throw new FormatError(what, `${size} bytes`, `${Math.max(0, buf.length - off)} bytes`, { ...place, offset: (place.offset ?? 0) + off });
 }
 
 function safe(v: bigint, what: string, place: ErrorPlace): number {
@@ -101,9 +102,16 @@ export function decodeRawDumpHeader(buf: Uint8Array, place: ErrorPlace = {}): Ra
   need(buf, 0, RAW_DUMP_HEADER_BYTES, 'RAW_DUMP_HEADER', place);
   const v = new DataView(buf.buffer, buf.byteOffset, buf.length);
   const sig = v.getBigUint64(0, true);
-  if (sig !== RAW_DUMP_SIGNATURE) throw new FormatError('RAW_DUMP_HEADER Signature', '"Raw_Dmp!"', JSON.stringify(Buffer.from(buf.subarray(0, 8)).toString('latin1')), place);
+  if (sig !== RAW_DUMP_SIGNATURE)
+    throw new FormatError(
+      'RAW_DUMP_HEADER Signature',
+      '"Raw_Dmp!"',
+      JSON.stringify(Buffer.from(buf.subarray(0, 8)).toString('latin1')),
+      place,
+    );
   const major = v.getUint16(8, true);
-  if (major !== RAW_DUMP_MAJOR) throw new FormatError('RAW_DUMP_HEADER MajorVersion', `${RAW_DUMP_MAJOR}`, `${major}`, { ...place, offset: (place.offset ?? 0) + 8 });
+  if (major !== RAW_DUMP_MAJOR)
+    throw new FormatError('RAW_DUMP_HEADER MajorVersion', `${RAW_DUMP_MAJOR}`, `${major}`, { ...place, offset: (place.offset ?? 0) + 8 });
   return {
     major,
     minor: v.getUint16(10, true),
@@ -145,10 +153,19 @@ export function decodeRawDumpSection(buf: Uint8Array, off: number, place: ErrorP
   const type = v.getUint32(8, true);
   let information: SectionInformation = { kind: 'none' };
   if (type === SectionType.ddrRange) information = { kind: 'ddr-range', base: safe(v.getBigUint64(28, true), 'DDR_RANGE Base', at) };
-  else if (type === SectionType.dumpReason) information = { kind: 'dump-reason', parameters: [0, 1, 2, 3].map((i) => v.getUint32(28 + 4 * i, true)) as [number, number, number, number] };
+  else if (type === SectionType.dumpReason)
+    information = {
+      kind: 'dump-reason',
+      parameters: [0, 1, 2, 3].map((i) => v.getUint32(28 + 4 * i, true)) as [number, number, number, number],
+    };
   else if (type === SectionType.systemInformation) {
     const b = buf.subarray(off, off + RAW_DUMP_SECTION_HEADER_BYTES);
-    information = { kind: 'system-information', vendor: ascii(b.subarray(28, 32)), platform: ascii(b.subarray(32, 40)), architecture: v.getUint32(40, true) };
+    information = {
+      kind: 'system-information',
+      vendor: ascii(b.subarray(28, 32)),
+      platform: ascii(b.subarray(32, 40)),
+      architecture: v.getUint32(40, true),
+    };
   }
   return {
     flags: v.getUint32(0, true),
@@ -170,7 +187,10 @@ export function decodeRawDumpHeaders(buf: Uint8Array, place: ErrorPlace = {}): {
     const off = RAW_DUMP_HEADER_BYTES + i * RAW_DUMP_SECTION_HEADER_BYTES;
     const s = decodeRawDumpSection(buf, off, place);
     if (s.offset + s.size > header.dumpSize) {
-      throw new FormatError(`section ${i} (${s.name}) extent`, `inside DumpSize ${header.dumpSize}`, `${s.offset}+${s.size}`, { ...place, offset: (place.offset ?? 0) + off + 12 });
+      throw new FormatError(`section ${i} (${s.name}) extent`, `inside DumpSize ${header.dumpSize}`, `${s.offset}+${s.size}`, {
+        ...place,
+        offset: (place.offset ?? 0) + off + 12,
+      });
     }
     sections.push(s);
   }

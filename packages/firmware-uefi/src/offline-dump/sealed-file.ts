@@ -5,9 +5,26 @@ import { AtomicFile, IoError, MiB, pageAlignUp, type DumpSealer } from '@efikdum
 import { PROFILES_DIR } from '../profiles/firmware-profiles';
 import { readExactly } from './gpt-image';
 import { OFFLINE_DUMP_ALGORITHM } from './offline-dump-config.codec';
-import { encodeRawDumpHeader, encodeRawDumpSection, RAW_DUMP_MAJOR, RAW_DUMP_MINOR, rawDumpHeadersBytes, RawDumpFlags, SectionFlags, SectionType } from './raw-dump.codec';
 import {
-  createDumpMac, CTR_IV_BYTES, deriveMacKey, ENC_DUMP_HEADER_BYTES, encodeEncDumpHeader, encodeEncDumpKeyInfo, encodeMacTrailer, keyInfoBlockSize, OffcdCtr,
+  encodeRawDumpHeader,
+  encodeRawDumpSection,
+  RAW_DUMP_MAJOR,
+  RAW_DUMP_MINOR,
+  rawDumpHeadersBytes,
+  RawDumpFlags,
+  SectionFlags,
+  SectionType,
+} from './raw-dump.codec';
+import {
+  createDumpMac,
+  CTR_IV_BYTES,
+  deriveMacKey,
+  ENC_DUMP_HEADER_BYTES,
+  encodeEncDumpHeader,
+  encodeEncDumpKeyInfo,
+  encodeMacTrailer,
+  keyInfoBlockSize,
+  OffcdCtr,
 } from './enc-dump.codec';
 import { encodeEnvelopedData, loadRsaCertificate } from './cms-envelope';
 
@@ -21,7 +38,13 @@ export type SealedFormat = keyof typeof SEALED_VMCORE_SECTION;
  * `certificate` and closed by the MAC trailer: what a capture kernel, which has a public key but
  * no secret, can write. `efikdump dump extract` opens it like a dump partition.
  */
-export function sealDumpFile(input: string, output: string, format: SealedFormat, certificate: Uint8Array, random: (n: number) => Uint8Array = (n) => new Uint8Array(randomBytes(n))): { bytes: number } {
+export function sealDumpFile(
+  input: string,
+  output: string,
+  format: SealedFormat,
+  certificate: Uint8Array,
+  random: (n: number) => Uint8Array = (n) => new Uint8Array(randomBytes(n)),
+): { bytes: number } {
   let fd: number;
   try {
     fd = openSync(input, 'r');
@@ -34,14 +57,47 @@ export function sealDumpFile(input: string, output: string, format: SealedFormat
     const key = random(16);
     const iv = random(CTR_IV_BYTES);
     const cms = encodeEnvelopedData(key, certificate, random);
-    const keyInfo = encodeEncDumpKeyInfo({ blockSize: keyInfoBlockSize(cms.length), algorithm: OFFLINE_DUMP_ALGORITHM.aes128Ctr, iv, encryptedKeyCms: cms });
+    const keyInfo = encodeEncDumpKeyInfo({
+      blockSize: keyInfoBlockSize(cms.length),
+      algorithm: OFFLINE_DUMP_ALGORITHM.aes128Ctr,
+      iv,
+      encryptedKeyCms: cms,
+    });
     const rawDumpOffset = ENC_DUMP_HEADER_BYTES + keyInfo.length;
-    const prefix = Buffer.concat([encodeEncDumpHeader({ headerSize: ENC_DUMP_HEADER_BYTES, keyInfoOffset: ENC_DUMP_HEADER_BYTES, rawDumpOffset }), keyInfo]);
+    const prefix = Buffer.concat([
+      encodeEncDumpHeader({ headerSize: ENC_DUMP_HEADER_BYTES, keyInfoOffset: ENC_DUMP_HEADER_BYTES, rawDumpOffset }),
+      keyInfo,
+    ]);
     const dataOffset = pageAlignUp(rawDumpHeadersBytes(1));
     const dumpSize = dataOffset + size;
     const head = new Uint8Array(dataOffset);
-    head.set(encodeRawDumpHeader({ major: RAW_DUMP_MAJOR, minor: RAW_DUMP_MINOR, flags: RawDumpFlags.dumpValid, osData: 0n, cpuContext: 0n, resetTrigger: 0, dumpSize, totalDumpSizeRequired: dumpSize, sectionsCount: 1 }), 0);
-    head.set(encodeRawDumpSection({ flags: SectionFlags.valid, major: RAW_DUMP_MAJOR, minor: RAW_DUMP_MINOR, type: SectionType.svSpecific, offset: dataOffset, size, information: { kind: 'none' }, name: SEALED_VMCORE_SECTION[format] }), rawDumpHeadersBytes(0));
+    head.set(
+      encodeRawDumpHeader({
+        major: RAW_DUMP_MAJOR,
+        minor: RAW_DUMP_MINOR,
+        flags: RawDumpFlags.dumpValid,
+        osData: 0n,
+        cpuContext: 0n,
+        resetTrigger: 0,
+        dumpSize,
+        totalDumpSizeRequired: dumpSize,
+        sectionsCount: 1,
+      }),
+      0,
+    );
+    head.set(
+      encodeRawDumpSection({
+        flags: SectionFlags.valid,
+        major: RAW_DUMP_MAJOR,
+        minor: RAW_DUMP_MINOR,
+        type: SectionType.svSpecific,
+        offset: dataOffset,
+        size,
+        information: { kind: 'none' },
+        name: SEALED_VMCORE_SECTION[format],
+      }),
+      rawDumpHeadersBytes(0),
+    );
     const ctr = new OffcdCtr(key, iv);
     const mac = createDumpMac(deriveMacKey(key, iv)).update(prefix);
     file.writeAt(prefix, 0);
@@ -62,7 +118,6 @@ export function sealDumpFile(input: string, output: string, format: SealedFormat
     closeSync(fd);
   }
 }
-
 
 /**
  * The Enc_Dmp! container as a `DumpSealer` (core's contract), registered by this package so that

@@ -14,7 +14,16 @@ export {
   defaultAccelerator,
   type FirmwareFiles,
 } from './probe-environment';
-export { BDS_MARKER, IDLE_MARKERS, findPostProgress, parseShellMemmap, stripAnsi, SerialLog, type PostIdleState, type PostProgress } from './serial-console';
+export {
+  BDS_MARKER,
+  IDLE_MARKERS,
+  findPostProgress,
+  parseShellMemmap,
+  stripAnsi,
+  SerialLog,
+  type PostIdleState,
+  type PostProgress,
+} from './serial-console';
 export {
   PATTERN_MAGIC,
   patternBody,
@@ -28,6 +37,27 @@ export {
 } from './ram-pattern';
 export { q35BelowFourGBytes, q35RamTop, q35RamRanges, backingRangesToPhysical } from './q35-layout';
 export * from './retention-profile';
-export { runRetentionProbe, abortRetentionProbes, condenseMemoryMap, DEFAULT_SEED, PROBE_METHOD, PATTERN_LAYOUT, type RetentionProbeOptions } from './retention-probe';
-export { buildPlacementReport, describePlacement, freeRamFor, PLACEMENT_VARIANTS, type PlaceReservation, type PlacementInput } from './placement-report';
-export { deriveRetentionScaling, predictOverwritten, describeScaling, type AnchoredRange, type RetentionScaling } from './retention-scaling';
+export {
+  runRetentionProbe,
+  abortRetentionProbes,
+  condenseMemoryMap,
+  DEFAULT_SEED,
+  PROBE_METHOD,
+  PATTERN_LAYOUT,
+  type RetentionProbeOptions,
+} from './retention-probe';
+export {
+  buildPlacementReport,
+  describePlacement,
+  freeRamFor,
+  PLACEMENT_VARIANTS,
+  type PlaceReservation,
+  type PlacementInput,
+} from './placement-report';
+export {
+  deriveRetentionScaling,
+  predictOverwritten,
+  describeScaling,
+  type AnchoredRange,
+  type RetentionScaling,
+} from './retention-scaling';

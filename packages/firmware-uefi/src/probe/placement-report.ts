@@ -42,12 +42,19 @@ export function freeRamFor(profile: RetentionProfile, memoryBytes: number, input
       { variant: 'without-boot-services', source: measured.source, ranges: subtractRanges(measured.systemRam, measured.bootServices) },
     ];
   }
-  if (input.modelSystemRam) return [{ variant: 'system-ram', source: input.modelSystemRam.source, ranges: input.modelSystemRam.ranges(memoryBytes) }];
+  if (input.modelSystemRam)
+    return [{ variant: 'system-ram', source: input.modelSystemRam.source, ranges: input.modelSystemRam.ranges(memoryBytes) }];
   return [];
 }
 
 function verdict(m: RetentionMeasurement, free: FreeRam, input: PlacementInput): PlacementVerdict {
-  const base = { memoryBytes: m.memoryBytes, reset: m.reset, crashkernel: input.crashkernel, variant: free.variant, systemRamSource: free.source };
+  const base = {
+    memoryBytes: m.memoryBytes,
+    reset: m.reset,
+    crashkernel: input.crashkernel,
+    variant: free.variant,
+    systemRamSource: free.source,
+  };
   const nothing = { reservationOverwritten: [], reservationSurvives: false, handoffSurvives: false };
   let reservation: PhysRange[] | undefined;
   try {
@@ -56,7 +63,8 @@ function verdict(m: RetentionMeasurement, free: FreeRam, input: PlacementInput):
     if (!isEfikdumpError(e)) throw e;
     return { ...base, ...nothing, note: `the kernel cannot reserve it: ${e.message}` };
   }
-  if (!reservation || reservation.length === 0) return { ...base, ...nothing, note: `${input.crashkernel} reserves nothing for ${formatSize(m.memoryBytes)}` };
+  if (!reservation || reservation.length === 0)
+    return { ...base, ...nothing, note: `${input.crashkernel} reserves nothing for ${formatSize(m.memoryBytes)}` };
   const handoff = { start: reservation[0].start, end: reservation[0].start + PAGE_SIZE };
   const reservationOverwritten = intersectRanges(reservation, m.overwritten);
   return {
@@ -78,7 +86,19 @@ export function buildPlacementReport(profile: RetentionProfile, input: Placement
   return profile.measurements.flatMap((m) => {
     const variants = freeRamFor(profile, m.memoryBytes, input);
     if (variants.length === 0) {
-      return [{ memoryBytes: m.memoryBytes, reset: m.reset, crashkernel: input.crashkernel, variant: 'none', systemRamSource: 'none', reservationOverwritten: [], reservationSurvives: false, handoffSurvives: false, note: 'no memory map measured and no model given' }];
+      return [
+        {
+          memoryBytes: m.memoryBytes,
+          reset: m.reset,
+          crashkernel: input.crashkernel,
+          variant: 'none',
+          systemRamSource: 'none',
+          reservationOverwritten: [],
+          reservationSurvives: false,
+          handoffSurvives: false,
+          note: 'no memory map measured and no model given',
+        },
+      ];
     }
     return variants.map((free) => verdict(m, free, input));
   });
@@ -90,7 +110,9 @@ export function describePlacement(v: PlacementVerdict): string {
   if (!v.reservation || !v.handoff) return `${label}: ${v.note ?? 'no reservation'}`;
   const where = v.reservation.map((r) => `[${hex(r.start)}, ${hex(r.end)}) ${formatSize(r.end - r.start)}`).join(' + ');
   const lost = v.reservationOverwritten.reduce((s, r) => s + (r.end - r.start) / PAGE_SIZE, 0);
-  const reservation = v.reservationSurvives ? 'reservation survives' : `reservation LOSES ${lost} pages in ${v.reservationOverwritten.length} range${v.reservationOverwritten.length === 1 ? '' : 's'}`;
+  const reservation = v.reservationSurvives
+    ? 'reservation survives'
+    : `reservation LOSES ${lost} pages in ${v.reservationOverwritten.length} range${v.reservationOverwritten.length === 1 ? '' : 's'}`;
   const handoff = v.handoffSurvives ? `handoff page ${hex(v.handoff.start)} survives` : `handoff page ${hex(v.handoff.start)} OVERWRITTEN`;
   return `${label}: ${where}: ${reservation}; ${handoff}`;
 }

@@ -41,12 +41,17 @@ export function resolveFirmwareFiles(options: { code?: string; vars?: string; se
   const secureBoot = options.secureBoot === true;
   if ((options.code === undefined) !== (options.vars === undefined)) {
     const missing = options.code === undefined ? '--code' : '--vars';
-    throw new ConfigError(`give --code and --vars together (the VARS template must match the code build); ${missing} is missing`, { field: missing });
+    throw new ConfigError(`give --code and --vars together (the VARS template must match the code build); ${missing} is missing`, {
+      field: missing,
+    });
   }
   const defaults = secureBoot ? OVMF_FILES.secureBoot : OVMF_FILES.plain;
   const code = options.code ?? defaults.code;
   const vars = options.vars ?? defaults.vars;
-  for (const [field, path] of [['--code', code], ['--vars', vars]] as const) {
+  for (const [field, path] of [
+    ['--code', code],
+    ['--vars', vars],
+  ] as const) {
     if (!isReadableFile(path)) {
       const hint = options.code === undefined ? ' (install the Debian package ovmf, or give --code and --vars)' : '';
       throw new ConfigError(`OVMF firmware file not found or not readable${hint}`, { file: path, field });
@@ -57,7 +62,12 @@ export function resolveFirmwareFiles(options: { code?: string; vars?: string; se
 
 /** The absolute path of `binary` on PATH, or a ConfigError naming the package to install. */
 export function findQemu(binary = QEMU_BINARY, pathEnv = process.env.PATH ?? ''): string {
-  const candidates = isAbsolute(binary) ? [binary] : pathEnv.split(delimiter).filter(Boolean).map((d) => join(d, binary));
+  const candidates = isAbsolute(binary)
+    ? [binary]
+    : pathEnv
+        .split(delimiter)
+        .filter(Boolean)
+        .map((d) => join(d, binary));
   for (const c of candidates) {
     try {
       accessSync(c, constants.X_OK);
@@ -73,7 +83,8 @@ export function findQemu(binary = QEMU_BINARY, pathEnv = process.env.PATH ?? '')
 export function qemuVersion(qemu: string): string {
   const r = spawnSync(qemu, ['--version'], { encoding: 'utf8', timeout: 10_000 });
   const line = (r.stdout ?? '').split('\n')[0]?.trim();
-  if (r.status !== 0 || !line) throw new ConfigError(`${qemu} --version failed: ${(r.stderr || r.error?.message || '').trim()}`, { field: 'qemu' });
+  if (r.status !== 0 || !line)
+    throw new ConfigError(`${qemu} --version failed: ${(r.stderr || r.error?.message || '').trim()}`, { field: 'qemu' });
   return line;
 }
 

@@ -24,7 +24,12 @@ export function q35RamTop(memoryBytes: number): number {
 /** Guest RAM as physical ranges: [0, below-4G) and, on large guests, [4 GiB, top). */
 export function q35RamRanges(memoryBytes: number): PhysRange[] {
   const low = q35BelowFourGBytes(memoryBytes);
-  return memoryBytes > low ? [{ start: 0, end: low }, { start: FOUR_GIB, end: q35RamTop(memoryBytes) }] : [{ start: 0, end: memoryBytes }];
+  return memoryBytes > low
+    ? [
+        { start: 0, end: low },
+        { start: FOUR_GIB, end: q35RamTop(memoryBytes) },
+      ]
+    : [{ start: 0, end: memoryBytes }];
 }
 
 /**

@@ -49,25 +49,37 @@ export function qemuArgs(c: QemuMachineConfig): string[] {
   const machine = ['q35', `accel=${c.accel}`, 'memory-backend=ram0'];
   if (c.firmware.secureBoot) machine.push('smm=on');
   const args = [
-    '-name', `efikdump-probe-${c.label}`,
+    '-name',
+    `efikdump-probe-${c.label}`,
     '-no-user-config',
     '-nodefaults',
-    '-machine', machine.join(','),
-    '-m', `${c.memoryBytes / MiB}M`,
-    '-object', `memory-backend-file,id=ram0,size=${c.memoryBytes},mem-path=${optValue(c.ramFile)},share=on`,
-    '-smp', '1',
-    '-drive', `if=pflash,format=raw,unit=0,readonly=on,file=${optValue(c.firmware.code)}`,
-    '-drive', `if=pflash,format=raw,unit=1,file=${optValue(c.varsFile)}`,
+    '-machine',
+    machine.join(','),
+    '-m',
+    `${c.memoryBytes / MiB}M`,
+    '-object',
+    `memory-backend-file,id=ram0,size=${c.memoryBytes},mem-path=${optValue(c.ramFile)},share=on`,
+    '-smp',
+    '1',
+    '-drive',
+    `if=pflash,format=raw,unit=0,readonly=on,file=${optValue(c.firmware.code)}`,
+    '-drive',
+    `if=pflash,format=raw,unit=1,file=${optValue(c.varsFile)}`,
   ];
   // An SMM-enforcing (Secure Boot) build only runs with SMM and flash writable from SMM alone.
   if (c.firmware.secureBoot) args.push('-global', 'driver=cfi.pflash01,property=secure,value=on');
   args.push(
-    '-display', 'none',
-    '-nic', 'none',
-    '-chardev', `file,id=console0,path=${optValue(serialLogPath(c))}`,
-    '-serial', 'chardev:console0',
-    '-qmp', `unix:${optValue(qmpSocketPath(c))},server=on,wait=off`,
-    '-S'
+    '-display',
+    'none',
+    '-nic',
+    'none',
+    '-chardev',
+    `file,id=console0,path=${optValue(serialLogPath(c))}`,
+    '-serial',
+    'chardev:console0',
+    '-qmp',
+    `unix:${optValue(qmpSocketPath(c))},server=on,wait=off`,
+    '-S',
   );
   return args;
 }
@@ -124,7 +136,10 @@ export class QemuMachine {
   private qmpClient: QmpClient | undefined;
   private resumedAt = 0;
 
-  private constructor(readonly config: QemuMachineConfig, private readonly child: ChildProcess) {
+  private constructor(
+    readonly config: QemuMachineConfig,
+    private readonly child: ChildProcess,
+  ) {
     this.serial = new SerialLog(serialLogPath(config));
     const keep = (chunk: Buffer) => {
       this.stderrTail = (this.stderrTail + chunk.toString('utf8')).slice(-TAIL_BYTES);
@@ -258,12 +273,15 @@ export class QemuMachine {
         return { state: progress.idle.state, bdsMs: bdsMs ?? idleMs, idleMs };
       }
       if (this.exited) {
-        throw new ProbeError(`the firmware did not finish POST: ${this.describeExit()}${this.serialSummary()}`, { file: serialLogPath(this.config), serialTail: this.serial.tail() });
+        throw new ProbeError(`the firmware did not finish POST: ${this.describeExit()}${this.serialSummary()}`, {
+          file: serialLogPath(this.config),
+          serialTail: this.serial.tail(),
+        });
       }
       if (Date.now() > deadline) {
         throw new ProbeError(
           `the firmware did not reach the UEFI Shell prompt or the boot manager's "Press any key" within ${Math.round(timeoutMs / 1000)} s${this.serialSummary()}`,
-          { file: serialLogPath(this.config), serialTail: this.serial.tail() }
+          { file: serialLogPath(this.config), serialTail: this.serial.tail() },
         );
       }
       await sleep(pollMs);
@@ -285,8 +303,13 @@ export class QemuMachine {
       const text = this.serial.poll();
       const prompt = text.indexOf('Shell> ', mark);
       if (prompt >= 0) return text.slice(mark, prompt);
-      if (this.exited) throw new ProbeError(`QEMU exited during "${command}": ${this.describeExit()}`, { file: serialLogPath(this.config) });
-      if (Date.now() > deadline) throw new ProbeError(`the shell did not finish "${command}" within ${timeoutMs} ms`, { file: serialLogPath(this.config), serialTail: this.serial.tail() });
+      if (this.exited)
+        throw new ProbeError(`QEMU exited during "${command}": ${this.describeExit()}`, { file: serialLogPath(this.config) });
+      if (Date.now() > deadline)
+        throw new ProbeError(`the shell did not finish "${command}" within ${timeoutMs} ms`, {
+          file: serialLogPath(this.config),
+          serialTail: this.serial.tail(),
+        });
       await sleep(100);
     }
   }

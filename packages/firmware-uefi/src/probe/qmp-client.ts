@@ -23,7 +23,12 @@ export interface QmpOptions {
 
 /** A QMP error answer: `{"error": {"class", "desc"}}`. */
 export class QmpCommandError extends ProbeError {
-  constructor(readonly command: string, readonly errorClass: string, readonly desc: string, socketPath: string) {
+  constructor(
+    readonly command: string,
+    readonly errorClass: string,
+    readonly desc: string,
+    socketPath: string,
+  ) {
     super(`QMP ${command}: ${errorClass}: ${desc}`, { file: socketPath });
   }
 }
@@ -65,7 +70,7 @@ export class QmpClient {
     readonly socketPath: string,
     readonly greeting: QmpGreeting,
     private readonly commandTimeoutMs: number,
-    leftover: string
+    leftover: string,
   ) {
     socket.on('data', (chunk: Buffer) => this.onData(chunk.toString('utf8')));
     socket.on('error', (e) => this.onClose(new ProbeError(`QMP socket error: ${e.message}`, { file: socketPath })));
@@ -113,7 +118,7 @@ export class QmpClient {
           socket.removeAllListeners('close');
           resolve({ socket, greeting: qmp, leftover: text.slice(nl + 1) });
         });
-      }
+      },
     );
     const client = new QmpClient(socket, socketPath, greeting, options.commandTimeoutMs ?? 30_000, leftover);
     try {
@@ -230,7 +235,9 @@ export class QmpClient {
     clearTimeout(pending.timer);
     const error = message.error as { class?: unknown; desc?: unknown } | undefined;
     if (error) {
-      pending.reject(new QmpCommandError(pending.command, String(error.class ?? 'GenericError'), String(error.desc ?? ''), this.socketPath));
+      pending.reject(
+        new QmpCommandError(pending.command, String(error.class ?? 'GenericError'), String(error.desc ?? ''), this.socketPath),
+      );
     } else {
       pending.resolve(message.return);
     }

@@ -83,9 +83,17 @@ export class RangeCollector {
 }
 
 /** Frames of `actual` (starting at `firstPfn`) that differ from the pattern, into `into`. */
-export function diffPatternPages(actual: Buffer, firstPfn: number, seed: number, into: RangeCollector, scratch?: Buffer, body = patternBody(seed)): void {
+export function diffPatternPages(
+  actual: Buffer,
+  firstPfn: number,
+  seed: number,
+  into: RangeCollector,
+  scratch?: Buffer,
+  body = patternBody(seed),
+): void {
   const pages = Math.floor(actual.length / PAGE_SIZE);
-  const expected = scratch && scratch.length >= pages * PAGE_SIZE ? scratch.subarray(0, pages * PAGE_SIZE) : Buffer.alloc(pages * PAGE_SIZE);
+  const expected =
+    scratch && scratch.length >= pages * PAGE_SIZE ? scratch.subarray(0, pages * PAGE_SIZE) : Buffer.alloc(pages * PAGE_SIZE);
   writePatternPages(expected, firstPfn, pages, seed, body);
   if (expected.equals(actual.subarray(0, pages * PAGE_SIZE))) return;
   for (let p = 0; p < pages; p++) {

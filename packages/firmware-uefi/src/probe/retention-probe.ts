@@ -62,20 +62,22 @@ const UNIX_SOCKET_PATH_MAX = 107;
 
 /** How the probe measures, written into every profile. */
 export const PROBE_METHOD: Record<string, string> = {
-  pattern: 'guest paused (QMP stop) at the idle prompt after a priming boot; every 4 KiB frame of the RAM backing file written with the seeded pattern; after the reset and the next POST, paused again and every frame compared',
-  warm:
-    'QMP system_reset on the paused guest, then cont: QEMU runs qemu_system_reset (all devices reset, CPU at the reset vector, RAM untouched) — the same path as a guest reset request through ICH9 reset control 0xCF9 or the keyboard controller pulse 0xFE, which is what OVMF ResetSystem(EfiResetWarm/EfiResetCold) writes; QEMU has one system reset, so OVMF runs the same boot path either way',
-  cold:
-    'QMP quit, the pattern written while no QEMU runs, then a fresh QEMU process on the same RAM file and the same VARS copy: the RAM survives only because the backing file is a file (a real power cycle loses DRAM contents, domain reference §5.9), so this measures what a first POST writes, not DRAM retention',
+  pattern:
+    'guest paused (QMP stop) at the idle prompt after a priming boot; every 4 KiB frame of the RAM backing file written with the seeded pattern; after the reset and the next POST, paused again and every frame compared',
+  warm: 'QMP system_reset on the paused guest, then cont: QEMU runs qemu_system_reset (all devices reset, CPU at the reset vector, RAM untouched) — the same path as a guest reset request through ICH9 reset control 0xCF9 or the keyboard controller pulse 0xFE, which is what OVMF ResetSystem(EfiResetWarm/EfiResetCold) writes; QEMU has one system reset, so OVMF runs the same boot path either way',
+  cold: 'QMP quit, the pattern written while no QEMU runs, then a fresh QEMU process on the same RAM file and the same VARS copy: the RAM survives only because the backing file is a file (a real power cycle loses DRAM contents, domain reference §5.9), so this measures what a first POST writes, not DRAM retention',
   postEnd:
     'serial console: the boot manager\'s first "BdsDxe:" line, then the UEFI Shell prompt "Shell> " (after its 5 s startup.nsh countdown) or "Press any key to enter the Boot Manager Menu." (no bootable option, e.g. the shell rejected by Secure Boot); paused 0.5 s after the prompt',
-  emulatorPages: 'pages changed after the reset (warm) or the process start (cold) but before the firmware ran: QEMU\'s own writes, expected 0',
+  emulatorPages:
+    "pages changed after the reset (warm) or the process start (cold) but before the firmware ran: QEMU's own writes, expected 0",
   placement:
-    'crashkernel= placed by the caller (kernel-crash placeCrashkernel) over two free-memory variants: system-ram (all System RAM of the measured memory map, as efikdump\'s kernel model does) and without-boot-services (less the EFI boot-services regions Linux x86 keeps reserved until after reserve_crashkernel); kernel image, initrd and other early reservations are not modelled; the handoff page is the first page of the crash kernel region',
-  memoryMap: 'UEFI Shell `memmap` typed on the PS/2 keyboard (QMP send-key) at the end of a priming boot (before the pattern is written); System RAM = LoaderCode/Data, BootServicesCode/Data, Conventional (the types Linux\'s EFI stub makes e820 RAM)',
+    "crashkernel= placed by the caller (kernel-crash placeCrashkernel) over two free-memory variants: system-ram (all System RAM of the measured memory map, as efikdump's kernel model does) and without-boot-services (less the EFI boot-services regions Linux x86 keeps reserved until after reserve_crashkernel); kernel image, initrd and other early reservations are not modelled; the handoff page is the first page of the crash kernel region",
+  memoryMap:
+    "UEFI Shell `memmap` typed on the PS/2 keyboard (QMP send-key) at the end of a priming boot (before the pattern is written); System RAM = LoaderCode/Data, BootServicesCode/Data, Conventional (the types Linux's EFI stub makes e820 RAM)",
 };
 
-export const PATTERN_LAYOUT = 'per 4 KiB frame of the RAM backing file: u64 LE frame index, u32 LE seed, u32 LE magic 0x42504b45, then 1020 u32 words mix32(seed, i) XOR mix32(seed, frame, 0x5eed)';
+export const PATTERN_LAYOUT =
+  'per 4 KiB frame of the RAM backing file: u64 LE frame index, u32 LE seed, u32 LE magic 0x42504b45, then 1020 u32 words mix32(seed, i) XOR mix32(seed, frame, 0x5eed)';
 
 /** Run directories (with guest RAM files, possibly GiBs of tmpfs) not yet removed. */
 const liveRunDirs = new Set<string>();
@@ -116,11 +118,17 @@ function checkWorkDir(dir: string, largestBytes: number): void {
     throw new ConfigError(`cannot use the work directory: ${(e as Error).message}`, { file: dir, field: '--work-dir' });
   }
   if (free < largestBytes + 64 * 1024 * 1024) {
-    throw new ConfigError(`the work directory has ${formatSize(free)} free; the ${formatSize(largestBytes)} guest RAM file needs more (give --work-dir)`, { file: dir, field: '--work-dir' });
+    throw new ConfigError(
+      `the work directory has ${formatSize(free)} free; the ${formatSize(largestBytes)} guest RAM file needs more (give --work-dir)`,
+      { file: dir, field: '--work-dir' },
+    );
   }
   // QEMU's sockets live under it: a unix socket path holds at most 107 bytes.
   if (join(dir, 'efikdump-probe-XXXXXX', 'boot-2.serial.log').length > UNIX_SOCKET_PATH_MAX) {
-    throw new ConfigError(`the work directory path is too long for QEMU's unix sockets (at most ~${UNIX_SOCKET_PATH_MAX - 40} characters)`, { file: dir, field: '--work-dir' });
+    throw new ConfigError(
+      `the work directory path is too long for QEMU's unix sockets (at most ~${UNIX_SOCKET_PATH_MAX - 40} characters)`,
+      { file: dir, field: '--work-dir' },
+    );
   }
 }
 
@@ -136,7 +144,13 @@ function createRamFile(path: string, bytes: number): void {
 /** The memory map condensed for the profile: System RAM, and the other regions merged by type. */
 export function condenseMemoryMap(memoryBytes: number, map: readonly MemoryDescriptor[], source: string): MeasuredMemoryMap {
   const systemRam = systemRamFromMemoryMap(map);
-  const ramTypes = new Set<number>([EfiMemoryType.LoaderCode, EfiMemoryType.LoaderData, EfiMemoryType.BootServicesCode, EfiMemoryType.BootServicesData, EfiMemoryType.Conventional]);
+  const ramTypes = new Set<number>([
+    EfiMemoryType.LoaderCode,
+    EfiMemoryType.LoaderData,
+    EfiMemoryType.BootServicesCode,
+    EfiMemoryType.BootServicesData,
+    EfiMemoryType.Conventional,
+  ]);
   const other: MeasuredMemoryMap['other'] = [];
   for (const d of [...map].sort((a, b) => a.start - b.start)) {
     if (ramTypes.has(d.type)) continue;
@@ -147,7 +161,9 @@ export function condenseMemoryMap(memoryBytes: number, map: readonly MemoryDescr
     else other.push({ type, start: d.start, end });
   }
   const bootServices = mergeRanges(
-    map.filter((d) => d.type === EfiMemoryType.BootServicesCode || d.type === EfiMemoryType.BootServicesData).map((d) => ({ start: d.start, end: d.start + d.pages * PAGE_SIZE }))
+    map
+      .filter((d) => d.type === EfiMemoryType.BootServicesCode || d.type === EfiMemoryType.BootServicesData)
+      .map((d) => ({ start: d.start, end: d.start + d.pages * PAGE_SIZE })),
   );
   return { memoryBytes, source, systemRam: mergeRanges(systemRam), bootServices, other };
 }
@@ -167,7 +183,14 @@ interface OneRun {
 }
 
 /** One independent measurement: fresh directory, RAM file and VARS copy; every QEMU killed on the way out. */
-async function probeOnce(env: Environment, o: RetentionProbeOptions, memoryBytes: number, reset: ResetKind, repeat: number, wantMap: boolean): Promise<OneRun> {
+async function probeOnce(
+  env: Environment,
+  o: RetentionProbeOptions,
+  memoryBytes: number,
+  reset: ResetKind,
+  repeat: number,
+  wantMap: boolean,
+): Promise<OneRun> {
   const label = `${formatSize(memoryBytes)} ${reset} ${repeat}/${o.repeat}`;
   const t0 = Date.now();
   const runDir = mkdtempSync(join(env.workDir, 'efikdump-probe-'));
@@ -181,7 +204,17 @@ async function probeOnce(env: Environment, o: RetentionProbeOptions, memoryBytes
   const machines: QemuMachine[] = [];
   const low = q35BelowFourGBytes(memoryBytes);
   const hardLimitMs = 2 * env.bootTimeoutMs + 120_000;
-  const config = (name: string) => ({ qemu: env.qemu, accel: env.accel, memoryBytes, ramFile, firmware: o.firmware, varsFile, runDir, label: name, hardLimitMs });
+  const config = (name: string) => ({
+    qemu: env.qemu,
+    accel: env.accel,
+    memoryBytes,
+    ramFile,
+    firmware: o.firmware,
+    varsFile,
+    runDir,
+    label: name,
+    hardLimitMs,
+  });
   const note = (s: string) => env.progress(`${label}: ${s}`);
   const secs = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
   try {
@@ -225,9 +258,19 @@ async function probeOnce(env: Environment, o: RetentionProbeOptions, memoryBytes
     await measured.quit();
     const overwritten = backingRangesToPhysical(diff.ranges, memoryBytes);
     const durationMs = Date.now() - t0;
-    note(`POST to the ${post.state} in ${secs(post.idleMs)}; ${diff.pages} of ${diff.totalPages} pages overwritten in ${overwritten.length} ranges (${diff.zeroPages} now zero); run took ${secs(durationMs)}`);
+    note(
+      `POST to the ${post.state} in ${secs(post.idleMs)}; ${diff.pages} of ${diff.totalPages} pages overwritten in ${overwritten.length} ranges (${diff.zeroPages} now zero); run took ${secs(durationMs)}`,
+    );
     return {
-      run: { repeat, overwritten, pages: diff.pages, zeroPages: diff.zeroPages, emulatorPages, post: { state: post.state, bdsMs: post.bdsMs, idleMs: post.idleMs }, durationMs },
+      run: {
+        repeat,
+        overwritten,
+        pages: diff.pages,
+        zeroPages: diff.zeroPages,
+        emulatorPages,
+        post: { state: post.state, bdsMs: post.bdsMs, idleMs: post.idleMs },
+        durationMs,
+      },
       memoryMap,
     };
   } finally {
@@ -246,10 +289,13 @@ async function probeOnce(env: Environment, o: RetentionProbeOptions, memoryBytes
 export async function runRetentionProbe(o: RetentionProbeOptions): Promise<RetentionProfile> {
   if (o.memorySizes.length === 0) throw new ConfigError('give at least one memory size', { field: '--memory' });
   if (o.resets.length === 0) throw new ConfigError('give at least one reset type', { field: '--reset' });
-  if (!Number.isSafeInteger(o.repeat) || o.repeat < 1) throw new ConfigError(`expected a repeat count of at least 1, found ${o.repeat}`, { field: '--repeat' });
+  if (!Number.isSafeInteger(o.repeat) || o.repeat < 1)
+    throw new ConfigError(`expected a repeat count of at least 1, found ${o.repeat}`, { field: '--repeat' });
   for (const size of o.memorySizes) {
     if (!Number.isSafeInteger(size) || size < 32 * 1024 * 1024 || size % (1024 * 1024) !== 0) {
-      throw new ConfigError(`expected a guest memory size of at least 32MiB in whole MiB, found ${formatSize(size)}`, { field: '--memory' });
+      throw new ConfigError(`expected a guest memory size of at least 32MiB in whole MiB, found ${formatSize(size)}`, {
+        field: '--memory',
+      });
     }
   }
   const qemu = findQemu(o.qemu);
@@ -277,7 +323,9 @@ export async function runRetentionProbe(o: RetentionProbeOptions): Promise<Reten
         runs.push(one.run);
       }
       const m = measurementOf(memoryBytes, reset, runs, memoryMaps.find((x) => x.memoryBytes === memoryBytes)?.systemRam);
-      env.progress(`${formatSize(memoryBytes)} ${reset}: ${m.pages} pages overwritten in ${m.overwritten.length} ranges; repeats ${m.agree ? 'agree' : 'DISAGREE'}`);
+      env.progress(
+        `${formatSize(memoryBytes)} ${reset}: ${m.pages} pages overwritten in ${m.overwritten.length} ranges; repeats ${m.agree ? 'agree' : 'DISAGREE'}`,
+      );
       measurements.push(m);
     }
   }

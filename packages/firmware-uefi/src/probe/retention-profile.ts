@@ -112,7 +112,10 @@ export function sameRanges(a: readonly ProfileRange[], b: readonly ProfileRange[
 /** The union of several runs' ranges, coalesced; zeroPages is the maximum seen for a range (exact when the runs agree). */
 export function unionRanges(lists: readonly (readonly ProfileRange[])[]): ProfileRange[] {
   if (lists.length === 1) return lists[0].map((r) => ({ ...r }));
-  const all = lists.flat().slice().sort((x, y) => x.start - y.start);
+  const all = lists
+    .flat()
+    .slice()
+    .sort((x, y) => x.start - y.start);
   const out: ProfileRange[] = [];
   for (const r of all) {
     const last = out[out.length - 1];
@@ -130,7 +133,12 @@ export function unionRanges(lists: readonly (readonly ProfileRange[])[]): Profil
   return out;
 }
 
-export function measurementOf(memoryBytes: number, reset: ResetKind, runs: RetentionRun[], systemRam?: readonly PhysRange[]): RetentionMeasurement {
+export function measurementOf(
+  memoryBytes: number,
+  reset: ResetKind,
+  runs: RetentionRun[],
+  systemRam?: readonly PhysRange[],
+): RetentionMeasurement {
   const overwritten = unionRanges(runs.map((r) => r.overwritten));
   const pages = overwritten.reduce((s, r) => s + r.pages, 0);
   const agree = runs.every((r) => sameRanges(r.overwritten, runs[0].overwritten));
@@ -161,16 +169,20 @@ export function compareRetentionProfiles(expected: RetentionProfile, actual: Ret
     diffs.push(
       `${label}: committed ${e.pages} pages in ${e.overwritten.length} ranges, measured ${m.pages} pages in ${m.overwritten.length} ranges`,
       ...onlyExpected.map((r) => `  overwritten only in the committed profile: ${rangeText(r)}`),
-      ...onlyActual.map((r) => `  overwritten only in this measurement:     ${rangeText(r)}`)
+      ...onlyActual.map((r) => `  overwritten only in this measurement:     ${rangeText(r)}`),
     );
   }
   if (diffs.length) {
     const versions: string[] = [];
     if (expected.firmware.code.sha256 !== actual.firmware.code.sha256) {
-      versions.push(`firmware differs: committed ${expected.firmware.code.path} ${JSON.stringify(expected.firmware.packages)}, now ${actual.firmware.code.path} ${JSON.stringify(actual.firmware.packages)}`);
+      versions.push(
+        `firmware differs: committed ${expected.firmware.code.path} ${JSON.stringify(expected.firmware.packages)}, now ${actual.firmware.code.path} ${JSON.stringify(actual.firmware.packages)}`,
+      );
     }
-    if (expected.qemu.version !== actual.qemu.version) versions.push(`QEMU differs: committed "${expected.qemu.version}", now "${actual.qemu.version}"`);
-    if (expected.qemu.accel !== actual.qemu.accel) versions.push(`accelerator differs: committed ${expected.qemu.accel}, now ${actual.qemu.accel}`);
+    if (expected.qemu.version !== actual.qemu.version)
+      versions.push(`QEMU differs: committed "${expected.qemu.version}", now "${actual.qemu.version}"`);
+    if (expected.qemu.accel !== actual.qemu.accel)
+      versions.push(`accelerator differs: committed ${expected.qemu.accel}, now ${actual.qemu.accel}`);
     diffs.unshift(...versions);
   }
   return diffs;
@@ -270,7 +282,18 @@ class Reader {
   constructor(readonly file: string) {}
 
   fail(field: string, expected: string, found: unknown): never {
-    const shown = found === undefined ? 'nothing' : typeof found === 'string' ? JSON.stringify(found.length > 60 ? found.slice(0, 57) + '...' : found) : Array.isArray(found) ? 'an array' : found === null ? 'null' : typeof found === 'object' ? 'an object' : String(found);
+    const shown =
+      found === undefined
+        ? 'nothing'
+        : typeof found === 'string'
+          ? JSON.stringify(found.length > 60 ? found.slice(0, 57) + '...' : found)
+          : Array.isArray(found)
+            ? 'an array'
+            : found === null
+              ? 'null'
+              : typeof found === 'object'
+                ? 'an object'
+                : String(found);
     throw new ConfigError(`expected ${expected}, found ${shown}`, { file: this.file, field });
   }
 
@@ -280,7 +303,8 @@ class Reader {
   }
 
   array(v: unknown, field: string, min = 0): unknown[] {
-    if (!Array.isArray(v) || v.length < min) this.fail(field, min ? `an array of at least ${min} element${min === 1 ? '' : 's'}` : 'an array', v);
+    if (!Array.isArray(v) || v.length < min)
+      this.fail(field, min ? `an array of at least ${min} element${min === 1 ? '' : 's'}` : 'an array', v);
     return v;
   }
 
@@ -327,7 +351,11 @@ class Reader {
     if (start % PAGE_SIZE !== 0) this.fail(`${field}.start`, 'a page-aligned address', o.start);
     if (end % PAGE_SIZE !== 0 || end <= start) this.fail(`${field}.end`, `a page-aligned address above start ${hex(start)}`, o.end);
     if (ram && !ram.some((x) => start >= x.start && end <= x.end)) {
-      this.fail(field, `a range inside the guest's RAM (${ram.map((x) => `[${hex(x.start)}, ${hex(x.end)})`).join(', ')})`, `[${hex(start)}, ${hex(end)})`);
+      this.fail(
+        field,
+        `a range inside the guest's RAM (${ram.map((x) => `[${hex(x.start)}, ${hex(x.end)})`).join(', ')})`,
+        `[${hex(start)}, ${hex(end)})`,
+      );
     }
     return { start, end };
   }
@@ -340,11 +368,13 @@ class Reader {
       const { start, end } = this.physRange(item, f, ram);
       const o = item as Record<string, unknown>;
       const pages = this.count(o.pages, `${f}.pages`);
-      if (pages !== (end - start) / PAGE_SIZE) this.fail(`${f}.pages`, `${(end - start) / PAGE_SIZE} (the pages from start to end)`, o.pages);
+      if (pages !== (end - start) / PAGE_SIZE)
+        this.fail(`${f}.pages`, `${(end - start) / PAGE_SIZE} (the pages from start to end)`, o.pages);
       const zeroPages = this.count(o.zeroPages, `${f}.zeroPages`);
       if (zeroPages > pages) this.fail(`${f}.zeroPages`, `at most ${pages} (the range's pages)`, o.zeroPages);
       const last = out[out.length - 1];
-      if (last && start <= last.end) this.fail(`${f}.start`, `an address above the previous range's end ${hex(last.end)} (ranges sorted and coalesced)`, o.start);
+      if (last && start <= last.end)
+        this.fail(`${f}.start`, `an address above the previous range's end ${hex(last.end)} (ranges sorted and coalesced)`, o.start);
       out.push({ start, end, pages, zeroPages });
     });
     return out;
@@ -416,7 +446,8 @@ export function parseRetentionProfile(doc: unknown, file: string): RetentionProf
     if (!RESET_KINDS.includes(m.reset as ResetKind)) r.fail(`${f}.reset`, `one of ${RESET_KINDS.join(', ')}`, m.reset);
     const reset = m.reset as ResetKind;
     const key = `${memoryBytes} ${reset}`;
-    if (seen.has(key)) r.fail(`${f}`, `one measurement per memory size and reset (${formatSize(memoryBytes)} ${reset} appears twice)`, m.memory);
+    if (seen.has(key))
+      r.fail(`${f}`, `one measurement per memory size and reset (${formatSize(memoryBytes)} ${reset} appears twice)`, m.memory);
     seen.add(key);
     const ram = q35RamRanges(memoryBytes);
     const runs: RetentionRun[] = r.array(m.runs, `${f}.runs`, 1).map((x, j) => {
@@ -436,13 +467,22 @@ export function parseRetentionProfile(doc: unknown, file: string): RetentionProf
         pages,
         zeroPages,
         emulatorPages: r.count(run.emulatorPages, `${g}.emulatorPages`),
-        post: { state: r.string(post.state, `${g}.post.state`), bdsMs: r.count(post.bdsMs, `${g}.post.bdsMs`), idleMs: r.count(post.idleMs, `${g}.post.idleMs`) },
+        post: {
+          state: r.string(post.state, `${g}.post.state`),
+          bdsMs: r.count(post.bdsMs, `${g}.post.bdsMs`),
+          idleMs: r.count(post.idleMs, `${g}.post.idleMs`),
+        },
         durationMs: r.count(run.durationMs, `${g}.durationMs`),
       };
     });
     const overwritten = r.ranges(m.overwritten, `${f}.overwritten`, ram);
     const expected = measurementOf(memoryBytes, reset, runs, memoryMaps.find((x) => x.memoryBytes === memoryBytes)?.systemRam);
-    if (!sameRanges(overwritten, expected.overwritten)) r.fail(`${f}.overwritten`, `the union of its runs' ranges (${expected.overwritten.length} ranges)`, `${overwritten.length} ranges that differ`);
+    if (!sameRanges(overwritten, expected.overwritten))
+      r.fail(
+        `${f}.overwritten`,
+        `the union of its runs' ranges (${expected.overwritten.length} ranges)`,
+        `${overwritten.length} ranges that differ`,
+      );
     const agree = r.boolean(m.agree, `${f}.agree`);
     if (agree !== expected.agree) r.fail(`${f}.agree`, `${expected.agree} (whether its runs' ranges are identical)`, agree);
     const pages = r.count(m.pages, `${f}.pages`);
@@ -451,32 +491,42 @@ export function parseRetentionProfile(doc: unknown, file: string): RetentionProf
     if (m.systemRamPages !== undefined) {
       out.systemRamPages = r.count(m.systemRamPages, `${f}.systemRamPages`);
       if (expected.systemRamPages !== undefined && out.systemRamPages !== expected.systemRamPages) {
-        r.fail(`${f}.systemRamPages`, `${expected.systemRamPages} (its overwritten pages inside the memory map's System RAM)`, m.systemRamPages);
+        r.fail(
+          `${f}.systemRamPages`,
+          `${expected.systemRamPages} (its overwritten pages inside the memory map's System RAM)`,
+          m.systemRamPages,
+        );
       }
     }
     return out;
   });
 
-  const placement = o.placement === undefined ? undefined : r.array(o.placement, 'placement').map((v, i) => {
-    const f = `placement[${i}]`;
-    const p = r.object(v, f);
-    const memoryBytes = r.memory(p.memory, `${f}.memory`);
-    if (!RESET_KINDS.includes(p.reset as ResetKind)) r.fail(`${f}.reset`, `one of ${RESET_KINDS.join(', ')}`, p.reset);
-    const verdict: PlacementVerdict = {
-      memoryBytes,
-      reset: p.reset as ResetKind,
-      crashkernel: r.string(p.crashkernel, `${f}.crashkernel`),
-      variant: r.string(p.variant, `${f}.variant`),
-      systemRamSource: r.string(p.systemRamSource, `${f}.systemRamSource`),
-      reservationSurvives: r.boolean(p.reservationSurvives, `${f}.reservationSurvives`),
-      handoffSurvives: r.boolean(p.handoffSurvives, `${f}.handoffSurvives`),
-      reservationOverwritten: r.array(p.reservationOverwritten, `${f}.reservationOverwritten`).map((x, j) => r.physRange(x, `${f}.reservationOverwritten[${j}]`)),
-    };
-    if (p.reservation !== undefined) verdict.reservation = r.array(p.reservation, `${f}.reservation`, 1).map((x, j) => r.physRange(x, `${f}.reservation[${j}]`));
-    if (p.handoff !== undefined) verdict.handoff = r.physRange(p.handoff, `${f}.handoff`);
-    if (p.note !== undefined) verdict.note = r.string(p.note, `${f}.note`);
-    return verdict;
-  });
+  const placement =
+    o.placement === undefined
+      ? undefined
+      : r.array(o.placement, 'placement').map((v, i) => {
+          const f = `placement[${i}]`;
+          const p = r.object(v, f);
+          const memoryBytes = r.memory(p.memory, `${f}.memory`);
+          if (!RESET_KINDS.includes(p.reset as ResetKind)) r.fail(`${f}.reset`, `one of ${RESET_KINDS.join(', ')}`, p.reset);
+          const verdict: PlacementVerdict = {
+            memoryBytes,
+            reset: p.reset as ResetKind,
+            crashkernel: r.string(p.crashkernel, `${f}.crashkernel`),
+            variant: r.string(p.variant, `${f}.variant`),
+            systemRamSource: r.string(p.systemRamSource, `${f}.systemRamSource`),
+            reservationSurvives: r.boolean(p.reservationSurvives, `${f}.reservationSurvives`),
+            handoffSurvives: r.boolean(p.handoffSurvives, `${f}.handoffSurvives`),
+            reservationOverwritten: r
+              .array(p.reservationOverwritten, `${f}.reservationOverwritten`)
+              .map((x, j) => r.physRange(x, `${f}.reservationOverwritten[${j}]`)),
+          };
+          if (p.reservation !== undefined)
+            verdict.reservation = r.array(p.reservation, `${f}.reservation`, 1).map((x, j) => r.physRange(x, `${f}.reservation[${j}]`));
+          if (p.handoff !== undefined) verdict.handoff = r.physRange(p.handoff, `${f}.handoff`);
+          if (p.note !== undefined) verdict.note = r.string(p.note, `${f}.note`);
+          return verdict;
+        });
 
   return {
     format: RETENTION_PROFILE_FORMAT,

@@ -26,23 +26,35 @@ export interface RetentionScaling {
  * overwritten there. Throws a RangeError naming the first range that fits neither.
  */
 export function deriveRetentionScaling(measurements: readonly RetentionMeasurement[], reset: ResetKind): RetentionScaling {
-  const ms = measurements.filter((m) => m.reset === reset).slice().sort((a, b) => a.memoryBytes - b.memoryBytes);
+  const ms = measurements
+    .filter((m) => m.reset === reset)
+    .slice()
+    .sort((a, b) => a.memoryBytes - b.memoryBytes);
   if (ms.length < 2) throw new RangeError(`${reset}: need measurements at two or more sizes, found ${ms.length}`);
   const [base, ...others] = ms;
   const top = (m: RetentionMeasurement) => q35BelowFourGBytes(m.memoryBytes);
   const same = (a: ProfileRange, start: number, end: number) => a.start === start && a.end === end;
   const ranges: AnchoredRange[] = base.overwritten.map((r) => {
-    if (others.every((m) => m.overwritten.some((x) => same(x, r.start, r.end)))) return { anchor: 'low', start: r.start, end: r.end, zeroPages: r.zeroPages };
+    if (others.every((m) => m.overwritten.some((x) => same(x, r.start, r.end))))
+      return { anchor: 'low', start: r.start, end: r.end, zeroPages: r.zeroPages };
     const below = { startBelowTop: top(base) - r.start, endBelowTop: top(base) - r.end };
-    if (r.end <= top(base) && others.every((m) => m.overwritten.some((x) => same(x, top(m) - below.startBelowTop, top(m) - below.endBelowTop)))) {
+    if (
+      r.end <= top(base) &&
+      others.every((m) => m.overwritten.some((x) => same(x, top(m) - below.startBelowTop, top(m) - below.endBelowTop)))
+    ) {
       return { anchor: 'top', ...below, zeroPages: r.zeroPages };
     }
-    throw new RangeError(`${reset}: [${hex(r.start)}, ${hex(r.end)}) at ${formatSize(base.memoryBytes)} is neither at the same address nor at the same distance below the top of RAM at every measured size`);
+    throw new RangeError(
+      `${reset}: [${hex(r.start)}, ${hex(r.end)}) at ${formatSize(base.memoryBytes)} is neither at the same address nor at the same distance below the top of RAM at every measured size`,
+    );
   });
   for (const m of others) {
     const predicted = predictOverwritten({ reset, memorySizes: [], ranges }, m.memoryBytes);
     const extra = m.overwritten.filter((x) => !predicted.some((p) => same(p, x.start, x.end)));
-    if (extra.length) throw new RangeError(`${reset}: ${formatSize(m.memoryBytes)} also overwrites [${hex(extra[0].start)}, ${hex(extra[0].end)}), which ${formatSize(base.memoryBytes)} does not`);
+    if (extra.length)
+      throw new RangeError(
+        `${reset}: ${formatSize(m.memoryBytes)} also overwrites [${hex(extra[0].start)}, ${hex(extra[0].end)}), which ${formatSize(base.memoryBytes)} does not`,
+      );
   }
   return { reset, memorySizes: ms.map((m) => m.memoryBytes), ranges };
 }
@@ -64,6 +76,6 @@ export function describeScaling(s: RetentionScaling): string[] {
   return s.ranges.map((r) =>
     r.anchor === 'low'
       ? `low  [${hex(r.start)}, ${hex(r.end)}) ${(r.end - r.start) / PAGE_SIZE} pages at a fixed address`
-      : `top  [top-${hex(r.startBelowTop)}, top-${hex(r.endBelowTop)}) ${(r.startBelowTop - r.endBelowTop) / PAGE_SIZE} pages below the top of RAM under 4 GiB`
+      : `top  [top-${hex(r.startBelowTop)}, top-${hex(r.endBelowTop)}) ${(r.startBelowTop - r.endBelowTop) / PAGE_SIZE} pages below the top of RAM under 4 GiB`,
   );
 }

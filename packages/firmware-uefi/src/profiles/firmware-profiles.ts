@@ -11,7 +11,12 @@ const cache = new Map<string, FirmwareProfile>();
 
 /** Names of the built-in profiles. */
 export function firmwareProfileNames(): string[] {
-  return existsSync(PROFILES_DIR) ? readdirSync(PROFILES_DIR).filter((f) => f.endsWith('.json')).map((f) => f.slice(0, -5)).sort() : [];
+  return existsSync(PROFILES_DIR)
+    ? readdirSync(PROFILES_DIR)
+        .filter((f) => f.endsWith('.json'))
+        .map((f) => f.slice(0, -5))
+        .sort()
+    : [];
 }
 
 /**
@@ -27,7 +32,8 @@ export function loadFirmwareProfile(nameOrPath: string, place: { file?: string; 
     throw new ConfigError(`Unknown firmware profile: ${nameOrPath} (known: ${firmwareProfileNames().join(', ')})`, place);
   }
   const profile = parseFirmwareProfile(readJsonFile(file), isPath ? nameOrPath : file);
-  if (!isPath && profile.name !== nameOrPath) throw new ConfigError(`expected the name "${nameOrPath}" (the file name), found "${profile.name}"`, { file, field: 'name' });
+  if (!isPath && profile.name !== nameOrPath)
+    throw new ConfigError(`expected the name "${nameOrPath}" (the file name), found "${profile.name}"`, { file, field: 'name' });
   cache.set(file, profile);
   return profile;
 }

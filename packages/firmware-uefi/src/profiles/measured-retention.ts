@@ -1,10 +1,26 @@
 import { join } from 'node:path';
 import {
-  ConfigError, EfiMemoryType, EFI_MEMORY_RUNTIME, EFI_MEMORY_WB, PAGE_SIZE, intersectRanges, mergeRanges, parseSize, readJsonFile,
-  subtractRanges, type MemoryDescriptor, type PhysRange,
+  ConfigError,
+  EfiMemoryType,
+  EFI_MEMORY_RUNTIME,
+  EFI_MEMORY_WB,
+  PAGE_SIZE,
+  intersectRanges,
+  mergeRanges,
+  parseSize,
+  readJsonFile,
+  subtractRanges,
+  type MemoryDescriptor,
+  type PhysRange,
 } from '@efikdump/core';
 import { q35BelowFourGBytes } from '../probe/q35-layout';
-import { readRetentionProfile, type MeasuredMemoryMap, type ProfileRange, type ResetKind, type RetentionProfile } from '../probe/retention-profile';
+import {
+  readRetentionProfile,
+  type MeasuredMemoryMap,
+  type ProfileRange,
+  type ResetKind,
+  type RetentionProfile,
+} from '../probe/retention-profile';
 import { deriveRetentionScaling, predictOverwritten, type RetentionScaling } from '../probe/retention-scaling';
 import { PROFILES_DIR } from './firmware-profiles';
 
@@ -44,9 +60,11 @@ function parseMoment(doc: Record<string, unknown>, path: string): RetentionMomen
   const fail = (field: string, expected: string, found: unknown): never => {
     throw new ConfigError(`expected ${expected}, found ${JSON.stringify(found)}`, { file: path, field });
   };
-  if (doc.moment !== 'loader-entry' && doc.moment !== 'shell-prompt' && doc.moment !== 'boot-manager-prompt') fail('moment', '"loader-entry", "shell-prompt" or "boot-manager-prompt"', doc.moment);
+  if (doc.moment !== 'loader-entry' && doc.moment !== 'shell-prompt' && doc.moment !== 'boot-manager-prompt')
+    fail('moment', '"loader-entry", "shell-prompt" or "boot-manager-prompt"', doc.moment);
   if (typeof doc.source !== 'string' || !doc.source) fail('source', 'where the measurement comes from', doc.source);
-  if (typeof doc.refines !== 'string' || !/^measured\/[A-Za-z0-9._-]+\.json$/.test(doc.refines)) fail('refines', 'a probe profile such as "measured/ovmf-retention.json"', doc.refines);
+  if (typeof doc.refines !== 'string' || !/^measured\/[A-Za-z0-9._-]+\.json$/.test(doc.refines))
+    fail('refines', 'a probe profile such as "measured/ovmf-retention.json"', doc.refines);
   if (!Number.isSafeInteger(doc.pagesChanged) || (doc.pagesChanged as number) < 0) fail('pagesChanged', 'a page count', doc.pagesChanged);
   let memoryBytes = 0;
   try {
@@ -58,11 +76,19 @@ function parseMoment(doc: Record<string, unknown>, path: string): RetentionMomen
   const envelopes = (doc.envelopes as Record<string, unknown>[]).map((e, i) => {
     const start = Number(e?.start);
     const end = Number(e?.end);
-    if (!Number.isSafeInteger(start) || !Number.isSafeInteger(end) || start % PAGE_SIZE || end % PAGE_SIZE || end <= start) fail(`envelopes[${i}]`, 'page-aligned "start" and "end" with start < end', e);
+    if (!Number.isSafeInteger(start) || !Number.isSafeInteger(end) || start % PAGE_SIZE || end % PAGE_SIZE || end <= start)
+      fail(`envelopes[${i}]`, 'page-aligned "start" and "end" with start < end', e);
     if (e.anchor !== 'low' && e.anchor !== 'top') fail(`envelopes[${i}].anchor`, '"low" or "top"', e.anchor);
     return { start, end, anchor: e.anchor as 'low' | 'top' };
   });
-  return { moment: doc.moment as RetentionMoment, source: doc.source as string, memoryBytes, pagesChanged: doc.pagesChanged as number, envelopes, refines: doc.refines as string };
+  return {
+    moment: doc.moment as RetentionMoment,
+    source: doc.source as string,
+    memoryBytes,
+    pagesChanged: doc.pagesChanged as number,
+    envelopes,
+    refines: doc.refines as string,
+  };
 }
 
 /**
@@ -77,12 +103,16 @@ export function measuredRetentionScaling(file: string, reset: ResetKind): Retent
   const cached = scalingCache.get(key);
   if (cached) return cached;
   const doc = readMeasured(file);
-  if (doc.kind !== 'profile') throw new ConfigError('expected a probe retention profile (efikdump-retention-profile/1)', { file: path, field: 'format' });
+  if (doc.kind !== 'profile')
+    throw new ConfigError('expected a probe retention profile (efikdump-retention-profile/1)', { file: path, field: 'format' });
   let scaling: RetentionScaling;
   try {
     scaling = deriveRetentionScaling(doc.profile.measurements, reset);
   } catch (e) {
-    throw new ConfigError(`expected measurements that follow one rule across sizes: ${(e as Error).message}`, { file: path, field: 'measurements' });
+    throw new ConfigError(`expected measurements that follow one rule across sizes: ${(e as Error).message}`, {
+      file: path,
+      field: 'measurements',
+    });
   }
   scalingCache.set(key, scaling);
   return scaling;
@@ -126,8 +156,11 @@ export function measuredOverwritten(file: string, reset: ResetKind, memoryBytes:
 }
 
 const EFI_TYPE_OF: Record<string, number> = {
-  AcpiNvs: EfiMemoryType.AcpiNvs, AcpiReclaim: EfiMemoryType.AcpiReclaim, Reserved: EfiMemoryType.Reserved,
-  RuntimeServicesData: EfiMemoryType.RuntimeServicesData, RuntimeServicesCode: EfiMemoryType.RuntimeServicesCode,
+  AcpiNvs: EfiMemoryType.AcpiNvs,
+  AcpiReclaim: EfiMemoryType.AcpiReclaim,
+  Reserved: EfiMemoryType.Reserved,
+  RuntimeServicesData: EfiMemoryType.RuntimeServicesData,
+  RuntimeServicesCode: EfiMemoryType.RuntimeServicesCode,
 };
 
 /**
@@ -140,7 +173,10 @@ const EFI_TYPE_OF: Record<string, number> = {
 export function measuredMemoryMap(file: string, ramBytes: number): MemoryDescriptor[] {
   const doc = readMeasured(file);
   if (doc.kind !== 'profile' || doc.profile.memoryMaps.length === 0) {
-    throw new ConfigError('expected a probe retention profile with memory maps (memoryMaps)', { file: join(PROFILES_DIR, file), field: 'memoryMaps' });
+    throw new ConfigError('expected a probe retention profile with memory maps (memoryMaps)', {
+      file: join(PROFILES_DIR, file),
+      field: 'memoryMaps',
+    });
   }
   const maps = doc.profile.memoryMaps.slice().sort((a, b) => b.memoryBytes - a.memoryBytes);
   const m: MeasuredMemoryMap = maps[0];
@@ -155,7 +191,13 @@ export function measuredMemoryMap(file: string, ramBytes: number): MemoryDescrip
   const ram = subtractRanges(stretched, [...others, ...bootServices]);
   const map: MemoryDescriptor[] = [];
   const add = (type: number, r: PhysRange, runtime = false) => {
-    if (r.end > r.start) map.push({ type, start: r.start, pages: (r.end - r.start) / PAGE_SIZE, attribute: EFI_MEMORY_WB | (runtime ? EFI_MEMORY_RUNTIME : 0n) });
+    if (r.end > r.start)
+      map.push({
+        type,
+        start: r.start,
+        pages: (r.end - r.start) / PAGE_SIZE,
+        attribute: EFI_MEMORY_WB | (runtime ? EFI_MEMORY_RUNTIME : 0n),
+      });
   };
   for (const r of ram) add(EfiMemoryType.Conventional, r);
   for (const r of bootServices) add(EfiMemoryType.BootServicesData, r);
@@ -171,8 +213,13 @@ export function measuredMemoryMap(file: string, ramBytes: number): MemoryDescrip
  * How a profile's retention is known, in one word or two: "measured (loader-entry)", "measured
  * (shell-prompt)", "modelled" or "ideal" — what listings and reports show beside its results.
  */
-export function describeRetention(profile: { retention: 'measured' | 'modelled' | 'ideal'; scratch: readonly ({ measured: string } | object)[] }): string {
+export function describeRetention(profile: {
+  retention: 'measured' | 'modelled' | 'ideal';
+  scratch: readonly ({ measured: string } | object)[];
+}): string {
   if (profile.retention !== 'measured') return profile.retention;
-  const moments = [...new Set(profile.scratch.flatMap((s) => ('measured' in s ? [measuredMoment((s as { measured: string }).measured)] : [])))];
+  const moments = [
+    ...new Set(profile.scratch.flatMap((s) => ('measured' in s ? [measuredMoment((s as { measured: string }).measured)] : []))),
+  ];
   return `measured (${moments.join(', ')})`;
 }

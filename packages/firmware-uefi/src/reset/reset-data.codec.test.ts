@@ -11,9 +11,18 @@ describe('UEFI 2.10 §8.5.1 ResetData', () => {
     expect(decodeResetData(b, false).reason).toBe('kdump');
   });
   it('round-trips, and refuses a string without NUL or a missing GUID', () => {
-    fc.assert(fc.property(fc.string({ unit: fc.integer({ min: 1, max: 0xd7ff }).map((c) => String.fromCharCode(c)), maxLength: 40 }), fc.uuid(), (reason, guid) => {
-      expect(decodeResetData(encodeResetData({ reason, guid: guid.toLowerCase() }), true)).toMatchObject({ reason, guid: guid.toLowerCase() });
-    }));
+    fc.assert(
+      fc.property(
+        fc.string({ unit: fc.integer({ min: 1, max: 0xd7ff }).map((c) => String.fromCharCode(c)), maxLength: 40 }),
+        fc.uuid(),
+        (reason, guid) => {
+          expect(decodeResetData(encodeResetData({ reason, guid: guid.toLowerCase() }), true)).toMatchObject({
+            reason,
+            guid: guid.toLowerCase(),
+          });
+        },
+      ),
+    );
     expect(() => decodeResetData(Uint8Array.of(0x41, 0), false)).toThrow(FormatError);
     expect(() => decodeResetData(Uint8Array.of(0x41, 0, 0, 0), true)).toThrow(FormatError);
   });

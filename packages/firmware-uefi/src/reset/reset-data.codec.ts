@@ -16,6 +16,9 @@ export function encodeResetData(d: ResetData): Uint8Array {
 export function decodeResetData(bytes: Uint8Array, platformSpecific: boolean): ResetData & { extra: Uint8Array } {
   const { text, bytes: used } = decodeUcs2(bytes, 'ResetData string');
   if (!platformSpecific) return { reason: text, extra: bytes.slice(used) };
-  if (bytes.length < used + GUID_SIZE) throw new FormatError('ResetData', `an EFI_GUID after the string (${used + GUID_SIZE} bytes)`, `${bytes.length} bytes`, { offset: used });
+  if (bytes.length < used + GUID_SIZE)
+    throw new FormatError('ResetData', `an EFI_GUID after the string (${used + GUID_SIZE} bytes)`, `${bytes.length} bytes`, {
+      offset: used,
+    });
   return { reason: text, guid: readGuid(bytes, used), extra: bytes.slice(used + GUID_SIZE) };
 }

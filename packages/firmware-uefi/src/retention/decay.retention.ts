@@ -1,5 +1,15 @@
 import { injectable } from 'tsyringe';
-import { GiB, hashString, mergeRanges, PAGE_SIZE, Rng, totalSize, type RetentionPolicy, type RetentionReport, type RunContext } from '@efikdump/core';
+import {
+  GiB,
+  hashString,
+  mergeRanges,
+  PAGE_SIZE,
+  Rng,
+  totalSize,
+  type RetentionPolicy,
+  type RetentionReport,
+  type RunContext,
+} from '@efikdump/core';
 import { firmwareOf, overwrite, unchanged } from './retention-support';
 
 /** More expected flips than this are not modelled bit by bit (each flip materialises a page). */
@@ -26,7 +36,14 @@ export class DecayRetention implements RetentionPolicy {
     const flips = Math.floor(expected) + (rng.next() < expected - Math.floor(expected) ? 1 : 0);
     if (flips === 0) return unchanged(this.name);
     if (flips > MAX_EXACT_FLIPS) {
-      return overwrite(ctx, this.name, mem.ram, 'anon', 'decayed DRAM', `${flips} expected bit flips exceed ${MAX_EXACT_FLIPS}: all RAM treated as decayed`);
+      return overwrite(
+        ctx,
+        this.name,
+        mem.ram,
+        'anon',
+        'decayed DRAM',
+        `${flips} expected bit flips exceed ${MAX_EXACT_FLIPS}: all RAM treated as decayed`,
+      );
     }
     const byte = new Uint8Array(1);
     const pages = new Set<number>();

@@ -1,5 +1,15 @@
 import { join } from 'node:path';
-import { ConfigError, GiB, intersectRanges, MiB, PAGE_SIZE, parseFirmwareProfile, readJsonFile, systemRamFromMemoryMap, type PhysRange } from '@efikdump/core';
+import {
+  ConfigError,
+  GiB,
+  intersectRanges,
+  MiB,
+  PAGE_SIZE,
+  parseFirmwareProfile,
+  readJsonFile,
+  systemRamFromMemoryMap,
+  type PhysRange,
+} from '@efikdump/core';
 import { firmwareContext } from '../testing/firmware-context';
 import { profileMemoryMap } from '../memory-map/platform-memory-map';
 import { readRetentionProfile } from '../probe/retention-profile';
@@ -23,7 +33,8 @@ function expectedRanges(ramBytes: number): PhysRange[] {
 /** Pages on both sides of every predicted range's edges, and a grid over all RAM. */
 function samplePfns(ramBytes: number, ram: readonly PhysRange[]): number[] {
   const out = new Set<number>();
-  for (const r of predictOverwritten(rule, ramBytes)) for (const a of [r.start - PAGE_SIZE, r.start, r.end - PAGE_SIZE, r.end]) out.add(a / PAGE_SIZE);
+  for (const r of predictOverwritten(rule, ramBytes))
+    for (const a of [r.start - PAGE_SIZE, r.start, r.end - PAGE_SIZE, r.end]) out.add(a / PAGE_SIZE);
   for (const r of ram) for (let a = r.start; a < r.end; a += 3 * MiB + 5 * PAGE_SIZE) out.add(a / PAGE_SIZE);
   return [...out].filter((pfn) => ram.some((r) => pfn * PAGE_SIZE >= r.start && pfn * PAGE_SIZE < r.end)).sort((a, b) => a - b);
 }
@@ -53,7 +64,9 @@ describe('firmware-scratch with a measured retention profile (ovmf-measured)', (
       }
       throw new Error('parsed');
     };
-    expect(fieldOf(withScratch({ label: 'm', measured: 'measured/ovmf-retention.json', reset: 'warm', scale: 2 }))).toMatch(/^scratch\[0\]/);
+    expect(fieldOf(withScratch({ label: 'm', measured: 'measured/ovmf-retention.json', reset: 'warm', scale: 2 }))).toMatch(
+      /^scratch\[0\]/,
+    );
     expect(fieldOf(withScratch({ label: 'm', measured: 'measured/ovmf-retention.json', reset: 'hot' }))).toBe('scratch[0].reset');
     expect(fieldOf(withScratch({ label: 'm', measured: '../../etc/passwd.json', reset: 'warm' }))).toBe('scratch[0].measured');
     expect(fieldOf({ ...doc, retentionProfile: 'measured/ovmf-retention.json' })).toBe('retentionProfile');
@@ -64,24 +77,27 @@ describe('firmware-scratch with a measured retention profile (ovmf-measured)', (
     ['1GiB', GiB],
     ['512MiB (not measured by this file; ovmf-retention-sizes.json agrees)', 512 * MiB],
     ['3GiB (top of RAM under 4 GiB is 2 GiB; RAM above 4 GiB untouched)', 3 * GiB],
-  ])('at %s the sampled pages that change are exactly the System RAM pages inside the predicted ranges, and the retention map reports them', (_label, ramBytes) => {
-    const { ctx } = firmwareContext({ profile: 'ovmf-measured', ramBytes });
-    const ram = ctx.machine.memory.ram;
-    const pfns = samplePfns(ramBytes, ram);
-    const before = pfns.map((p) => ctx.machine.memory.pageSha256(p));
-    const report = new FirmwareScratchRetention().apply(ctx);
-    const expected = expectedRanges(ramBytes);
-    expect(report.policy).toBe('firmware-scratch');
-    expect(report.changedRanges).toEqual(expected);
-    expect(report.changedPages).toBe(expected.reduce((s, r) => s + (r.end - r.start) / PAGE_SIZE, 0));
-    const changed = pfns.filter((p, i) => ctx.machine.memory.pageSha256(p) !== before[i]);
-    expect(changed).toEqual(pfns.filter((p) => inside(expected, p)));
-    // Pages the firmware wrote outside the OS's memory (runtime, ACPI, reserved in the model's map) do not count.
-    const systemRam = systemRamFromMemoryMap(mapOf(ramBytes));
-    for (const p of pfns) if (inside(predictOverwritten(rule, ramBytes), p) && !inside(systemRam, p)) expect(changed).not.toContain(p);
-    expect(changed.length).toBeGreaterThan(0);
-    if (ramBytes > 2816 * MiB) expect(changed.every((p) => p * PAGE_SIZE < 2 * GiB)).toBe(true);
-  });
+  ])(
+    'at %s the sampled pages that change are exactly the System RAM pages inside the predicted ranges, and the retention map reports them',
+    (_label, ramBytes) => {
+      const { ctx } = firmwareContext({ profile: 'ovmf-measured', ramBytes });
+      const ram = ctx.machine.memory.ram;
+      const pfns = samplePfns(ramBytes, ram);
+      const before = pfns.map((p) => ctx.machine.memory.pageSha256(p));
+      const report = new FirmwareScratchRetention().apply(ctx);
+      const expected = expectedRanges(ramBytes);
+      expect(report.policy).toBe('firmware-scratch');
+      expect(report.changedRanges).toEqual(expected);
+      expect(report.changedPages).toBe(expected.reduce((s, r) => s + (r.end - r.start) / PAGE_SIZE, 0));
+      const changed = pfns.filter((p, i) => ctx.machine.memory.pageSha256(p) !== before[i]);
+      expect(changed).toEqual(pfns.filter((p) => inside(expected, p)));
+      // Pages the firmware wrote outside the OS's memory (runtime, ACPI, reserved in the model's map) do not count.
+      const systemRam = systemRamFromMemoryMap(mapOf(ramBytes));
+      for (const p of pfns) if (inside(predictOverwritten(rule, ramBytes), p) && !inside(systemRam, p)) expect(changed).not.toContain(p);
+      expect(changed.length).toBeGreaterThan(0);
+      if (ramBytes > 2816 * MiB) expect(changed.every((p) => p * PAGE_SIZE < 2 * GiB)).toBe(true);
+    },
+  );
 
   test('the measured low ranges stay at fixed addresses and the rest move with the top of RAM under 4 GiB', () => {
     const small = expectedRanges(256 * MiB);

@@ -1,7 +1,17 @@
 import { injectable } from 'tsyringe';
 import {
-  EfiMemoryType, intersectRanges, mergeRanges, PAGE_SIZE, SimulationError, systemRamFromMemoryMap,
-  type MemoryDescriptor, type PhysRange, type RetentionPolicy, type RetentionReport, type RunContext, type ScratchRangeSpec,
+  EfiMemoryType,
+  intersectRanges,
+  mergeRanges,
+  PAGE_SIZE,
+  SimulationError,
+  systemRamFromMemoryMap,
+  type MemoryDescriptor,
+  type PhysRange,
+  type RetentionPolicy,
+  type RetentionReport,
+  type RunContext,
+  type ScratchRangeSpec,
 } from '@efikdump/core';
 import { profileMemoryMap } from '../memory-map/platform-memory-map';
 import { measuredMoment, measuredOverwritten } from '../profiles/measured-retention';
@@ -15,13 +25,22 @@ const end = (d: MemoryDescriptor) => d.start + d.pages * PAGE_SIZE;
  * rule and keeps only their System RAM frames: what the measured firmware wrote elsewhere (ACPI
  * NVS, runtime, reserved regions) was never the OS's memory, so no dump can lose it.
  */
-export function resolveScratchRanges(specs: readonly ScratchRangeSpec[], map: readonly MemoryDescriptor[], ram: readonly PhysRange[], ramBytes?: number, reset: 'warm' | 'cold' = 'warm'): { label: string; ranges: PhysRange[] }[] {
+export function resolveScratchRanges(
+  specs: readonly ScratchRangeSpec[],
+  map: readonly MemoryDescriptor[],
+  ram: readonly PhysRange[],
+  ramBytes?: number,
+  reset: 'warm' | 'cold' = 'warm',
+): { label: string; ranges: PhysRange[] }[] {
   return specs.map((s) => {
     let ranges: PhysRange[];
     if ('measured' in s) {
       if (ramBytes === undefined) throw new SimulationError(`scratch range "${s.label}" (measured) needs the machine's memory size`);
       const kind = s.reset === 'as-reset' ? reset : s.reset;
-      ranges = intersectRanges(measuredOverwritten(s.measured, kind, ramBytes).map((r) => ({ start: r.start, end: r.end })), systemRamFromMemoryMap(map));
+      ranges = intersectRanges(
+        measuredOverwritten(s.measured, kind, ramBytes).map((r) => ({ start: r.start, end: r.end })),
+        systemRamFromMemoryMap(map),
+      );
     } else if ('memoryType' in s) {
       const type = (EfiMemoryType as Record<string, number>)[s.memoryType];
       if (type === undefined) throw new SimulationError(`unknown EFI memory type ${s.memoryType}`);
@@ -52,7 +71,16 @@ export class FirmwareScratchRetention implements RetentionPolicy {
     const map = ctx.state.memoryMap ?? profileMemoryMap(fw.profile, ctx.machine.ramBytes);
     const resolved = resolveScratchRanges(fw.profile.scratch, map, ctx.machine.memory.ram, ctx.machine.ramBytes, reset);
     const all = mergeRanges(resolved.flatMap((r) => r.ranges));
-    const measured = fw.profile.scratch.flatMap((s) => ('measured' in s ? [`${s.measured} (${s.reset === 'as-reset' ? reset : s.reset}, ${measuredMoment(s.measured)})`] : []));
-    return overwrite(ctx, this.name, all, 'slab', 'firmware scratch', measured.length ? `measured: ${measured.join(', ')}, System RAM frames only` : undefined);
+    const measured = fw.profile.scratch.flatMap((s) =>
+      'measured' in s ? [`${s.measured} (${s.reset === 'as-reset' ? reset : s.reset}, ${measuredMoment(s.measured)})`] : [],
+    );
+    return overwrite(
+      ctx,
+      this.name,
+      all,
+      'slab',
+      'firmware scratch',
+      measured.length ? `measured: ${measured.join(', ')}, System RAM frames only` : undefined,
+    );
   }
 }

@@ -1,4 +1,13 @@
-import { mergeRanges, SimulationError, totalSize, PAGE_SIZE, type FirmwareState, type PhysRange, type RetentionReport, type RunContext } from '@efikdump/core';
+import {
+  mergeRanges,
+  SimulationError,
+  totalSize,
+  PAGE_SIZE,
+  type FirmwareState,
+  type PhysRange,
+  type RetentionReport,
+  type RunContext,
+} from '@efikdump/core';
 import type { GeneratedKind } from '@efikdump/core';
 
 /** The firmware-uefi state a retention policy reads (profile, variable store); set at power-on. */
@@ -9,8 +18,17 @@ export function firmwareOf(ctx: RunContext, policy: string): FirmwareState {
 }
 
 /** Overwrites whole ranges without materialising them (PhysicalMemory.fill), and reports them. */
-export function overwrite(ctx: RunContext, policy: string, ranges: readonly PhysRange[], kind: GeneratedKind, label: string, note?: string): RetentionReport {
-  const merged = mergeRanges(ranges.map((r) => ({ start: Math.floor(r.start / PAGE_SIZE) * PAGE_SIZE, end: Math.ceil(r.end / PAGE_SIZE) * PAGE_SIZE })));
+export function overwrite(
+  ctx: RunContext,
+  policy: string,
+  ranges: readonly PhysRange[],
+  kind: GeneratedKind,
+  label: string,
+  note?: string,
+): RetentionReport {
+  const merged = mergeRanges(
+    ranges.map((r) => ({ start: Math.floor(r.start / PAGE_SIZE) * PAGE_SIZE, end: Math.ceil(r.end / PAGE_SIZE) * PAGE_SIZE })),
+  );
   const salt = 0x5c0000 + ctx.state.bootCount;
   for (const r of merged) ctx.machine.memory.fill(r, kind, salt, label);
   const report: RetentionReport = { policy, changedRanges: merged, changedPages: totalSize(merged) / PAGE_SIZE };

@@ -36,7 +36,11 @@ const sample = (ctx: RunContext) => {
 describe('retention policies report exactly the frames they change', () => {
   it('retain-all changes nothing', () => {
     const { ctx } = firmwareContext();
-    expect(applyAndCheck(ctx, new RetainAllRetention(), 'warm', sample(ctx)).report).toEqual({ policy: 'retain-all', changedRanges: [], changedPages: 0 });
+    expect(applyAndCheck(ctx, new RetainAllRetention(), 'warm', sample(ctx)).report).toEqual({
+      policy: 'retain-all',
+      changedRanges: [],
+      changedPages: 0,
+    });
   });
 
   it('scrub-all zeroes all RAM on any reset', () => {
@@ -51,14 +55,20 @@ describe('retention policies report exactly the frames they change', () => {
     const mor = new MorRetention();
     expect(mor.apply(ctx).changedPages).toBe(0);
     const fw = ctx.state.firmware!;
-    new VariableStore(fw.nvram, fw.profile).set(MOR_NAME, MEMORY_OVERWRITE_CONTROL_GUID, A.NON_VOLATILE | A.BOOTSERVICE_ACCESS | A.RUNTIME_ACCESS, Uint8Array.of(1), { atRuntime: true });
+    new VariableStore(fw.nvram, fw.profile).set(
+      MOR_NAME,
+      MEMORY_OVERWRITE_CONTROL_GUID,
+      A.NON_VOLATILE | A.BOOTSERVICE_ACCESS | A.RUNTIME_ACCESS,
+      Uint8Array.of(1),
+      { atRuntime: true },
+    );
     expect(applyAndCheck(ctx, mor, 'warm', sample(ctx)).report.changedPages).toBe(ramPages(ctx));
     // A firmware without the variable (ovmf profile) never wipes.
     const { ctx: ovmf } = firmwareContext({ profile: 'ovmf' });
     expect(mor.apply(ovmf).changedPages).toBe(0);
   });
 
-  it('firmware-scratch overwrites the profile\'s ranges and nothing else', () => {
+  it("firmware-scratch overwrites the profile's ranges and nothing else", () => {
     const { ctx, profile } = firmwareContext({ profile: 'laptop', ramBytes: 4 * GiB });
     const expected = resolveScratchRanges(profile.scratch, buildMemoryMap(4 * GiB), ctx.machine.memory.ram);
     expect(expected.map((e) => e.label)).toHaveLength(4);
@@ -99,7 +109,8 @@ describe('retention policies report exactly the frames they change', () => {
 });
 
 describe('decay (domain reference §5.9)', () => {
-  const decaying = (seed: number, rate: number, offMs = 1000) => firmwareContext({ seed, ramBytes: GiB, overrides: { decayBitFlipsPerGiBPerSecond: rate, coldPowerOffMs: offMs } }).ctx;
+  const decaying = (seed: number, rate: number, offMs = 1000) =>
+    firmwareContext({ seed, ramBytes: GiB, overrides: { decayBitFlipsPerGiBPerSecond: rate, coldPowerOffMs: offMs } }).ctx;
 
   it('flips nothing on a warm reset (refresh continues) or without power-off time', () => {
     expect(new DecayRetention().apply(decaying(1, 1000), 'warm').changedPages).toBe(0);
@@ -122,7 +133,10 @@ describe('decay (domain reference §5.9)', () => {
         fresh.machine.memory.readPage(addr / PAGE_SIZE, y);
         for (let i = 0; i < PAGE_SIZE; i++) {
           let d = x[i] ^ y[i];
-          while (d) { bits += d & 1; d >>= 1; }
+          while (d) {
+            bits += d & 1;
+            d >>= 1;
+          }
         }
       }
     }
@@ -147,7 +161,8 @@ describe('retention on a 1 TiB machine stays cheap (whole ranges are filled, not
     const fw = ctx.state.firmware!;
     new VariableStore(fw.nvram, fw.profile).set(MOR_NAME, MEMORY_OVERWRITE_CONTROL_GUID, 7, Uint8Array.of(1), { atRuntime: false });
     const t = Date.now();
-    for (const p of [new FirmwareScratchRetention(), new EccReinitRetention(), new ScrubAllRetention(), new MorRetention()]) p.apply(ctx, 'cold');
+    for (const p of [new FirmwareScratchRetention(), new EccReinitRetention(), new ScrubAllRetention(), new MorRetention()])
+      p.apply(ctx, 'cold');
     expect(Date.now() - t).toBeLessThan(2000);
     expect(ctx.machine.memory.overlayPages).toBe(0);
     expect(createHash('sha256').update(new Uint8Array(PAGE_SIZE)).digest('hex')).toBe(sha(ctx, 2 ** 27));

@@ -1,6 +1,15 @@
 import {
-  applyFirmwareOverrides, EventLog, PhysicalMemory, Rng, VirtualClock,
-  type Design, type FirmwareOverrides, type FirmwareProfile, type RunContext, type RunEvent, type Scenario,
+  applyFirmwareOverrides,
+  EventLog,
+  PhysicalMemory,
+  Rng,
+  VirtualClock,
+  type Design,
+  type FirmwareOverrides,
+  type FirmwareProfile,
+  type RunContext,
+  type RunEvent,
+  type Scenario,
 } from '@efikdump/core';
 import { createFirmwareState, firmwareReport } from '../firmware-state';
 import { platformRam, profileMemoryMap } from '../memory-map/platform-memory-map';
@@ -14,7 +23,9 @@ export interface FirmwareTestContext {
   profile: FirmwareProfile;
 }
 
-export function firmwareContext(opts: { profile?: string; overrides?: FirmwareOverrides; ramBytes?: number; seed?: number; cmdline?: string } = {}): FirmwareTestContext {
+export function firmwareContext(
+  opts: { profile?: string; overrides?: FirmwareOverrides; ramBytes?: number; seed?: number; cmdline?: string } = {},
+): FirmwareTestContext {
   const ramBytes = opts.ramBytes ?? 1024 ** 3;
   const seed = opts.seed ?? 1;
   const scenario = { name: 'test', source: 'test-scenario.json', firmware: opts.overrides } as unknown as Scenario;
@@ -26,7 +37,13 @@ export function firmwareContext(opts: { profile?: string; overrides?: FirmwareOv
   const memory = new PhysicalMemory({ seed, ram: platformRam(ramBytes) });
   const ctx: RunContext = {
     seed,
-    design: { name: 'test', source: 'test-design.json', firmware: { profile: opts.profile ?? 'ovmf' }, kernel: { cmdline: opts.cmdline ?? 'console=ttyS0 crashkernel=256M' }, components: {} } as unknown as Design,
+    design: {
+      name: 'test',
+      source: 'test-design.json',
+      firmware: { profile: opts.profile ?? 'ovmf' },
+      kernel: { cmdline: opts.cmdline ?? 'console=ttyS0 crashkernel=256M' },
+      components: {},
+    } as unknown as Design,
     scenario,
     options: { truthPages: 0, truthZeroPages: 0 },
     machine: { ramBytes, cpus: 2, memory },

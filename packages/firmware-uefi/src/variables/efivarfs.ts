@@ -7,8 +7,14 @@ import { writeDirectoryAtomic } from '../io/write-directory-atomic';
 // variable named "<Name>-<guid>", holding the 4-byte little-endian attributes, then the data.
 const FILE_NAME = /^(.+)-([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$/;
 /** Attributes that may appear in an efivarfs file (APPEND_WRITE is an operation, never stored). */
-const STORED = A.NON_VOLATILE | A.BOOTSERVICE_ACCESS | A.RUNTIME_ACCESS | A.HARDWARE_ERROR_RECORD |
-  A.AUTHENTICATED_WRITE_ACCESS | A.TIME_BASED_AUTHENTICATED_WRITE_ACCESS | A.ENHANCED_AUTHENTICATED_ACCESS;
+const STORED =
+  A.NON_VOLATILE |
+  A.BOOTSERVICE_ACCESS |
+  A.RUNTIME_ACCESS |
+  A.HARDWARE_ERROR_RECORD |
+  A.AUTHENTICATED_WRITE_ACCESS |
+  A.TIME_BASED_AUTHENTICATED_WRITE_ACCESS |
+  A.ENHANCED_AUTHENTICATED_ACCESS;
 
 export interface EfiVariableFile {
   name: string;
@@ -30,11 +36,21 @@ export function encodeEfivarfsFile(v: EfiVariableFile): Uint8Array {
 export function decodeEfivarfsFile(fileName: string, bytes: Uint8Array, file?: string): EfiVariableFile {
   const m = FILE_NAME.exec(fileName);
   if (!m) throw new FormatError('efivarfs file name', '<Name>-<lower-case GUID>', JSON.stringify(fileName), { file });
-  if (bytes.length < 4) throw new FormatError('efivarfs file', 'at least the 4-byte attributes', `${bytes.length} bytes`, { file, offset: 0 });
+  if (bytes.length < 4)
+    throw new FormatError('efivarfs file', 'at least the 4-byte attributes', `${bytes.length} bytes`, { file, offset: 0 });
   const attributes = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(0, true);
-  if (attributes & ~STORED) throw new FormatError('efivarfs attributes', `only bits of 0x${STORED.toString(16)}`, `0x${attributes.toString(16)}`, { file, offset: 0 });
+  if (attributes & ~STORED)
+    throw new FormatError('efivarfs attributes', `only bits of 0x${STORED.toString(16)}`, `0x${attributes.toString(16)}`, {
+      file,
+      offset: 0,
+    });
   if (!(attributes & A.RUNTIME_ACCESS) || !(attributes & A.BOOTSERVICE_ACCESS)) {
-    throw new FormatError('efivarfs attributes', 'BOOTSERVICE_ACCESS and RUNTIME_ACCESS (efivarfs shows runtime variables)', `0x${attributes.toString(16)}`, { file, offset: 0 });
+    throw new FormatError(
+      'efivarfs attributes',
+      'BOOTSERVICE_ACCESS and RUNTIME_ACCESS (efivarfs shows runtime variables)',
+      `0x${attributes.toString(16)}`,
+      { file, offset: 0 },
+    );
   }
   return { name: m[1], guid: m[2], attributes, data: bytes.slice(4) };
 }
@@ -43,7 +59,8 @@ export function decodeEfivarfsFile(fileName: string, bytes: Uint8Array, file?: s
 export function exportEfivarfs(dir: string, variables: readonly EfiVariableFile[]): void {
   const files = new Map<string, Uint8Array>();
   for (const v of variables) {
-    if (v.name.includes('/') || !isGuid(v.guid)) throw new FormatError('efivarfs variable', 'a name without "/" and a lower-case GUID', `${v.name}-${v.guid}`);
+    if (v.name.includes('/') || !isGuid(v.guid))
+      throw new FormatError('efivarfs variable', 'a name without "/" and a lower-case GUID', `${v.name}-${v.guid}`);
     files.set(efivarfsFileName(v.name, v.guid), encodeEfivarfsFile(v));
   }
   writeDirectoryAtomic(dir, files);
@@ -57,5 +74,7 @@ export function importEfivarfs(dir: string): EfiVariableFile[] {
   } catch (e) {
     throw new IoError(`cannot read the directory: ${(e as Error).message}`, { file: dir });
   }
-  return names.filter((n) => statSync(join(dir, n)).isFile()).map((n) => decodeEfivarfsFile(n, new Uint8Array(readFileSync(join(dir, n))), join(dir, n)));
+  return names
+    .filter((n) => statSync(join(dir, n)).isFile())
+    .map((n) => decodeEfivarfsFile(n, new Uint8Array(readFileSync(join(dir, n))), join(dir, n)));
 }

@@ -44,7 +44,11 @@ export function parseTimeBasedAuthentication(data: Uint8Array): TimeBasedAuthent
 }
 
 /** Builds the descriptor + payload a caller passes to SetVariable (for tests and tools). */
-export function encodeTimeBasedAuthentication(time: { year: number; month: number; day: number; hour?: number; minute?: number; second?: number }, certData: Uint8Array, payload: Uint8Array): Uint8Array {
+export function encodeTimeBasedAuthentication(
+  time: { year: number; month: number; day: number; hour?: number; minute?: number; second?: number },
+  certData: Uint8Array,
+  payload: Uint8Array,
+): Uint8Array {
   const out = new Uint8Array(EFI_TIME_SIZE + WIN_CERT_UEFI_GUID_HEADER_SIZE + certData.length + payload.length);
   const v = new DataView(out.buffer);
   v.setUint16(0, time.year, true);

@@ -6,18 +6,35 @@ import { VAR_ADDED, VAR_DELETED, VAR_HEADER_VALID_ONLY, VAR_IN_DELETED_TRANSITIO
 
 const guidArb = fc.uuid().map((u) => u.toLowerCase());
 const nameArb = fc.string({ unit: fc.integer({ min: 0x20, max: 0xd7ff }).map((c) => String.fromCharCode(c)), minLength: 1, maxLength: 20 });
-const stateArb = fc.constantFrom(VAR_ADDED, VAR_ADDED & VAR_DELETED, VAR_ADDED & VAR_IN_DELETED_TRANSITION, VAR_ADDED & VAR_IN_DELETED_TRANSITION & VAR_DELETED, VAR_HEADER_VALID_ONLY);
+const stateArb = fc.constantFrom(
+  VAR_ADDED,
+  VAR_ADDED & VAR_DELETED,
+  VAR_ADDED & VAR_IN_DELETED_TRANSITION,
+  VAR_ADDED & VAR_IN_DELETED_TRANSITION & VAR_DELETED,
+  VAR_HEADER_VALID_ONLY,
+);
 const recordArb = (auth: boolean): fc.Arbitrary<NvVariable> =>
-  fc.record({ name: nameArb, guid: guidArb, attributes: fc.nat({ max: 0xff }), data: fc.uint8Array({ maxLength: 200 }), state: stateArb })
-    .chain((r) => (auth
-      ? fc.record({ monotonicCount: fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }), timestamp: fc.uint8Array({ minLength: 16, maxLength: 16 }), pubKeyIndex: fc.nat({ max: 0xffffffff }) }).map((a) => ({ ...r, ...a }))
-      : fc.constant(r)));
-const volumeArb: fc.Arbitrary<VariableStoreVolume> = fc.boolean().chain((auth) => fc.record({
-  format: fc.constant(auth ? 'authenticated' as const : 'plain' as const),
-  nvramBytes: fc.constantFrom(0xe000, 0x10000),
-  blockBytes: fc.constant(4096),
-  records: fc.array(recordArb(auth), { maxLength: 12 }),
-}));
+  fc
+    .record({ name: nameArb, guid: guidArb, attributes: fc.nat({ max: 0xff }), data: fc.uint8Array({ maxLength: 200 }), state: stateArb })
+    .chain((r) =>
+      auth
+        ? fc
+            .record({
+              monotonicCount: fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }),
+              timestamp: fc.uint8Array({ minLength: 16, maxLength: 16 }),
+              pubKeyIndex: fc.nat({ max: 0xffffffff }),
+            })
+            .map((a) => ({ ...r, ...a }))
+        : fc.constant(r),
+    );
+const volumeArb: fc.Arbitrary<VariableStoreVolume> = fc.boolean().chain((auth) =>
+  fc.record({
+    format: fc.constant(auth ? ('authenticated' as const) : ('plain' as const)),
+    nvramBytes: fc.constantFrom(0xe000, 0x10000),
+    blockBytes: fc.constant(4096),
+    records: fc.array(recordArb(auth), { maxLength: 12 }),
+  }),
+);
 
 function onlyFormatErrors(fn: () => unknown): void {
   try {
@@ -29,11 +46,20 @@ function onlyFormatErrors(fn: () => unknown): void {
 
 describe('edk2 variable-store firmware volume (PiFirmwareVolume.h, VariableFormat.h)', () => {
   it('round-trips: decode(encode(x)) == x, deleted and half-written records included', () => {
-    fc.assert(fc.property(volumeArb, (v) => expect(decodeVariableStoreFv(encodeVariableStoreFv(v))).toEqual(v)), { numRuns: 200 });
+    fc.assert(
+      fc.property(volumeArb, (v) => expect(decodeVariableStoreFv(encodeVariableStoreFv(v))).toEqual(v)),
+      { numRuns: 200 },
+    );
   });
 
   it('lays out the volume as OVMF_VARS.fd: FV header with the NV GUID, store header at 0x48, records at 0x64, 4-byte aligned, FTW working block', () => {
-    const rec = (name: string, n: number): NvVariable => ({ name, guid: '8be4df61-93ca-11d2-aa0d-00e098032b8c', attributes: 7, data: new Uint8Array(n).fill(1), state: VAR_ADDED });
+    const rec = (name: string, n: number): NvVariable => ({
+      name,
+      guid: '8be4df61-93ca-11d2-aa0d-00e098032b8c',
+      attributes: 7,
+      data: new Uint8Array(n).fill(1),
+      state: VAR_ADDED,
+    });
     const b = encodeVariableStoreFv({ format: 'plain', nvramBytes: 0xe000, blockBytes: 4096, records: [rec('A', 3), rec('B', 1)] });
     const v = new DataView(b.buffer);
     expect(b.length).toBe(volumeBytes(0xe000));
@@ -59,18 +85,22 @@ describe('edk2 variable-store firmware volume (PiFirmwareVolume.h, VariableForma
 
   const OVMF = ['/usr/share/OVMF/OVMF_VARS_4M.fd', '/usr/share/OVMF/OVMF_VARS.fd', '/usr/share/OVMF/OVMF_VARS_4M.ms.fd'];
   const haveOvmf = existsSync(OVMF[0]);
-  if (!haveOvmf && process.env.EFIKDUMP_REQUIRE_INTEROP === '1') throw new Error('Debian package ovmf is required (EFIKDUMP_REQUIRE_INTEROP=1)');
-  (haveOvmf ? it : it.skip)('writes the empty OVMF_VARS files of Debian\'s ovmf byte for byte, and re-encodes a populated one byte for byte', () => {
-    for (const file of OVMF) {
-      const real = new Uint8Array(readFileSync(file));
-      const v = decodeVariableStoreFv(real, file);
-      expect(v.format).toBe('authenticated');
-      expect(Buffer.from(encodeVariableStoreFv(v)).equals(Buffer.from(real))).toBe(true);
-    }
-    const ms = decodeVariableStoreFv(new Uint8Array(readFileSync(OVMF[2])), OVMF[2]);
-    const live = ms.records.filter((r) => r.state === VAR_ADDED).map((r) => r.name);
-    expect(live).toEqual(expect.arrayContaining(['PK', 'KEK', 'db', 'dbx', 'MTC', 'Boot0000', 'PlatformLang']));
-  });
+  if (!haveOvmf && process.env.EFIKDUMP_REQUIRE_INTEROP === '1')
+    throw new Error('Debian package ovmf is required (EFIKDUMP_REQUIRE_INTEROP=1)');
+  (haveOvmf ? it : it.skip)(
+    "writes the empty OVMF_VARS files of Debian's ovmf byte for byte, and re-encodes a populated one byte for byte",
+    () => {
+      for (const file of OVMF) {
+        const real = new Uint8Array(readFileSync(file));
+        const v = decodeVariableStoreFv(real, file);
+        expect(v.format).toBe('authenticated');
+        expect(Buffer.from(encodeVariableStoreFv(v)).equals(Buffer.from(real))).toBe(true);
+      }
+      const ms = decodeVariableStoreFv(new Uint8Array(readFileSync(OVMF[2])), OVMF[2]);
+      const live = ms.records.filter((r) => r.state === VAR_ADDED).map((r) => r.name);
+      expect(live).toEqual(expect.arrayContaining(['PK', 'KEK', 'db', 'dbx', 'MTC', 'Boot0000', 'PlatformLang']));
+    },
+  );
 
   it('refuses what is not a variable volume, naming the offset', () => {
     const good = encodeVariableStoreFv({ format: 'plain', nvramBytes: 0xe000, blockBytes: 4096, records: [] });
@@ -93,11 +123,21 @@ describe('edk2 variable-store firmware volume (PiFirmwareVolume.h, VariableForma
   });
 
   it('throws only FormatError on random and mutated volumes', () => {
-    fc.assert(fc.property(fc.uint8Array({ maxLength: 300 }), (b) => onlyFormatErrors(() => decodeVariableStoreFv(b))), { numRuns: 300 });
-    fc.assert(fc.property(volumeArb, fc.array(fc.record({ at: fc.nat({ max: 0x2000 }), value: fc.nat({ max: 255 }) }), { maxLength: 8 }), (v, pokes) => {
-      const b = encodeVariableStoreFv(v);
-      for (const p of pokes) b[p.at] = p.value;
-      onlyFormatErrors(() => decodeVariableStoreFv(b));
-    }), { numRuns: 200 });
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 300 }), (b) => onlyFormatErrors(() => decodeVariableStoreFv(b))),
+      { numRuns: 300 },
+    );
+    fc.assert(
+      fc.property(
+        volumeArb,
+        fc.array(fc.record({ at: fc.nat({ max: 0x2000 }), value: fc.nat({ max: 255 }) }), { maxLength: 8 }),
+        (v, pokes) => {
+          const b = encodeVariableStoreFv(v);
+          for (const p of pokes) b[p.at] = p.value;
+          onlyFormatErrors(() => decodeVariableStoreFv(b));
+        },
+      ),
+      { numRuns: 200 },
+    );
   });
 });

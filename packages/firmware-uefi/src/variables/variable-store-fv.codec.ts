@@ -61,7 +61,8 @@ const align = (n: number) => Math.ceil(n / HEADER_ALIGNMENT) * HEADER_ALIGNMENT;
 export function encodeVariableStoreFv(v: VariableStoreVolume): Uint8Array {
   const { nvramBytes, blockBytes } = v;
   const length = volumeBytes(nvramBytes);
-  if (nvramBytes % blockBytes || length % blockBytes) throw new FormatError('variable store size', `a multiple of the ${blockBytes}-byte block`, String(nvramBytes));
+  if (nvramBytes % blockBytes || length % blockBytes)
+    throw new FormatError('variable store size', `a multiple of the ${blockBytes}-byte block`, String(nvramBytes));
   const out = new Uint8Array(length).fill(0xff);
   const dv = new DataView(out.buffer);
   // EFI_FIRMWARE_VOLUME_HEADER with a two-entry block map ({n, blockBytes}, {0, 0}): 0x48 bytes.
@@ -89,7 +90,12 @@ export function encodeVariableStoreFv(v: VariableStoreVolume): Uint8Array {
   for (const r of v.records) {
     const name = encodeUcs2(r.name);
     const end = o + hdr + name.length + r.data.length;
-    if (end > nvramBytes) throw new FormatError('variable store', `records within ${nvramBytes - FIRST_RECORD_OFFSET} bytes`, `${end - FIRST_RECORD_OFFSET} bytes`);
+    if (end > nvramBytes)
+      throw new FormatError(
+        'variable store',
+        `records within ${nvramBytes - FIRST_RECORD_OFFSET} bytes`,
+        `${end - FIRST_RECORD_OFFSET} bytes`,
+      );
     dv.setUint16(o, VARIABLE_DATA, true);
     out[o + 2] = r.state;
     out[o + 3] = 0;
@@ -123,17 +129,30 @@ export function encodeVariableStoreFv(v: VariableStoreVolume): Uint8Array {
  */
 export function decodeVariableStoreFv(buf: Uint8Array, file?: string): VariableStoreVolume {
   const place = (offset: number) => ({ file, offset });
-  if (buf.length < FV_HEADER_BYTES + STORE_HEADER_BYTES) throw new FormatError('variable store volume', `at least ${FV_HEADER_BYTES + STORE_HEADER_BYTES} bytes`, `${buf.length} bytes`, place(0));
+  if (buf.length < FV_HEADER_BYTES + STORE_HEADER_BYTES)
+    throw new FormatError(
+      'variable store volume',
+      `at least ${FV_HEADER_BYTES + STORE_HEADER_BYTES} bytes`,
+      `${buf.length} bytes`,
+      place(0),
+    );
   const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   const sig = String.fromCharCode(...buf.subarray(40, 44));
   if (sig !== EFI_FVH_SIGNATURE) throw new FormatError('firmware volume signature', '"_FVH"', JSON.stringify(sig), place(40));
   const fsGuid = readGuid(buf, 16);
-  if (fsGuid !== EFI_SYSTEM_NV_DATA_FV_GUID) throw new FormatError('firmware volume FileSystemGuid', EFI_SYSTEM_NV_DATA_FV_GUID, fsGuid, place(16));
+  if (fsGuid !== EFI_SYSTEM_NV_DATA_FV_GUID)
+    throw new FormatError('firmware volume FileSystemGuid', EFI_SYSTEM_NV_DATA_FV_GUID, fsGuid, place(16));
   const fvLength = dv.getBigUint64(32, true);
-  if (fvLength > BigInt(buf.length)) throw new FormatError('firmware volume FvLength', `at most the file's ${buf.length} bytes`, String(fvLength), place(32));
+  if (fvLength > BigInt(buf.length))
+    throw new FormatError('firmware volume FvLength', `at most the file's ${buf.length} bytes`, String(fvLength), place(32));
   const headerLength = dv.getUint16(48, true);
   if (headerLength < FV_HEADER_BYTES || headerLength % 8 || headerLength + STORE_HEADER_BYTES > buf.length) {
-    throw new FormatError('firmware volume HeaderLength', `${FV_HEADER_BYTES} or more, a multiple of 8, inside the file`, String(headerLength), place(48));
+    throw new FormatError(
+      'firmware volume HeaderLength',
+      `${FV_HEADER_BYTES} or more, a multiple of 8, inside the file`,
+      String(headerLength),
+      place(48),
+    );
   }
   const sum = checksum16(buf.subarray(0, headerLength));
   if (sum !== 0) throw new FormatError('firmware volume header checksum', '16-bit words summing to 0', `0x${sum.toString(16)}`, place(50));
@@ -141,11 +160,18 @@ export function decodeVariableStoreFv(buf: Uint8Array, file?: string): VariableS
   const s = headerLength;
   const storeGuid = readGuid(buf, s);
   const format = storeGuid === EFI_AUTHENTICATED_VARIABLE_GUID ? 'authenticated' : storeGuid === EFI_VARIABLE_GUID ? 'plain' : undefined;
-  if (!format) throw new FormatError('variable store signature', `${EFI_VARIABLE_GUID} or ${EFI_AUTHENTICATED_VARIABLE_GUID}`, storeGuid, place(s));
+  if (!format)
+    throw new FormatError('variable store signature', `${EFI_VARIABLE_GUID} or ${EFI_AUTHENTICATED_VARIABLE_GUID}`, storeGuid, place(s));
   const size = dv.getUint32(s + 16, true);
-  if (size < STORE_HEADER_BYTES || s + size > Number(fvLength)) throw new FormatError('VARIABLE_STORE_HEADER.Size', `${STORE_HEADER_BYTES} to ${Number(fvLength) - s}`, String(size), place(s + 16));
+  if (size < STORE_HEADER_BYTES || s + size > Number(fvLength))
+    throw new FormatError('VARIABLE_STORE_HEADER.Size', `${STORE_HEADER_BYTES} to ${Number(fvLength) - s}`, String(size), place(s + 16));
   if (buf[s + 20] !== VARIABLE_STORE_FORMATTED || buf[s + 21] !== VARIABLE_STORE_HEALTHY) {
-    throw new FormatError('variable store Format/State', '0x5a/0xfe (formatted, healthy)', `0x${buf[s + 20].toString(16)}/0x${buf[s + 21].toString(16)}`, place(s + 20));
+    throw new FormatError(
+      'variable store Format/State',
+      '0x5a/0xfe (formatted, healthy)',
+      `0x${buf[s + 20].toString(16)}/0x${buf[s + 21].toString(16)}`,
+      place(s + 20),
+    );
   }
   const storeEnd = s + size;
   const hdr = headerSizeOf(format);
@@ -165,11 +191,17 @@ export function decodeVariableStoreFv(buf: Uint8Array, file?: string): VariableS
     const nameBytes = dv.getUint32(f, true);
     const dataBytes = dv.getUint32(f + 4, true);
     if (nameBytes < 2 || nameBytes % 2 || o + hdr + nameBytes + dataBytes > storeEnd) {
-      throw new FormatError('variable record', `a name and data inside the store (NameSize ${nameBytes}, DataSize ${dataBytes})`, `${storeEnd - o - hdr} bytes left`, place(f));
+      throw new FormatError(
+        'variable record',
+        `a name and data inside the store (NameSize ${nameBytes}, DataSize ${dataBytes})`,
+        `${storeEnd - o - hdr} bytes left`,
+        place(f),
+      );
     }
     record.guid = readGuid(buf, f + 8);
     const name = decodeUcs2(buf.subarray(o + hdr, o + hdr + nameBytes), 'variable name');
-    if (name.bytes !== nameBytes) throw new FormatError('variable name', `NUL as the last of ${nameBytes} bytes`, `NUL at byte ${name.bytes - 2}`, place(o + hdr));
+    if (name.bytes !== nameBytes)
+      throw new FormatError('variable name', `NUL as the last of ${nameBytes} bytes`, `NUL at byte ${name.bytes - 2}`, place(o + hdr));
     record.name = name.text;
     record.data = buf.slice(o + hdr + nameBytes, o + hdr + nameBytes + dataBytes);
     records.push(record as NvVariable);

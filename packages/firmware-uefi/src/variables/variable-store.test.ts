@@ -44,7 +44,7 @@ describe('UEFI 2.10 §8.2 SetVariable: attributes', () => {
     expect(s.set('X', G, NV_BS_RT | A.AUTHENTICATED_WRITE_ACCESS, bytes(4), boot).status).toBe('EFI_UNSUPPORTED');
   });
 
-  it('never changes an existing variable\'s attributes (only APPEND_WRITE may differ)', () => {
+  it("never changes an existing variable's attributes (only APPEND_WRITE may differ)", () => {
     const s = store();
     expect(s.set('X', G, NV_BS_RT, bytes(4), boot).status).toBe('EFI_SUCCESS');
     expect(s.set('X', G, NV | BS, bytes(4, 1), boot).status).toBe('EFI_INVALID_PARAMETER');
@@ -152,11 +152,16 @@ describe('UEFI 2.10 §8.2.2 GetNextVariableName', () => {
   });
 });
 
-describe('UEFI 2.10 §8.2.4 QueryVariableInfo and the profile\'s limits', () => {
-  it('reports the profile\'s store and maximum variable size, less the header', () => {
+describe("UEFI 2.10 §8.2.4 QueryVariableInfo and the profile's limits", () => {
+  it("reports the profile's store and maximum variable size, less the header", () => {
     const s = store('ovmf');
     const q = s.query(NV_BS_RT, false);
-    expect(q).toEqual({ status: 'EFI_SUCCESS', maxStorageBytes: 0x40000 - FIRST_RECORD_OFFSET, remainingBytes: 0x40000 - FIRST_RECORD_OFFSET, maxVariableBytes: 0x8400 - 60 });
+    expect(q).toEqual({
+      status: 'EFI_SUCCESS',
+      maxStorageBytes: 0x40000 - FIRST_RECORD_OFFSET,
+      remainingBytes: 0x40000 - FIRST_RECORD_OFFSET,
+      maxVariableBytes: 0x8400 - 60,
+    });
     s.set('X', G, NV_BS_RT, bytes(100), boot);
     expect(s.query(NV_BS_RT, false).remainingBytes).toBe(q.remainingBytes! - recordFootprint('authenticated', 'X', 100));
   });
@@ -196,19 +201,24 @@ describe('UEFI 2.10 §8.2.4.2 hardware error records', () => {
     expect(s.set('HwErrRec0003', G, NV_BS_RT | HR, bytes(200), boot).status).toBe('EFI_INVALID_PARAMETER');
     expect(s.query(NV_BS_RT | HR, false)).toMatchObject({ status: 'EFI_SUCCESS', maxStorageBytes: 64 * 1024 });
     // Without HwErr storage (edk2 PcdHwErrStorageSize 0) they are not supported at all.
-    expect(store('ovmf').set('HwErrRec0001', EFI_HARDWARE_ERROR_VARIABLE_GUID, NV_BS_RT | HR, bytes(200), boot).status).toBe('EFI_INVALID_PARAMETER');
+    expect(store('ovmf').set('HwErrRec0001', EFI_HARDWARE_ERROR_VARIABLE_GUID, NV_BS_RT | HR, bytes(200), boot).status).toBe(
+      'EFI_INVALID_PARAMETER',
+    );
   });
 
   it('may be larger than maxVariableBytes, up to maxHwErrVariableBytes', () => {
     const s = store('server', { maxVariableBytes: 1024 });
-    expect(s.set('HwErrRec0001', EFI_HARDWARE_ERROR_VARIABLE_GUID, NV_BS_RT | A.HARDWARE_ERROR_RECORD, bytes(4000), boot).status).toBe('EFI_SUCCESS');
+    expect(s.set('HwErrRec0001', EFI_HARDWARE_ERROR_VARIABLE_GUID, NV_BS_RT | A.HARDWARE_ERROR_RECORD, bytes(4000), boot).status).toBe(
+      'EFI_SUCCESS',
+    );
     expect(s.set('Big', G, NV_BS_RT, bytes(4000), boot).status).toBe('EFI_INVALID_PARAMETER');
   });
 });
 
 describe('UEFI 2.10 §8.2.2 time-based authenticated writes', () => {
   const AT = A.TIME_BASED_AUTHENTICATED_WRITE_ACCESS;
-  const auth = (second: number, payload: Uint8Array) => encodeTimeBasedAuthentication({ year: 2026, month: 1, day: 1, second }, bytes(64, 0x30), payload);
+  const auth = (second: number, payload: Uint8Array) =>
+    encodeTimeBasedAuthentication({ year: 2026, month: 1, day: 1, second }, bytes(64, 0x30), payload);
   const accept: AuthVerifier = () => true;
 
   it('without valid authentication: EFI_SECURITY_VIOLATION (no descriptor, a malformed one, or one nothing can verify)', () => {
@@ -231,7 +241,9 @@ describe('UEFI 2.10 §8.2.2 time-based authenticated writes', () => {
   });
 
   it('on a store without authenticated variables (32-byte headers): EFI_INVALID_PARAMETER, as edk2 without AuthSupport', () => {
-    expect(store('server').set('Db', G, NV_BS_RT | AT, auth(1, bytes(8)), { ...boot, verifier: accept }).status).toBe('EFI_INVALID_PARAMETER');
+    expect(store('server').set('Db', G, NV_BS_RT | AT, auth(1, bytes(8)), { ...boot, verifier: accept }).status).toBe(
+      'EFI_INVALID_PARAMETER',
+    );
   });
 });
 
@@ -269,7 +281,10 @@ describe('edk2 store: capacity, reclaim, wear and write cost (domain reference �
   });
 
   it('does not reclaim at runtime where the profile says so (edk2), and does where it says otherwise', () => {
-    for (const [reclaimAtRuntime, expected] of [[false, 'EFI_OUT_OF_RESOURCES'], [true, 'EFI_SUCCESS']] as const) {
+    for (const [reclaimAtRuntime, expected] of [
+      [false, 'EFI_OUT_OF_RESOURCES'],
+      [true, 'EFI_SUCCESS'],
+    ] as const) {
       const p = profile('laptop', { nvramBytesUsed: 0, nvramBytesGarbage: 0, reclaimAtRuntime });
       const s = new VariableStore(emptyNvram(p), p);
       let status = 'EFI_SUCCESS';
@@ -358,7 +373,7 @@ describe('the panic-time non-blocking path (Linux runtime-wrappers.c, quirks.c; 
 });
 
 describe('EFI_STATUS values (UEFI 2.10 Appendix D)', () => {
-  it('are the error bit plus the spec\'s codes', () => {
+  it("are the error bit plus the spec's codes", () => {
     expect(EFI_STATUS.EFI_SECURITY_VIOLATION).toBe((1n << 63n) | 26n);
     expect(EFI_STATUS.EFI_NOT_READY).toBe((1n << 63n) | 6n);
     expect(EFI_STATUS.EFI_SUCCESS).toBe(0n);

@@ -1,10 +1,16 @@
-import {
-  EFI_VARIABLE as A, type EfiStatus, type FirmwareProfileFields, type NvramState, type NvVariable,
-} from '@efikdump/core';
+import { EFI_VARIABLE as A, type EfiStatus, type FirmwareProfileFields, type NvramState, type NvVariable } from '@efikdump/core';
 import { compareEfiTime, parseTimeBasedAuthentication, REJECT_ALL, type AuthVerifier } from './variable-auth';
 import {
-  AUTH_HEADER_SIZE, EFI_HARDWARE_ERROR_VARIABLE_GUID, HEADER_ALIGNMENT, isHwErrRecName, nameSize, PLAIN_HEADER_SIZE,
-  VAR_ADDED, VAR_DELETED, VAR_HEADER_VALID_ONLY, VAR_IN_DELETED_TRANSITION,
+  AUTH_HEADER_SIZE,
+  EFI_HARDWARE_ERROR_VARIABLE_GUID,
+  HEADER_ALIGNMENT,
+  isHwErrRecName,
+  nameSize,
+  PLAIN_HEADER_SIZE,
+  VAR_ADDED,
+  VAR_DELETED,
+  VAR_HEADER_VALID_ONLY,
+  VAR_IN_DELETED_TRANSITION,
 } from './well-known';
 
 /** edk2 layout of the variable firmware volume (§5.2): FV header 0x48, VARIABLE_STORE_HEADER 0x1c, then records. */
@@ -14,8 +20,15 @@ export const FIRST_RECORD_OFFSET = FV_HEADER_BYTES + STORE_HEADER_BYTES;
 /** Between the store and the FTW spare OVMF keeps a 4 KiB event-log area and a 4 KiB FTW working block. */
 export const FTW_AREA_BYTES = 0x2000;
 
-const KNOWN_ATTRIBUTES = A.NON_VOLATILE | A.BOOTSERVICE_ACCESS | A.RUNTIME_ACCESS | A.HARDWARE_ERROR_RECORD |
-  A.AUTHENTICATED_WRITE_ACCESS | A.TIME_BASED_AUTHENTICATED_WRITE_ACCESS | A.APPEND_WRITE | A.ENHANCED_AUTHENTICATED_ACCESS;
+const KNOWN_ATTRIBUTES =
+  A.NON_VOLATILE |
+  A.BOOTSERVICE_ACCESS |
+  A.RUNTIME_ACCESS |
+  A.HARDWARE_ERROR_RECORD |
+  A.AUTHENTICATED_WRITE_ACCESS |
+  A.TIME_BASED_AUTHENTICATED_WRITE_ACCESS |
+  A.APPEND_WRITE |
+  A.ENHANCED_AUTHENTICATED_ACCESS;
 /** Attributes kept in the record (APPEND_WRITE is an operation, not a property). */
 const STORED_ATTRIBUTES = KNOWN_ATTRIBUTES & ~A.APPEND_WRITE;
 
@@ -69,7 +82,10 @@ export class VariableStore {
   readonly commonSpace: number;
   readonly volatileSpace: number;
 
-  constructor(readonly nv: NvramState, readonly profile: FirmwareProfileFields) {
+  constructor(
+    readonly nv: NvramState,
+    readonly profile: FirmwareProfileFields,
+  ) {
     this.headerBytes = headerSizeOf(nv.format);
     this.storeDataBytes = profile.nvramBytes - FIRST_RECORD_OFFSET;
     this.hwErrSpace = profile.hwErrStorageBytes;
@@ -113,7 +129,12 @@ export class VariableStore {
   }
 
   /** GetVariable (UEFI §8.2.1). */
-  get(name: string, guid: string, atRuntime: boolean, dataSize = Number.MAX_SAFE_INTEGER): { status: EfiStatus; attributes?: number; data?: Uint8Array; dataSize?: number } {
+  get(
+    name: string,
+    guid: string,
+    atRuntime: boolean,
+    dataSize = Number.MAX_SAFE_INTEGER,
+  ): { status: EfiStatus; attributes?: number; data?: Uint8Array; dataSize?: number } {
     if (name === '') return { status: 'EFI_NOT_FOUND' };
     const found = this.find(name, guid);
     if (!found || (atRuntime && !(found.record.attributes & A.RUNTIME_ACCESS))) return { status: 'EFI_NOT_FOUND' };
@@ -123,7 +144,12 @@ export class VariableStore {
   }
 
   /** GetNextVariableName (UEFI §8.2.2): "" starts; an input that names no variable is EFI_INVALID_PARAMETER. */
-  next(nameSizeBytes: number, name: string, guid: string, atRuntime: boolean): { status: EfiStatus; name?: string; guid?: string; nameSize?: number } {
+  next(
+    nameSizeBytes: number,
+    name: string,
+    guid: string,
+    atRuntime: boolean,
+  ): { status: EfiStatus; name?: string; guid?: string; nameSize?: number } {
     const list = this.visible(atRuntime);
     let i = 0;
     if (name !== '') {
@@ -139,8 +165,15 @@ export class VariableStore {
   }
 
   /** QueryVariableInfo (UEFI §8.2.4), with edk2's accounting: at runtime deleted copies still count (no reclaim then). */
-  query(attributes: number, atRuntime: boolean): { status: EfiStatus; maxStorageBytes?: number; remainingBytes?: number; maxVariableBytes?: number } {
-    if ((attributes & (A.NON_VOLATILE | A.BOOTSERVICE_ACCESS | A.RUNTIME_ACCESS | A.HARDWARE_ERROR_RECORD)) === 0 || attributes & ~KNOWN_ATTRIBUTES) return { status: 'EFI_INVALID_PARAMETER' };
+  query(
+    attributes: number,
+    atRuntime: boolean,
+  ): { status: EfiStatus; maxStorageBytes?: number; remainingBytes?: number; maxVariableBytes?: number } {
+    if (
+      (attributes & (A.NON_VOLATILE | A.BOOTSERVICE_ACCESS | A.RUNTIME_ACCESS | A.HARDWARE_ERROR_RECORD)) === 0 ||
+      attributes & ~KNOWN_ATTRIBUTES
+    )
+      return { status: 'EFI_INVALID_PARAMETER' };
     if ((attributes & (A.RUNTIME_ACCESS | A.BOOTSERVICE_ACCESS)) === A.RUNTIME_ACCESS) return { status: 'EFI_INVALID_PARAMETER' };
     if (atRuntime && !(attributes & A.RUNTIME_ACCESS)) return { status: 'EFI_INVALID_PARAMETER' };
     if (attributes & A.AUTHENTICATED_WRITE_ACCESS) return { status: 'EFI_UNSUPPORTED' };
@@ -188,7 +221,8 @@ export class VariableStore {
     if (hw) {
       if (this.hwErrSpace === 0) return fail('EFI_INVALID_PARAMETER');
       const nvBsRt = A.NON_VOLATILE | A.BOOTSERVICE_ACCESS | A.RUNTIME_ACCESS;
-      if ((attributes & nvBsRt) !== nvBsRt || guid !== EFI_HARDWARE_ERROR_VARIABLE_GUID || !isHwErrRecName(name)) return fail('EFI_INVALID_PARAMETER');
+      if ((attributes & nvBsRt) !== nvBsRt || guid !== EFI_HARDWARE_ERROR_VARIABLE_GUID || !isHwErrRecName(name))
+        return fail('EFI_INVALID_PARAMETER');
     }
     let payload = data;
     let timestamp: Uint8Array | undefined;
@@ -221,7 +255,8 @@ export class VariableStore {
       if (append && payload.length === 0) return { status: 'EFI_SUCCESS', costUs: 0 };
       const newData = append ? concat(old.data, payload) : payload;
       if (this.headerBytes + nameSize(name) + newData.length > limit) return fail('EFI_INVALID_PARAMETER');
-      const newTime = timestamp && old.timestamp && compareEfiTime(timestamp, old.timestamp) < 0 ? old.timestamp : timestamp ?? old.timestamp;
+      const newTime =
+        timestamp && old.timestamp && compareEfiTime(timestamp, old.timestamp) < 0 ? old.timestamp : (timestamp ?? old.timestamp);
       return this.write({ ...old, data: newData.slice(), timestamp: newTime?.slice(), state: VAR_ADDED }, existing, opts);
     }
     if (payload.length === 0 && append) return { status: 'EFI_SUCCESS', costUs: 0 };
@@ -279,7 +314,11 @@ export class VariableStore {
     const volatile = !(record.attributes & A.NON_VOLATILE);
     const fp = recordFootprint(this.nv.format, record.name, record.data.length);
     if (volatile) {
-      if (this.usage().volatile - (old ? recordFootprint(this.nv.format, old.record.name, old.record.data.length) : 0) + fp > this.volatileSpace) return { status: 'EFI_OUT_OF_RESOURCES', costUs: 0 };
+      if (
+        this.usage().volatile - (old ? recordFootprint(this.nv.format, old.record.name, old.record.data.length) : 0) + fp >
+        this.volatileSpace
+      )
+        return { status: 'EFI_OUT_OF_RESOURCES', costUs: 0 };
       this.nv.volatile = this.nv.volatile.filter((r) => r !== old?.record);
       this.nv.volatile.push(record);
       return { status: 'EFI_SUCCESS', costUs: 0 };
@@ -293,13 +332,15 @@ export class VariableStore {
     let reclaimed = false;
     if (!fits()) {
       // edk2 never reclaims after ExitBootServices: the write fails and ReclaimForOS runs on the next boot.
-      if ((opts.atRuntime && !this.profile.reclaimAtRuntime) || this.reclaimableBytes() === 0) return { status: 'EFI_OUT_OF_RESOURCES', costUs: 0 };
+      if ((opts.atRuntime && !this.profile.reclaimAtRuntime) || this.reclaimableBytes() === 0)
+        return { status: 'EFI_OUT_OF_RESOURCES', costUs: 0 };
       costUs += this.reclaim();
       reclaimed = true;
       if (!fits()) return { status: 'EFI_OUT_OF_RESOURCES', costUs, reclaimed };
     }
     this.nv.writes++;
-    if (opts.tornAt !== undefined) return { ...this.tornWrite(record, old, fp, opts.tornAt), costUs: costUs + this.program(fp * opts.tornAt), reclaimed };
+    if (opts.tornAt !== undefined)
+      return { ...this.tornWrite(record, old, fp, opts.tornAt), costUs: costUs + this.program(fp * opts.tornAt), reclaimed };
     // edk2 AddVariable: old copy → IN_DELETED_TRANSITION, new header (HEADER_VALID_ONLY), name and data, → ADDED, old → DELETED.
     if (old) old.record.state &= VAR_IN_DELETED_TRANSITION;
     this.nv.records.push(record);
@@ -345,7 +386,16 @@ export class VariableStore {
 /** A fresh, empty store for a profile (every flash block erased once at manufacture, counted as 0). */
 export function emptyNvram(profile: FirmwareProfileFields): NvramState {
   const blocks = Math.ceil((2 * (profile.nvramBytes + FTW_AREA_BYTES)) / profile.nvramBlockBytes);
-  return { format: profile.variableStoreFormat, records: [], volatile: [], bytesWritten: 0, writes: 0, eraseCounts: new Array(blocks).fill(0), reclaims: 0, busyUs: 0 };
+  return {
+    format: profile.variableStoreFormat,
+    records: [],
+    volatile: [],
+    bytesWritten: 0,
+    writes: 0,
+    eraseCounts: new Array(blocks).fill(0),
+    reclaims: 0,
+    busyUs: 0,
+  };
 }
 
 function equalBytes(a: Uint8Array, b: Uint8Array): boolean {

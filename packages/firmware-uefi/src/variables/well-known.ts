@@ -33,7 +33,8 @@ export function encodeUcs2(name: string, nul = true): Uint8Array {
   const out = new Uint8Array(2 * (name.length + (nul ? 1 : 0)));
   for (let i = 0; i < name.length; i++) {
     const c = name.charCodeAt(i);
-    if (c === 0 || (c >= 0xd800 && c <= 0xdfff)) throw new FormatError('UCS-2 name', 'characters of the Basic Multilingual Plane other than NUL', JSON.stringify(name));
+    if (c === 0 || (c >= 0xd800 && c <= 0xdfff))
+      throw new FormatError('UCS-2 name', 'characters of the Basic Multilingual Plane other than NUL', JSON.stringify(name));
     out[2 * i] = c & 0xff;
     out[2 * i + 1] = c >>> 8;
   }

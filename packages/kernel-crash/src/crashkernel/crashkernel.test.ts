@@ -222,7 +222,7 @@ describe('crashkernelSize', () => {
 
   it('rejects a size not below RAM', () => {
     expect(() => crashkernelSize(parseCrashkernelValue('4G'), 2 * GiB)).toThrow(
-      /crashkernel="4G": size 4GiB \(0x100000000\) is not below the installed RAM 2GiB \(0x80000000\)/
+      /crashkernel="4G": size 4GiB \(0x100000000\) is not below the installed RAM 2GiB \(0x80000000\)/,
     );
     expect(() => crashkernelSize(parseCrashkernelValue('1G-:2G'), 2 * GiB)).toThrow(/not below the installed RAM/);
     expect(() => crashkernelSize(parseCrashkernelValue('2G,high'), 2 * GiB)).toThrow(ConfigError);
@@ -240,8 +240,8 @@ describe('crashkernelSize', () => {
             { start: 2 * GiB, size: MiB },
           ],
         },
-        GiB
-      )
+        GiB,
+      ),
     ).toThrow(ConfigError);
     expect(() => crashkernelSize({ form: 'nope' } as unknown as CrashkernelSpec, GiB)).toThrow(/unknown form/);
     expect(() => crashkernelSize({ form: 'size', size: MiB }, 0)).toThrow(/installed RAM/);
@@ -327,9 +327,7 @@ describe('placeCrashkernel on a typical x86_64 map', () => {
       size: 256 * MiB,
       low: { start: 0x1000000, end: 0x11000000 },
     });
-    expect(place('crashkernel=512M-2G:64M,2G-:128M@16M', eight)?.ranges).toEqual([
-      { start: 0x1000000, end: 0x9000000 },
-    ]);
+    expect(place('crashkernel=512M-2G:64M,2G-:128M@16M', eight)?.ranges).toEqual([{ start: 0x1000000, end: 0x9000000 }]);
     // above 4 GiB: no low part
     expect(place('crashkernel=256M@5G', eight)).toEqual({
       ranges: [{ start: 0x140000000, end: 0x150000000 }],
@@ -342,11 +340,9 @@ describe('placeCrashkernel on a typical x86_64 map', () => {
 
   it('rejects an @offset that is unaligned or not inside System RAM', () => {
     expect(() => place('crashkernel=256M@24M', eight)).toThrow(
-      /crashkernel="256M@24M": cannot reserve 256MiB \(0x10000000\) at 0x1800000: expected an offset aligned to 16MiB \(System RAM: /
+      /crashkernel="256M@24M": cannot reserve 256MiB \(0x10000000\) at 0x1800000: expected an offset aligned to 16MiB \(System RAM: /,
     );
-    expect(() => place('crashkernel=256M@0x78000000', eight)).toThrow(
-      /\[0x78000000, 0x88000000\) is not inside one System RAM range/
-    );
+    expect(() => place('crashkernel=256M@0x78000000', eight)).toThrow(/\[0x78000000, 0x88000000\) is not inside one System RAM range/);
     expect(() => place('crashkernel=256M@3G', eight)).toThrow(/not inside one System RAM range/);
   });
 
@@ -355,7 +351,7 @@ describe('placeCrashkernel on a typical x86_64 map', () => {
     const e = configError(() => placeCrashkernel(parseCrashkernelValue('2040M'), two.ram, two.ramBytes, 'grub.cfg'));
     expect(e.message).toBe(
       'crashkernel="2040M": cannot reserve 2040MiB (0x7f800000) aligned to 16MiB: no System RAM range below 64TiB ' +
-        'has room for it (System RAM: ~2047.6MiB (0x7ff9f000) in 2 ranges: [0x0, 0x9f000), [0x100000, 0x80000000))'
+        'has room for it (System RAM: ~2047.6MiB (0x7ff9f000) in 2 ranges: [0x0, 0x9f000), [0x100000, 0x80000000))',
     );
     expect(e.file).toBe('grub.cfg');
     expect(e.field).toBe('crashkernel');
@@ -363,7 +359,7 @@ describe('placeCrashkernel on a typical x86_64 map', () => {
 
   it('reports when the low part has no room', () => {
     expect(() => place('crashkernel=1G,high crashkernel=3G,low', eight)).toThrow(
-      /cannot reserve its low part of 3GiB \(0xc0000000\) below 4GiB/
+      /cannot reserve its low part of 3GiB \(0xc0000000\) below 4GiB/,
     );
   });
 });
@@ -412,7 +408,7 @@ describe('errors name the value, the offset and what was expected', () => {
   it('names the parameter inside a command line and its file', () => {
     const e = configError(() => parseCrashkernel('BOOT_IMAGE=/vmlinuz crashkernel=256M@ quiet', '/proc/cmdline'));
     expect(e.message).toBe(
-      `crashkernel="256M@": at offset 5: expected a memory value (a number, 0x hex or 0 octal, with an optional K, M, G, T, P or E) after '@', found end of value`
+      `crashkernel="256M@": at offset 5: expected a memory value (a number, 0x hex or 0 octal, with an optional K, M, G, T, P or E) after '@', found end of value`,
     );
     expect(e.file).toBe('/proc/cmdline');
     expect(e.field).toBe('crashkernel');
@@ -448,8 +444,8 @@ const mutated = fc
         at: fc.nat(),
         ch: fc.constantFrom(...ALPHABET),
       }),
-      { minLength: 1, maxLength: 4 }
-    )
+      { minLength: 1, maxLength: 4 },
+    ),
   )
   .map(([value, edits]) => {
     let s = value;
@@ -466,7 +462,7 @@ const anyValue = fc.oneof(
   fc.string({ maxLength: 40 }),
   fc.string({ unit: 'binary', maxLength: 40 }),
   fc.string({ unit: fc.constantFrom(...ALPHABET), maxLength: 40 }),
-  mutated
+  mutated,
 );
 
 /** Runs everything on `value`; only ConfigError may come out. */
@@ -498,7 +494,7 @@ describe('properties', () => {
       fc.property(anyValue, fc.integer({ min: 1, max: 64 }), (value, gib) => {
         exercise(value, gib * 256 * MiB);
       }),
-      { numRuns: 3000 }
+      { numRuns: 3000 },
     );
   });
 
@@ -507,12 +503,12 @@ describe('properties', () => {
     .array(
       fc.tuple(
         pages(1 << 20),
-        fc.integer({ min: 1, max: 1 << 21 }).map((n) => n * 4096)
+        fc.integer({ min: 1, max: 1 << 21 }).map((n) => n * 4096),
       ),
       {
         minLength: 1,
         maxLength: 5,
-      }
+      },
     )
     .map((parts) => {
       const ram: PhysRange[] = [];
@@ -526,7 +522,7 @@ describe('properties', () => {
     });
   const bytes = fc.oneof(
     fc.integer({ min: 1, max: 1024 }).map((n) => n * MiB),
-    fc.integer({ min: 1, max: 2 ** 33 })
+    fc.integer({ min: 1, max: 2 ** 33 }),
   );
   const spec: fc.Arbitrary<CrashkernelSpec> = fc.oneof(
     fc.record({ form: fc.constant('size' as const), size: bytes }),
@@ -535,16 +531,13 @@ describe('properties', () => {
       size: bytes,
       offset: fc.oneof(
         fc.integer({ min: 0, max: 1024 }).map((n) => n * ALIGN),
-        fc.integer({ min: 0, max: 2 ** 34 })
+        fc.integer({ min: 0, max: 2 ** 34 }),
       ),
     }),
     fc.record({ form: fc.constant('high' as const), size: bytes }),
     fc.record({ form: fc.constant('high' as const), size: bytes, low: fc.oneof(fc.constant(0), bytes) }),
     fc
-      .tuple(
-        fc.integer({ min: 0, max: 16 }),
-        fc.array(fc.tuple(fc.integer({ min: 1, max: 16 }), bytes), { maxLength: 4 })
-      )
+      .tuple(fc.integer({ min: 0, max: 16 }), fc.array(fc.tuple(fc.integer({ min: 1, max: 16 }), bytes), { maxLength: 4 }))
       .map(([first, steps]): CrashkernelSpec => {
         let start = first * 512 * MiB;
         const ranges = steps.map(([length, size], i) => {
@@ -554,7 +547,7 @@ describe('properties', () => {
           return r;
         });
         return { form: 'ranges', ranges };
-      })
+      }),
   );
 
   it('(2) a placed region is inside System RAM, 16 MiB aligned and of the requested size', () => {
@@ -591,7 +584,7 @@ describe('properties', () => {
             expect(offset).toBeFalsy();
             expect(lowPart.end).toBeLessThanOrEqual(FOUR_GIB);
             expect(region.start >= lowPart.end || lowPart.start >= region.end).toBe(true);
-            const wanted = s.form === 'high' ? s.low ?? DEFAULT_LOW : DEFAULT_LOW;
+            const wanted = s.form === 'high' ? (s.low ?? DEFAULT_LOW) : DEFAULT_LOW;
             expect(lowPart.end - lowPart.start).toBe(wanted);
             expect(p.low).toEqual(lowPart);
           } else {
@@ -604,7 +597,7 @@ describe('properties', () => {
           expect(region.end).toBeLessThanOrEqual(offset ? Number.MAX_SAFE_INTEGER : FOUR_GIB);
         }
       }),
-      { numRuns: 2000 }
+      { numRuns: 2000 },
     );
     expect(placed).toBeGreaterThan(100);
   });

@@ -80,8 +80,7 @@ const SUFFIX_SHIFT: ReadonlyMap<string, number> = new Map([
 
 type ParsedValue = CrashkernelSpec | { form: 'cma'; size: number };
 
-const place = (file: string | undefined): ErrorPlace =>
-  file === undefined ? { field: 'crashkernel' } : { field: 'crashkernel', file };
+const place = (file: string | undefined): ErrorPlace => (file === undefined ? { field: 'crashkernel' } : { field: 'crashkernel', file });
 
 function shown(text: string): string {
   return JSON.stringify(text.length > MAX_SHOWN_CHARS ? `${text.slice(0, MAX_SHOWN_CHARS - 3)}...` : text);
@@ -101,17 +100,17 @@ function describeChar(text: string, at: number): string {
 class ValueCursor {
   pos = 0;
 
-  constructor(readonly text: string, private readonly file: string | undefined) {}
+  constructor(
+    readonly text: string,
+    private readonly file: string | undefined,
+  ) {}
 
   peek(): string | undefined {
     return this.pos < this.text.length ? this.text[this.pos] : undefined;
   }
 
   fail(expected: string, at = this.pos, found = describeChar(this.text, at)): never {
-    throw new ConfigError(
-      `${paramText(this.text)}: at offset ${at}: expected ${expected}, found ${found}`,
-      place(this.file)
-    );
+    throw new ConfigError(`${paramText(this.text)}: at offset ${at}: expected ${expected}, found ${found}`, place(this.file));
   }
 
   expectEnd(after: string): void {
@@ -195,11 +194,7 @@ function readRanges(c: ValueCursor, firstStart: number): CrashkernelSpec {
         c.fail('no range after an open-ended range', startAt, `a range starting at ${exactSize(start)}`);
       }
       if (start < previousEnd) {
-        c.fail(
-          `ranges in increasing order without overlap (a start at or above ${exactSize(previousEnd)})`,
-          startAt,
-          exactSize(start)
-        );
+        c.fail(`ranges in increasing order without overlap (a start at or above ${exactSize(previousEnd)})`, startAt, exactSize(start));
       }
       continue;
     }
@@ -233,10 +228,7 @@ function readValue(value: string, file: string | undefined): ParsedValue {
     throw new ConfigError(`crashkernel: expected a string value, found ${typeof value}`, place(file));
   }
   if (value.length > MAX_TEXT_CHARS) {
-    throw new ConfigError(
-      `${paramText(value)}: expected at most ${MAX_TEXT_CHARS} characters, found ${value.length}`,
-      place(file)
-    );
+    throw new ConfigError(`${paramText(value)}: expected at most ${MAX_TEXT_CHARS} characters, found ${value.length}`, place(file));
   }
   const c: ValueCursor = new ValueCursor(value, file);
   const size = readMemValue(c, MEMORY_VALUE);
@@ -260,10 +252,7 @@ function readValue(value: string, file: string | undefined): ParsedValue {
 export function parseCrashkernelValue(value: string, file?: string): CrashkernelSpec {
   const parsed = readValue(value, file);
   if (parsed.form === 'cma') {
-    throw new ConfigError(
-      `${paramText(value)}: ',cma' reservations are not modelled; expected ',high' or ',low'`,
-      place(file)
-    );
+    throw new ConfigError(`${paramText(value)}: ',cma' reservations are not modelled; expected ',high' or ',low'`, place(file));
   }
   return parsed;
 }
@@ -281,7 +270,7 @@ export function parseCrashkernel(cmdline: string, file?: string): CrashkernelSpe
   if (cmdline.length > MAX_TEXT_CHARS) {
     throw new ConfigError(
       `crashkernel: expected a command line of at most ${MAX_TEXT_CHARS} characters, found ${cmdline.length}`,
-      place(file)
+      place(file),
     );
   }
   let plain: CrashkernelSpec | undefined;
@@ -331,9 +320,7 @@ function specText(spec: CrashkernelSpec): string {
       return paramText(`${shownRanges.join(',')}${spec.ranges.length > 16 ? ',...' : ''}${at(spec.offset)}`);
     }
     case 'high':
-      return `${paramText(`${memText(spec.size)},high`)}${
-        spec.low === undefined ? '' : ` ${paramText(`${memText(spec.low)},low`)}`
-      }`;
+      return `${paramText(`${memText(spec.size)},high`)}${spec.low === undefined ? '' : ` ${paramText(`${memText(spec.low)},low`)}`}`;
     case 'low-only':
       return paramText(`${memText(spec.low)},low`);
   }
@@ -406,10 +393,7 @@ function checkSpec(spec: CrashkernelSpec, file: string | undefined): void {
 
 function checkRamBytes(ramBytes: number, file: string | undefined): void {
   if (!isByteCount(ramBytes) || ramBytes === 0) {
-    throw new ConfigError(
-      `crashkernel: expected installed RAM as a positive number of bytes, found ${String(ramBytes)}`,
-      place(file)
-    );
+    throw new ConfigError(`crashkernel: expected installed RAM as a positive number of bytes, found ${String(ramBytes)}`, place(file));
   }
 }
 
@@ -438,10 +422,7 @@ export function crashkernelSize(spec: CrashkernelSpec, ramBytes: number, file?: 
   checkRamBytes(ramBytes, file);
   const size = selectSize(spec, ramBytes);
   if (size > 0 && size >= ramBytes) {
-    throw new ConfigError(
-      `${specText(spec)}: size ${sizeText(size)} is not below the installed RAM ${sizeText(ramBytes)}`,
-      place(file)
-    );
+    throw new ConfigError(`${specText(spec)}: size ${sizeText(size)} is not below the installed RAM ${sizeText(ramBytes)}`, place(file));
   }
   return size;
 }
@@ -454,7 +435,7 @@ function checkSystemRam(systemRam: readonly PhysRange[], file: string | undefine
     if (!isByteCount(r?.start) || !isByteCount(r.end) || r.end < r.start) {
       throw new ConfigError(
         `crashkernel: expected System RAM range ${i} as {start, end} byte addresses below 2^53 with start <= end`,
-        place(file)
+        place(file),
       );
     }
   }
@@ -465,21 +446,14 @@ function describeRam(ram: readonly PhysRange[]): string {
   if (ram.length === 0) return 'System RAM: none';
   const listed = ram.slice(0, MAX_SHOWN_RANGES).map((r) => `[${hex(r.start)}, ${hex(r.end)})`);
   const more = ram.length > MAX_SHOWN_RANGES ? ` and ${ram.length - MAX_SHOWN_RANGES} more` : '';
-  return `System RAM: ${sizeText(totalSize(ram))} in ${ram.length} range${ram.length === 1 ? '' : 's'}: ${listed.join(
-    ', '
-  )}${more}`;
+  return `System RAM: ${sizeText(totalSize(ram))} in ${ram.length} range${ram.length === 1 ? '' : 's'}: ${listed.join(', ')}${more}`;
 }
 
 /**
  * mm/memblock.c `__memblock_find_range_top_down` over free RAM clamped to [searchStart, searchEnd)
  * (the first page is never handed out): the highest CRASH_ALIGN-aligned start that fits.
  */
-function findTopDown(
-  ram: readonly PhysRange[],
-  size: number,
-  searchStart: number,
-  searchEnd: number
-): number | undefined {
+function findTopDown(ram: readonly PhysRange[], size: number, searchStart: number, searchEnd: number): number | undefined {
   const start = Math.max(searchStart, PAGE_SIZE);
   const end = Math.max(start, searchEnd);
   for (let i = ram.length - 1; i >= 0; i--) {
@@ -509,7 +483,7 @@ export function placeCrashkernel(
   systemRam: readonly PhysRange[],
   ramBytes: number,
   file?: string,
-  reserved: readonly PhysRange[] = []
+  reserved: readonly PhysRange[] = [],
 ): CrashkernelPlacement | undefined {
   const size = crashkernelSize(spec, ramBytes, file);
   if (size === 0) return undefined;
@@ -523,20 +497,20 @@ export function placeCrashkernel(
   const offset = spec.form === 'size' || spec.form === 'ranges' ? spec.offset : undefined;
   if (offset !== undefined && offset !== 0) {
     if (offset % CRASH_ALIGN !== 0) {
-      fail(
-        `cannot reserve ${sizeText(size)} at ${hex(offset)}: expected an offset aligned to ${formatSize(CRASH_ALIGN)}`
-      );
+      fail(`cannot reserve ${sizeText(size)} at ${hex(offset)}: expected an offset aligned to ${formatSize(CRASH_ALIGN)}`);
     }
     const region = { start: offset, end: offset + size };
-    if (Number.isSafeInteger(region.end) && installed.some((r) => r.start <= region.start && region.end <= r.end) && !ram.some((r) => r.start <= region.start && region.end <= r.end)) {
-      fail(`cannot reserve ${sizeText(size)} at ${hex(offset)}: memory is in use (an earlier reservation: firmware, kernel image or initrd)`);
+    if (
+      Number.isSafeInteger(region.end) &&
+      installed.some((r) => r.start <= region.start && region.end <= r.end) &&
+      !ram.some((r) => r.start <= region.start && region.end <= r.end)
+    ) {
+      fail(
+        `cannot reserve ${sizeText(size)} at ${hex(offset)}: memory is in use (an earlier reservation: firmware, kernel image or initrd)`,
+      );
     }
     if (!Number.isSafeInteger(region.end) || !ram.some((r) => r.start <= region.start && region.end <= r.end)) {
-      fail(
-        `cannot reserve ${sizeText(size)} at ${hex(offset)}: [${hex(offset)}, ${hex(
-          region.end
-        )}) is not inside one System RAM range`
-      );
+      fail(`cannot reserve ${sizeText(size)} at ${hex(offset)}: [${hex(offset)}, ${hex(region.end)}) is not inside one System RAM range`);
     }
     return placement(region, undefined, size);
   }
@@ -557,7 +531,7 @@ export function placeCrashkernel(
   if (base === undefined) {
     fail(
       `cannot reserve ${sizeText(size)} aligned to ${formatSize(CRASH_ALIGN)}: no System RAM range below ` +
-        `${formatSize(CRASH_ADDR_HIGH_MAX)} has room for it`
+        `${formatSize(CRASH_ADDR_HIGH_MAX)} has room for it`,
     );
   }
   const region = { start: base, end: base + size };
@@ -567,7 +541,7 @@ export function placeCrashkernel(
   if (lowBase === undefined) {
     fail(
       `reserved ${sizeText(size)} at ${hex(base)} but cannot reserve its low part of ${sizeText(lowSize)} ` +
-        `below ${formatSize(CRASH_ADDR_LOW_MAX)}, so the kernel reserves nothing`
+        `below ${formatSize(CRASH_ADDR_LOW_MAX)}, so the kernel reserves nothing`,
     );
   }
   return placement(region, { start: lowBase, end: lowBase + lowSize }, size);
@@ -575,9 +549,7 @@ export function placeCrashkernel(
 
 function placement(region: PhysRange, lowPart: PhysRange | undefined, size: number): CrashkernelPlacement {
   if (region.start >= CRASH_ADDR_LOW_MAX) {
-    return lowPart
-      ? { ranges: [region, lowPart], size, high: region, low: lowPart }
-      : { ranges: [region], size, high: region };
+    return lowPart ? { ranges: [region, lowPart], size, high: region, low: lowPart } : { ranges: [region], size, high: region };
   }
   return { ranges: [region], size, low: region };
 }

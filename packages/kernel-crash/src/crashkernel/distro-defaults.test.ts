@@ -1,7 +1,7 @@
 import { captureMemoryNeeded, GiB, MiB, TiB } from '@efikdump/core';
 import { crashkernelDefaults, defaultReservation } from './distro-defaults';
 
-describe('the distributions\' crashkernel= defaults (reference data)', () => {
+describe("the distributions' crashkernel= defaults (reference data)", () => {
   const tables = crashkernelDefaults();
 
   test('every row parses as a crashkernel= range list', () => {
@@ -21,7 +21,11 @@ describe('the distributions\' crashkernel= defaults (reference data)', () => {
     expect(defaultReservation(ppc, 8 * GiB, 16)).toBe(512 * MiB + 16 * MiB);
   });
 
-  test.each([[4 * GiB, 4], [64 * GiB, 32], [TiB, 64]])('the x86_64 defaults since 2021 leave room for our capture kernel at %d bytes', (ram, cpus) => {
+  test.each([
+    [4 * GiB, 4],
+    [64 * GiB, 32],
+    [TiB, 64],
+  ])('the x86_64 defaults since 2021 leave room for our capture kernel at %d bytes', (ram, cpus) => {
     for (const t of tables.filter((x) => x.arch === 'x86_64' && !x.period.startsWith('before'))) {
       const reserved = defaultReservation(t, ram, cpus);
       const need = captureMemoryNeeded({ oldRamBytes: ram, captureRamBytes: reserved, drivers: ['nic', 'nvme'] }).bytes;

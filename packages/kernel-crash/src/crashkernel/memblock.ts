@@ -1,6 +1,13 @@
 import {
-  EfiMemoryType, MiB, PAGE_SIZE, alignDown, mergeRanges, subtractRanges,
-  type MemoryDescriptor, type PhysRange, type Rng,
+  EfiMemoryType,
+  MiB,
+  PAGE_SIZE,
+  alignDown,
+  mergeRanges,
+  subtractRanges,
+  type MemoryDescriptor,
+  type PhysRange,
+  type Rng,
 } from '@efikdump/core';
 
 /**
@@ -44,7 +51,12 @@ export function firmwareRegions(map: readonly MemoryDescriptor[]): PhysRange[] {
 
 /** Boot-services and loader code/data: what the firmware used during POST and the OS may reuse after boot. */
 export function bootServicesFootprint(map: readonly MemoryDescriptor[]): PhysRange[] {
-  const types: number[] = [EfiMemoryType.BootServicesCode, EfiMemoryType.BootServicesData, EfiMemoryType.LoaderCode, EfiMemoryType.LoaderData];
+  const types: number[] = [
+    EfiMemoryType.BootServicesCode,
+    EfiMemoryType.BootServicesData,
+    EfiMemoryType.LoaderCode,
+    EfiMemoryType.LoaderData,
+  ];
   return mergeRanges(map.filter((d) => types.includes(d.type)).map((d) => ({ start: d.start, end: end(d) })));
 }
 
@@ -66,7 +78,12 @@ export function placeInitrd(map: readonly MemoryDescriptor[], bytes = INITRD_BYT
 export function imageSlots(free: readonly PhysRange[], imageBytes: number): number[] {
   const slots: number[] = [];
   for (const r of free) {
-    for (let s = Math.max(16 * MiB, Math.ceil(r.start / KASLR_ALIGN) * KASLR_ALIGN); s + imageBytes <= r.end && slots.length < 1 << 20; s += KASLR_ALIGN) slots.push(s);
+    for (
+      let s = Math.max(16 * MiB, Math.ceil(r.start / KASLR_ALIGN) * KASLR_ALIGN);
+      s + imageBytes <= r.end && slots.length < 1 << 20;
+      s += KASLR_ALIGN
+    )
+      slots.push(s);
   }
   return slots;
 }
@@ -88,7 +105,11 @@ export function memblockReservedAtCrashkernel(r: EarlyReservations): PhysRange[]
 }
 
 /** Early reservations of a boot on `map` with the image at `kernelImage`. */
-export function earlyReservations(map: readonly MemoryDescriptor[], kernelImage: PhysRange, avoid: readonly PhysRange[] = []): EarlyReservations {
+export function earlyReservations(
+  map: readonly MemoryDescriptor[],
+  kernelImage: PhysRange,
+  avoid: readonly PhysRange[] = [],
+): EarlyReservations {
   const initrd = placeInitrd(map);
   return { firmware: firmwareRegions(map), lowMemory: LOW_1M, kernelImage, ...(initrd ? { initrd } : {}), avoid: [...avoid] };
 }

@@ -1,9 +1,25 @@
 import {
-  hashString, hex, kdumpOptionsOf, Rng, SimulationError, subtractRanges, type ImagePlacementChoice, type MemoryDescriptor, type PhysRange, type RunContext,
+  hashString,
+  hex,
+  kdumpOptionsOf,
+  Rng,
+  SimulationError,
+  subtractRanges,
+  type ImagePlacementChoice,
+  type MemoryDescriptor,
+  type PhysRange,
+  type RunContext,
 } from '@efikdump/core';
 import { KERNEL_IMAGE_BYTES, KERNEL_PHYS } from '../kernel/layout';
 import { parseCrashkernel, placeCrashkernel, type CrashkernelPlacement, type CrashkernelSpec } from './crashkernel';
-import { conventionalMemory, earlyReservations, imageSlots, kaslrImageRange, memblockReservedAtCrashkernel, type EarlyReservations } from './memblock';
+import {
+  conventionalMemory,
+  earlyReservations,
+  imageSlots,
+  kaslrImageRange,
+  memblockReservedAtCrashkernel,
+  type EarlyReservations,
+} from './memblock';
 
 /** The file the run's `crashkernel=` value came from: the scenario that replaced it, else the design. */
 export function crashkernelSource(ctx: Pick<RunContext, 'design' | 'scenario'>): string {
@@ -15,7 +31,10 @@ export function kaslrEnabled(cmdline: string): boolean {
   return !/(^|\s)nokaslr(\s|$)/.test(cmdline);
 }
 
-type RunInputs = Pick<RunContext, 'design' | 'scenario' | 'machine'> & { seed?: number; state?: Pick<RunContext['state'], 'memoryMap' | 'firmware'> };
+type RunInputs = Pick<RunContext, 'design' | 'scenario' | 'machine'> & {
+  seed?: number;
+  state?: Pick<RunContext['state'], 'memoryMap' | 'firmware'>;
+};
 
 /** Where the 1st kernel's image is on this boot, and the range memblock holds for it at reserve_crashkernel() time. */
 export interface ImagePlacement {
@@ -63,7 +82,10 @@ export function runImagePlacement(ctx: RunInputs): ImagePlacement {
   }
   const envelope = ctx.state?.firmware?.postPrediction ?? [];
   const slots = imageSlots(subtractRanges(conventionalMemory(map), envelope), KERNEL_IMAGE_BYTES);
-  if (!slots.length) throw new SimulationError(`no room for the ${KERNEL_IMAGE_BYTES / 2 ** 20} MiB kernel image outside the firmware's predicted POST ranges (${envelope.map((r) => `${hex(r.start)}-${hex(r.end)}`).join(', ')})`);
+  if (!slots.length)
+    throw new SimulationError(
+      `no room for the ${KERNEL_IMAGE_BYTES / 2 ** 20} MiB kernel image outside the firmware's predicted POST ranges (${envelope.map((r) => `${hex(r.start)}-${hex(r.end)}`).join(', ')})`,
+    );
   const start = kaslr ? slots[rng().below(slots.length)] : slots[0];
   const image = { start, end: start + KERNEL_IMAGE_BYTES };
   return { choice, image, memblockImage: image, avoid: [] };
@@ -81,7 +103,8 @@ export function runEarlyReservations(ctx: RunInputs): EarlyReservations | undefi
   // fadump reserves by its own rule (above boot memory, from the top), not x86's reserve_crashkernel.
   if (!map || /(^|\s)fadump=on(\s|$)/.test(ctx.design.kernel.cmdline)) return undefined;
   const placed = runImagePlacement(ctx);
-  const avoid: PhysRange[] = kdumpOptionsOf(ctx.design).reservation === 'avoid-measured' ? [...(ctx.state?.firmware?.postPrediction ?? [])] : [];
+  const avoid: PhysRange[] =
+    kdumpOptionsOf(ctx.design).reservation === 'avoid-measured' ? [...(ctx.state?.firmware?.postPrediction ?? [])] : [];
   avoid.push(...placed.avoid);
   return earlyReservations(map, placed.memblockImage, avoid);
 }
@@ -92,7 +115,10 @@ export function runEarlyReservations(ctx: RunInputs): EarlyReservations | undefi
  * no `placement` when it reserves nothing on this machine. A malformed value is a ConfigError
  * naming the file it came from.
  */
-export function runCrashkernel(ctx: RunInputs, systemRam: readonly PhysRange[]): { spec?: CrashkernelSpec; placement?: CrashkernelPlacement; early?: EarlyReservations } {
+export function runCrashkernel(
+  ctx: RunInputs,
+  systemRam: readonly PhysRange[],
+): { spec?: CrashkernelSpec; placement?: CrashkernelPlacement; early?: EarlyReservations } {
   const file = crashkernelSource(ctx);
   const spec = parseCrashkernel(ctx.design.kernel.cmdline, file);
   if (!spec) return {};

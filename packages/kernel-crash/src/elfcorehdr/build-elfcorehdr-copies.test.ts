@@ -1,6 +1,17 @@
 import {
-  decodeElfHeader, decodeProgramHeaders, encodeNote, GiB, MiB, NT_PRSTATUS, PAGE_SIZE, PhysicalMemory, PT_LOAD, PT_NOTE, walkNotes,
-  type PhysRange, type ProgramHeader,
+  decodeElfHeader,
+  decodeProgramHeaders,
+  encodeNote,
+  GiB,
+  MiB,
+  NT_PRSTATUS,
+  PAGE_SIZE,
+  PhysicalMemory,
+  PT_LOAD,
+  PT_NOTE,
+  walkNotes,
+  type PhysRange,
+  type ProgramHeader,
 } from '@efikdump/core';
 import { CRASH_NOTE_BYTES } from '../kernel/crash-notes';
 import { CRASH_NOTES_OFFSET_IN_PAGE, KERNEL_IMAGE_BYTES, KERNEL_PHYS, kernelVirt, PERCPU_PHYS, VMCOREINFO_PHYS } from '../kernel/layout';
@@ -8,10 +19,16 @@ import { VMCOREINFO_NOTE_BYTES } from '../kernel/vmcoreinfo';
 import { buildElfCoreHeader, type ElfCoreHeaderInput } from './build-elfcorehdr';
 
 const DIRECT_MAP = 0xffff888000000000n;
-const RAM: PhysRange[] = [{ start: 0, end: 0xa0000 }, { start: 0x100000, end: 2 * GiB }];
+const RAM: PhysRange[] = [
+  { start: 0, end: 0xa0000 },
+  { start: 0x100000, end: 2 * GiB },
+];
 const CRASHKERNEL: PhysRange[] = [{ start: 1 * GiB, end: 1 * GiB + 512 * MiB }];
 /** fadump's boot memory: the low 640 KiB and RAM up to 40 MiB, which cuts the kernel image (16–48 MiB) in two. */
-const BOOT_MEMORY: PhysRange[] = [{ start: 0, end: 0xa0000 }, { start: 0x100000, end: 40 * MiB }];
+const BOOT_MEMORY: PhysRange[] = [
+  { start: 0, end: 0xa0000 },
+  { start: 0x100000, end: 40 * MiB },
+];
 const DEST = CRASHKERNEL[0].start;
 const COPIES = BOOT_MEMORY.map((from) => ({ from, to: DEST + from.start }));
 const CPUS = 3;
@@ -70,7 +87,10 @@ describe('buildElfCoreHeader with copies', () => {
       for (const c of COPIES) expect(inside(c.from, p.paddr, p.paddr + p.memsz) || disjoint(c.from, p.paddr, p.paddr + p.memsz)).toBe(true);
     }
     // The kernel image is cut where the boot memory ends (40 MiB).
-    expect(kernelLoads.map((p) => [p.paddr, p.paddr + p.memsz])).toEqual([[KERNEL_PHYS, 40 * MiB], [40 * MiB, KERNEL_PHYS + KERNEL_IMAGE_BYTES]]);
+    expect(kernelLoads.map((p) => [p.paddr, p.paddr + p.memsz])).toEqual([
+      [KERNEL_PHYS, 40 * MiB],
+      [40 * MiB, KERNEL_PHYS + KERNEL_IMAGE_BYTES],
+    ]);
     // So is the direct map: 40 MiB starts a PT_LOAD.
     expect(ramLoads.some((p) => p.paddr === 40 * MiB)).toBe(true);
     expect(ramLoads.some((p) => p.paddr + p.memsz === 40 * MiB)).toBe(true);
@@ -112,7 +132,13 @@ describe('buildElfCoreHeader with copies', () => {
     mem.write(cpu1Notes, notesBuf);
     mem.write(20 * MiB + 123, new Uint8Array([9, 8, 7]));
     const samples = [0x1000, 0x2000 + 17, 2 * MiB, 20 * MiB, 39 * MiB + 4000, 40 * MiB, 44 * MiB, 100 * MiB];
-    const old = new Map(samples.map((a) => { const b = new Uint8Array(64); mem.read(a, b); return [a, b]; }));
+    const old = new Map(
+      samples.map((a) => {
+        const b = new Uint8Array(64);
+        mem.read(a, b);
+        return [a, b];
+      }),
+    );
     for (const c of COPIES) mem.copyRange(c.from, c.to, 'fadump copy of boot memory');
     // The fadump kernel boots in boot memory and overwrites it.
     for (const r of BOOT_MEMORY) mem.fill(r, 'anon', 77, 'fadump kernel');

@@ -1,7 +1,21 @@
 import fc from 'fast-check';
 import {
-  decodeElfHeader, decodeProgramHeaders, EHDR_SIZE, EM_X86_64, ET_CORE, GiB, MiB, PAGE_SIZE, PF_R, PF_W, PF_X, PHDR_SIZE,
-  PT_LOAD, PT_NOTE, type PhysRange, type ProgramHeader,
+  decodeElfHeader,
+  decodeProgramHeaders,
+  EHDR_SIZE,
+  EM_X86_64,
+  ET_CORE,
+  GiB,
+  MiB,
+  PAGE_SIZE,
+  PF_R,
+  PF_W,
+  PF_X,
+  PHDR_SIZE,
+  PT_LOAD,
+  PT_NOTE,
+  type PhysRange,
+  type ProgramHeader,
 } from '@efikdump/core';
 import { CRASH_NOTE_BYTES } from '../kernel/crash-notes';
 import { KERNEL_IMAGE_BYTES, KERNEL_PHYS, kernelVirt, PERCPU_PHYS, CRASH_NOTES_OFFSET_IN_PAGE, VMCOREINFO_PHYS } from '../kernel/layout';
@@ -88,7 +102,9 @@ function expectKexecToolsShape(bytes: Uint8Array, input: ElfCoreHeaderInput): vo
   // e_ident: ELFCLASS64, little-endian, version 1, OSABI 0; no sections, no entry point.
   expect(Array.from(bytes.subarray(0, 16))).toEqual([0x7f, 0x45, 0x4c, 0x46, 2, 1, 1, ...new Array(9).fill(0)]);
   const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  expect([v.getBigUint64(24, true), v.getBigUint64(40, true), v.getUint16(58, true), v.getUint16(60, true), v.getUint16(62, true)]).toEqual([0n, 0n, 0, 0, 0]);
+  expect([v.getBigUint64(24, true), v.getBigUint64(40, true), v.getUint16(58, true), v.getUint16(60, true), v.getUint16(62, true)]).toEqual(
+    [0n, 0n, 0, 0, 0],
+  );
 
   const cpus = input.crashNotes.length;
   const notes = phdrs.filter((p) => p.type === PT_NOTE);
@@ -98,13 +114,40 @@ function expectKexecToolsShape(bytes: Uint8Array, input: ElfCoreHeaderInput): vo
 
   // One PT_NOTE per CPU, in CPU order: p_offset = p_paddr = the crash_notes buffer, its size.
   notes.slice(0, cpus).forEach((p, cpu) => {
-    expect(p).toEqual({ type: PT_NOTE, flags: 0, offset: input.crashNotes[cpu], vaddr: 0n, paddr: input.crashNotes[cpu], filesz: 368, memsz: 368, align: 0 });
+    expect(p).toEqual({
+      type: PT_NOTE,
+      flags: 0,
+      offset: input.crashNotes[cpu],
+      vaddr: 0n,
+      paddr: input.crashNotes[cpu],
+      filesz: 368,
+      memsz: 368,
+      align: 0,
+    });
   });
   // One for VMCOREINFO.
-  expect(notes[cpus]).toEqual({ type: PT_NOTE, flags: 0, offset: VMCOREINFO_PHYS, vaddr: 0n, paddr: VMCOREINFO_PHYS, filesz: VMCOREINFO_NOTE_BYTES, memsz: VMCOREINFO_NOTE_BYTES, align: 0 });
+  expect(notes[cpus]).toEqual({
+    type: PT_NOTE,
+    flags: 0,
+    offset: VMCOREINFO_PHYS,
+    vaddr: 0n,
+    paddr: VMCOREINFO_PHYS,
+    filesz: VMCOREINFO_NOTE_BYTES,
+    memsz: VMCOREINFO_NOTE_BYTES,
+    align: 0,
+  });
 
   // The kernel-text PT_LOAD first, at __START_KERNEL_map + 16 MiB.
-  expect(loads[0]).toEqual({ type: PT_LOAD, flags: RWX, offset: KERNEL_PHYS, vaddr: 0xffffffff81000000n, paddr: KERNEL_PHYS, filesz: KERNEL_IMAGE_BYTES, memsz: KERNEL_IMAGE_BYTES, align: 0 });
+  expect(loads[0]).toEqual({
+    type: PT_LOAD,
+    flags: RWX,
+    offset: KERNEL_PHYS,
+    vaddr: 0xffffffff81000000n,
+    paddr: KERNEL_PHYS,
+    filesz: KERNEL_IMAGE_BYTES,
+    memsz: KERNEL_IMAGE_BYTES,
+    align: 0,
+  });
   // phys_base as the tools derive it from that PT_LOAD: 0 (nokaslr).
   expect(BigInt(loads[0].paddr) - (loads[0].vaddr - 0xffffffff80000000n)).toBe(0n);
 
@@ -124,13 +167,20 @@ function expectKexecToolsShape(bytes: Uint8Array, input: ElfCoreHeaderInput): vo
 describe('buildElfCoreHeader', () => {
   it('builds what kexec-tools builds for a q35-like 4 GiB, 4-CPU machine', () => {
     const input = inputFor({
-      ram: [{ start: 0, end: 0xa0000 }, { start: 0x100000, end: 2 * GiB - 8 * MiB }, { start: 2 * GiB - 4 * MiB, end: 2 * GiB }, { start: 4 * GiB, end: 6 * GiB }],
+      ram: [
+        { start: 0, end: 0xa0000 },
+        { start: 0x100000, end: 2 * GiB - 8 * MiB },
+        { start: 2 * GiB - 4 * MiB, end: 2 * GiB },
+        { start: 4 * GiB, end: 6 * GiB },
+      ],
       crashkernel: [{ start: 1600 * MiB, end: 1856 * MiB }],
       cpus: 4,
     });
     const bytes = buildElfCoreHeader(input);
     expectKexecToolsShape(bytes, input);
-    const loads = decode(bytes).phdrs.filter((p) => p.type === PT_LOAD).slice(1);
+    const loads = decode(bytes)
+      .phdrs.filter((p) => p.type === PT_LOAD)
+      .slice(1);
     expect(loads.map((p) => [p.paddr, p.paddr + p.memsz])).toEqual([
       [0, 0xa0000],
       [0x100000, 1600 * MiB],
@@ -153,11 +203,20 @@ describe('buildElfCoreHeader', () => {
 
   it('leaves out a RAM range the reservation covers entirely, and splits one it sits inside', () => {
     const input = inputFor({
-      ram: [{ start: 0x100000, end: 64 * MiB }, { start: 128 * MiB, end: 256 * MiB }, { start: 4 * GiB, end: 5 * GiB }],
-      crashkernel: [{ start: 128 * MiB, end: 256 * MiB }, { start: 4 * GiB + 16 * MiB, end: 4 * GiB + 32 * MiB }],
+      ram: [
+        { start: 0x100000, end: 64 * MiB },
+        { start: 128 * MiB, end: 256 * MiB },
+        { start: 4 * GiB, end: 5 * GiB },
+      ],
+      crashkernel: [
+        { start: 128 * MiB, end: 256 * MiB },
+        { start: 4 * GiB + 16 * MiB, end: 4 * GiB + 32 * MiB },
+      ],
       cpus: 1,
     });
-    const loads = decode(buildElfCoreHeader(input)).phdrs.filter((p) => p.type === PT_LOAD).slice(1);
+    const loads = decode(buildElfCoreHeader(input))
+      .phdrs.filter((p) => p.type === PT_LOAD)
+      .slice(1);
     expect(loads.map((p) => [p.paddr, p.paddr + p.memsz])).toEqual([
       [0x100000, 64 * MiB],
       [4 * GiB, 4 * GiB + 16 * MiB],
@@ -167,7 +226,14 @@ describe('buildElfCoreHeader', () => {
 
   it('addresses above 4 GiB and up to 64 TiB survive the 64-bit fields', () => {
     const top = 64 * 1024 * GiB;
-    const input = inputFor({ ram: [{ start: 0x100000, end: 2 * GiB }, { start: 4 * GiB, end: top }], crashkernel: [{ start: top - 512 * MiB, end: top }], cpus: 2 });
+    const input = inputFor({
+      ram: [
+        { start: 0x100000, end: 2 * GiB },
+        { start: 4 * GiB, end: top },
+      ],
+      crashkernel: [{ start: top - 512 * MiB, end: top }],
+      cpus: 2,
+    });
     const bytes = buildElfCoreHeader(input);
     expectKexecToolsShape(bytes, input);
     const last = decode(bytes).phdrs[decode(bytes).phdrs.length - 1];

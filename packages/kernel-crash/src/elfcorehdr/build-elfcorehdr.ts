@@ -1,6 +1,18 @@
 import {
-  EHDR_SIZE, EM_X86_64, encodeElfHeader, encodeProgramHeader, ET_CORE, PF_R, PF_W, PF_X, PHDR_SIZE, PT_LOAD, PT_NOTE,
-  subtractRanges, type KernelState, type PhysRange,
+  EHDR_SIZE,
+  EM_X86_64,
+  encodeElfHeader,
+  encodeProgramHeader,
+  ET_CORE,
+  PF_R,
+  PF_W,
+  PF_X,
+  PHDR_SIZE,
+  PT_LOAD,
+  PT_NOTE,
+  subtractRanges,
+  type KernelState,
+  type PhysRange,
 } from '@efikdump/core';
 import { directMapVirt } from '../kernel/layout';
 
@@ -43,18 +55,62 @@ function splitAtCopies(input: ElfCoreHeaderInput, ranges: PhysRange[]): PhysRang
 export function buildElfCoreHeader(input: ElfCoreHeaderInput): Uint8Array {
   const phdrs: Uint8Array[] = [];
   for (const paddr of input.crashNotes) {
-    phdrs.push(encodeProgramHeader({ type: PT_NOTE, flags: 0, offset: sourceOf(input, paddr), vaddr: 0n, paddr, filesz: input.crashNotesBytes, memsz: input.crashNotesBytes, align: 0 }));
+    phdrs.push(
+      encodeProgramHeader({
+        type: PT_NOTE,
+        flags: 0,
+        offset: sourceOf(input, paddr),
+        vaddr: 0n,
+        paddr,
+        filesz: input.crashNotesBytes,
+        memsz: input.crashNotesBytes,
+        align: 0,
+      }),
+    );
   }
   const vi = input.vmcoreinfo;
-  phdrs.push(encodeProgramHeader({ type: PT_NOTE, flags: 0, offset: sourceOf(input, vi.paddr), vaddr: 0n, paddr: vi.paddr, filesz: vi.size, memsz: vi.size, align: 0 }));
+  phdrs.push(
+    encodeProgramHeader({
+      type: PT_NOTE,
+      flags: 0,
+      offset: sourceOf(input, vi.paddr),
+      vaddr: 0n,
+      paddr: vi.paddr,
+      filesz: vi.size,
+      memsz: vi.size,
+      align: 0,
+    }),
+  );
   const kt = input.kernelText;
   for (const r of splitAtCopies(input, [{ start: kt.paddr, end: kt.paddr + kt.size }])) {
     const size = r.end - r.start;
-    phdrs.push(encodeProgramHeader({ type: PT_LOAD, flags: PF_R | PF_W | PF_X, offset: sourceOf(input, r.start), vaddr: kt.vaddr + BigInt(r.start - kt.paddr), paddr: r.start, filesz: size, memsz: size, align: 0 }));
+    phdrs.push(
+      encodeProgramHeader({
+        type: PT_LOAD,
+        flags: PF_R | PF_W | PF_X,
+        offset: sourceOf(input, r.start),
+        vaddr: kt.vaddr + BigInt(r.start - kt.paddr),
+        paddr: r.start,
+        filesz: size,
+        memsz: size,
+        align: 0,
+      }),
+    );
   }
   for (const r of splitAtCopies(input, subtractRanges(input.systemRam, input.crashkernel))) {
     const size = r.end - r.start;
-    phdrs.push(encodeProgramHeader({ type: PT_LOAD, flags: PF_R | PF_W | PF_X, offset: sourceOf(input, r.start), vaddr: directMapVirt(r.start), paddr: r.start, filesz: size, memsz: size, align: 0 }));
+    phdrs.push(
+      encodeProgramHeader({
+        type: PT_LOAD,
+        flags: PF_R | PF_W | PF_X,
+        offset: sourceOf(input, r.start),
+        vaddr: directMapVirt(r.start),
+        paddr: r.start,
+        filesz: size,
+        memsz: size,
+        align: 0,
+      }),
+    );
   }
   const out = new Uint8Array(EHDR_SIZE + phdrs.length * PHDR_SIZE);
   out.set(encodeElfHeader({ type: ET_CORE, machine: EM_X86_64, flags: 0, phoff: EHDR_SIZE, phnum: phdrs.length }), 0);

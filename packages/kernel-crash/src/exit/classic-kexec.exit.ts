@@ -1,7 +1,16 @@
 import { injectable } from 'tsyringe';
 import {
-  formatDuration, hex, ms, recordCaptureConsole, runDma, SimulationError, stage, totalSize,
-  type ExitStrategy, type RouteInput, type StageOperator,
+  formatDuration,
+  hex,
+  ms,
+  recordCaptureConsole,
+  runDma,
+  SimulationError,
+  stage,
+  totalSize,
+  type ExitStrategy,
+  type RouteInput,
+  type StageOperator,
 } from '@efikdump/core';
 import { captureCmdline, kexecCaptureRam } from '../kexec/capture-cmdline';
 import { segmentsDigest } from '../kernel/segments-digest';
@@ -32,29 +41,53 @@ export class ClassicKexecExit implements ExitStrategy {
   leave(): StageOperator {
     return stage('exit', (ctx) => {
       const kernel = ctx.state.kernel;
-      if (!kernel?.elfcorehdr || !kernel.kexecSegments || !kernel.kexecSha256) throw new SimulationError('kexec at the panic without loaded segments');
+      if (!kernel?.elfcorehdr || !kernel.kexecSegments || !kernel.kexecSha256)
+        throw new SimulationError('kexec at the panic without loaded segments');
       ctx.clock.advance(CRASH_SHUTDOWN_US);
       const bytes = totalSize(kernel.kexecSegments.map((s) => s.range));
       const hashUs = Math.round((bytes / PURGATORY_SHA256_BYTES_PER_SECOND) * 1e6);
       ctx.clock.advance(hashUs);
-      runDma(ctx, ctx.clock.nowUs - (ctx.state.panic?.tUs ?? ctx.clock.nowUs), 'kernel', 'between the panic and the jump into the capture kernel');
-      ctx.log.emit('exit', 'info', `kexec: purgatory checks the SHA-256 of ${kernel.kexecSegments.length} segments (${(bytes / 2 ** 20).toFixed(0)} MiB, ${formatDuration(hashUs)})`);
-      const digest = segmentsDigest(ctx.machine.memory, kernel.kexecSegments.map((s) => s.range));
+      runDma(
+        ctx,
+        ctx.clock.nowUs - (ctx.state.panic?.tUs ?? ctx.clock.nowUs),
+        'kernel',
+        'between the panic and the jump into the capture kernel',
+      );
+      ctx.log.emit(
+        'exit',
+        'info',
+        `kexec: purgatory checks the SHA-256 of ${kernel.kexecSegments.length} segments (${(bytes / 2 ** 20).toFixed(0)} MiB, ${formatDuration(hashUs)})`,
+      );
+      const digest = segmentsDigest(
+        ctx.machine.memory,
+        kernel.kexecSegments.map((s) => s.range),
+      );
       ctx.metrics.resetType = 'none (kexec)';
       // The screen still belongs to the crashed kernel's KMS driver: no GOP re-initialisation without a firmware reset (domain reference §8).
       if (recordCaptureConsole(ctx, false) === 'none') {
-        ctx.log.emit('exit', 'warn', 'no console for the capture kernel: no serial console, and the screen still belongs to the crashed kernel\'s KMS driver');
+        ctx.log.emit(
+          'exit',
+          'warn',
+          "no console for the capture kernel: no serial console, and the screen still belongs to the crashed kernel's KMS driver",
+        );
       }
       if (digest !== kernel.kexecSha256) {
         const changed = kernel.kexecSegments.filter((s) => segmentsDigest(ctx.machine.memory, [s.range]) !== s.sha256).map((s) => s.label);
-        ctx.outcome = { outcome: 'capture-hang', reason: `purgatory: sha256 digests do not match (a loaded segment changed since kexec load: ${changed.join(', ')}); it spins forever` };
+        ctx.outcome = {
+          outcome: 'capture-hang',
+          reason: `purgatory: sha256 digests do not match (a loaded segment changed since kexec load: ${changed.join(', ')}); it spins forever`,
+        };
         return;
       }
       const hdr = kernel.elfcorehdr;
       const ram = kexecCaptureRam(kernel);
       const cmdline = kernel.captureCmdline ?? captureCmdline(kernel.cmdline, ram, hdr.paddr);
       ctx.state.capture = { via: 'kexec', cmdline, ram, elfcorehdr: { paddr: hdr.paddr, size: hdr.size } };
-      ctx.log.emit('exit', 'info', `kexec: jump into the capture kernel at ${hex(kernel.captureImage?.start ?? ram[0].start)} (devices are not reset)`);
+      ctx.log.emit(
+        'exit',
+        'info',
+        `kexec: jump into the capture kernel at ${hex(kernel.captureImage?.start ?? ram[0].start)} (devices are not reset)`,
+      );
     });
   }
 }

@@ -1,5 +1,15 @@
 import { inject, injectable } from 'tsyringe';
-import { FIRMWARE, judgeBoot, ms, runDma, stage, type ExitStrategy, type Firmware, type RouteInput, type StageOperator } from '@efikdump/core';
+import {
+  FIRMWARE,
+  judgeBoot,
+  ms,
+  runDma,
+  stage,
+  type ExitStrategy,
+  type Firmware,
+  type RouteInput,
+  type StageOperator,
+} from '@efikdump/core';
 
 /** The panic path's reboot through EFI (Linux drivers/firmware/efi/reboot.c): 5 ms [modelled] from the decision to the firmware call. */
 export const EFI_RESET_CALL_US = ms(5);
@@ -18,7 +28,15 @@ abstract class EfiResetExit implements ExitStrategy {
 
   /** ResetSystem, the firmware's POST, the stub and its verdict on this boot, then the capture kernel the stub chose. */
   route(input: RouteInput): StageOperator[] {
-    return [this.leave(), ...input.inFlight, input.firmware.resetAndPost(), input.stub.operator(), judgeBoot(), input.capture.boot(), input.capture.vmcoreInit()];
+    return [
+      this.leave(),
+      ...input.inFlight,
+      input.firmware.resetAndPost(),
+      input.stub.operator(),
+      judgeBoot(),
+      input.capture.boot(),
+      input.capture.vmcoreInit(),
+    ];
   }
 
   leave(): StageOperator {

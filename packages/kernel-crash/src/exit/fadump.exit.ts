@@ -1,8 +1,21 @@
 import { createHash } from 'node:crypto';
 import { inject, injectable } from 'tsyringe';
 import {
-  FIRMWARE, formatSize, hex, intersectRanges, ms, pageAlignUp, runDma, SimulationError, stage, subtractRanges, totalSize,
-  type ExitStrategy, type Firmware, type RouteInput, type StageOperator,
+  FIRMWARE,
+  formatSize,
+  hex,
+  intersectRanges,
+  ms,
+  pageAlignUp,
+  runDma,
+  SimulationError,
+  stage,
+  subtractRanges,
+  totalSize,
+  type ExitStrategy,
+  type Firmware,
+  type RouteInput,
+  type StageOperator,
 } from '@efikdump/core';
 import { buildElfCoreHeader, elfCoreHeaderInputOf } from '../elfcorehdr/build-elfcorehdr';
 import { relocateMemMapStates } from '../kernel/mem-map';
@@ -31,7 +44,14 @@ export class FadumpExit implements ExitStrategy {
 
   /** Firmware's copy and memory-preserving reboot, POST, the full boot that finds the dump, then /proc/vmcore. */
   route(input: RouteInput): StageOperator[] {
-    return [this.leave(), ...input.inFlight, input.firmware.resetAndPost(), this.afterPost(), input.capture.boot(), input.capture.vmcoreInit()];
+    return [
+      this.leave(),
+      ...input.inFlight,
+      input.firmware.resetAndPost(),
+      this.afterPost(),
+      input.capture.boot(),
+      input.capture.vmcoreInit(),
+    ];
   }
 
   leave(): StageOperator {
@@ -44,7 +64,10 @@ export class FadumpExit implements ExitStrategy {
       const bootBytes = kernel.crashkernel.reduce((s, r) => s + r.end - r.start, 0);
       const bootMemory = intersectRanges(kernel.systemRam, [{ start: 0, end: bootBytes }]);
       if (dest.start < bootBytes || kernel.crashkernel.length !== 1) {
-        ctx.outcome = { outcome: 'no-dump', reason: `fadump: the reservation at ${hex(dest.start)} is not one range above the ${formatSize(bootBytes)} of boot memory, so firmware refused the registration` };
+        ctx.outcome = {
+          outcome: 'no-dump',
+          reason: `fadump: the reservation at ${hex(dest.start)} is not one range above the ${formatSize(bootBytes)} of boot memory, so firmware refused the registration`,
+        };
         return;
       }
       for (const r of bootMemory) {
@@ -55,7 +78,11 @@ export class FadumpExit implements ExitStrategy {
       ctx.clock.advance(Math.round((copied / FADUMP_COPY_BYTES_PER_SECOND) * 1e6));
       ctx.state.fadump = { bootMemory, destination: dest.start };
       ctx.metrics.fadumpBootMemoryBytes = copied;
-      ctx.log.emit('exit', 'info', `fadump: firmware saved the CPU state and copied ${formatSize(copied)} of boot memory to ${hex(dest.start)}`);
+      ctx.log.emit(
+        'exit',
+        'info',
+        `fadump: firmware saved the CPU state and copied ${formatSize(copied)} of boot memory to ${hex(dest.start)}`,
+      );
       // The firmware reboots the machine keeping RAM (a memory-preserving reboot; modelled as a warm platform reset).
       this.firmware.resetSystem(ctx, 'warm');
       if (ctx.state.reset) ctx.state.reset.memoryPreserving = true;
@@ -69,17 +96,34 @@ export class FadumpExit implements ExitStrategy {
       if (!fadump) throw new SimulationError('fadump boot without a saved dump');
       const mem = ctx.machine.memory;
       // The kernel boots in boot memory: its image over the old one (fadump designs keep it at 16 MiB).
-      mem.fill({ start: kernel.kernelText.paddr, end: kernel.kernelText.paddr + kernel.kernelText.size }, 'kernel-text', 3, 'fadump boot kernel');
-      const hdr = buildElfCoreHeader(elfCoreHeaderInputOf(kernel, fadump.bootMemory.map((r) => ({ from: r, to: fadump.destination + r.start }))));
+      mem.fill(
+        { start: kernel.kernelText.paddr, end: kernel.kernelText.paddr + kernel.kernelText.size },
+        'kernel-text',
+        3,
+        'fadump boot kernel',
+      );
+      const hdr = buildElfCoreHeader(
+        elfCoreHeaderInputOf(
+          kernel,
+          fadump.bootMemory.map((r) => ({ from: r, to: fadump.destination + r.start })),
+        ),
+      );
       const top = fadump.bootMemory[fadump.bootMemory.length - 1];
       const paddr = top.end - pageAlignUp(hdr.length);
       mem.write(paddr, hdr);
       kernel.elfcorehdr = { paddr, size: hdr.length, sha256: createHash('sha256').update(hdr).digest('hex') };
-      const ram = subtractRanges(fadump.bootMemory, [{ start: 0, end: 0x100000 }, { start: paddr, end: paddr + pageAlignUp(hdr.length) }]);
+      const ram = subtractRanges(fadump.bootMemory, [
+        { start: 0, end: 0x100000 },
+        { start: paddr, end: paddr + pageAlignUp(hdr.length) },
+      ]);
       const cmdline = `${kernel.cmdline} elfcorehdr=${paddr / 1024}K`;
       ctx.state.capture = { via: 'fadump', cmdline, ram, elfcorehdr: { paddr, size: hdr.length } };
       ctx.clock.advance(FADUMP_KERNEL_BOOT_US);
-      ctx.log.emit('fadump-boot', 'info', `dump active: the kernel runs in ${formatSize(totalSize(ram))} of boot memory and built an elfcorehdr of ${hdr.length} bytes at ${hex(paddr)}`);
+      ctx.log.emit(
+        'fadump-boot',
+        'info',
+        `dump active: the kernel runs in ${formatSize(totalSize(ram))} of boot memory and built an elfcorehdr of ${hdr.length} bytes at ${hex(paddr)}`,
+      );
     });
   }
 }

@@ -12,15 +12,29 @@ export function simulatedRegisters(rng: Rng, panicking: boolean): bigint[] {
   const reg = (name: (typeof X86_64_REGS)[number]): bigint => {
     switch (name) {
       // Kernel text's virtual addresses do not move with the image (phys_base): the link address's.
-      case 'rip': return kernelVirt(KERNEL_PHYS + rng.below(KERNEL_TEXT_BYTES));
-      case 'rsp': case 'rbp': return 0xffffc90000000000n + (BigInt(rng.below(1 << 30)) & ~7n);
-      case 'cs': return 0x10n;
-      case 'ss': case 'ds': case 'es': case 'fs': case 'gs': return name === 'ss' ? 0x18n : 0n;
-      case 'eflags': return panicking ? 0x10046n : 0x246n;
-      case 'orig_rax': return 0xffffffffffffffffn;
-      case 'fs_base': return 0n;
-      case 'gs_base': return 0xffff888000000000n + (BigInt(rng.below(1 << 24)) << 12n);
-      default: return rng.nextU64();
+      case 'rip':
+        return kernelVirt(KERNEL_PHYS + rng.below(KERNEL_TEXT_BYTES));
+      case 'rsp':
+      case 'rbp':
+        return 0xffffc90000000000n + (BigInt(rng.below(1 << 30)) & ~7n);
+      case 'cs':
+        return 0x10n;
+      case 'ss':
+      case 'ds':
+      case 'es':
+      case 'fs':
+      case 'gs':
+        return name === 'ss' ? 0x18n : 0n;
+      case 'eflags':
+        return panicking ? 0x10046n : 0x246n;
+      case 'orig_rax':
+        return 0xffffffffffffffffn;
+      case 'fs_base':
+        return 0n;
+      case 'gs_base':
+        return 0xffff888000000000n + (BigInt(rng.below(1 << 24)) << 12n);
+      default:
+        return rng.nextU64();
     }
   };
   return X86_64_REGS.map(reg);

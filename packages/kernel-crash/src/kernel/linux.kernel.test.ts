@@ -2,14 +2,50 @@ import { createHash } from 'node:crypto';
 import fc from 'fast-check';
 import { lastValueFrom, of } from 'rxjs';
 import {
-  decodeAscii, decodeElfHeader, decodeProgramHeaders, decodePrStatus, EfiMemoryType, EFI_MEMORY_WB, EventLog, GiB, MiB,
-  NT_PRSTATUS, NT_VMCOREINFO, PAGE_SIZE, parseDesign, parseScenario, parseVmcoreinfo, PhysicalMemory, PT_LOAD,
-  PT_NOTE, Rng, hashString, intersectRanges, subtractRanges, systemRamFromMemoryMap, TiB, VirtualClock, walkNotes, X86_64_REGS,
-  type MemoryDescriptor, type PhysRange, type PhysicalMemory as Memory, type RunContext, type StageOperator,
+  decodeAscii,
+  decodeElfHeader,
+  decodeProgramHeaders,
+  decodePrStatus,
+  EfiMemoryType,
+  EFI_MEMORY_WB,
+  EventLog,
+  GiB,
+  MiB,
+  NT_PRSTATUS,
+  NT_VMCOREINFO,
+  PAGE_SIZE,
+  parseDesign,
+  parseScenario,
+  parseVmcoreinfo,
+  PhysicalMemory,
+  PT_LOAD,
+  PT_NOTE,
+  Rng,
+  hashString,
+  intersectRanges,
+  subtractRanges,
+  systemRamFromMemoryMap,
+  TiB,
+  VirtualClock,
+  walkNotes,
+  X86_64_REGS,
+  type MemoryDescriptor,
+  type PhysRange,
+  type PhysicalMemory as Memory,
+  type RunContext,
+  type StageOperator,
 } from '@efikdump/core';
 import { CRASH_NOTE_BYTES } from './crash-notes';
 import {
-  INIT_UTS_NS_PHYS, KERNEL_IMAGE_BYTES, KERNEL_PHYS, KERNEL_TEXT_BYTES, kernelLayout, kernelVirt, OSRELEASE, PAGE_OFFSET, START_KERNEL_MAP,
+  INIT_UTS_NS_PHYS,
+  KERNEL_IMAGE_BYTES,
+  KERNEL_PHYS,
+  KERNEL_TEXT_BYTES,
+  kernelLayout,
+  kernelVirt,
+  OSRELEASE,
+  PAGE_OFFSET,
+  START_KERNEL_MAP,
 } from './layout';
 import { CAPTURE_IMAGE_BYTES, EPOCH_UNIX, kernelFreeMemory, LinuxKernel } from './linux.kernel';
 import { kaslrImageRange } from '../crashkernel/memblock';
@@ -22,9 +58,17 @@ const CMDLINE = 'ro nokaslr crashkernel=0M-1G:96M,1G-4G:192M,4G-64G:256M,64G-:51
 /** RAM and an EFI memory map shaped like a q35 machine's (low RAM up to 2 GiB, the rest above 4 GiB). */
 function q35(ramBytes: number): { ram: PhysRange[]; map: MemoryDescriptor[] } {
   const lowTop = ramBytes <= 2816 * MiB ? ramBytes : 2 * GiB;
-  const ram: PhysRange[] = [{ start: 0, end: 0xa0000 }, { start: 0x100000, end: lowTop }];
+  const ram: PhysRange[] = [
+    { start: 0, end: 0xa0000 },
+    { start: 0x100000, end: lowTop },
+  ];
   if (ramBytes > lowTop) ram.push({ start: 4 * GiB, end: 4 * GiB + ramBytes - lowTop });
-  const d = (type: number, start: number, end: number): MemoryDescriptor => ({ type, start, pages: (end - start) / PAGE_SIZE, attribute: EFI_MEMORY_WB });
+  const d = (type: number, start: number, end: number): MemoryDescriptor => ({
+    type,
+    start,
+    pages: (end - start) / PAGE_SIZE,
+    attribute: EFI_MEMORY_WB,
+  });
   const map = [
     d(EfiMemoryType.BootServicesData, 0, PAGE_SIZE),
     d(EfiMemoryType.Conventional, PAGE_SIZE, 0xa0000),
@@ -38,25 +82,49 @@ function q35(ramBytes: number): { ram: PhysRange[]; map: MemoryDescriptor[] } {
   return { ram, map };
 }
 
-function machine(seed: number, ramBytes: number, cpus: number, pageWrites = 64, kernel: { cmdline: string; imagePlacement?: string } = { cmdline: CMDLINE }): RunContext {
+function machine(
+  seed: number,
+  ramBytes: number,
+  cpus: number,
+  pageWrites = 64,
+  kernel: { cmdline: string; imagePlacement?: string } = { cmdline: CMDLINE },
+): RunContext {
   const { ram, map } = q35(ramBytes);
   const clock = new VirtualClock();
-  const design = parseDesign({
-    format: 'efikdump-design/1',
-    name: 'kernel-test',
-    description: 'the 1st kernel alone',
-    components: {
-      firmware: 'uefi', retention: ['retain-all'], kernel: 'linux', transport: 'reserved-memory', exit: 'efi-warm-reset',
-      detector: 'reserved-memory-magic', stub: 'linux-efi-stub', capture: 'linux-vmcore', writer: 'elf',
+  const design = parseDesign(
+    {
+      format: 'efikdump-design/1',
+      name: 'kernel-test',
+      description: 'the 1st kernel alone',
+      components: {
+        firmware: 'uefi',
+        retention: ['retain-all'],
+        kernel: 'linux',
+        transport: 'reserved-memory',
+        exit: 'efi-warm-reset',
+        detector: 'reserved-memory-magic',
+        stub: 'linux-efi-stub',
+        capture: 'linux-vmcore',
+        writer: 'elf',
+      },
+      kernel,
     },
-    kernel,
-  }, 'kernel-test');
-  const scenario = parseScenario({
-    format: 'efikdump-scenario/1', name: 'kernel-test', description: 'the 1st kernel alone',
-    machine: { memory: ramBytes, cpus }, workload: { pageWrites },
-  }, 'kernel-test');
+    'kernel-test',
+  );
+  const scenario = parseScenario(
+    {
+      format: 'efikdump-scenario/1',
+      name: 'kernel-test',
+      description: 'the 1st kernel alone',
+      machine: { memory: ramBytes, cpus },
+      workload: { pageWrites },
+    },
+    'kernel-test',
+  );
   return {
-    seed, design, scenario,
+    seed,
+    design,
+    scenario,
     options: { truthPages: 16, truthZeroPages: 4 },
     machine: { ramBytes, cpus, memory: new PhysicalMemory({ seed, ram }) },
     clock,
@@ -118,7 +186,12 @@ function vmcoreinfoOf(ctx: RunContext): { text: string; lines: Map<string, strin
 
 describe('LinuxKernel: boot', () => {
   it('reserves crashkernel=, loads the capture kernel and the elfcorehdr inside the reservation', async () => {
-    for (const [mib, reserved] of [[256, 96], [1024, 192], [4096, 256], [8192, 256]] as const) {
+    for (const [mib, reserved] of [
+      [256, 96],
+      [1024, 192],
+      [4096, 256],
+      [8192, 256],
+    ] as const) {
       const ctx = machine(1, mib * MiB, 4);
       await runStages(ctx, new LinuxKernel().boot());
       const k = ctx.state.kernel!;
@@ -136,8 +209,12 @@ describe('LinuxKernel: boot', () => {
       expect(createHash('sha256').update(bytes).digest('hex')).toBe(hdr.sha256);
       const phdrs = decodeProgramHeaders(bytes, decodeElfHeader(bytes));
       expect(phdrs.filter((p) => p.type === PT_NOTE).map((p) => p.paddr)).toEqual([...k.crashNotes, k.vmcoreinfo.paddr]);
-      expect(phdrs.filter((p) => p.type === PT_LOAD).slice(1).map((p) => ({ start: p.paddr, end: p.paddr + p.memsz })))
-        .toEqual(subtractRanges(k.systemRam, k.crashkernel));
+      expect(
+        phdrs
+          .filter((p) => p.type === PT_LOAD)
+          .slice(1)
+          .map((p) => ({ start: p.paddr, end: p.paddr + p.memsz })),
+      ).toEqual(subtractRanges(k.systemRam, k.crashkernel));
       // The reservation and the kernel image are apart.
       expect(r.start >= KERNEL_PHYS + KERNEL_IMAGE_BYTES || r.end <= KERNEL_PHYS).toBe(true);
     }
@@ -273,10 +350,13 @@ describe('LinuxKernel: the workload', () => {
           }
           expect(writes).toHaveLength(300);
           const forbidden = [...k.crashkernel, image, { start: 0, end: 0x100000 }];
-          const bad = writes.filter((w) =>
-            w.start % PAGE_SIZE !== 0 || w.end - w.start !== PAGE_SIZE ||
-            !k.systemRam.some((r) => w.start >= r.start && w.end <= r.end) ||
-            forbidden.some((f) => w.start < f.end && f.start < w.end));
+          const bad = writes.filter(
+            (w) =>
+              w.start % PAGE_SIZE !== 0 ||
+              w.end - w.start !== PAGE_SIZE ||
+              !k.systemRam.some((r) => w.start >= r.start && w.end <= r.end) ||
+              forbidden.some((f) => w.start < f.end && f.start < w.end),
+          );
           expect(bad).toEqual([]);
           expect([...k.crashkernel, image].map(snapshot)).toEqual(before);
         },
@@ -288,7 +368,12 @@ describe('LinuxKernel: the workload', () => {
 
 describe('LinuxKernel: a relocated image (kernel.imagePlacement, phys_base ≠ 0)', () => {
   const KASLR_CMDLINE = CMDLINE.replace(' nokaslr', '');
-  async function crashedWith(seed: number, ramBytes: number, kernel: { cmdline: string; imagePlacement?: string }, postPrediction?: PhysRange[]): Promise<RunContext> {
+  async function crashedWith(
+    seed: number,
+    ramBytes: number,
+    kernel: { cmdline: string; imagePlacement?: string },
+    postPrediction?: PhysRange[],
+  ): Promise<RunContext> {
     const ctx = machine(seed, ramBytes, 2, 64, kernel);
     if (postPrediction) ctx.state.firmware = { postPrediction } as unknown as RunContext['state']['firmware'];
     const k = new LinuxKernel();
@@ -343,12 +428,18 @@ describe('LinuxKernel: a relocated image (kernel.imagePlacement, phys_base ≠ 0
   });
 
   it('avoid-footprint: the lowest 2 MiB slot from 16 MiB up outside the predicted POST ranges (nokaslr)', async () => {
-    const ctx = await crashedWith(1, 1 * GiB, { cmdline: CMDLINE, imagePlacement: 'avoid-footprint' }, [{ start: 16 * MiB, end: 0x16e1000 }, { start: 900 * MiB, end: 1000 * MiB }]);
+    const ctx = await crashedWith(1, 1 * GiB, { cmdline: CMDLINE, imagePlacement: 'avoid-footprint' }, [
+      { start: 16 * MiB, end: 0x16e1000 },
+      { start: 900 * MiB, end: 1000 * MiB },
+    ]);
     checkRelocated(ctx, 0x1800000);
   });
 
   it('avoid-footprint with KASLR on: a seeded slot, never in the predicted ranges', async () => {
-    const predicted = [{ start: 16 * MiB, end: 0x16e1000 }, { start: 100 * MiB, end: 700 * MiB }];
+    const predicted = [
+      { start: 16 * MiB, end: 0x16e1000 },
+      { start: 100 * MiB, end: 700 * MiB },
+    ];
     for (const seed of [1, 2, 3]) {
       const ctx = await crashedWith(seed, 1 * GiB, { cmdline: KASLR_CMDLINE, imagePlacement: 'avoid-footprint' }, predicted);
       const base = ctx.state.kernel!.kernelText.paddr;

@@ -1,10 +1,29 @@
 import { createHash } from 'node:crypto';
 import { injectable } from 'tsyringe';
 import {
-EPOCH_UNIX, ms, seconds, SimulationError, stage, subtractRanges, systemRamFromMemoryMap, hashString, intersectRanges,
-  kdumpOptionsOf, mergeRanges, totalSize, type PhysRange,
-  hex, formatSize, PAGE_SIZE, pageAlignUp, attachDevices, dmaInFlightAtPanic,
-  type FirstKernel, type KernelState, type RunContext, type StageOperator,
+  EPOCH_UNIX,
+  ms,
+  seconds,
+  SimulationError,
+  stage,
+  subtractRanges,
+  systemRamFromMemoryMap,
+  hashString,
+  intersectRanges,
+  kdumpOptionsOf,
+  mergeRanges,
+  totalSize,
+  type PhysRange,
+  hex,
+  formatSize,
+  PAGE_SIZE,
+  pageAlignUp,
+  attachDevices,
+  dmaInFlightAtPanic,
+  type FirstKernel,
+  type KernelState,
+  type RunContext,
+  type StageOperator,
 } from '@efikdump/core';
 import { runCrashkernel, runImagePlacement } from '../crashkernel/run-crashkernel';
 import { bootServicesFootprint } from '../crashkernel/memblock';
@@ -46,7 +65,8 @@ function buddyPageNearTop(ctx: RunContext, free: readonly PhysRange[], bytes: nu
   const slots: number[] = [];
   let span = 0;
   for (let i = ranges.length - 1; i >= 0 && span < EARLY_ALLOCATION_SPAN_BYTES; i--) {
-    for (let p = ranges[i].end - need; p >= ranges[i].start && span < EARLY_ALLOCATION_SPAN_BYTES; p -= PAGE_SIZE, span += PAGE_SIZE) slots.push(p);
+    for (let p = ranges[i].end - need; p >= ranges[i].start && span < EARLY_ALLOCATION_SPAN_BYTES; p -= PAGE_SIZE, span += PAGE_SIZE)
+      slots.push(p);
   }
   return slots[ctx.rng.fork(hashString('vmcoreinfo-alloc')).below(slots.length)];
 }
@@ -55,7 +75,11 @@ function buddyPageNearTop(ctx: RunContext, free: readonly PhysRange[], bytes: nu
 export function kernelFreeMemory(kernel: KernelState, ...more: PhysRange[]): PhysRange[] {
   const image = { start: kernel.kernelText.paddr, end: kernel.kernelText.paddr + kernel.kernelText.size };
   return subtractRanges(kernel.systemRam, [
-    ...kernel.crashkernel, image, LOW_1M, ...more, ...(kernel.quarantine ?? []),
+    ...kernel.crashkernel,
+    image,
+    LOW_1M,
+    ...more,
+    ...(kernel.quarantine ?? []),
     { start: kernel.vmcoreinfo.paddr, end: pageAlignUp(kernel.vmcoreinfo.paddr + kernel.vmcoreinfo.size) },
   ]);
 }
@@ -96,16 +120,24 @@ export class LinuxKernel implements FirstKernel {
       mem.write(layout.initUtsNs, encodeUtsname(OSRELEASE));
       if (placed.choice !== 'fixed-16m') {
         ctx.metrics.kernelImageBase = image.start;
-        ctx.log.emit('kernel-boot', 'info', `kernel image at ${hex(image.start)}-${hex(image.end - 1)} (imagePlacement ${placed.choice}${placed.choice === 'kaslr' ? ', modelled' : ''}; phys_base ${hex(layout.physBase)})`);
+        ctx.log.emit(
+          'kernel-boot',
+          'info',
+          `kernel image at ${hex(image.start)}-${hex(image.end - 1)} (imagePlacement ${placed.choice}${placed.choice === 'kaslr' ? ', modelled' : ''}; phys_base ${hex(layout.physBase)})`,
+        );
       }
       // FLATMEM mem_map at the top of RAM, computed on demand from each frame's state.
       // paging_init runs after reserve_crashkernel: mem_map is a memblock allocation, top-down around everything still reserved.
       const heldAtBoot = [...crashkernel, image, LOW_1M, ...(early ? [...early.firmware, ...(early.initrd ? [early.initrd] : [])] : [])];
       const options = kdumpOptionsOf(ctx.design);
       // Quarantine: the firmware's footprint (boot-services and loader memory, and what the profile predicts POST writes) is never freed to the allocator.
-      const quarantine = options.quarantine === 'firmware-footprint'
-        ? subtractRanges(intersectRanges(mergeRanges([...bootServicesFootprint(map), ...(ctx.state.firmware?.postPrediction ?? [])]), systemRam), [...crashkernel, image, LOW_1M])
-        : [];
+      const quarantine =
+        options.quarantine === 'firmware-footprint'
+          ? subtractRanges(
+              intersectRanges(mergeRanges([...bootServicesFootprint(map), ...(ctx.state.firmware?.postPrediction ?? [])]), systemRam),
+              [...crashkernel, image, LOW_1M],
+            )
+          : [];
       // The quarantine is memblock-reserved from setup_arch on, so memblock's own allocations (mem_map) stay out of it too.
       const memMap = placeMemMap(systemRam, [...heldAtBoot, ...quarantine], maxPhys);
       mem.compute(memMapRegion(mem, memMap, crashkernel));
@@ -115,7 +147,16 @@ export class LinuxKernel implements FirstKernel {
       ctx.metrics.memMapBytes = memMap.sizeBytes;
       const memMapRange = { start: memMap.paddr, end: memMap.paddr + memMap.sizeBytes };
       // VMCOREINFO (crash_save_vmcoreinfo_init, a subsys_initcall) comes from the buddy allocator after efi_free_boot_services: near the top of RAM.
-      const vmcoreinfoPaddr = buddyPageNearTop(ctx, subtractRanges(systemRam, [...heldAtBoot, memMapRange, ...quarantine, { start: layout.percpu, end: layout.percpu + ctx.machine.cpus * PAGE_SIZE }]), VMCOREINFO_NOTE_BYTES);
+      const vmcoreinfoPaddr = buddyPageNearTop(
+        ctx,
+        subtractRanges(systemRam, [
+          ...heldAtBoot,
+          memMapRange,
+          ...quarantine,
+          { start: layout.percpu, end: layout.percpu + ctx.machine.cpus * PAGE_SIZE },
+        ]),
+        VMCOREINFO_NOTE_BYTES,
+      );
       mem.write(vmcoreinfoPaddr, encodeVmcoreinfoBuffer(vmcoreinfoEntries(undefined, layout)));
       const crashNotes = Array.from({ length: ctx.machine.cpus }, (_, cpu) => layout.percpu + cpu * PAGE_SIZE + CRASH_NOTES_OFFSET_IN_PAGE);
       const zeroNote = new Uint8Array(CRASH_NOTE_BYTES);
@@ -148,14 +189,28 @@ export class LinuxKernel implements FirstKernel {
       ctx.metrics.quarantineBytes = quarantineBytes;
       ctx.metrics.ramWithheldBytes = (ctx.metrics.crashkernelBytes as number) + quarantineBytes;
       ctx.metrics.ramWithheldPercent = Math.round(((ctx.metrics.ramWithheldBytes as number) / ctx.machine.ramBytes) * 10000) / 100;
-      if (crashkernel.length) ctx.log.emit('kernel-boot', 'info', `crashkernel reserved ${crashkernel.map((r) => `${hex(r.start)}-${hex(r.end - 1)}`).join(', ')} (${formatSize(ctx.metrics.crashkernelBytes as number)})`);
-      if (quarantine.length) ctx.log.emit('kernel-boot', 'info', `firmware footprint quarantined: ${formatSize(quarantineBytes)} in ${quarantine.length} ranges never freed to the allocator`);
+      if (crashkernel.length)
+        ctx.log.emit(
+          'kernel-boot',
+          'info',
+          `crashkernel reserved ${crashkernel.map((r) => `${hex(r.start)}-${hex(r.end - 1)}`).join(', ')} (${formatSize(ctx.metrics.crashkernelBytes as number)})`,
+        );
+      if (quarantine.length)
+        ctx.log.emit(
+          'kernel-boot',
+          'info',
+          `firmware footprint quarantined: ${formatSize(quarantineBytes)} in ${quarantine.length} ranges never freed to the allocator`,
+        );
       ctx.log.emit('kernel-boot', 'info', `VMCOREINFO note at ${hex(vmcoreinfoPaddr)} (buddy allocator, near the top of RAM)`);
       ctx.clock.advance(seconds(3));
       if (/(^|\s)fadump=on(\s|$)/.test(cmdline)) {
         // fadump (domain reference §4): no capture kernel is loaded; the kernel registers boot memory and the reservation with the firmware.
         const bootBytes = crashkernel.reduce((s, r) => s + r.end - r.start, 0);
-        ctx.log.emit('kernel-boot', 'info', `fadump registered: the first ${formatSize(bootBytes)} of RAM (boot memory) to be copied to ${hex(crashkernel[0].start)} at a crash`);
+        ctx.log.emit(
+          'kernel-boot',
+          'info',
+          `fadump registered: the first ${formatSize(bootBytes)} of RAM (boot memory) to be copied to ${hex(crashkernel[0].start)} at a crash`,
+        );
         return;
       }
       if (!crashkernel.length) {
@@ -190,8 +245,12 @@ export class LinuxKernel implements FirstKernel {
     }
     const hdr = buildElfCoreHeader(elfCoreHeaderInputOf(kernel.vmcoreinfoCopy ? { ...kernel, vmcoreinfo: kernel.vmcoreinfoCopy } : kernel));
     hdrBytes = pageAlignUp(hdr.length);
-    const used = { start: Math.min(paddr, kernel.vmcoreinfoCopy?.paddr ?? paddr), end: Math.max(paddr + hdrBytes, (kernel.vmcoreinfoCopy?.paddr ?? 0) + copyBytes) };
-    if ((used.start < imageEnd && last === first) || used.end > last.end) throw new SimulationError('the reservation is too small for the capture kernel and the elfcorehdr');
+    const used = {
+      start: Math.min(paddr, kernel.vmcoreinfoCopy?.paddr ?? paddr),
+      end: Math.max(paddr + hdrBytes, (kernel.vmcoreinfoCopy?.paddr ?? 0) + copyBytes),
+    };
+    if ((used.start < imageEnd && last === first) || used.end > last.end)
+      throw new SimulationError('the reservation is too small for the capture kernel and the elfcorehdr');
     mem.write(paddr, hdr);
     kernel.elfcorehdr = { paddr, size: hdr.length, sha256: createHash('sha256').update(hdr).digest('hex') };
     // kexec_file_load's segments: what purgatory re-hashes at the crash (domain reference §1.3).
@@ -199,9 +258,16 @@ export class LinuxKernel implements FirstKernel {
       { label: 'capture kernel and initramfs', range: kernel.captureImage },
       { label: 'elfcorehdr', range: { start: paddr, end: paddr + pageAlignUp(hdr.length) } },
     ].map((seg) => ({ ...seg, sha256: segmentsDigest(mem, [seg.range]) }));
-    kernel.kexecSha256 = segmentsDigest(mem, kernel.kexecSegments.map((s) => s.range));
+    kernel.kexecSha256 = segmentsDigest(
+      mem,
+      kernel.kexecSegments.map((s) => s.range),
+    );
     ctx.metrics.elfcorehdrBytes = hdr.length;
-    ctx.log.emit('kernel-boot', 'info', `kdump loaded: elfcorehdr ${hdr.length} bytes at ${hex(paddr)}, ${kernel.crashNotes.length + 1} PT_NOTE${kernel.vmcoreinfoCopy ? `; VMCOREINFO rescued into the reservation at ${hex(kernel.vmcoreinfoCopy.paddr)}` : ''}`);
+    ctx.log.emit(
+      'kernel-boot',
+      'info',
+      `kdump loaded: elfcorehdr ${hdr.length} bytes at ${hex(paddr)}, ${kernel.crashNotes.length + 1} PT_NOTE${kernel.vmcoreinfoCopy ? `; VMCOREINFO rescued into the reservation at ${hex(kernel.vmcoreinfoCopy.paddr)}` : ''}`,
+    );
     ctx.clock.advance(seconds(1));
   }
 

@@ -1,16 +1,32 @@
 import { GiB, MiB, PAGE_SIZE, parseVmcoreinfo, PhysicalMemory, TiB, decodeAscii, walkNotes } from '@efikdump/core';
 import {
-  encodeStructPage, memMapRegion, PAGE_BUDDY_MAPCOUNT_VALUE, PAGE_LRU_OFFSET, PAGE_MAPCOUNT_OFFSET, PAGE_MAPPING_OFFSET,
-  PAGE_REFCOUNT_OFFSET, pageStateOfKind, placeMemMap, PG_LRU, PG_RESERVED, PG_SLAB, PG_SWAPBACKED, STRUCT_PAGE_BYTES,
+  encodeStructPage,
+  memMapRegion,
+  PAGE_BUDDY_MAPCOUNT_VALUE,
+  PAGE_LRU_OFFSET,
+  PAGE_MAPCOUNT_OFFSET,
+  PAGE_MAPPING_OFFSET,
+  PAGE_REFCOUNT_OFFSET,
+  pageStateOfKind,
+  placeMemMap,
+  PG_LRU,
+  PG_RESERVED,
+  PG_SLAB,
+  PG_SWAPBACKED,
+  STRUCT_PAGE_BYTES,
 } from './mem-map';
 import { vmcoreinfoEntries, encodeVmcoreinfoBuffer } from './vmcoreinfo';
 
-const structPageAt = (page: Uint8Array, index: number) => new DataView(page.buffer, page.byteOffset + index * STRUCT_PAGE_BYTES, STRUCT_PAGE_BYTES);
+const structPageAt = (page: Uint8Array, index: number) =>
+  new DataView(page.buffer, page.byteOffset + index * STRUCT_PAGE_BYTES, STRUCT_PAGE_BYTES);
 const flagsOf = (v: DataView) => v.getBigUint64(0, true);
 
 describe('FLATMEM mem_map', () => {
   test('is placed at the top of the highest RAM range with room, outside what it must avoid, 2 MiB aligned', () => {
-    const ram = [{ start: 0x100000, end: 2 * GiB }, { start: 4 * GiB, end: 6 * GiB }];
+    const ram = [
+      { start: 0x100000, end: 2 * GiB },
+      { start: 4 * GiB, end: 6 * GiB },
+    ];
     const m = placeMemMap(ram, [], 6 * GiB);
     expect(m.pfnCount).toBe((6 * GiB) / PAGE_SIZE);
     expect(m.sizeBytes).toBe(m.pfnCount * 64);
@@ -22,10 +38,18 @@ describe('FLATMEM mem_map', () => {
   });
 
   test('struct pages follow the page kinds: buddy, LRU cache, anonymous, slab, reserved', () => {
-    expect(['zero', 'page-cache', 'anon', 'slab', 'kernel-text'].map((k) => pageStateOfKind(k as never))).toEqual(['free', 'cache', 'anon', 'slab', 'kernel']);
+    expect(['zero', 'page-cache', 'anon', 'slab', 'kernel-text'].map((k) => pageStateOfKind(k as never))).toEqual([
+      'free',
+      'cache',
+      'anon',
+      'slab',
+      'kernel',
+    ]);
     const buf = new Uint8Array(5 * STRUCT_PAGE_BYTES);
     const v = new DataView(buf.buffer);
-    (['free', 'cache', 'anon', 'slab', 'reserved'] as const).forEach((state, i) => encodeStructPage(v, i * STRUCT_PAGE_BYTES, 1000 + i, state, 0x1000000 + i * 64, 7));
+    (['free', 'cache', 'anon', 'slab', 'reserved'] as const).forEach((state, i) =>
+      encodeStructPage(v, i * STRUCT_PAGE_BYTES, 1000 + i, state, 0x1000000 + i * 64, 7),
+    );
     const [free, cache, anon, slab, reserved] = [0, 1, 2, 3, 4].map((i) => structPageAt(buf, i));
     expect(free.getInt32(PAGE_MAPCOUNT_OFFSET, true)).toBe(PAGE_BUDDY_MAPCOUNT_VALUE);
     expect(free.getInt32(PAGE_REFCOUNT_OFFSET, true)).toBe(0);
@@ -41,7 +65,11 @@ describe('FLATMEM mem_map', () => {
   });
 
   test('1 TiB of RAM: the 16 GiB array is computed on demand, never stored', () => {
-    const ram = [{ start: 0, end: 0xa0000 }, { start: 0x100000, end: 2 * GiB }, { start: 4 * GiB, end: 4 * GiB + 1 * TiB - 2 * GiB }];
+    const ram = [
+      { start: 0, end: 0xa0000 },
+      { start: 0x100000, end: 2 * GiB },
+      { start: 4 * GiB, end: 4 * GiB + 1 * TiB - 2 * GiB },
+    ];
     const memory = new PhysicalMemory({ seed: 3, ram });
     const layout = placeMemMap(ram, [], 4 * GiB + 1 * TiB - 2 * GiB);
     expect(layout.sizeBytes).toBeGreaterThan(16 * GiB - 1);

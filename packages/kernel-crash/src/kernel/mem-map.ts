@@ -1,6 +1,13 @@
 import {
-  mix32, PAGE_SIZE, pageAlignUp, subtractRanges, SimulationError,
-  type ComputedRegion, type GeneratedKind, type PhysicalMemory, type PhysRange,
+  mix32,
+  PAGE_SIZE,
+  pageAlignUp,
+  subtractRanges,
+  SimulationError,
+  type ComputedRegion,
+  type GeneratedKind,
+  type PhysicalMemory,
+  type PhysRange,
 } from '@efikdump/core';
 import { directMapVirt } from './layout';
 
@@ -46,11 +53,16 @@ export type PageState = 'reserved' | 'free' | 'cache' | 'anon' | 'slab' | 'kerne
 
 export function pageStateOfKind(kind: GeneratedKind): PageState {
   switch (kind) {
-    case 'zero': return 'free';
-    case 'page-cache': return 'cache';
-    case 'anon': return 'anon';
-    case 'slab': return 'slab';
-    case 'kernel-text': return 'kernel';
+    case 'zero':
+      return 'free';
+    case 'page-cache':
+      return 'cache';
+    case 'anon':
+      return 'anon';
+    case 'slab':
+      return 'slab';
+    case 'kernel-text':
+      return 'kernel';
   }
 }
 
@@ -133,8 +145,14 @@ export function memMapRegion(memory: PhysicalMemory, layout: MemMapLayout, reser
       for (let i = 0; i < perPage; i++) {
         const described = first + i;
         if (described >= layout.pfnCount) break;
-        encodeStructPage(view, i * STRUCT_PAGE_BYTES, described, stateOf(described),
-          layout.paddr + described * STRUCT_PAGE_BYTES, memory.seed);
+        encodeStructPage(
+          view,
+          i * STRUCT_PAGE_BYTES,
+          described,
+          stateOf(described),
+          layout.paddr + described * STRUCT_PAGE_BYTES,
+          memory.seed,
+        );
       }
     },
   };
@@ -161,9 +179,17 @@ export function encodeStructPage(view: DataView, off: number, pfn: number, state
   let refcount = 1;
   const h = mix32(seed, Math.floor(pfn / 16), 0x9a6e);
   switch (state) {
-    case 'reserved': case 'kernel': flags = 1 << PG_RESERVED; break;
-    case 'slab': flags = 1 << PG_SLAB; break;
-    case 'free': mapcount = PAGE_BUDDY_MAPCOUNT_VALUE; refcount = 0; break;
+    case 'reserved':
+    case 'kernel':
+      flags = 1 << PG_RESERVED;
+      break;
+    case 'slab':
+      flags = 1 << PG_SLAB;
+      break;
+    case 'free':
+      mapcount = PAGE_BUDDY_MAPCOUNT_VALUE;
+      refcount = 0;
+      break;
     case 'cache':
       flags = (1 << PG_UPTODATE) | (1 << PG_LRU) | (h & 1 ? 1 << PG_ACTIVE : 0);
       // an address_space in the direct map (8-byte aligned, so bit 0 is clear)

@@ -2,7 +2,11 @@ import { GiB, PAGE_SIZE, type PhysicalMemory } from '@efikdump/core';
 import { DEFAULT_LAYOUT, PAGE_OFFSET, START_KERNEL_MAP, type KernelLayout } from './layout';
 
 // x86-64 4-level paging entry bits (Intel SDM vol. 3 §4.5).
-const P = 1n, RW = 2n, ACCESSED = 0x20n, DIRTY = 0x40n, PS = 0x80n;
+const P = 1n,
+  RW = 2n,
+  ACCESSED = 0x20n,
+  DIRTY = 0x40n,
+  PS = 0x80n;
 const TABLE = P | RW | ACCESSED | DIRTY;
 const HUGE = P | RW | ACCESSED | DIRTY | PS;
 
@@ -15,7 +19,11 @@ const index = (vaddr: bigint, shift: bigint): number => Number((vaddr >> shift) 
  * load delta), so that dump tools that walk the page tables (makedumpfile, drgn, libkdumpfile) can
  * translate kernel virtual addresses. Returns the physical pages written.
  */
-export function writeKernelPageTables(memory: PhysicalMemory, maxPhys: number, layout: KernelLayout = DEFAULT_LAYOUT): { start: number; end: number } {
+export function writeKernelPageTables(
+  memory: PhysicalMemory,
+  maxPhys: number,
+  layout: KernelLayout = DEFAULT_LAYOUT,
+): { start: number; end: number } {
   const tablesPhys = layout.pageTables;
   const pml4 = new DataView(new ArrayBuffer(PAGE_SIZE));
   const kernelPud = new DataView(new ArrayBuffer(PAGE_SIZE));

@@ -88,7 +88,13 @@ describe('segmentsDigest', () => {
     copied.copyRange({ start: OUTSIDE, end: OUTSIDE + 4 * PAGE_SIZE }, SEGMENTS[0].start + 40 * PAGE_SIZE, 'copy');
     expect(segmentsDigest(copied, SEGMENTS)).not.toBe(base);
     const computed = loaded();
-    computed.compute({ start: SEGMENTS[0].start, end: SEGMENTS[0].start + 8 * PAGE_SIZE, kind: 'slab', label: 'computed', generate: (_pfn, dst) => dst.fill(0x77) });
+    computed.compute({
+      start: SEGMENTS[0].start,
+      end: SEGMENTS[0].start + 8 * PAGE_SIZE,
+      kind: 'slab',
+      label: 'computed',
+      generate: (_pfn, dst) => dst.fill(0x77),
+    });
     expect(segmentsDigest(computed, SEGMENTS)).not.toBe(base);
     const refilled = loaded();
     refilled.fill({ start: SEGMENTS[0].start + 4 * PAGE_SIZE, end: SEGMENTS[0].start + 8 * PAGE_SIZE }, 'kernel-text', 1, 'capture kernel');

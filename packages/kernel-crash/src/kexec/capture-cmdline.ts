@@ -1,7 +1,17 @@
-import { decodeElfHeader, decodeProgramHeaders, pageAlignDown, pageAlignUp, PT_NOTE, subtractRanges, type KernelState, type PhysRange } from '@efikdump/core';
+import {
+  decodeElfHeader,
+  decodeProgramHeaders,
+  pageAlignDown,
+  pageAlignUp,
+  PT_NOTE,
+  subtractRanges,
+  type KernelState,
+  type PhysRange,
+} from '@efikdump/core';
 
 /** What Fedora/RHEL add to the capture kernel's command line (kdump-utils, domain reference §1.4). */
-export const CAPTURE_CMDLINE_EXTRA = 'irqpoll nr_cpus=1 reset_devices cgroup_disable=memory mce=off numa=off udev.children-max=2 panic=10 acpi_no_memhotplug transparent_hugepage=never nokaslr hest_disable cma=0 pcie_ports=compat novmcoredd';
+export const CAPTURE_CMDLINE_EXTRA =
+  'irqpoll nr_cpus=1 reset_devices cgroup_disable=memory mce=off numa=off udev.children-max=2 panic=10 acpi_no_memhotplug transparent_hugepage=never nokaslr hest_disable cma=0 pcie_ports=compat novmcoredd';
 
 /** `memmap=exactmap memmap=<n>K@<s>K ...` as kexec-tools passes RAM to a capture kernel. */
 export function memmapArgs(ram: readonly PhysRange[]): string {
@@ -34,7 +44,11 @@ export function kexecCaptureRam(kernel: Pick<KernelState, 'crashkernel' | 'elfco
  * the 1st kernel rescued there): pages the capture kernel must not be given as RAM. Reads the
  * program headers through `read`; a header that does not parse names nothing.
  */
-export function notesInReservation(read: (paddr: number, dst: Uint8Array) => void, hdr: { paddr: number; size: number }, reservation: readonly PhysRange[]): PhysRange[] {
+export function notesInReservation(
+  read: (paddr: number, dst: Uint8Array) => void,
+  hdr: { paddr: number; size: number },
+  reservation: readonly PhysRange[],
+): PhysRange[] {
   const bytes = new Uint8Array(Math.min(hdr.size, 64 * 1024));
   read(hdr.paddr, bytes);
   try {

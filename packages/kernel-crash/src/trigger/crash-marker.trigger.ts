@@ -1,7 +1,14 @@
 import { injectable } from 'tsyringe';
 import {
-  forgeCrashMarker, judgeBoot, rebootRequest, replayRoute, consumeHandoff,
-  type CrashMarkerAttack, type CrashTrigger, type RouteInput, type StageOperator,
+  forgeCrashMarker,
+  judgeBoot,
+  rebootRequest,
+  replayRoute,
+  consumeHandoff,
+  type CrashMarkerAttack,
+  type CrashTrigger,
+  type RouteInput,
+  type StageOperator,
 } from '@efikdump/core';
 
 /**
@@ -55,8 +62,16 @@ export class ReplayedMarkerTrigger extends CrashMarkerTrigger {
   override route(input: RouteInput): StageOperator[] | undefined {
     if (!input.exit.stubDecides) return super.route(input);
     const { firmware, transport, stub, exit } = input;
-    return [...replayRoute({
-      firmware, persist: transport.persist(), prepare: transport.prepare(), exit: exit.leave(), stub: stub.operator(), consume: consumeHandoff(transport),
-    }), judgeBoot()];
+    return [
+      ...replayRoute({
+        firmware,
+        persist: transport.persist(),
+        prepare: transport.prepare(),
+        exit: exit.leave(),
+        stub: stub.operator(),
+        consume: consumeHandoff(transport),
+      }),
+      judgeBoot(),
+    ];
   }
 }

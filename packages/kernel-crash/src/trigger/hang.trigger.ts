@@ -1,5 +1,15 @@
 import { injectable } from 'tsyringe';
-import { formatDuration, judgeBoot, runDma, seconds, SimulationError, stage, type CrashTrigger, type RouteInput, type StageOperator } from '@efikdump/core';
+import {
+  formatDuration,
+  judgeBoot,
+  runDma,
+  seconds,
+  SimulationError,
+  stage,
+  type CrashTrigger,
+  type RouteInput,
+  type StageOperator,
+} from '@efikdump/core';
 import { freezeMemMapStates } from '../kernel/mem-map';
 
 /**
@@ -23,24 +33,29 @@ export class HangTrigger implements CrashTrigger {
   readonly persists = false;
 
   stages(): StageOperator[] {
-    return [stage('hang', (ctx) => {
-      ctx.log.emit('hang', 'warn', 'the kernel hangs with interrupts off on every CPU: no panic, nothing pings the watchdog');
-      // The hung kernel's struct pages stay as they are now, whatever POST later writes over the frames they describe.
-      freezeMemMapStates(ctx.machine.memory);
-    })];
+    return [
+      stage('hang', (ctx) => {
+        ctx.log.emit('hang', 'warn', 'the kernel hangs with interrupts off on every CPU: no panic, nothing pings the watchdog');
+        // The hung kernel's struct pages stay as they are now, whatever POST later writes over the frames they describe.
+        freezeMemMapStates(ctx.machine.memory);
+      }),
+    ];
   }
 
   route(input: RouteInput): StageOperator[] {
     const watchdog = stage('watchdog', (ctx) => {
       ctx.clock.advance(WATCHDOG_HEARTBEAT_US);
       runDma(ctx, WATCHDOG_HEARTBEAT_US, 'kernel', 'while the machine hangs');
-      if (!input.firmware.watchdogReset) throw new SimulationError('the design\'s firmware cannot model a watchdog reset');
+      if (!input.firmware.watchdogReset) throw new SimulationError("the design's firmware cannot model a watchdog reset");
       input.firmware.watchdogReset(ctx);
     });
     const after = input.exit.afterWatchdogReset?.(input) ?? [input.firmware.resetAndPost(), input.stub.operator(), judgeBoot()];
     const verdict = stage('hang-verdict', (ctx) => {
       if (ctx.state.vmcore) return;
-      ctx.outcome = { outcome: 'no-dump', reason: `the machine hung and the watchdog reset it after ${formatDuration(WATCHDOG_HEARTBEAT_US)}; no panic path ran, so ${input.exit.name} had nothing to start from and the next boot was a normal one` };
+      ctx.outcome = {
+        outcome: 'no-dump',
+        reason: `the machine hung and the watchdog reset it after ${formatDuration(WATCHDOG_HEARTBEAT_US)}; no panic path ran, so ${input.exit.name} had nothing to start from and the next boot was a normal one`,
+      };
     });
     return [watchdog, ...after, verdict];
   }

@@ -1,7 +1,14 @@
 import { inject, injectable, type DependencyContainer } from 'tsyringe';
 import {
-  PLUGIN_CATALOG, resolveComponent, RUN_CONTAINER,
-  type CrashDetection, type CrashDetector, type DamagedHandoff, type HandoffCandidate, type PluginCatalog, type RunContext,
+  PLUGIN_CATALOG,
+  resolveComponent,
+  RUN_CONTAINER,
+  type CrashDetection,
+  type CrashDetector,
+  type DamagedHandoff,
+  type HandoffCandidate,
+  type PluginCatalog,
+  type RunContext,
 } from '@efikdump/core';
 
 /**
@@ -20,7 +27,8 @@ export class AnyOfDetector implements CrashDetector {
 
   /** The detectors this one combines. */
   members(): CrashDetector[] {
-    return this.catalog.list('detector')
+    return this.catalog
+      .list('detector')
       .filter((e) => e.name !== this.name && e.name !== 'none' && e.implementation !== AnyOfDetector)
       .map((e) => resolveComponent<CrashDetector>(this.run, 'detector', e.name));
   }

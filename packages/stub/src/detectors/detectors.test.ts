@@ -1,5 +1,12 @@
 import { GiB, PAGE_SIZE, RUN_CONTAINER, type CrashDetector } from '@efikdump/core';
-import { decodeZone, EFIKDUMP_VENDOR_GUID, encodeHandoffRecord, encodeZone, handoffVariableName, decodeHandoffRecord } from '@efikdump/transports';
+import {
+  decodeZone,
+  EFIKDUMP_VENDOR_GUID,
+  encodeHandoffRecord,
+  encodeZone,
+  handoffVariableName,
+  decodeHandoffRecord,
+} from '@efikdump/transports';
 import { bootAndArm, designWith, machine, panicAndReset, runStages, stubAndJudge, warnings, type Sim } from '../testing/harness';
 import { AnyOfDetector } from './any-of.detector';
 
@@ -19,13 +26,21 @@ describe('detectors', () => {
   it('efi-variable-flag finds the handoff variables; the stub boots the capture kernel from them', async () => {
     const s = machine(1, 1 * GiB, { design: design('efi-variable', 'efi-variable-flag') });
     await crashWithResetData(s);
-    expect(s.ctx.state.stub).toMatchObject({ crashedBoot: true, detector: 'efi-variable-flag', reason: `efi-variable record at EfikdumpHandoff0000-${EFIKDUMP_VENDOR_GUID}` });
+    expect(s.ctx.state.stub).toMatchObject({
+      crashedBoot: true,
+      detector: 'efi-variable-flag',
+      reason: `efi-variable record at EfikdumpHandoff0000-${EFIKDUMP_VENDOR_GUID}`,
+    });
   });
 
   it('bert-record finds the CPER section in BERT on a server; without republishing it sees nothing', async () => {
     const s = machine(2, 1 * GiB, { design: design('acpi-erst', 'bert-record', 'server') });
     await crashWithResetData(s);
-    expect(s.ctx.state.stub).toMatchObject({ crashedBoot: true, detector: 'bert-record', reason: expect.stringMatching(/^acpi-erst record at BERT boot error region 0x[0-9a-f]+ entry 0$/) });
+    expect(s.ctx.state.stub).toMatchObject({
+      crashedBoot: true,
+      detector: 'bert-record',
+      reason: expect.stringMatching(/^acpi-erst record at BERT boot error region 0x[0-9a-f]+ entry 0$/),
+    });
     const t = machine(3, 1 * GiB, { design: design('acpi-erst', 'bert-record', 'server'), firmware: { bertFromErst: false } });
     await crashWithResetData(t);
     expect(t.ctx.state.stub).toMatchObject({ crashedBoot: false, reason: expect.stringMatching(/holds 0 entries, none of section type/) });
@@ -43,7 +58,8 @@ describe('detectors', () => {
     it('on OVMF the ResetData is dropped: reset-reason alone cannot see the crash, and the run says so', async () => {
       const s = machine(5, 1 * GiB, { design: design('reserved-memory', 'reset-reason', 'ovmf') });
       await crashWithResetData(s, (n) => `efikdump: crash ${n}`);
-      const finding = /the firmware \(profile ovmf\) does not keep ResetData across a reset \("efikdump: crash [0-9a-f]{16}" was lost\): reset-reason cannot see a crash on this platform/;
+      const finding =
+        /the firmware \(profile ovmf\) does not keep ResetData across a reset \("efikdump: crash [0-9a-f]{16}" was lost\): reset-reason cannot see a crash on this platform/;
       expect(s.ctx.state.stub).toMatchObject({ crashedBoot: false, reason: expect.stringMatching(finding) });
       expect(warnings(s.ctx)).toContainEqual(expect.stringMatching(new RegExp(`^reset-reason: ${finding.source}`)));
       expect(s.ctx.outcome).toEqual({ outcome: 'no-dump', reason: expect.stringMatching(finding) });
@@ -56,7 +72,7 @@ describe('detectors', () => {
       expect(s.ctx.metrics.handoffRejectedReplayed).toBe(1);
     });
 
-    it('the efi-warm-reset exit passes the transport\'s ResetData: on a server reset-reason sees the crash', async () => {
+    it("the efi-warm-reset exit passes the transport's ResetData: on a server reset-reason sees the crash", async () => {
       const s = machine(10, 1 * GiB, { design: design('reserved-memory', 'reset-reason', 'server') });
       await crashWithResetData(s);
       expect(s.ctx.state.stub).toMatchObject({ crashedBoot: true, detector: 'reset-reason' });
@@ -77,19 +93,30 @@ describe('detectors', () => {
   });
 
   describe('any-of', () => {
-    it('combines every other registered detector, resolved in the run\'s container, in the catalog\'s order', () => {
+    it("combines every other registered detector, resolved in the run's container, in the catalog's order", () => {
       const s = machine(9, 1 * GiB, { design: design('fdt', 'any-of') });
       const anyOf = s.detector as AnyOfDetector;
       expect(anyOf).toBeInstanceOf(AnyOfDetector);
-      expect(anyOf.members().map((d: CrashDetector) => d.name)).toEqual(['bert-record', 'efi-variable-flag', 'reserved-memory-magic', 'reset-reason']);
+      expect(anyOf.members().map((d: CrashDetector) => d.name)).toEqual([
+        'bert-record',
+        'efi-variable-flag',
+        'reserved-memory-magic',
+        'reset-reason',
+      ]);
       expect(s.run.resolve(RUN_CONTAINER)).toBe(s.run);
     });
 
     it('finds the fdt record through reserved-memory-magic, and reports on OVMF that reset-reason cannot work there', async () => {
       const s = machine(10, 1 * GiB, { design: design('fdt', 'any-of') });
       await crashWithResetData(s, (n) => `efikdump: crash ${n}`);
-      expect(s.ctx.state.stub).toMatchObject({ crashedBoot: true, detector: 'any-of', reason: expect.stringMatching(/^reserved-memory-magic\/fdt record at 0x/) });
-      expect(warnings(s.ctx)).toContainEqual(expect.stringMatching(/^any-of: reset-reason: the firmware \(profile ovmf\) does not keep ResetData/));
+      expect(s.ctx.state.stub).toMatchObject({
+        crashedBoot: true,
+        detector: 'any-of',
+        reason: expect.stringMatching(/^reserved-memory-magic\/fdt record at 0x/),
+      });
+      expect(warnings(s.ctx)).toContainEqual(
+        expect.stringMatching(/^any-of: reset-reason: the firmware \(profile ovmf\) does not keep ResetData/),
+      );
     });
 
     it('the first valid record wins: a forged one found first is refused and counted, the genuine one after it is used', async () => {
@@ -100,16 +127,23 @@ describe('detectors', () => {
       const slotPage = new Uint8Array(PAGE_SIZE);
       s.ctx.machine.memory.read(s.ctx.state.kernel!.handoffSlot, slotPage);
       const genuine = decodeHandoffRecord(decodeZone(slotPage, 'slot').data, 'slot');
-      s.services.variables.setVariable(s.ctx, handoffVariableName(0), EFIKDUMP_VENDOR_GUID, 7, encodeHandoffRecord({ ...genuine, reason: 'forged' }, new Uint8Array(32)));
+      s.services.variables.setVariable(
+        s.ctx,
+        handoffVariableName(0),
+        EFIKDUMP_VENDOR_GUID,
+        7,
+        encodeHandoffRecord({ ...genuine, reason: 'forged' }, new Uint8Array(32)),
+      );
       await stubAndJudge(s);
       expect(s.ctx.state.stub).toMatchObject({
-        crashedBoot: true, reason: expect.stringMatching(/^reserved-memory-magic\/reserved-memory record at /),
+        crashedBoot: true,
+        reason: expect.stringMatching(/^reserved-memory-magic\/reserved-memory record at /),
         rejected: [{ category: 'forged', source: expect.stringMatching(/^efi-variable-flag\/efi-variable at EfikdumpHandoff0000/) }],
       });
       expect(s.ctx.metrics.handoffRejectedForged).toBe(1);
     });
 
-    it('a record two detectors find (reset-reason reads the design\'s transport too) is validated once', async () => {
+    it("a record two detectors find (reset-reason reads the design's transport too) is validated once", async () => {
       const s = machine(12, 1 * GiB, { design: design('reserved-memory', 'any-of', 'server') });
       await bootAndArm(s);
       await panicAndReset(s);

@@ -14,7 +14,10 @@ export class ReservedMemoryMagicDetector implements CrashDetector {
   /** The transports whose records this detector reads (the record in the reserved region (reserved-memory transport) or its device tree blob (fdt)); a design pairing it with another is refused. */
   static readonly transports: readonly string[] = ['reserved-memory', 'fdt'];
 
-  constructor(private readonly zone: ReservedMemoryTransport, private readonly fdt: FdtTransport) {}
+  constructor(
+    private readonly zone: ReservedMemoryTransport,
+    private readonly fdt: FdtTransport,
+  ) {}
 
   detect(ctx: RunContext): CrashDetection {
     const zone = this.zone.discover(ctx);

@@ -1,5 +1,13 @@
 import { inject, injectable } from 'tsyringe';
-import { FIRMWARE_SERVICES, TRANSPORT, type CrashDetection, type CrashDetector, type FirmwareServices, type HandoffTransport, type RunContext } from '@efikdump/core';
+import {
+  FIRMWARE_SERVICES,
+  TRANSPORT,
+  type CrashDetection,
+  type CrashDetector,
+  type FirmwareServices,
+  type HandoffTransport,
+  type RunContext,
+} from '@efikdump/core';
 import { RESET_DATA_PREFIX } from '@efikdump/transports';
 import { peekNonce } from '../trust/validate-candidate';
 
@@ -33,17 +41,36 @@ export class ResetReasonDetector implements CrashDetector {
     }
     if (kept.reason === undefined) return { crashed: false, reason: 'the reset carried no ResetData (the exit strategy passed none)' };
     const data = kept.reason;
-    if (!data.startsWith(RESET_DATA_PREFIX)) return { crashed: false, reason: `ResetData ${JSON.stringify(data)} is not an efikdump crash` };
+    if (!data.startsWith(RESET_DATA_PREFIX))
+      return { crashed: false, reason: `ResetData ${JSON.stringify(data)} is not an efikdump crash` };
     const nonce = data.slice(RESET_DATA_PREFIX.length);
     const found = this.transport.discover(ctx);
     if (!found.found) {
       const damaged = found.damage ? [{ source: this.name, category: found.damage, reason: found.reason }] : undefined;
-      return { crashed: false, reason: `ResetData says "${data}", but ${this.transport.name} has no record: ${found.reason}`, ...(damaged ? { damaged } : {}) };
+      return {
+        crashed: false,
+        reason: `ResetData says "${data}", but ${this.transport.name} has no record: ${found.reason}`,
+        ...(damaged ? { damaged } : {}),
+      };
     }
     const record = found.candidate.record;
     if (record.length >= 32 && peekNonce(record) !== nonce) {
-      return { crashed: false, reason: `ResetData names nonce ${nonce}, the record carries ${peekNonce(record)}`, damaged: [{ source: this.name, category: 'replayed', reason: `ResetData names nonce ${nonce}, the ${this.transport.name} record at ${found.candidate.location} carries ${peekNonce(record)}` }] };
+      return {
+        crashed: false,
+        reason: `ResetData names nonce ${nonce}, the record carries ${peekNonce(record)}`,
+        damaged: [
+          {
+            source: this.name,
+            category: 'replayed',
+            reason: `ResetData names nonce ${nonce}, the ${this.transport.name} record at ${found.candidate.location} carries ${peekNonce(record)}`,
+          },
+        ],
+      };
     }
-    return { crashed: true, evidence: `ResetData "${data}" (${kept.effective} reset) and the ${this.transport.name} record at ${found.candidate.location}`, candidates: [found.candidate] };
+    return {
+      crashed: true,
+      evidence: `ResetData "${data}" (${kept.effective} reset) and the ${this.transport.name} record at ${found.candidate.location}`,
+      candidates: [found.candidate],
+    };
   }
 }

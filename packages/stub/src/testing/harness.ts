@@ -4,9 +4,28 @@
 import path from 'node:path';
 import type { DependencyContainer } from 'tsyringe';
 import {
-  DETECTOR, EXIT, FIRMWARE, FIRMWARE_SERVICES, judgeBoot, KERNEL, parseDesign, parseScenario, readJsonFile, STUB, TRANSPORT,
-  type CrashDetector, type Design, type EfiStub, type ExitStrategy, type Firmware, type FirmwareServices, type FirstKernel,
-  type HandoffTransport, type RunContext, type SlotKey, type StageOperator,
+  DETECTOR,
+  EXIT,
+  FIRMWARE,
+  FIRMWARE_SERVICES,
+  judgeBoot,
+  KERNEL,
+  parseDesign,
+  parseScenario,
+  readJsonFile,
+  STUB,
+  TRANSPORT,
+  type CrashDetector,
+  type Design,
+  type EfiStub,
+  type ExitStrategy,
+  type Firmware,
+  type FirmwareServices,
+  type FirstKernel,
+  type HandoffTransport,
+  type RunContext,
+  type SlotKey,
+  type StageOperator,
 } from '@efikdump/core';
 import { createTestRun, pluginContainer, runStages as runKitStages } from '@efikdump/core/testing';
 import { register as registerFirmware } from '@efikdump/firmware-uefi';
@@ -21,12 +40,19 @@ export const DESIGN_FILE = path.resolve(__dirname, '../../../../apps/cli/designs
 /** The built-in reserved-memory design with other components, command line or profile. */
 export function designWith(opts: { cmdline?: string; transport?: string; detector?: string; profile?: string } = {}): Design {
   const doc = readJsonFile(DESIGN_FILE) as { components: Record<string, unknown> } & Record<string, unknown>;
-  return parseDesign({
-    ...doc,
-    components: { ...doc.components, ...(opts.transport ? { transport: opts.transport } : {}), ...(opts.detector ? { detector: opts.detector } : {}) },
-    kernel: { cmdline: opts.cmdline ?? CMDLINE },
-    firmware: { profile: opts.profile ?? 'ovmf' },
-  }, DESIGN_FILE);
+  return parseDesign(
+    {
+      ...doc,
+      components: {
+        ...doc.components,
+        ...(opts.transport ? { transport: opts.transport } : {}),
+        ...(opts.detector ? { detector: opts.detector } : {}),
+      },
+      kernel: { cmdline: opts.cmdline ?? CMDLINE },
+      firmware: { profile: opts.profile ?? 'ovmf' },
+    },
+    DESIGN_FILE,
+  );
 }
 
 let root: DependencyContainer | undefined;
@@ -48,19 +74,35 @@ export interface Sim {
 
 const UP_TO_STUB: SlotKey[] = ['firmware', 'retention', 'kernel', 'transport', 'exit', 'detector', 'stub'];
 
-export function machine(seed: number, ramBytes: number, opts: { cpus?: number; design?: Design; firmware?: Record<string, unknown> } = {}): Sim {
-  const scenario = parseScenario({
-    format: 'efikdump-scenario/1', name: 'stub-test', description: 'a small machine for the EFI stub',
-    machine: { memory: ramBytes, cpus: opts.cpus ?? 2 }, workload: { pageWrites: 8 },
-    // Unit tests of the EFI stub run on firmware that keeps RAM (no scratch ranges) unless they name some: POST's measured writes are tested end to end (apps/cli measured-firmware.test.ts).
-    firmware: { scratch: [], ...(opts.firmware ?? {}) },
-  }, 'stub-test');
+export function machine(
+  seed: number,
+  ramBytes: number,
+  opts: { cpus?: number; design?: Design; firmware?: Record<string, unknown> } = {},
+): Sim {
+  const scenario = parseScenario(
+    {
+      format: 'efikdump-scenario/1',
+      name: 'stub-test',
+      description: 'a small machine for the EFI stub',
+      machine: { memory: ramBytes, cpus: opts.cpus ?? 2 },
+      workload: { pageWrites: 8 },
+      // Unit tests of the EFI stub run on firmware that keeps RAM (no scratch ranges) unless they name some: POST's measured writes are tested end to end (apps/cli measured-firmware.test.ts).
+      firmware: { scratch: [], ...(opts.firmware ?? {}) },
+    },
+    'stub-test',
+  );
   const t = createTestRun({
-    container: rootContainer(), design: opts.design ?? designWith(), scenario, seed, memory: ramBytes,
-    slots: UP_TO_STUB, options: { truthPages: 16, truthZeroPages: 4 },
+    container: rootContainer(),
+    design: opts.design ?? designWith(),
+    scenario,
+    seed,
+    memory: ramBytes,
+    slots: UP_TO_STUB,
+    options: { truthPages: 16, truthZeroPages: 4 },
   });
   return {
-    ctx: t.ctx, run: t.run,
+    ctx: t.ctx,
+    run: t.run,
     firmware: t.resolve(FIRMWARE),
     services: t.resolve(FIRMWARE_SERVICES),
     kernel: t.resolve(KERNEL),
@@ -75,7 +117,15 @@ export const runStages = (ctx: RunContext, ...ops: StageOperator[]): Promise<Run
 
 /** Power-on, the stub of boot #1 (it issues the boot secret), the 1st kernel, kdump armed, the workload. */
 export async function bootAndArm(sim: Sim): Promise<void> {
-  await runStages(sim.ctx, sim.firmware.powerOn(), sim.stub.operator(), judgeBoot(), sim.kernel.boot(), sim.transport.prepare(), sim.kernel.workload());
+  await runStages(
+    sim.ctx,
+    sim.firmware.powerOn(),
+    sim.stub.operator(),
+    judgeBoot(),
+    sim.kernel.boot(),
+    sim.transport.prepare(),
+    sim.kernel.workload(),
+  );
 }
 
 /** The panic, the transport's persist, the exit (warm reset) and POST: the next stub has not run yet. */

@@ -1,7 +1,4 @@
-import {
-  EFI_VARIABLE as A, hashString, Rng,
-  type FirmwareServices, type RunContext,
-} from '@efikdump/core';
+import { EFI_VARIABLE as A, hashString, Rng, type FirmwareServices, type RunContext } from '@efikdump/core';
 import { EFIKDUMP_VENDOR_GUID } from '@efikdump/transports';
 
 /** The stub's own copy of the secret it issued: NV|BS, so invisible and unwritable after ExitBootServices (UEFI §8.2). */
@@ -74,7 +71,9 @@ export function readBootSecret(ctx: RunContext, fw: FirmwareServices): { secret?
   if (r.status !== 'EFI_SUCCESS' || !r.data) return { note: `GetVariable(${BOOT_SECRET_VARIABLE}) returned ${r.status}` };
   if (r.attributes !== BOOT_SECRET_ATTRIBUTES) {
     fw.variables.setVariable(ctx, BOOT_SECRET_VARIABLE, EFIKDUMP_VENDOR_GUID, 0, new Uint8Array(0));
-    return { note: `${BOOT_SECRET_VARIABLE} has attributes 0x${r.attributes?.toString(16)}, not NV|BS (0x3): planted from the OS, ignored and removed` };
+    return {
+      note: `${BOOT_SECRET_VARIABLE} has attributes 0x${r.attributes?.toString(16)}, not NV|BS (0x3): planted from the OS, ignored and removed`,
+    };
   }
   const secret = decodeBootSecret(r.data);
   return secret ? { secret } : { note: `${BOOT_SECRET_VARIABLE} is malformed (${r.data.length} bytes), ignored` };

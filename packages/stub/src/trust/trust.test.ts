@@ -1,13 +1,26 @@
+import { EFI_VARIABLE as A, GiB, judgeBoot, MiB, PAGE_SIZE, Rng, type HandoffRejection, type RunContext } from '@efikdump/core';
 import {
-  EFI_VARIABLE as A, GiB, judgeBoot, MiB, PAGE_SIZE, Rng, type HandoffRejection, type RunContext,
-} from '@efikdump/core';
-import {
-  decodeHandoffRecord, decodeZone, EFIKDUMP_VENDOR_GUID, encodeHandoffRecord, encodeZone, FLAG_CRASHED, handoffVariableName, RECORD_MAC_OFFSET,
+  decodeHandoffRecord,
+  decodeZone,
+  EFIKDUMP_VENDOR_GUID,
+  encodeHandoffRecord,
+  encodeZone,
+  FLAG_CRASHED,
+  handoffVariableName,
+  RECORD_MAC_OFFSET,
 } from '@efikdump/transports';
 import { crc32 } from 'node:zlib';
 import { rejectionMetric, REJECTION_CATEGORIES } from '../efi-stub';
 import {
-  bootAndArm, cleanWarmResetToStub, designWith, machine, panicAndReset, runStages, stubAndJudge, warnings, type Sim,
+  bootAndArm,
+  cleanWarmResetToStub,
+  designWith,
+  machine,
+  panicAndReset,
+  runStages,
+  stubAndJudge,
+  warnings,
+  type Sim,
 } from '../testing/harness';
 import { BOOT_SECRET_ATTRIBUTES, BOOT_SECRET_VARIABLE, decodeBootSecret } from './boot-secret';
 
@@ -63,15 +76,28 @@ describe(`attacks on the reserved-memory record (${SEEDS} seeds each)`, () => {
       rng.fill(guess);
       let forged: Uint8Array;
       switch (seed % 4) {
-        case 0: forged = encodeHandoffRecord({ ...armed, flags: armed.flags | FLAG_CRASHED }); break; // unsigned
-        case 1: forged = encodeHandoffRecord({ ...armed, flags: armed.flags | FLAG_CRASHED }, guess); break; // a guessed key
-        case 2: { // the armed record's genuine MAC on the crashed version
+        case 0:
+          forged = encodeHandoffRecord({ ...armed, flags: armed.flags | FLAG_CRASHED });
+          break; // unsigned
+        case 1:
+          forged = encodeHandoffRecord({ ...armed, flags: armed.flags | FLAG_CRASHED }, guess);
+          break; // a guessed key
+        case 2: {
+          // the armed record's genuine MAC on the crashed version
           const b = encodeHandoffRecord({ ...armed, flags: armed.flags | FLAG_CRASHED });
           b.set(armed.mac, RECORD_MAC_OFFSET);
           forged = withCrc(b);
           break;
         }
-        default: forged = encodeHandoffRecord({ ...armed, flags: armed.flags | FLAG_CRASHED, info: { ...armed.info, bootNonce: rng.nextU64().toString(16).padStart(16, '0') } }, guess);
+        default:
+          forged = encodeHandoffRecord(
+            {
+              ...armed,
+              flags: armed.flags | FLAG_CRASHED,
+              info: { ...armed.info, bootNonce: rng.nextU64().toString(16).padStart(16, '0') },
+            },
+            guess,
+          );
       }
       plant(s, forged);
       await cleanWarmResetToStub(s);
@@ -113,7 +139,10 @@ describe(`attacks on the reserved-memory record (${SEEDS} seeds each)`, () => {
       plant(s, record.subarray(0, 1 + new Rng(seed, 0x7c).below(record.length - 1)));
       await stubAndJudge(s);
       expectRefused(s, ['truncated']);
-      expect(s.ctx.outcome).toEqual({ outcome: 'no-dump', reason: expect.stringMatching(/^the stub booted normally: handoff rejected \(truncated\): /) });
+      expect(s.ctx.outcome).toEqual({
+        outcome: 'no-dump',
+        reason: expect.stringMatching(/^the stub booted normally: handoff rejected \(truncated\): /),
+      });
       expect(s.ctx.metrics.handoffRejectedTruncated).toBe(1);
     }
   });
@@ -144,7 +173,11 @@ describe(`attacks on the reserved-memory record (${SEEDS} seeds each)`, () => {
 });
 
 describe('attacks on the efi-variable record (50 seeds each)', () => {
-  const efivar = (seed: number) => machine(seed, 1 * GiB, { design: designWith({ transport: 'efi-variable', detector: 'efi-variable-flag' }), firmware: { maxVariableBytes: 512 } });
+  const efivar = (seed: number) =>
+    machine(seed, 1 * GiB, {
+      design: designWith({ transport: 'efi-variable', detector: 'efi-variable-flag' }),
+      firmware: { maxVariableBytes: 512 },
+    });
   const NV_BS_RT = A.NON_VOLATILE | A.BOOTSERVICE_ACCESS | A.RUNTIME_ACCESS;
 
   it('forged: root writes handoff variables from the running kernel (efivarfs), then reboots — refused as forged', async () => {
@@ -153,18 +186,32 @@ describe('attacks on the efi-variable record (50 seeds each)', () => {
       await bootAndArm(s);
       const guess = new Uint8Array(32);
       new Rng(seed).fill(guess);
-      const forged = encodeHandoffRecord({
-        flags: 3, reason: 'forged', logTail: '',
-        info: { version: 2, bootNonce: s.ctx.state.bootSecret!.nonce, crashkernel: s.ctx.state.kernel!.crashkernel, elfcorehdr: s.ctx.state.kernel!.elfcorehdr!, crashTimeUnix: 1, cpus: 2 },
-      }, seed % 2 ? guess : undefined);
-      expect(s.services.variables.setVariable(s.ctx, handoffVariableName(0), EFIKDUMP_VENDOR_GUID, NV_BS_RT, forged).status).toBe('EFI_SUCCESS');
+      const forged = encodeHandoffRecord(
+        {
+          flags: 3,
+          reason: 'forged',
+          logTail: '',
+          info: {
+            version: 2,
+            bootNonce: s.ctx.state.bootSecret!.nonce,
+            crashkernel: s.ctx.state.kernel!.crashkernel,
+            elfcorehdr: s.ctx.state.kernel!.elfcorehdr!,
+            crashTimeUnix: 1,
+            cpus: 2,
+          },
+        },
+        seed % 2 ? guess : undefined,
+      );
+      expect(s.services.variables.setVariable(s.ctx, handoffVariableName(0), EFIKDUMP_VENDOR_GUID, NV_BS_RT, forged).status).toBe(
+        'EFI_SUCCESS',
+      );
       await cleanWarmResetToStub(s);
       expectRefused(s, ['forged']);
       expect(s.ctx.state.stub!.detector).toBe('efi-variable-flag');
     }
   });
 
-  it('truncated: the last of the record\'s variables missing (a write that did not finish) — refused as truncated', async () => {
+  it("truncated: the last of the record's variables missing (a write that did not finish) — refused as truncated", async () => {
     for (let seed = 0; seed < 50; seed++) {
       const s = efivar(0xe70000 + seed);
       await bootAndArm(s);
@@ -185,11 +232,26 @@ describe('the boot secret', () => {
     const vars = s.services.variables;
     expect(s.ctx.state.firmware!.atRuntime).toBe(true);
     expect(vars.getVariable(s.ctx, BOOT_SECRET_VARIABLE, EFIKDUMP_VENDOR_GUID).status).toBe('EFI_NOT_FOUND');
-    expect(vars.setVariable(s.ctx, BOOT_SECRET_VARIABLE, EFIKDUMP_VENDOR_GUID, A.NON_VOLATILE | A.BOOTSERVICE_ACCESS | A.RUNTIME_ACCESS, new Uint8Array(56)).status).toBe('EFI_INVALID_PARAMETER');
-    expect(vars.setVariable(s.ctx, BOOT_SECRET_VARIABLE, EFIKDUMP_VENDOR_GUID, BOOT_SECRET_ATTRIBUTES, new Uint8Array(56)).status).toBe('EFI_INVALID_PARAMETER');
+    expect(
+      vars.setVariable(
+        s.ctx,
+        BOOT_SECRET_VARIABLE,
+        EFIKDUMP_VENDOR_GUID,
+        A.NON_VOLATILE | A.BOOTSERVICE_ACCESS | A.RUNTIME_ACCESS,
+        new Uint8Array(56),
+      ).status,
+    ).toBe('EFI_INVALID_PARAMETER');
+    expect(vars.setVariable(s.ctx, BOOT_SECRET_VARIABLE, EFIKDUMP_VENDOR_GUID, BOOT_SECRET_ATTRIBUTES, new Uint8Array(56)).status).toBe(
+      'EFI_INVALID_PARAMETER',
+    );
     expect(vars.setVariable(s.ctx, BOOT_SECRET_VARIABLE, EFIKDUMP_VENDOR_GUID, 0, new Uint8Array(0)).status).not.toBe('EFI_SUCCESS');
     const names: string[] = [];
-    for (let r = vars.getNextVariableName(s.ctx, 1024, '', ''); r.status === 'EFI_SUCCESS'; r = vars.getNextVariableName(s.ctx, 1024, r.name!, r.guid!)) names.push(r.name!);
+    for (
+      let r = vars.getNextVariableName(s.ctx, 1024, '', '');
+      r.status === 'EFI_SUCCESS';
+      r = vars.getNextVariableName(s.ctx, 1024, r.name!, r.guid!)
+    )
+      names.push(r.name!);
     expect(names).not.toContain(BOOT_SECRET_VARIABLE);
     // Before ExitBootServices (the next stub) it is there, with the key the kernel got in memory.
     await cleanWarmResetToStub(s);
@@ -222,9 +284,19 @@ describe('the boot secret', () => {
     const s = machine(2, 1 * GiB);
     await runStages(s.ctx, s.firmware.powerOn());
     const planted = new Uint8Array(56);
-    expect(s.services.variables.setVariable(s.ctx, BOOT_SECRET_VARIABLE, EFIKDUMP_VENDOR_GUID, A.NON_VOLATILE | A.BOOTSERVICE_ACCESS | A.RUNTIME_ACCESS, planted).status).toBe('EFI_SUCCESS');
+    expect(
+      s.services.variables.setVariable(
+        s.ctx,
+        BOOT_SECRET_VARIABLE,
+        EFIKDUMP_VENDOR_GUID,
+        A.NON_VOLATILE | A.BOOTSERVICE_ACCESS | A.RUNTIME_ACCESS,
+        planted,
+      ).status,
+    ).toBe('EFI_SUCCESS');
     await stubAndJudge(s);
-    expect(warnings(s.ctx)).toContainEqual(expect.stringMatching(/has attributes 0x7, not NV\|BS \(0x3\): planted from the OS, ignored and removed/));
+    expect(warnings(s.ctx)).toContainEqual(
+      expect.stringMatching(/has attributes 0x7, not NV\|BS \(0x3\): planted from the OS, ignored and removed/),
+    );
     s.ctx.state.firmware!.atRuntime = false;
     expect(s.services.variables.getVariable(s.ctx, BOOT_SECRET_VARIABLE, EFIKDUMP_VENDOR_GUID).attributes).toBe(BOOT_SECRET_ATTRIBUTES);
   });
@@ -235,10 +307,21 @@ describe('the boot secret', () => {
     s.ctx.state.firmware!.atRuntime = false;
     // Fill the store to the last bytes, in boot services.
     for (let i = 0, size = 32768; size >= 4; i++) {
-      if (s.services.variables.setVariable(s.ctx, `Filler${i}`, EFIKDUMP_VENDOR_GUID, A.NON_VOLATILE | A.BOOTSERVICE_ACCESS, new Uint8Array(size)).status !== 'EFI_SUCCESS') size = Math.floor(size / 2);
+      if (
+        s.services.variables.setVariable(
+          s.ctx,
+          `Filler${i}`,
+          EFIKDUMP_VENDOR_GUID,
+          A.NON_VOLATILE | A.BOOTSERVICE_ACCESS,
+          new Uint8Array(size),
+        ).status !== 'EFI_SUCCESS'
+      )
+        size = Math.floor(size / 2);
     }
     await runStages(s.ctx, s.stub.operator(), judgeBoot(), s.kernel.boot(), s.transport.prepare(), s.kernel.workload());
-    expect(warnings(s.ctx)).toContainEqual(expect.stringMatching(/^SetVariable\(EfikdumpBootSecret\) returned EFI_OUT_OF_RESOURCES: no boot secret for this boot/));
+    expect(warnings(s.ctx)).toContainEqual(
+      expect.stringMatching(/^SetVariable\(EfikdumpBootSecret\) returned EFI_OUT_OF_RESOURCES: no boot secret for this boot/),
+    );
     expect(s.ctx.state.bootSecret).toBeUndefined();
     await panicAndReset(s);
     await stubAndJudge(s);
@@ -272,7 +355,10 @@ describe('judgeBoot', () => {
     await runStages(s.ctx, s.firmware.powerOn());
     s.ctx.state.stub = { crashedBoot: true, detector: 'x', reason: 'a stub that believed a marker', boot: 1 };
     await runStages(s.ctx, judgeBoot());
-    expect(s.ctx.outcome).toEqual({ outcome: 'false-crash-boot', reason: 'the stub took boot #1, before any panic, for a crashed boot: a stub that believed a marker' });
+    expect(s.ctx.outcome).toEqual({
+      outcome: 'false-crash-boot',
+      reason: 'the stub took boot #1, before any panic, for a crashed boot: a stub that believed a marker',
+    });
 
     const t = machine(10, 1 * GiB);
     await bootAndArm(t);
@@ -280,7 +366,10 @@ describe('judgeBoot', () => {
     t.ctx.state.handoff = { transport: 'efi-variable', location: 'none', bytes: 0, failure: 'efi-variable: the store is full' };
     t.ctx.state.stub = { crashedBoot: false, detector: 'x', reason: 'nothing found', boot: 1 };
     await runStages(t.ctx, judgeBoot());
-    expect(t.ctx.outcome).toEqual({ outcome: 'no-dump', reason: 'the stub booted normally: nothing found (the handoff was never stored: efi-variable: the store is full)' });
+    expect(t.ctx.outcome).toEqual({
+      outcome: 'no-dump',
+      reason: 'the stub booted normally: nothing found (the handoff was never stored: efi-variable: the store is full)',
+    });
   });
 
   it('refuses to judge a boot the stub did not run on', async () => {

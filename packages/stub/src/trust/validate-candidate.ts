@@ -1,8 +1,18 @@
 import {
-  FormatError, type HandoffCandidate, type HandoffInfo, type HandoffRejection, type PhysRange, type PhysicalMemory,
+  FormatError,
+  type HandoffCandidate,
+  type HandoffInfo,
+  type HandoffRejection,
+  type PhysRange,
+  type PhysicalMemory,
 } from '@efikdump/core';
 import {
-  decodeHandoffRecord, FLAG_CRASHED, RECORD_HEADER_BYTES, RECORD_MAGIC, verifyRecordMac, type HandoffRecord,
+  decodeHandoffRecord,
+  FLAG_CRASHED,
+  RECORD_HEADER_BYTES,
+  RECORD_MAGIC,
+  verifyRecordMac,
+  type HandoffRecord,
 } from '@efikdump/transports';
 import { checkHandoff } from '../validate-handoff';
 import type { BootSecret } from './boot-secret';
@@ -23,7 +33,8 @@ export interface TrustInputs {
 }
 
 /** The nonce field of an encoded record, read without trusting the record (for matching, never for deciding). */
-export const peekNonce = (b: Uint8Array): string => new DataView(b.buffer, b.byteOffset, b.byteLength).getBigUint64(24, true).toString(16).padStart(16, '0');
+export const peekNonce = (b: Uint8Array): string =>
+  new DataView(b.buffer, b.byteOffset, b.byteLength).getBigUint64(24, true).toString(16).padStart(16, '0');
 
 /**
  * The stub's trust rules for one candidate, in order: it must decode (length, CRC, fields:
@@ -36,7 +47,8 @@ export const peekNonce = (b: Uint8Array): string => new DataView(b.buffer, b.byt
 export function validateCandidate(c: HandoffCandidate, t: TrustInputs): CandidateVerdict {
   const reject = (category: HandoffRejection, reason: string): CandidateVerdict => ({ kind: 'rejected', category, reason });
   const b = c.record;
-  if (b.length < RECORD_HEADER_BYTES) return reject('truncated', `${b.length} bytes, shorter than the ${RECORD_HEADER_BYTES}-byte record header`);
+  if (b.length < RECORD_HEADER_BYTES)
+    return reject('truncated', `${b.length} bytes, shorter than the ${RECORD_HEADER_BYTES}-byte record header`);
   if (Buffer.from(b.subarray(0, 8)).toString('latin1') !== RECORD_MAGIC) return reject('corrupt', `no "${RECORD_MAGIC}" magic`);
   const declared = new DataView(b.buffer, b.byteOffset, b.byteLength).getUint32(12, true);
   if (declared > b.length) return reject('truncated', `the record says ${declared} bytes, ${b.length} are present`);
@@ -55,10 +67,16 @@ export function validateCandidate(c: HandoffCandidate, t: TrustInputs): Candidat
     if (age >= 0) return reject('replayed', `made for an earlier boot (nonce ${nonce}, ${age + 2} boots ago)`);
     return reject('forged', `HMAC-SHA256 does not verify under the key issued at boot #${t.previous.issuedAtBoot}`);
   }
-  if (nonce !== t.previous.nonce) return reject('replayed', `nonce ${nonce} is not the one issued at boot #${t.previous.issuedAtBoot} (${t.previous.nonce})`);
-  if (!(record.flags & FLAG_CRASHED)) return { kind: 'armed', reason: `${c.source} record at ${c.location} is armed but no crash was recorded` };
+  if (nonce !== t.previous.nonce)
+    return reject('replayed', `nonce ${nonce} is not the one issued at boot #${t.previous.issuedAtBoot} (${t.previous.nonce})`);
+  if (!(record.flags & FLAG_CRASHED))
+    return { kind: 'armed', reason: `${c.source} record at ${c.location} is armed but no crash was recorded` };
   const invalid = checkHandoff(record.info, t.systemRam, t.memory, t.expectedReservation);
   if (invalid) return reject(invalid.category, invalid.reason);
-  if (t.previous.captureBoots >= 1) return reject('loop', `boot #${t.previous.issuedAtBoot} already was a capture boot (a panic in the capture kernel): booting normally instead`);
+  if (t.previous.captureBoots >= 1)
+    return reject(
+      'loop',
+      `boot #${t.previous.issuedAtBoot} already was a capture boot (a panic in the capture kernel): booting normally instead`,
+    );
   return { kind: 'accepted', record, info: record.info };
 }

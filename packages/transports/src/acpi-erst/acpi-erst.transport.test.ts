@@ -1,6 +1,14 @@
 import {
-  CperSeverity, CPER_FLAG_PREVERR, CPER_HEADER_SIZE, CPER_SECTION_DESCRIPTOR_SIZE, decodeBertBody, decodeCperRecord,
-  decodeErstBody, decodeGenericErrorStatusBlock, decodeSdt, GiB,
+  CperSeverity,
+  CPER_FLAG_PREVERR,
+  CPER_HEADER_SIZE,
+  CPER_SECTION_DESCRIPTOR_SIZE,
+  decodeBertBody,
+  decodeCperRecord,
+  decodeErstBody,
+  decodeGenericErrorStatusBlock,
+  decodeSdt,
+  GiB,
 } from '@efikdump/core';
 import { EFIKDUMP_CPER_SECTION_GUID } from '../common/handoff-ids';
 import { decodeHandoffRecord, verifyRecordMac } from '../record/handoff-record.codec';
@@ -31,7 +39,13 @@ describe('handoff CPER record', () => {
     const rec = decodeCperRecord(cper);
     expect(rec).toMatchObject({ severity: CperSeverity.Fatal, flags: CPER_FLAG_PREVERR, recordId: 0x0123456789abcdefn, validationBits: 2 });
     expect(rec.sections).toHaveLength(1);
-    expect(rec.sections[0]).toMatchObject({ sectionType: EFIKDUMP_CPER_SECTION_GUID, severity: CperSeverity.Fatal, flags: 1, fruText: HANDOFF_FRU_TEXT, body });
+    expect(rec.sections[0]).toMatchObject({
+      sectionType: EFIKDUMP_CPER_SECTION_GUID,
+      severity: CperSeverity.Fatal,
+      flags: 1,
+      fruText: HANDOFF_FRU_TEXT,
+      body,
+    });
     expect(handoffSectionOf(cper, 'x')).toEqual(body);
     // 2026-01-01T00:01:30Z in UEFI's BCD layout: sec 0x30, min 0x01, hour 0, precise, day 1, month 1, year 0x26, century 0x20.
     expect(rec.timestamp).toBe(0x2026010101000130n);
@@ -39,7 +53,7 @@ describe('handoff CPER record', () => {
 });
 
 describe('AcpiErstTransport', () => {
-  it('on a server: a CPER record through ERST at panic, found in the next boot\'s BERT boot error region', async () => {
+  it("on a server: a CPER record through ERST at panic, found in the next boot's BERT boot error region", async () => {
     const s = sim(1);
     const secret = await crashAndReset(s);
     const stored = erstRecords(s);
@@ -47,9 +61,17 @@ describe('AcpiErstTransport', () => {
     const cper = decodeCperRecord(stored[0]);
     const body = cper.sections[0].body;
     expect(verifyRecordMac(body, secret.key)).toBe(true);
-    expect(s.ctx.metrics).toMatchObject({ handoffBytes: body.length, handoffStoredBytes: stored[0].length, handoffFailed: false, handoffPersistUs: 5000 });
+    expect(s.ctx.metrics).toMatchObject({
+      handoffBytes: body.length,
+      handoffStoredBytes: stored[0].length,
+      handoffFailed: false,
+      handoffPersistUs: 5000,
+    });
     const d = s.transport.discover(s.ctx);
-    expect(d).toEqual({ found: true, candidate: { source: 'acpi-erst', location: expect.stringMatching(/^BERT boot error region 0x[0-9a-f]+ entry 0$/), record: body } });
+    expect(d).toEqual({
+      found: true,
+      candidate: { source: 'acpi-erst', location: expect.stringMatching(/^BERT boot error region 0x[0-9a-f]+ entry 0$/), record: body },
+    });
     // The same region, read with core's codecs from the tables in memory.
     const bert = s.services.acpi.tables(s.ctx).find((t) => t.signature === 'BERT')!;
     const region = decodeBertBody(decodeSdt(bert.bytes, {}, 'BERT').body);
@@ -75,7 +97,10 @@ describe('AcpiErstTransport', () => {
     await crashAndReset(s);
     expect(warnings(s.ctx, 'handoff-prepare').join()).toMatch(/no ERST table \(profile ovmf\)/);
     expect(s.ctx.state.handoff?.failure).toBe('acpi-erst: the firmware publishes no ERST table (profile ovmf)');
-    expect(s.transport.discover(s.ctx)).toEqual({ found: false, reason: 'the firmware publishes no BERT; the firmware publishes no ERST table (profile ovmf)' });
+    expect(s.transport.discover(s.ctx)).toEqual({
+      found: false,
+      reason: 'the firmware publishes no BERT; the firmware publishes no ERST table (profile ovmf)',
+    });
   });
 
   it('an error log range too small for the record: the ERST status is named', async () => {
@@ -84,7 +109,7 @@ describe('AcpiErstTransport', () => {
     expect(s.ctx.state.handoff?.failure).toMatch(/ERST write of a \d+-byte CPER record returned status 3 \(Failed\)/);
   });
 
-  it('consume() clears the store: the next boot\'s BERT no longer carries the record', async () => {
+  it("consume() clears the store: the next boot's BERT no longer carries the record", async () => {
     const s = sim(5);
     await crashAndReset(s);
     expect(s.transport.discover(s.ctx).found).toBe(true);
@@ -98,7 +123,13 @@ describe('AcpiErstTransport', () => {
     const s = sim(6);
     await crashAndReset(s);
     const files = new Map(s.transport.artifacts!(s.ctx).map((f) => [f.path, f.bytes]));
-    expect([...files.keys()].sort()).toEqual(['acpi/bert.dat', 'acpi/erst.dat', 'boot-error-region.bin', 'cper-record.bin', 'handoff-record.bin']);
+    expect([...files.keys()].sort()).toEqual([
+      'acpi/bert.dat',
+      'acpi/erst.dat',
+      'boot-error-region.bin',
+      'cper-record.bin',
+      'handoff-record.bin',
+    ]);
     expect(handoffSectionOf(files.get('cper-record.bin')!, 'cper')).toEqual(files.get('handoff-record.bin'));
     expect(decodeErstBody(decodeSdt(files.get('acpi/erst.dat')!, {}, 'ERST').body).entries.length).toBeGreaterThan(10);
     expect(decodeGenericErrorStatusBlock(files.get('boot-error-region.bin')!).entries[0].data).toEqual(files.get('handoff-record.bin'));

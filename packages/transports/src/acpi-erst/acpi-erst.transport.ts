@@ -1,7 +1,20 @@
 import { inject, injectable } from 'tsyringe';
 import {
-  decodeBertBody, decodeGenericErrorStatusBlock, decodeSdt, ERST_NO_RECORD_ID, ErstStatus, FIRMWARE_SERVICES, FormatError, hex, stage,
-  type FirmwareServices, type HandoffArtifact, type HandoffDiscovery, type HandoffTransport, type RunContext, type StageOperator,
+  decodeBertBody,
+  decodeGenericErrorStatusBlock,
+  decodeSdt,
+  ERST_NO_RECORD_ID,
+  ErstStatus,
+  FIRMWARE_SERVICES,
+  FormatError,
+  hex,
+  stage,
+  type FirmwareServices,
+  type HandoffArtifact,
+  type HandoffDiscovery,
+  type HandoffTransport,
+  type RunContext,
+  type StageOperator,
 } from '@efikdump/core';
 import { buildHandoffRecord } from '../common/build-record';
 import { EFIKDUMP_CPER_SECTION_GUID } from '../common/handoff-ids';
@@ -35,7 +48,11 @@ export class AcpiErstTransport implements HandoffTransport {
       }
       const stale = this.ourRecords(ctx);
       for (const r of stale) this.fw.acpi.erstClear(ctx, r.id);
-      ctx.log.emit('handoff-prepare', 'info', `acpi-erst: ERST present (${this.fw.acpi.erstRecordCount(ctx)} records in the store${stale.length ? `, ${stale.length} stale handoff records cleared` : ''})`);
+      ctx.log.emit(
+        'handoff-prepare',
+        'info',
+        `acpi-erst: ERST present (${this.fw.acpi.erstRecordCount(ctx)} records in the store${stale.length ? `, ${stale.length} stale handoff records cleared` : ''})`,
+      );
     });
   }
 
@@ -46,7 +63,13 @@ export class AcpiErstTransport implements HandoffTransport {
       const { bytes, record } = buildHandoffRecord(ctx, FLAG_ARMED | FLAG_CRASHED);
       const cper = encodeHandoffCper(bytes, record.info.bootNonce, record.info.crashTimeUnix);
       const r = this.fw.acpi.erstWrite(ctx, cper);
-      if (r.status !== ErstStatus.Success) return reportPersistFailure(ctx, this.name, cost, `ERST write of a ${cper.length}-byte CPER record returned status ${statusName(r.status)}`);
+      if (r.status !== ErstStatus.Success)
+        return reportPersistFailure(
+          ctx,
+          this.name,
+          cost,
+          `ERST write of a ${cper.length}-byte CPER record returned status ${statusName(r.status)}`,
+        );
       ctx.metrics.handoffErstRecordId = String(r.id);
       reportPersisted(ctx, this.name, cost, `ERST record ${r.id}`, bytes.length, cper.length);
     });
@@ -65,7 +88,10 @@ export class AcpiErstTransport implements HandoffTransport {
     const table = this.fw.acpi.tables(ctx).find((t) => t.signature === 'BERT');
     if (!table) return { found: false, reason: 'the firmware publishes no BERT' };
     try {
-      const body = decodeBertBody(decodeSdt(table.bytes, { file: 'BERT', base: table.paddr }, 'BERT').body, { file: 'BERT', base: table.paddr });
+      const body = decodeBertBody(decodeSdt(table.bytes, { file: 'BERT', base: table.paddr }, 'BERT').body, {
+        file: 'BERT',
+        base: table.paddr,
+      });
       const address = Number(body.regionAddress);
       if (!Number.isSafeInteger(address) || !ctx.machine.memory.isRam(address, Math.max(1, body.regionLength))) {
         return { found: false, reason: `the BERT boot error region ${hex(body.regionAddress)}+${body.regionLength} is not in memory` };
@@ -74,9 +100,16 @@ export class AcpiErstTransport implements HandoffTransport {
       ctx.machine.memory.read(address, region);
       const block = decodeGenericErrorStatusBlock(region, { file: 'BERT boot error region', base: address });
       const ours = block.entries.map((e, i) => ({ e, i })).filter(({ e }) => e.sectionType === EFIKDUMP_CPER_SECTION_GUID);
-      if (ours.length === 0) return { found: false, reason: `BERT's boot error region holds ${block.entries.length} entries, none of section type ${EFIKDUMP_CPER_SECTION_GUID}` };
+      if (ours.length === 0)
+        return {
+          found: false,
+          reason: `BERT's boot error region holds ${block.entries.length} entries, none of section type ${EFIKDUMP_CPER_SECTION_GUID}`,
+        };
       const { e, i } = ours[ours.length - 1];
-      return { found: true, candidate: { source: this.name, location: `BERT boot error region ${hex(address)} entry ${i}`, record: e.data } };
+      return {
+        found: true,
+        candidate: { source: this.name, location: `BERT boot error region ${hex(address)} entry ${i}`, record: e.data },
+      };
     } catch (err) {
       if (!(err instanceof FormatError)) throw err;
       return { found: false, reason: `BERT is unreadable: ${err.describe()}` };

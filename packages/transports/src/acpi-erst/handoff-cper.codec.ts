@@ -1,6 +1,16 @@
 import {
-  cperTimestamp, CperSeverity, CPER_FLAG_PREVERR, CPER_GUIDS, CPER_RECORD_REVISION, CPER_SECTION_FLAG_PRIMARY,
-  CPER_SECTION_REVISION, CPER_VALID_TIMESTAMP, decodeCperRecord, encodeCperRecord, NULL_GUID, type CperRecord,
+  cperTimestamp,
+  CperSeverity,
+  CPER_FLAG_PREVERR,
+  CPER_GUIDS,
+  CPER_RECORD_REVISION,
+  CPER_SECTION_FLAG_PRIMARY,
+  CPER_SECTION_REVISION,
+  CPER_VALID_TIMESTAMP,
+  decodeCperRecord,
+  encodeCperRecord,
+  NULL_GUID,
+  type CperRecord,
 } from '@efikdump/core';
 import { EFIKDUMP_CPER_SECTION_GUID, EFIKDUMP_VENDOR_GUID } from '../common/handoff-ids';
 
@@ -31,16 +41,18 @@ export function encodeHandoffCper(record: Uint8Array, nonce: string, crashTimeUn
     recordId: BigInt('0x' + nonce) || 1n,
     flags: CPER_FLAG_PREVERR,
     persistenceInfo: 0n,
-    sections: [{
-      revision: CPER_SECTION_REVISION,
-      validationBits: 0,
-      flags: CPER_SECTION_FLAG_PRIMARY,
-      sectionType: EFIKDUMP_CPER_SECTION_GUID,
-      fruId: NULL_GUID,
-      severity: CperSeverity.Fatal,
-      fruText: HANDOFF_FRU_TEXT,
-      body: record,
-    }],
+    sections: [
+      {
+        revision: CPER_SECTION_REVISION,
+        validationBits: 0,
+        flags: CPER_SECTION_FLAG_PRIMARY,
+        sectionType: EFIKDUMP_CPER_SECTION_GUID,
+        fruId: NULL_GUID,
+        severity: CperSeverity.Fatal,
+        fruText: HANDOFF_FRU_TEXT,
+        body: record,
+      },
+    ],
   };
   return encodeCperRecord(cper);
 }

@@ -28,7 +28,10 @@ function pagesOf(ranges: readonly PhysRange[]): number[] {
 }
 
 describe('CmdlineTransport', () => {
-  it.each([[1, 1 * GiB], [2, 6 * GiB]])('prepare loads a capture command line with elfcorehdr= and the reservation minus the elfcorehdr (seed %i)', async (seed, ramBytes) => {
+  it.each([
+    [1, 1 * GiB],
+    [2, 6 * GiB],
+  ])('prepare loads a capture command line with elfcorehdr= and the reservation minus the elfcorehdr (seed %i)', async (seed, ramBytes) => {
     const s = sim(seed, ramBytes);
     await bootAndArm(s);
     const kernel = s.ctx.state.kernel!;

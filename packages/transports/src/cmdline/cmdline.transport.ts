@@ -1,7 +1,15 @@
 import { inject, injectable } from 'tsyringe';
 import {
-  COMPONENT_OPTIONS, defineOptions, stage, TransportError,
-  type HandoffArtifact, type HandoffDiscovery, type HandoffTransport, type OptionsOf, type RunContext, type StageOperator,
+  COMPONENT_OPTIONS,
+  defineOptions,
+  stage,
+  TransportError,
+  type HandoffArtifact,
+  type HandoffDiscovery,
+  type HandoffTransport,
+  type OptionsOf,
+  type RunContext,
+  type StageOperator,
 } from '@efikdump/core';
 import { CAPTURE_CMDLINE_EXTRA, consoleArgs, kexecCaptureRam, memmapArgs } from '@efikdump/kernel-crash';
 
@@ -14,8 +22,20 @@ export const CMDLINE_LOCATION = 'kexec boot-parameters segment in the reservatio
  * 1st kernel's `console=` arguments (kdump-utils starts from /proc/cmdline, so it does by default).
  */
 export const CMDLINE_TRANSPORT_OPTIONS = defineOptions({
-  append: { type: 'string', minLength: 0, maxLength: 2048, pattern: /^[\x20-\x7e]*$/, expected: 'at most 2048 printable ASCII characters', default: CAPTURE_CMDLINE_EXTRA, description: 'arguments the kdump service adds (KDUMP_COMMANDLINE_APPEND)' },
-  keepConsoles: { type: 'boolean', default: true, description: 'keep the 1st kernel\'s console= arguments, as kdump-utils does from /proc/cmdline' },
+  append: {
+    type: 'string',
+    minLength: 0,
+    maxLength: 2048,
+    pattern: /^[\x20-\x7e]*$/,
+    expected: 'at most 2048 printable ASCII characters',
+    default: CAPTURE_CMDLINE_EXTRA,
+    description: 'arguments the kdump service adds (KDUMP_COMMANDLINE_APPEND)',
+  },
+  keepConsoles: {
+    type: 'boolean',
+    default: true,
+    description: "keep the 1st kernel's console= arguments, as kdump-utils does from /proc/cmdline",
+  },
 });
 export type CmdlineTransportOptions = OptionsOf<typeof CMDLINE_TRANSPORT_OPTIONS>;
 
@@ -41,9 +61,16 @@ export class CmdlineTransport implements HandoffTransport {
       const ram = kexecCaptureRam(kernel);
       const { append, keepConsoles } = this.options;
       kernel.captureCmdline = [
-        ...(append.trim() ? [append.trim()] : []), ...(keepConsoles ? consoleArgs(kernel.cmdline) : []), memmapArgs(ram), `elfcorehdr=${hdr.paddr / 1024}K`,
+        ...(append.trim() ? [append.trim()] : []),
+        ...(keepConsoles ? consoleArgs(kernel.cmdline) : []),
+        memmapArgs(ram),
+        `elfcorehdr=${hdr.paddr / 1024}K`,
       ].join(' ');
-      ctx.log.emit('handoff-prepare', 'info', `cmdline: the capture kernel is loaded with elfcorehdr=${hdr.paddr / 1024}K and ${ram.length} memmap= ranges`);
+      ctx.log.emit(
+        'handoff-prepare',
+        'info',
+        `cmdline: the capture kernel is loaded with elfcorehdr=${hdr.paddr / 1024}K and ${ram.length} memmap= ranges`,
+      );
     });
   }
 
@@ -56,7 +83,11 @@ export class CmdlineTransport implements HandoffTransport {
       }
       ctx.state.handoff = { transport: this.name, location: CMDLINE_LOCATION, bytes: Buffer.byteLength(cmdline) };
       ctx.metrics.handoffBytes = Buffer.byteLength(cmdline);
-      ctx.log.emit('handoff-persist', 'info', 'cmdline: nothing to store at the panic (the command line was loaded with the capture kernel)');
+      ctx.log.emit(
+        'handoff-persist',
+        'info',
+        'cmdline: nothing to store at the panic (the command line was loaded with the capture kernel)',
+      );
     });
   }
 

@@ -4,7 +4,7 @@ import { bootAndArm, designFor, machine, runStages } from '../testing/harness';
 import { buildHandoffRecord, NO_NONCE, panicLogTail } from './build-record';
 
 describe('the record a transport stores', () => {
-  test('carries the boot secret\'s nonce and MAC, the panic reason and a deterministic log tail', async () => {
+  test("carries the boot secret's nonce and MAC, the panic reason and a deterministic log tail", async () => {
     const tails: string[] = [];
     for (let i = 0; i < 2; i++) {
       const s = machine(designFor('reserved-memory'), 7, 1 * GiB);

@@ -53,9 +53,17 @@ export function panicLogTail(ctx: RunContext): string {
  * issued (HMAC-SHA256; unsigned without one — the next stub refuses it). `maxLogBytes` cuts the
  * log tail for containers with less room.
  */
-export function buildHandoffRecord(ctx: RunContext, flags: number, maxLogBytes?: number): { record: Omit<HandoffRecord, 'mac'>; bytes: Uint8Array; signed: boolean } {
+export function buildHandoffRecord(
+  ctx: RunContext,
+  flags: number,
+  maxLogBytes?: number,
+): { record: Omit<HandoffRecord, 'mac'>; bytes: Uint8Array; signed: boolean } {
   let logTail = panicLogTail(ctx);
-  if (maxLogBytes !== undefined && Buffer.byteLength(logTail) > maxLogBytes) logTail = Buffer.from(logTail).subarray(Buffer.byteLength(logTail) - maxLogBytes).toString('utf8').replace(/^\uFFFD+/, '');
+  if (maxLogBytes !== undefined && Buffer.byteLength(logTail) > maxLogBytes)
+    logTail = Buffer.from(logTail)
+      .subarray(Buffer.byteLength(logTail) - maxLogBytes)
+      .toString('utf8')
+      .replace(/^\uFFFD+/, '');
   const record = { flags, info: currentHandoffInfo(ctx), reason: ctx.state.panic?.reason ?? '', logTail };
   const secret = ctx.state.bootSecret;
   const key = secret ? new Uint8Array(Buffer.from(secret.keyHex, 'hex')) : undefined;

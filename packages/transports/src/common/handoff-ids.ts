@@ -9,4 +9,5 @@ export const HANDOFF_VARIABLE_PREFIX = 'EfikdumpHandoff';
 /** The ResetData string the panic path passes to ResetSystem: this prefix, then the boot nonce. */
 export const RESET_DATA_PREFIX = 'efikdump: crash ';
 
-export const handoffVariableName = (index: number): string => `${HANDOFF_VARIABLE_PREFIX}${index.toString(16).toUpperCase().padStart(4, '0')}`;
+export const handoffVariableName = (index: number): string =>
+  `${HANDOFF_VARIABLE_PREFIX}${index.toString(16).toUpperCase().padStart(4, '0')}`;

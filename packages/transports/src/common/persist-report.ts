@@ -37,13 +37,24 @@ function costs(ctx: RunContext, transport: string, cost: PersistCost): void {
 const resetData = (ctx: RunContext) => `${RESET_DATA_PREFIX}${ctx.state.bootSecret?.nonce ?? NO_NONCE}`;
 
 /** The record is stored: state, metrics and the timeline say where and at what cost. */
-export function reportPersisted(ctx: RunContext, transport: string, cost: PersistCost, location: string, recordBytes: number, storedBytes: number): void {
+export function reportPersisted(
+  ctx: RunContext,
+  transport: string,
+  cost: PersistCost,
+  location: string,
+  recordBytes: number,
+  storedBytes: number,
+): void {
   ctx.state.handoff = { transport, location, bytes: recordBytes, resetData: resetData(ctx) };
   ctx.metrics.handoffBytes = recordBytes;
   ctx.metrics.handoffStoredBytes = storedBytes;
   ctx.metrics.handoffFailed = false;
   costs(ctx, transport, cost);
-  ctx.log.emit('handoff-persist', 'info', `${transport}: ${recordBytes}-byte record stored at ${location} (${storedBytes} bytes, ${formatDuration(ctx.metrics.handoffPersistUs as number)})`);
+  ctx.log.emit(
+    'handoff-persist',
+    'info',
+    `${transport}: ${recordBytes}-byte record stored at ${location} (${storedBytes} bytes, ${formatDuration(ctx.metrics.handoffPersistUs as number)})`,
+  );
 }
 
 /** The record could not be stored: never thrown, reported; the next stub finds nothing and the run says why. */
@@ -58,5 +69,10 @@ export function reportPersistFailure(ctx: RunContext, transport: string, cost: P
 
 /** Warns when the stub issued no secret: the record goes out unsigned and will be refused as forged. */
 export function warnUnsigned(ctx: RunContext, transport: string, stage: string): void {
-  if (!ctx.state.bootSecret) ctx.log.emit(stage, 'warn', `${transport}: the EFI stub issued no boot secret; the record is unsigned and the next boot will refuse it`);
+  if (!ctx.state.bootSecret)
+    ctx.log.emit(
+      stage,
+      'warn',
+      `${transport}: the EFI stub issued no boot secret; the record is unsigned and the next boot will refuse it`,
+    );
 }

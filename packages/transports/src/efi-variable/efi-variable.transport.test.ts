@@ -28,7 +28,9 @@ describe('EfiVariableTransport', () => {
     const s = sim(1);
     const secret = await crashAndReset(s);
     const vars = handoffVariables(s);
-    expect(vars.map((v) => [v.name, v.attributes])).toEqual([['EfikdumpHandoff0000', A.NON_VOLATILE | A.BOOTSERVICE_ACCESS | A.RUNTIME_ACCESS]]);
+    expect(vars.map((v) => [v.name, v.attributes])).toEqual([
+      ['EfikdumpHandoff0000', A.NON_VOLATILE | A.BOOTSERVICE_ACCESS | A.RUNTIME_ACCESS],
+    ]);
     const record = decodeHandoffRecord(vars[0].data, 'var');
     expect(record.flags & FLAG_CRASHED).toBe(FLAG_CRASHED);
     expect(record.info.bootNonce).toBe(secret.nonce);
@@ -58,7 +60,9 @@ describe('EfiVariableTransport', () => {
     const s = sim(3, { firmware: { nvramBytesUsed: '252KiB', nvramBytesGarbage: '0' } });
     await crashAndReset(s);
     expect(warnings(s.ctx, 'handoff-prepare').join('\n')).toMatch(/too few to store a record at panic and keep Linux's 5120-byte floor/);
-    expect(s.ctx.state.handoff?.failure).toMatch(/^efi-variable: SetVariable\(EfikdumpHandoff0000\) returned EFI_OUT_OF_RESOURCES: the variable store is full/);
+    expect(s.ctx.state.handoff?.failure).toMatch(
+      /^efi-variable: SetVariable\(EfikdumpHandoff0000\) returned EFI_OUT_OF_RESOURCES: the variable store is full/,
+    );
     expect(s.ctx.metrics).toMatchObject({ handoffFailed: true, handoffBytes: 0 });
     expect(warnings(s.ctx, 'handoff-persist')).toEqual([`handoff not stored: ${s.ctx.state.handoff!.failure}`]);
     expect(handoffVariables(s)).toEqual([]);
@@ -88,8 +92,20 @@ describe('EfiVariableTransport', () => {
     const s = sim(7);
     await bootAndArm(s);
     await runStages(s.ctx, s.kernel.panic(), s.exit.leave(), s.firmware.resetAndPost());
-    expect(s.services.variables.setVariable(s.ctx, handoffVariableName(0), EFIKDUMP_VENDOR_GUID, A.BOOTSERVICE_ACCESS | A.RUNTIME_ACCESS, new Uint8Array(200)).status).toBe('EFI_SUCCESS');
-    expect(s.transport.discover(s.ctx)).toEqual({ found: false, reason: 'EfikdumpHandoff0000 has attributes 0x6, not NV|BS|RT (0x7)', damage: 'corrupt' });
+    expect(
+      s.services.variables.setVariable(
+        s.ctx,
+        handoffVariableName(0),
+        EFIKDUMP_VENDOR_GUID,
+        A.BOOTSERVICE_ACCESS | A.RUNTIME_ACCESS,
+        new Uint8Array(200),
+      ).status,
+    ).toBe('EFI_SUCCESS');
+    expect(s.transport.discover(s.ctx)).toEqual({
+      found: false,
+      reason: 'EfikdumpHandoff0000 has attributes 0x6, not NV|BS|RT (0x7)',
+      damage: 'corrupt',
+    });
   });
 
   it('consume() deletes every handoff variable (at runtime, as the capture environment does)', async () => {

@@ -1,7 +1,15 @@
 import { inject, injectable } from 'tsyringe';
 import {
-  EFI_VARIABLE as A, FIRMWARE_SERVICES, stage,
-  type EfiStatus, type FirmwareServices, type HandoffArtifact, type HandoffDiscovery, type HandoffTransport, type RunContext, type StageOperator,
+  EFI_VARIABLE as A,
+  FIRMWARE_SERVICES,
+  stage,
+  type EfiStatus,
+  type FirmwareServices,
+  type HandoffArtifact,
+  type HandoffDiscovery,
+  type HandoffTransport,
+  type RunContext,
+  type StageOperator,
 } from '@efikdump/core';
 import { buildHandoffRecord } from '../common/build-record';
 import { EFIKDUMP_VENDOR_GUID, handoffVariableName } from '../common/handoff-ids';
@@ -21,12 +29,18 @@ const nameBytes = (name: string) => 2 * (name.length + 1);
 /** What each status means on the panic path (UEFI §8.2.3; Linux runtime-wrappers.c, quirks.c). */
 function explain(status: EfiStatus): string {
   switch (status) {
-    case 'EFI_OUT_OF_RESOURCES': return `the variable store is full (Linux keeps ${EFI_MIN_RESERVE} bytes free, EFI_MIN_RESERVE, and never reclaims at panic)`;
-    case 'EFI_NOT_READY': return 'another CPU holds the EFI runtime lock (the panic path only tries it)';
-    case 'EFI_DEVICE_ERROR': return 'the flash write failed (power lost: torn write)';
-    case 'EFI_INVALID_PARAMETER': return 'the firmware refused the variable (size or attributes)';
-    case 'EFI_WRITE_PROTECTED': return 'the variable store is write-protected';
-    default: return 'the firmware refused the write';
+    case 'EFI_OUT_OF_RESOURCES':
+      return `the variable store is full (Linux keeps ${EFI_MIN_RESERVE} bytes free, EFI_MIN_RESERVE, and never reclaims at panic)`;
+    case 'EFI_NOT_READY':
+      return 'another CPU holds the EFI runtime lock (the panic path only tries it)';
+    case 'EFI_DEVICE_ERROR':
+      return 'the flash write failed (power lost: torn write)';
+    case 'EFI_INVALID_PARAMETER':
+      return 'the firmware refused the variable (size or attributes)';
+    case 'EFI_WRITE_PROTECTED':
+      return 'the variable store is write-protected';
+    default:
+      return 'the firmware refused the write';
   }
 }
 
@@ -52,7 +66,11 @@ export class EfiVariableTransport implements HandoffTransport {
       if (deleted) ctx.log.emit('handoff-prepare', 'info', `efi-variable: removed ${deleted} handoff variables of an earlier crash`);
       const q = this.fw.variables.queryVariableInfo(ctx, HANDOFF_VARIABLE_ATTRIBUTES);
       if (q.status !== 'EFI_SUCCESS') {
-        ctx.log.emit('handoff-prepare', 'warn', `efi-variable: QueryVariableInfo returned ${q.status}; the panic-time write will likely fail`);
+        ctx.log.emit(
+          'handoff-prepare',
+          'warn',
+          `efi-variable: QueryVariableInfo returned ${q.status}; the panic-time write will likely fail`,
+        );
         return;
       }
       this.chunkBytes = q.maxVariableBytes! - nameBytes(handoffVariableName(0));
@@ -60,9 +78,12 @@ export class EfiVariableTransport implements HandoffTransport {
       const variables = Math.ceil(expected / Math.max(1, this.chunkBytes));
       const room = q.remainingBytes! - expected - variables * (64 + nameBytes(handoffVariableName(0)));
       ctx.metrics.handoffVariableBytes = this.chunkBytes;
-      ctx.log.emit('handoff-prepare', room < EFI_MIN_RESERVE ? 'warn' : 'info',
+      ctx.log.emit(
+        'handoff-prepare',
+        room < EFI_MIN_RESERVE ? 'warn' : 'info',
         `efi-variable: up to ${this.chunkBytes} data bytes per variable; ${q.remainingBytes} bytes of the store free` +
-        (room < EFI_MIN_RESERVE ? `, too few to store a record at panic and keep Linux's ${EFI_MIN_RESERVE}-byte floor` : ''));
+          (room < EFI_MIN_RESERVE ? `, too few to store a record at panic and keep Linux's ${EFI_MIN_RESERVE}-byte floor` : ''),
+      );
     });
   }
 
@@ -78,18 +99,41 @@ export class EfiVariableTransport implements HandoffTransport {
         chunk = q.maxVariableBytes! - nameBytes(handoffVariableName(0));
       }
       if (chunk < 1 || Math.ceil(bytes.length / chunk) > MAX_HANDOFF_VARIABLES) {
-        return reportPersistFailure(ctx, this.name, cost, `a ${bytes.length}-byte record does not fit ${MAX_HANDOFF_VARIABLES} variables of ${chunk} bytes`);
+        return reportPersistFailure(
+          ctx,
+          this.name,
+          cost,
+          `a ${bytes.length}-byte record does not fit ${MAX_HANDOFF_VARIABLES} variables of ${chunk} bytes`,
+        );
       }
       const count = Math.ceil(bytes.length / chunk);
       for (let i = 0; i < count; i++) {
         const name = handoffVariableName(i);
-        const r = this.fw.variables.setVariableNonBlocking(ctx, name, EFIKDUMP_VENDOR_GUID, HANDOFF_VARIABLE_ATTRIBUTES, bytes.subarray(i * chunk, (i + 1) * chunk));
+        const r = this.fw.variables.setVariableNonBlocking(
+          ctx,
+          name,
+          EFIKDUMP_VENDOR_GUID,
+          HANDOFF_VARIABLE_ATTRIBUTES,
+          bytes.subarray(i * chunk, (i + 1) * chunk),
+        );
         if (r.status !== 'EFI_SUCCESS') {
-          return reportPersistFailure(ctx, this.name, cost, `SetVariable(${name}) returned ${r.status}: ${explain(r.status)}; ${i} of ${count} variables written`);
+          return reportPersistFailure(
+            ctx,
+            this.name,
+            cost,
+            `SetVariable(${name}) returned ${r.status}: ${explain(r.status)}; ${i} of ${count} variables written`,
+          );
         }
       }
       ctx.metrics.handoffVariables = count;
-      reportPersisted(ctx, this.name, cost, `${this.locationOf(count)}`, bytes.length, bytes.length + count * nameBytes(handoffVariableName(0)));
+      reportPersisted(
+        ctx,
+        this.name,
+        cost,
+        `${this.locationOf(count)}`,
+        bytes.length,
+        bytes.length + count * nameBytes(handoffVariableName(0)),
+      );
     });
   }
 
@@ -101,14 +145,19 @@ export class EfiVariableTransport implements HandoffTransport {
       const name = handoffVariableName(i);
       const r = this.fw.variables.getVariable(ctx, name, EFIKDUMP_VENDOR_GUID);
       if (r.status === 'EFI_NOT_FOUND') break;
-      if (r.status !== 'EFI_SUCCESS' || !r.data) return { found: false, reason: `GetVariable(${name}) returned ${r.status}`, damage: 'corrupt' };
+      if (r.status !== 'EFI_SUCCESS' || !r.data)
+        return { found: false, reason: `GetVariable(${name}) returned ${r.status}`, damage: 'corrupt' };
       if (r.attributes !== HANDOFF_VARIABLE_ATTRIBUTES) {
         return { found: false, reason: `${name} has attributes 0x${r.attributes?.toString(16)}, not NV|BS|RT (0x7)`, damage: 'corrupt' };
       }
       parts.push(r.data);
       total += r.data.length;
       // The record says how long it is; stop once that much is here (more variables are not ours to read).
-      if (i === 0 && r.data.length >= 16) want = Math.min(RECORD_MAX_BYTES, Math.max(RECORD_HEADER_BYTES, new DataView(r.data.buffer, r.data.byteOffset, r.data.byteLength).getUint32(12, true)));
+      if (i === 0 && r.data.length >= 16)
+        want = Math.min(
+          RECORD_MAX_BYTES,
+          Math.max(RECORD_HEADER_BYTES, new DataView(r.data.buffer, r.data.byteOffset, r.data.byteLength).getUint32(12, true)),
+        );
     }
     if (parts.length === 0) return { found: false, reason: `no ${handoffVariableName(0)} variable under ${EFIKDUMP_VENDOR_GUID}` };
     const record = new Uint8Array(total);
@@ -144,7 +193,9 @@ export class EfiVariableTransport implements HandoffTransport {
   }
 
   private locationOf(count: number): string {
-    return count === 1 ? `${handoffVariableName(0)}-${EFIKDUMP_VENDOR_GUID}` : `${handoffVariableName(0)}..${handoffVariableName(count - 1).slice(-4)}-${EFIKDUMP_VENDOR_GUID}`;
+    return count === 1
+      ? `${handoffVariableName(0)}-${EFIKDUMP_VENDOR_GUID}`
+      : `${handoffVariableName(0)}..${handoffVariableName(count - 1).slice(-4)}-${EFIKDUMP_VENDOR_GUID}`;
   }
 
   private deleteAll(ctx: RunContext): number {
@@ -152,7 +203,11 @@ export class EfiVariableTransport implements HandoffTransport {
     for (let i = 0; i < MAX_HANDOFF_VARIABLES; i++) {
       const name = handoffVariableName(i);
       if (this.fw.variables.getVariable(ctx, name, EFIKDUMP_VENDOR_GUID).status !== 'EFI_SUCCESS') break;
-      if (this.fw.variables.setVariable(ctx, name, EFIKDUMP_VENDOR_GUID, HANDOFF_VARIABLE_ATTRIBUTES, new Uint8Array(0)).status === 'EFI_SUCCESS') n++;
+      if (
+        this.fw.variables.setVariable(ctx, name, EFIKDUMP_VENDOR_GUID, HANDOFF_VARIABLE_ATTRIBUTES, new Uint8Array(0)).status ===
+        'EFI_SUCCESS'
+      )
+        n++;
     }
     return n;
   }

@@ -4,15 +4,38 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { FormatError } from '@efikdump/core';
-import { decodeFdt, encodeFdt, node, readStringProp, readU32Cells, readU64Cells, stringProp, u32Cells, u64Cells, type Fdt, type FdtNode } from './fdt.codec';
+import {
+  decodeFdt,
+  encodeFdt,
+  node,
+  readStringProp,
+  readU32Cells,
+  readU64Cells,
+  stringProp,
+  u32Cells,
+  u64Cells,
+  type Fdt,
+  type FdtNode,
+} from './fdt.codec';
 
 const sample = (): Fdt => ({
   bootCpuidPhys: 0,
   reservations: [{ address: 0x9000000n, size: 0x1000n }],
-  root: node('', [['compatible', stringProp('efikdump,test')], ['#address-cells', u32Cells(2)], ['#size-cells', u32Cells(2)]], [
-    node('chosen', [['bootargs', stringProp('ro quiet')]]),
-    node('memory@0', [['device_type', stringProp('memory')], ['reg', u64Cells(0, 0x40000000)]]),
-  ]),
+  root: node(
+    '',
+    [
+      ['compatible', stringProp('efikdump,test')],
+      ['#address-cells', u32Cells(2)],
+      ['#size-cells', u32Cells(2)],
+    ],
+    [
+      node('chosen', [['bootargs', stringProp('ro quiet')]]),
+      node('memory@0', [
+        ['device_type', stringProp('memory')],
+        ['reg', u64Cells(0, 0x40000000)],
+      ]),
+    ],
+  ),
 });
 
 function same(a: FdtNode, b: FdtNode): void {
@@ -36,14 +59,20 @@ describe('Devicetree Specification v0.4 §5 flattened blob', () => {
 
   test('round trip of arbitrary trees', () => {
     const name = fc.stringMatching(/^[a-z][a-z0-9,._+-]{0,20}(@[0-9a-f]{1,8})?$/);
-    const props = fc.uniqueArray(fc.tuple(fc.stringMatching(/^[a-z#][a-z0-9,._+#-]{0,16}$/), fc.uint8Array({ maxLength: 40 })), { selector: (p) => p[0], maxLength: 5 });
+    const props = fc.uniqueArray(fc.tuple(fc.stringMatching(/^[a-z#][a-z0-9,._+#-]{0,16}$/), fc.uint8Array({ maxLength: 40 })), {
+      selector: (p) => p[0],
+      maxLength: 5,
+    });
     const leaf = fc.record({ name, props }).map((n) => node(n.name, n.props));
     const mid = fc.record({ name, props, children: fc.array(leaf, { maxLength: 3 }) }).map((n) => node(n.name, n.props, n.children));
     const tree = fc.record({ name, props, children: fc.array(mid, { maxLength: 3 }) }).map((n) => node(n.name, n.props, n.children));
-    fc.assert(fc.property(tree, (child) => {
-      const fdt: Fdt = { bootCpuidPhys: 3, reservations: [], root: node('', [], [child]) };
-      same(fdt.root, decodeFdt(encodeFdt(fdt)).root);
-    }), { numRuns: 200 });
+    fc.assert(
+      fc.property(tree, (child) => {
+        const fdt: Fdt = { bootCpuidPhys: 3, reservations: [], root: node('', [], [child]) };
+        same(fdt.root, decodeFdt(encodeFdt(fdt)).root);
+      }),
+      { numRuns: 200 },
+    );
   });
 
   test('random and mutated blobs end in FormatError only', () => {
@@ -55,12 +84,18 @@ describe('Devicetree Specification v0.4 §5 flattened blob', () => {
         if (!(e instanceof FormatError)) throw e;
       }
     };
-    fc.assert(fc.property(fc.uint8Array({ maxLength: 512 }), (b) => check(b)), { numRuns: 500 });
-    fc.assert(fc.property(fc.nat(valid.length - 1), fc.integer({ min: 1, max: 255 }), (pos, x) => {
-      const m = valid.slice();
-      m[pos] ^= x;
-      check(m);
-    }), { numRuns: 2000 });
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 512 }), (b) => check(b)),
+      { numRuns: 500 },
+    );
+    fc.assert(
+      fc.property(fc.nat(valid.length - 1), fc.integer({ min: 1, max: 255 }), (pos, x) => {
+        const m = valid.slice();
+        m[pos] ^= x;
+        check(m);
+      }),
+      { numRuns: 2000 },
+    );
   });
 
   test('a header claiming a huge size or a bad token names the offset', () => {

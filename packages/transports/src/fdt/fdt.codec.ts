@@ -27,8 +27,11 @@ export interface Fdt {
   bootCpuidPhys: number;
 }
 
-export const node = (name: string, props: [string, Uint8Array][] = [], children: FdtNode[] = []): FdtNode =>
-  ({ name, props: new Map(props), children });
+export const node = (name: string, props: [string, Uint8Array][] = [], children: FdtNode[] = []): FdtNode => ({
+  name,
+  props: new Map(props),
+  children,
+});
 
 // Property value helpers, in devicetree's big-endian cell encoding.
 export function u32Cells(...values: number[]): Uint8Array {
@@ -103,16 +106,32 @@ export function encodeFdt(fdt: Fdt): Uint8Array {
   const total = offStrings + stringsSize;
   const out = new Uint8Array(total);
   const v = new DataView(out.buffer);
-  [FDT_MAGIC, total, offStruct, offStrings, offRsv, FDT_VERSION, FDT_LAST_COMP_VERSION, fdt.bootCpuidPhys, stringsSize, structBytes]
-    .forEach((x, i) => v.setUint32(i * 4, x >>> 0, false));
+  [
+    FDT_MAGIC,
+    total,
+    offStruct,
+    offStrings,
+    offRsv,
+    FDT_VERSION,
+    FDT_LAST_COMP_VERSION,
+    fdt.bootCpuidPhys,
+    stringsSize,
+    structBytes,
+  ].forEach((x, i) => v.setUint32(i * 4, x >>> 0, false));
   fdt.reservations.forEach((r, i) => {
     v.setBigUint64(offRsv + i * 16, r.address, false);
     v.setBigUint64(offRsv + i * 16 + 8, r.size, false);
   });
   let pos = offStruct;
-  for (const b of struct) { out.set(b, pos); pos += b.length; }
+  for (const b of struct) {
+    out.set(b, pos);
+    pos += b.length;
+  }
   pos = offStrings;
-  for (const s of strings) { out.set(Buffer.from(s + '\0', 'utf8'), pos); pos += Buffer.byteLength(s) + 1; }
+  for (const s of strings) {
+    out.set(Buffer.from(s + '\0', 'utf8'), pos);
+    pos += Buffer.byteLength(s) + 1;
+  }
   return out;
 }
 
@@ -132,9 +151,12 @@ export function decodeFdt(buf: Uint8Array, source = 'device tree blob', base = 0
   }
   const [offStruct, offStrings, offRsv, sizeStrings, sizeStruct] = [h(2), h(3), h(4), h(8), h(9)];
   const inside = (off: number, size: number) => off >= FDT_HEADER_BYTES && off + size <= total;
-  if (!inside(offStruct, sizeStruct) || offStruct % 4) throw new FormatError('FDT structure block', `a 4-aligned block inside ${total} bytes`, `${sizeStruct} bytes at ${offStruct}`, at(8));
-  if (!inside(offStrings, sizeStrings)) throw new FormatError('FDT strings block', `a block inside ${total} bytes`, `${sizeStrings} bytes at ${offStrings}`, at(12));
-  if (!inside(offRsv, 16) || offRsv % 8) throw new FormatError('FDT memory reservation map', `an 8-aligned map inside ${total} bytes`, `offset ${offRsv}`, at(16));
+  if (!inside(offStruct, sizeStruct) || offStruct % 4)
+    throw new FormatError('FDT structure block', `a 4-aligned block inside ${total} bytes`, `${sizeStruct} bytes at ${offStruct}`, at(8));
+  if (!inside(offStrings, sizeStrings))
+    throw new FormatError('FDT strings block', `a block inside ${total} bytes`, `${sizeStrings} bytes at ${offStrings}`, at(12));
+  if (!inside(offRsv, 16) || offRsv % 8)
+    throw new FormatError('FDT memory reservation map', `an 8-aligned map inside ${total} bytes`, `offset ${offRsv}`, at(16));
 
   const reservations: Fdt['reservations'] = [];
   for (let off = offRsv; ; off += 16) {
@@ -167,7 +189,8 @@ export function decodeFdt(buf: Uint8Array, source = 'device tree blob', base = 0
     if (t === FDT_NOP) continue;
     if (t === FDT_BEGIN_NODE) {
       if (root && stack.length === 0) throw new FormatError('FDT structure block', 'one root node', 'a second root', at(tokenAt));
-      if (stack.length >= FDT_MAX_DEPTH) throw new FormatError('FDT structure block', `nesting up to ${FDT_MAX_DEPTH}`, 'deeper nodes', at(tokenAt));
+      if (stack.length >= FDT_MAX_DEPTH)
+        throw new FormatError('FDT structure block', `nesting up to ${FDT_MAX_DEPTH}`, 'deeper nodes', at(tokenAt));
       const name = cstring(pos, structEnd, 'FDT node name');
       pos += pad4(Buffer.byteLength(name) + 1);
       const n = node(name);
@@ -175,10 +198,12 @@ export function decodeFdt(buf: Uint8Array, source = 'device tree blob', base = 0
       else root = n;
       stack.push(n);
     } else if (t === FDT_END_NODE) {
-      if (!stack.length) throw new FormatError('FDT structure block', 'FDT_END_NODE inside a node', 'an unmatched FDT_END_NODE', at(tokenAt));
+      if (!stack.length)
+        throw new FormatError('FDT structure block', 'FDT_END_NODE inside a node', 'an unmatched FDT_END_NODE', at(tokenAt));
       stack.pop();
     } else if (t === FDT_PROP) {
-      if (!stack.length) throw new FormatError('FDT structure block', 'a property inside a node', 'a property outside any node', at(tokenAt));
+      if (!stack.length)
+        throw new FormatError('FDT structure block', 'a property inside a node', 'a property outside any node', at(tokenAt));
       const len = readToken();
       const nameoff = readToken();
       if (len > structEnd - pos) throw new FormatError('FDT property length', `at most ${structEnd - pos}`, String(len), at(pos - 8));
@@ -187,7 +212,13 @@ export function decodeFdt(buf: Uint8Array, source = 'device tree blob', base = 0
       stack[stack.length - 1].props.set(name, buf.slice(pos, pos + len));
       pos += pad4(len);
     } else if (t === FDT_END) {
-      if (stack.length || !root) throw new FormatError('FDT structure block', 'FDT_END after the root node closes', `FDT_END with ${stack.length} open nodes`, at(tokenAt));
+      if (stack.length || !root)
+        throw new FormatError(
+          'FDT structure block',
+          'FDT_END after the root node closes',
+          `FDT_END with ${stack.length} open nodes`,
+          at(tokenAt),
+        );
       break;
     } else {
       throw new FormatError('FDT structure token', 'BEGIN_NODE, END_NODE, PROP, NOP or END', hex(t), at(tokenAt));

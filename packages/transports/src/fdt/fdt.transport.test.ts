@@ -26,7 +26,10 @@ describe('FdtTransport', () => {
     expect(s.ctx.metrics.handoffStoredBytes).toBe(new DataView(blob.buffer).getUint32(4, false));
     expect(verifyRecordMac(encoded, secret.key)).toBe(true);
     const d = s.transport.discover(s.ctx);
-    expect(d).toEqual({ found: true, candidate: { source: 'fdt', location: `0x${s.ctx.state.kernel!.handoffSlot.toString(16)}`, record: encoded } });
+    expect(d).toEqual({
+      found: true,
+      candidate: { source: 'fdt', location: `0x${s.ctx.state.kernel!.handoffSlot.toString(16)}`, record: encoded },
+    });
   });
 
   it('with a two-range (,high + ,low) reservation: both in /memreserve/, the blob still in one page with its log tail', async () => {
@@ -45,7 +48,11 @@ describe('FdtTransport', () => {
     const structure = good.slice();
     new DataView(structure.buffer).setUint32(8, 0xffff, false); // off_dt_struct past the end
     s.ctx.machine.memory.write(slot, structure);
-    expect(s.transport.discover(s.ctx)).toEqual({ found: false, reason: expect.stringMatching(/^damaged device tree blob at 0x/), damage: 'corrupt' });
+    expect(s.transport.discover(s.ctx)).toEqual({
+      found: false,
+      reason: expect.stringMatching(/^damaged device tree blob at 0x/),
+      damage: 'corrupt',
+    });
     const { encoded } = decodeHandoffFdt(good, 'page');
     const at = Buffer.from(good).indexOf(Buffer.from(encoded));
     const flipped = good.slice();
@@ -74,7 +81,10 @@ describe('FdtTransport', () => {
     expect(files[0].bytes.length).toBe(new DataView(files[0].bytes.buffer).getUint32(4, false));
     expect(decodeHandoffFdt(files[0].bytes, 'dtb').encoded).toEqual(files[1].bytes);
     s.transport.consume(s.ctx);
-    expect(s.transport.discover(s.ctx)).toEqual({ found: false, reason: expect.stringMatching(/^no device tree blob at 0x[0-9a-f]+ \(magic 0x0/) });
+    expect(s.transport.discover(s.ctx)).toEqual({
+      found: false,
+      reason: expect.stringMatching(/^no device tree blob at 0x[0-9a-f]+ \(magic 0x0/),
+    });
     expect(s.transport.artifacts!(s.ctx)).toEqual([]);
   });
 });

@@ -1,7 +1,14 @@
 import { injectable } from 'tsyringe';
 import {
-  FormatError, hex, PAGE_SIZE, stage,
-  type HandoffArtifact, type HandoffDiscovery, type HandoffTransport, type RunContext, type StageOperator,
+  FormatError,
+  hex,
+  PAGE_SIZE,
+  stage,
+  type HandoffArtifact,
+  type HandoffDiscovery,
+  type HandoffTransport,
+  type RunContext,
+  type StageOperator,
 } from '@efikdump/core';
 import { buildHandoffRecord } from '../common/build-record';
 import { clearHandoffSlot, readHandoffSlot } from '../common/handoff-slot';
@@ -19,7 +26,8 @@ export function buildHandoffBlob(ctx: RunContext, flags: number): { blob: Uint8A
   for (let max = RECORD_MAX_LOG_BYTES; ; max = Math.floor(max / 2)) {
     const { record, bytes } = buildHandoffRecord(ctx, flags, max);
     const blob = encodeHandoffFdt({ ...record, mac: new Uint8Array(32) }, bytes);
-    if (blob.length <= FDT_MAX_BLOB_BYTES || max === 0) return { blob, recordBytes: bytes.length, logBytes: Buffer.byteLength(record.logTail) };
+    if (blob.length <= FDT_MAX_BLOB_BYTES || max === 0)
+      return { blob, recordBytes: bytes.length, logBytes: Buffer.byteLength(record.logTail) };
   }
 }
 
@@ -48,7 +56,13 @@ export class FdtTransport implements HandoffTransport {
       const cost = startPersist(ctx);
       const slot = ctx.state.kernel!.handoffSlot;
       const { blob, recordBytes } = buildHandoffBlob(ctx, FLAG_ARMED | FLAG_CRASHED);
-      if (blob.length > FDT_MAX_BLOB_BYTES) return reportPersistFailure(ctx, this.name, cost, `the ${blob.length}-byte blob does not fit the ${FDT_MAX_BLOB_BYTES}-byte handoff page`);
+      if (blob.length > FDT_MAX_BLOB_BYTES)
+        return reportPersistFailure(
+          ctx,
+          this.name,
+          cost,
+          `the ${blob.length}-byte blob does not fit the ${FDT_MAX_BLOB_BYTES}-byte handoff page`,
+        );
       this.writePage(ctx, slot, blob);
       ctx.clock.advance(PERSIST_US);
       reportPersisted(ctx, this.name, cost, hex(slot), recordBytes, blob.length);
@@ -60,7 +74,8 @@ export class FdtTransport implements HandoffTransport {
     if (!('slot' in where)) return { found: false, reason: where.reason };
     const { page } = where;
     const magic = new DataView(page.buffer).getUint32(0, false);
-    if (magic !== FDT_MAGIC) return { found: false, reason: `no device tree blob at ${hex(where.slot)} (magic ${hex(magic)}, expected ${hex(FDT_MAGIC)})` };
+    if (magic !== FDT_MAGIC)
+      return { found: false, reason: `no device tree blob at ${hex(where.slot)} (magic ${hex(magic)}, expected ${hex(FDT_MAGIC)})` };
     let record: Uint8Array | undefined;
     try {
       record = decodeFdt(page, 'handoff page', where.slot).root.props.get('record');

@@ -8,7 +8,14 @@ import { decodeHandoffFdt, encodeHandoffFdt } from './handoff-fdt.codec';
 
 const record = {
   flags: FLAG_ARMED | FLAG_CRASHED,
-  info: { version: 2, bootNonce: '00000000cafef00d', crashkernel: [{ start: 0x9000000, end: 0xf000000 }], elfcorehdr: { paddr: 0xefff000, size: 512, sha256: '11'.repeat(32) }, crashTimeUnix: 1767225689, cpus: 2 },
+  info: {
+    version: 2,
+    bootNonce: '00000000cafef00d',
+    crashkernel: [{ start: 0x9000000, end: 0xf000000 }],
+    elfcorehdr: { paddr: 0xefff000, size: 512, sha256: '11'.repeat(32) },
+    crashTimeUnix: 1767225689,
+    cpus: 2,
+  },
   reason: 'sysrq: Trigger a crash',
   logTail: '',
 };

@@ -1,6 +1,17 @@
 import { FormatError, hex } from '@efikdump/core';
 import { decodeHandoffRecord, type HandoffRecord } from '../record/handoff-record.codec';
-import { decodeFdt, encodeFdt, node, readStringProp, readU32Cells, readU64Cells, stringProp, u32Cells, u64Cells, type FdtNode } from './fdt.codec';
+import {
+  decodeFdt,
+  encodeFdt,
+  node,
+  readStringProp,
+  readU32Cells,
+  readU64Cells,
+  stringProp,
+  u32Cells,
+  u64Cells,
+  type FdtNode,
+} from './fdt.codec';
 
 /**
  * The handoff record as a flattened device tree, Kexec-HandOver style (Linux
@@ -22,24 +33,34 @@ export const HANDOFF_FDT_COMPATIBLE = 'efikdump,handoff-v2';
 
 export function encodeHandoffFdt(record: HandoffRecord, encodedRecord: Uint8Array): Uint8Array {
   const { info } = record;
-  const root: FdtNode = node('', [
-    ['compatible', stringProp(HANDOFF_FDT_COMPATIBLE)],
-    ['#address-cells', u32Cells(2)],
-    ['#size-cells', u32Cells(2)],
-    ['boot-nonce', u64Cells(BigInt('0x' + info.bootNonce))],
-    ['crash-time', u64Cells(info.crashTimeUnix)],
-    ['cpus', u32Cells(info.cpus)],
-    ['flags', u32Cells(record.flags)],
-    ['reason', stringProp(record.reason)],
-    ['record', encodedRecord],
-  ], [
-    node(`crashkernel@${info.crashkernel[0].start.toString(16)}`, [['reg', u64Cells(...info.crashkernel.flatMap((r) => [r.start, r.end - r.start]))]]),
-    node(`elfcorehdr@${info.elfcorehdr.paddr.toString(16)}`, [
-      ['reg', u64Cells(info.elfcorehdr.paddr, info.elfcorehdr.size)],
-      ['sha256', new Uint8Array(Buffer.from(info.elfcorehdr.sha256, 'hex'))],
-    ]),
-  ]);
-  return encodeFdt({ root, reservations: info.crashkernel.map((r) => ({ address: BigInt(r.start), size: BigInt(r.end - r.start) })), bootCpuidPhys: 0 });
+  const root: FdtNode = node(
+    '',
+    [
+      ['compatible', stringProp(HANDOFF_FDT_COMPATIBLE)],
+      ['#address-cells', u32Cells(2)],
+      ['#size-cells', u32Cells(2)],
+      ['boot-nonce', u64Cells(BigInt('0x' + info.bootNonce))],
+      ['crash-time', u64Cells(info.crashTimeUnix)],
+      ['cpus', u32Cells(info.cpus)],
+      ['flags', u32Cells(record.flags)],
+      ['reason', stringProp(record.reason)],
+      ['record', encodedRecord],
+    ],
+    [
+      node(`crashkernel@${info.crashkernel[0].start.toString(16)}`, [
+        ['reg', u64Cells(...info.crashkernel.flatMap((r) => [r.start, r.end - r.start]))],
+      ]),
+      node(`elfcorehdr@${info.elfcorehdr.paddr.toString(16)}`, [
+        ['reg', u64Cells(info.elfcorehdr.paddr, info.elfcorehdr.size)],
+        ['sha256', new Uint8Array(Buffer.from(info.elfcorehdr.sha256, 'hex'))],
+      ]),
+    ],
+  );
+  return encodeFdt({
+    root,
+    reservations: info.crashkernel.map((r) => ({ address: BigInt(r.start), size: BigInt(r.end - r.start) })),
+    bootCpuidPhys: 0,
+  });
 }
 
 /** Decodes the blob and the record it carries, and checks that the readable properties match the record. */
@@ -51,7 +72,11 @@ export function decodeHandoffFdt(blob: Uint8Array, source: string, base = 0): { 
     return v;
   };
   const compatible = readStringProp(prop(fdt.root, 'compatible'));
-  if (compatible !== HANDOFF_FDT_COMPATIBLE) throw new FormatError('handoff device tree compatible', `"${HANDOFF_FDT_COMPATIBLE}"`, JSON.stringify(compatible), { file: source, offset: base });
+  if (compatible !== HANDOFF_FDT_COMPATIBLE)
+    throw new FormatError('handoff device tree compatible', `"${HANDOFF_FDT_COMPATIBLE}"`, JSON.stringify(compatible), {
+      file: source,
+      offset: base,
+    });
   const encoded = prop(fdt.root, 'record');
   const record = decodeHandoffRecord(encoded, `${source} record property`, base);
   const mismatch = (what: string, a: unknown, b: unknown): never => {

@@ -2,8 +2,15 @@ import { crc32 } from 'node:zlib';
 import fc from 'fast-check';
 import { FormatError, type HandoffInfo } from '@efikdump/core';
 import {
-  decodeHandoffRecord, encodeHandoffRecord, FLAG_ARMED, FLAG_CRASHED, RECORD_HEADER_BYTES, RECORD_MAX_BYTES, RECORD_MAX_LOG_BYTES,
-  truncateUtf8, verifyRecordMac,
+  decodeHandoffRecord,
+  encodeHandoffRecord,
+  FLAG_ARMED,
+  FLAG_CRASHED,
+  RECORD_HEADER_BYTES,
+  RECORD_MAX_BYTES,
+  RECORD_MAX_LOG_BYTES,
+  truncateUtf8,
+  verifyRecordMac,
 } from './handoff-record.codec';
 
 const info = (over: Partial<HandoffInfo> = {}): HandoffInfo => ({
@@ -19,7 +26,10 @@ const key = new Uint8Array(32).fill(9);
 
 describe('handoff record v2', () => {
   test('round trip with reason and log tail, signed', () => {
-    const bytes = encodeHandoffRecord({ flags: FLAG_ARMED | FLAG_CRASHED, info: info(), reason: 'sysrq: Trigger a crash', logTail: 'Kernel panic - not syncing\n' }, key);
+    const bytes = encodeHandoffRecord(
+      { flags: FLAG_ARMED | FLAG_CRASHED, info: info(), reason: 'sysrq: Trigger a crash', logTail: 'Kernel panic - not syncing\n' },
+      key,
+    );
     const back = decodeHandoffRecord(bytes, 'r');
     expect(back.info).toEqual(info());
     expect(back.reason).toBe('sysrq: Trigger a crash');
@@ -29,18 +39,32 @@ describe('handoff record v2', () => {
   });
 
   test('arbitrary records round trip and fit the maximum', () => {
-    fc.assert(fc.property(
-      fc.array(fc.record({ start: fc.nat(2 ** 30).map((x) => x * 4096), len: fc.integer({ min: 1, max: 2 ** 20 }).map((x) => x * 4096) }), { minLength: 1, maxLength: 16 }),
-      fc.string({ maxLength: 400 }), fc.string({ maxLength: 3000 }), fc.integer({ min: 1, max: 8192 }), fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }),
-      (ranges, reason, log, cpus, nonce) => {
-        const i = info({ crashkernel: ranges.map((r) => ({ start: r.start, end: r.start + r.len })), cpus, bootNonce: nonce.toString(16).padStart(16, '0') });
-        const bytes = encodeHandoffRecord({ flags: FLAG_CRASHED, info: i, reason, logTail: log });
-        expect(bytes.length).toBeLessThanOrEqual(RECORD_MAX_BYTES);
-        const back = decodeHandoffRecord(bytes, 'r');
-        expect(back.info).toEqual(i);
-        expect(reason.startsWith(back.reason) || Buffer.from(reason).subarray(0, 256).toString().startsWith(back.reason)).toBe(true);
-        expect(Buffer.byteLength(back.logTail)).toBeLessThanOrEqual(RECORD_MAX_LOG_BYTES);
-      }), { numRuns: 300 });
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.record({ start: fc.nat(2 ** 30).map((x) => x * 4096), len: fc.integer({ min: 1, max: 2 ** 20 }).map((x) => x * 4096) }),
+          { minLength: 1, maxLength: 16 },
+        ),
+        fc.string({ maxLength: 400 }),
+        fc.string({ maxLength: 3000 }),
+        fc.integer({ min: 1, max: 8192 }),
+        fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }),
+        (ranges, reason, log, cpus, nonce) => {
+          const i = info({
+            crashkernel: ranges.map((r) => ({ start: r.start, end: r.start + r.len })),
+            cpus,
+            bootNonce: nonce.toString(16).padStart(16, '0'),
+          });
+          const bytes = encodeHandoffRecord({ flags: FLAG_CRASHED, info: i, reason, logTail: log });
+          expect(bytes.length).toBeLessThanOrEqual(RECORD_MAX_BYTES);
+          const back = decodeHandoffRecord(bytes, 'r');
+          expect(back.info).toEqual(i);
+          expect(reason.startsWith(back.reason) || Buffer.from(reason).subarray(0, 256).toString().startsWith(back.reason)).toBe(true);
+          expect(Buffer.byteLength(back.logTail)).toBeLessThanOrEqual(RECORD_MAX_LOG_BYTES);
+        },
+      ),
+      { numRuns: 300 },
+    );
   });
 
   test('truncation to a byte budget never splits a character', () => {
@@ -67,33 +91,58 @@ describe('handoff record v2', () => {
 
   test('a truncated record is rejected', () => {
     const bytes = encodeHandoffRecord({ flags: FLAG_CRASHED, info: info(), reason: 'oops', logTail: 'a'.repeat(100) });
-    for (const n of [0, 10, 127, 128, 200, bytes.length - 1]) expect(() => decodeHandoffRecord(bytes.subarray(0, n), 'r')).toThrow(FormatError);
+    for (const n of [0, 10, 127, 128, 200, bytes.length - 1])
+      expect(() => decodeHandoffRecord(bytes.subarray(0, n), 'r')).toThrow(FormatError);
   });
 
   test('random bytes end in FormatError only', () => {
-    fc.assert(fc.property(fc.uint8Array({ maxLength: 3000 }), (b) => {
-      try {
-        decodeHandoffRecord(b, 'r');
-      } catch (e) {
-        if (!(e instanceof FormatError)) throw e;
-      }
-    }), { numRuns: 1000 });
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 3000 }), (b) => {
+        try {
+          decodeHandoffRecord(b, 'r');
+        } catch (e) {
+          if (!(e instanceof FormatError)) throw e;
+        }
+      }),
+      { numRuns: 1000 },
+    );
   });
 
   test('decodes from a larger buffer with garbage after it, from a view at any offset, naming errors at any base', () => {
-    fc.assert(fc.property(fc.uint8Array({ minLength: RECORD_MAX_BYTES, maxLength: RECORD_MAX_BYTES }), fc.nat(64), fc.maxSafeNat(), (garbage, shift, base) => {
-      const bytes = encodeHandoffRecord({ flags: FLAG_CRASHED, info: info(), reason: 'oops', logTail: 'tail' }, key);
-      const buf = new Uint8Array(shift + garbage.length);
-      buf.set(garbage, shift);
-      buf.set(bytes, shift);
-      const view = buf.subarray(shift);
-      expect(decodeHandoffRecord(view, 'slot', base).info).toEqual(info());
-      expect(verifyRecordMac(view.subarray(0, bytes.length), key)).toBe(true);
-    }), { numRuns: 100 });
+    fc.assert(
+      fc.property(
+        fc.uint8Array({ minLength: RECORD_MAX_BYTES, maxLength: RECORD_MAX_BYTES }),
+        fc.nat(64),
+        fc.maxSafeNat(),
+        (garbage, shift, base) => {
+          const bytes = encodeHandoffRecord({ flags: FLAG_CRASHED, info: info(), reason: 'oops', logTail: 'tail' }, key);
+          const buf = new Uint8Array(shift + garbage.length);
+          buf.set(garbage, shift);
+          buf.set(bytes, shift);
+          const view = buf.subarray(shift);
+          expect(decodeHandoffRecord(view, 'slot', base).info).toEqual(info());
+          expect(verifyRecordMac(view.subarray(0, bytes.length), key)).toBe(true);
+        },
+      ),
+      { numRuns: 100 },
+    );
   });
 
   test('lays the header out as documented', () => {
-    const bytes = encodeHandoffRecord({ flags: FLAG_ARMED | FLAG_CRASHED, info: info({ crashkernel: [{ start: 0x9000000, end: 0xf000000 }, { start: 2 ** 33, end: 2 ** 33 + 2 ** 28 }] }), reason: 'abc', logTail: 'xy' }, key);
+    const bytes = encodeHandoffRecord(
+      {
+        flags: FLAG_ARMED | FLAG_CRASHED,
+        info: info({
+          crashkernel: [
+            { start: 0x9000000, end: 0xf000000 },
+            { start: 2 ** 33, end: 2 ** 33 + 2 ** 28 },
+          ],
+        }),
+        reason: 'abc',
+        logTail: 'xy',
+      },
+      key,
+    );
     const v = new DataView(bytes.buffer);
     expect(Buffer.from(bytes.subarray(0, 8)).toString('latin1')).toBe('EFIKDUMP');
     expect([v.getUint16(8, true), v.getUint16(10, true), v.getUint32(12, true)]).toEqual([2, RECORD_HEADER_BYTES, bytes.length]);

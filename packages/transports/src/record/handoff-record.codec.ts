@@ -114,20 +114,33 @@ export function decodeHandoffRecord(buf: Uint8Array, source: string, base = 0): 
   const version = v.getUint16(8, true);
   if (version !== RECORD_VERSION) throw new FormatError('handoff record version', String(RECORD_VERSION), String(version), at(8));
   const headerBytes = v.getUint16(10, true);
-  if (headerBytes !== RECORD_HEADER_BYTES) throw new FormatError('handoff record header size', String(RECORD_HEADER_BYTES), String(headerBytes), at(10));
+  if (headerBytes !== RECORD_HEADER_BYTES)
+    throw new FormatError('handoff record header size', String(RECORD_HEADER_BYTES), String(headerBytes), at(10));
   const count = v.getUint16(56, true);
-  if (count < 1 || count > RECORD_MAX_RANGES) throw new FormatError('handoff record range count', `1 to ${RECORD_MAX_RANGES}`, String(count), at(56));
+  if (count < 1 || count > RECORD_MAX_RANGES)
+    throw new FormatError('handoff record range count', `1 to ${RECORD_MAX_RANGES}`, String(count), at(56));
   const reasonBytes = v.getUint16(58, true);
-  if (reasonBytes > RECORD_MAX_REASON_BYTES) throw new FormatError('handoff record reason length', `at most ${RECORD_MAX_REASON_BYTES}`, String(reasonBytes), at(58));
+  if (reasonBytes > RECORD_MAX_REASON_BYTES)
+    throw new FormatError('handoff record reason length', `at most ${RECORD_MAX_REASON_BYTES}`, String(reasonBytes), at(58));
   const length = v.getUint32(12, true);
   const rangesEnd = RECORD_HEADER_BYTES + count * 16;
   const logAt = rangesEnd + pad4(reasonBytes);
   if (length > buf.length || length > RECORD_MAX_BYTES || length < logAt + 4) {
-    throw new FormatError('handoff record length', `${logAt + 4} to ${Math.min(buf.length, RECORD_MAX_BYTES)} bytes`, String(length), at(12));
+    throw new FormatError(
+      'handoff record length',
+      `${logAt + 4} to ${Math.min(buf.length, RECORD_MAX_BYTES)} bytes`,
+      String(length),
+      at(12),
+    );
   }
   const logBytes = v.getUint32(logAt, true);
   if (logBytes > RECORD_MAX_LOG_BYTES || logAt + 4 + pad4(logBytes) !== length) {
-    throw new FormatError('handoff record log length', `${length - logAt - 4} bytes or fewer (at most ${RECORD_MAX_LOG_BYTES})`, String(logBytes), at(logAt));
+    throw new FormatError(
+      'handoff record log length',
+      `${length - logAt - 4} bytes or fewer (at most ${RECORD_MAX_LOG_BYTES})`,
+      String(logBytes),
+      at(logAt),
+    );
   }
   const stored = v.getUint32(16, true);
   const actual = crc32(zeroedForChecks(buf.subarray(0, length), false));
@@ -152,7 +165,11 @@ export function decodeHandoffRecord(buf: Uint8Array, source: string, base = 0): 
       version,
       bootNonce: v.getBigUint64(24, true).toString(16).padStart(16, '0'),
       crashkernel,
-      elfcorehdr: { paddr: num(40, 'elfcorehdr address'), size: num(48, 'elfcorehdr size'), sha256: Buffer.from(buf.subarray(64, 96)).toString('hex') },
+      elfcorehdr: {
+        paddr: num(40, 'elfcorehdr address'),
+        size: num(48, 'elfcorehdr size'),
+        sha256: Buffer.from(buf.subarray(64, 96)).toString('hex'),
+      },
       crashTimeUnix: Number(crashTime),
       cpus: v.getUint32(20, true),
     },

@@ -59,15 +59,26 @@ export function decodeZone(page: Uint8Array, source: string, base = 0): { data: 
   if (corrected < 0 || v.getUint32(0, true) !== ZONE_SIGNATURE) {
     throw new FormatError('persistent zone signature', hex(ZONE_SIGNATURE), hex(v.getUint32(0, true)), at(0));
   }
-  if (v.getUint32(4, true) !== ZONE_VERSION) throw new FormatError('persistent zone version', String(ZONE_VERSION), String(v.getUint32(4, true)), at(4));
+  if (v.getUint32(4, true) !== ZONE_VERSION)
+    throw new FormatError('persistent zone version', String(ZONE_VERSION), String(v.getUint32(4, true)), at(4));
   const length = v.getUint32(8, true);
-  if (length === 0 || length > ZONE_MAX_DATA_BYTES) throw new FormatError('persistent zone data length', `1 to ${ZONE_MAX_DATA_BYTES}`, String(length), at(8));
+  if (length === 0 || length > ZONE_MAX_DATA_BYTES)
+    throw new FormatError('persistent zone data length', `1 to ${ZONE_MAX_DATA_BYTES}`, String(length), at(8));
   const blocks = blocksFor(length);
   const parityAt = ZONE_DATA_OFFSET + blocks * ZONE_BLOCK_BYTES;
   for (let b = 0; b < blocks; b++) {
     const off = ZONE_DATA_OFFSET + b * ZONE_BLOCK_BYTES;
-    const fixed = rsDecode(work.subarray(off, off + ZONE_BLOCK_BYTES), work.subarray(parityAt + b * ZONE_PARITY_BYTES, parityAt + (b + 1) * ZONE_PARITY_BYTES));
-    if (fixed < 0) throw new FormatError(`persistent zone block ${b}`, `at most ${ZONE_PARITY_BYTES / 2} damaged bytes`, 'more than the parity corrects', at(off));
+    const fixed = rsDecode(
+      work.subarray(off, off + ZONE_BLOCK_BYTES),
+      work.subarray(parityAt + b * ZONE_PARITY_BYTES, parityAt + (b + 1) * ZONE_PARITY_BYTES),
+    );
+    if (fixed < 0)
+      throw new FormatError(
+        `persistent zone block ${b}`,
+        `at most ${ZONE_PARITY_BYTES / 2} damaged bytes`,
+        'more than the parity corrects',
+        at(off),
+      );
     corrected += fixed;
   }
   const data = work.slice(ZONE_DATA_OFFSET, ZONE_DATA_OFFSET + length);

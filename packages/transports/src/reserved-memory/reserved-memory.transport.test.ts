@@ -1,7 +1,18 @@
 import fc from 'fast-check';
 import {
-  bindSlot, catalogOf, GiB, hex, MiB, PAGE_SIZE, Rng, systemRamFromMemoryMap, TRANSPORT, TransportError,
-  type HandoffDiscovery, type PhysRange, type StageOperator,
+  bindSlot,
+  catalogOf,
+  GiB,
+  hex,
+  MiB,
+  PAGE_SIZE,
+  Rng,
+  systemRamFromMemoryMap,
+  TRANSPORT,
+  TransportError,
+  type HandoffDiscovery,
+  type PhysRange,
+  type StageOperator,
 } from '@efikdump/core';
 import { runCrashkernel } from '@efikdump/kernel-crash';
 import { ReservedMemoryTransport } from '../index';
@@ -44,7 +55,14 @@ describe('ReservedMemoryTransport: the zone it keeps', () => {
     const { data } = decodeZone(page(s, kernel.handoffSlot), 'slot');
     const record = decodeHandoffRecord(data, 'slot');
     expect(record.flags).toBe(FLAG_ARMED);
-    expect(record.info).toEqual({ version: 2, bootNonce: secret.nonce, crashkernel: kernel.crashkernel, elfcorehdr: kernel.elfcorehdr, crashTimeUnix: 0, cpus: 2 });
+    expect(record.info).toEqual({
+      version: 2,
+      bootNonce: secret.nonce,
+      crashkernel: kernel.crashkernel,
+      elfcorehdr: kernel.elfcorehdr,
+      crashTimeUnix: 0,
+      cpus: 2,
+    });
     expect(verifyRecordMac(data, secret.key)).toBe(true);
   });
 
@@ -63,8 +81,18 @@ describe('ReservedMemoryTransport: the zone it keeps', () => {
     expect(record.reason).toBe(s.ctx.state.panic!.reason);
     expect(record.logTail).toMatch(/Kernel panic - not syncing: sysrq: Trigger a crash\n/);
     expect(verifyRecordMac(data, secret.key)).toBe(true);
-    expect(s.ctx.state.handoff).toEqual({ transport: 'reserved-memory', location: hex(slot), bytes: data.length, resetData: `efikdump: crash ${secret.nonce}` });
-    expect(s.ctx.metrics).toMatchObject({ handoffBytes: data.length, handoffStoredBytes: PAGE_SIZE, handoffNvramBytesWritten: 0, handoffFailed: false });
+    expect(s.ctx.state.handoff).toEqual({
+      transport: 'reserved-memory',
+      location: hex(slot),
+      bytes: data.length,
+      resetData: `efikdump: crash ${secret.nonce}`,
+    });
+    expect(s.ctx.metrics).toMatchObject({
+      handoffBytes: data.length,
+      handoffStoredBytes: PAGE_SIZE,
+      handoffNvramBytesWritten: 0,
+      handoffFailed: false,
+    });
   });
 
   it('discover() after the warm reset returns the record the 1st kernel stored (any seed, size, CPU count)', async () => {
@@ -74,7 +102,15 @@ describe('ReservedMemoryTransport: the zone it keeps', () => {
         await crashAndReset(s);
         expect(s.ctx.state.bootCount).toBe(2);
         const d = s.transport.discover(s.ctx);
-        expect(d).toEqual({ found: true, candidate: { source: 'reserved-memory', location: hex(s.ctx.state.kernel!.handoffSlot), record: expect.any(Uint8Array), correctedBytes: 0 } });
+        expect(d).toEqual({
+          found: true,
+          candidate: {
+            source: 'reserved-memory',
+            location: hex(s.ctx.state.kernel!.handoffSlot),
+            record: expect.any(Uint8Array),
+            correctedBytes: 0,
+          },
+        });
         const record = decodeHandoffRecord(candidate(d), 'slot');
         expect(record.info.crashkernel).toEqual(s.ctx.state.kernel!.crashkernel);
         expect(record.info.cpus).toBe(cpus);
@@ -119,7 +155,8 @@ describe('ReservedMemoryTransport: what survives the reset', () => {
       const rng = new Rng(seed);
       const blocks = Math.ceil(original.length / ZONE_BLOCK_BYTES);
       for (let b = 0; b < blocks; b++) {
-        for (let k = 0; k < 1 + rng.below(8); k++) damaged[ZONE_DATA_OFFSET + b * ZONE_BLOCK_BYTES + rng.below(ZONE_BLOCK_BYTES)] ^= 1 << rng.below(8);
+        for (let k = 0; k < 1 + rng.below(8); k++)
+          damaged[ZONE_DATA_OFFSET + b * ZONE_BLOCK_BYTES + rng.below(ZONE_BLOCK_BYTES)] ^= 1 << rng.below(8);
       }
       s.ctx.machine.memory.write(slot, damaged);
       const d = s.transport.discover(s.ctx);
@@ -135,7 +172,11 @@ describe('ReservedMemoryTransport: what survives the reset', () => {
     const damaged = page(s, slot);
     for (let i = 0; i < 40; i++) damaged[ZONE_DATA_OFFSET + i] ^= 0xff;
     s.ctx.machine.memory.write(slot, damaged);
-    expect(s.transport.discover(s.ctx)).toEqual({ found: false, reason: expect.stringMatching(/^damaged persistent zone at 0x[0-9a-f]+: persistent zone block 0/), damage: 'corrupt' });
+    expect(s.transport.discover(s.ctx)).toEqual({
+      found: false,
+      reason: expect.stringMatching(/^damaged persistent zone at 0x[0-9a-f]+: persistent zone block 0/),
+      damage: 'corrupt',
+    });
   });
 
   it('a page the firmware overwrote (scratch, MOR, ECC init) holds nothing of ours', async () => {
@@ -143,7 +184,10 @@ describe('ReservedMemoryTransport: what survives the reset', () => {
     await crashAndReset(s);
     const slot = s.ctx.state.kernel!.handoffSlot;
     s.ctx.machine.memory.fill({ start: slot, end: slot + PAGE_SIZE }, 'slab', 3, 'firmware scratch');
-    expect(s.transport.discover(s.ctx)).toEqual({ found: false, reason: expect.stringMatching(/^no persistent zone at 0x[0-9a-f]+: persistent zone signature/) });
+    expect(s.transport.discover(s.ctx)).toEqual({
+      found: false,
+      reason: expect.stringMatching(/^no persistent zone at 0x[0-9a-f]+: persistent zone signature/),
+    });
   });
 
   it('armed, never crashed, clean warm reset: the armed record is what discover() returns (the stub reads its flags)', async () => {
@@ -208,7 +252,10 @@ describe('ReservedMemoryTransport: discover() says why there is nothing', () => 
     expect(none.transport.discover(none.ctx)).toEqual({ found: false, reason: 'the command line reserves no crashkernel region' });
     const tooBig = sim(21, 1 * GiB, { cmdline: 'ro crashkernel=512M@3G' });
     await runStages(tooBig.ctx, tooBig.firmware.powerOn());
-    expect(tooBig.transport.discover(tooBig.ctx)).toEqual({ found: false, reason: expect.stringMatching(/crashkernel="512M@3G": cannot reserve 512MiB/) });
+    expect(tooBig.transport.discover(tooBig.ctx)).toEqual({
+      found: false,
+      reason: expect.stringMatching(/crashkernel="512M@3G": cannot reserve 512MiB/),
+    });
   });
 
   it('is a class the catalog binds by the design name', () => {

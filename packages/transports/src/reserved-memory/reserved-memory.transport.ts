@@ -1,7 +1,14 @@
 import { injectable } from 'tsyringe';
 import {
-  FormatError, hex, PAGE_SIZE, stage,
-  type HandoffArtifact, type HandoffDiscovery, type HandoffTransport, type RunContext, type StageOperator,
+  FormatError,
+  hex,
+  PAGE_SIZE,
+  stage,
+  type HandoffArtifact,
+  type HandoffDiscovery,
+  type HandoffTransport,
+  type RunContext,
+  type StageOperator,
 } from '@efikdump/core';
 import { buildHandoffRecord } from '../common/build-record';
 import { clearHandoffSlot, readHandoffSlot } from '../common/handoff-slot';
@@ -28,7 +35,11 @@ export class ReservedMemoryTransport implements HandoffTransport {
       warnUnsigned(ctx, this.name, 'handoff-prepare');
       const { bytes } = buildHandoffRecord(ctx, FLAG_ARMED);
       ctx.machine.memory.write(ctx.state.kernel!.handoffSlot, encodeZone(bytes));
-      ctx.log.emit('handoff-prepare', 'info', `reserved-memory: armed record in a persistent zone at ${hex(ctx.state.kernel!.handoffSlot)}`);
+      ctx.log.emit(
+        'handoff-prepare',
+        'info',
+        `reserved-memory: armed record in a persistent zone at ${hex(ctx.state.kernel!.handoffSlot)}`,
+      );
     });
   }
 
@@ -49,7 +60,10 @@ export class ReservedMemoryTransport implements HandoffTransport {
     const { page } = where;
     try {
       const zone = decodeZone(page, 'reserved-memory slot', where.slot);
-      return { found: true, candidate: { source: this.name, location: hex(where.slot), record: zone.data, correctedBytes: zone.correctedBytes } };
+      return {
+        found: true,
+        candidate: { source: this.name, location: hex(where.slot), record: zone.data, correctedBytes: zone.correctedBytes },
+      };
     } catch (e) {
       if (!(e instanceof FormatError)) throw e;
       // No signature: nothing of ours is there. A signed zone that does not decode was ours and is damaged.

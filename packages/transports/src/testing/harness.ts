@@ -3,9 +3,23 @@
 // the EFI stub would have issued set by hand.
 import type { DependencyContainer } from 'tsyringe';
 import {
-  EXIT, FIRMWARE, FIRMWARE_SERVICES, KERNEL, parseDesign, parseScenario, Rng, TRANSPORT,
-  type Design, type ExitStrategy, type Firmware, type FirmwareServices, type FirstKernel, type HandoffTransport, type RunContext,
-  type SlotKey, type StageOperator,
+  EXIT,
+  FIRMWARE,
+  FIRMWARE_SERVICES,
+  KERNEL,
+  parseDesign,
+  parseScenario,
+  Rng,
+  TRANSPORT,
+  type Design,
+  type ExitStrategy,
+  type Firmware,
+  type FirmwareServices,
+  type FirstKernel,
+  type HandoffTransport,
+  type RunContext,
+  type SlotKey,
+  type StageOperator,
 } from '@efikdump/core';
 import { createTestRun, pluginContainer, runStages as runKitStages } from '@efikdump/core/testing';
 import { register as registerFirmware } from '@efikdump/firmware-uefi';
@@ -15,17 +29,27 @@ import { register } from '../index';
 export const CMDLINE = 'ro console=ttyS0 nokaslr crashkernel=0M-1G:128M,1G-4G:192M,4G-64G:256M,64G-:512M';
 
 export function designFor(transport: string, opts: { profile?: string; cmdline?: string; retention?: string[] } = {}): Design {
-  return parseDesign({
-    format: 'efikdump-design/1',
-    name: `test-${transport}`,
-    description: `the ${transport} transport under test`,
-    components: {
-      firmware: 'uefi', retention: opts.retention ?? ['retain-all'], kernel: 'linux', transport, exit: 'efi-warm-reset',
-      detector: 'reserved-memory-magic', stub: 'linux-efi-stub', capture: 'linux-vmcore', writer: 'elf',
+  return parseDesign(
+    {
+      format: 'efikdump-design/1',
+      name: `test-${transport}`,
+      description: `the ${transport} transport under test`,
+      components: {
+        firmware: 'uefi',
+        retention: opts.retention ?? ['retain-all'],
+        kernel: 'linux',
+        transport,
+        exit: 'efi-warm-reset',
+        detector: 'reserved-memory-magic',
+        stub: 'linux-efi-stub',
+        capture: 'linux-vmcore',
+        writer: 'elf',
+      },
+      firmware: { profile: opts.profile ?? 'ovmf' },
+      kernel: { cmdline: opts.cmdline ?? CMDLINE },
     },
-    firmware: { profile: opts.profile ?? 'ovmf' },
-    kernel: { cmdline: opts.cmdline ?? CMDLINE },
-  }, `test-${transport}.json`);
+    `test-${transport}.json`,
+  );
 }
 
 let root: DependencyContainer | undefined;
@@ -45,19 +69,41 @@ export interface Sim {
 
 const USED: SlotKey[] = ['firmware', 'retention', 'kernel', 'transport', 'exit'];
 
-export function machine(design: Design, seed: number, ramBytes: number, opts: { cpus?: number; firmware?: Record<string, unknown> } = {}): Sim {
-  const scenario = parseScenario({
-    format: 'efikdump-scenario/1', name: 'transport-test', description: 'a small machine for a transport',
-    machine: { memory: ramBytes, cpus: opts.cpus ?? 2 }, workload: { pageWrites: 8 },
-    // Unit tests of a transport run on firmware that keeps RAM (no scratch ranges) unless they name some: POST's measured writes are tested end to end (apps/cli measured-firmware.test.ts).
-    firmware: { scratch: [], ...(opts.firmware ?? {}) },
-  }, 'transport-test');
+export function machine(
+  design: Design,
+  seed: number,
+  ramBytes: number,
+  opts: { cpus?: number; firmware?: Record<string, unknown> } = {},
+): Sim {
+  const scenario = parseScenario(
+    {
+      format: 'efikdump-scenario/1',
+      name: 'transport-test',
+      description: 'a small machine for a transport',
+      machine: { memory: ramBytes, cpus: opts.cpus ?? 2 },
+      workload: { pageWrites: 8 },
+      // Unit tests of a transport run on firmware that keeps RAM (no scratch ranges) unless they name some: POST's measured writes are tested end to end (apps/cli measured-firmware.test.ts).
+      firmware: { scratch: [], ...(opts.firmware ?? {}) },
+    },
+    'transport-test',
+  );
   const t = createTestRun({
-    container: rootContainer(), design, scenario, seed, memory: ramBytes, slots: USED, options: { truthPages: 16, truthZeroPages: 4 },
+    container: rootContainer(),
+    design,
+    scenario,
+    seed,
+    memory: ramBytes,
+    slots: USED,
+    options: { truthPages: 16, truthZeroPages: 4 },
   });
   return {
-    ctx: t.ctx, run: t.run, firmware: t.resolve(FIRMWARE), services: t.resolve(FIRMWARE_SERVICES), kernel: t.resolve(KERNEL),
-    transport: t.resolve(TRANSPORT), exit: t.resolve(EXIT),
+    ctx: t.ctx,
+    run: t.run,
+    firmware: t.resolve(FIRMWARE),
+    services: t.resolve(FIRMWARE_SERVICES),
+    kernel: t.resolve(KERNEL),
+    transport: t.resolve(TRANSPORT),
+    exit: t.resolve(EXIT),
   };
 }
 
@@ -94,4 +140,5 @@ export async function cleanWarmReset(sim: Sim): Promise<void> {
   await runStages(sim.ctx, sim.firmware.resetAndPost());
 }
 
-export const warnings = (ctx: RunContext, stage: string) => ctx.log.timeline.filter((e) => e.stage === stage && e.kind === 'warn').map((e) => e.message);
+export const warnings = (ctx: RunContext, stage: string) =>
+  ctx.log.timeline.filter((e) => e.stage === stage && e.kind === 'warn').map((e) => e.message);

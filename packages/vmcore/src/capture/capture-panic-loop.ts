@@ -23,9 +23,16 @@ export function capturePanicLoop(reboot: () => StageOperator[]): StageOperator {
           if (draw >= rate) return ctx;
           const n = (ctx.state.capturePanics = (ctx.state.capturePanics ?? 0) + 1);
           ctx.metrics.capturePanics = n;
-          ctx.log.emit('capture-boot', 'warn', `the capture kernel panicked too (boot #${ctx.state.bootCount}; panic #${n + 1} of the run)`);
+          ctx.log.emit(
+            'capture-boot',
+            'warn',
+            `the capture kernel panicked too (boot #${ctx.state.bootCount}; panic #${n + 1} of the run)`,
+          );
           if (n >= MAX_CAPTURE_PANICS) {
-            ctx.outcome = { outcome: 'capture-hang', reason: `boot loop: the capture kernel panicked ${n} times and every reboot was taken for a crashed boot again` };
+            ctx.outcome = {
+              outcome: 'capture-hang',
+              reason: `boot loop: the capture kernel panicked ${n} times and every reboot was taken for a crashed boot again`,
+            };
             return ctx;
           }
           await lastValueFrom(reboot().reduce((obs, op) => obs.pipe(op), of(ctx)));

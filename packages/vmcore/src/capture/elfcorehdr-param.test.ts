@@ -25,12 +25,18 @@ describe('parseElfcorehdrParam', () => {
     expect(parseElfcorehdrParam('"elfcorehdr=0x1000@0x2000"')).toEqual({ paddr: 0x2000, sizeBytes: 0x1000 });
   });
 
-  it.each(['elfcorehdr=', 'elfcorehdr=zz', 'elfcorehdr=0x', 'elfcorehdr=12@', 'elfcorehdr=0x10z', 'elfcorehdr=16K@0x1000@5', 'elfcorehdr=09', 'elfcorehdr=1E'])(
-    'rejects %s with a ConfigError',
-    (arg) => {
-      expect(() => parseElfcorehdrParam(arg)).toThrow(ConfigError);
-    },
-  );
+  it.each([
+    'elfcorehdr=',
+    'elfcorehdr=zz',
+    'elfcorehdr=0x',
+    'elfcorehdr=12@',
+    'elfcorehdr=0x10z',
+    'elfcorehdr=16K@0x1000@5',
+    'elfcorehdr=09',
+    'elfcorehdr=1E',
+  ])('rejects %s with a ConfigError', (arg) => {
+    expect(() => parseElfcorehdrParam(arg)).toThrow(ConfigError);
+  });
 });
 
 describe('splitKernelCmdline', () => {

@@ -16,7 +16,11 @@ function memparse(text: string, field: string): { value: number; rest: string } 
   const m = /^(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)([kKmMgGtTpPeE]?)/.exec(text);
   if (!m) throw new ConfigError(`expected a number such as 0x1000, 4096 or 16K, found "${text}"`, { field });
   const digits = m[1];
-  let value = /^0[xX]/.test(digits) ? BigInt(digits) : digits.length > 1 && digits.startsWith('0') ? BigInt(`0o${digits.slice(1)}`) : BigInt(digits);
+  let value = /^0[xX]/.test(digits)
+    ? BigInt(digits)
+    : digits.length > 1 && digits.startsWith('0')
+      ? BigInt(`0o${digits.slice(1)}`)
+      : BigInt(digits);
   if (m[2]) value <<= BigInt(SHIFT[m[2].toLowerCase()]);
   if (value > BigInt(Number.MAX_SAFE_INTEGER)) throw new ConfigError(`"${m[0]}" is too large (at most 2^53 - 1)`, { field });
   return { value: Number(value), rest: text.slice(m[0].length) };

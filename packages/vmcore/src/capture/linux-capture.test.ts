@@ -9,15 +9,22 @@ import { makeTestContext } from '../testing/run-context';
 import { ElfDumpWriter } from '../writers/elf.writer';
 import { CAPTURE_KERNEL_FOOTPRINT_BYTES, LinuxCaptureKernel, MODELLED_CAPTURE_BOOT_US } from './linux-capture';
 
-const stub = (captureCmdline: string, captureRam = [{ start: 0x2000000, end: 0x2800000 }, { start: 0x2810000, end: 0x3000000 }]): StubState =>
-  ({ crashedBoot: true, detector: 'test', reason: 'test crash', captureCmdline, captureRam });
+const stub = (
+  captureCmdline: string,
+  captureRam = [
+    { start: 0x2000000, end: 0x2800000 },
+    { start: 0x2810000, end: 0x3000000 },
+  ],
+): StubState => ({ crashedBoot: true, detector: 'test', reason: 'test crash', captureCmdline, captureRam });
 
 /** vmcore init and the ELF writer over a fixture; with `boot`, the capture kernel's boot first (the fixture's 16 MiB of capture RAM is too small for it to run). */
 async function runCapture(memory: PhysicalMemory, s: StubState | undefined, out?: string, boot = false) {
   const t = makeTestContext(memory, { stub: s, options: out ? { out } : {} });
   const capture = new LinuxCaptureKernel(t.ctx);
   const stages = boot ? [capture.boot(), capture.vmcoreInit()] : [capture.vmcoreInit()];
-  await lastValueFrom(stages.reduce((obs, op) => obs.pipe(op), of(t.ctx)).pipe(new ElfDumpWriter(t.ctx, { dumpLevel: 0, encrypt: false }).operator()));
+  await lastValueFrom(
+    stages.reduce((obs, op) => obs.pipe(op), of(t.ctx)).pipe(new ElfDumpWriter(t.ctx, { dumpLevel: 0, encrypt: false }).operator()),
+  );
   return t;
 }
 
@@ -26,7 +33,9 @@ describe('LinuxCaptureKernel.boot', () => {
     const { memory } = buildCoreFixture();
     const { ctx } = await runCapture(memory, stub('ro'), undefined, true);
     // 8 MiB range → 4 MiB image at its start.
-    expect(memory.kindFills).toEqual([expect.objectContaining({ start: 0x2000000, end: 0x2400000, kind: 'kernel-text', label: 'capture-kernel' })]);
+    expect(memory.kindFills).toEqual([
+      expect.objectContaining({ start: 0x2000000, end: 0x2400000, kind: 'kernel-text', label: 'capture-kernel' }),
+    ]);
     expect(memory.kindOf(0x2000000 / PAGE_SIZE).kind).toBe('kernel-text');
     // It boots, and then the 16 MiB of capture RAM are not enough.
     expect(ctx.clock.nowUs).toBe(MODELLED_CAPTURE_BOOT_US);
@@ -85,7 +94,10 @@ describe('LinuxCaptureKernel.vmcoreInit', () => {
     const { memory } = buildCoreFixture();
     memory.write(FIXTURE_HDR_PADDR, new Uint8Array([0x7f, 0x45, 0x4c, 0x00]));
     const { ctx } = await runCapture(memory, stub('elfcorehdr=0x4000@0x2800000'));
-    expect(ctx.outcome).toEqual({ outcome: 'no-dump', reason: 'vmcore init failed: old memory:0x2800000: ELF magic: expected 7f 45 4c 46, found 7f 45 4c 00' });
+    expect(ctx.outcome).toEqual({
+      outcome: 'no-dump',
+      reason: 'vmcore init failed: old memory:0x2800000: ELF magic: expected 7f 45 4c 46, found 7f 45 4c 00',
+    });
     expect(ctx.state.vmcore).toBeUndefined();
   });
 
@@ -94,7 +106,10 @@ describe('LinuxCaptureKernel.vmcoreInit', () => {
     let t = await runCapture(memory, stub('ro quiet'));
     expect(t.ctx.outcome?.reason).toMatch(/no elfcorehdr=/);
     t = await runCapture(memory, stub('elfcorehdr=banana'));
-    expect(t.ctx.outcome).toMatchObject({ outcome: 'no-dump', reason: expect.stringMatching(/^vmcore init failed: elfcorehdr: expected a number/) });
+    expect(t.ctx.outcome).toMatchObject({
+      outcome: 'no-dump',
+      reason: expect.stringMatching(/^vmcore init failed: elfcorehdr: expected a number/),
+    });
     t = await runCapture(memory, stub('elfcorehdr=0x20000@0x2800000'));
     expect(t.ctx.outcome?.reason).toMatch(/elfcorehdr size: expected 64 to 65536 bytes/);
   });

@@ -63,7 +63,10 @@ export function captureEntryOf(ctx: RunContext): CaptureEntry | undefined {
 @injectable()
 export class LinuxCaptureKernel implements CaptureKernel {
   /** `run`: the run's container, for the reboot after a capture-kernel panic (absent in unit tests that never panic). */
-  constructor(@inject(RUN_CONTEXT) readonly ctx: RunContext, @inject(RUN_CONTAINER) private readonly run?: DependencyContainer) {}
+  constructor(
+    @inject(RUN_CONTEXT) readonly ctx: RunContext,
+    @inject(RUN_CONTAINER) private readonly run?: DependencyContainer,
+  ) {}
 
   /**
    * The capture boot as a route runs it: one boot, then the double-panic loop — a capture kernel
@@ -72,11 +75,15 @@ export class LinuxCaptureKernel implements CaptureKernel {
    */
   boot(): StageOperator {
     const once = this.bootOnce();
-    return (source) => source.pipe(once, capturePanicLoop(() => {
-      if (!this.run) throw new SimulationError('a capture kernel panicked outside a run: no firmware to reboot through');
-      const firmware = this.run.resolve(FIRMWARE);
-      return [rebootRequest(firmware), firmware.resetAndPost(), this.run.resolve(STUB).operator(), judgeBoot(), this.bootOnce()];
-    }));
+    return (source) =>
+      source.pipe(
+        once,
+        capturePanicLoop(() => {
+          if (!this.run) throw new SimulationError('a capture kernel panicked outside a run: no firmware to reboot through');
+          const firmware = this.run.resolve(FIRMWARE);
+          return [rebootRequest(firmware), firmware.resetAndPost(), this.run.resolve(STUB).operator(), judgeBoot(), this.bootOnce()];
+        }),
+      );
   }
 
   /** One boot of the capture kernel, into the RAM its entry gives it. */
@@ -85,7 +92,8 @@ export class LinuxCaptureKernel implements CaptureKernel {
       const entry = captureEntryOf(ctx);
       if (!entry) {
         const stub = ctx.state.stub;
-        if (!stub) throw new SimulationError('the capture kernel boots only from the stub, a kexec jump or a fadump boot (no entry, no stub state)');
+        if (!stub)
+          throw new SimulationError('the capture kernel boots only from the stub, a kexec jump or a fadump boot (no entry, no stub state)');
         ctx.outcome = { outcome: 'no-dump', reason: `the stub did not detect a crashed boot: ${stub.reason}` };
         return;
       }
@@ -101,22 +109,44 @@ export class LinuxCaptureKernel implements CaptureKernel {
         ctx.machine.memory.fill(footprint, 'kernel-text', mix32(hashString('capture-kernel'), ctx.state.bootCount), 'capture-kernel');
         const hdr = entry.elfcorehdr;
         if (hdr && overlaps(footprint, { start: hdr.paddr, end: hdr.paddr + hdr.size })) {
-          ctx.log.emit('capture-boot', 'warn', `the capture kernel was loaded over the elfcorehdr at ${hex(hdr.paddr)}: it was passed as RAM`);
+          ctx.log.emit(
+            'capture-boot',
+            'warn',
+            `the capture kernel was loaded over the elfcorehdr at ${hex(hdr.paddr)}: it was passed as RAM`,
+          );
         }
-        ctx.log.emit('capture-boot', 'info', `capture kernel loaded at ${hex(footprint.start)}-${hex(footprint.end)} (${formatSize(bytes)})`);
+        ctx.log.emit(
+          'capture-boot',
+          'info',
+          `capture kernel loaded at ${hex(footprint.start)}-${hex(footprint.end)} (${formatSize(bytes)})`,
+        );
       } else {
-        ctx.log.emit('capture-boot', 'warn', `first capture RAM range ${hex(first.start)}-${hex(first.end)} has no room for the kernel image`);
+        ctx.log.emit(
+          'capture-boot',
+          'warn',
+          `first capture RAM range ${hex(first.start)}-${hex(first.end)} has no room for the kernel image`,
+        );
       }
       // Devices that are still running: their DMA through the IOMMU as this entry leaves it, until the drivers probe.
       const choice = ctx.design.capture?.iommu ?? 'copy-tables';
       const oldTablesLive = entry.via === 'kexec';
       ctx.clock.advance(CAPTURE_EARLY_BOOT_US);
-      runDma(ctx, CAPTURE_EARLY_BOOT_US, oldTablesLive ? 'kernel' : 'none', 'while the capture kernel boots, before it initialises the IOMMU');
+      runDma(
+        ctx,
+        CAPTURE_EARLY_BOOT_US,
+        oldTablesLive ? 'kernel' : 'none',
+        'while the capture kernel boots, before it initialises the IOMMU',
+      );
       // IOMMU initialisation: after kexec the old tables are copied or translation is turned off;
       // after a platform reset there are no old tables, and fresh, empty ones block stray DMA unless translation stays off.
       const translation = choice === 'copy-tables' ? (oldTablesLive ? 'kernel' : 'blocked') : 'none';
       ctx.metrics.captureIommu = choice;
-      if (ctx.state.devices?.iommu === 'translated' && ctx.state.devices.devices.length) ctx.log.emit('capture-boot', 'info', `IOMMU: ${choice}${translation === 'blocked' ? ' (no old tables after the reset: unmapped DMA faults and is blocked)' : ''}`);
+      if (ctx.state.devices?.iommu === 'translated' && ctx.state.devices.devices.length)
+        ctx.log.emit(
+          'capture-boot',
+          'info',
+          `IOMMU: ${choice}${translation === 'blocked' ? ' (no old tables after the reset: unmapped DMA faults and is blocked)' : ''}`,
+        );
       if (translation !== 'blocked') runDma(ctx, CAPTURE_PROBE_US, translation, 'between IOMMU initialisation and driver probe');
       ctx.clock.advance(CAPTURE_PROBE_US);
       resetDevices(ctx, 'probe');
@@ -129,17 +159,33 @@ export class LinuxCaptureKernel implements CaptureKernel {
       const total = totalSize(ram);
       ctx.metrics.captureRamBytes = total;
       const need = captureMemoryNeeded({
-        oldRamBytes: ctx.machine.ramBytes, captureRamBytes: total,
+        oldRamBytes: ctx.machine.ramBytes,
+        captureRamBytes: total,
         drivers: (ctx.state.devices?.devices ?? []).filter((d) => d.spec.captureDriver).map((d) => d.spec.kind),
       });
       ctx.metrics.captureMemoryNeededBytes = need.bytes;
       if (total < need.bytes) {
-        const biggest = [...need.parts].sort((a, b) => b.bytes - a.bytes).slice(0, 3).map((p) => `${p.label} ${formatSize(p.bytes)}`).join(', ');
-        ctx.outcome = { outcome: 'capture-oom', reason: `the capture kernel needs ${formatSize(need.bytes)} (${biggest}, ...) but has ${formatSize(total)}: out of memory` };
-        ctx.log.emit('capture-boot', 'warn', `Out of memory: the capture kernel has ${formatSize(total)} and needs ${formatSize(need.bytes)}`);
+        const biggest = [...need.parts]
+          .sort((a, b) => b.bytes - a.bytes)
+          .slice(0, 3)
+          .map((p) => `${p.label} ${formatSize(p.bytes)}`)
+          .join(', ');
+        ctx.outcome = {
+          outcome: 'capture-oom',
+          reason: `the capture kernel needs ${formatSize(need.bytes)} (${biggest}, ...) but has ${formatSize(total)}: out of memory`,
+        };
+        ctx.log.emit(
+          'capture-boot',
+          'warn',
+          `Out of memory: the capture kernel has ${formatSize(total)} and needs ${formatSize(need.bytes)}`,
+        );
         return;
       }
-      ctx.log.emit('capture-boot', 'info', `capture kernel booted with ${formatSize(total)} of RAM in ${ram.length} range(s) (needs ${formatSize(need.bytes)})`);
+      ctx.log.emit(
+        'capture-boot',
+        'info',
+        `capture kernel booted with ${formatSize(total)} of RAM in ${ram.length} range(s) (needs ${formatSize(need.bytes)})`,
+      );
       // Devices nothing stopped keep writing while the dump is saved (unless fresh IOMMU tables block them): modelled over the dump's write time.
       if (translation !== 'blocked' && ctx.state.devices?.devices.some((d) => d.running)) {
         runDma(ctx, (ctx.machine.ramBytes / MODELLED_DISK_BYTES_PER_SECOND) * 1e6, translation, 'while the dump is saved');
@@ -167,7 +213,10 @@ export class LinuxCaptureKernel implements CaptureKernel {
         for (const w of core.warnings) ctx.log.emit('vmcore-init', 'warn', w);
         if (!core.noteList.some((n) => n.name === 'VMCOREINFO' && n.type === NT_VMCOREINFO)) {
           // As measured on Linux 6.1 (shared/docs/real-e2e.md): a VMCOREINFO note POST overwrote is dropped, and vmcore_init fails.
-          ctx.outcome = { outcome: 'no-dump', reason: 'the VMCOREINFO note in old memory is gone (overwritten since the crash): "Kdump: vmcore not initialized"' };
+          ctx.outcome = {
+            outcome: 'no-dump',
+            reason: 'the VMCOREINFO note in old memory is gone (overwritten since the crash): "Kdump: vmcore not initialized"',
+          };
           ctx.log.emit('vmcore-init', 'warn', 'Kdump: vmcore not initialized (no VMCOREINFO note)');
           return;
         }
@@ -175,8 +224,11 @@ export class LinuxCaptureKernel implements CaptureKernel {
         ctx.state.vmcore = view;
         ctx.metrics.vmcoreBytes = view.size;
         ctx.metrics.vmcoreNotes = core.noteList.length;
-        ctx.log.emit('vmcore-init', 'info',
-          `/proc/vmcore: ${formatSize(view.size)}, ${core.loads.length} PT_LOADs, ${core.noteList.length} notes (elfcorehdr at ${hex(param.paddr)})${core.lost.length ? `; ${lostPageCount(core.lost)} pages in ${core.lost.length} ranges declared lost (EFIKDUMP/LOST note)` : ''}`);
+        ctx.log.emit(
+          'vmcore-init',
+          'info',
+          `/proc/vmcore: ${formatSize(view.size)}, ${core.loads.length} PT_LOADs, ${core.noteList.length} notes (elfcorehdr at ${hex(param.paddr)})${core.lost.length ? `; ${lostPageCount(core.lost)} pages in ${core.lost.length} ranges declared lost (EFIKDUMP/LOST note)` : ''}`,
+        );
       } catch (e) {
         // A malformed elfcorehdr or command line ends the run without a dump; a simulator bug still fails it.
         if (!(e instanceof EfikdumpError) || e instanceof SimulationError) throw e;

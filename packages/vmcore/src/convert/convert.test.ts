@@ -7,7 +7,10 @@ import { convertDump } from './convert';
 describe('convertDump', () => {
   const tmp = tempDir('convert');
   afterAll(() => tmp.cleanup());
-  const input = writeImage(tmp.file('in.vmcore'), buildImage({ ram: [{ start: 0, end: 64 * PS }], kindOf: (pfn) => (pfn % 2 ? 'text' : 'zero') }));
+  const input = writeImage(
+    tmp.file('in.vmcore'),
+    buildImage({ ram: [{ start: 0, end: 64 * PS }], kindOf: (pfn) => (pfn % 2 ? 'text' : 'zero') }),
+  );
 
   test('refuses an output that exists and is not a regular file, and leaves it as it was', async () => {
     const fifo = tmp.file('pipe');

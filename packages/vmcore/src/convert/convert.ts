@@ -52,7 +52,10 @@ export function parseConvertOptions(raw: { format?: string; compress?: string; d
   const format = parseOutputFormat(raw.format ?? 'kdump');
   const compress = format === 'elf' ? 'none' : parseCompression(raw.compress ?? 'zlib');
   if (format === 'elf' && raw.compress !== undefined && raw.compress !== 'none') {
-    throw new ConfigError('the ELF format holds pages uncompressed (makedumpfile refuses -c with -E); drop --compress or use --format kdump', { field: '--compress' });
+    throw new ConfigError(
+      'the ELF format holds pages uncompressed (makedumpfile refuses -c with -E); drop --compress or use --format kdump',
+      { field: '--compress' },
+    );
   }
   return { format, compress, dumpLevel: parseDumpLevel(raw.dumpLevel ?? '1'), threads: raw.threads };
 }
@@ -68,11 +71,17 @@ export async function convertDump(input: string, output: string, options: Conver
   // The output is renamed into place: over a device or FIFO (-o /dev/null) that would replace it.
   const existing = statSync(output, { throwIfNoEntry: false });
   if (existing && !existing.isFile()) {
-    throw new ConfigError('the output exists and is not a regular file (writing it would replace it with the dump)', { file: output, field: '-o' });
+    throw new ConfigError('the output exists and is not a regular file (writing it would replace it with the dump)', {
+      file: output,
+      field: '-o',
+    });
   }
   const inputFormat = detectDumpFormat(input);
   if (inputFormat === 'kdump-compressed' && options.format === 'elf') {
-    throw new ConfigError('ELF output from a kdump-compressed input is not supported (makedumpfile refuses -E there too); use --format kdump', { file: input, field: '--format' });
+    throw new ConfigError(
+      'ELF output from a kdump-compressed input is not supported (makedumpfile refuses -E there too); use --format kdump',
+      { file: input, field: '--format' },
+    );
   }
   const source: PageSource & { close(): void } = inputFormat === 'elf' ? ElfImageSource.open(input) : KdumpFileSource.open(input);
   try {
@@ -81,17 +90,36 @@ export async function convertDump(input: string, output: string, options: Conver
     const makeClassifier = (): PageClassifier => new StructPageClassifier(source, level);
     const probe = classify ? makeClassifier() : undefined;
     const base = {
-      input, inputFormat, inputBytes: statSync(input).size, output, format: options.format, dumpLevel: level,
+      input,
+      inputFormat,
+      inputBytes: statSync(input).size,
+      output,
+      format: options.format,
+      dumpLevel: level,
       classifiedBy: probe?.basis,
     };
     if (options.format === 'kdump') {
       const r = await writeKdumpCompressed(source, output, {
-        compress: options.compress, dumpLevel: level, threads: options.threads, classifier: probe, onProgress: options.onProgress,
+        compress: options.compress,
+        dumpLevel: level,
+        threads: options.threads,
+        classifier: probe,
+        onProgress: options.onProgress,
       });
-      return { ...base, compress: options.compress, bytes: r.bytes, excluded: r.excluded, dumpedFrames: r.dumpedFrames, zeroFrames: r.zeroFrames, threads: r.threads };
+      return {
+        ...base,
+        compress: options.compress,
+        bytes: r.bytes,
+        excluded: r.excluded,
+        dumpedFrames: r.dumpedFrames,
+        zeroFrames: r.zeroFrames,
+        threads: r.threads,
+      };
     }
     const r = await writeFilteredElf(source as ElfImageSource, output, {
-      dumpLevel: level, classifier: classify ? makeClassifier : undefined, onProgress: options.onProgress,
+      dumpLevel: level,
+      classifier: classify ? makeClassifier : undefined,
+      onProgress: options.onProgress,
     });
     return { ...base, compress: 'none', bytes: r.bytes, excluded: r.excluded };
   } finally {

@@ -8,9 +8,12 @@ import { DL_EXCLUDE_CACHE, DL_EXCLUDE_CACHE_PRI, DL_EXCLUDE_FREE, DL_EXCLUDE_USE
  * frames are user data; kernel text, slab and the computed mem_map are kept.
  */
 export class PageKindClassifier implements PageClassifier {
-  readonly basis = 'the simulator\'s page kinds';
+  readonly basis = "the simulator's page kinds";
 
-  constructor(private readonly memory: PhysicalMemory, private readonly level: number) {}
+  constructor(
+    private readonly memory: PhysicalMemory,
+    private readonly level: number,
+  ) {}
 
   classify(startPfn: number, out: Uint8Array, isRam: (pfn: number) => boolean): void {
     const level = this.level;

@@ -1,8 +1,6 @@
 import { ConfigError, FormatError, hex } from '@efikdump/core/base';
 import { vmcoreinfoNumber, type PageSource } from '../source/page-source';
-import {
-  DL_EXCLUDE_CACHE, DL_EXCLUDE_CACHE_PRI, DL_EXCLUDE_FREE, DL_EXCLUDE_USER_DATA, Excluded, type PageClassifier,
-} from './dump-level';
+import { DL_EXCLUDE_CACHE, DL_EXCLUDE_CACHE_PRI, DL_EXCLUDE_FREE, DL_EXCLUDE_USER_DATA, Excluded, type PageClassifier } from './dump-level';
 
 /** Largest buddy order makedumpfile accepts (MAX_ORDER - 1 on x86-64: zone.free_area has 11 entries). */
 const MAX_BUDDY_ORDER = 10;
@@ -42,20 +40,33 @@ export class StructPageClassifier implements PageClassifier {
   /** A free block reaching past the last window: frames below this are excluded as free. */
   private pendingFreeEnd = 0;
 
-  constructor(private readonly source: PageSource, private readonly level: number) {
+  constructor(
+    private readonly source: PageSource,
+    private readonly level: number,
+  ) {
     const info = source.vmcoreinfo;
     const file = source.name;
     if (!info) {
-      throw new ConfigError(`dump level ${level} needs the crashed kernel's struct pages, but the vmcore has no VMCOREINFO note; use --dump-level 0 or 1`, { file });
+      throw new ConfigError(
+        `dump level ${level} needs the crashed kernel's struct pages, but the vmcore has no VMCOREINFO note; use --dump-level 0 or 1`,
+        { file },
+      );
     }
     const num = (key: string) => vmcoreinfoNumber(info, key);
     const memMapSym = vmcoreinfoNumber(info, 'SYMBOL(mem_map)', true);
     if (memMapSym === undefined) {
-      const model = info.has('SYMBOL(mem_section)') ? 'SPARSEMEM (SYMBOL(mem_section)), which this version does not read' : 'no memory model';
-      throw new ConfigError(`dump level ${level} needs struct pages: VMCOREINFO describes ${model}; only FLATMEM (SYMBOL(mem_map)) is supported. Use --dump-level 0 or 1, or makedumpfile`, { file });
+      const model = info.has('SYMBOL(mem_section)')
+        ? 'SPARSEMEM (SYMBOL(mem_section)), which this version does not read'
+        : 'no memory model';
+      throw new ConfigError(
+        `dump level ${level} needs struct pages: VMCOREINFO describes ${model}; only FLATMEM (SYMBOL(mem_map)) is supported. Use --dump-level 0 or 1, or makedumpfile`,
+        { file },
+      );
     }
     const required: [string, boolean][] = [
-      ['SIZE(page)', true], ['OFFSET(page.flags)', true], ['OFFSET(page.mapping)', true],
+      ['SIZE(page)', true],
+      ['OFFSET(page.flags)', true],
+      ['OFFSET(page.mapping)', true],
       ['NUMBER(PG_lru)', (level & (DL_EXCLUDE_CACHE | DL_EXCLUDE_CACHE_PRI)) !== 0],
       ['NUMBER(PG_private)', (level & DL_EXCLUDE_CACHE) !== 0],
       ['NUMBER(PG_swapcache)', (level & (DL_EXCLUDE_CACHE | DL_EXCLUDE_CACHE_PRI)) !== 0],
@@ -90,7 +101,12 @@ export class StructPageClassifier implements PageClassifier {
     const L = this.layout;
     const fields = [L.flags + 8, L.mapping + 8, (L.mapcount ?? 0) + 4, (L.private ?? 0) + 8, (L.compoundHead ?? 0) + 8];
     if (!(L.size >= 8 && L.size <= 1024 && fields.every((end) => end <= L.size))) {
-      throw new FormatError('VMCOREINFO SIZE(page) and OFFSET(page.*)', 'fields inside a struct page of 8..1024 bytes', `SIZE(page)=${L.size}`, { file });
+      throw new FormatError(
+        'VMCOREINFO SIZE(page) and OFFSET(page.*)',
+        'fields inside a struct page of 8..1024 bytes',
+        `SIZE(page)=${L.size}`,
+        { file },
+      );
     }
     // SYMBOL(mem_map) is the address of the kernel's `mem_map` pointer: read it, then translate it.
     const ptrPaddr = source.kernelVirtToPhys(memMapSym);
@@ -100,7 +116,8 @@ export class StructPageClassifier implements PageClassifier {
     }
     const memMap = new DataView(ptr.buffer).getBigUint64(0, true);
     const memMapPaddr = memMap ? source.kernelVirtToPhys(memMap) : undefined;
-    if (memMapPaddr === undefined) throw new FormatError('mem_map pointer', 'a mapped kernel address', hex(memMap), { file, offset: ptrPaddr });
+    if (memMapPaddr === undefined)
+      throw new FormatError('mem_map pointer', 'a mapped kernel address', hex(memMap), { file, offset: ptrPaddr });
     this.memMapPaddr = memMapPaddr;
     this.buf = new Uint8Array(BATCH * L.size);
     this.basis = `struct pages (FLATMEM mem_map at physical ${hex(memMapPaddr)})`;
@@ -134,7 +151,12 @@ export class StructPageClassifier implements PageClassifier {
       if (!anyRam && this.pendingFreeEnd <= startPfn + base) continue;
       const paddr = this.memMapPaddr + (startPfn + base) * L.size;
       if (!this.source.readPhys(paddr, this.buf.subarray(0, count * L.size))) {
-        throw new FormatError('struct page', `the mem_map of frames ${hex(startPfn + base)}.. in the dump`, `physical ${hex(paddr)} not in it`, { file: this.source.name });
+        throw new FormatError(
+          'struct page',
+          `the mem_map of frames ${hex(startPfn + base)}.. in the dump`,
+          `physical ${hex(paddr)} not in it`,
+          { file: this.source.name },
+        );
       }
       for (let i = 0; i < count; i++) {
         const pfn = startPfn + base + i;

@@ -125,7 +125,7 @@ describe('parseElfCoreHeader: the layout of /proc/vmcore', () => {
 });
 
 describe('parseElfCoreHeader: notes as the kernel walks them', () => {
-  it('drops a note that passes p_memsz, with the kernel\'s warning', () => {
+  it("drops a note that passes p_memsz, with the kernel's warning", () => {
     const paddr = 0x500000;
     const core = parseHeaders([noteHeader(paddr, 100), loadHeader(0x100000, 0x1000)], (m) => {
       const first = encodeNote('CORE', NT_PRSTATUS, new Uint8Array(40)); // 12 + 8 + 40 = 60 bytes
@@ -195,7 +195,10 @@ describe('parseElfCoreHeader: PT_LOAD rounding', () => {
 
   it('accepts a zero-length PT_LOAD without reading anything', () => {
     const core = parseHeaders([noteHeader(CRASH_NOTES_BASE, 368), loadHeader(0x100000, 0), loadHeader(0x200000, 0x1000)]);
-    expect(core.loads.map((l) => [l.fileStart, l.fileEnd])).toEqual([[0x2000, 0x2000], [0x2000, 0x3000]]);
+    expect(core.loads.map((l) => [l.fileStart, l.fileEnd])).toEqual([
+      [0x2000, 0x2000],
+      [0x2000, 0x3000],
+    ]);
   });
 });
 
@@ -212,7 +215,11 @@ describe('parseElfCoreHeader: rejects what fs/proc/vmcore.c rejects, naming the 
 
   it('size above 64 KiB, or below an ELF header', () => {
     const { memory } = buildCoreFixture();
-    expectFormatError(() => parse(memory, H, MAX_ELFCOREHDR_BYTES + 1), H, /elfcorehdr size: expected 64 to 65536 bytes, found 65537 bytes/);
+    expectFormatError(
+      () => parse(memory, H, MAX_ELFCOREHDR_BYTES + 1),
+      H,
+      /elfcorehdr size: expected 64 to 65536 bytes, found 65537 bytes/,
+    );
     expectFormatError(() => parse(memory, H, 63), H);
     expect(() => parse(memory, H, MAX_ELFCOREHDR_BYTES)).not.toThrow();
   });
@@ -224,35 +231,99 @@ describe('parseElfCoreHeader: rejects what fs/proc/vmcore.c rejects, naming the 
   });
 
   it('bad magic, class, type, machine, version, ehsize, phentsize, phnum', () => {
-    expectFormatError(mutate((h) => { h[0] = 0; }), H, /ELF magic/);
-    expectFormatError(mutate((h) => { h[4] = 1; }), H + 4, /ELFCLASS64/);
-    expectFormatError(mutate((_, v) => v.setUint16(16, 2, true)), H + 16, /e_type: expected ET_CORE \(4\), found 2/);
-    expectFormatError(mutate((_, v) => v.setUint16(18, 183, true)), H + 18, /e_machine: expected EM_X86_64 \(62\), found 183/);
-    expectFormatError(mutate((_, v) => v.setUint32(20, 0, true)), H + 20, /e_version/);
-    expectFormatError(mutate((_, v) => v.setUint16(52, 52, true)), H + 52, /e_ehsize/);
-    expectFormatError(mutate((_, v) => v.setUint16(54, 32, true)), H + 54, /e_phentsize/);
-    expectFormatError(mutate((_, v) => v.setUint16(56, 0, true)), H + 56, /e_phnum/);
-    expectFormatError(mutate((_, v) => v.setBigUint64(32, 128n, true)), H + 32, /e_phoff/);
+    expectFormatError(
+      mutate((h) => {
+        h[0] = 0;
+      }),
+      H,
+      /ELF magic/,
+    );
+    expectFormatError(
+      mutate((h) => {
+        h[4] = 1;
+      }),
+      H + 4,
+      /ELFCLASS64/,
+    );
+    expectFormatError(
+      mutate((_, v) => v.setUint16(16, 2, true)),
+      H + 16,
+      /e_type: expected ET_CORE \(4\), found 2/,
+    );
+    expectFormatError(
+      mutate((_, v) => v.setUint16(18, 183, true)),
+      H + 18,
+      /e_machine: expected EM_X86_64 \(62\), found 183/,
+    );
+    expectFormatError(
+      mutate((_, v) => v.setUint32(20, 0, true)),
+      H + 20,
+      /e_version/,
+    );
+    expectFormatError(
+      mutate((_, v) => v.setUint16(52, 52, true)),
+      H + 52,
+      /e_ehsize/,
+    );
+    expectFormatError(
+      mutate((_, v) => v.setUint16(54, 32, true)),
+      H + 54,
+      /e_phentsize/,
+    );
+    expectFormatError(
+      mutate((_, v) => v.setUint16(56, 0, true)),
+      H + 56,
+      /e_phnum/,
+    );
+    expectFormatError(
+      mutate((_, v) => v.setBigUint64(32, 128n, true)),
+      H + 32,
+      /e_phoff/,
+    );
   });
 
   it('a program header table that does not fit in the given size', () => {
     // 64 + 7 × 56 = 456 bytes of headers in a 400-byte elfcorehdr.
-    expectFormatError(mutate(() => undefined, 400), H + 56, /e_phnum: expected a program header table inside the 400-byte elfcorehdr, found 7 entries \(456 bytes\)/);
+    expectFormatError(
+      mutate(() => undefined, 400),
+      H + 56,
+      /e_phnum: expected a program header table inside the 400-byte elfcorehdr, found 7 entries \(456 bytes\)/,
+    );
   });
 
   it('a PT_NOTE over 1 MiB or outside RAM, before reading it', () => {
-    expectFormatError(mutate((_, v) => v.setBigUint64(64 + 40, 2n << 20n, true)), phdrField(0, 40), /PT_NOTE p_memsz: expected at most 1048576 bytes/);
-    expectFormatError(mutate((_, v) => v.setBigUint64(64 + 8, BigInt(64 << 20), true)), phdrField(0, 8), /PT_NOTE segment/);
+    expectFormatError(
+      mutate((_, v) => v.setBigUint64(64 + 40, 2n << 20n, true)),
+      phdrField(0, 40),
+      /PT_NOTE p_memsz: expected at most 1048576 bytes/,
+    );
+    expectFormatError(
+      mutate((_, v) => v.setBigUint64(64 + 8, BigInt(64 << 20), true)),
+      phdrField(0, 8),
+      /PT_NOTE segment/,
+    );
   });
 
   it('a PT_LOAD outside RAM or with p_filesz != p_memsz', () => {
     // Program header 3 is the kernel-text PT_LOAD, 4.. the RAM ones.
-    expectFormatError(mutate((_, v) => v.setBigUint64(64 + 4 * 56 + 8, 0x10000000n, true)), phdrField(4, 8), /PT_LOAD: expected a segment inside old-memory RAM/);
-    expectFormatError(mutate((_, v) => v.setBigUint64(64 + 3 * 56 + 32, 1n, true)), phdrField(3, 32), /p_filesz/);
+    expectFormatError(
+      mutate((_, v) => v.setBigUint64(64 + 4 * 56 + 8, 0x10000000n, true)),
+      phdrField(4, 8),
+      /PT_LOAD: expected a segment inside old-memory RAM/,
+    );
+    expectFormatError(
+      mutate((_, v) => v.setBigUint64(64 + 3 * 56 + 32, 1n, true)),
+      phdrField(3, 32),
+      /p_filesz/,
+    );
   });
 
   it('a 64-bit field above 2^53', () => {
-    expectFormatError(mutate((_, v) => v.setBigUint64(64 + 5 * 56 + 24, 1n << 60n, true)), phdrField(5, 24), /p_paddr/);
+    expectFormatError(
+      mutate((_, v) => v.setBigUint64(64 + 5 * 56 + 24, 1n << 60n, true)),
+      phdrField(5, 24),
+      /p_paddr/,
+    );
   });
 
   it('names the source given in the options', () => {
@@ -318,7 +389,10 @@ describe('parseElfCoreHeader: properties', () => {
     const phdr = fc.record({
       type: fc.constantFrom(0, 1, 1, 4, 4, 6, 0x70000000),
       flags: fc.integer({ min: 0, max: 7 }),
-      fields: fc.oneof({ arbitrary: fc.array(tame, { minLength: 6, maxLength: 6 }), weight: 9 }, { arbitrary: fc.array(wild, { minLength: 6, maxLength: 6 }), weight: 1 }),
+      fields: fc.oneof(
+        { arbitrary: fc.array(tame, { minLength: 6, maxLength: 6 }), weight: 9 },
+        { arbitrary: fc.array(wild, { minLength: 6, maxLength: 6 }), weight: 1 },
+      ),
       sameSizes: fc.boolean(),
     });
     fc.assert(
@@ -344,8 +418,16 @@ describe('parseElfCoreHeader: properties', () => {
     const fx = buildCoreFixture();
     const interesting = [0n, 1n, 0xfffn, 0x1000n, 0x100000n, 0x3fff000n, 0x4000000n, 1n << 53n, (1n << 64n) - 1n];
     const edit = fc.oneof(
-      fc.record({ kind: fc.constant('byte' as const), pos: fc.integer({ min: 0, max: 64 + 7 * 56 - 1 }), value: fc.integer({ min: 0, max: 255 }) }),
-      fc.record({ kind: fc.constant('u64' as const), pos: fc.integer({ min: 0, max: (64 + 7 * 56) / 8 - 1 }), value: fc.constantFrom(...interesting) }),
+      fc.record({
+        kind: fc.constant('byte' as const),
+        pos: fc.integer({ min: 0, max: 64 + 7 * 56 - 1 }),
+        value: fc.integer({ min: 0, max: 255 }),
+      }),
+      fc.record({
+        kind: fc.constant('u64' as const),
+        pos: fc.integer({ min: 0, max: (64 + 7 * 56) / 8 - 1 }),
+        value: fc.constantFrom(...interesting),
+      }),
     );
     fc.assert(
       fc.property(fc.array(edit, { minLength: 1, maxLength: 6 }), (edits) => {

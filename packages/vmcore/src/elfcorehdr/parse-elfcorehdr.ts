@@ -134,7 +134,12 @@ export function parseElfCoreHeader(readPhys: OldMemoryReader, paddr: number, siz
   if (header.phoff !== EHDR_SIZE) throw new FormatError('e_phoff', String(EHDR_SIZE), String(header.phoff), at(32));
   const tableEnd = EHDR_SIZE + header.phnum * PHDR_SIZE;
   if (tableEnd > size) {
-    throw new FormatError('e_phnum', `a program header table inside the ${size}-byte elfcorehdr`, `${header.phnum} entries (${tableEnd} bytes)`, at(56));
+    throw new FormatError(
+      'e_phnum',
+      `a program header table inside the ${size}-byte elfcorehdr`,
+      `${header.phnum} entries (${tableEnd} bytes)`,
+      at(56),
+    );
   }
   const table = new Uint8Array(tableEnd);
   readChecked(paddr, table, 'elfcorehdr program headers', at(0));
@@ -157,12 +162,19 @@ export function parseElfCoreHeader(readPhys: OldMemoryReader, paddr: number, siz
     readChecked(p.offset, segment, 'PT_NOTE segment', fieldAt(i, 8));
     const scan = scanNoteSegment(segment);
     if (scan.dropped) {
-      warnings.push(`Exceeded p_memsz, dropping PT_NOTE entry n_namesz=${hex(scan.dropped.namesz)}, n_descsz=${hex(scan.dropped.descsz)} (PT_NOTE at ${hex(p.offset)})`);
+      warnings.push(
+        `Exceeded p_memsz, dropping PT_NOTE entry n_namesz=${hex(scan.dropped.namesz)}, n_descsz=${hex(scan.dropped.descsz)} (PT_NOTE at ${hex(p.offset)})`,
+      );
     }
     if (scan.realBytes === 0) warnings.push(`Zero PT_NOTE entries found (PT_NOTE at ${hex(p.offset)})`);
     notesBytes += scan.realBytes;
     if (notesBytes > MAX_MERGED_NOTES_BYTES) {
-      throw new FormatError('merged notes', `at most ${MAX_MERGED_NOTES_BYTES} bytes in all`, `${notesBytes} bytes by this PT_NOTE`, fieldAt(i, 40));
+      throw new FormatError(
+        'merged notes',
+        `at most ${MAX_MERGED_NOTES_BYTES} bytes in all`,
+        `${notesBytes} bytes by this PT_NOTE`,
+        fieldAt(i, 40),
+      );
     }
     noteParts.push(segment.slice(0, scan.realBytes));
   });
@@ -199,14 +211,17 @@ export function parseElfCoreHeader(readPhys: OldMemoryReader, paddr: number, siz
     notes.set(part, pos);
     pos += part.length;
   }
-  const phdrs: ProgramHeader[] = [{ type: PT_NOTE, flags: 0, offset: headerArea, vaddr: 0n, paddr: 0, filesz: notesBytes, memsz: notesBytes, align: 0 }];
+  const phdrs: ProgramHeader[] = [
+    { type: PT_NOTE, flags: 0, offset: headerArea, vaddr: 0n, paddr: 0, filesz: notesBytes, memsz: notesBytes, align: 0 },
+  ];
 
   // process_ptload_program_headers_elf64: page-rounded old memory, laid end to end after the notes.
   const loads: VmcoreLoad[] = [];
   let off = headerArea + notesArea;
   const indexOf = new Map(old.map((p, i) => [p, i]));
   split.forEach((p) => {
-    const i = indexOf.get(p) ?? old.findIndex((q) => q.type === PT_LOAD && q.vaddr <= p.vaddr && p.paddr >= q.paddr && p.paddr < q.paddr + q.memsz);
+    const i =
+      indexOf.get(p) ?? old.findIndex((q) => q.type === PT_LOAD && q.vaddr <= p.vaddr && p.paddr >= q.paddr && p.paddr < q.paddr + q.memsz);
     if (p.type === PT_NOTE) return;
     if (p.type !== PT_LOAD) {
       warnings.push(`program header ${i} of type ${hex(p.type)} is kept as it is`);
@@ -226,7 +241,16 @@ export function parseElfCoreHeader(readPhys: OldMemoryReader, paddr: number, siz
     off += end - start;
     if (!Number.isSafeInteger(off)) throw new FormatError('vmcore size', 'below 2^53 bytes', `more, at this PT_LOAD`, fieldAt(i, 40));
     const fileOffset = fileStart + (p.offset - start);
-    loads.push({ phdrIndex: phdrs.length, paddr: p.paddr, vaddr: p.vaddr, size: p.memsz, fileOffset, physStart: start, fileStart, fileEnd: off });
+    loads.push({
+      phdrIndex: phdrs.length,
+      paddr: p.paddr,
+      vaddr: p.vaddr,
+      size: p.memsz,
+      fileOffset,
+      physStart: start,
+      fileStart,
+      fileEnd: off,
+    });
     phdrs.push({ ...p, offset: fileOffset });
   });
 
@@ -255,7 +279,10 @@ export function parseElfCoreHeader(readPhys: OldMemoryReader, paddr: number, siz
 
 /** Sorted, merged, page-aligned lost ranges (a range's reason is kept from the first range merged into it). */
 function normaliseLost(ranges: readonly LostRange[]): LostRange[] {
-  const sorted = ranges.map((r) => ({ start: pageAlignDown(r.start), end: pageAlignUp(r.end), reason: r.reason })).filter((r) => r.end > r.start).sort((a, b) => a.start - b.start);
+  const sorted = ranges
+    .map((r) => ({ start: pageAlignDown(r.start), end: pageAlignUp(r.end), reason: r.reason }))
+    .filter((r) => r.end > r.start)
+    .sort((a, b) => a.start - b.start);
   const merged = mergeRanges(sorted);
   return merged.map((m) => ({ ...m, reason: sorted.find((r) => r.start >= m.start && r.start < m.end)!.reason }));
 }

@@ -1,7 +1,17 @@
 import fc from 'fast-check';
 import { SimulationError, type VmcoreView } from '@efikdump/core';
 import { parseElfCoreHeader } from '../elfcorehdr/parse-elfcorehdr';
-import { buildCoreFixture, encodeElfcorehdr, FIXTURE_HDR_PADDR, FIXTURE_HDR_SIZE, FIXTURE_SYSTEM_RAM, KERNEL_TEXT, loadHeader, noteHeader, CRASH_NOTES_BASE } from '../testing/core-fixture';
+import {
+  buildCoreFixture,
+  encodeElfcorehdr,
+  FIXTURE_HDR_PADDR,
+  FIXTURE_HDR_SIZE,
+  FIXTURE_SYSTEM_RAM,
+  KERNEL_TEXT,
+  loadHeader,
+  noteHeader,
+  CRASH_NOTES_BASE,
+} from '../testing/core-fixture';
 import { expectSameBytes } from '../testing/run-context';
 import { ProcVmcore, vmcoreChunks } from './proc-vmcore';
 
@@ -46,13 +56,18 @@ describe('ProcVmcore.read', () => {
 
   it('gives the bytes of a physical address at fileOffsetOf(paddr)', () => {
     fc.assert(
-      fc.property(fc.constantFrom(...FIXTURE_SYSTEM_RAM), fc.double({ min: 0, max: 1, noNaN: true }), fc.integer({ min: 1, max: 9000 }), (r, where, len) => {
-        const paddr = r.start + Math.floor(where * (r.end - r.start - 1));
-        const n = Math.min(len, r.end - paddr);
-        const off = view.fileOffsetOf(paddr);
-        expect(off).toBeDefined();
-        expectSameBytes(readView(view, off!, n), readMem(paddr, n));
-      }),
+      fc.property(
+        fc.constantFrom(...FIXTURE_SYSTEM_RAM),
+        fc.double({ min: 0, max: 1, noNaN: true }),
+        fc.integer({ min: 1, max: 9000 }),
+        (r, where, len) => {
+          const paddr = r.start + Math.floor(where * (r.end - r.start - 1));
+          const n = Math.min(len, r.end - paddr);
+          const off = view.fileOffsetOf(paddr);
+          expect(off).toBeDefined();
+          expectSameBytes(readView(view, off!, n), readMem(paddr, n));
+        },
+      ),
       { numRuns: 200 },
     );
   });
@@ -99,8 +114,14 @@ describe('ProcVmcore.fileOffsetOf', () => {
 
   it('falls back to the kernel-text PT_LOAD when it is the only one', () => {
     const { memory } = buildCoreFixture();
-    memory.write(FIXTURE_HDR_PADDR, encodeElfcorehdr([noteHeader(CRASH_NOTES_BASE, 368), loadHeader(KERNEL_TEXT.paddr, 0x10000, KERNEL_TEXT.vaddr)], FIXTURE_HDR_SIZE));
-    const only = ProcVmcore.fromMemory(parseElfCoreHeader((p, d) => memory.read(p, d), FIXTURE_HDR_PADDR, FIXTURE_HDR_SIZE, { isRam: (p, s) => memory.isRam(p, s) }), memory);
+    memory.write(
+      FIXTURE_HDR_PADDR,
+      encodeElfcorehdr([noteHeader(CRASH_NOTES_BASE, 368), loadHeader(KERNEL_TEXT.paddr, 0x10000, KERNEL_TEXT.vaddr)], FIXTURE_HDR_SIZE),
+    );
+    const only = ProcVmcore.fromMemory(
+      parseElfCoreHeader((p, d) => memory.read(p, d), FIXTURE_HDR_PADDR, FIXTURE_HDR_SIZE, { isRam: (p, s) => memory.isRam(p, s) }),
+      memory,
+    );
     expect(only.fileOffsetOf(KERNEL_TEXT.paddr + 0x10)).toBe(8192 + 0x10);
   });
 

@@ -16,7 +16,8 @@ export interface VmcoreChunk {
  * for (const { offset, data } of vmcoreChunks(view, MiB)) out.writeAt(data, offset);
  */
 export function* vmcoreChunks(view: VmcoreView, chunkBytes: number): Generator<VmcoreChunk> {
-  if (!Number.isSafeInteger(chunkBytes) || chunkBytes <= 0) throw new SimulationError(`chunk size must be a positive integer, found ${chunkBytes}`);
+  if (!Number.isSafeInteger(chunkBytes) || chunkBytes <= 0)
+    throw new SimulationError(`chunk size must be a positive integer, found ${chunkBytes}`);
   const buf = new Uint8Array(Math.min(chunkBytes, Math.max(1, view.size)));
   for (let offset = 0; offset < view.size; offset += buf.length) {
     const data = buf.subarray(0, Math.min(buf.length, view.size - offset));
@@ -36,7 +37,10 @@ export class ProcVmcore implements VmcoreView {
   /** Loads that hold file bytes, in file order (zero-length ones dropped). */
   private readonly byFile: VmcoreLoad[];
 
-  constructor(readonly core: ParsedCore, private readonly readOldMemory: OldMemoryReader) {
+  constructor(
+    readonly core: ParsedCore,
+    private readonly readOldMemory: OldMemoryReader,
+  ) {
     this.size = core.fileSize;
     this.headerEnd = core.header.length;
     this.notesEnd = this.headerEnd + core.notes.length;

@@ -18,7 +18,12 @@ export function detectDumpFormat(path: string): 'elf' | 'kdump-compressed' {
     const sig = head.subarray(0, n).toString('latin1');
     if (sig === 'KDUMP   ' || sig === 'DISKDUMP') return 'kdump-compressed';
     if (sig.startsWith('makedump')) {
-      throw new FormatError('dump format', 'an ELF core or a kdump-compressed file', 'makedumpfile\'s flattened format (rebuild it with makedumpfile -R first)', { file: path, offset: 0 });
+      throw new FormatError(
+        'dump format',
+        'an ELF core or a kdump-compressed file',
+        "makedumpfile's flattened format (rebuild it with makedumpfile -R first)",
+        { file: path, offset: 0 },
+      );
     }
     // Anything else is read as ELF, whose reader names what it expected at which offset.
     return 'elf';

@@ -20,7 +20,9 @@ import { ElfCoreFile } from './elf-core-file';
 
 let dir: string;
 let counter = 0;
-beforeAll(() => { dir = mkdtempSync(join(tmpdir(), 'efikdump-vmcore-reader-')); });
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'efikdump-vmcore-reader-'));
+});
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const writeTemp = (bytes: Uint8Array): string => {
@@ -38,8 +40,16 @@ function smallCore(): { bytes: Uint8Array; phdrs: ProgramHeader[] } {
     ...encodeNote('CORE', NT_PRSTATUS, encodePrStatus({ pid: 42, regs: [1n, 2n, 3n] })),
     ...encodeNote('VMCOREINFO', NT_VMCOREINFO, Buffer.from('OSRELEASE=6.9\nPAGESIZE=4096\n', 'latin1')),
   ]);
-  const load = (offset: number, paddr: number, filesz: number, memsz: number, vaddr = PAGE_OFFSET + BigInt(paddr)): ProgramHeader =>
-    ({ type: PT_LOAD, flags: 7, offset, vaddr, paddr, filesz, memsz, align: 0 });
+  const load = (offset: number, paddr: number, filesz: number, memsz: number, vaddr = PAGE_OFFSET + BigInt(paddr)): ProgramHeader => ({
+    type: PT_LOAD,
+    flags: 7,
+    offset,
+    vaddr,
+    paddr,
+    filesz,
+    memsz,
+    align: 0,
+  });
   const phdrs: ProgramHeader[] = [
     { type: PT_NOTE, flags: 0, offset: 0x1000, vaddr: 0n, paddr: 0, filesz: notes.length, memsz: notes.length, align: 0 },
     load(0x2000, 0x100000, 0x1000, 0x1000, KERNEL_TEXT.vaddr),
@@ -76,8 +86,16 @@ describe('ElfCoreFile', () => {
       expect(core.size).toBe(bytes.length);
       expect(core.header).toMatchObject({ type: 4, machine: 62, phnum: 4 });
       expect(core.phdrs).toEqual(phdrs);
-      expect(core.notes().map((n) => [n.name, n.type, n.offset])).toEqual([['CORE', 1, 0x1000], ['VMCOREINFO', 0, 0x1000 + 356]]);
-      expect(core.vmcoreinfo()).toEqual(new Map([['OSRELEASE', '6.9'], ['PAGESIZE', '4096']]));
+      expect(core.notes().map((n) => [n.name, n.type, n.offset])).toEqual([
+        ['CORE', 1, 0x1000],
+        ['VMCOREINFO', 0, 0x1000 + 356],
+      ]);
+      expect(core.vmcoreinfo()).toEqual(
+        new Map([
+          ['OSRELEASE', '6.9'],
+          ['PAGESIZE', '4096'],
+        ]),
+      );
       const [cpu0] = core.prstatus();
       expect(cpu0.cpu).toBe(0);
       expect(cpu0.pid).toBe(42);
@@ -131,7 +149,9 @@ describe('ElfCoreFile', () => {
     });
 
     it('bad magic, type, machine', () => {
-      let p = mutated((b) => { b[1] = 0x46; });
+      let p = mutated((b) => {
+        b[1] = 0x46;
+      });
       expectFormatError(open(p), p, 0, /ELF magic/);
       p = mutated((_, v) => v.setUint16(16, 2, true));
       expectFormatError(open(p), p, 16, /ET_CORE/);
@@ -218,9 +238,21 @@ describe('ElfCoreFile: properties', () => {
     const { bytes } = smallCore();
     const interesting = [0n, 1n, 0x38n, 0x1000n, 0x5800n, 0x100000n, 1n << 24n, 1n << 53n, (1n << 64n) - 1n];
     const edit = fc.oneof(
-      fc.record({ kind: fc.constant('byte' as const), pos: fc.integer({ min: 0, max: 0x1000 + 400 }), value: fc.integer({ min: 0, max: 255 }) }),
-      fc.record({ kind: fc.constant('u64' as const), pos: fc.integer({ min: 0, max: (64 + 4 * 56) / 8 - 1 }), value: fc.constantFrom(...interesting) }),
-      fc.record({ kind: fc.constant('u32' as const), pos: fc.integer({ min: 0x1000 / 4, max: (0x1000 + 400) / 4 }), value: fc.constantFrom(0, 1, 4, 11, 336, 0x7fffffff, 0xffffffff) }),
+      fc.record({
+        kind: fc.constant('byte' as const),
+        pos: fc.integer({ min: 0, max: 0x1000 + 400 }),
+        value: fc.integer({ min: 0, max: 255 }),
+      }),
+      fc.record({
+        kind: fc.constant('u64' as const),
+        pos: fc.integer({ min: 0, max: (64 + 4 * 56) / 8 - 1 }),
+        value: fc.constantFrom(...interesting),
+      }),
+      fc.record({
+        kind: fc.constant('u32' as const),
+        pos: fc.integer({ min: 0x1000 / 4, max: (0x1000 + 400) / 4 }),
+        value: fc.constantFrom(0, 1, 4, 11, 336, 0x7fffffff, 0xffffffff),
+      }),
     );
     fc.assert(
       fc.property(fc.array(edit, { minLength: 1, maxLength: 5 }), fc.integer({ min: 0x100, max: bytes.length }), (edits, length) => {
@@ -247,6 +279,8 @@ describe('ElfCoreFile: properties', () => {
     new DataView(many.buffer).setUint16(56, 65534, true);
     expect(() => ElfCoreFile.open(writeTemp(many))).toThrow(FormatError);
     // The phdr encoder is the one the reader must agree with.
-    expect(encodeProgramHeader({ type: PT_NOTE, flags: 0, offset: 0, vaddr: 0n, paddr: 0, filesz: 0, memsz: 0, align: 0 })).toHaveLength(56);
+    expect(encodeProgramHeader({ type: PT_NOTE, flags: 0, offset: 0, vaddr: 0n, paddr: 0, filesz: 0, memsz: 0, align: 0 })).toHaveLength(
+      56,
+    );
   });
 });

@@ -1,7 +1,23 @@
 import { closeSync } from 'node:fs';
 import {
-  decodeElfHeader, decodePrStatus, decodeProgramHeader, EHDR_SIZE, EM_X86_64, ET_CORE, EV_CURRENT, FormatError, hex,
-  IoError, MiB, NT_PRSTATUS, NT_VMCOREINFO, parseVmcoreinfo, PHDR_SIZE, PT_LOAD, PT_NOTE, decodeAscii,
+  decodeElfHeader,
+  decodePrStatus,
+  decodeProgramHeader,
+  EHDR_SIZE,
+  EM_X86_64,
+  ET_CORE,
+  EV_CURRENT,
+  FormatError,
+  hex,
+  IoError,
+  MiB,
+  NT_PRSTATUS,
+  NT_VMCOREINFO,
+  parseVmcoreinfo,
+  PHDR_SIZE,
+  PT_LOAD,
+  PT_NOTE,
+  decodeAscii,
 } from '@efikdump/core/base';
 import type { ElfHeader, ElfNote, ProgramHeader } from '@efikdump/core';
 import { decodeNotes } from '../elfcorehdr/notes';
@@ -47,13 +63,18 @@ export class ElfCoreFile {
       const ehdr = readExactly(fd, path, 0, EHDR_SIZE);
       const header = decodeElfHeader(ehdr, { file: path });
       if (header.type !== ET_CORE) throw new FormatError('e_type', `ET_CORE (${ET_CORE})`, String(header.type), { file: path, offset: 16 });
-      if (header.machine !== EM_X86_64) throw new FormatError('e_machine', `EM_X86_64 (${EM_X86_64})`, String(header.machine), { file: path, offset: 18 });
+      if (header.machine !== EM_X86_64)
+        throw new FormatError('e_machine', `EM_X86_64 (${EM_X86_64})`, String(header.machine), { file: path, offset: 18 });
       const version = new DataView(ehdr.buffer).getUint32(20, true);
       if (version !== EV_CURRENT) throw new FormatError('e_version', String(EV_CURRENT), String(version), { file: path, offset: 20 });
       const tableBytes = header.phnum * PHDR_SIZE;
       if (header.phoff < EHDR_SIZE || header.phoff + tableBytes > size) {
-        throw new FormatError('program header table', `${header.phnum} entries at e_phoff inside the ${size}-byte file`,
-          `e_phoff ${hex(header.phoff)}`, { file: path, offset: 32 });
+        throw new FormatError(
+          'program header table',
+          `${header.phnum} entries at e_phoff inside the ${size}-byte file`,
+          `e_phoff ${hex(header.phoff)}`,
+          { file: path, offset: 32 },
+        );
       }
       const table = readExactly(fd, path, header.phoff, tableBytes);
       const phdrs: ProgramHeader[] = [];
@@ -76,7 +97,12 @@ export class ElfCoreFile {
         throw new FormatError('PT_NOTE segments', `at most ${MAX_FILE_NOTES_BYTES} bytes in all`, `${total} bytes`, this.phdrField(i, 32));
       }
       if (p.offset + p.filesz > this.size) {
-        throw new FormatError('PT_NOTE segment', `inside the ${this.size}-byte file`, `${hex(p.offset)}-${hex(p.offset + p.filesz)}`, this.phdrField(i, 8));
+        throw new FormatError(
+          'PT_NOTE segment',
+          `inside the ${this.size}-byte file`,
+          `${hex(p.offset)}-${hex(p.offset + p.filesz)}`,
+          this.phdrField(i, 8),
+        );
       }
     }
     const notes: ElfNote[] = [];
@@ -139,7 +165,12 @@ export class ElfCoreFile {
       if (fromFile > 0) {
         const pos = p.offset + rel;
         if (pos + fromFile > this.size) {
-          throw new FormatError('PT_LOAD data', `inside the ${this.size}-byte file`, `${hex(p.offset)}-${hex(p.offset + p.filesz)}`, this.phdrField(i, 8));
+          throw new FormatError(
+            'PT_LOAD data',
+            `inside the ${this.size}-byte file`,
+            `${hex(p.offset)}-${hex(p.offset + p.filesz)}`,
+            this.phdrField(i, 8),
+          );
         }
         readInto(this.openFd(), this.path, pos, dst.subarray(done, done + fromFile));
       }

@@ -1,13 +1,18 @@
 import { closeSync } from 'node:fs';
-import {
-  decodeAscii, decodePrStatus, FormatError, hex, IoError, NT_PRSTATUS, NT_VMCOREINFO, parseVmcoreinfo,
-} from '@efikdump/core/base';
+import { decodeAscii, decodePrStatus, FormatError, hex, IoError, NT_PRSTATUS, NT_VMCOREINFO, parseVmcoreinfo } from '@efikdump/core/base';
 import type { ElfNote, ErrorPlace } from '@efikdump/core';
 import { decodeNotes } from '../elfcorehdr/notes';
 import {
-  decodeDiskDumpHeader, decodeKdumpSubHeader, decodePageDesc, DISK_DUMP_HEADER_BYTES,
-  DUMP_DH_COMPRESSED_INCOMPLETE, KDUMP_SUB_HEADER_BYTES, PAGE_DESC_BYTES,
-  type DiskDumpHeader, type KdumpSubHeader, type PageDesc,
+  decodeDiskDumpHeader,
+  decodeKdumpSubHeader,
+  decodePageDesc,
+  DISK_DUMP_HEADER_BYTES,
+  DUMP_DH_COMPRESSED_INCOMPLETE,
+  KDUMP_SUB_HEADER_BYTES,
+  PAGE_DESC_BYTES,
+  type DiskDumpHeader,
+  type KdumpSubHeader,
+  type PageDesc,
 } from '../writers/kdump-compressed/diskdump.codec';
 import { decompressPage } from '../writers/kdump-compressed/compression';
 import { MAX_FILE_NOTES_BYTES, type CpuRegisters } from './elf-core-file';
@@ -71,15 +76,21 @@ export class KdumpCompressedFile {
     try {
       const size = regularFileSize(fd, path);
       const at = (offset: number): ErrorPlace => ({ file: path, offset });
-      if (size < DISK_DUMP_HEADER_BYTES) throw new FormatError('kdump header', `${DISK_DUMP_HEADER_BYTES} bytes`, `a ${size}-byte file`, at(0));
+      if (size < DISK_DUMP_HEADER_BYTES)
+        throw new FormatError('kdump header', `${DISK_DUMP_HEADER_BYTES} bytes`, `a ${size}-byte file`, at(0));
       const header = decodeDiskDumpHeader(readExactly(fd, path, 0, DISK_DUMP_HEADER_BYTES), { file: path });
       const bs = header.blockSize;
-      if (header.subHdrSize < 1) throw new FormatError('sub_hdr_size', 'at least 1 block (the sub header)', String(header.subHdrSize), at(432));
+      if (header.subHdrSize < 1)
+        throw new FormatError('sub_hdr_size', 'at least 1 block (the sub header)', String(header.subHdrSize), at(432));
       const bitmap1Offset = (1 + header.subHdrSize) * bs;
       const descOffset = bitmap1Offset + header.bitmapBlocks * bs;
       if (!Number.isSafeInteger(descOffset) || descOffset > size) {
-        throw new FormatError('sub_hdr_size and bitmap_blocks', `headers and bitmaps inside the ${size}-byte file`,
-          `${header.subHdrSize} + ${header.bitmapBlocks} blocks of ${bs} bytes`, at(432));
+        throw new FormatError(
+          'sub_hdr_size and bitmap_blocks',
+          `headers and bitmaps inside the ${size}-byte file`,
+          `${header.subHdrSize} + ${header.bitmapBlocks} blocks of ${bs} bytes`,
+          at(432),
+        );
       }
       if (header.bitmapBlocks === 0 || header.bitmapBlocks % 2 !== 0) {
         throw new FormatError('bitmap_blocks', 'an even, non-zero number of blocks (two bitmaps)', String(header.bitmapBlocks), at(436));
@@ -88,8 +99,12 @@ export class KdumpCompressedFile {
       const bitmapBytes = (header.bitmapBlocks / 2) * bs;
       const maxMapnr = header.headerVersion >= 6 && subHeader.maxMapnr64 > 0 ? subHeader.maxMapnr64 : header.maxMapnr;
       if (maxMapnr > bitmapBytes * 8) {
-        throw new FormatError('max_mapnr', `at most ${bitmapBytes * 8} frames (what bitmaps of ${bitmapBytes} bytes describe)`, String(maxMapnr),
-          at(header.headerVersion >= 6 ? bs + 96 : 440));
+        throw new FormatError(
+          'max_mapnr',
+          `at most ${bitmapBytes * 8} frames (what bitmaps of ${bitmapBytes} bytes describe)`,
+          String(maxMapnr),
+          at(header.headerVersion >= 6 ? bs + 96 : 440),
+        );
       }
       const subEnd = bitmap1Offset;
       for (const [what, off, len, field] of [
@@ -98,8 +113,12 @@ export class KdumpCompressedFile {
       ] as const) {
         if (len === 0) continue;
         if (len > MAX_FILE_NOTES_BYTES || off < bs + KDUMP_SUB_HEADER_BYTES || off + len > subEnd) {
-          throw new FormatError(`offset/size of ${what}`, `a range inside the sub header blocks ${hex(bs + KDUMP_SUB_HEADER_BYTES)}-${hex(subEnd)}`,
-            `${hex(off)} + ${len} bytes`, at(bs + field));
+          throw new FormatError(
+            `offset/size of ${what}`,
+            `a range inside the sub header blocks ${hex(bs + KDUMP_SUB_HEADER_BYTES)}-${hex(subEnd)}`,
+            `${hex(off)} + ${len} bytes`,
+            at(bs + field),
+          );
         }
       }
       return new KdumpCompressedFile(path, fd, size, header, subHeader, maxMapnr, bitmap1Offset, bitmapBytes, descOffset);
@@ -170,8 +189,12 @@ export class KdumpCompressedFile {
   readFrameWith(desc: PageDesc, index: number, dst: Uint8Array): void {
     const where = { file: this.path, offset: this.descOffset + index * PAGE_DESC_BYTES };
     if (desc.size === 0 || desc.size > this.pageSize || desc.offset < this.descOffset || desc.offset + desc.size > this.size) {
-      throw new FormatError('page descriptor', `1..${this.pageSize} bytes of data inside the ${this.size}-byte file`,
-        `offset ${hex(desc.offset)}, size ${desc.size}`, where);
+      throw new FormatError(
+        'page descriptor',
+        `1..${this.pageSize} bytes of data inside the ${this.size}-byte file`,
+        `offset ${hex(desc.offset)}, size ${desc.size}`,
+        where,
+      );
     }
     const data = this.readAt(desc.offset, desc.size);
     dst.set(decompressPage(desc.flags, data, this.pageSize, where));
@@ -253,8 +276,12 @@ export class KdumpCompressedFile {
     rank[blocks] = total;
     const descEnd = this.descOffset + total * PAGE_DESC_BYTES;
     if (descEnd > this.size) {
-      throw new FormatError('page descriptors', `${total} descriptors (one per bit of bitmap 2) inside the ${this.size}-byte file`,
-        `a table ending at ${hex(descEnd)}`, { file: this.path, offset: this.descOffset });
+      throw new FormatError(
+        'page descriptors',
+        `${total} descriptors (one per bit of bitmap 2) inside the ${this.size}-byte file`,
+        `a table ending at ${hex(descEnd)}`,
+        { file: this.path, offset: this.descOffset },
+      );
     }
     return (this.rank = rank);
   }

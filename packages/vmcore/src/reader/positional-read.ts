@@ -18,7 +18,8 @@ export function readInto(fd: number, file: string, position: number, dst: Uint8A
     } catch (e) {
       throw new IoError(`read of ${dst.length} bytes failed: ${(e as Error).message}`, { file, offset: position });
     }
-    if (n === 0) throw new FormatError('file', `${dst.length} bytes at this offset`, `the end of the file after ${done}`, { file, offset: position });
+    if (n === 0)
+      throw new FormatError('file', `${dst.length} bytes at this offset`, `the end of the file after ${done}`, { file, offset: position });
     done += n;
   }
 }

@@ -14,7 +14,12 @@ import { ElfImageSource } from '../source/elf-image-source';
 import { buildCoreFixture, FIXTURE_HDR_PADDR, FIXTURE_HDR_SIZE } from '../testing/core-fixture';
 import { buildImage, kindRuns, tempDir, writeImage } from '../testing/vmcore-image';
 import { decompressPage } from '../writers/kdump-compressed/compression';
-import { DUMP_DH_COMPRESSED_LZO, DUMP_DH_COMPRESSED_SNAPPY, DUMP_DH_COMPRESSED_ZLIB, DUMP_DH_COMPRESSED_ZSTD } from '../writers/kdump-compressed/diskdump.codec';
+import {
+  DUMP_DH_COMPRESSED_LZO,
+  DUMP_DH_COMPRESSED_SNAPPY,
+  DUMP_DH_COMPRESSED_ZLIB,
+  DUMP_DH_COMPRESSED_ZSTD,
+} from '../writers/kdump-compressed/diskdump.codec';
 import { writeKdumpCompressed } from '../writers/kdump-compressed/kdump-compressed.writer';
 import { openDumpFile } from './dump-file';
 import { ElfCoreFile } from './elf-core-file';
@@ -47,20 +52,22 @@ function typedAndBounded(size: number, decode: () => unknown, perByte = 32, fixe
 /** `valid` with bytes replaced, interesting words at aligned offsets (mostly in the first `hot` bytes), maybe truncated. */
 function mutated(valid: Uint8Array, hot = valid.length): fc.Arbitrary<Uint8Array> {
   const word = fc.constantFrom(0, 1, 2, 0x1000, 0x7fffffff, 0x80000000, 0xffffffff);
-  return fc.tuple(
-    fc.array(fc.tuple(fc.nat({ max: hot - 1 }), fc.integer({ min: 0, max: 255 })), { maxLength: 6 }),
-    fc.array(fc.tuple(fc.nat({ max: (hot >> 2) - 1 }), word, fc.boolean()), { maxLength: 3 }),
-    fc.option(fc.nat({ max: valid.length }), { nil: undefined }),
-  ).map(([bytes, words, cut]) => {
-    const b = Uint8Array.from(valid);
-    const v = new DataView(b.buffer);
-    for (const [pos, value] of bytes) b[pos] = value;
-    for (const [slot, value, high] of words) {
-      v.setUint32(slot * 4, value, true);
-      if (high && slot * 4 + 8 <= b.length) v.setUint32(slot * 4 + 4, value, true);
-    }
-    return cut === undefined ? b : b.subarray(0, cut);
-  });
+  return fc
+    .tuple(
+      fc.array(fc.tuple(fc.nat({ max: hot - 1 }), fc.integer({ min: 0, max: 255 })), { maxLength: 6 }),
+      fc.array(fc.tuple(fc.nat({ max: (hot >> 2) - 1 }), word, fc.boolean()), { maxLength: 3 }),
+      fc.option(fc.nat({ max: valid.length }), { nil: undefined }),
+    )
+    .map(([bytes, words, cut]) => {
+      const b = Uint8Array.from(valid);
+      const v = new DataView(b.buffer);
+      for (const [pos, value] of bytes) b[pos] = value;
+      for (const [slot, value, high] of words) {
+        v.setUint32(slot * 4, value, true);
+        if (high && slot * 4 + 8 <= b.length) v.setUint32(slot * 4 + 4, value, true);
+      }
+      return cut === undefined ? b : b.subarray(0, cut);
+    });
 }
 
 describe('dump files: ELF and kdump-compressed, through what inspect and verify read', () => {
@@ -113,19 +120,33 @@ describe('dump files: ELF and kdump-compressed, through what inspect and verify 
   });
 
   test('arbitrary bytes, with or without a magic, fail with our errors', () => {
-    const magic = fc.constantFrom(new Uint8Array(0), Uint8Array.of(0x7f, 0x45, 0x4c, 0x46, 2, 1, 1), new TextEncoder().encode('KDUMP   '), new TextEncoder().encode('DISKDUMP'));
-    fc.assert(fc.property(magic, fc.uint8Array({ maxLength: 8192 }), (m, rest) => {
-      const b = Uint8Array.from([...m, ...rest]);
-      typedAndBounded(b.length, () => readEverything(b));
-    }), { numRuns: RUNS(150) });
+    const magic = fc.constantFrom(
+      new Uint8Array(0),
+      Uint8Array.of(0x7f, 0x45, 0x4c, 0x46, 2, 1, 1),
+      new TextEncoder().encode('KDUMP   '),
+      new TextEncoder().encode('DISKDUMP'),
+    );
+    fc.assert(
+      fc.property(magic, fc.uint8Array({ maxLength: 8192 }), (m, rest) => {
+        const b = Uint8Array.from([...m, ...rest]);
+        typedAndBounded(b.length, () => readEverything(b));
+      }),
+      { numRuns: RUNS(150) },
+    );
   });
 
   test('mutated valid ELF files (headers, program headers, notes) fail with our errors', () => {
-    fc.assert(fc.property(mutated(elf, 8192), (b) => typedAndBounded(b.length, () => readEverything(b))), { numRuns: RUNS(200) });
+    fc.assert(
+      fc.property(mutated(elf, 8192), (b) => typedAndBounded(b.length, () => readEverything(b))),
+      { numRuns: RUNS(200) },
+    );
   });
 
   test('mutated valid kdump-compressed files (headers, sub header, bitmaps, descriptors) fail with our errors', () => {
-    fc.assert(fc.property(mutated(kdump, 6 * 4096), (b) => typedAndBounded(b.length, () => readEverything(b))), { numRuns: RUNS(200) });
+    fc.assert(
+      fc.property(mutated(kdump, 6 * 4096), (b) => typedAndBounded(b.length, () => readEverything(b))),
+      { numRuns: RUNS(200) },
+    );
   });
 });
 
@@ -137,37 +158,53 @@ describe('notes, elfcorehdr, page decompression', () => {
     fx.memory.read(0xf00000, notes.subarray(0, 368));
     fx.memory.read(0xf00400, notes.subarray(368));
     expect(decodeNotes(notes.subarray(0, 368)).length).toBeGreaterThan(0);
-    fc.assert(fc.property(fc.oneof(fc.uint8Array({ maxLength: 1024 }), mutated(notes)), (b) => typedAndBounded(b.length, () => decodeNotes(b))), { numRuns: RUNS(400) });
+    fc.assert(
+      fc.property(fc.oneof(fc.uint8Array({ maxLength: 1024 }), mutated(notes)), (b) => typedAndBounded(b.length, () => decodeNotes(b))),
+      { numRuns: RUNS(400) },
+    );
   });
 
   test('the elfcorehdr parser, over a mutated header in old memory', () => {
     const read = (paddr: number, dst: Uint8Array) => fx.memory.read(paddr, dst);
     const opts = { isRam: (p: number, s: number) => fx.memory.isRam(p, s) };
     expect(parseElfCoreHeader(read, FIXTURE_HDR_PADDR, FIXTURE_HDR_SIZE, opts).loads.length).toBeGreaterThan(0);
-    fc.assert(fc.property(mutated(fx.hdr, 64 + 8 * 56), fc.integer({ min: 0, max: 2 * FIXTURE_HDR_SIZE }), (b, size) => {
-      const saved = new Uint8Array(FIXTURE_HDR_SIZE);
-      fx.memory.read(FIXTURE_HDR_PADDR, saved);
-      fx.memory.write(FIXTURE_HDR_PADDR, new Uint8Array(FIXTURE_HDR_SIZE));
-      fx.memory.write(FIXTURE_HDR_PADDR, b.subarray(0, FIXTURE_HDR_SIZE));
-      try {
-        typedAndBounded(FIXTURE_HDR_SIZE, () => parseElfCoreHeader(read, FIXTURE_HDR_PADDR, size, opts), 64);
-      } finally {
-        fx.memory.write(FIXTURE_HDR_PADDR, saved);
-      }
-    }), { numRuns: RUNS(300) });
+    fc.assert(
+      fc.property(mutated(fx.hdr, 64 + 8 * 56), fc.integer({ min: 0, max: 2 * FIXTURE_HDR_SIZE }), (b, size) => {
+        const saved = new Uint8Array(FIXTURE_HDR_SIZE);
+        fx.memory.read(FIXTURE_HDR_PADDR, saved);
+        fx.memory.write(FIXTURE_HDR_PADDR, new Uint8Array(FIXTURE_HDR_SIZE));
+        fx.memory.write(FIXTURE_HDR_PADDR, b.subarray(0, FIXTURE_HDR_SIZE));
+        try {
+          typedAndBounded(FIXTURE_HDR_SIZE, () => parseElfCoreHeader(read, FIXTURE_HDR_PADDR, size, opts), 64);
+        } finally {
+          fx.memory.write(FIXTURE_HDR_PADDR, saved);
+        }
+      }),
+      { numRuns: RUNS(300) },
+    );
   });
 
   test('page decompression never produces more than a page', () => {
     const page = new Uint8Array(4096).map((_, i) => (i * 7) & 0xff);
     const zlib = new Uint8Array(deflateSync(page));
-    const flags = fc.constantFrom(0, DUMP_DH_COMPRESSED_ZLIB, DUMP_DH_COMPRESSED_LZO, DUMP_DH_COMPRESSED_SNAPPY, DUMP_DH_COMPRESSED_ZSTD, 0xff);
-    fc.assert(fc.property(flags, fc.oneof(fc.uint8Array({ maxLength: 5000 }), mutated(zlib)), fc.constantFrom(4096, 16384), (f, data, pageSize) => {
-      try {
-        const out = decompressPage(f, data, pageSize, { file: 'fuzz' });
-        expect(out.length).toBe(pageSize);
-      } catch (e) {
-        expect(e).toBeInstanceOf(EfikdumpError);
-      }
-    }), { numRuns: RUNS(400) });
+    const flags = fc.constantFrom(
+      0,
+      DUMP_DH_COMPRESSED_ZLIB,
+      DUMP_DH_COMPRESSED_LZO,
+      DUMP_DH_COMPRESSED_SNAPPY,
+      DUMP_DH_COMPRESSED_ZSTD,
+      0xff,
+    );
+    fc.assert(
+      fc.property(flags, fc.oneof(fc.uint8Array({ maxLength: 5000 }), mutated(zlib)), fc.constantFrom(4096, 16384), (f, data, pageSize) => {
+        try {
+          const out = decompressPage(f, data, pageSize, { file: 'fuzz' });
+          expect(out.length).toBe(pageSize);
+        } catch (e) {
+          expect(e).toBeInstanceOf(EfikdumpError);
+        }
+      }),
+      { numRuns: RUNS(400) },
+    );
   });
 });

@@ -1,8 +1,24 @@
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import {
-  decodeAscii, decodeElfHeader, decodeProgramHeader, EHDR_SIZE, EM_X86_64, ET_CORE, FormatError, hex, IoError,
-  NT_PRSTATUS, NT_VMCOREINFO, parseVmcoreinfo, PHDR_SIZE, PT_LOAD, PT_NOTE, decodeLostRanges, LOST_RANGES_NOTE_NAME,
-  mergeRanges, NT_EFIKDUMP_LOST_RANGES,
+  decodeAscii,
+  decodeElfHeader,
+  decodeProgramHeader,
+  EHDR_SIZE,
+  EM_X86_64,
+  ET_CORE,
+  FormatError,
+  hex,
+  IoError,
+  NT_PRSTATUS,
+  NT_VMCOREINFO,
+  parseVmcoreinfo,
+  PHDR_SIZE,
+  PT_LOAD,
+  PT_NOTE,
+  decodeLostRanges,
+  LOST_RANGES_NOTE_NAME,
+  mergeRanges,
+  NT_EFIKDUMP_LOST_RANGES,
 } from '@efikdump/core/base';
 import type { ElfHeader, ProgramHeader, LostRange } from '@efikdump/core';
 import { decodeNotes } from '../elfcorehdr/notes';
@@ -48,7 +64,11 @@ export class FileReader implements PositionalReader {
       } catch (e) {
         throw new IoError(`read of ${dst.length} bytes failed: ${(e as Error).message}`, { file: this.name, offset });
       }
-      if (n === 0) throw new FormatError('file', `${dst.length} bytes at this offset`, `the end of the file after ${done}`, { file: this.name, offset });
+      if (n === 0)
+        throw new FormatError('file', `${dst.length} bytes at this offset`, `the end of the file after ${done}`, {
+          file: this.name,
+          offset,
+        });
       done += n;
     }
   }
@@ -107,24 +127,42 @@ export class ElfImageSource implements PageSource {
     reader.read(0, ehdr);
     this.header = decodeElfHeader(ehdr, { file });
     if (this.header.type !== ET_CORE) throw new FormatError('e_type', `ET_CORE (${ET_CORE})`, String(this.header.type), at(16));
-    if (this.header.machine !== EM_X86_64) throw new FormatError('e_machine', `EM_X86_64 (${EM_X86_64})`, String(this.header.machine), at(18));
+    if (this.header.machine !== EM_X86_64)
+      throw new FormatError('e_machine', `EM_X86_64 (${EM_X86_64})`, String(this.header.machine), at(18));
     const tableBytes = this.header.phnum * PHDR_SIZE;
     if (this.header.phoff < EHDR_SIZE || this.header.phoff + tableBytes > reader.size) {
-      throw new FormatError('program header table', `${this.header.phnum} entries inside the ${reader.size}-byte file`, `e_phoff ${hex(this.header.phoff)}`, at(32));
+      throw new FormatError(
+        'program header table',
+        `${this.header.phnum} entries inside the ${reader.size}-byte file`,
+        `e_phoff ${hex(this.header.phoff)}`,
+        at(32),
+      );
     }
     const table = new Uint8Array(tableBytes);
     reader.read(this.header.phoff, table);
-    const phdrs = Array.from({ length: this.header.phnum }, (_, i) => ({ ...decodeProgramHeader(table, i * PHDR_SIZE, { file, base: this.header.phoff }), index: i }));
+    const phdrs = Array.from({ length: this.header.phnum }, (_, i) => ({
+      ...decodeProgramHeader(table, i * PHDR_SIZE, { file, base: this.header.phoff }),
+      index: i,
+    }));
     const field = (i: number, rel: number) => at(this.header.phoff + i * PHDR_SIZE + rel);
     let noteBytes = 0;
     for (const p of phdrs) {
       if (p.type !== PT_LOAD && p.type !== PT_NOTE) continue;
       if (p.offset + p.filesz > reader.size) {
-        throw new FormatError(p.type === PT_LOAD ? 'PT_LOAD segment' : 'PT_NOTE segment', `inside the ${reader.size}-byte file`,
-          `${hex(p.offset)}-${hex(p.offset + p.filesz)}`, field(p.index, 8));
+        throw new FormatError(
+          p.type === PT_LOAD ? 'PT_LOAD segment' : 'PT_NOTE segment',
+          `inside the ${reader.size}-byte file`,
+          `${hex(p.offset)}-${hex(p.offset + p.filesz)}`,
+          field(p.index, 8),
+        );
       }
       if (p.type === PT_LOAD && (p.filesz > p.memsz || !Number.isSafeInteger(p.paddr + p.memsz))) {
-        throw new FormatError('PT_LOAD sizes', 'p_filesz <= p_memsz and an end below 2^53', `filesz ${p.filesz}, memsz ${p.memsz}`, field(p.index, 32));
+        throw new FormatError(
+          'PT_LOAD sizes',
+          'p_filesz <= p_memsz and an end below 2^53',
+          `filesz ${p.filesz}, memsz ${p.memsz}`,
+          field(p.index, 32),
+        );
       }
       if (p.type === PT_NOTE && (noteBytes += p.filesz) > MAX_FILE_NOTES_BYTES) {
         throw new FormatError('PT_NOTE segments', `at most ${MAX_FILE_NOTES_BYTES} bytes in all`, `${noteBytes} bytes`, field(p.index, 32));
@@ -304,8 +342,11 @@ function physPieces(loads: readonly ElfLoad[]): PhysPiece[] {
   return [...direct, ...extra].sort((a, b) => a.start - b.start);
 }
 
-const clip = (p: PhysPiece, start: number, end: number): PhysPiece =>
-  ({ start, end, fileOffset: p.fileOffset < 0 ? -1 : p.fileOffset + (start - p.start) });
+const clip = (p: PhysPiece, start: number, end: number): PhysPiece => ({
+  start,
+  end,
+  fileOffset: p.fileOffset < 0 ? -1 : p.fileOffset + (start - p.start),
+});
 
 /** Sorted pieces made disjoint: where two overlap, the earlier-starting one keeps the bytes. */
 function disjoint(sorted: PhysPiece[]): PhysPiece[] {

@@ -23,7 +23,11 @@ export class KdumpFileSource implements PageSource {
     this.maxMapnr = file.maxMapnr;
     this.notes = file.notesBytes();
     const sub = file.subHeader;
-    if (sub.sizeVmcoreinfo && sub.offsetVmcoreinfo >= sub.offsetNote && sub.offsetVmcoreinfo + sub.sizeVmcoreinfo <= sub.offsetNote + sub.sizeNote) {
+    if (
+      sub.sizeVmcoreinfo &&
+      sub.offsetVmcoreinfo >= sub.offsetNote &&
+      sub.offsetVmcoreinfo + sub.sizeVmcoreinfo <= sub.offsetNote + sub.sizeNote
+    ) {
       this.vmcoreinfoText = { offset: sub.offsetVmcoreinfo - sub.offsetNote, size: sub.sizeVmcoreinfo };
     }
     this.vmcoreinfo = file.vmcoreinfo();

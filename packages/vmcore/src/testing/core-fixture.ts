@@ -59,11 +59,27 @@ export function encodeElfcorehdr(phdrs: readonly ProgramHeader[], size = EHDR_SI
   return out;
 }
 
-export const noteHeader = (paddr: number, size: number): ProgramHeader =>
-  ({ type: PT_NOTE, flags: 0, offset: paddr, vaddr: 0n, paddr, filesz: size, memsz: size, align: 0 });
+export const noteHeader = (paddr: number, size: number): ProgramHeader => ({
+  type: PT_NOTE,
+  flags: 0,
+  offset: paddr,
+  vaddr: 0n,
+  paddr,
+  filesz: size,
+  memsz: size,
+  align: 0,
+});
 
-export const loadHeader = (paddr: number, size: number, vaddr = PAGE_OFFSET + BigInt(paddr)): ProgramHeader =>
-  ({ type: PT_LOAD, flags: PF_R | PF_W | PF_X, offset: paddr, vaddr, paddr, filesz: size, memsz: size, align: 0 });
+export const loadHeader = (paddr: number, size: number, vaddr = PAGE_OFFSET + BigInt(paddr)): ProgramHeader => ({
+  type: PT_LOAD,
+  flags: PF_R | PF_W | PF_X,
+  offset: paddr,
+  vaddr,
+  paddr,
+  filesz: size,
+  memsz: size,
+  align: 0,
+});
 
 export interface CoreFixture {
   memory: PhysicalMemory;

@@ -14,7 +14,9 @@ const empty = pluginContainer();
 
 export function makeTestContext(memory: PhysicalMemory, init: { stub?: StubState; options?: Partial<RunOptions> } = {}): TestContext {
   const { ctx, events } = createTestRun({
-    container: empty, memory, slots: [],
+    container: empty,
+    memory,
+    slots: [],
     options: { truthPages: 0, truthZeroPages: 0, ...(init.options ?? {}) },
     state: { bootCount: 1, stub: init.stub },
   });

@@ -2,8 +2,25 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  EHDR_SIZE, EM_X86_64, encodeElfHeader, encodeNote, encodePrStatus, encodeProgramHeader, ET_CORE, formatVmcoreinfo, mix32,
-  NT_PRSTATUS, NT_VMCOREINFO, PF_R, PF_W, PF_X, PHDR_SIZE, PT_LOAD, PT_NOTE, X86_64_REGS, type ProgramHeader,
+  EHDR_SIZE,
+  EM_X86_64,
+  encodeElfHeader,
+  encodeNote,
+  encodePrStatus,
+  encodeProgramHeader,
+  ET_CORE,
+  formatVmcoreinfo,
+  mix32,
+  NT_PRSTATUS,
+  NT_VMCOREINFO,
+  PF_R,
+  PF_W,
+  PF_X,
+  PHDR_SIZE,
+  PT_LOAD,
+  PT_NOTE,
+  X86_64_REGS,
+  type ProgramHeader,
 } from '@efikdump/core';
 
 // Test support only (not exported from the package): small ELF vmcores built in memory.
@@ -41,7 +58,9 @@ export function frameBytes(kind: TestKind, pfn: number): Uint8Array {
   let x = mix32(pfn, 0x5eed) | 1;
   for (let i = 0; i < PS; i++) {
     if (kind === 'random' || kind === 'anon') {
-      x ^= x << 13; x ^= x >>> 17; x ^= x << 5;
+      x ^= x << 13;
+      x ^= x >>> 17;
+      x ^= x << 5;
       out[i] = x & 0xff;
     } else if (kind === 'text' || kind === 'cache') {
       out[i] = 'the kernel dump page '.charCodeAt((i + pfn) % 21);
@@ -61,9 +80,19 @@ function structPage(kind: TestKind, pfn: number): Uint8Array {
   let flags = 1n << BigInt(PG.reserved);
   let mapping = 0n;
   let mapcount = -1;
-  if (kind === 'free' || kind === 'zero') { flags = 0n; mapcount = BUDDY; }
-  if (kind === 'cache') { flags = 1n << BigInt(PG.lru); mapping = PAGE_OFFSET + 0x100000n; }
-  if (kind === 'anon') { flags = (1n << BigInt(PG.lru)) | (1n << BigInt(PG.swapbacked)); mapping = PAGE_OFFSET + 0x200000n + 1n; mapcount = 0; }
+  if (kind === 'free' || kind === 'zero') {
+    flags = 0n;
+    mapcount = BUDDY;
+  }
+  if (kind === 'cache') {
+    flags = 1n << BigInt(PG.lru);
+    mapping = PAGE_OFFSET + 0x100000n;
+  }
+  if (kind === 'anon') {
+    flags = (1n << BigInt(PG.lru)) | (1n << BigInt(PG.swapbacked));
+    mapping = PAGE_OFFSET + 0x200000n + 1n;
+    mapcount = 0;
+  }
   if (kind === 'slab') flags = 1n << BigInt(PG.slab);
   v.setBigUint64(STRUCT_PAGE.flags, flags, true);
   v.setBigUint64(STRUCT_PAGE.lru, PAGE_OFFSET + BigInt(pfn * 64 + 8), true);
@@ -91,28 +120,47 @@ export function buildImage(spec: ImageSpec): BuiltImage {
     if (!spec.ram.some((r) => pfn * PS < r.end && (pfn + 1) * PS > r.start)) continue;
     phys.set(frameBytes(spec.kindOf(pfn), pfn), pfn * PS);
   }
-  const info: Record<string, string | undefined> = { OSRELEASE: '6.1.0-test', PAGESIZE: '4096', CRASHTIME: '1767225700', 'NUMBER(phys_base)': '0' };
+  const info: Record<string, string | undefined> = {
+    OSRELEASE: '6.1.0-test',
+    PAGESIZE: '4096',
+    CRASHTIME: '1767225700',
+    'NUMBER(phys_base)': '0',
+  };
   if (spec.memMapAt !== undefined) {
     for (let pfn = 0; pfn < maxPfn; pfn++) phys.set(structPage(spec.kindOf(pfn), pfn), spec.memMapAt + pfn * STRUCT_PAGE.size);
     new DataView(phys.buffer).setBigUint64(MEM_MAP_PTR_PHYS, PAGE_OFFSET + BigInt(spec.memMapAt), true);
     Object.assign(info, {
       'SYMBOL(mem_map)': (PAGE_OFFSET + BigInt(MEM_MAP_PTR_PHYS)).toString(16),
-      'SIZE(page)': '64', 'OFFSET(page.flags)': '0', 'OFFSET(page._refcount)': '52', 'OFFSET(page.mapping)': '24',
-      'OFFSET(page.lru)': '8', 'OFFSET(page._mapcount)': '48', 'OFFSET(page.private)': '40', 'OFFSET(page.compound_head)': '8',
-      'NUMBER(PG_lru)': String(PG.lru), 'NUMBER(PG_private)': String(PG.private), 'NUMBER(PG_swapcache)': String(PG.swapcache),
-      'NUMBER(PG_swapbacked)': String(PG.swapbacked), 'NUMBER(PG_slab)': String(PG.slab), 'NUMBER(PAGE_BUDDY_MAPCOUNT_VALUE)': String(BUDDY),
+      'SIZE(page)': '64',
+      'OFFSET(page.flags)': '0',
+      'OFFSET(page._refcount)': '52',
+      'OFFSET(page.mapping)': '24',
+      'OFFSET(page.lru)': '8',
+      'OFFSET(page._mapcount)': '48',
+      'OFFSET(page.private)': '40',
+      'OFFSET(page.compound_head)': '8',
+      'NUMBER(PG_lru)': String(PG.lru),
+      'NUMBER(PG_private)': String(PG.private),
+      'NUMBER(PG_swapcache)': String(PG.swapcache),
+      'NUMBER(PG_swapbacked)': String(PG.swapbacked),
+      'NUMBER(PG_slab)': String(PG.slab),
+      'NUMBER(PAGE_BUDDY_MAPCOUNT_VALUE)': String(BUDDY),
     });
   }
   Object.assign(info, spec.vmcoreinfo ?? {});
   // Bytes of a partial frame outside RAM read as zeros.
   for (const r of spec.ram) {
-    for (const [from, to] of [[Math.floor(r.start / PS) * PS, r.start], [r.end, Math.ceil(r.end / PS) * PS]]) {
+    for (const [from, to] of [
+      [Math.floor(r.start / PS) * PS, r.start],
+      [r.end, Math.ceil(r.end / PS) * PS],
+    ]) {
       for (let a = from; a < to; a++) if (!inRam(a)) phys[a] = 0;
     }
   }
   const text = formatVmcoreinfo(Object.entries(info).filter((e): e is [string, string] => e[1] !== undefined));
   const noteParts = Array.from({ length: spec.cpus ?? 2 }, (_, cpu) =>
-    encodeNote('CORE', NT_PRSTATUS, encodePrStatus({ pid: cpu === 0 ? 42 : 0, regs: X86_64_REGS.map((_, i) => BigInt(i + cpu * 100)) })));
+    encodeNote('CORE', NT_PRSTATUS, encodePrStatus({ pid: cpu === 0 ? 42 : 0, regs: X86_64_REGS.map((_, i) => BigInt(i + cpu * 100)) })),
+  );
   noteParts.push(encodeNote('VMCOREINFO', NT_VMCOREINFO, Buffer.from(text, 'latin1')));
   const notes = Buffer.concat(noteParts);
   const loads: { paddr: number; size: number; vaddr: bigint }[] = [];
@@ -121,13 +169,24 @@ export function buildImage(spec: ImageSpec): BuiltImage {
   const phnum = loads.length + 1;
   const noteOff = EHDR_SIZE + phnum * PHDR_SIZE;
   let off = Math.ceil((noteOff + notes.length) / PS) * PS;
-  const phdrs: ProgramHeader[] = [{ type: PT_NOTE, flags: 0, offset: noteOff, vaddr: 0n, paddr: 0, filesz: notes.length, memsz: notes.length, align: 0 }];
+  const phdrs: ProgramHeader[] = [
+    { type: PT_NOTE, flags: 0, offset: noteOff, vaddr: 0n, paddr: 0, filesz: notes.length, memsz: notes.length, align: 0 },
+  ];
   const dataAt: number[] = [];
   for (const l of loads) {
     // as fs/proc/vmcore.c: the file holds whole pages, p_offset points at the byte for p_paddr
     const start = Math.floor(l.paddr / PS) * PS;
     dataAt.push(off);
-    phdrs.push({ type: PT_LOAD, flags: PF_R | PF_W | PF_X, offset: off + (l.paddr - start), vaddr: l.vaddr, paddr: l.paddr, filesz: l.size, memsz: l.size, align: 0 });
+    phdrs.push({
+      type: PT_LOAD,
+      flags: PF_R | PF_W | PF_X,
+      offset: off + (l.paddr - start),
+      vaddr: l.vaddr,
+      paddr: l.paddr,
+      filesz: l.size,
+      memsz: l.size,
+      align: 0,
+    });
     off += Math.ceil((l.paddr + l.size) / PS) * PS - start;
   }
   const bytes = new Uint8Array(off);
@@ -153,4 +212,7 @@ export function writeImage(path: string, image: BuiltImage): string {
 }
 
 /** Kinds in runs: `pattern[i]` for frames [i*run, (i+1)*run), repeating. */
-export const kindRuns = (pattern: TestKind[], run: number) => (pfn: number): TestKind => pattern[Math.floor(pfn / run) % pattern.length];
+export const kindRuns =
+  (pattern: TestKind[], run: number) =>
+  (pfn: number): TestKind =>
+    pattern[Math.floor(pfn / run) % pattern.length];

@@ -50,4 +50,3 @@ describe('BackgroundWriter', () => {
     expect(statSync(path).size).toBe(0);
   });
 });
-

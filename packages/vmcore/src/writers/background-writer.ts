@@ -53,7 +53,11 @@ export class BackgroundWriter {
   /** Bytes handed to `append`. */
   dataBytes = 0;
 
-  constructor(readonly path: string, private readonly bufferBytes = 4 * MiB, private readonly maxInflight = 4) {
+  constructor(
+    readonly path: string,
+    private readonly bufferBytes = 4 * MiB,
+    private readonly maxInflight = 4,
+  ) {
     this.worker = new Worker(WRITER_SOURCE, { eval: true, workerData: { path } });
     this.worker.on('message', (m: { buf?: ArrayBuffer; error?: string; position?: number }) => {
       if (!m.buf) return;
@@ -68,7 +72,9 @@ export class BackgroundWriter {
       this.wake();
     };
     this.worker.on('error', fail);
-    this.worker.on('exit', (code) => { if (code !== 0) fail(new Error(`exited with code ${code}`)); });
+    this.worker.on('exit', (code) => {
+      if (code !== 0) fail(new Error(`exited with code ${code}`));
+    });
     this.cur = new Uint8Array(bufferBytes);
   }
 
@@ -138,4 +144,3 @@ export class BackgroundWriter {
     for (const f of w) f();
   }
 }
-

@@ -10,16 +10,22 @@ export class EarlyWriteback {
   private pending: Promise<void> | undefined;
   private error: Error | undefined;
   private last = 0;
-  constructor(private readonly fd: number, private readonly path: string, private readonly stepBytes = 64 * MiB) {}
+  constructor(
+    private readonly fd: number,
+    private readonly path: string,
+    private readonly stepBytes = 64 * MiB,
+  ) {}
   /** `written`: bytes written so far. */
   poke(written: number): void {
     if (this.pending || this.error || written - this.last < this.stepBytes) return;
     this.last = written;
-    this.pending = new Promise((resolve) => fdatasync(this.fd, (err) => {
-      if (err) this.error ??= new IoError(`fdatasync failed: ${err.message}`, { file: this.path });
-      this.pending = undefined;
-      resolve();
-    }));
+    this.pending = new Promise((resolve) =>
+      fdatasync(this.fd, (err) => {
+        if (err) this.error ??= new IoError(`fdatasync failed: ${err.message}`, { file: this.path });
+        this.pending = undefined;
+        resolve();
+      }),
+    );
   }
   /** Waits for the running fdatasync; rethrows the first that failed. */
   async settle(): Promise<void> {

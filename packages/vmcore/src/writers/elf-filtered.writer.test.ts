@@ -13,7 +13,7 @@ describe('writeFilteredElf (makedumpfile -E)', () => {
   afterAll(() => tmp.cleanup());
 
   // 2048 frames: text, a run of 300 zero frames (dropped), 10 zero frames (kept in the file), text, 400 zero frames at the end.
-  const kindOf = (pfn: number): TestKind => (pfn >= 100 && pfn < 400) || (pfn >= 500 && pfn < 510) || pfn >= 1648 ? 'zero' : 'text';
+  const kindOf = (pfn: number): TestKind => ((pfn >= 100 && pfn < 400) || (pfn >= 500 && pfn < 510) || pfn >= 1648 ? 'zero' : 'text');
   const spec: ImageSpec = { ram: [{ start: 0, end: 2048 * PS }], kindOf, kernelText: { paddr: 0x10000, size: 0x10000 } };
   const image = buildImage(spec);
   const input = writeImage(tmp.file('in.vmcore'), image);
@@ -54,15 +54,25 @@ describe('writeFilteredElf (makedumpfile -E)', () => {
 
   test('with struct pages, -d 31 leaves out free, cache and user pages as makedumpfile would', async () => {
     const kinds: TestKind[] = ['free', 'cache', 'anon'];
-    const s: ImageSpec = { ram: [{ start: 0, end: 4096 * PS }], kindOf: (pfn) => (pfn < 256 ? 'slab' : pfn < 1024 ? kinds[Math.floor(pfn / 256) % 3] : 'text'), memMapAt: 0x20000 };
+    const s: ImageSpec = {
+      ram: [{ start: 0, end: 4096 * PS }],
+      kindOf: (pfn) => (pfn < 256 ? 'slab' : pfn < 1024 ? kinds[Math.floor(pfn / 256) % 3] : 'text'),
+      memMapAt: 0x20000,
+    };
     const path = writeImage(tmp.file('mm.vmcore'), buildImage(s));
     const source = ElfImageSource.open(path);
     await expect(writeFilteredElf(source, tmp.file('nope.elf'), { dumpLevel: 31 })).rejects.toThrow(ConfigError);
-    const r = await writeFilteredElf(source, tmp.file('d31.elf'), { dumpLevel: 31, classifier: () => new StructPageClassifier(source, 31) });
+    const r = await writeFilteredElf(source, tmp.file('d31.elf'), {
+      dumpLevel: 31,
+      classifier: () => new StructPageClassifier(source, 31),
+    });
     source.close();
     expect(r.excluded).toMatchObject({ free: 256, cache: 256, user: 256 });
     const core = ElfCoreFile.open(tmp.file('d31.elf'));
-    expect(core.phdrs.filter((p) => p.type === PT_LOAD).map((p) => [p.paddr / PS, p.filesz / PS, p.memsz / PS])).toEqual([[0, 256, 1024], [1024, 3072, 3072]]);
+    expect(core.phdrs.filter((p) => p.type === PT_LOAD).map((p) => [p.paddr / PS, p.filesz / PS, p.memsz / PS])).toEqual([
+      [0, 256, 1024],
+      [1024, 3072, 3072],
+    ]);
     core.close();
   });
 });
@@ -75,12 +85,17 @@ describe('StructPageClassifier', () => {
 
   test('without VMCOREINFO memory model, a level above 1 is a ConfigError that says what is missing', () => {
     const plain = open({ ram, kindOf: () => 'text' }, 'plain.vmcore');
-    expect(() => new StructPageClassifier(plain, 31)).toThrow(/VMCOREINFO describes no memory model; only FLATMEM \(SYMBOL\(mem_map\)\) is supported/);
+    expect(() => new StructPageClassifier(plain, 31)).toThrow(
+      /VMCOREINFO describes no memory model; only FLATMEM \(SYMBOL\(mem_map\)\) is supported/,
+    );
     plain.close();
     const sparse = open({ ram, kindOf: () => 'text', vmcoreinfo: { 'SYMBOL(mem_section)': 'ffffffff83000000' } }, 'sparse.vmcore');
     expect(() => new StructPageClassifier(sparse, 16)).toThrow(/SPARSEMEM \(SYMBOL\(mem_section\)\), which this version does not read/);
     sparse.close();
-    const partial = open({ ram, kindOf: () => 'text', memMapAt: 0x8000 * 2, vmcoreinfo: { 'NUMBER(PAGE_BUDDY_MAPCOUNT_VALUE)': undefined } }, 'partial.vmcore');
+    const partial = open(
+      { ram, kindOf: () => 'text', memMapAt: 0x8000 * 2, vmcoreinfo: { 'NUMBER(PAGE_BUDDY_MAPCOUNT_VALUE)': undefined } },
+      'partial.vmcore',
+    );
     expect(() => new StructPageClassifier(partial, 16)).toThrow(/lacks: NUMBER\(PAGE_BUDDY_MAPCOUNT_VALUE\)/);
     expect(() => new StructPageClassifier(partial, 2)).not.toThrow();
     partial.close();
@@ -90,28 +105,39 @@ describe('StructPageClassifier', () => {
 describe('ElfImageSource', () => {
   const tmp = tempDir('elf-source');
   afterAll(() => tmp.cleanup());
-  const good = buildImage({ ram: [{ start: 0x1000, end: 0x9fc00 }, { start: 0x100000, end: 0x180000 }], kindOf: () => 'text', kernelText: { paddr: 0x100000, size: 0x8000 } }).bytes;
+  const good = buildImage({
+    ram: [
+      { start: 0x1000, end: 0x9fc00 },
+      { start: 0x100000, end: 0x180000 },
+    ],
+    kindOf: () => 'text',
+    kernelText: { paddr: 0x100000, size: 0x8000 },
+  }).bytes;
 
   test('mutated and truncated images end in our errors, never another exception', () => {
-    fc.assert(fc.property(
-      fc.array(fc.tuple(fc.nat(1024), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 6 }),
-      fc.option(fc.nat(), { nil: undefined }),
-      (edits, cut) => {
-        const b = Uint8Array.from(good);
-        for (const [i, v] of edits) b[i] = v;
-        const path = tmp.file('fuzz.vmcore');
-        writeFileSync(path, cut === undefined ? b : b.subarray(0, cut % b.length));
-        let source: ElfImageSource | undefined;
-        try {
-          source = ElfImageSource.open(path);
-          const page = new Uint8Array(PS);
-          for (let pfn = 0; pfn < Math.min(source.maxMapnr, 512); pfn++) source.readPhys(pfn * PS, page);
-        } catch (e) {
-          if (!(e instanceof EfikdumpError)) throw e;
-        } finally {
-          source?.close();
-        }
-      }), { numRuns: 300 });
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(fc.nat(1024), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 6 }),
+        fc.option(fc.nat(), { nil: undefined }),
+        (edits, cut) => {
+          const b = Uint8Array.from(good);
+          for (const [i, v] of edits) b[i] = v;
+          const path = tmp.file('fuzz.vmcore');
+          writeFileSync(path, cut === undefined ? b : b.subarray(0, cut % b.length));
+          let source: ElfImageSource | undefined;
+          try {
+            source = ElfImageSource.open(path);
+            const page = new Uint8Array(PS);
+            for (let pfn = 0; pfn < Math.min(source.maxMapnr, 512); pfn++) source.readPhys(pfn * PS, page);
+          } catch (e) {
+            if (!(e instanceof EfikdumpError)) throw e;
+          } finally {
+            source?.close();
+          }
+        },
+      ),
+      { numRuns: 300 },
+    );
     expect(readFileSync(tmp.file('fuzz.vmcore')).length).toBeGreaterThanOrEqual(0);
   });
 });

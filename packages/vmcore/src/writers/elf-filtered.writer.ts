@@ -1,5 +1,14 @@
 import {
-  AtomicFile, ConfigError, EHDR_SIZE, encodeElfHeader, encodeProgramHeader, MiB, PHDR_SIZE, PN_XNUM, PT_LOAD, PT_NOTE,
+  AtomicFile,
+  ConfigError,
+  EHDR_SIZE,
+  encodeElfHeader,
+  encodeProgramHeader,
+  MiB,
+  PHDR_SIZE,
+  PN_XNUM,
+  PT_LOAD,
+  PT_NOTE,
 } from '@efikdump/core/base';
 import type { ProgramHeader } from '@efikdump/core';
 import { DL_EXCLUDE_ZERO, EXCLUDED_NAMES, needsClassification, type PageClassifier } from '../dump-level/dump-level';
@@ -186,14 +195,27 @@ export async function writeFilteredElf(source: ElfImageSource, path: string, opt
 
     const phnum = segments.length + 1;
     if (phnum > reservedPhdrs) {
-      throw new ConfigError(`ELF output would need ${phnum} program headers (at most ${PN_XNUM - 1}); use --format kdump`, { field: '--format' });
+      throw new ConfigError(`ELF output would need ${phnum} program headers (at most ${PN_XNUM - 1}); use --format kdump`, {
+        field: '--format',
+      });
     }
     const phoff = EHDR_SIZE;
-    const phdrs: ProgramHeader[] = [{ type: PT_NOTE, flags: 0, offset: noteOffset, vaddr: 0n, paddr: 0, filesz: notes.length, memsz: notes.length, align: 0 }];
+    const phdrs: ProgramHeader[] = [
+      { type: PT_NOTE, flags: 0, offset: noteOffset, vaddr: 0n, paddr: 0, filesz: notes.length, memsz: notes.length, align: 0 },
+    ];
     for (const g of segments) {
       // A segment with no file bytes still points at where its data would be: makedumpfile 1.7.2
       // (its mmap reader) crashes on an offset-0 empty segment in some layouts.
-      phdrs.push({ type: PT_LOAD, flags: g.load.flags, offset: g.offset, vaddr: g.vaddr, paddr: g.paddr, filesz: g.filesz, memsz: g.memsz, align: g.load.align });
+      phdrs.push({
+        type: PT_LOAD,
+        flags: g.load.flags,
+        offset: g.offset,
+        vaddr: g.vaddr,
+        paddr: g.paddr,
+        filesz: g.filesz,
+        memsz: g.memsz,
+        align: g.load.align,
+      });
     }
     if (notes.length) file.writeAt(notes, noteOffset);
     const table = new Uint8Array(phnum * PHDR_SIZE);

@@ -7,12 +7,22 @@ import { MiB, PAGE_SIZE, SimulationError, type VmcoreView } from '@efikdump/core
 import { parseElfCoreHeader } from '../elfcorehdr/parse-elfcorehdr';
 import { ProcVmcore } from '../proc-vmcore/proc-vmcore';
 import { ElfCoreFile } from '../reader/elf-core-file';
-import { buildCoreFixture, FIXTURE_CRASHKERNEL, FIXTURE_HDR_PADDR, FIXTURE_HDR_SIZE, FIXTURE_SYSTEM_RAM, KERNEL_TEXT, VMCOREINFO_TEXT } from '../testing/core-fixture';
+import {
+  buildCoreFixture,
+  FIXTURE_CRASHKERNEL,
+  FIXTURE_HDR_PADDR,
+  FIXTURE_HDR_SIZE,
+  FIXTURE_SYSTEM_RAM,
+  KERNEL_TEXT,
+  VMCOREINFO_TEXT,
+} from '../testing/core-fixture';
 import { expectSameBytes, makeTestContext } from '../testing/run-context';
 import { ElfDumpWriter, writeElfDump, type DumpProgress } from './elf.writer';
 
 let dir: string;
-beforeAll(() => { dir = mkdtempSync(join(tmpdir(), 'efikdump-vmcore-writer-')); });
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'efikdump-vmcore-writer-'));
+});
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 function fixtureView() {
@@ -46,7 +56,7 @@ describe('writeElfDump → ElfCoreFile round trip', () => {
   });
   afterAll(() => file.close());
 
-  it('writes the file at its final name with the view\'s size, and nothing else', () => {
+  it("writes the file at its final name with the view's size, and nothing else", () => {
     expect(result).toMatchObject({ path, bytes: view.size });
     expect(statSync(path).size).toBe(view.size);
     expect(readdirSync(dir).filter((f) => f.startsWith('.round-trip'))).toEqual([]);
@@ -71,8 +81,9 @@ describe('writeElfDump → ElfCoreFile round trip', () => {
   it('reads back the headers, the merged notes, VMCOREINFO and the registers', () => {
     expect(file.header).toMatchObject({ type: 4, machine: 62, phnum: 5, phoff: 64 });
     expect(file.phdrs).toEqual(core.phdrs);
-    expect(file.notes().map((n) => [n.name, n.type, n.offset, Buffer.from(n.desc).toString('hex')]))
-      .toEqual(core.noteList.map((n) => [n.name, n.type, n.offset, Buffer.from(n.desc).toString('hex')]));
+    expect(file.notes().map((n) => [n.name, n.type, n.offset, Buffer.from(n.desc).toString('hex')])).toEqual(
+      core.noteList.map((n) => [n.name, n.type, n.offset, Buffer.from(n.desc).toString('hex')]),
+    );
     expect(file.vmcoreinfo()?.get('OSRELEASE')).toBe('6.1.0-efikdump');
     expect(file.vmcoreinfo()?.size).toBe(VMCOREINFO_TEXT.split('\n').length - 1);
     expect(file.prstatus()).toEqual(fx.cpus.map((c, cpu) => ({ cpu, pid: c.pid, regs: c.regs })));
@@ -111,7 +122,13 @@ describe('writeElfDump', () => {
   it('removes the temporary file and never creates the final one when reading fails', async () => {
     const sub = mkdtempSync(join(dir, 'fail-'));
     let reads = 0;
-    const failing: VmcoreView = { ...zeroView(8 * MiB), read: (offset, dst) => { if (++reads > 3) throw new SimulationError('old memory went away'); dst.fill(1); } };
+    const failing: VmcoreView = {
+      ...zeroView(8 * MiB),
+      read: (offset, dst) => {
+        if (++reads > 3) throw new SimulationError('old memory went away');
+        dst.fill(1);
+      },
+    };
     await expect(writeElfDump(failing, join(sub, 'dump.vmcore'))).rejects.toThrow('old memory went away');
     expect(readdirSync(sub)).toEqual([]);
   });

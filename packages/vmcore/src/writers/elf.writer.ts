@@ -120,7 +120,8 @@ export class ElfDumpWriter implements DumpWriter {
         const r = await writeFilteredElf(procVmcoreSource(view), path, {
           dumpLevel,
           classifier: needsClassification(dumpLevel) ? () => new PageKindClassifier(ctx.machine.memory, dumpLevel) : undefined,
-          onProgress: ({ done, total }) => ctx.log.emit('dump-write', 'progress', `${formatSize(done)} of ${formatSize(total)}`, { done, total }),
+          onProgress: ({ done, total }) =>
+            ctx.log.emit('dump-write', 'progress', `${formatSize(done)} of ${formatSize(total)}`, { done, total }),
         });
         ctx.clock.advance((r.dataBytes / MODELLED_DISK_BYTES_PER_SECOND) * 1_000_000);
         const bytes = enc ? encryptDump(ctx, enc, r.bytes, { plain: path, out, format: 'elf' })! : r.bytes;
@@ -128,18 +129,26 @@ export class ElfDumpWriter implements DumpWriter {
         ctx.artifacts.dump = out;
         ctx.metrics.dumpBytes = bytes;
         ctx.metrics.dumpLevel = dumpLevel;
-        ctx.log.emit('dump-write', 'info', `wrote ${formatSize(r.bytes)} ELF core, -d ${dumpLevel}: ${r.loads} PT_LOADs, ${formatSize(r.dataBytes)} of data`);
+        ctx.log.emit(
+          'dump-write',
+          'info',
+          `wrote ${formatSize(r.bytes)} ELF core, -d ${dumpLevel}: ${r.loads} PT_LOADs, ${formatSize(r.dataBytes)} of data`,
+        );
         return;
       }
       const result = await writeElfDump(view, path, ({ done, total }) =>
-        ctx.log.emit('dump-write', 'progress', `${formatSize(done)} of ${formatSize(total)}`, { done, total }));
+        ctx.log.emit('dump-write', 'progress', `${formatSize(done)} of ${formatSize(total)}`, { done, total }),
+      );
       ctx.clock.advance((result.bytes / MODELLED_DISK_BYTES_PER_SECOND) * 1_000_000);
       const bytes = enc ? encryptDump(ctx, enc, result.bytes, { plain: path, out, format: 'elf' })! : result.bytes;
       ctx.state.dump = { path: out, bytes, format: enc ? 'sealed-elf' : 'elf' };
       ctx.artifacts.dump = out;
       ctx.metrics.dumpBytes = bytes;
-      ctx.log.emit('dump-write', 'info',
-        `wrote ${formatSize(result.bytes)} ELF core (${formatSize(result.dataBytes)} of data, the rest left as holes)`);
+      ctx.log.emit(
+        'dump-write',
+        'info',
+        `wrote ${formatSize(result.bytes)} ELF core (${formatSize(result.dataBytes)} of data, the rest left as holes)`,
+      );
     });
   }
 }

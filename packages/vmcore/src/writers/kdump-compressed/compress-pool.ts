@@ -45,7 +45,15 @@ export interface CompressResult {
  * `randomDistinct` distinct values among 256 sampled bytes; 0 never) or to be tried. It runs on the
  * main thread, which only reads and writes, so that the workers spend their time in deflate.
  */
-export function classifyBatch(pages: Buffer, count: number, pageSize: number, detectZero: boolean, randomDistinct: number, kinds: Uint8Array, zero: Buffer): void {
+export function classifyBatch(
+  pages: Buffer,
+  count: number,
+  pageSize: number,
+  detectZero: boolean,
+  randomDistinct: number,
+  kinds: Uint8Array,
+  zero: Buffer,
+): void {
   for (let i = 0; i < count; i++) {
     const at = i * pageSize;
     if (detectZero && isZeroRange(pages, at, pageSize, zero)) kinds[i] = PAGE_ZERO;
@@ -234,7 +242,9 @@ export function codecModulePath(codec: keyof typeof CODEC_PACKAGES): string {
   try {
     return require.resolve(CODEC_PACKAGES[codec]);
   } catch (e) {
-    throw new IoError(`--compress ${codec} needs the npm package ${CODEC_PACKAGES[codec]}, which is not installed: ${(e as Error).message.split('\n')[0]}`);
+    throw new IoError(
+      `--compress ${codec} needs the npm package ${CODEC_PACKAGES[codec]}, which is not installed: ${(e as Error).message.split('\n')[0]}`,
+    );
   }
 }
 
@@ -261,7 +271,10 @@ export class CompressPool {
     const flag = compressionFlag[codec];
     const modulePath = codec === 'zstd' || codec === 'snappy' ? codecModulePath(codec) : undefined;
     for (let i = 0; i < threads; i++) {
-      const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { pageSize, flag, level, codec, modulePath, PAGE_TRY, PAGE_ZERO, PAGE_RAW } });
+      const worker = new Worker(WORKER_SOURCE, {
+        eval: true,
+        workerData: { pageSize, flag, level, codec, modulePath, PAGE_TRY, PAGE_ZERO, PAGE_RAW },
+      });
       const entry = { worker, pending: new Map<number, Pending>() };
       worker.on('message', (m: CompressResult & { id: number }) => {
         const p = entry.pending.get(m.id);
@@ -275,7 +288,9 @@ export class CompressPool {
       };
       worker.on('error', fail);
       // terminate() (close) ends a worker with code 1: not a failure.
-      worker.on('exit', (code) => { if (code !== 0 && !this.closing) fail(new Error(`exited with code ${code}`)); });
+      worker.on('exit', (code) => {
+        if (code !== 0 && !this.closing) fail(new Error(`exited with code ${code}`));
+      });
       this.workers.push(entry);
     }
   }
@@ -290,9 +305,18 @@ export class CompressPool {
     const id = this.nextId++;
     const result = new Promise<CompressResult>((resolve, reject) => {
       entry.pending.set(id, { resolve, reject });
-      entry.worker.postMessage({
-        id, pages: job.pages, out: job.out, count: job.count, kinds: job.kinds, detectZero: job.detectZero, randomDistinct: job.randomDistinct,
-      }, [job.pages, job.out]);
+      entry.worker.postMessage(
+        {
+          id,
+          pages: job.pages,
+          out: job.out,
+          count: job.count,
+          kinds: job.kinds,
+          detectZero: job.detectZero,
+          randomDistinct: job.randomDistinct,
+        },
+        [job.pages, job.out],
+      );
     });
     // A job the caller abandoned (it failed on another and stopped waiting) may still be rejected
     // later: that must not become an unhandled rejection that kills the process with a stack.

@@ -3,9 +3,7 @@ import { dirname, join } from 'node:path';
 import { inflateSync } from 'node:zlib';
 import { ConfigError, FormatError, IoError } from '@efikdump/core/base';
 import type { ErrorPlace } from '@efikdump/core';
-import {
-  DUMP_DH_COMPRESSED_LZO, DUMP_DH_COMPRESSED_SNAPPY, DUMP_DH_COMPRESSED_ZLIB, DUMP_DH_COMPRESSED_ZSTD,
-} from './diskdump.codec';
+import { DUMP_DH_COMPRESSED_LZO, DUMP_DH_COMPRESSED_SNAPPY, DUMP_DH_COMPRESSED_ZLIB, DUMP_DH_COMPRESSED_ZSTD } from './diskdump.codec';
 import { lzo1xDecompress } from './lzo1x';
 
 /**
@@ -59,7 +57,8 @@ function snappyDecompress(data: Uint8Array, pageSize: number, where: ErrorPlace)
     length += (b & 0x7f) * 2 ** shift;
     if (!(b & 0x80)) break;
   }
-  if (length !== pageSize) throw new FormatError('snappy page data', `a snappy block of ${pageSize} bytes`, `one of ${length} bytes`, where);
+  if (length !== pageSize)
+    throw new FormatError('snappy page data', `a snappy block of ${pageSize} bytes`, `one of ${length} bytes`, where);
   snappy ??= require('snappy-wasm') as typeof snappy;
   try {
     return snappy!.decompress_raw(data);
@@ -84,9 +83,12 @@ interface WasmInstance {
   exports: object;
 }
 /** The synchronous WebAssembly API (Node has it; this package's type libraries do not declare it). */
-const wasmApi = () => (globalThis as unknown as {
-  WebAssembly: { Module: new (bytes: Uint8Array) => object; Instance: new (module: object, imports: object) => WasmInstance };
-}).WebAssembly;
+const wasmApi = () =>
+  (
+    globalThis as unknown as {
+      WebAssembly: { Module: new (bytes: Uint8Array) => object; Instance: new (module: object, imports: object) => WasmInstance };
+    }
+  ).WebAssembly;
 
 let zstdModule: ZstdModule | undefined;
 
@@ -134,7 +136,8 @@ function zstdDecompress(data: Uint8Array, pageSize: number, where: ErrorPlace): 
   try {
     z.HEAPU8.set(data, src);
     const n = z._ZSTD_decompress(dst, pageSize, src, data.length);
-    if (z._ZSTD_isError(n)) throw new FormatError('zstd page data', `a zstd frame of one ${pageSize}-byte page`, `zstd error code ${-n >>> 0}`, where);
+    if (z._ZSTD_isError(n))
+      throw new FormatError('zstd page data', `a zstd frame of one ${pageSize}-byte page`, `zstd error code ${-n >>> 0}`, where);
     return z.HEAPU8.slice(dst, dst + n);
   } finally {
     z._free(dst);

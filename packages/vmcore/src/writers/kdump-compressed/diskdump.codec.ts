@@ -111,7 +111,8 @@ export function decodeDiskDumpHeader(buf: Uint8Array, where: ErrorPlace = {}): D
     throw new FormatError('kdump signature', '"KDUMP   " or "DISKDUMP"', JSON.stringify(decodeAscii(buf.subarray(0, 8))), place(where, 0));
   }
   const headerVersion = v.getInt32(8, true);
-  if (headerVersion < 0 || headerVersion > 64) throw new FormatError('header_version', 'a version from 0 to 6', String(headerVersion), place(where, 8));
+  if (headerVersion < 0 || headerVersion > 64)
+    throw new FormatError('header_version', 'a version from 0 to 6', String(headerVersion), place(where, 8));
   const utsname = emptyUtsname();
   UTSNAME_FIELDS.forEach((f, i) => {
     const start = 12 + i * UTSNAME_FIELD_BYTES;
@@ -212,9 +213,13 @@ export function decodePageDesc(buf: Uint8Array, at: number, where: ErrorPlace = 
   if (offset < 0n || offset > BigInt(Number.MAX_SAFE_INTEGER)) {
     throw new FormatError('page_desc.offset', 'a file offset from 0 to 2^53', String(offset), place(where, at));
   }
-  return { offset: Number(offset), size: v.getUint32(at + 8, true), flags: v.getUint32(at + 12, true), pageFlags: v.getBigUint64(at + 16, true) };
+  return {
+    offset: Number(offset),
+    size: v.getUint32(at + 8, true),
+    flags: v.getUint32(at + 12, true),
+    pageFlags: v.getBigUint64(at + 16, true),
+  };
 }
 
 /** Bytes of one bitmap for `maxMapnr` frames: one bit per frame, rounded up to whole blocks. */
-export const bitmapBytesFor = (maxMapnr: number, blockSize: number): number =>
-  Math.ceil(Math.ceil(maxMapnr / 8) / blockSize) * blockSize;
+export const bitmapBytesFor = (maxMapnr: number, blockSize: number): number => Math.ceil(Math.ceil(maxMapnr / 8) / blockSize) * blockSize;

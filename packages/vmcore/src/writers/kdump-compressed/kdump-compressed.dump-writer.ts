@@ -1,6 +1,14 @@
 import { inject, injectable, type DependencyContainer } from 'tsyringe';
 import {
-  COMPONENT_OPTIONS, formatSize, RUN_CONTAINER, RUN_CONTEXT, SimulationError, stage, type DumpWriter, type RunContext, type StageOperator,
+  COMPONENT_OPTIONS,
+  formatSize,
+  RUN_CONTAINER,
+  RUN_CONTEXT,
+  SimulationError,
+  stage,
+  type DumpWriter,
+  type RunContext,
+  type StageOperator,
 } from '@efikdump/core';
 import { needsClassification } from '../../dump-level/dump-level';
 import { PageKindClassifier } from '../../dump-level/page-kind-classifier';
@@ -52,7 +60,10 @@ export class KdumpCompressedDumpWriter implements DumpWriter {
       const source = procVmcoreSource(view);
       const classifier = needsClassification(dumpLevel) ? new PageKindClassifier(ctx.machine.memory, dumpLevel) : undefined;
       const r = await writeKdumpCompressed(source, path, {
-        compress, dumpLevel, threads, classifier,
+        compress,
+        dumpLevel,
+        threads,
+        classifier,
         onProgress: ({ done, total }) => ctx.log.emit('dump-write', 'progress', `${done} of ${total} pages`, { done, total }),
       });
       const computePages = compress === 'zlib' ? r.dumpedFrames - r.zeroFrames : 0;
@@ -63,9 +74,17 @@ export class KdumpCompressedDumpWriter implements DumpWriter {
       ctx.metrics.dumpBytes = bytes;
       ctx.metrics.dumpLevel = dumpLevel;
       ctx.metrics.dumpedPages = r.dumpedFrames;
-      ctx.log.emit('dump-write', 'info',
+      ctx.log.emit(
+        'dump-write',
+        'info',
         `wrote ${formatSize(r.bytes)} kdump-compressed (${compress}, -d ${dumpLevel}): ${r.dumpedFrames} of ${r.ramFrames} pages, ` +
-        `${r.zeroFrames} zero; left out ${Object.entries(r.excluded).filter(([, n]) => n).map(([k, n]) => `${n} ${k}`).join(', ') || 'nothing'}`);
+          `${r.zeroFrames} zero; left out ${
+            Object.entries(r.excluded)
+              .filter(([, n]) => n)
+              .map(([k, n]) => `${n} ${k}`)
+              .join(', ') || 'nothing'
+          }`,
+      );
     });
   }
 }

@@ -13,7 +13,10 @@ import { writeKdumpCompressed } from './kdump-compressed.writer';
 import { classifyBatch, CompressPool, PAGE_RAW, PAGE_TRY, PAGE_ZERO, RANDOM_PAGE_DISTINCT } from './compress-pool';
 
 const SPEC: ImageSpec = {
-  ram: [{ start: 0x1000, end: 0x9fc00 }, { start: 0x100000, end: 0x700000 }],
+  ram: [
+    { start: 0x1000, end: 0x9fc00 },
+    { start: 0x100000, end: 0x700000 },
+  ],
   kindOf: kindRuns(['text', 'zero', 'random', 'slab', 'zero', 'text'], 5),
   kernelText: { paddr: 0x200000, size: 0x100000 },
 };
@@ -37,7 +40,18 @@ describe('writeKdumpCompressed', () => {
   const input = writeImage(tmp.file('in.vmcore'), image);
   const ramFrames = (pfn: number) => SPEC.ram.some((r) => pfn * PS < r.end && (pfn + 1) * PS > r.start);
 
-  test.each([['zlib', 1], ['zlib', 0], ['none', 1], ['none', 0], ['lzo', 1], ['snappy', 1], ['lzo', 0], ['zstd', 1], ['snappy', 0], ['zstd', 0]] as const)('--compress %s --dump-level %d: every RAM frame reads back as it was', async (compress, level) => {
+  test.each([
+    ['zlib', 1],
+    ['zlib', 0],
+    ['none', 1],
+    ['none', 0],
+    ['lzo', 1],
+    ['snappy', 1],
+    ['lzo', 0],
+    ['zstd', 1],
+    ['snappy', 0],
+    ['zstd', 0],
+  ] as const)('--compress %s --dump-level %d: every RAM frame reads back as it was', async (compress, level) => {
     const out = tmp.file(`out-${compress}-${level}.kd`);
     const source = ElfImageSource.open(input);
     const r = await writeKdumpCompressed(source, out, { compress, dumpLevel: level, threads: 2 });
@@ -91,7 +105,7 @@ describe('writeKdumpCompressed', () => {
     }
   });
 
-  test('zstd pages decompress with the package\'s own decoder too (after ours loaded it synchronously), and a damaged one is a FormatError', async () => {
+  test("zstd pages decompress with the package's own decoder too (after ours loaded it synchronously), and a damaged one is a FormatError", async () => {
     const out = tmp.file('out-zstd.kd');
     const source = ElfImageSource.open(input);
     const r = await writeKdumpCompressed(source, out, { compress: 'zstd', dumpLevel: 1, threads: 2 });
@@ -122,8 +136,9 @@ describe('writeKdumpCompressed', () => {
       file.readFrame(textPfn, page);
       expectSameBytes(page, frameBytes('text', textPfn));
       const damaged = Uint8Array.from(bytes.subarray(d.offset, d.offset + d.size));
-      expect(() => decompressPage(DUMP_DH_COMPRESSED_ZSTD, damaged.subarray(0, damaged.length - 4), PS, { file: out, offset: d.offset }))
-        .toThrow(FormatError);
+      expect(() =>
+        decompressPage(DUMP_DH_COMPRESSED_ZSTD, damaged.subarray(0, damaged.length - 4), PS, { file: out, offset: d.offset }),
+      ).toThrow(FormatError);
       damaged[damaged.length >> 1] ^= 0xff;
       damaged[(damaged.length >> 1) + 1] ^= 0x5a;
       let outcome: unknown;
@@ -173,11 +188,20 @@ describe('writeKdumpCompressed', () => {
   });
 
   test('levels above 1 need a classifier; with struct pages they leave out free, cache and user frames', async () => {
-    const spec: ImageSpec = { ram: [{ start: 0, end: 0x800000 }], kindOf: (pfn) => (pfn < 256 ? 'slab' : (['free', 'cache', 'anon', 'text'] as const)[pfn % 4]), memMapAt: 0x40000 };
+    const spec: ImageSpec = {
+      ram: [{ start: 0, end: 0x800000 }],
+      kindOf: (pfn) => (pfn < 256 ? 'slab' : (['free', 'cache', 'anon', 'text'] as const)[pfn % 4]),
+      memMapAt: 0x40000,
+    };
     const path = writeImage(tmp.file('mm.vmcore'), buildImage(spec));
     const source = ElfImageSource.open(path);
     await expect(writeKdumpCompressed(source, tmp.file('x.kd'), { compress: 'zlib', dumpLevel: 31 })).rejects.toThrow(/classifier/);
-    const r = await writeKdumpCompressed(source, tmp.file('mm31.kd'), { compress: 'zlib', dumpLevel: 31, classifier: new StructPageClassifier(source, 31), threads: 1 });
+    const r = await writeKdumpCompressed(source, tmp.file('mm31.kd'), {
+      compress: 'zlib',
+      dumpLevel: 31,
+      classifier: new StructPageClassifier(source, 31),
+      threads: 1,
+    });
     source.close();
     const frames = 0x800000 / PS;
     const free = Math.floor((frames - 256) / 4);
@@ -200,7 +224,9 @@ describe('writeKdumpCompressed', () => {
         if (++calls === 3) throw new FormatError('file', 'more bytes', 'the end of the file', { file: input, offset: 1234 });
         source.readFrames(pfn, count, dst);
       };
-      await expect(writeKdumpCompressed(broken, dir.file('out.kd'), { compress: 'zlib', dumpLevel: 1, threads: 2 })).rejects.toThrow(FormatError);
+      await expect(writeKdumpCompressed(broken, dir.file('out.kd'), { compress: 'zlib', dumpLevel: 1, threads: 2 })).rejects.toThrow(
+        FormatError,
+      );
       source.close();
       expect(existsSync(dir.file('out.kd'))).toBe(false);
       expect(readdirSync(dir.dir)).toEqual([]);
@@ -214,7 +240,7 @@ describe('CompressPool and classifyBatch', () => {
   const page = (fill: (i: number) => number) => Uint8Array.from({ length: PS }, (_, i) => fill(i));
   const text = page((i) => 'the quick brown fox jumps over the lazy dog '.charCodeAt(i % 44));
   let x = 7;
-  const random = page(() => ((x = (Math.imul(x, 1103515245) + 12345) >>> 0) >>> 24));
+  const random = page(() => (x = (Math.imul(x, 1103515245) + 12345) >>> 0) >>> 24);
   const lateByte = page((i) => (i === PS - 1 ? 1 : 0)); // zero in its first bytes, not all zero
   const zeroPage = Buffer.alloc(PS);
 
@@ -231,7 +257,10 @@ describe('CompressPool and classifyBatch', () => {
     }
   }
 
-  test.each([[0, 'tries deflate on every page'], [RANDOM_PAGE_DISTINCT, 'skips pages that look random']])('randomDistinct %d (%s): zero pages have no data, incompressible ones are raw, the rest inflate back', async (distinct) => {
+  test.each([
+    [0, 'tries deflate on every page'],
+    [RANDOM_PAGE_DISTINCT, 'skips pages that look random'],
+  ])('randomDistinct %d (%s): zero pages have no data, incompressible ones are raw, the rest inflate back', async (distinct) => {
     const pages = [text, new Uint8Array(PS), random, lateByte, text];
     const r = await run(distinct, pages);
     expect(Array.from(r.kinds)).toEqual([PAGE_TRY, PAGE_ZERO, distinct ? PAGE_RAW : PAGE_TRY, PAGE_TRY, PAGE_TRY]);

@@ -1,9 +1,7 @@
 import { closeSync, openSync, readSync, write } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { AtomicFile, ConfigError, FormatError, IoError, MiB } from '@efikdump/core/base';
-import {
-  DL_EXCLUDE_ZERO, EXCLUDED_NAMES, needsClassification, type PageClassifier,
-} from '../../dump-level/dump-level';
+import { DL_EXCLUDE_ZERO, EXCLUDED_NAMES, needsClassification, type PageClassifier } from '../../dump-level/dump-level';
 import { ElfImageSource } from '../../source/elf-image-source';
 import type { PageSource } from '../../source/page-source';
 import { EarlyWriteback } from '../early-writeback';
@@ -11,8 +9,13 @@ import { isZeroRange, RANDOM_PAGE_DISTINCT } from '../page-content';
 import { classifyBatch, CompressPool, type CompressResult } from './compress-pool';
 import { compressionFlag, compressionLevel, type CompressionName } from './compression';
 import {
-  bitmapBytesFor, encodeDiskDumpHeader, encodeKdumpSubHeader, KDUMP_HEADER_VERSION, KDUMP_SIGNATURE,
-  KDUMP_SUB_HEADER_BYTES, PAGE_DESC_BYTES,
+  bitmapBytesFor,
+  encodeDiskDumpHeader,
+  encodeKdumpSubHeader,
+  KDUMP_HEADER_VERSION,
+  KDUMP_SIGNATURE,
+  KDUMP_SUB_HEADER_BYTES,
+  PAGE_DESC_BYTES,
 } from './diskdump.codec';
 
 /** Frames handled per window: one 32 KiB piece of each bitmap. */
@@ -77,7 +80,12 @@ class RegionWriter {
   private readonly free: Buffer[] = [];
   private readonly pending = new Set<Promise<void>>();
   private error: Error | undefined;
-  constructor(private readonly fd: number, private readonly path: string, private position: number, private readonly size = WRITE_BUFFER_BYTES) {
+  constructor(
+    private readonly fd: number,
+    private readonly path: string,
+    private position: number,
+    private readonly size = WRITE_BUFFER_BYTES,
+  ) {
     this.cur = Buffer.allocUnsafe(size);
   }
   get offset(): number {
@@ -106,7 +114,9 @@ class RegionWriter {
     this.used = 0;
     this.cur = this.free.pop() ?? Buffer.allocUnsafe(this.size);
     const p: Promise<void> = writeFully(this.fd, buf, length, position, this.path)
-      .catch((e: Error) => { this.error ??= e; })
+      .catch((e: Error) => {
+        this.error ??= e;
+      })
       .finally(() => {
         this.pending.delete(p);
         this.free.push(buf);
@@ -145,7 +155,8 @@ export async function writeKdumpCompressed(source: PageSource, path: string, opt
   }
   const bs = source.pageSize;
   const maxMapnr = source.maxMapnr;
-  if (maxMapnr === 0) throw new FormatError('memory of the input', 'at least one page (a PT_LOAD or a bitmap bit)', 'none', { file: source.name });
+  if (maxMapnr === 0)
+    throw new FormatError('memory of the input', 'at least one page (a PT_LOAD or a bitmap bit)', 'none', { file: source.name });
   const bitmapBytes = bitmapBytesFor(maxMapnr, bs);
   const notes = source.notes;
   const subHdrBlocks = Math.ceil((KDUMP_SUB_HEADER_BYTES + notes.length) / bs);
@@ -408,30 +419,39 @@ export async function writeKdumpCompressed(source: PageSource, path: string, opt
     });
     file.writeAt(sub, bs);
     if (notes.length) file.writeAt(notes, bs + KDUMP_SUB_HEADER_BYTES);
-    file.writeAt(encodeDiskDumpHeader({
-      signature: KDUMP_SIGNATURE,
-      headerVersion: KDUMP_HEADER_VERSION,
-      utsname: source.utsname,
-      timestampSec: source.timestampSec,
-      timestampUsec: 0,
-      status: flag,
-      blockSize: bs,
-      subHdrSize: subHdrBlocks,
-      bitmapBlocks: (2 * bitmapBytes) / bs,
-      maxMapnr,
-      totalRamBlocks: 0,
-      deviceBlocks: 0,
-      writtenBlocks: 0,
-      currentCpu: 0,
-      nrCpus: source.nrCpus,
-    }), 0);
+    file.writeAt(
+      encodeDiskDumpHeader({
+        signature: KDUMP_SIGNATURE,
+        headerVersion: KDUMP_HEADER_VERSION,
+        utsname: source.utsname,
+        timestampSec: source.timestampSec,
+        timestampUsec: 0,
+        status: flag,
+        blockSize: bs,
+        subHdrSize: subHdrBlocks,
+        bitmapBlocks: (2 * bitmapBytes) / bs,
+        maxMapnr,
+        totalRamBlocks: 0,
+        deviceBlocks: 0,
+        writtenBlocks: 0,
+        currentCpu: 0,
+        nrCpus: source.nrCpus,
+      }),
+      0,
+    );
     const bytes = data.offset;
     closeSync(readBack);
     readBack = undefined;
     file.commit(bytes);
     return {
-      path, bytes, ramFrames, dumpedFrames, zeroFrames, excluded,
-      dataBytes: bytes - dataStart, threads,
+      path,
+      bytes,
+      ramFrames,
+      dumpedFrames,
+      zeroFrames,
+      excluded,
+      dataBytes: bytes - dataStart,
+      threads,
     };
   } catch (e) {
     file.abort();

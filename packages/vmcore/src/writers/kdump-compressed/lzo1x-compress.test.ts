@@ -21,7 +21,7 @@ let seed = 99;
 const noise = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) >>> 24;
 
 describe('lzo1x1Compress', () => {
-  test('the simulator\'s page kinds round-trip; text and kernel objects shrink, random data grows by at most the bound', () => {
+  test("the simulator's page kinds round-trip; text and kernel objects shrink, random data grows by at most the bound", () => {
     for (const kind of ['text', 'slab', 'random'] as const) {
       const page = frameBytes(kind, 1234);
       const stream = roundTrip(page);
@@ -41,27 +41,36 @@ describe('lzo1x1Compress', () => {
   test.each([
     ['under 21 bytes: all literals', bytes(20, (i) => i * 7)],
     ['one byte', bytes(1, () => 42)],
-    ['literal runs of 4..18, 19..273 and longer between matches', (() => {
-      const out: number[] = [];
-      for (const run of [2, 3, 4, 18, 19, 200, 273, 274, 600]) {
-        for (let i = 0; i < run; i++) out.push(noise());
-        for (let i = 0; i < 40; i++) out.push('repeat-me!'.charCodeAt(i % 10));
-      }
-      return Uint8Array.from(out);
-    })()],
+    [
+      'literal runs of 4..18, 19..273 and longer between matches',
+      (() => {
+        const out: number[] = [];
+        for (const run of [2, 3, 4, 18, 19, 200, 273, 274, 600]) {
+          for (let i = 0; i < run; i++) out.push(noise());
+          for (let i = 0; i < 40; i++) out.push('repeat-me!'.charCodeAt(i % 10));
+        }
+        return Uint8Array.from(out);
+      })(),
+    ],
     ['more than 238 literals at the start', Uint8Array.from([...bytes(300, noise), ...new Uint8Array(100)])],
-    ['matches of every length band (M2 3..8, M3 up to 33, extended)', (() => {
-      const out: number[] = [];
-      for (const len of [4, 8, 9, 33, 34, 288, 289, 700]) {
-        const chunk = bytes(len, noise);
-        out.push(...chunk, ...bytes(5, noise), ...chunk);
-      }
-      return Uint8Array.from(out);
-    })()],
-    ['matches farther than 16 KiB (M4) in a 64 KiB page', (() => {
-      const head = bytes(2000, noise);
-      return Uint8Array.from([...head, ...bytes(30000, noise), ...head, ...bytes(65536 - 34000, noise)]);
-    })()],
+    [
+      'matches of every length band (M2 3..8, M3 up to 33, extended)',
+      (() => {
+        const out: number[] = [];
+        for (const len of [4, 8, 9, 33, 34, 288, 289, 700]) {
+          const chunk = bytes(len, noise);
+          out.push(...chunk, ...bytes(5, noise), ...chunk);
+        }
+        return Uint8Array.from(out);
+      })(),
+    ],
+    [
+      'matches farther than 16 KiB (M4) in a 64 KiB page',
+      (() => {
+        const head = bytes(2000, noise);
+        return Uint8Array.from([...head, ...bytes(30000, noise), ...head, ...bytes(65536 - 34000, noise)]);
+      })(),
+    ],
   ])('%s', (_name, data) => {
     roundTrip(data);
   });
@@ -87,16 +96,20 @@ describe('lzo1x1Compress', () => {
   });
 
   test('any bytes round-trip (property)', () => {
-    fc.assert(fc.property(
-      fc.oneof(
-        fc.uint8Array({ minLength: 1, maxLength: 5000 }),
-        // runs of a few symbols: many matches at every distance
-        fc.array(fc.tuple(fc.integer({ min: 0, max: 3 }), fc.integer({ min: 1, max: 300 })), { minLength: 1, maxLength: 60 })
-          .map((runs) => Uint8Array.from(runs.flatMap(([v, n]) => Array.from({ length: n }, (_, i) => (v * 17 + (i % (v + 1))) & 0xff)))),
+    fc.assert(
+      fc.property(
+        fc.oneof(
+          fc.uint8Array({ minLength: 1, maxLength: 5000 }),
+          // runs of a few symbols: many matches at every distance
+          fc
+            .array(fc.tuple(fc.integer({ min: 0, max: 3 }), fc.integer({ min: 1, max: 300 })), { minLength: 1, maxLength: 60 })
+            .map((runs) => Uint8Array.from(runs.flatMap(([v, n]) => Array.from({ length: n }, (_, i) => (v * 17 + (i % (v + 1))) & 0xff)))),
+        ),
+        (data) => {
+          roundTrip(data);
+        },
       ),
-      (data) => {
-        roundTrip(data);
-      },
-    ), { numRuns: 300 });
+      { numRuns: 300 },
+    );
   });
 });

@@ -24,7 +24,15 @@
  * @param dstAt   where in dst the stream starts (the workers compress straight into a batch's output)
  * @returns the number of bytes written to dst from dstAt
  */
-export function lzo1x1Compress(src: Uint8Array, at: number, len: number, dst: Uint8Array, dict: Int32Array, base: number, dstAt = 0): number {
+export function lzo1x1Compress(
+  src: Uint8Array,
+  at: number,
+  len: number,
+  dst: Uint8Array,
+  dict: Int32Array,
+  base: number,
+  dstAt = 0,
+): number {
   const HASH_SHIFT = 32 - 14;
   const view = new DataView(src.buffer, src.byteOffset, src.byteLength);
   const end = at + len;
