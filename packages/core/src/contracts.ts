@@ -293,6 +293,12 @@ export interface CaptureKernel {
 export interface DumpWriter {
   readonly name: string;
   operator(): StageOperator;
+  /**
+   * When the run writes no file (no `--out`) and the dump is checked through /proc/vmcore only:
+   * the virtual µs saving `bytes` of /proc/vmcore would take on the writer's dump target, charged
+   * to crash → dump (`dumpWriteModelledUs`). Optional: without it nothing is charged.
+   */
+  unwrittenSaveUs?(bytes: number): number;
 }
 
 /**

@@ -1,8 +1,10 @@
 import { lastValueFrom, of, type Observable } from 'rxjs';
 import type { DependencyContainer } from 'tsyringe';
-import { captureTruth, consumeHandoff, judgeBoot, verifyAgainstTruth, writeHandoffArtifacts } from './builtin-stages';
-import { dumpOnDisk } from './crash-stages';
-import { handoffRecordFault } from './attack-stages';
+import { captureTruth, verifyAgainstTruth } from './lab/truth-stages';
+import { judgeBoot } from './lab/judge';
+import { consumeHandoff, writeHandoffArtifacts } from './lab/handoff-steps';
+import { dumpOnDisk } from './lab/save';
+import { handoffRecordFault } from './lab/scenario-faults';
 import type { Design, Scenario } from './config';
 import {
   CAPTURE,
@@ -82,7 +84,12 @@ export function createRun(container: DependencyContainer, input: RunInput): Run 
         ? [fault.before, transport.persist(), ...(scenario.faults?.handoffRecord === 'torn-write' ? [fault.damage] : [])]
         : [transport.persist()];
   const route = trigger.route?.(slots) ?? exit.route(slots);
-  const save: StageOperator[] = [slots.writer.operator(), dumpOnDisk(), writeHandoffArtifacts(transport), consumeHandoff(transport)];
+  const save: StageOperator[] = [
+    slots.writer.operator(),
+    dumpOnDisk(slots.writer),
+    writeHandoffArtifacts(transport),
+    consumeHandoff(transport),
+  ];
   const stages: StageOperator[] = [...boot, ...trigger.stages(slots), ...persist, ...route, ...save, verifyAgainstTruth()];
 
   let started: Promise<RunResult> | undefined;

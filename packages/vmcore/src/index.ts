@@ -25,11 +25,13 @@ export {
   ELF_WRITE_CHUNK_BYTES,
   PROGRESS_EVERY_BYTES,
   MODELLED_DISK_BYTES_PER_SECOND,
+  procVmcoreSaveUs,
   type DumpProgress,
   type ElfDumpResult,
 } from './writers/elf.writer';
 export { LinuxCaptureKernel, CAPTURE_KERNEL_FOOTPRINT_BYTES, MODELLED_CAPTURE_BOOT_US } from './capture/linux-capture';
 export { capturePanicLoop, MAX_CAPTURE_PANICS } from './capture/capture-panic-loop';
+export { capturePanicReboot, CAPTURE_PANIC_REBOOT_US } from './capture/capture-panic-reboot';
 export { parseElfcorehdrParam, splitKernelCmdline, type ElfcorehdrParam } from './capture/elfcorehdr-param';
 export { ElfCoreFile, MAX_FILE_NOTES_BYTES, type CpuRegisters } from './reader/elf-core-file';
 export { KdumpCompressedFile, type FrameState } from './reader/kdump-compressed-file';

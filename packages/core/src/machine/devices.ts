@@ -3,7 +3,7 @@ import { SimulationError } from '../errors';
 import { hashString, Rng } from '../rng';
 import { mergeRanges, subtractRanges, totalSize, type PhysRange } from '../memory/ranges';
 import { hex, PAGE_SIZE } from '../units';
-import { stableDumpedRanges } from '../builtin-stages';
+import { stableDumpedRanges } from '../lab/truth-stages';
 import { writeFileAtomic } from '../io';
 
 /** Kinds of DMA-capable devices a scenario may put in the machine. */

@@ -1,15 +1,6 @@
 import { injectable } from 'tsyringe';
-import {
-  forgeCrashMarker,
-  judgeBoot,
-  rebootRequest,
-  replayRoute,
-  consumeHandoff,
-  type CrashMarkerAttack,
-  type CrashTrigger,
-  type RouteInput,
-  type StageOperator,
-} from '@efikdump/core';
+import { judgeBoot, consumeHandoff, type CrashMarkerAttack, type CrashTrigger, type RouteInput, type StageOperator } from '@efikdump/core';
+import { attackerReboot, forgeCrashMarker, replayRoute } from './crash-marker-attack';
 
 /**
  * Root forges a crash marker through the design's transport and reboots, with no panic
@@ -26,7 +17,7 @@ abstract class CrashMarkerTrigger implements CrashTrigger {
   }
 
   route(input: RouteInput): StageOperator[] | undefined {
-    return [rebootRequest(input.firmware), input.firmware.resetAndPost(), input.stub.operator(), judgeBoot()];
+    return [attackerReboot(input.firmware), input.firmware.resetAndPost(), input.stub.operator(), judgeBoot()];
   }
 }
 

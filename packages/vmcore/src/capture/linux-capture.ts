@@ -15,7 +15,6 @@ import {
   FIRMWARE,
   STUB,
   judgeBoot,
-  rebootRequest,
   seconds,
   SimulationError,
   stage,
@@ -36,6 +35,7 @@ import { elfCoreHeaderExtent, parseElfCoreHeader } from '../elfcorehdr/parse-elf
 import { ProcVmcore } from '../proc-vmcore/proc-vmcore';
 import { parseElfcorehdrParam } from './elfcorehdr-param';
 import { capturePanicLoop } from './capture-panic-loop';
+import { capturePanicReboot } from './capture-panic-reboot';
 import { MODELLED_DISK_BYTES_PER_SECOND } from '../writers/elf.writer';
 
 /** The capture kernel image, initramfs and early allocations: at most this much, at most half the first RAM range. */
@@ -81,7 +81,7 @@ export class LinuxCaptureKernel implements CaptureKernel {
         capturePanicLoop(() => {
           if (!this.run) throw new SimulationError('a capture kernel panicked outside a run: no firmware to reboot through');
           const firmware = this.run.resolve(FIRMWARE);
-          return [rebootRequest(firmware), firmware.resetAndPost(), this.run.resolve(STUB).operator(), judgeBoot(), this.bootOnce()];
+          return [capturePanicReboot(firmware), firmware.resetAndPost(), this.run.resolve(STUB).operator(), judgeBoot(), this.bootOnce()];
         }),
       );
   }

@@ -12,7 +12,7 @@ import {
 } from '@efikdump/core';
 import { needsClassification } from '../../dump-level/dump-level';
 import { PageKindClassifier } from '../../dump-level/page-kind-classifier';
-import { MODELLED_DISK_BYTES_PER_SECOND } from '../elf.writer';
+import { MODELLED_DISK_BYTES_PER_SECOND, procVmcoreSaveUs } from '../elf.writer';
 import { procVmcoreSource, type KdumpCompressedWriterOptions } from '../dump-writer-options';
 import { writeKdumpCompressed } from './kdump-compressed.writer';
 import { dumpEncryptionOf, encryptDump, plainTempOf, type DumpEncryption } from '../dump-encryption';
@@ -43,6 +43,10 @@ export class KdumpCompressedDumpWriter implements DumpWriter {
     this.encryption = dumpEncryptionOf(run, ctx, options, 'kdump-compressed');
   }
 
+  unwrittenSaveUs(bytes: number): number {
+    return procVmcoreSaveUs(bytes);
+  }
+
   operator(): StageOperator {
     return stage('dump-write', async (ctx) => {
       const { dumpLevel, compress, threads } = this.options;
@@ -50,7 +54,7 @@ export class KdumpCompressedDumpWriter implements DumpWriter {
       const enc = this.encryption;
       if (!out) {
         ctx.log.emit('dump-write', 'info', 'no dump file requested (--out not given); the dump is checked through /proc/vmcore only');
-        // The write is charged by dump-done (core's modelled throughput, on /proc/vmcore's size); the encryption here.
+        // The write is charged by dump-done (unwrittenSaveUs, on /proc/vmcore's size); the encryption here.
         if (enc && ctx.state.vmcore) encryptDump(ctx, enc, ctx.state.vmcore.size);
         return;
       }

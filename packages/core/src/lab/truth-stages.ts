@@ -1,14 +1,18 @@
-import { concatMap } from 'rxjs';
-import type { HandoffArtifact, HandoffTransport, StageOperator } from './contracts';
-import type { CaptureEntry, RunContext, StubState } from './context';
-import { SimulationError } from './errors';
-import { writeDirectoryAtomic, writeFileAtomic } from './io';
-import { intersectRanges, mergeRanges, subtractRanges, totalSize, type PhysRange } from './memory/ranges';
-import { stage } from './stage';
-import type { TruthManifest } from './truth';
-import { lostPageCount } from './formats/lost-ranges';
-import { checkAgainstTruth } from './truth-check';
-import { hex, pageAlignDown, pageAlignUp, PAGE_SIZE } from './units';
+/**
+ * The laboratory's truth instruments: the manifest of the 1st kernel's memory taken before the
+ * panic path runs, and the check of the saved dump against it. They measure a run; they model
+ * nothing of Linux, the firmware or the devices (those are the stage packages').
+ */
+import type { StageOperator } from '../contracts';
+import type { RunContext } from '../context';
+import { SimulationError } from '../errors';
+import { writeFileAtomic } from '../io';
+import { intersectRanges, mergeRanges, subtractRanges, totalSize, type PhysRange } from '../memory/ranges';
+import { stage } from '../stage';
+import type { TruthManifest } from '../truth';
+import { lostPageCount } from '../formats/lost-ranges';
+import { checkAgainstTruth } from '../truth-check';
+import { hex, pageAlignDown, pageAlignUp, PAGE_SIZE } from '../units';
 
 /** The ranges a correct dump holds and that nothing after this point may legitimately change. */
 export function stableDumpedRanges(ctx: RunContext): PhysRange[] {
@@ -175,136 +179,4 @@ export function verifyAgainstTruth(): StageOperator {
       `${check.matched}/${check.checked} sampled pages match the truth${declared.length ? `; ${check.declaredLost.length} sampled pages in the ${lostPageCount(declared)} pages declared lost` : ''}`,
     );
   });
-}
-
-/**
- * Decides what the stub's verdict means for the run, on every boot (the stub runs on the first
- * boot too, to issue the boot secret). Before any panic a crashed boot is a false positive:
- * `false-crash-boot`. After a panic a normal boot ends the run: `no-dump` with the stub's reason
- * (and why the handoff was never stored, when the transport said so). Otherwise the run goes on.
- */
-export function judgeBoot(): StageOperator {
-  return stage('judge', (ctx) => {
-    const stub = ctx.state.stub;
-    if (!stub || stub.boot !== ctx.state.bootCount) throw new SimulationError(`no stub verdict for boot #${ctx.state.bootCount}`);
-    const refusal = () =>
-      `the stub refused it (${[...new Set(stub.rejected!.map((r) => r.category))].join(', ')}): ${stub.rejected![0].source}: ${stub.rejected![0].reason}`;
-    const forgery = ctx.state.forgery;
-    if (forgery) {
-      const what =
-        forgery.kind === 'replayed'
-          ? "root wrote an earlier boot's crashed record back"
-          : `root forged a crash marker${forgery.keyStolen ? ' with the stolen key' : ''}`;
-      if (stub.crashedBoot) {
-        ctx.outcome = {
-          outcome: 'false-crash-boot',
-          reason: `the stub took a forged crash marker for a crashed boot (${what}): ${stub.reason}`,
-        };
-      } else {
-        const refused = stub.rejected?.length ? refusal() : `no marker reached the stub's check: ${stub.reason}`;
-        ctx.outcome = { outcome: 'forgery-rejected', reason: `${what} and rebooted; boot #${stub.boot} was a normal boot: ${refused}` };
-      }
-      return;
-    }
-    if (!ctx.state.panic) {
-      if (stub.crashedBoot)
-        ctx.outcome = {
-          outcome: 'false-crash-boot',
-          reason: `the stub took boot #${stub.boot}, before any panic, for a crashed boot: ${stub.reason}`,
-        };
-      return;
-    }
-    const scrubbed = scrubbedOutcome(ctx);
-    if (scrubbed) {
-      ctx.outcome = scrubbed;
-      return;
-    }
-    const fault = ctx.state.handoffFault;
-    if (!stub.crashedBoot && fault?.landed && stub.rejected?.some((r) => r.category !== 'loop')) {
-      ctx.outcome = {
-        outcome: 'handoff-rejected',
-        reason: `the handoff record was damaged (${fault.kind}: ${fault.detail}); ${refusal()}`,
-      };
-      return;
-    }
-    if (!stub.crashedBoot) {
-      const failure = ctx.state.handoff?.failure;
-      ctx.outcome = {
-        outcome: 'no-dump',
-        reason: `the stub booted normally: ${stub.reason}${failure ? ` (the handoff was never stored: ${failure})` : ''}`,
-      };
-      return;
-    }
-    ctx.state.capture = captureEntryOfStub(stub);
-  });
-}
-
-/** What the stub's crashed-boot verdict gives the capture kernel: its command line, RAM and elfcorehdr. */
-export function captureEntryOfStub(stub: StubState): CaptureEntry {
-  return {
-    via: 'efi-stub',
-    cmdline: stub.captureCmdline ?? '',
-    ram: stub.captureRam ?? [],
-    ...(stub.handoff ? { elfcorehdr: { paddr: stub.handoff.elfcorehdr.paddr, size: stub.handoff.elfcorehdr.size } } : {}),
-    ...(stub.declaredLost?.length ? { declaredLost: stub.declaredLost } : {}),
-  };
-}
-
-/** After a reset whose firmware wiped all RAM (MOR, ECC initialisation), there is nothing left to dump. */
-export function scrubbedOutcome(ctx: RunContext): RunContext['outcome'] {
-  const s = ctx.state.scrubbed;
-  if (!s || s.boot !== ctx.state.bootCount) return undefined;
-  return { outcome: 'no-dump', reason: `memory scrubbed by firmware (${s.why}) at the reset before boot #${s.boot}` };
-}
-
-/** After the dump is saved: the capture environment clears the record (consume-once). */
-export function consumeHandoff(transport: HandoffTransport): StageOperator {
-  return stage('handoff-consume', (ctx) => {
-    if (!ctx.state.stub?.crashedBoot) return;
-    transport.consume(ctx);
-    ctx.log.emit('handoff-consume', 'info', `${transport.name}: handoff record cleared`);
-  });
-}
-
-/**
- * Writes what the transport stored into `ctx.options.artifactsDir`, whatever the run's outcome
- * (so a run that ended without a dump still shows what was, or was not, stored): the
- * transport's files plus `handoff.json`, the transport's and the stub's summary. The directory
- * appears complete or not at all.
- */
-export function writeHandoffArtifacts(transport: HandoffTransport): StageOperator {
-  return (source) =>
-    source.pipe(
-      concatMap(async (ctx) => {
-        const dir = ctx.options.artifactsDir;
-        if (!dir) return ctx;
-        const files: HandoffArtifact[] = transport.artifacts?.(ctx) ?? [];
-        const stub = ctx.state.stub;
-        const summary = {
-          format: 'efikdump-handoff-artifacts/1',
-          transport: transport.name,
-          persisted: ctx.state.handoff ?? null,
-          stub: stub
-            ? {
-                boot: stub.boot,
-                crashedBoot: stub.crashedBoot,
-                detector: stub.detector,
-                reason: stub.reason,
-                record: stub.record,
-                rejected: stub.rejected ?? [],
-              }
-            : null,
-          files: files.map((f) => ({ path: f.path, bytes: f.bytes.length })),
-        };
-        writeDirectoryAtomic(
-          dir,
-          [...files, { path: 'handoff.json', bytes: new Uint8Array(Buffer.from(JSON.stringify(summary, null, 2) + '\n', 'utf8')) }].map(
-            (f) => [f.path, f.bytes] as const,
-          ),
-        );
-        ctx.artifacts.handoff = dir;
-        ctx.log.emit('artifacts', 'info', `${files.length + 1} handoff artifact files written to ${dir}`);
-        return ctx;
-      }),
-    );
 }
