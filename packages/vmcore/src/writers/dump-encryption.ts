@@ -32,6 +32,12 @@ export interface DumpEncryption {
   sealer: DumpSealer;
   certificate: Uint8Array;
   certificatePath: string;
+  /**
+   * The certificate as the run's messages name it: the design's `certificate` option as written
+   * (relative to the design file), or the sealer's demonstration certificate by file name — never
+   * the resolved path, so the run's report is the same bytes wherever the checkout is.
+   */
+  certificateLabel: string;
 }
 
 /**
@@ -69,7 +75,9 @@ export function dumpEncryptionOf(
         ? options.certificate
         : join(from, options.certificate);
   const certificate = sealer.readCertificate(certificatePath, { file: ctx.design.source, field: `${field}.certificate` });
-  return { sealer, certificate, certificatePath };
+  const certificateLabel =
+    options.certificate === undefined ? `the demonstration certificate ${basename(sealer.defaultCertificate)}` : options.certificate;
+  return { sealer, certificate, certificatePath, certificateLabel };
 }
 
 /** Where a writer that encrypts writes its plain file first: beside the output, hidden, removed after sealing. */
@@ -97,7 +105,7 @@ export function encryptDump(
     ctx.log.emit(
       'dump-write',
       'info',
-      `the dump is encrypted to ${enc.certificatePath} (${formatSize(bytes)}, ${formatDuration(us)} at the assumed ${formatSize(DUMP_ENCRYPT_BYTES_PER_SECOND)}/s)`,
+      `the dump is encrypted to ${enc.certificateLabel} (${formatSize(bytes)}, ${formatDuration(us)} at the assumed ${formatSize(DUMP_ENCRYPT_BYTES_PER_SECOND)}/s)`,
     );
     return undefined;
   }
@@ -107,7 +115,7 @@ export function encryptDump(
     ctx.log.emit(
       'dump-write',
       'info',
-      `sealed ${file.out}: ${enc.sealer.description}, to ${enc.certificatePath} (${formatSize(sealed.bytes)}; ${formatDuration(us)} at the assumed ${formatSize(DUMP_ENCRYPT_BYTES_PER_SECOND)}/s)`,
+      `sealed ${file.out}: ${enc.sealer.description}, to ${enc.certificateLabel} (${formatSize(sealed.bytes)}; ${formatDuration(us)} at the assumed ${formatSize(DUMP_ENCRYPT_BYTES_PER_SECOND)}/s)`,
     );
     return sealed.bytes;
   } finally {
