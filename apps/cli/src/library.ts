@@ -41,8 +41,9 @@ let builtinCatalog: PluginCatalog | undefined;
 /**
  * Refuses a design whose detector cannot read the records of its transport (the stub would never
  * see the crash and every run would end `no-dump`). A detector states what it reads with a static
- * `transports` list; one without it reads the design's transport whatever it is (reset-reason),
- * combines the others (any-of), or looks for nothing on purpose (none).
+ * `transports` list; one without it asks the design's transport whatever it is
+ * (transport-discovery, reset-reason), combines the others (any-of), or looks for nothing on
+ * purpose (none).
  */
 export function checkDetectorReadsTransport(design: Design, extraPlugins: readonly PluginRef[] = []): void {
   // The plug-ins the run will have: the built-in ones, and those the design and the command line name.
@@ -59,7 +60,7 @@ export function checkDetectorReadsTransport(design: Design, extraPlugins: readon
   if (reads && !reads.includes(transport)) {
     throw new ConfigError(
       `detector "${detector}" reads only the ${reads.join(' and ')} transport${reads.length === 1 ? '' : 's'}, not "${transport}" (components.transport): ` +
-        'the stub would never see the crash; pair it with a transport it reads, or use any-of',
+        'the stub would never see the crash; pair it with a transport it reads, or use transport-discovery (any transport) or any-of',
       { file: design.source, field: 'components.detector' },
     );
   }

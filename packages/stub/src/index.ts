@@ -7,6 +7,7 @@ import { BertRecordDetector } from './detectors/bert-record.detector';
 import { ResetReasonDetector } from './detectors/reset-reason.detector';
 import { AnyOfDetector } from './detectors/any-of.detector';
 import { NoDetector } from './detectors/none.detector';
+import { TransportDiscoveryDetector } from './detectors/transport-discovery.detector';
 
 export { LinuxEfiStub, CAPTURE_CMDLINE_EXTRA, memmapArgs, rejectionMetric, REJECTION_CATEGORIES } from './efi-stub';
 export { ReservedMemoryMagicDetector } from './detectors/reserved-memory-magic.detector';
@@ -15,6 +16,7 @@ export { BertRecordDetector } from './detectors/bert-record.detector';
 export { ResetReasonDetector } from './detectors/reset-reason.detector';
 export { AnyOfDetector } from './detectors/any-of.detector';
 export { NoDetector } from './detectors/none.detector';
+export { TransportDiscoveryDetector } from './detectors/transport-discovery.detector';
 export { validateHandoff, checkHandoff, MAX_ELFCOREHDR_BYTES } from './validate-handoff';
 export { validateCandidate, peekNonce, type CandidateVerdict, type TrustInputs } from './trust/validate-candidate';
 export { detectionOf } from './detectors/discovery';
@@ -31,8 +33,8 @@ export {
 } from './trust/boot-secret';
 
 /**
- * Binds this package's plug-ins: stub `linux-efi-stub`; detectors `reserved-memory-magic`,
- * `efi-variable-flag`, `bert-record`, `reset-reason`, `any-of`.
+ * Binds this package's plug-ins: stub `linux-efi-stub`; detectors `transport-discovery`,
+ * `reserved-memory-magic`, `efi-variable-flag`, `bert-record`, `reset-reason`, `none`, `any-of`.
  */
 export function register(container: DependencyContainer): void {
   registerPlugin(
@@ -41,6 +43,13 @@ export function register(container: DependencyContainer): void {
     'linux-efi-stub',
     LinuxEfiStub,
     'Linux EFI stub on every boot: boot secret, crashed-boot hook before the e820 map is built, record validation',
+  );
+  registerPlugin(
+    container,
+    'detector',
+    'transport-discovery',
+    TransportDiscoveryDetector,
+    "whatever the design's transport finds (its own discover): works with any transport, built-in or from a plug-in package",
   );
   registerPlugin(
     container,

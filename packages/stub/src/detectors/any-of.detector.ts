@@ -3,18 +3,23 @@ import {
   PLUGIN_CATALOG,
   resolveComponent,
   RUN_CONTAINER,
+  TRANSPORT,
   type CrashDetection,
   type CrashDetector,
   type DamagedHandoff,
   type HandoffCandidate,
+  type HandoffTransport,
   type PluginCatalog,
   type RunContext,
 } from '@efikdump/core';
+import { TransportDiscoveryDetector } from './transport-discovery.detector';
 
 /**
  * Every other registered detector (the plug-in catalog's, resolved in the run's container with
  * their default options), in the catalog's order: their candidates go to the stub in that order and the first valid record
- * wins. A record two detectors found (the same bytes) is offered once.
+ * wins. A record two detectors found (the same bytes) is offered once. `transport-discovery` joins
+ * only when no other member reads the design's transport (none lists it in its static
+ * `transports`): a transport from a plug-in package is then still asked for its record.
  */
 @injectable()
 export class AnyOfDetector implements CrashDetector {
@@ -23,13 +28,19 @@ export class AnyOfDetector implements CrashDetector {
   constructor(
     @inject(PLUGIN_CATALOG) private readonly catalog: PluginCatalog,
     @inject(RUN_CONTAINER) private readonly run: DependencyContainer,
+    @inject(TRANSPORT) private readonly transport: HandoffTransport,
   ) {}
 
   /** The detectors this one combines. */
   members(): CrashDetector[] {
-    return this.catalog
+    const others = this.catalog
       .list('detector')
-      .filter((e) => e.name !== this.name && e.name !== 'none' && e.implementation !== AnyOfDetector)
+      .filter((e) => e.name !== this.name && e.name !== 'none' && e.implementation !== AnyOfDetector);
+    const readByAnother = others.some((e) =>
+      (e.implementation as { transports?: readonly string[] }).transports?.includes(this.transport.name),
+    );
+    return others
+      .filter((e) => !(readByAnother && e.implementation === TransportDiscoveryDetector))
       .map((e) => resolveComponent<CrashDetector>(this.run, 'detector', e.name));
   }
 

@@ -47,6 +47,53 @@ describe('detectors', () => {
     expect(t.ctx.outcome?.outcome).toBe('no-dump');
   });
 
+  describe('transport-discovery', () => {
+    it.each([
+      ['reserved-memory', 'ovmf', /^reserved-memory record at 0x[0-9a-f]+$/],
+      ['fdt', 'ovmf', /^fdt record at 0x[0-9a-f]+$/],
+      ['efi-variable', 'ovmf', /^efi-variable record at EfikdumpHandoff0000-/],
+      ['acpi-erst', 'server', /^acpi-erst record at BERT boot error region 0x[0-9a-f]+ entry 0$/],
+    ])("asks the design's transport (%s) for its record: the stub boots the capture kernel", async (transport, profile, reason) => {
+      const s = machine(20, 1 * GiB, { design: design(transport, 'transport-discovery', profile) });
+      const discover = jest.spyOn(s.transport, 'discover');
+      await crashWithResetData(s);
+      expect(discover).toHaveBeenCalled();
+      expect(s.ctx.state.stub).toMatchObject({ crashedBoot: true, detector: 'transport-discovery', reason: expect.stringMatching(reason) });
+    });
+
+    it("reports what the design's transport says when it has nothing, and credits damage to itself", async () => {
+      const s = machine(21, 1 * GiB, { design: design('cmdline', 'transport-discovery') });
+      expect(s.detector.detect(s.ctx)).toMatchObject({
+        crashed: false,
+        reason: expect.stringMatching(/^the capture command line is a kexec segment/),
+      });
+      const t = machine(22, 1 * GiB, { design: design('reserved-memory', 'transport-discovery') });
+      await bootAndArm(t);
+      await panicAndReset(t);
+      const slot = t.ctx.state.kernel!.handoffSlot;
+      const page = new Uint8Array(PAGE_SIZE);
+      t.ctx.machine.memory.read(slot, page);
+      page.fill(0xff, 64, 4096); // the zone's signature stays, its blocks and parity are gone
+      t.ctx.machine.memory.write(slot, page);
+      const d = t.detector.detect(t.ctx);
+      expect(d).toMatchObject({ crashed: false, damaged: [{ source: 'transport-discovery', category: 'corrupt' }] });
+    });
+  });
+
+  it("efi-variable-flag and reserved-memory-magic ask the design's transport (the TRANSPORT slot), not a class of their own", async () => {
+    for (const [transport, detector] of [
+      ['efi-variable', 'efi-variable-flag'],
+      ['reserved-memory', 'reserved-memory-magic'],
+      ['fdt', 'reserved-memory-magic'],
+    ] as const) {
+      const s = machine(23, 1 * GiB, { design: design(transport, detector) });
+      const discover = jest.spyOn(s.transport, 'discover');
+      await crashWithResetData(s);
+      expect(discover).toHaveBeenCalled();
+      expect(s.ctx.state.stub).toMatchObject({ crashedBoot: true, detector });
+    }
+  });
+
   describe('reset-reason', () => {
     it('on a server that keeps ResetData: "efikdump: crash <nonce>" plus the transport\'s record is a crashed boot', async () => {
       const s = machine(4, 1 * GiB, { design: design('reserved-memory', 'reset-reason', 'server') });

@@ -8,7 +8,7 @@ import {
   type HandoffTransport,
   type RunContext,
 } from '@efikdump/core';
-import { RESET_DATA_PREFIX } from '@efikdump/transports';
+import { crashNonceOf } from '../trust/reset-data';
 import { peekNonce } from '../trust/validate-candidate';
 
 /**
@@ -41,9 +41,8 @@ export class ResetReasonDetector implements CrashDetector {
     }
     if (kept.reason === undefined) return { crashed: false, reason: 'the reset carried no ResetData (the exit strategy passed none)' };
     const data = kept.reason;
-    if (!data.startsWith(RESET_DATA_PREFIX))
-      return { crashed: false, reason: `ResetData ${JSON.stringify(data)} is not an efikdump crash` };
-    const nonce = data.slice(RESET_DATA_PREFIX.length);
+    const nonce = crashNonceOf(data);
+    if (nonce === undefined) return { crashed: false, reason: `ResetData ${JSON.stringify(data)} is not an efikdump crash` };
     const found = this.transport.discover(ctx);
     if (!found.found) {
       const damaged = found.damage ? [{ source: this.name, category: found.damage, reason: found.reason }] : undefined;
