@@ -7,6 +7,7 @@ import type { Rng } from './rng';
 import type { TruthManifest } from './truth';
 import type { DeviceState } from './machine/devices';
 import type { LostRange } from './formats/lost-ranges';
+import type { OwnedState } from './state-keys';
 
 export const OUTCOMES = [
   'dump-complete',
@@ -258,6 +259,19 @@ export interface FirmwareState {
   finish(): FirmwareReport;
 }
 
+/**
+ * What a run's stages build up. Its fields are the shared contract: facts one package establishes
+ * and other packages, or core's own stages, read. Who writes them:
+ * - firmware-uefi: `memoryMap`, `firmware`, `bootCount`, `reset`, `scrubbed` (and, when the
+ *   firmware writes the dump itself, `handoff`, `vmcore`, `dump`);
+ * - kernel-crash: `kernel`, `panic`, and `capture` on its kexec and fadump exits;
+ * - transports: `handoff`; stub: `stub`, `bootSecret`;
+ * - vmcore: `vmcore`, `dump`;
+ * - core: `truth`, `devices`, `capture` from the stub's verdict, `verify`, and the attacks'
+ *   `forgery`, `handoffFault` (a forged `panic` and `bootSecret`).
+ * State only one package reads is no field here: that package declares a `stateKey` and keeps its
+ * slice in `owned` through `getState`/`setState` (state-keys.ts).
+ */
 export interface RunState {
   memoryMap?: MemoryDescriptor[];
   /** The firmware model's state (set by firmware-uefi at power-on). */
@@ -302,6 +316,8 @@ export interface RunState {
   vmcore?: VmcoreView;
   dump?: { path?: string; bytes: number; format: string };
   verify?: { checked: number; matched: number; firstMismatch?: number };
+  /** The slices packages own, by key id (state-keys.ts): read and write them with `getState`/`setState`, never directly. */
+  owned?: OwnedState;
 }
 
 /** Everything one run is: inputs, the simulated machine, the clock, the event stream and the state stages build up. */
