@@ -303,15 +303,11 @@ export interface RunState {
   forgery?: { kind: CrashMarkerAttack; keyStolen?: boolean };
   /** The scenario's damage to a genuine crash's handoff record (torn write, DMA during the reset); `landed` when it changed the stored record. */
   handoffFault?: { kind: HandoffRecordFault; landed: boolean; detail: string };
-  /** Panics of a capture kernel (double panic). */
-  capturePanics?: number;
   reset?: {
     type: 'warm' | 'cold' | 'shutdown' | 'platform-specific';
     data?: string;
     /** A fadump reboot: firmware resets the hardware but keeps RAM (no MOR, ECC or decay). */ memoryPreserving?: boolean;
   };
-  /** A firmware-assisted dump in progress: the boot memory the firmware copied, and where to. */
-  fadump?: { bootMemory: PhysRange[]; destination: number };
   stub?: StubState;
   vmcore?: VmcoreView;
   dump?: { path?: string; bytes: number; format: string };
