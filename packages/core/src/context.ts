@@ -7,6 +7,7 @@ import type { Rng } from './rng';
 import type { TruthManifest } from './truth';
 import type { DeviceState } from './machine/devices';
 import type { LostRange } from './formats/lost-ranges';
+import type { OwnedState } from './state-keys';
 
 export const OUTCOMES = [
   'dump-complete',
@@ -258,6 +259,20 @@ export interface FirmwareState {
   finish(): FirmwareReport;
 }
 
+/**
+ * What a run's stages build up. Its fields are the shared contract: facts one package establishes
+ * and other packages, or core's own stages, read. Who writes them:
+ * - firmware-uefi: `memoryMap`, `firmware`, `bootCount`, `reset`, `scrubbed` (and, when the
+ *   firmware writes the dump itself, `handoff`, `vmcore`, `dump`);
+ * - kernel-crash: `kernel`, `panic`, `devices`, and `capture` on its kexec and fadump exits; its
+ *   crash-marker triggers root's `forgery` (with a forged `panic` and `bootSecret`);
+ * - transports: `handoff`; stub: `stub`, `bootSecret`;
+ * - vmcore: `vmcore`, `dump`;
+ * - core's lab stages: `truth`, `capture` from the stub's verdict, `verify`, and the scenario's
+ *   `handoffFault`.
+ * State only one package reads is no field here: that package declares a `stateKey` and keeps its
+ * slice in `owned` through `getState`/`setState` (state-keys.ts).
+ */
 export interface RunState {
   memoryMap?: MemoryDescriptor[];
   /** The firmware model's state (set by firmware-uefi at power-on). */
@@ -289,19 +304,17 @@ export interface RunState {
   forgery?: { kind: CrashMarkerAttack; keyStolen?: boolean };
   /** The scenario's damage to a genuine crash's handoff record (torn write, DMA during the reset); `landed` when it changed the stored record. */
   handoffFault?: { kind: HandoffRecordFault; landed: boolean; detail: string };
-  /** Panics of a capture kernel (double panic). */
-  capturePanics?: number;
   reset?: {
     type: 'warm' | 'cold' | 'shutdown' | 'platform-specific';
     data?: string;
     /** A fadump reboot: firmware resets the hardware but keeps RAM (no MOR, ECC or decay). */ memoryPreserving?: boolean;
   };
-  /** A firmware-assisted dump in progress: the boot memory the firmware copied, and where to. */
-  fadump?: { bootMemory: PhysRange[]; destination: number };
   stub?: StubState;
   vmcore?: VmcoreView;
   dump?: { path?: string; bytes: number; format: string };
   verify?: { checked: number; matched: number; firstMismatch?: number };
+  /** The slices packages own, by key id (state-keys.ts): read and write them with `getState`/`setState`, never directly. */
+  owned?: OwnedState;
 }
 
 /** Everything one run is: inputs, the simulated machine, the clock, the event stream and the state stages build up. */

@@ -12,6 +12,7 @@ export * from './formats/cper';
 export * from './formats/acpi';
 export * from './formats/lost-ranges';
 export * from './context';
+export * from './state-keys';
 export * from './contracts';
 export * from './plugins';
 export * from './plugin-loader';

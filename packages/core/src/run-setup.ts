@@ -88,7 +88,7 @@ export function setUpRun(container: DependencyContainer, input: RunSetupInput): 
     clock,
     rng: new Rng(seed, 0x5eed),
     log,
-    state: { bootCount: 0 },
+    state: { bootCount: 0, owned: new Map() },
     metrics: {},
     artifacts: {},
   };

@@ -3,17 +3,21 @@ import { inject, injectable } from 'tsyringe';
 import {
   FIRMWARE,
   formatSize,
+  getState,
   hex,
   intersectRanges,
   ms,
   pageAlignUp,
   runDma,
+  setState,
   SimulationError,
   stage,
+  stateKey,
   subtractRanges,
   totalSize,
   type ExitStrategy,
   type Firmware,
+  type PhysRange,
   type RouteInput,
   type StageOperator,
 } from '@efikdump/core';
@@ -26,6 +30,9 @@ export const FADUMP_OS_TERM_US = ms(5);
 export const FADUMP_COPY_BYTES_PER_SECOND = 4e9;
 /** The full production-kernel boot up to /proc/vmcore (domain reference §9.3 has no figure): [modelled] 3 s before the capture stage's own boot time. */
 export const FADUMP_KERNEL_BOOT_US = ms(3000);
+
+/** A firmware-assisted dump in progress (this exit's own run state): the boot memory the firmware copied, and where to. */
+const FADUMP = stateKey<{ bootMemory: PhysRange[]; destination: number }>('@efikdump/kernel-crash', 'fadump');
 
 /**
  * ppc64 firmware-assisted dump (domain reference §4), on this machine: the 1st kernel registered
@@ -76,7 +83,7 @@ export class FadumpExit implements ExitStrategy {
       }
       const copied = totalSize(bootMemory);
       ctx.clock.advance(Math.round((copied / FADUMP_COPY_BYTES_PER_SECOND) * 1e6));
-      ctx.state.fadump = { bootMemory, destination: dest.start };
+      setState(ctx, FADUMP, { bootMemory, destination: dest.start });
       ctx.metrics.fadumpBootMemoryBytes = copied;
       ctx.log.emit(
         'exit',
@@ -92,7 +99,7 @@ export class FadumpExit implements ExitStrategy {
   afterPost(): StageOperator {
     return stage('fadump-boot', (ctx) => {
       const kernel = ctx.state.kernel!;
-      const fadump = ctx.state.fadump;
+      const fadump = getState(ctx, FADUMP);
       if (!fadump) throw new SimulationError('fadump boot without a saved dump');
       const mem = ctx.machine.memory;
       // The kernel boots in boot memory: its image over the old one (fadump designs keep it at 16 MiB).

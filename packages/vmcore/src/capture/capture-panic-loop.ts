@@ -1,8 +1,11 @@
 import { concatMap, lastValueFrom, of } from 'rxjs';
-import { hashString, Rng, type RunContext, type StageOperator } from '@efikdump/core';
+import { hashString, Rng, stateKey, updateState, type RunContext, type StageOperator } from '@efikdump/core';
 
 /** Capture-kernel panics after which a run is called a boot loop. The stub's loop rule should stop it at the first. */
 export const MAX_CAPTURE_PANICS = 3;
+
+/** Panics of a capture kernel in this run (this package's own run state). */
+const CAPTURE_PANICS = stateKey<number>('@efikdump/vmcore', 'capturePanics');
 
 /**
  * The double panic: with the scenario's probability per capture boot the capture kernel panics
@@ -21,7 +24,7 @@ export function capturePanicLoop(reboot: () => StageOperator[]): StageOperator {
           if (ctx.outcome) return ctx;
           const draw = new Rng(ctx.seed, hashString('capture-panic'), ctx.state.bootCount).next();
           if (draw >= rate) return ctx;
-          const n = (ctx.state.capturePanics = (ctx.state.capturePanics ?? 0) + 1);
+          const n = updateState(ctx, CAPTURE_PANICS, (panics) => (panics ?? 0) + 1);
           ctx.metrics.capturePanics = n;
           ctx.log.emit(
             'capture-boot',
