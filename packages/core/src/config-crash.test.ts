@@ -1,6 +1,6 @@
 import { parseDesign, parseScenario } from './config';
 import { ConfigError } from './errors';
-import { DEVICE_KINDS } from './machine/devices';
+import { DEVICE_KINDS } from './machine/device-specs';
 import { withScenarioKernel } from './runner';
 import { MiB } from './units';
 import { configErrorOf } from './__fixtures__/config-error';

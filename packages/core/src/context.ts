@@ -5,7 +5,7 @@ import type { PhysicalMemory } from './memory/physical-memory';
 import type { PhysRange } from './memory/ranges';
 import type { Rng } from './rng';
 import type { TruthManifest } from './truth';
-import type { DeviceState } from './machine/devices';
+import type { DeviceSpec, IommuMode } from './machine/device-specs';
 import type { LostRange } from './formats/lost-ranges';
 import type { OwnedState } from './state-keys';
 
@@ -259,6 +259,43 @@ export interface FirmwareState {
   finish(): FirmwareReport;
 }
 
+/** One DMA-capable device of the machine, as the stages that do not run the device model see it. */
+export interface MachineDevice {
+  readonly spec: DeviceSpec;
+  /** DMA in flight at the panic and not yet stopped. */
+  readonly running: boolean;
+}
+
+/**
+ * What turns a device's DMA address into a physical one: `kernel` (the 1st kernel's IOMMU tables,
+ * or no IOMMU: the writes land in the device's own buffers) or `none` (IOMMU translation off: an
+ * IOVA is used as a physical address).
+ */
+export type DmaTranslation = 'kernel' | 'none';
+
+/** What stops devices: a platform reset (warm resets only those that follow it, cold all), or the capture kernel's drivers at probe. */
+export type DeviceResetBy = 'warm-reset' | 'cold-reset' | 'probe';
+
+/**
+ * The machine's DMA-capable devices and the IOMMU, as the 1st kernel attached them at boot
+ * (`ctx.state.devices`; the model lives in @efikdump/kernel-crash). Firmware, exits and the
+ * capture kernel run their DMA for the time that passes, reset them and ask whether the damage is
+ * fatal through this contract.
+ */
+export interface MachineDevices {
+  readonly iommu: IommuMode;
+  readonly devices: readonly MachineDevice[];
+  /**
+   * DMA of the running devices for `durationUs` with `translation`; `during` says when, for the
+   * timeline. Stray writes overwrite memory and count as damage; the metrics follow.
+   */
+  runDma(ctx: RunContext, durationUs: number, translation: DmaTranslation, during: string): void;
+  /** Stops the devices `by` reaches (a platform reset, or the capture kernel's drivers at probe). */
+  reset(ctx: RunContext, by: DeviceResetBy): void;
+  /** The consequence of stray DMA for the capture kernel, if it is fatal: its memory overwritten, or a PCI SERR. */
+  fatalDamage(): string | undefined;
+}
+
 /**
  * What a run's stages build up. Its fields are the shared contract: facts one package establishes
  * and other packages, or core's own stages, read. Who writes them:
@@ -297,7 +334,7 @@ export interface RunState {
   /** How the capture kernel was entered (any exit path); absent when none was. */
   capture?: CaptureEntry;
   /** The machine's DMA-capable devices and the IOMMU (set at the 1st kernel's boot). */
-  devices?: DeviceState;
+  devices?: MachineDevices;
   /** Set when a reset's firmware deliberately overwrote all RAM (MOR, ECC initialisation). */
   scrubbed?: { policy: string; boot: number; why: string };
   /** The crash-marker attack of the scenario: root forged a marker (made-up key, stolen key, or a replayed record) and rebooted, no panic happened. */

@@ -6,9 +6,7 @@ import {
   hashString,
   intersectRanges,
   recordCaptureConsole,
-  resetDevices,
   resolveComponent,
-  runDma,
   mergeRanges,
   ms,
   RETENTION,
@@ -211,7 +209,7 @@ export class UefiFirmware implements Firmware {
       // Platform reset: the devices that follow it are reset and their DMA stops (PERST#); a cold
       // reset (and fadump's, which resets PCI) resets all. Volatile variables and the runtime state are gone.
       ctx.clock.advance(ms(fw.profile.deviceResetMs));
-      resetDevices(ctx, kind === 'cold' || preserving ? 'cold-reset' : 'warm-reset');
+      ctx.state.devices?.reset(ctx, kind === 'cold' || preserving ? 'cold-reset' : 'warm-reset');
       ctx.log.emit('firmware-post', 'info', 'devices reset');
       fw.nvram.volatile = [];
       fw.atRuntime = false;
@@ -254,7 +252,7 @@ export class UefiFirmware implements Firmware {
 
       const postUs = postDurationUs(ctx, kind === 'warm' ? fw.profile.postWarmMs : fw.profile.postColdMs, boot);
       // A device the reset did not reach goes on with its DMA, and the IOMMU is in its reset state: no translation.
-      runDma(ctx, postUs, 'none', 'during POST, after the reset');
+      ctx.state.devices?.runDma(ctx, postUs, 'none', 'during POST, after the reset');
       ctx.clock.advance(postUs);
       ctx.metrics.postUs = postUs;
       ctx.log.emit('firmware-post', 'info', `${kind} POST ${formatDuration(postUs)}`);

@@ -40,6 +40,7 @@ export { segmentsDigest } from './kernel/segments-digest';
 export { CRASH_NOTE_BYTES, encodeCrashNoteBuffer } from './kernel/crash-notes';
 export { vmcoreinfoEntries, VMCOREINFO_NOTE_BYTES } from './kernel/vmcoreinfo';
 export * from './kernel/layout';
+export { SimulatedDevices, simulatedDevicesOf, dmaInFlightAtPanic, type DeviceRuntime, type DmaDamage } from './devices/simulated-devices';
 
 /**
  * Binds this package's plug-ins: kernel `linux`; exits `efi-warm-reset`, `efi-cold-reset`, `classic-kexec`, `fadump`;

@@ -1,7 +1,7 @@
 import { dirname, resolve as resolvePath } from 'node:path';
 import type { PluginRef } from '../plugin-loader';
 import { SLOTS, SLOT_KEYS, type SlotKey } from '../contracts';
-import { CAPTURE_IOMMU_CHOICES, type CaptureIommuChoice } from '../machine/devices';
+import { CAPTURE_IOMMU_CHOICES, type CaptureIommuChoice } from '../machine/device-specs';
 import { NAME, Reader, readComponent, type Obj } from './json';
 
 /** A design: which implementation fills each slot, and the 1st kernel's settings. */

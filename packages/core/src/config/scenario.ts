@@ -1,5 +1,5 @@
 import { PAGE_KINDS, type PageKindMix } from '../memory/page-kinds';
-import { DEVICE_KINDS, IOMMU_MODES, type DeviceKind, type DeviceSpec, type IommuMode } from '../machine/devices';
+import { DEVICE_KINDS, IOMMU_MODES, type DeviceKind, type DeviceSpec, type IommuMode } from '../machine/device-specs';
 import { OUTCOMES, type Outcome } from '../context';
 import { NAME, Reader } from './json';
 import { MAX_CPUS, MAX_RAM, MIN_RAM } from './run-options';

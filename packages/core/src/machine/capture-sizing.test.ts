@@ -1,6 +1,6 @@
 import { GiB, MiB, TiB } from '../units';
 import { CAPTURE_DRIVER_BYTES, captureMemoryNeeded } from './capture-sizing';
-import { DEVICE_KINDS, type DeviceKind } from './devices';
+import { DEVICE_KINDS, type DeviceKind } from './device-specs';
 
 const bitmapBytes = (need: ReturnType<typeof captureMemoryNeeded>): number => {
   const parts = need.parts.filter((p) => /bitmap/i.test(p.label));

@@ -1,5 +1,5 @@
 import { MiB } from '../units';
-import type { DeviceKind } from './devices';
+import type { DeviceKind } from './device-specs';
 
 /** One part of what a capture kernel needs, with where its figure comes from. */
 export interface CaptureNeedPart {

@@ -27,7 +27,6 @@ import {
   PT_LOAD,
   PT_NOTE,
   Rng,
-  runDma,
   scrubbedOutcome,
   SimulationError,
   stage,
@@ -294,7 +293,12 @@ export class FirmwareWritesDumpExit implements ExitStrategy {
   leave(): StageOperator {
     return stage('exit', (ctx) => {
       ctx.clock.advance(OFFLINE_DUMP_RESET_CALL_US);
-      runDma(ctx, ctx.clock.nowUs - (ctx.state.panic?.tUs ?? ctx.clock.nowUs), 'kernel', 'between the panic and the reset');
+      ctx.state.devices?.runDma(
+        ctx,
+        ctx.clock.nowUs - (ctx.state.panic?.tUs ?? ctx.clock.nowUs),
+        'kernel',
+        'between the panic and the reset',
+      );
       this.firmware.resetSystem(ctx, 'warm', OFFLINE_DUMP_RESET_REASON);
     });
   }

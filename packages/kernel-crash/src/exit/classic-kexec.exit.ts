@@ -4,7 +4,6 @@ import {
   hex,
   ms,
   recordCaptureConsole,
-  runDma,
   SimulationError,
   stage,
   totalSize,
@@ -47,7 +46,7 @@ export class ClassicKexecExit implements ExitStrategy {
       const bytes = totalSize(kernel.kexecSegments.map((s) => s.range));
       const hashUs = Math.round((bytes / PURGATORY_SHA256_BYTES_PER_SECOND) * 1e6);
       ctx.clock.advance(hashUs);
-      runDma(
+      ctx.state.devices?.runDma(
         ctx,
         ctx.clock.nowUs - (ctx.state.panic?.tUs ?? ctx.clock.nowUs),
         'kernel',

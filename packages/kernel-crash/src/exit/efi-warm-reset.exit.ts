@@ -1,15 +1,5 @@
 import { inject, injectable } from 'tsyringe';
-import {
-  FIRMWARE,
-  judgeBoot,
-  ms,
-  runDma,
-  stage,
-  type ExitStrategy,
-  type Firmware,
-  type RouteInput,
-  type StageOperator,
-} from '@efikdump/core';
+import { FIRMWARE, judgeBoot, ms, stage, type ExitStrategy, type Firmware, type RouteInput, type StageOperator } from '@efikdump/core';
 
 /** The panic path's reboot through EFI (Linux drivers/firmware/efi/reboot.c): 5 ms [modelled] from the decision to the firmware call. */
 export const EFI_RESET_CALL_US = ms(5);
@@ -42,7 +32,12 @@ abstract class EfiResetExit implements ExitStrategy {
   leave(): StageOperator {
     return stage('exit', (ctx) => {
       ctx.clock.advance(EFI_RESET_CALL_US);
-      runDma(ctx, ctx.clock.nowUs - (ctx.state.panic?.tUs ?? ctx.clock.nowUs), 'kernel', 'between the panic and the reset');
+      ctx.state.devices?.runDma(
+        ctx,
+        ctx.clock.nowUs - (ctx.state.panic?.tUs ?? ctx.clock.nowUs),
+        'kernel',
+        'between the panic and the reset',
+      );
       this.firmware.resetSystem(ctx, this.resetType, ctx.state.handoff?.resetData);
     });
   }

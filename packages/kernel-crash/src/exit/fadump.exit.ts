@@ -8,7 +8,6 @@ import {
   intersectRanges,
   ms,
   pageAlignUp,
-  runDma,
   setState,
   SimulationError,
   stage,
@@ -66,7 +65,12 @@ export class FadumpExit implements ExitStrategy {
       const kernel = ctx.state.kernel;
       if (!kernel) throw new SimulationError('fadump at the panic without a booted kernel');
       ctx.clock.advance(FADUMP_OS_TERM_US);
-      runDma(ctx, ctx.clock.nowUs - (ctx.state.panic?.tUs ?? ctx.clock.nowUs), 'kernel', 'between the panic and the firmware taking over');
+      ctx.state.devices?.runDma(
+        ctx,
+        ctx.clock.nowUs - (ctx.state.panic?.tUs ?? ctx.clock.nowUs),
+        'kernel',
+        'between the panic and the firmware taking over',
+      );
       const dest = kernel.crashkernel[0];
       const bootBytes = kernel.crashkernel.reduce((s, r) => s + r.end - r.start, 0);
       const bootMemory = intersectRanges(kernel.systemRam, [{ start: 0, end: bootBytes }]);

@@ -18,14 +18,13 @@ import {
   formatSize,
   PAGE_SIZE,
   pageAlignUp,
-  attachDevices,
-  dmaInFlightAtPanic,
   type FirstKernel,
   type KernelState,
   type RunContext,
   type StageOperator,
 } from '@efikdump/core';
 import { runCrashkernel, runImagePlacement } from '../crashkernel/run-crashkernel';
+import { dmaInFlightAtPanic, SimulatedDevices } from '../devices/simulated-devices';
 import { bootServicesFootprint } from '../crashkernel/memblock';
 import { buildElfCoreHeader, elfCoreHeaderInputOf } from '../elfcorehdr/build-elfcorehdr';
 import { CRASH_NOTE_BYTES, encodeCrashNoteBuffer, simulatedRegisters } from './crash-notes';
@@ -181,7 +180,12 @@ export class LinuxKernel implements FirstKernel {
       };
       ctx.state.kernel = kernel;
       // The drivers set up their devices' DMA buffers in ordinary kernel memory.
-      const devices = attachDevices(ctx, ctx.scenario.machine.devices, ctx.scenario.machine.iommu, kernelFreeMemory(kernel, memMapRange));
+      const devices = SimulatedDevices.attach(
+        ctx,
+        ctx.scenario.machine.devices,
+        ctx.scenario.machine.iommu,
+        kernelFreeMemory(kernel, memMapRange),
+      );
       kernel.dmaBuffers = devices.devices.flatMap((d) => d.bufferPages.map((p) => ({ start: p, end: p + PAGE_SIZE })));
       ctx.metrics.iommu = ctx.scenario.machine.iommu;
       ctx.metrics.crashkernelBytes = crashkernel.reduce((s, r) => s + r.end - r.start, 0);

@@ -2,7 +2,6 @@ import { injectable } from 'tsyringe';
 import {
   formatDuration,
   judgeBoot,
-  runDma,
   seconds,
   SimulationError,
   stage,
@@ -45,7 +44,7 @@ export class HangTrigger implements CrashTrigger {
   route(input: RouteInput): StageOperator[] {
     const watchdog = stage('watchdog', (ctx) => {
       ctx.clock.advance(WATCHDOG_HEARTBEAT_US);
-      runDma(ctx, WATCHDOG_HEARTBEAT_US, 'kernel', 'while the machine hangs');
+      ctx.state.devices?.runDma(ctx, WATCHDOG_HEARTBEAT_US, 'kernel', 'while the machine hangs');
       if (!input.firmware.watchdogReset) throw new SimulationError("the design's firmware cannot model a watchdog reset");
       input.firmware.watchdogReset(ctx);
     });

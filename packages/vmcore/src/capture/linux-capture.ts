@@ -21,9 +21,6 @@ import {
   totalSize,
   captureEntryOfStub,
   captureMemoryNeeded,
-  fatalDmaDamage,
-  resetDevices,
-  runDma,
   type CaptureEntry,
   type CaptureKernel,
   type RunContext,
@@ -131,7 +128,7 @@ export class LinuxCaptureKernel implements CaptureKernel {
       const choice = ctx.design.capture?.iommu ?? 'copy-tables';
       const oldTablesLive = entry.via === 'kexec';
       ctx.clock.advance(CAPTURE_EARLY_BOOT_US);
-      runDma(
+      ctx.state.devices?.runDma(
         ctx,
         CAPTURE_EARLY_BOOT_US,
         oldTablesLive ? 'kernel' : 'none',
@@ -147,10 +144,11 @@ export class LinuxCaptureKernel implements CaptureKernel {
           'info',
           `IOMMU: ${choice}${translation === 'blocked' ? ' (no old tables after the reset: unmapped DMA faults and is blocked)' : ''}`,
         );
-      if (translation !== 'blocked') runDma(ctx, CAPTURE_PROBE_US, translation, 'between IOMMU initialisation and driver probe');
+      if (translation !== 'blocked')
+        ctx.state.devices?.runDma(ctx, CAPTURE_PROBE_US, translation, 'between IOMMU initialisation and driver probe');
       ctx.clock.advance(CAPTURE_PROBE_US);
-      resetDevices(ctx, 'probe');
-      const fatal = fatalDmaDamage(ctx);
+      ctx.state.devices?.reset(ctx, 'probe');
+      const fatal = ctx.state.devices?.fatalDamage();
       if (fatal) {
         ctx.outcome = { outcome: 'capture-hang', reason: fatal };
         return;
@@ -188,8 +186,13 @@ export class LinuxCaptureKernel implements CaptureKernel {
       );
       // Devices nothing stopped keep writing while the dump is saved (unless fresh IOMMU tables block them): modelled over the dump's write time.
       if (translation !== 'blocked' && ctx.state.devices?.devices.some((d) => d.running)) {
-        runDma(ctx, (ctx.machine.ramBytes / MODELLED_DISK_BYTES_PER_SECOND) * 1e6, translation, 'while the dump is saved');
-        const late = fatalDmaDamage(ctx);
+        ctx.state.devices?.runDma(
+          ctx,
+          (ctx.machine.ramBytes / MODELLED_DISK_BYTES_PER_SECOND) * 1e6,
+          translation,
+          'while the dump is saved',
+        );
+        const late = ctx.state.devices?.fatalDamage();
         if (late) ctx.outcome = { outcome: 'capture-hang', reason: late };
       }
     });

@@ -1,15 +1,29 @@
 import { createHash } from 'node:crypto';
-import { VirtualClock } from '../clock';
-import type { Design, Scenario } from '../config';
-import type { KernelState, RunContext } from '../context';
-import { SimulationError } from '../errors';
-import { EventLog } from '../events';
-import { PhysicalMemory } from '../memory/physical-memory';
-import type { PhysRange } from '../memory/ranges';
-import { Rng } from '../rng';
-import type { TruthManifest } from '../truth';
-import { GiB, hex, MiB, PAGE_SIZE } from '../units';
-import { attachDevices, dmaInFlightAtPanic, fatalDmaDamage, resetDevices, runDma, type DeviceSpec } from './devices';
+import {
+  EventLog,
+  GiB,
+  hex,
+  MiB,
+  PAGE_SIZE,
+  PhysicalMemory,
+  Rng,
+  SimulationError,
+  VirtualClock,
+  type Design,
+  type DeviceSpec,
+  type KernelState,
+  type PhysRange,
+  type RunContext,
+  type Scenario,
+  type TruthManifest,
+} from '@efikdump/core';
+import { dmaInFlightAtPanic, SimulatedDevices, simulatedDevicesOf } from './simulated-devices';
+
+// The model as the other stages call it: through the run's `MachineDevices` (nothing happens without devices).
+const runDma = (ctx: RunContext, durationUs: number, translation: 'kernel' | 'none', during: string): void =>
+  ctx.state.devices?.runDma(ctx, durationUs, translation, during);
+const resetDevices = (ctx: RunContext, by: 'warm-reset' | 'cold-reset' | 'probe'): void => ctx.state.devices?.reset(ctx, by);
+const fatalDmaDamage = (ctx: RunContext): string | undefined => ctx.state.devices?.fatalDamage();
 
 const FOUR_GIB = 4 * GiB;
 
@@ -48,7 +62,7 @@ function spec(name: string, over: Partial<DeviceSpec> = {}): DeviceSpec {
 
 /** The 1st kernel's state as far as runDma looks at it. */
 function setKernel(ctx: RunContext, k: { systemRam: PhysRange[]; crashkernel: PhysRange[]; panicWrites?: PhysRange[] }): KernelState {
-  const bufs = (ctx.state.devices?.devices ?? []).flatMap((d) => d.bufferPages.map((p) => ({ start: p, end: p + PAGE_SIZE })));
+  const bufs = (simulatedDevicesOf(ctx)?.devices ?? []).flatMap((d) => d.bufferPages.map((p) => ({ start: p, end: p + PAGE_SIZE })));
   const kernel = {
     cmdline: 'ro',
     osrelease: 'test',
@@ -77,7 +91,7 @@ const sha256 = (b: Uint8Array): string => createHash('sha256').update(b).digest(
 const sorted = (xs: number[]): number[] => [...xs].sort((a, b) => a - b);
 const emptyTruth = (): TruthManifest => ({ format: 'efikdump-truth/1', pageSize: PAGE_SIZE, pages: [], zeroPages: [], excluded: [] });
 
-describe('attachDevices', () => {
+describe('SimulatedDevices.attach', () => {
   const RAM: PhysRange[] = [
     { start: 0x100000, end: 2 * GiB },
     { start: FOUR_GIB, end: FOUR_GIB + GiB },
@@ -102,7 +116,7 @@ describe('attachDevices', () => {
       spec('nvme0', { kind: 'nvme', bufferPages: 64 }),
       spec('gpu0', { kind: 'gpu', bufferPages: 37 }),
     ];
-    const state = attachDevices(ctx, specs, 'off', free);
+    const state = SimulatedDevices.attach(ctx, specs, 'off', free);
     expect(ctx.state.devices).toBe(state);
     expect(state.devices.map((d) => d.spec.name)).toEqual(['nic0', 'nvme0', 'gpu0']);
     const all: number[] = [];
@@ -122,7 +136,7 @@ describe('attachDevices', () => {
 
   it('uses only the whole pages of unaligned free ranges', () => {
     const ctx = makeContext(RAM);
-    const state = attachDevices(ctx, [spec('a', { bufferPages: 40 })], 'off', [{ start: 0x100800, end: 0x180800 }]);
+    const state = SimulatedDevices.attach(ctx, [spec('a', { bufferPages: 40 })], 'off', [{ start: 0x100800, end: 0x180800 }]);
     for (const p of state.devices[0].bufferPages) {
       expect(p % PAGE_SIZE).toBe(0);
       expect(p).toBeGreaterThanOrEqual(0x101000);
@@ -134,7 +148,7 @@ describe('attachDevices', () => {
     const specs = [spec('nic0', { bufferPages: 100 }), spec('nvme0', { bufferPages: 20 })];
     const free: PhysRange[] = [{ start: 0x100000, end: 2 * GiB }];
     const place = (seed: number) =>
-      attachDevices(makeContext(RAM, seed), specs, 'translated', free).devices.map((d) => ({
+      SimulatedDevices.attach(makeContext(RAM, seed), specs, 'translated', free).devices.map((d) => ({
         pages: d.bufferPages,
         dma: d.dmaAddresses,
         head: d.ringHead,
@@ -146,7 +160,7 @@ describe('attachDevices', () => {
   it('under a translated IOMMU gives DMA addresses below 4 GiB inside the IOVA span, even for buffers above 4 GiB', () => {
     const ctx = makeContext(RAM);
     const span = 256 * MiB;
-    const state = attachDevices(ctx, [spec('nic0', { bufferPages: 200, iovaSpanBytes: span })], 'translated', [
+    const state = SimulatedDevices.attach(ctx, [spec('nic0', { bufferPages: 200, iovaSpanBytes: span })], 'translated', [
       { start: FOUR_GIB, end: FOUR_GIB + GiB },
     ]);
     const d = state.devices[0];
@@ -161,17 +175,20 @@ describe('attachDevices', () => {
 
   it('maps each buffer page to its own IOVA, even when the span is exactly as large as the buffers, and refuses a smaller span', () => {
     for (let seed = 1; seed <= 50; seed++) {
-      const d = attachDevices(makeContext(RAM, seed), [spec('nic0', { bufferPages: 256, iovaSpanBytes: GiB })], 'translated', [
+      const d = SimulatedDevices.attach(makeContext(RAM, seed), [spec('nic0', { bufferPages: 256, iovaSpanBytes: GiB })], 'translated', [
         { start: 0x100000, end: GiB },
       ]).devices[0];
       expect(new Set(d.dmaAddresses).size).toBe(256);
     }
-    const tight = attachDevices(makeContext(RAM), [spec('nic0', { bufferPages: 64, iovaSpanBytes: 64 * PAGE_SIZE })], 'translated', [
-      { start: 0x100000, end: GiB },
-    ]).devices[0];
+    const tight = SimulatedDevices.attach(
+      makeContext(RAM),
+      [spec('nic0', { bufferPages: 64, iovaSpanBytes: 64 * PAGE_SIZE })],
+      'translated',
+      [{ start: 0x100000, end: GiB }],
+    ).devices[0];
     expect(sorted(tight.dmaAddresses)).toEqual(Array.from({ length: 64 }, (_, i) => FOUR_GIB - (64 - i) * PAGE_SIZE));
     expect(() =>
-      attachDevices(makeContext(RAM), [spec('nic0', { bufferPages: 64, iovaSpanBytes: 63 * PAGE_SIZE })], 'translated', [
+      SimulatedDevices.attach(makeContext(RAM), [spec('nic0', { bufferPages: 64, iovaSpanBytes: 63 * PAGE_SIZE })], 'translated', [
         { start: 0x100000, end: GiB },
       ]),
     ).toThrow(/cannot map 64 buffer pages/);
@@ -179,14 +196,14 @@ describe('attachDevices', () => {
 
   it.each(['off', 'passthrough'] as const)('under iommu %s uses the physical addresses as DMA addresses', (iommu) => {
     const ctx = makeContext(RAM);
-    const d = attachDevices(ctx, [spec('nic0', { bufferPages: 48 })], iommu, [{ start: 0x100000, end: GiB }]).devices[0];
+    const d = SimulatedDevices.attach(ctx, [spec('nic0', { bufferPages: 48 })], iommu, [{ start: 0x100000, end: GiB }]).devices[0];
     expect(d.dmaAddresses).toEqual(d.bufferPages);
   });
 
   it('fails with a SimulationError when free RAM cannot hold the buffers', () => {
     const ctx = makeContext(RAM);
     expect(() =>
-      attachDevices(ctx, [spec('big', { bufferPages: 64 })], 'off', [{ start: 0x100000, end: 0x100000 + 32 * PAGE_SIZE }]),
+      SimulatedDevices.attach(ctx, [spec('big', { bufferPages: 64 })], 'off', [{ start: 0x100000, end: 0x100000 + 32 * PAGE_SIZE }]),
     ).toThrow(SimulationError);
   });
 });
@@ -200,7 +217,7 @@ describe('dmaInFlightAtPanic', () => {
 
   it('with rate 0 no device runs; with rate 1 every device runs and the panic says so', () => {
     const ctx = makeContext(RAM);
-    attachDevices(
+    SimulatedDevices.attach(
       ctx,
       [spec('quiet', { inflightRate: 0 }), spec('busy', { inflightRate: 1 }), spec('busy2', { inflightRate: 1 })],
       'off',
@@ -208,7 +225,7 @@ describe('dmaInFlightAtPanic', () => {
     );
     const running = dmaInFlightAtPanic(ctx);
     expect(running.map((d) => d.spec.name)).toEqual(['busy', 'busy2']);
-    expect(ctx.state.devices!.devices.map((d) => d.running)).toEqual([false, true, true]);
+    expect(simulatedDevicesOf(ctx)!.devices.map((d) => d.running)).toEqual([false, true, true]);
     expect(ctx.metrics.dmaDevicesInFlight).toBe(2);
     const msg = ctx.log.timeline.find((e) => e.stage === 'panic')?.message ?? '';
     expect(msg).toContain('busy');
@@ -218,7 +235,7 @@ describe('dmaInFlightAtPanic', () => {
 
   it('records zero devices in flight when none runs', () => {
     const ctx = makeContext(RAM);
-    attachDevices(ctx, [spec('a', { inflightRate: 0 })], 'off', RAM);
+    SimulatedDevices.attach(ctx, [spec('a', { inflightRate: 0 })], 'off', RAM);
     expect(dmaInFlightAtPanic(ctx)).toEqual([]);
     expect(ctx.metrics.dmaDevicesInFlight).toBe(0);
     expect(ctx.log.timeline.filter((e) => e.stage === 'panic')).toEqual([]);
@@ -231,7 +248,7 @@ describe('runDma', () => {
   it('does nothing without devices, for non-positive durations or for stopped devices', () => {
     const ctx = makeContext([LOW]);
     runDma(ctx, 1e6, 'kernel', 'test');
-    attachDevices(ctx, [spec('a', { inflightRate: 1 })], 'off', [LOW]);
+    SimulatedDevices.attach(ctx, [spec('a', { inflightRate: 1 })], 'off', [LOW]);
     runDma(ctx, 1e6, 'kernel', 'before the panic');
     expect(ctx.machine.memory.overlayPages).toBe(0);
     dmaInFlightAtPanic(ctx);
@@ -241,7 +258,7 @@ describe('runDma', () => {
 
   it("with 'kernel' translation writes only the device's own buffer pages, in ring order", () => {
     const ctx = makeContext([LOW, { start: FOUR_GIB - GiB, end: FOUR_GIB }]);
-    const state = attachDevices(ctx, [spec('nic0', { bufferPages: 64, dmaPagesPerSecond: 1000 })], 'translated', [LOW]);
+    const state = SimulatedDevices.attach(ctx, [spec('nic0', { bufferPages: 64, dmaPagesPerSecond: 1000 })], 'translated', [LOW]);
     setKernel(ctx, { systemRam: ctx.machine.memory.ram as PhysRange[], crashkernel: [{ start: 512 * MiB, end: 768 * MiB }] });
     dmaInFlightAtPanic(ctx);
     const d = state.devices[0];
@@ -273,7 +290,7 @@ describe('runDma', () => {
 
   it.each(['off', 'passthrough'] as const)("under iommu %s even 'none' translation lands in the buffers", (iommu) => {
     const ctx = makeContext([LOW, { start: FOUR_GIB - GiB, end: FOUR_GIB }]);
-    const state = attachDevices(ctx, [spec('nic0', { bufferPages: 32, dmaPagesPerSecond: 1e6 })], iommu, [LOW]);
+    const state = SimulatedDevices.attach(ctx, [spec('nic0', { bufferPages: 32, dmaPagesPerSecond: 1e6 })], iommu, [LOW]);
     setKernel(ctx, { systemRam: ctx.machine.memory.ram as PhysRange[], crashkernel: [{ start: 512 * MiB, end: 768 * MiB }] });
     dmaInFlightAtPanic(ctx);
     runDma(ctx, 1e6, 'none', 'with translation off');
@@ -297,7 +314,7 @@ describe('runDma', () => {
 
     function setUp(seed: number) {
       const ctx = makeContext(RAM, seed);
-      const state = attachDevices(
+      const state = SimulatedDevices.attach(
         ctx,
         [
           spec('nic0', { bufferPages: 256, dmaPagesPerSecond: 10_000, iovaSpanBytes: GiB }),
@@ -382,12 +399,12 @@ describe('resetDevices', () => {
 
   function running(specs: DeviceSpec[]): RunContext {
     const ctx = makeContext(RAM);
-    attachDevices(ctx, specs, 'off', RAM);
+    SimulatedDevices.attach(ctx, specs, 'off', RAM);
     dmaInFlightAtPanic(ctx);
     return ctx;
   }
   const byName = (ctx: RunContext) =>
-    Object.fromEntries(ctx.state.devices!.devices.map((d) => [d.spec.name, { running: d.running, stoppedBy: d.stoppedBy }]));
+    Object.fromEntries(simulatedDevicesOf(ctx)!.devices.map((d) => [d.spec.name, { running: d.running, stoppedBy: d.stoppedBy }]));
 
   it('a warm reset stops only the devices that follow it', () => {
     const ctx = running([spec('nic0'), spec('bmc-nic', { warmReset: false }), spec('off', { inflightRate: 0 })]);
@@ -404,7 +421,7 @@ describe('resetDevices', () => {
   it('a cold reset stops every device', () => {
     const ctx = running([spec('nic0'), spec('bmc-nic', { warmReset: false }), spec('gpu0', { kind: 'gpu', captureDriver: false })]);
     resetDevices(ctx, 'cold-reset');
-    expect(ctx.state.devices!.devices.every((d) => !d.running && d.stoppedBy === 'platform cold-reset')).toBe(true);
+    expect(simulatedDevicesOf(ctx)!.devices.every((d) => !d.running && d.stoppedBy === 'platform cold-reset')).toBe(true);
     expect(ctx.log.timeline.filter((e) => e.kind === 'warn')).toEqual([]);
   });
 
@@ -445,16 +462,16 @@ describe('fatalDmaDamage', () => {
   it('is undefined without devices or with only buffer rewrites', () => {
     const ctx = makeContext(RAM);
     expect(fatalDmaDamage(ctx)).toBeUndefined();
-    attachDevices(ctx, [spec('nic0')], 'off', RAM);
-    ctx.state.devices!.damage.bufferPages = 10;
-    ctx.state.devices!.damage.oldMemoryPages.push(0x300000);
+    SimulatedDevices.attach(ctx, [spec('nic0')], 'off', RAM);
+    simulatedDevicesOf(ctx)!.damage.bufferPages = 10;
+    simulatedDevicesOf(ctx)!.damage.oldMemoryPages.push(0x300000);
     expect(fatalDmaDamage(ctx)).toBeUndefined();
   });
 
   it('names a write where there is no RAM as an unsupported request', () => {
     const ctx = makeContext(RAM);
-    attachDevices(ctx, [spec('nic0')], 'off', RAM);
-    const dmg = ctx.state.devices!.damage;
+    SimulatedDevices.attach(ctx, [spec('nic0')], 'off', RAM);
+    const dmg = simulatedDevicesOf(ctx)!.damage;
     dmg.holeWrites.push(0xf0000000, 0xf0001000);
     dmg.strayDevices.push('nic0');
     const msg = fatalDmaDamage(ctx)!;
@@ -466,8 +483,8 @@ describe('fatalDmaDamage', () => {
 
   it('prefers the capture-memory overwrite to a hole write', () => {
     const ctx = makeContext(RAM);
-    attachDevices(ctx, [spec('nic0')], 'off', RAM);
-    const dmg = ctx.state.devices!.damage;
+    SimulatedDevices.attach(ctx, [spec('nic0')], 'off', RAM);
+    const dmg = simulatedDevicesOf(ctx)!.damage;
     dmg.holeWrites.push(0xf0000000);
     dmg.captureMemoryPages.push(0x20000000, 0x20001000, 0x20002000);
     dmg.strayDevices.push('nic0', 'nvme0');
