@@ -2,7 +2,8 @@ import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 
-// The workspace lint must fail on an import cycle and on a deep import into another package.
+// The workspace lint must fail on an import cycle, on a deep import into another package, and on a
+// stage package's source importing another stage package.
 const ROOT = join(__dirname, '../../..');
 
 describe('workspace lint rules', () => {
@@ -41,5 +42,41 @@ describe('workspace lint rules', () => {
 
   it('a plain import of a package by name passes', () => {
     expect(rulesFailing('clean.ts')).toEqual([]);
+  });
+
+  // Linted from standard input under a name inside a stage package, so no file appears in the package.
+  function rulesFailingAs(filename: string, text: string): string[] {
+    const r = spawnSync(
+      process.execPath,
+      [join(ROOT, 'node_modules/eslint/bin/eslint.js'), '--format', 'json', '--stdin', '--stdin-filename', join(ROOT, filename)],
+      {
+        cwd: ROOT,
+        encoding: 'utf8',
+        input: text,
+      },
+    );
+    if (r.status !== 0 && r.status !== 1) throw new Error(`eslint exited ${r.status}: ${r.stderr}`);
+    const [result] = JSON.parse(r.stdout) as { messages: { severity: number; ruleId: string | null; message: string }[] }[];
+    return result.messages.filter((m) => m.severity === 2).map((m) => `${m.ruleId ?? 'parse'}: ${m.message}`);
+  }
+  const importsTransports = "import { register } from '@efikdump/transports';\nexport const r = register;\n";
+
+  it("a stage package's source importing another stage package is an error; core is allowed", () => {
+    expect(rulesFailingAs('packages/stub/src/lint-probe.ts', importsTransports)).toEqual([
+      expect.stringMatching(/^no-restricted-imports: .*a stage package imports @efikdump\/core only/),
+    ]);
+    expect(
+      rulesFailingAs(
+        'packages/vmcore/src/capture/lint-probe.ts',
+        "import { register } from '@efikdump/kernel-crash';\nexport const r = register;\n",
+      ),
+    ).toHaveLength(1);
+    expect(rulesFailingAs('packages/stub/src/lint-probe.ts', "import { hex } from '@efikdump/core';\nexport const h = hex;\n")).toEqual([]);
+  });
+
+  it("a stage package's tests and test harness may build a machine from the other packages", () => {
+    expect(rulesFailingAs('packages/stub/src/lint-probe.test.ts', importsTransports)).toEqual([]);
+    expect(rulesFailingAs('packages/stub/src/testing/lint-probe.ts', importsTransports)).toEqual([]);
+    expect(rulesFailingAs('apps/cli/src/lint-probe.ts', importsTransports)).toEqual([]);
   });
 });

@@ -39,6 +39,7 @@ import {
   walkNotes,
 } from './formats/elf';
 import { decodeLostRanges, encodeLostRanges } from './formats/lost-ranges';
+import { decodeHandoffRecord, encodeHandoffRecord, FLAG_ARMED, FLAG_CRASHED } from './handoff/record';
 import { validateTruth } from './truth';
 
 const RUNS = (n: number) => Math.max(1, Math.round(n * Number(process.env.FUZZ_RUNS ?? 1)));
@@ -179,6 +180,36 @@ describe('the lost-ranges note (EFIKDUMP/LOST)', () => {
         // Regression: a header alone claiming 2^32-1 entries.
         examples: [[Uint8Array.of(1, 0, 0, 0, 0xff, 0xff, 0xff, 0xff)]],
       },
+    );
+  });
+});
+
+describe('the handoff record (moved from the transports fuzz tests)', () => {
+  const record = {
+    flags: FLAG_ARMED | FLAG_CRASHED,
+    info: {
+      version: 2,
+      bootNonce: '00000000cafef00d',
+      crashkernel: [{ start: 0x9000000, end: 0xf000000 }],
+      elfcorehdr: { paddr: 0xefff000, size: 512, sha256: '11'.repeat(32) },
+      crashTimeUnix: 1767225689,
+      cpus: 2,
+    },
+    reason: 'sysrq: Trigger a crash',
+    logTail: 'Kernel panic - not syncing: sysrq triggered crash\n',
+  };
+  const encoded = encodeHandoffRecord(record, new Uint8Array(32).fill(7));
+
+  test('the sample is valid (mutations start from a real record)', () => {
+    expect(decodeHandoffRecord(encoded, 'record').reason).toBe(record.reason);
+  });
+
+  test('handoff record', () => {
+    fc.assert(
+      fc.property(fc.oneof(fc.uint8Array({ maxLength: 4096 }), mutated(encoded)), (b) =>
+        typedAndBounded(b.length, () => decodeHandoffRecord(b, 'record')),
+      ),
+      { numRuns: RUNS(500) },
     );
   });
 });

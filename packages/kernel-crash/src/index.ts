@@ -8,13 +8,46 @@ import { PanicTrigger } from './trigger/panic.trigger';
 import { HangTrigger } from './trigger/hang.trigger';
 import { ForgedMarkerTrigger, ReplayedMarkerTrigger, StolenKeyMarkerTrigger } from './trigger/crash-marker.trigger';
 
-export * from './crashkernel/crashkernel';
+// crashkernel= parsing and placement, the memblock view, the capture command line and the handoff
+// slot are shared Linux boot facts: core holds them; their names stay exported here.
+export {
+  parseCrashkernelValue,
+  parseCrashkernel,
+  crashkernelSize,
+  placeCrashkernel,
+  type CrashkernelSpec,
+  type CrashkernelPlacement,
+  crashkernelSource,
+  kaslrEnabled,
+  imagePlacementOf,
+  runImagePlacement,
+  runEarlyReservations,
+  runCrashkernel,
+  type ImagePlacement,
+  type EarlyReservations,
+  INITRD_BYTES,
+  KASLR_ALIGN,
+  conventionalMemory,
+  firmwareRegions,
+  bootServicesFootprint,
+  placeInitrd,
+  imageSlots,
+  kaslrImageRange,
+  memblockReservedAtCrashkernel,
+  earlyReservations,
+  freeAfterBoot,
+  handoffSlotOf,
+  CAPTURE_CMDLINE_EXTRA,
+  memmapArgs,
+  captureCmdline,
+  consoleArgs,
+  kexecCaptureRam,
+  notesInReservation,
+} from '@efikdump/core';
 export * from './crashkernel/distro-defaults';
-export * from './crashkernel/run-crashkernel';
 export { buildElfCoreHeader, type ElfCoreHeaderInput } from './elfcorehdr/build-elfcorehdr';
 export {
   LinuxKernel,
-  handoffSlotOf,
   encodeUtsname,
   EPOCH_UNIX,
   CAPTURE_IMAGE_BYTES,
@@ -27,15 +60,6 @@ export { FadumpExit, FADUMP_COPY_BYTES_PER_SECOND, FADUMP_KERNEL_BOOT_US } from 
 export { PanicTrigger } from './trigger/panic.trigger';
 export { HangTrigger, WATCHDOG_HEARTBEAT_US } from './trigger/hang.trigger';
 export { ForgedMarkerTrigger, StolenKeyMarkerTrigger, ReplayedMarkerTrigger } from './trigger/crash-marker.trigger';
-export {
-  CAPTURE_CMDLINE_EXTRA,
-  memmapArgs,
-  captureCmdline,
-  consoleArgs,
-  kexecCaptureRam,
-  notesInReservation,
-} from './kexec/capture-cmdline';
-export * from './crashkernel/memblock';
 export { segmentsDigest } from './kernel/segments-digest';
 export { CRASH_NOTE_BYTES, encodeCrashNoteBuffer } from './kernel/crash-notes';
 export { vmcoreinfoEntries, VMCOREINFO_NOTE_BYTES } from './kernel/vmcoreinfo';

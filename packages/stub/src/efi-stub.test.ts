@@ -13,12 +13,14 @@ import {
   Rng,
   systemRamFromMemoryMap,
   totalSize,
+  runCrashkernel,
+  decodeHandoffRecord,
+  encodeHandoffRecord,
   type HandoffInfo,
   type PhysRange,
   type RunContext,
 } from '@efikdump/core';
-import { runCrashkernel } from '@efikdump/kernel-crash';
-import { decodeHandoffRecord, decodeZone, encodeHandoffRecord, encodeZone } from '@efikdump/transports';
+import { decodeZone, encodeZone } from '@efikdump/transports';
 import {
   CAPTURE_CMDLINE_EXTRA,
   checkHandoff,

@@ -14,6 +14,11 @@ import {
   kdumpOptionsOf,
   lostPageCount,
   mergeRanges,
+  bootServicesFootprint,
+  CAPTURE_CMDLINE_EXTRA,
+  memmapArgs,
+  notesInReservation,
+  runCrashkernel,
   type LostRange,
   type CrashDetector,
   type EfiStub,
@@ -26,7 +31,6 @@ import {
   type StageOperator,
   type StubState,
 } from '@efikdump/core';
-import { bootServicesFootprint, CAPTURE_CMDLINE_EXTRA, memmapArgs, notesInReservation, runCrashkernel } from '@efikdump/kernel-crash';
 import { freshBootSecret, readBootSecret, storeBootSecret, type BootSecret } from './trust/boot-secret';
 import { validateCandidate } from './trust/validate-candidate';
 

@@ -1,6 +1,8 @@
 // docs/handoff-conventions.md's example, run: a transport and a detector written as a third party
 // would, on the packages' public exports only, carry a crash through the EFI stub; and the same
 // transport found by the built-in generic detector (transport-discovery), alone and within any-of.
+// The boot facts and the handoff conventions they use all come from @efikdump/core (and
+// detectionOf from the stub); the other packages are registered only to build the machine.
 import { inject, injectable, type DependencyContainer } from 'tsyringe';
 import {
   createRun,
@@ -15,6 +17,16 @@ import {
   stage,
   STUB,
   TRANSPORT,
+  buildHandoffRecord,
+  clearHandoffSlot,
+  FLAG_ARMED,
+  FLAG_CRASHED,
+  readHandoffSlot,
+  RECORD_MAGIC,
+  reportPersisted,
+  reportPersistFailure,
+  startPersist,
+  warnUnsigned,
   type CrashDetection,
   type CrashDetector,
   type HandoffDiscovery,
@@ -25,19 +37,7 @@ import {
 import { createTestRun, pluginContainer, testDesign, testScenario } from '@efikdump/core/testing';
 import { register as registerFirmware } from '@efikdump/firmware-uefi';
 import { register as registerKernel } from '@efikdump/kernel-crash';
-import {
-  buildHandoffRecord,
-  clearHandoffSlot,
-  FLAG_ARMED,
-  FLAG_CRASHED,
-  readHandoffSlot,
-  RECORD_MAGIC,
-  register as registerTransports,
-  reportPersisted,
-  reportPersistFailure,
-  startPersist,
-  warnUnsigned,
-} from '@efikdump/transports';
+import { register as registerTransports } from '@efikdump/transports';
 import { register as registerVmcore } from '@efikdump/vmcore';
 import { AnyOfDetector, detectionOf, register } from './index';
 

@@ -17,15 +17,43 @@ export {
   CMDLINE_TRANSPORT_OPTIONS,
   type CmdlineTransportOptions,
 } from './cmdline/cmdline.transport';
-export * from './record/handoff-record.codec';
 export * from './reserved-memory/persistent-zone.codec';
 export * from './fdt/fdt.codec';
 export * from './fdt/handoff-fdt.codec';
 export * from './acpi-erst/handoff-cper.codec';
-export * from './common/handoff-ids';
-export { buildHandoffRecord, currentHandoffInfo, panicLogTail, NO_NONCE } from './common/build-record';
-export { locateHandoffSlot, readHandoffSlot, clearHandoffSlot } from './common/handoff-slot';
+// The handoff conventions (the record codec, efikdump's names, building the record, the handoff
+// slot, the persist report) are shared by every transport and the stub: core holds them; their
+// names stay exported here.
 export {
+  RECORD_MAGIC,
+  RECORD_VERSION,
+  RECORD_HEADER_BYTES,
+  RECORD_MAX_RANGES,
+  RECORD_MAX_REASON_BYTES,
+  RECORD_MAX_LOG_BYTES,
+  RECORD_MAX_BYTES,
+  RECORD_MAC_OFFSET,
+  RECORD_MAC_BYTES,
+  FLAG_ARMED,
+  FLAG_CRASHED,
+  type HandoffRecord,
+  truncateUtf8,
+  recordMac,
+  encodeHandoffRecord,
+  decodeHandoffRecord,
+  verifyRecordMac,
+  EFIKDUMP_VENDOR_GUID,
+  EFIKDUMP_CPER_SECTION_GUID,
+  HANDOFF_VARIABLE_PREFIX,
+  RESET_DATA_PREFIX,
+  handoffVariableName,
+  buildHandoffRecord,
+  currentHandoffInfo,
+  panicLogTail,
+  NO_NONCE,
+  locateHandoffSlot,
+  readHandoffSlot,
+  clearHandoffSlot,
   PERSIST_METRICS,
   startPersist,
   reportPersisted,
@@ -33,7 +61,7 @@ export {
   warnUnsigned,
   type PersistCost,
   type PersistMetric,
-} from './common/persist-report';
+} from '@efikdump/core';
 
 /** Binds this package's plug-ins: transports `reserved-memory`, `efi-variable`, `acpi-erst`, `fdt`, `cmdline`, `none`. */
 export function register(container: DependencyContainer): void {

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { crashkernelSize, parseCrashkernelValue } from './crashkernel';
+import { crashkernelSize, parseCrashkernelValue } from '@efikdump/core';
 
 /** One distribution default of `crashkernel=`, as `data/crashkernel-defaults.json` ships it. */
 export interface CrashkernelDefault {

@@ -1,6 +1,8 @@
 import { injectable } from 'tsyringe';
 import {
+  captureCmdline,
   formatDuration,
+  kexecCaptureRam,
   hex,
   ms,
   recordCaptureConsole,
@@ -11,7 +13,6 @@ import {
   type RouteInput,
   type StageOperator,
 } from '@efikdump/core';
-import { captureCmdline, kexecCaptureRam } from '../kexec/capture-cmdline';
 import { segmentsDigest } from '../kernel/segments-digest';
 
 /** machine_crash_shutdown: the other CPUs stopped, APIC/IOAPIC/HPET off (domain reference §9.3: a kexec shutdown takes 0.03 s). */

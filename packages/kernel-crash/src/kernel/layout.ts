@@ -1,4 +1,4 @@
-import { MiB, type PhysRange } from '@efikdump/core';
+import { KERNEL_DATA_BYTES, KERNEL_IMAGE_BYTES, KERNEL_PHYS, KERNEL_TEXT_BYTES, MiB, type PhysRange } from '@efikdump/core';
 
 /**
  * Where the simulated x86-64 kernel keeps what the dump tools look for. The image is linked for
@@ -9,11 +9,8 @@ import { MiB, type PhysRange } from '@efikdump/core';
  */
 export const START_KERNEL_MAP = 0xffffffff80000000n;
 export const PAGE_OFFSET = 0xffff888000000000n;
-/** LOAD_PHYSICAL_ADDR: where the image is linked to run, and where it runs with phys_base 0. */
-export const KERNEL_PHYS = 16 * MiB;
-export const KERNEL_TEXT_BYTES = 16 * MiB;
-export const KERNEL_DATA_BYTES = 16 * MiB;
-export const KERNEL_IMAGE_BYTES = KERNEL_TEXT_BYTES + KERNEL_DATA_BYTES;
+// LOAD_PHYSICAL_ADDR and the image's size are shared Linux boot facts (crashkernel= placement needs them): core holds them.
+export { KERNEL_PHYS, KERNEL_TEXT_BYTES, KERNEL_DATA_BYTES, KERNEL_IMAGE_BYTES };
 /** x86_64 CONFIG_PHYSICAL_ALIGN on Debian's 6.1 config: a relocated image starts on a 2 MiB boundary. */
 export const PHYSICAL_ALIGN = 2 * MiB;
 // Offsets inside the image of what the dump tools read.

@@ -23,6 +23,7 @@ import {
   Rng,
   hashString,
   intersectRanges,
+  kaslrImageRange,
   subtractRanges,
   systemRamFromMemoryMap,
   TiB,
@@ -48,7 +49,6 @@ import {
   START_KERNEL_MAP,
 } from './layout';
 import { CAPTURE_IMAGE_BYTES, EPOCH_UNIX, kernelFreeMemory, LinuxKernel } from './linux.kernel';
-import { kaslrImageRange } from '../crashkernel/memblock';
 
 // ---- harness: a q35-like machine whose firmware has handed over its memory map ----
 

@@ -23,9 +23,9 @@ import {
   type RunContext,
   type StageOperator,
 } from '@efikdump/core';
-import { runCrashkernel, runImagePlacement } from '../crashkernel/run-crashkernel';
 import { dmaInFlightAtPanic, SimulatedDevices } from '../devices/simulated-devices';
-import { bootServicesFootprint } from '../crashkernel/memblock';
+// crashkernel= placement and the handoff slot are shared Linux boot facts, in core.
+import { bootServicesFootprint, handoffSlotOf, runCrashkernel, runImagePlacement } from '@efikdump/core';
 import { buildElfCoreHeader, elfCoreHeaderInputOf } from '../elfcorehdr/build-elfcorehdr';
 import { CRASH_NOTE_BYTES, encodeCrashNoteBuffer, simulatedRegisters } from './crash-notes';
 import { CRASH_NOTES_OFFSET_IN_PAGE, kernelLayout, kernelVirt, KERNEL_IMAGE_BYTES, layoutOfKernelText, OSRELEASE } from './layout';
@@ -44,11 +44,6 @@ export function encodeUtsname(release: string): Uint8Array {
   const out = new Uint8Array(6 * 65);
   fields.forEach((f, i) => out.set(Buffer.from(f.slice(0, 64), 'ascii'), i * 65));
   return out;
-}
-
-/** Where the handoff slot is for a reservation: the first page of its first range. */
-export function handoffSlotOf(crashkernel: readonly { start: number }[]): number {
-  return crashkernel[0].start;
 }
 
 const LOW_1M = { start: 0, end: 0x100000 };

@@ -1,5 +1,4 @@
-import { EFI_VARIABLE as A, hashString, Rng, type FirmwareServices, type RunContext } from '@efikdump/core';
-import { EFIKDUMP_VENDOR_GUID } from '@efikdump/transports';
+import { EFI_VARIABLE as A, hashString, Rng, EFIKDUMP_VENDOR_GUID, type FirmwareServices, type RunContext } from '@efikdump/core';
 
 /** The stub's own copy of the secret it issued: NV|BS, so invisible and unwritable after ExitBootServices (UEFI §8.2). */
 export const BOOT_SECRET_VARIABLE = 'EfikdumpBootSecret';

@@ -1,4 +1,4 @@
-import { RESET_DATA_PREFIX } from '@efikdump/transports';
+import { RESET_DATA_PREFIX } from '@efikdump/core';
 
 /**
  * The boot nonce a ResetData string names when it is efikdump's crash notice

@@ -1,14 +1,20 @@
-import { EFI_VARIABLE as A, GiB, judgeBoot, MiB, PAGE_SIZE, Rng, type HandoffRejection, type RunContext } from '@efikdump/core';
 import {
+  EFI_VARIABLE as A,
+  GiB,
+  judgeBoot,
+  MiB,
+  PAGE_SIZE,
+  Rng,
   decodeHandoffRecord,
-  decodeZone,
   EFIKDUMP_VENDOR_GUID,
   encodeHandoffRecord,
-  encodeZone,
   FLAG_CRASHED,
   handoffVariableName,
   RECORD_MAC_OFFSET,
-} from '@efikdump/transports';
+  type HandoffRejection,
+  type RunContext,
+} from '@efikdump/core';
+import { decodeZone, encodeZone } from '@efikdump/transports';
 import { crc32 } from 'node:zlib';
 import { rejectionMetric, REJECTION_CATEGORIES } from '../efi-stub';
 import {

@@ -1,19 +1,17 @@
 import {
   FormatError,
-  type HandoffCandidate,
-  type HandoffInfo,
-  type HandoffRejection,
-  type PhysRange,
-  type PhysicalMemory,
-} from '@efikdump/core';
-import {
   decodeHandoffRecord,
   FLAG_CRASHED,
   RECORD_HEADER_BYTES,
   RECORD_MAGIC,
   verifyRecordMac,
+  type HandoffCandidate,
+  type HandoffInfo,
+  type HandoffRejection,
+  type PhysRange,
+  type PhysicalMemory,
   type HandoffRecord,
-} from '@efikdump/transports';
+} from '@efikdump/core';
 import { checkHandoff } from '../validate-handoff';
 import type { BootSecret } from './boot-secret';
 

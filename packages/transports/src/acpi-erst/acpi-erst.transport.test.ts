@@ -9,9 +9,10 @@ import {
   decodeGenericErrorStatusBlock,
   decodeSdt,
   GiB,
+  EFIKDUMP_CPER_SECTION_GUID,
+  decodeHandoffRecord,
+  verifyRecordMac,
 } from '@efikdump/core';
-import { EFIKDUMP_CPER_SECTION_GUID } from '../common/handoff-ids';
-import { decodeHandoffRecord, verifyRecordMac } from '../record/handoff-record.codec';
 import { cleanWarmReset, crashAndReset, designFor, machine, warnings, type Sim } from '../testing/harness';
 import type { AcpiErstTransport } from './acpi-erst.transport';
 import { encodeHandoffCper, handoffSectionOf, HANDOFF_FRU_TEXT } from './handoff-cper.codec';

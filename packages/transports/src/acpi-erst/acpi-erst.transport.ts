@@ -9,6 +9,14 @@ import {
   FormatError,
   hex,
   stage,
+  buildHandoffRecord,
+  EFIKDUMP_CPER_SECTION_GUID,
+  reportPersisted,
+  reportPersistFailure,
+  startPersist,
+  warnUnsigned,
+  FLAG_ARMED,
+  FLAG_CRASHED,
   type FirmwareServices,
   type HandoffArtifact,
   type HandoffDiscovery,
@@ -16,10 +24,6 @@ import {
   type RunContext,
   type StageOperator,
 } from '@efikdump/core';
-import { buildHandoffRecord } from '../common/build-record';
-import { EFIKDUMP_CPER_SECTION_GUID } from '../common/handoff-ids';
-import { reportPersisted, reportPersistFailure, startPersist, warnUnsigned } from '../common/persist-report';
-import { FLAG_ARMED, FLAG_CRASHED } from '../record/handoff-record.codec';
 import { encodeHandoffCper, handoffSectionOf } from './handoff-cper.codec';
 
 const STATUS_NAMES = Object.fromEntries(Object.entries(ErstStatus).map(([k, v]) => [v, k])) as Record<number, string>;

@@ -10,9 +10,10 @@ import {
   decodeCperRecord,
   encodeCperRecord,
   NULL_GUID,
+  EFIKDUMP_CPER_SECTION_GUID,
+  EFIKDUMP_VENDOR_GUID,
   type CperRecord,
 } from '@efikdump/core';
-import { EFIKDUMP_CPER_SECTION_GUID, EFIKDUMP_VENDOR_GUID } from '../common/handoff-ids';
 
 /** FRU text of the section: shows in Linux's BERT log lines and in `iasl`-decoded regions. */
 export const HANDOFF_FRU_TEXT = 'efikdump handoff';

@@ -4,6 +4,10 @@ import {
   defineOptions,
   stage,
   TransportError,
+  CAPTURE_CMDLINE_EXTRA,
+  consoleArgs,
+  kexecCaptureRam,
+  memmapArgs,
   type HandoffArtifact,
   type HandoffDiscovery,
   type HandoffTransport,
@@ -11,7 +15,6 @@ import {
   type RunContext,
   type StageOperator,
 } from '@efikdump/core';
-import { CAPTURE_CMDLINE_EXTRA, consoleArgs, kexecCaptureRam, memmapArgs } from '@efikdump/kernel-crash';
 
 /** Where kexec keeps the command line: the boot parameters segment it loads with the capture kernel. */
 export const CMDLINE_LOCATION = 'kexec boot-parameters segment in the reservation';

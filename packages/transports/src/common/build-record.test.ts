@@ -1,7 +1,14 @@
-import { GiB } from '@efikdump/core';
-import { decodeHandoffRecord, FLAG_ARMED, FLAG_CRASHED, verifyRecordMac } from '../record/handoff-record.codec';
+import {
+  GiB,
+  decodeHandoffRecord,
+  FLAG_ARMED,
+  FLAG_CRASHED,
+  verifyRecordMac,
+  buildHandoffRecord,
+  NO_NONCE,
+  panicLogTail,
+} from '@efikdump/core';
 import { bootAndArm, designFor, machine, runStages } from '../testing/harness';
-import { buildHandoffRecord, NO_NONCE, panicLogTail } from './build-record';
 
 describe('the record a transport stores', () => {
   test("carries the boot secret's nonce and MAC, the panic reason and a deterministic log tail", async () => {

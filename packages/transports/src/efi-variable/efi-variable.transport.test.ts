@@ -1,6 +1,13 @@
-import { EFI_VARIABLE as A, GiB, type HandoffDiscovery } from '@efikdump/core';
-import { EFIKDUMP_VENDOR_GUID, handoffVariableName } from '../common/handoff-ids';
-import { decodeHandoffRecord, FLAG_CRASHED, verifyRecordMac } from '../record/handoff-record.codec';
+import {
+  EFI_VARIABLE as A,
+  GiB,
+  EFIKDUMP_VENDOR_GUID,
+  handoffVariableName,
+  decodeHandoffRecord,
+  FLAG_CRASHED,
+  verifyRecordMac,
+  type HandoffDiscovery,
+} from '@efikdump/core';
 import { bootAndArm, crashAndReset, designFor, machine, runStages, warnings, type Sim } from '../testing/harness';
 import { HANDOFF_VARIABLE_ATTRIBUTES } from './efi-variable.transport';
 

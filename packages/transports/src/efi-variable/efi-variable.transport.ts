@@ -3,6 +3,17 @@ import {
   EFI_VARIABLE as A,
   FIRMWARE_SERVICES,
   stage,
+  buildHandoffRecord,
+  EFIKDUMP_VENDOR_GUID,
+  handoffVariableName,
+  reportPersisted,
+  reportPersistFailure,
+  startPersist,
+  warnUnsigned,
+  FLAG_ARMED,
+  FLAG_CRASHED,
+  RECORD_HEADER_BYTES,
+  RECORD_MAX_BYTES,
   type EfiStatus,
   type FirmwareServices,
   type HandoffArtifact,
@@ -11,10 +22,6 @@ import {
   type RunContext,
   type StageOperator,
 } from '@efikdump/core';
-import { buildHandoffRecord } from '../common/build-record';
-import { EFIKDUMP_VENDOR_GUID, handoffVariableName } from '../common/handoff-ids';
-import { reportPersisted, reportPersistFailure, startPersist, warnUnsigned } from '../common/persist-report';
-import { FLAG_ARMED, FLAG_CRASHED, RECORD_HEADER_BYTES, RECORD_MAX_BYTES } from '../record/handoff-record.codec';
 
 /** NV|BS|RT: survives any reset, readable by the stub, writable by the running kernel (as efi-pstore's records, domain reference §7). */
 export const HANDOFF_VARIABLE_ATTRIBUTES = A.NON_VOLATILE | A.BOOTSERVICE_ACCESS | A.RUNTIME_ACCESS;

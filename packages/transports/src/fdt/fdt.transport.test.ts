@@ -1,5 +1,4 @@
-import { GiB, PAGE_SIZE } from '@efikdump/core';
-import { decodeHandoffRecord, FLAG_ARMED, FLAG_CRASHED, verifyRecordMac } from '../record/handoff-record.codec';
+import { GiB, PAGE_SIZE, decodeHandoffRecord, FLAG_ARMED, FLAG_CRASHED, verifyRecordMac } from '@efikdump/core';
 import { bootAndArm, crashAndReset, designFor, machine, runStages, type Sim } from '../testing/harness';
 import { decodeFdt, encodeFdt, FDT_MAGIC, u32Cells } from './fdt.codec';
 import { FDT_MAX_BLOB_BYTES } from './fdt.transport';

@@ -4,16 +4,23 @@ import {
   hex,
   PAGE_SIZE,
   stage,
+  buildHandoffRecord,
+  clearHandoffSlot,
+  readHandoffSlot,
+  reportPersisted,
+  reportPersistFailure,
+  startPersist,
+  warnUnsigned,
+  decodeHandoffRecord,
+  FLAG_ARMED,
+  FLAG_CRASHED,
+  RECORD_MAX_LOG_BYTES,
   type HandoffArtifact,
   type HandoffDiscovery,
   type HandoffTransport,
   type RunContext,
   type StageOperator,
 } from '@efikdump/core';
-import { buildHandoffRecord } from '../common/build-record';
-import { clearHandoffSlot, readHandoffSlot } from '../common/handoff-slot';
-import { reportPersisted, reportPersistFailure, startPersist, warnUnsigned } from '../common/persist-report';
-import { decodeHandoffRecord, FLAG_ARMED, FLAG_CRASHED, RECORD_MAX_LOG_BYTES } from '../record/handoff-record.codec';
 import { decodeFdt, FDT_MAGIC } from './fdt.codec';
 import { decodeHandoffFdt, encodeHandoffFdt } from './handoff-fdt.codec';
 

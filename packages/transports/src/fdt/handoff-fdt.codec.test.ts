@@ -2,8 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FormatError } from '@efikdump/core';
-import { encodeHandoffRecord, FLAG_ARMED, FLAG_CRASHED } from '../record/handoff-record.codec';
+import { FormatError, encodeHandoffRecord, FLAG_ARMED, FLAG_CRASHED } from '@efikdump/core';
 import { decodeHandoffFdt, encodeHandoffFdt } from './handoff-fdt.codec';
 
 const record = {

@@ -1,5 +1,4 @@
-import { FormatError, hex } from '@efikdump/core';
-import { decodeHandoffRecord, type HandoffRecord } from '../record/handoff-record.codec';
+import { FormatError, hex, decodeHandoffRecord, type HandoffRecord } from '@efikdump/core';
 import {
   decodeFdt,
   encodeFdt,

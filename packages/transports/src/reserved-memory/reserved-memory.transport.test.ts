@@ -10,13 +10,16 @@ import {
   systemRamFromMemoryMap,
   TRANSPORT,
   TransportError,
+  runCrashkernel,
+  decodeHandoffRecord,
+  FLAG_ARMED,
+  FLAG_CRASHED,
+  verifyRecordMac,
   type HandoffDiscovery,
   type PhysRange,
   type StageOperator,
 } from '@efikdump/core';
-import { runCrashkernel } from '@efikdump/kernel-crash';
 import { ReservedMemoryTransport } from '../index';
-import { decodeHandoffRecord, FLAG_ARMED, FLAG_CRASHED, verifyRecordMac } from '../record/handoff-record.codec';
 import { bootAndArm, cleanWarmReset, crashAndReset, designFor, machine, rootContainer, runStages, type Sim } from '../testing/harness';
 import { decodeZone, encodeZone, ZONE_BLOCK_BYTES, ZONE_DATA_OFFSET } from './persistent-zone.codec';
 

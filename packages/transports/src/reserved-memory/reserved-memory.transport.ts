@@ -4,16 +4,20 @@ import {
   hex,
   PAGE_SIZE,
   stage,
+  buildHandoffRecord,
+  clearHandoffSlot,
+  readHandoffSlot,
+  reportPersisted,
+  startPersist,
+  warnUnsigned,
+  FLAG_ARMED,
+  FLAG_CRASHED,
   type HandoffArtifact,
   type HandoffDiscovery,
   type HandoffTransport,
   type RunContext,
   type StageOperator,
 } from '@efikdump/core';
-import { buildHandoffRecord } from '../common/build-record';
-import { clearHandoffSlot, readHandoffSlot } from '../common/handoff-slot';
-import { reportPersisted, startPersist, warnUnsigned } from '../common/persist-report';
-import { FLAG_ARMED, FLAG_CRASHED } from '../record/handoff-record.codec';
 import { decodeZone, encodeZone, ZONE_SIGNATURE } from './persistent-zone.codec';
 
 /** Cost of the panic-time write: one 4 KiB page of RAM with its parity, no firmware call. */

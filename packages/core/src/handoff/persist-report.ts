@@ -1,6 +1,7 @@
-import { formatDuration, type RunContext } from '@efikdump/core';
-import { RESET_DATA_PREFIX } from './handoff-ids';
+import { formatDuration } from '../clock';
+import type { RunContext } from '../context';
 import { NO_NONCE } from './build-record';
+import { RESET_DATA_PREFIX } from './ids';
 
 /**
  * The metrics the persist report sets (and only these): `stored` by reportPersisted, `failed` by

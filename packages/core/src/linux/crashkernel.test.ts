@@ -1,5 +1,7 @@
 import fc from 'fast-check';
-import { ConfigError, GiB, MiB, TiB, totalSize, type PhysRange } from '@efikdump/core';
+import { ConfigError } from '../errors';
+import { totalSize, type PhysRange } from '../memory/ranges';
+import { GiB, MiB, TiB } from '../units';
 import {
   crashkernelSize,
   parseCrashkernel,

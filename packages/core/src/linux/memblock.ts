@@ -1,14 +1,8 @@
-import {
-  EfiMemoryType,
-  MiB,
-  PAGE_SIZE,
-  alignDown,
-  mergeRanges,
-  subtractRanges,
-  type MemoryDescriptor,
-  type PhysRange,
-  type Rng,
-} from '@efikdump/core';
+import type { MemoryDescriptor } from '../context';
+import { EfiMemoryType } from '../memory/efi-memory-map';
+import { mergeRanges, subtractRanges, type PhysRange } from '../memory/ranges';
+import type { Rng } from '../rng';
+import { MiB, PAGE_SIZE, alignDown } from '../units';
 
 /**
  * What memblock holds reserved when x86_64 `setup_arch()` reaches `reserve_crashkernel()` (Linux

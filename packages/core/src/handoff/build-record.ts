@@ -1,5 +1,6 @@
-import { TransportError, type HandoffInfo, type RunContext } from '@efikdump/core';
-import { encodeHandoffRecord, RECORD_VERSION, type HandoffRecord } from '../record/handoff-record.codec';
+import type { HandoffInfo, RunContext } from '../context';
+import { TransportError } from '../errors';
+import { encodeHandoffRecord, RECORD_VERSION, type HandoffRecord } from './record';
 
 /** The nonce a record carries when the stub issued no secret (it will be refused as forged). */
 export const NO_NONCE = '0'.repeat(16);

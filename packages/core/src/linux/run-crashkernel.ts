@@ -1,16 +1,10 @@
-import {
-  hashString,
-  hex,
-  kdumpOptionsOf,
-  Rng,
-  SimulationError,
-  subtractRanges,
-  type ImagePlacementChoice,
-  type MemoryDescriptor,
-  type PhysRange,
-  type RunContext,
-} from '@efikdump/core';
-import { KERNEL_IMAGE_BYTES, KERNEL_PHYS } from '../kernel/layout';
+import { kdumpOptionsOf, type ImagePlacementChoice } from '../config/design';
+import type { MemoryDescriptor, RunContext } from '../context';
+import { SimulationError } from '../errors';
+import { subtractRanges, type PhysRange } from '../memory/ranges';
+import { hashString, Rng } from '../rng';
+import { hex } from '../units';
+import { KERNEL_IMAGE_BYTES, KERNEL_PHYS } from './kernel-image';
 import { parseCrashkernel, placeCrashkernel, type CrashkernelPlacement, type CrashkernelSpec } from './crashkernel';
 import {
   conventionalMemory,

@@ -1,5 +1,17 @@
-import { EfikdumpError, PAGE_SIZE, systemRamFromMemoryMap, type RunContext } from '@efikdump/core';
-import { handoffSlotOf, runCrashkernel } from '@efikdump/kernel-crash';
+import type { RunContext } from '../context';
+import { EfikdumpError } from '../errors';
+import { systemRamFromMemoryMap } from '../memory/efi-memory-map';
+import { PAGE_SIZE } from '../units';
+import { runCrashkernel } from './run-crashkernel';
+
+/**
+ * Where the handoff slot is for a reservation: the first page of its first range. The 1st kernel
+ * keeps it in `ctx.state.kernel.handoffSlot`; the stub of the next boot finds the same page with
+ * locateHandoffSlot.
+ */
+export function handoffSlotOf(crashkernel: readonly { start: number }[]): number {
+  return crashkernel[0].start;
+}
 
 /**
  * The handoff page as the stub finds it: the first page of the reservation `crashkernel=` on the

@@ -1,6 +1,9 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { crc32 } from 'node:zlib';
-import { FormatError, hex, toSafeNumber, type HandoffInfo, type PhysRange } from '@efikdump/core';
+import type { HandoffInfo } from '../context';
+import { FormatError } from '../errors';
+import type { PhysRange } from '../memory/ranges';
+import { hex, toSafeNumber } from '../units';
 
 /*
  * The handoff record, version 2: encoded once, carried by every transport. Little-endian.

@@ -1,13 +1,7 @@
-import {
-  decodeElfHeader,
-  decodeProgramHeaders,
-  pageAlignDown,
-  pageAlignUp,
-  PT_NOTE,
-  subtractRanges,
-  type KernelState,
-  type PhysRange,
-} from '@efikdump/core';
+import type { KernelState } from '../context';
+import { decodeElfHeader, decodeProgramHeaders, PT_NOTE } from '../formats/elf';
+import { subtractRanges, type PhysRange } from '../memory/ranges';
+import { pageAlignDown, pageAlignUp } from '../units';
 
 /** What Fedora/RHEL add to the capture kernel's command line (kdump-utils, domain reference §1.4). */
 export const CAPTURE_CMDLINE_EXTRA =

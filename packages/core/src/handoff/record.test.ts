@@ -1,6 +1,7 @@
 import { crc32 } from 'node:zlib';
 import fc from 'fast-check';
-import { FormatError, type HandoffInfo } from '@efikdump/core';
+import type { HandoffInfo } from '../context';
+import { FormatError } from '../errors';
 import {
   decodeHandoffRecord,
   encodeHandoffRecord,
@@ -11,7 +12,7 @@ import {
   RECORD_MAX_LOG_BYTES,
   truncateUtf8,
   verifyRecordMac,
-} from './handoff-record.codec';
+} from './record';
 
 const info = (over: Partial<HandoffInfo> = {}): HandoffInfo => ({
   version: 2,

@@ -1,19 +1,6 @@
-import {
-  ConfigError,
-  GiB,
-  MiB,
-  PAGE_SIZE,
-  TiB,
-  alignDown,
-  alignUp,
-  formatSize,
-  hex,
-  mergeRanges,
-  subtractRanges,
-  totalSize,
-  type ErrorPlace,
-  type PhysRange,
-} from '@efikdump/core';
+import { ConfigError, type ErrorPlace } from '../errors';
+import { GiB, MiB, PAGE_SIZE, TiB, alignDown, alignUp, formatSize, hex } from '../units';
+import { mergeRanges, subtractRanges, totalSize, type PhysRange } from '../memory/ranges';
 
 /**
  * `crashkernel=` as Linux parses it (kernel/crash_reserve.c `parse_crashkernel*`, lib/cmdline.c
