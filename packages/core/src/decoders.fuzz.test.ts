@@ -39,8 +39,9 @@ import {
   walkNotes,
 } from './formats/elf';
 import { decodeLostRanges, encodeLostRanges } from './formats/lost-ranges';
-import { decodeHandoffRecord, encodeHandoffRecord, FLAG_ARMED, FLAG_CRASHED } from './handoff/record';
+import { decodeHandoffRecord, encodeHandoffRecord } from './handoff/record';
 import { validateTruth } from './truth';
+import { sampleHandoffRecord } from './test-kit';
 
 const RUNS = (n: number) => Math.max(1, Math.round(n * Number(process.env.FUZZ_RUNS ?? 1)));
 
@@ -185,19 +186,7 @@ describe('the lost-ranges note (EFIKDUMP/LOST)', () => {
 });
 
 describe('the handoff record (moved from the transports fuzz tests)', () => {
-  const record = {
-    flags: FLAG_ARMED | FLAG_CRASHED,
-    info: {
-      version: 2,
-      bootNonce: '00000000cafef00d',
-      crashkernel: [{ start: 0x9000000, end: 0xf000000 }],
-      elfcorehdr: { paddr: 0xefff000, size: 512, sha256: '11'.repeat(32) },
-      crashTimeUnix: 1767225689,
-      cpus: 2,
-    },
-    reason: 'sysrq: Trigger a crash',
-    logTail: 'Kernel panic - not syncing: sysrq triggered crash\n',
-  };
+  const record = sampleHandoffRecord();
   const encoded = encodeHandoffRecord(record, new Uint8Array(32).fill(7));
 
   test('the sample is valid (mutations start from a real record)', () => {

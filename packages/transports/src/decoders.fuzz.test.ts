@@ -5,7 +5,8 @@
 // A failure prints fast-check's seed and counterexample: add the input to the property's
 // `examples` so it stays a regression case. FUZZ_RUNS scales every property (default 1).
 import fc from 'fast-check';
-import { EfikdumpError, decodeHandoffRecord, encodeHandoffRecord, FLAG_ARMED, FLAG_CRASHED } from '@efikdump/core';
+import { EfikdumpError, decodeHandoffRecord, encodeHandoffRecord } from '@efikdump/core';
+import { sampleHandoffRecord } from '@efikdump/core/testing';
 import { encodeHandoffCper, handoffSectionOf } from './acpi-erst/handoff-cper.codec';
 import { decodeFdt } from './fdt/fdt.codec';
 import { decodeHandoffFdt, encodeHandoffFdt } from './fdt/handoff-fdt.codec';
@@ -55,19 +56,7 @@ function mutated(valid: Uint8Array): fc.Arbitrary<Uint8Array> {
 
 const inputs = (...valid: Uint8Array[]) => fc.oneof(fc.uint8Array({ maxLength: 4096 }), ...valid.map(mutated));
 
-const record = {
-  flags: FLAG_ARMED | FLAG_CRASHED,
-  info: {
-    version: 2,
-    bootNonce: '00000000cafef00d',
-    crashkernel: [{ start: 0x9000000, end: 0xf000000 }],
-    elfcorehdr: { paddr: 0xefff000, size: 512, sha256: '11'.repeat(32) },
-    crashTimeUnix: 1767225689,
-    cpus: 2,
-  },
-  reason: 'sysrq: Trigger a crash',
-  logTail: 'Kernel panic - not syncing: sysrq triggered crash\n',
-};
+const record = sampleHandoffRecord();
 const key = new Uint8Array(32).fill(7);
 const encoded = encodeHandoffRecord(record, key);
 const fdt = encodeHandoffFdt({ ...record, mac: encoded.subarray(96, 128) }, encoded);

@@ -6,7 +6,8 @@ import { lastValueFrom, of } from 'rxjs';
 import { container as globalContainer, type DependencyContainer, type InjectionToken } from 'tsyringe';
 import { parseDesign, parseScenario, type Design, type RunOptions, type Scenario } from '../config';
 import type { PluginSlotKey, StageOperator } from '../contracts';
-import type { RunContext, RunState } from '../context';
+import type { HandoffInfo, RunContext, RunState } from '../context';
+import { FLAG_ARMED, FLAG_CRASHED, type HandoffRecord } from '../handoff/record';
 import type { RunEvent } from '../events';
 import type { PhysicalMemory } from '../memory/physical-memory';
 import { setUpRun } from '../run-setup';
@@ -156,4 +157,29 @@ export function createTestRun(input: TestRunInput): TestRun {
 /** Runs stages in order over a context (what the runner's pipeline does, without the run's bookkeeping). */
 export function runStages(ctx: RunContext, ...ops: StageOperator[]): Promise<RunContext> {
   return lastValueFrom(ops.reduce((obs, op) => obs.pipe(op), of(ctx)));
+}
+
+/**
+ * A crashed, armed handoff record (the one `sysrq-trigger c` leaves on a 2-CPU machine) for codec
+ * and container tests: pass `over` to change its fields (`info` is merged).
+ */
+export function sampleHandoffRecord(
+  over: Partial<Omit<HandoffRecord, 'info' | 'mac'>> & { info?: Partial<HandoffInfo> } = {},
+): Omit<HandoffRecord, 'mac'> {
+  const { info, ...rest } = over;
+  return {
+    flags: FLAG_ARMED | FLAG_CRASHED,
+    reason: 'sysrq: Trigger a crash',
+    logTail: 'Kernel panic - not syncing: sysrq triggered crash\n',
+    ...rest,
+    info: {
+      version: 2,
+      bootNonce: '00000000cafef00d',
+      crashkernel: [{ start: 0x9000000, end: 0xf000000 }],
+      elfcorehdr: { paddr: 0xefff000, size: 512, sha256: '11'.repeat(32) },
+      crashTimeUnix: 1767225689,
+      cpus: 2,
+      ...info,
+    },
+  };
 }

@@ -2,22 +2,11 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FormatError, encodeHandoffRecord, FLAG_ARMED, FLAG_CRASHED } from '@efikdump/core';
+import { FormatError, encodeHandoffRecord } from '@efikdump/core';
+import { sampleHandoffRecord } from '@efikdump/core/testing';
 import { decodeHandoffFdt, encodeHandoffFdt } from './handoff-fdt.codec';
 
-const record = {
-  flags: FLAG_ARMED | FLAG_CRASHED,
-  info: {
-    version: 2,
-    bootNonce: '00000000cafef00d',
-    crashkernel: [{ start: 0x9000000, end: 0xf000000 }],
-    elfcorehdr: { paddr: 0xefff000, size: 512, sha256: '11'.repeat(32) },
-    crashTimeUnix: 1767225689,
-    cpus: 2,
-  },
-  reason: 'sysrq: Trigger a crash',
-  logTail: '',
-};
+const record = sampleHandoffRecord({ logTail: '' });
 
 describe('handoff record as a device tree (KHO style)', () => {
   const encoded = encodeHandoffRecord(record);
