@@ -234,6 +234,37 @@ describe('the retention probe against a fake QEMU', () => {
         `efikdump probe retention --code ${code} --vars ${vars} --memory 32MiB --reset warm --work-dir ${work} --out ${out}`,
       );
       expect(readdirSync(join(tmp.dir, 'cli'))).toEqual(['profile.json']);
+      // TCG unless asked: a /dev/kvm that opens is no proof that KVM runs a guest.
+      expect(p.qemu.accel).toBe('tcg');
+      expect(p.qemu.args.join(' ')).toContain('accel=tcg');
+    });
+
+    test('--accel kvm asks QEMU for KVM and records it; another accelerator is refused', () => {
+      const out = join(tmp.dir, 'cli-kvm/profile.json');
+      const res = cli([
+        'retention',
+        '--code',
+        code,
+        '--vars',
+        vars,
+        '--memory',
+        '32MiB',
+        '--reset',
+        'warm',
+        '--work-dir',
+        work,
+        '--accel',
+        'kvm',
+        '--out',
+        out,
+      ]);
+      expect(res.status).toBe(0);
+      const p = readRetentionProfile(out);
+      expect(p.qemu.accel).toBe('kvm');
+      expect(p.qemu.args.join(' ')).toContain('accel=kvm');
+      const bad = cli(['retention', '--accel', 'hvf', '--out', join(tmp.dir, 'cli-kvm/bad.json')]);
+      expect(bad.status).toBe(2);
+      expect(bad.stderr).toContain('--accel expects tcg or kvm, found "hvf"');
     });
 
     test('--compare exits 1 and prints the pages that differ', () => {
