@@ -31,6 +31,7 @@ export const DUMP_ENCRYPTION_OPTIONS = {
 export interface DumpEncryption {
   sealer: DumpSealer;
   certificate: Uint8Array;
+  /** Where the certificate was read from (resolved; for callers — the run's messages use `certificateLabel`). */
   certificatePath: string;
   /**
    * The certificate as the run's messages name it: the design's `certificate` option as written
